@@ -1,0 +1,162 @@
+//===- HostKernels.h - reference kernels for every op family ----*- C++ -*-===//
+//
+// One function per op family. Each takes its inputs and a caller-allocated
+// output of the right dtype and shape, checks shapes (returning a Status, never
+// aborting), and computes with f32 accumulation whatever the storage dtype.
+// These are the contract the CUDA kernels are checked against, the host
+// device's kernels, and what the IR interpreter calls.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_KERNELS_HOST_HOSTKERNELS_H
+#define KILN_RUNTIME_KERNELS_HOST_HOSTKERNELS_H
+
+#include "runtime/kernels/host/Tensor.h"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace kiln::host {
+
+//===--- Broadcasting -----------------------------------------------------===//
+
+/// numpy broadcasting of two shapes; an error when they are incompatible.
+Status broadcastShapes(const Shape &a, const Shape &b, Shape &out);
+
+//===--- Matmul -------------------------------------------------------------===//
+
+/// numpy matmul: a[..., M, K] x b[..., K, N] (or b[..., N, K] when transposeB)
+/// with broadcast batch dimensions; rank-1 operands are promoted as in numpy.
+Status matmul(const Tensor &a, const Tensor &b, bool transposeB, Tensor &out);
+
+//===--- Elementwise --------------------------------------------------------===//
+
+enum class UnaryOp {
+  Neg, Abs, Exp, Log, Sqrt, Rsqrt, Reciprocal, Tanh, Sigmoid, Silu, Gelu,
+  GeluTanh, Erf, Sin, Cos, Relu, Not
+};
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Max, Min, And, Or };
+enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge };
+
+float applyUnary(UnaryOp op, float x);
+Status unary(UnaryOp op, const Tensor &x, Tensor &out);
+/// Broadcasting binary op; integer dtypes compute exactly in int64.
+Status binary(BinaryOp op, const Tensor &a, const Tensor &b, Tensor &out);
+/// Broadcasting comparison producing a Bool tensor.
+Status compare(CompareOp op, const Tensor &a, const Tensor &b, Tensor &out);
+/// out = cond ? a : b, all three broadcast.
+Status where(const Tensor &cond, const Tensor &a, const Tensor &b, Tensor &out);
+/// Converts between any two dtypes (float to int truncates toward zero).
+Status cast(const Tensor &x, Tensor &out);
+/// silu(gate) * up and gelu(gate) * up, elementwise over equal shapes.
+Status swiglu(const Tensor &gate, const Tensor &up, Tensor &out);
+Status geglu(const Tensor &gate, const Tensor &up, bool tanhApprox, Tensor &out);
+
+//===--- Reductions ---------------------------------------------------------===//
+
+enum class ReduceOp { Sum, Mean, Max, Min };
+/// Reduces over `axes` (non-negative, any order); keepDims keeps them as 1.
+Status reduce(ReduceOp op, const Tensor &x, const std::vector<int64_t> &axes,
+              bool keepDims, Tensor &out);
+/// Index of the largest element along `axis` (the first on ties), as I64.
+Status argmax(const Tensor &x, int64_t axis, bool keepDims, Tensor &out);
+Status softmax(const Tensor &x, int64_t axis, Tensor &out);
+
+//===--- Normalisation ------------------------------------------------------===//
+
+/// x * rsqrt(mean(x^2) + eps) * (weight + weightOffset), over the last axis.
+Status rmsNorm(const Tensor &x, const Tensor &weight, float eps,
+               float weightOffset, Tensor &out);
+/// (x - mean) * rsqrt(var + eps) * weight + bias, over the last axis.
+Status layerNorm(const Tensor &x, const Tensor &weight, const Tensor *bias,
+                 float eps, Tensor &out);
+
+//===--- Rotary position embedding -------------------------------------------===//
+
+enum class RopeStyle { Neox, GptJ }; // rotate-half pairs (i, i+d/2) / (2i, 2i+1)
+enum class RopeScaling { None, Linear, Llama3, Yarn };
+
+struct RopeParams {
+  RopeStyle style = RopeStyle::Neox;
+  double theta = 10000.0;
+  int64_t rotaryDim = 0; // 0: the whole head dim
+  RopeScaling scaling = RopeScaling::None;
+  double factor = 1.0;
+  double lowFreqFactor = 1.0;      // llama3
+  double highFreqFactor = 4.0;     // llama3
+  int64_t originalMaxPositions = 0; // llama3, yarn
+  double betaFast = 32.0;          // yarn
+  double betaSlow = 1.0;           // yarn
+  std::optional<double> attentionFactor; // yarn; default 0.1 ln(factor) + 1
+};
+
+/// The rotary_dim/2 inverse frequencies after scaling (Hugging Face's rules).
+std::vector<double> ropeInvFreq(const RopeParams &p, int64_t rotaryDim);
+/// The factor cos and sin are multiplied by (yarn's attention factor, else 1).
+double ropeMagnitude(const RopeParams &p);
+/// x[B, T, H, D] rotated by positions[B, T] (integer dtype).
+Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
+            Tensor &out);
+
+//===--- Attention ------------------------------------------------------------===//
+
+struct AttentionParams {
+  bool causal = true;
+  std::optional<double> scale;        // default 1/sqrt(head dim)
+  std::optional<int64_t> slidingWindow; // keys with qpos - kpos < window
+  std::optional<double> softcap;      // s = c * tanh(s / c) before the mask
+};
+
+/// q[B, T, Hq, D], k[B, S, Hkv, D], v[B, S, Hkv, Dv] -> out[B, T, Hq, Dv].
+/// GQA maps query head h to kv head h / (Hq / Hkv). With causal masking the
+/// queries are the last T of the S positions: query i sees key j iff
+/// j <= i + S - T.
+Status attention(const Tensor &q, const Tensor &k, const Tensor &v,
+                 const AttentionParams &p, Tensor &out);
+
+//===--- Data movement ------------------------------------------------------===//
+
+/// ONNX Gather: out = data.shape[:axis] + indices.shape + data.shape[axis+1:].
+/// Negative indices count from the end; out-of-range ones are an error.
+Status gather(const Tensor &data, const Tensor &indices, int64_t axis,
+              Tensor &out);
+Status transpose(const Tensor &x, const std::vector<int64_t> &perm, Tensor &out);
+Status concat(const std::vector<const Tensor *> &xs, int64_t axis, Tensor &out);
+/// Strided slice along every axis: start, step (non-zero) and the out shape.
+Status slice(const Tensor &x, const std::vector<int64_t> &starts,
+             const std::vector<int64_t> &steps, Tensor &out);
+/// Broadcasts x to out's shape (numpy rules).
+Status broadcastTo(const Tensor &x, Tensor &out);
+
+//===--- Sampling -----------------------------------------------------------===//
+
+/// A small, seeded, portable generator (xoshiro256**), the same on every
+/// platform so a seed reproduces a generation anywhere.
+class Rng {
+public:
+  explicit Rng(uint64_t seed);
+  uint64_t next();
+  /// Uniform in [0, 1) with 53 random bits.
+  double uniform();
+
+private:
+  uint64_t s_[4];
+};
+
+struct SamplingParams {
+  float temperature = 0.0f; // <= 0: greedy
+  int64_t topK = 0;         // 0: all
+  float topP = 1.0f;        // 1: all
+};
+
+/// Samples one token id from a row of logits. Greedy returns the argmax
+/// (the first on ties). Errors on an empty row or NaN logits.
+Status sampleToken(const float *logits, int64_t n, const SamplingParams &p,
+                   Rng &rng, int64_t &token);
+/// The probabilities sampleToken draws from (after temperature, top-k, top-p).
+Status samplingDistribution(const float *logits, int64_t n,
+                            const SamplingParams &p, std::vector<double> &probs);
+
+} // namespace kiln::host
+
+#endif

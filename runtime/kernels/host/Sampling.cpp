@@ -1,0 +1,116 @@
+//===- Sampling.cpp - seeded greedy / temperature / top-k / top-p ---------===//
+#include "runtime/kernels/host/HostKernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace kiln::host {
+
+static uint64_t splitmix64(uint64_t &x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+Rng::Rng(uint64_t seed) {
+  for (uint64_t &s : s_)
+    s = splitmix64(seed);
+}
+
+uint64_t Rng::next() {
+  uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+static Status checkLogits(const float *logits, int64_t n) {
+  if (n <= 0)
+    return Status::error("sampling from an empty row of logits");
+  for (int64_t i = 0; i < n; ++i)
+    if (std::isnan(logits[i]))
+      return Status::error("logits contain NaN at index " + std::to_string(i));
+  return Status::ok();
+}
+
+static int64_t argmaxRow(const float *logits, int64_t n) {
+  return std::max_element(logits, logits + n) - logits; // first on ties
+}
+
+Status samplingDistribution(const float *logits, int64_t n,
+                            const SamplingParams &p, std::vector<double> &probs) {
+  KILN_RETURN_IF_ERROR(checkLogits(logits, n));
+  probs.assign(static_cast<size_t>(n), 0.0);
+  if (p.temperature <= 0.0f || p.topK == 1) {
+    probs[argmaxRow(logits, n)] = 1.0;
+    return Status::ok();
+  }
+  if (p.topP <= 0.0f || p.topP > 1.0f)
+    return Status::error("top_p must be in (0, 1]");
+  // Order by logit (descending, stable so ties keep the lower id first).
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+  int64_t keep = p.topK > 0 ? std::min(p.topK, n) : n;
+  double mx = logits[order[0]] / static_cast<double>(p.temperature), sum = 0.0;
+  std::vector<double> e(static_cast<size_t>(keep));
+  for (int64_t i = 0; i < keep; ++i) {
+    e[i] = std::exp(logits[order[i]] / static_cast<double>(p.temperature) - mx);
+    sum += e[i];
+  }
+  // Nucleus: the smallest prefix whose mass reaches top_p.
+  double cum = 0.0;
+  int64_t nucleus = keep;
+  for (int64_t i = 0; i < keep; ++i) {
+    cum += e[i] / sum;
+    if (cum >= p.topP) {
+      nucleus = i + 1;
+      break;
+    }
+  }
+  double kept = 0.0;
+  for (int64_t i = 0; i < nucleus; ++i)
+    kept += e[i];
+  for (int64_t i = 0; i < nucleus; ++i)
+    probs[order[i]] = e[i] / kept;
+  return Status::ok();
+}
+
+Status sampleToken(const float *logits, int64_t n, const SamplingParams &p,
+                   Rng &rng, int64_t &token) {
+  KILN_RETURN_IF_ERROR(checkLogits(logits, n));
+  if (p.temperature <= 0.0f || p.topK == 1) {
+    token = argmaxRow(logits, n);
+    return Status::ok();
+  }
+  std::vector<double> probs;
+  KILN_RETURN_IF_ERROR(samplingDistribution(logits, n, p, probs));
+  double u = rng.uniform(), cum = 0.0;
+  int64_t last = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (probs[i] <= 0.0)
+      continue;
+    last = i;
+    cum += probs[i];
+    if (u < cum) {
+      token = i;
+      return Status::ok();
+    }
+  }
+  token = last; // rounding left u just above the total mass
+  return Status::ok();
+}
+
+} // namespace kiln::host

@@ -1,0 +1,105 @@
+//===- Tensor.h - host tensors, dtypes and float conversions ----*- C++ -*-===//
+//
+// The storage types the host reference kernels read and write. A Tensor owns
+// contiguous row-major bytes; kernels accumulate in f32 (or wider) whatever the
+// storage dtype is. No MLIR or LLVM here: runtime/ builds with only a C++
+// compiler.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_KERNELS_HOST_TENSOR_H
+#define KILN_RUNTIME_KERNELS_HOST_TENSOR_H
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace kiln::host {
+
+enum class DType : uint8_t { F32, F16, BF16, F64, I64, I32, I8, Bool };
+
+size_t dtypeSize(DType t);
+const char *dtypeName(DType t);
+bool isFloat(DType t);
+
+// bf16 and IEEE half as raw bits, with round-to-nearest-even conversions.
+uint16_t floatToBF16(float f);
+float bf16ToFloat(uint16_t h);
+uint16_t floatToF16(float f);
+float f16ToFloat(uint16_t h);
+// Rounds a float through the storage dtype (identity for f32/f64).
+float roundTo(DType t, float f);
+
+/// The result of a fallible kernel call: ok, or a message saying what was wrong.
+class Status {
+public:
+  static Status ok() { return Status(); }
+  static Status error(std::string msg) { return Status(std::move(msg)); }
+  bool isOk() const { return !failed_; }
+  explicit operator bool() const { return !failed_; }
+  const std::string &message() const { return msg_; }
+
+private:
+  Status() = default;
+  explicit Status(std::string m) : failed_(true), msg_(std::move(m)) {}
+  bool failed_ = false;
+  std::string msg_;
+};
+
+#define KILN_RETURN_IF_ERROR(expr)                                             \
+  do {                                                                         \
+    ::kiln::host::Status kilnStatus_ = (expr);                                 \
+    if (!kilnStatus_)                                                          \
+      return kilnStatus_;                                                      \
+  } while (0)
+
+using Shape = std::vector<int64_t>;
+int64_t numElements(const Shape &s);
+std::string shapeToString(const Shape &s);
+
+/// An owning, contiguous, row-major host tensor.
+class Tensor {
+public:
+  Tensor() = default;
+  Tensor(DType dtype, Shape shape);
+
+  DType dtype() const { return dtype_; }
+  const Shape &shape() const { return shape_; }
+  int64_t rank() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t dim(int64_t i) const { return shape_[i]; }
+  int64_t numel() const { return numElements(shape_); }
+  size_t byteSize() const { return bytes_.size(); }
+  void *data() { return bytes_.data(); }
+  const void *data() const { return bytes_.data(); }
+  template <typename T> T *as() { return reinterpret_cast<T *>(bytes_.data()); }
+  template <typename T> const T *as() const {
+    return reinterpret_cast<const T *>(bytes_.data());
+  }
+
+  /// Element i converted to double / stored from double (rounded to dtype).
+  double get(int64_t i) const;
+  void set(int64_t i, double v);
+
+  /// Same bytes, new shape with the same element count.
+  Status reshape(const Shape &shape);
+
+  /// All elements as f32 / written from f32 (rounded to the dtype).
+  std::vector<float> toF32() const;
+  void fromF32(const std::vector<float> &v);
+
+  /// Fills with `value` (poisoning outputs before a kernel runs).
+  void fill(double value);
+
+private:
+  DType dtype_ = DType::F32;
+  Shape shape_;
+  std::vector<std::byte> bytes_;
+};
+
+/// Checks that `t` has the given dtype class and shape; the error names `what`.
+Status expectShape(const Tensor &t, const Shape &shape, const char *what);
+
+} // namespace kiln::host
+
+#endif
