@@ -1,5 +1,8 @@
 # LLVM/MLIR discovery for the compiler side. runtime/ never includes this.
-find_package(MLIR 22 REQUIRED CONFIG)
+find_package(MLIR REQUIRED CONFIG)
+if(NOT LLVM_VERSION_MAJOR EQUAL 22)
+  message(FATAL_ERROR "kiln needs LLVM/MLIR 22, found ${LLVM_PACKAGE_VERSION} in ${MLIR_DIR}")
+endif()
 message(STATUS "Using MLIR in ${MLIR_DIR} (LLVM ${LLVM_PACKAGE_VERSION})")
 
 list(APPEND CMAKE_MODULE_PATH ${MLIR_CMAKE_DIR} ${LLVM_CMAKE_DIR})

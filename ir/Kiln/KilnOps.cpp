@@ -1,0 +1,576 @@
+//===- KilnOps.cpp - shape inference and verifiers of kiln ops ------------===//
+//
+// Every rule a verifier checks here has an `expected-error` case in
+// test/lit/ir/kiln/invalid.mlir.
+//
+//===----------------------------------------------------------------------===//
+#include "ir/Kiln/KilnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallSet.h"
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+constexpr int64_t kDynamic = ShapedType::kDynamic;
+
+RankedTensorType rankedType(Value v) {
+  return v ? dyn_cast<RankedTensorType>(v.getType()) : RankedTensorType();
+}
+
+bool isDyn(int64_t d) { return ShapedType::isDynamic(d); }
+
+/// Two dimensions that must be equal at run time: the static one when one is
+/// dynamic; failure when both are static and differ.
+FailureOr<int64_t> mergeDims(int64_t a, int64_t b) {
+  if (isDyn(a))
+    return b;
+  if (isDyn(b) || a == b)
+    return a;
+  return failure();
+}
+
+std::string dimStr(int64_t d) { return isDyn(d) ? "?" : std::to_string(d); }
+
+LogicalResult checkAxis(std::optional<Location> loc, int64_t axis, int64_t rank,
+                        StringRef what) {
+  if (axis < 0 || axis >= rank)
+    return emitOptionalError(loc, what, " ", axis, " is out of range for rank ",
+                             rank);
+  return success();
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Shared inference helpers
+//===----------------------------------------------------------------------===//
+
+/// numpy broadcasting of ranked tensor shapes.
+static LogicalResult broadcastShapes(std::optional<Location> loc,
+                                     ArrayRef<ArrayRef<int64_t>> shapes,
+                                     SmallVectorImpl<int64_t> &shape) {
+  for (ArrayRef<int64_t> s : shapes) {
+    if (s.size() > shape.size())
+      shape.insert(shape.begin(), s.size() - shape.size(), 1);
+    size_t off = shape.size() - s.size();
+    for (size_t i = 0; i < s.size(); ++i) {
+      int64_t &o = shape[off + i];
+      int64_t d = s[i];
+      if (d == 1)
+        continue;
+      if (o == 1 || (isDyn(o) && !isDyn(d)))
+        o = d;
+      else if (!isDyn(d) && !isDyn(o) && d != o)
+        return emitOptionalError(loc, "operand shapes do not broadcast: dimension ",
+                                 dimStr(o), " against ", dimStr(d));
+    }
+  }
+  return success();
+}
+
+static LogicalResult rankedOperands(std::optional<Location> loc, ValueRange values,
+                                    SmallVectorImpl<RankedTensorType> &types) {
+  for (Value v : values) {
+    RankedTensorType t = rankedType(v);
+    if (!t)
+      return emitOptionalError(loc, "expected ranked tensor operands");
+    types.push_back(t);
+  }
+  return success();
+}
+
+LogicalResult kiln::inferBroadcastResult(std::optional<Location> loc,
+                                         ValueRange operands, Type elementType,
+                                         SmallVectorImpl<Type> &inferred) {
+  SmallVector<RankedTensorType> types;
+  if (failed(rankedOperands(loc, operands, types)))
+    return failure();
+  for (RankedTensorType t : types)
+    if (t.getElementType() != types.front().getElementType())
+      return emitOptionalError(loc, "operands differ in element type: ",
+                               types.front().getElementType(), " and ",
+                               t.getElementType());
+  SmallVector<ArrayRef<int64_t>> shapes;
+  for (RankedTensorType t : types)
+    shapes.push_back(t.getShape());
+  SmallVector<int64_t> shape;
+  if (failed(broadcastShapes(loc, shapes, shape)))
+    return failure();
+  inferred.push_back(RankedTensorType::get(
+      shape, elementType ? elementType : types.front().getElementType()));
+  return success();
+}
+
+LogicalResult kiln::inferReduceResult(std::optional<Location> loc, Value input,
+                                      ArrayRef<int64_t> axes, bool keepDims,
+                                      SmallVectorImpl<Type> &inferred) {
+  RankedTensorType t = rankedType(input);
+  if (!t)
+    return emitOptionalError(loc, "expected a ranked tensor operand");
+  llvm::SmallSet<int64_t, 4> seen;
+  for (int64_t a : axes) {
+    if (failed(checkAxis(loc, a, t.getRank(), "reduction axis")))
+      return failure();
+    if (!seen.insert(a).second)
+      return emitOptionalError(loc, "reduction axis ", a, " is repeated");
+  }
+  SmallVector<int64_t> shape;
+  for (int64_t i = 0; i < t.getRank(); ++i) {
+    if (!seen.contains(i))
+      shape.push_back(t.getDimSize(i));
+    else if (keepDims)
+      shape.push_back(1);
+  }
+  inferred.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+
+SliceRange kiln::sliceRange(int64_t dim, int64_t start, int64_t end, int64_t step) {
+  if (start < 0)
+    start += dim;
+  if (end < 0)
+    end += dim;
+  if (step > 0) {
+    start = std::clamp<int64_t>(start, 0, dim);
+    end = std::clamp<int64_t>(end, 0, dim);
+    return {start, end > start ? (end - start + step - 1) / step : 0};
+  }
+  start = std::clamp<int64_t>(start, 0, dim - 1);
+  end = std::clamp<int64_t>(end, -1, dim - 1);
+  return {start, start > end ? (start - end - step - 1) / -step : 0};
+}
+
+//===----------------------------------------------------------------------===//
+// Ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightOp::verify() {
+  if (getName().empty())
+    return emitOpError("weight name must not be empty");
+  if (!getType().hasStaticShape())
+    return emitOpError("weight shape must be static, got ") << getType();
+  return success();
+}
+
+LogicalResult ConstantOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(adaptor.getValue().getType());
+  return success();
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult CompareOp::inferReturnTypes(MLIRContext *ctx,
+                                          std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &inferred) {
+  return inferBroadcastResult(loc, {adaptor.getLhs(), adaptor.getRhs()},
+                              IntegerType::get(ctx, 1), inferred);
+}
+
+LogicalResult WhereOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &inferred) {
+  // The values must agree in element type; the i1 condition only broadcasts.
+  SmallVector<Type, 1> values;
+  if (failed(inferBroadcastResult(loc, {adaptor.getOnTrue(), adaptor.getOnFalse()},
+                                  Type(), values)))
+    return failure();
+  RankedTensorType cond = rankedType(adaptor.getCondition());
+  if (!cond)
+    return emitOptionalError(loc, "expected ranked tensor operands");
+  auto valueType = cast<RankedTensorType>(values[0]);
+  SmallVector<int64_t> shape;
+  if (failed(broadcastShapes(loc, {cond.getShape(), valueType.getShape()}, shape)))
+    return failure();
+  inferred.push_back(RankedTensorType::get(shape, valueType.getElementType()));
+  return success();
+}
+
+LogicalResult CastOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto out = cast<RankedTensorType>(getResult().getType());
+  if (in.getShape() != out.getShape())
+    return emitOpError("result shape must equal the operand shape, got ")
+           << in << " to " << out;
+  return success();
+}
+
+LogicalResult MatmulOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  RankedTensorType a = rankedType(adaptor.getLhs());
+  RankedTensorType b = rankedType(adaptor.getRhs());
+  if (!a || !b)
+    return emitOptionalError(loc, "expected ranked tensor operands");
+  if (a.getRank() < 1 || b.getRank() < 1)
+    return emitOptionalError(loc, "matmul operands must have rank >= 1");
+  if (a.getElementType() != b.getElementType())
+    return emitOptionalError(loc, "matmul operands differ in element type: ",
+                             a.getElementType(), " and ", b.getElementType());
+  bool tb = adaptor.getTransposeB();
+  SmallVector<int64_t> as(a.getShape()), bs(b.getShape());
+  bool aVec = as.size() == 1, bVec = bs.size() == 1;
+  if (aVec)
+    as.insert(as.begin(), 1);
+  if (bVec && tb)
+    bs.insert(bs.begin(), 1);
+  else if (bVec)
+    bs.push_back(1);
+  int64_t m = as[as.size() - 2], k = as.back();
+  int64_t kb = tb ? bs.back() : bs[bs.size() - 2];
+  int64_t n = tb ? bs[bs.size() - 2] : bs.back();
+  if (failed(mergeDims(k, kb)))
+    return emitOptionalError(loc, "matmul contraction dimensions differ: ",
+                             dimStr(k), " and ", dimStr(kb));
+  // The batch dimensions broadcast like elementwise operands.
+  SmallVector<int64_t> shape;
+  ArrayRef<int64_t> aBatch(as.data(), as.size() - 2), bBatch(bs.data(), bs.size() - 2);
+  if (failed(broadcastShapes(loc, {aBatch, bBatch}, shape)))
+    return failure();
+  if (!aVec)
+    shape.push_back(m);
+  if (!bVec)
+    shape.push_back(n);
+  inferred.push_back(RankedTensorType::get(shape, a.getElementType()));
+  return success();
+}
+
+LogicalResult ArgmaxOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  SmallVector<Type, 1> reduced;
+  int64_t axis = static_cast<int64_t>(adaptor.getAxis());
+  if (failed(inferReduceResult(loc, adaptor.getInput(), {axis},
+                               adaptor.getKeepDims(), reduced)))
+    return failure();
+  inferred.push_back(RankedTensorType::get(
+      cast<RankedTensorType>(reduced[0]).getShape(), IntegerType::get(ctx, 64)));
+  return success();
+}
+
+LogicalResult SoftmaxOp::verify() {
+  return checkAxis(getLoc(), static_cast<int64_t>(getAxis()),
+                   getType().getRank(), "softmax axis");
+}
+
+/// The rules RMSNorm and LayerNorm share: a 1-D parameter the size of the
+/// last axis, and a non-negative epsilon.
+static LogicalResult verifyNormParam(Operation *op, Value input, Value param,
+                                     StringRef what) {
+  auto x = cast<RankedTensorType>(input.getType());
+  auto w = cast<RankedTensorType>(param.getType());
+  if (x.getRank() < 1)
+    return op->emitOpError("input must have rank >= 1");
+  if (w.getRank() != 1)
+    return op->emitOpError() << what << " must be 1-D, got " << w;
+  if (failed(mergeDims(w.getDimSize(0), x.getShape().back())))
+    return op->emitOpError() << what << " size " << w.getDimSize(0)
+                             << " does not match the last dimension "
+                             << dimStr(x.getShape().back());
+  return success();
+}
+
+LogicalResult RmsNormOp::verify() {
+  if (getEpsilon().isNegative())
+    return emitOpError("epsilon must not be negative");
+  return verifyNormParam(*this, getInput(), getWeight(), "weight");
+}
+
+LogicalResult LayerNormOp::verify() {
+  if (getEpsilon().isNegative())
+    return emitOpError("epsilon must not be negative");
+  if (failed(verifyNormParam(*this, getInput(), getWeight(), "weight")))
+    return failure();
+  return getBias() ? verifyNormParam(*this, getInput(), getBias(), "bias")
+                   : success();
+}
+
+LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  RankedTensorType d = rankedType(adaptor.getData());
+  RankedTensorType i = rankedType(adaptor.getIndices());
+  if (!d || !i)
+    return emitOptionalError(loc, "expected ranked tensor operands");
+  int64_t axis = static_cast<int64_t>(adaptor.getAxis());
+  if (failed(checkAxis(loc, axis, d.getRank(), "gather axis")))
+    return failure();
+  SmallVector<int64_t> shape(d.getShape().take_front(axis));
+  llvm::append_range(shape, i.getShape());
+  llvm::append_range(shape, d.getShape().drop_front(axis + 1));
+  inferred.push_back(RankedTensorType::get(shape, d.getElementType()));
+  return success();
+}
+
+LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &inferred) {
+  RankedTensorType t = rankedType(adaptor.getInput());
+  if (!t)
+    return emitOptionalError(loc, "expected a ranked tensor operand");
+  ArrayRef<int64_t> pattern = adaptor.getShape();
+  int64_t inferIdx = -1, known = 1;
+  for (auto [i, d] : llvm::enumerate(pattern)) {
+    if (d == -1) {
+      if (inferIdx >= 0)
+        return emitOptionalError(loc, "reshape shape may have only one -1");
+      inferIdx = static_cast<int64_t>(i);
+    } else if (d < 0) {
+      return emitOptionalError(loc, "reshape dimension ", d, " is negative");
+    } else {
+      known *= d;
+    }
+  }
+  SmallVector<int64_t> shape(pattern);
+  if (t.hasStaticShape()) {
+    int64_t total = t.getNumElements();
+    if (inferIdx >= 0) {
+      if (known == 0 || total % known)
+        return emitOptionalError(loc, "cannot reshape ", total,
+                                 " elements with shape pattern of ", known);
+      shape[inferIdx] = total / known;
+    } else if (known != total) {
+      return emitOptionalError(loc, "reshape changes the element count from ",
+                               total, " to ", known);
+    }
+  } else if (inferIdx >= 0) {
+    shape[inferIdx] = kDynamic;
+  }
+  inferred.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  RankedTensorType t = rankedType(adaptor.getInput());
+  if (!t)
+    return emitOptionalError(loc, "expected a ranked tensor operand");
+  ArrayRef<int64_t> perm = adaptor.getPermutation();
+  if (static_cast<int64_t>(perm.size()) != t.getRank())
+    return emitOptionalError(loc, "permutation has ", perm.size(),
+                             " entries for rank ", t.getRank());
+  SmallVector<bool> seen(perm.size(), false);
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= t.getRank() || seen[p])
+      return emitOptionalError(loc, "permutation is not a permutation of [0, ",
+                               t.getRank(), ")");
+    seen[p] = true;
+    shape.push_back(t.getDimSize(p));
+  }
+  inferred.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  ValueRange inputs = adaptor.getInputs();
+  if (inputs.empty())
+    return emitOptionalError(loc, "concat needs at least one operand");
+  RankedTensorType first = rankedType(inputs.front());
+  if (!first)
+    return emitOptionalError(loc, "expected ranked tensor operands");
+  int64_t axis = static_cast<int64_t>(adaptor.getAxis());
+  if (failed(checkAxis(loc, axis, first.getRank(), "concat axis")))
+    return failure();
+  SmallVector<int64_t> shape(first.getShape());
+  shape[axis] = 0;
+  for (Value v : inputs) {
+    RankedTensorType t = rankedType(v);
+    if (!t || t.getRank() != first.getRank() ||
+        t.getElementType() != first.getElementType())
+      return emitOptionalError(loc, "concat operands must share rank and element type");
+    for (int64_t d = 0; d < t.getRank(); ++d) {
+      int64_t s = t.getDimSize(d);
+      if (d == axis) {
+        shape[d] = isDyn(shape[d]) || isDyn(s) ? kDynamic : shape[d] + s;
+        continue;
+      }
+      FailureOr<int64_t> m = mergeDims(shape[d], s);
+      if (failed(m))
+        return emitOptionalError(loc, "concat operands differ in dimension ", d,
+                                 ": ", dimStr(shape[d]), " and ", dimStr(s));
+      shape[d] = *m;
+    }
+  }
+  inferred.push_back(RankedTensorType::get(shape, first.getElementType()));
+  return success();
+}
+
+LogicalResult SliceOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &inferred) {
+  RankedTensorType t = rankedType(adaptor.getInput());
+  if (!t)
+    return emitOptionalError(loc, "expected a ranked tensor operand");
+  ArrayRef<int64_t> starts = adaptor.getStarts(), ends = adaptor.getEnds(),
+                    steps = adaptor.getSteps();
+  int64_t r = t.getRank();
+  if (static_cast<int64_t>(starts.size()) != r ||
+      static_cast<int64_t>(ends.size()) != r ||
+      static_cast<int64_t>(steps.size()) != r)
+    return emitOptionalError(loc, "slice starts, ends and steps need ", r,
+                             " entries each");
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < r; ++d) {
+    if (steps[d] == 0)
+      return emitOptionalError(loc, "slice step on dimension ", d, " is zero");
+    int64_t n = t.getDimSize(d);
+    shape.push_back(isDyn(n) ? kDynamic : sliceRange(n, starts[d], ends[d], steps[d]).length);
+  }
+  inferred.push_back(RankedTensorType::get(shape, t.getElementType()));
+  return success();
+}
+
+LogicalResult BroadcastToOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto out = cast<RankedTensorType>(getResult().getType());
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("result element type must equal the operand's");
+  if (out.getRank() < in.getRank())
+    return emitOpError("result rank ") << out.getRank()
+                                       << " is below the operand rank "
+                                       << in.getRank();
+  int64_t off = out.getRank() - in.getRank();
+  for (int64_t i = 0; i < out.getRank(); ++i) {
+    int64_t o = out.getDimSize(i);
+    int64_t d = i < off ? 1 : in.getDimSize(i - off);
+    if (d == 1) {
+      if (isDyn(o))
+        return emitOpError("dimension ") << i << " stretches from 1 and must be static";
+    } else if (d != o) {
+      return emitOpError("dimension ") << i << " is " << dimStr(o)
+                                       << " but the operand has " << dimStr(d);
+    }
+  }
+  return success();
+}
+
+LogicalResult ArangeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &inferred) {
+  RankedTensorType t = rankedType(adaptor.getReference());
+  if (!t)
+    return emitOptionalError(loc, "expected a ranked tensor operand");
+  int64_t axis = static_cast<int64_t>(adaptor.getAxis());
+  if (failed(checkAxis(loc, axis, t.getRank(), "arange axis")))
+    return failure();
+  inferred.push_back(
+      RankedTensorType::get({t.getDimSize(axis)}, IntegerType::get(ctx, 64)));
+  return success();
+}
+
+LogicalResult RopeOp::verify() {
+  auto x = cast<RankedTensorType>(getInput().getType());
+  auto pos = cast<RankedTensorType>(getPositions().getType());
+  if (x.getRank() != 4)
+    return emitOpError("input must be [batch, tokens, heads, head_dim], got ") << x;
+  if (pos.getRank() != 2)
+    return emitOpError("positions must be [batch, tokens], got ") << pos;
+  for (int64_t i = 0; i < 2; ++i)
+    if (failed(mergeDims(x.getDimSize(i), pos.getDimSize(i))))
+      return emitOpError("positions ") << pos << " do not match the input's "
+                                       << (i ? "tokens" : "batch");
+  if (getTheta().convertToDouble() <= 0)
+    return emitOpError("theta must be positive");
+  int64_t d = x.getDimSize(3);
+  if (std::optional<uint64_t> rd = getRotaryDim()) {
+    int64_t r = static_cast<int64_t>(*rd);
+    if (r <= 0 || r % 2)
+      return emitOpError("rotary_dim must be positive and even, got ") << r;
+    if (!isDyn(d) && r > d)
+      return emitOpError("rotary_dim ") << r << " exceeds the head dim " << d;
+  } else if (!isDyn(d) && d % 2) {
+    return emitOpError("head dim ") << d << " must be even";
+  }
+  RopeScaling s = getScaling();
+  if (s != RopeScaling::None && getFactor().convertToDouble() <= 0)
+    return emitOpError("scaling factor must be positive");
+  if ((s == RopeScaling::Llama3 || s == RopeScaling::Yarn) &&
+      static_cast<int64_t>(getOriginalMaxPositions()) <= 0)
+    return emitOpError(stringifyRopeScaling(s))
+           << " scaling needs original_max_positions > 0";
+  if (s == RopeScaling::Llama3) {
+    double lo = getLowFreqFactor().convertToDouble();
+    double hi = getHighFreqFactor().convertToDouble();
+    if (!(lo > 0 && hi > lo))
+      return emitOpError("llama3 scaling needs 0 < low_freq_factor < high_freq_factor");
+  }
+  return success();
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &inferred) {
+  RankedTensorType q = rankedType(adaptor.getQuery());
+  RankedTensorType k = rankedType(adaptor.getKey());
+  RankedTensorType v = rankedType(adaptor.getValue());
+  if (!q || !k || !v)
+    return emitOptionalError(loc, "expected ranked tensor operands");
+  if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4)
+    return emitOptionalError(loc, "attention operands must be [batch, seq, heads, head_dim]");
+  if (q.getElementType() != k.getElementType() ||
+      q.getElementType() != v.getElementType())
+    return emitOptionalError(loc, "query, key and value must share an element type");
+  auto mustMatch = [&](int64_t a, int64_t b, const char *what) -> LogicalResult {
+    if (failed(mergeDims(a, b)))
+      return emitOptionalError(loc, what, " differ: ", dimStr(a), " and ", dimStr(b));
+    return success();
+  };
+  if (failed(mustMatch(q.getDimSize(0), k.getDimSize(0), "query and key batch sizes")) ||
+      failed(mustMatch(k.getDimSize(0), v.getDimSize(0), "key and value batch sizes")) ||
+      failed(mustMatch(k.getDimSize(1), v.getDimSize(1), "key and value lengths")) ||
+      failed(mustMatch(k.getDimSize(2), v.getDimSize(2), "key and value head counts")) ||
+      failed(mustMatch(q.getDimSize(3), k.getDimSize(3), "query and key head dims")))
+    return failure();
+  int64_t hq = q.getDimSize(2), hkv = k.getDimSize(2);
+  if (!isDyn(hq) && !isDyn(hkv) && (hkv == 0 || hq % hkv))
+    return emitOptionalError(loc, "query heads ", hq,
+                             " must be a multiple of key/value heads ", hkv);
+  inferred.push_back(RankedTensorType::get(
+      {q.getDimSize(0), q.getDimSize(1), hq, v.getDimSize(3)}, q.getElementType()));
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  if (std::optional<APFloat> s = getScale(); s && s->convertToDouble() <= 0)
+    return emitOpError("scale must be positive");
+  if (std::optional<APFloat> c = getSoftcap(); c && c->convertToDouble() <= 0)
+    return emitOpError("softcap must be positive");
+  if (std::optional<uint64_t> w = getSlidingWindow(); w && static_cast<int64_t>(*w) <= 0)
+    return emitOpError("sliding_window must be positive");
+  int64_t t = getQuery().getType().getDimSize(1), s = getKey().getType().getDimSize(1);
+  if (getCausal() && !isDyn(t) && !isDyn(s) && t > s)
+    return emitOpError("causal attention has more queries (")
+           << t << ") than keys (" << s << ")";
+  return success();
+}
+
+LogicalResult FusedOp::verify() {
+  Block &body = getBody().front();
+  if (body.getNumArguments() != getInputs().size())
+    return emitOpError("body has ") << body.getNumArguments()
+                                    << " arguments for " << getInputs().size()
+                                    << " inputs";
+  for (auto [arg, in] : llvm::zip(body.getArguments(), getInputs()))
+    if (arg.getType() != in.getType())
+      return emitOpError("body argument type ") << arg.getType()
+                                                << " differs from input type "
+                                                << in.getType();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  if (yield.getValues().getTypes() != getResultTypes())
+    return emitOpError("yielded types do not match the result types");
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "ir/Kiln/KilnOps.cpp.inc"
