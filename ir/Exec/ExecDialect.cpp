@@ -10,6 +10,7 @@ using namespace mlir;
 using namespace kiln::exec;
 
 #include "ir/Exec/ExecDialect.cpp.inc"
+#include "ir/Exec/ExecEnums.cpp.inc"
 
 #define GET_TYPEDEF_CLASSES
 #include "ir/Exec/ExecTypes.cpp.inc"

@@ -68,15 +68,13 @@ LogicalResult BufferSliceOp::verifySymbolUses(SymbolTableCollection &symbols) {
 LogicalResult WeightSlotOp::verify() {
   if (getName().empty())
     return emitOpError("weight name must not be empty");
-  StringRef layout = getLayout();
-  if (layout != "identity" && layout != "transpose" && layout != "concat_rows")
-    return emitOpError("unknown layout transform '") << layout << "'";
+  WeightLayout layout = getLayout();
   std::optional<ArrayAttr> sources = getSources();
-  if (layout == "concat_rows" && (!sources || sources->size() < 2))
+  if (layout == WeightLayout::ConcatRows && (!sources || sources->size() < 2))
     return emitOpError("concat_rows needs at least two sources");
-  if (layout != "concat_rows" && sources)
+  if (layout != WeightLayout::ConcatRows && sources)
     return emitOpError("only concat_rows takes sources");
-  if (layout == "transpose" && getType().getView().getRank() != 2)
+  if (layout == WeightLayout::Transpose && getType().getView().getRank() != 2)
     return emitOpError("transpose applies to 2-D weights");
   return success();
 }
@@ -100,8 +98,6 @@ LogicalResult KernelOp::verify() {
     return emitOpError("unknown kernel family '") << getFamily() << "'";
   if (static_cast<int64_t>(getFlops()) < 0 || static_cast<int64_t>(getBytes()) < 0)
     return emitOpError("flops and bytes must not be negative");
-  if (getBody().getBlocks().size() > 1)
-    return emitOpError("body must have at most one block");
   return success();
 }
 

@@ -14,6 +14,8 @@ llvm::ArrayRef<llvm::StringRef> kernelFamilies();
 int64_t tensorBytes(mlir::RankedTensorType t);
 } // namespace kiln::exec
 
+#include "ir/Exec/ExecEnums.h.inc"
+
 #define GET_OP_CLASSES
 #include "ir/Exec/ExecOps.h.inc"
 

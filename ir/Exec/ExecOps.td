@@ -5,6 +5,15 @@
 include "ir/Exec/ExecDialect.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/EnumAttr.td"
+
+def Exec_WeightLayout : I32EnumAttr<"WeightLayout", "layout transform applied at load", [
+    I32EnumAttrCase<"Identity", 0, "identity">,
+    I32EnumAttrCase<"Transpose", 1, "transpose">,
+    I32EnumAttrCase<"ConcatRows", 2, "concat_rows">
+  ]> {
+  let cppNamespace = "::kiln::exec";
+}
 
 def Exec_ArenaOp : Exec_Op<"arena", [Symbol]> {
   let summary = "a block of device memory that buffer slices are planned into";
@@ -38,7 +47,7 @@ def Exec_BufferSliceOp : Exec_Op<"buffer_slice",
   let arguments = (ins FlatSymbolRefAttr:$arena, I64Attr:$offset, I64Attr:$size);
   let results = (outs Exec_BufferType:$result);
   let assemblyFormat = [{
-    $arena `[` $offset `,` $size `]` attr-dict `:` type($result)
+    $arena `[` $offset `,` $size `]` attr-dict `:` qualified(type($result))
   }];
   let hasVerifier = 1;
 }
@@ -55,10 +64,10 @@ def Exec_WeightSlotOp : Exec_Op<"weight_slot", [Pure]> {
     %qkv = kiln_exec.weight_slot "layers.0.qkv" layout(concat_rows) {sources = ["q", "k", "v"]} : !kiln_exec.buffer<tensor<128x64xbf16>>
     ```
   }];
-  let arguments = (ins StrAttr:$name, StrAttr:$layout,
+  let arguments = (ins StrAttr:$name, Exec_WeightLayout:$layout,
                        OptionalAttr<StrArrayAttr>:$sources);
   let results = (outs Exec_BufferType:$result);
-  let assemblyFormat = "$name `layout` `(` $layout `)` attr-dict `:` type($result)";
+  let assemblyFormat = "$name `layout` `(` $layout `)` attr-dict `:` qualified(type($result))";
   let hasVerifier = 1;
 }
 
@@ -80,7 +89,7 @@ def Exec_KvPagePoolOp : Exec_Op<"kv_page_pool", [Symbol]> {
   let hasVerifier = 1;
 }
 
-def Exec_KernelOp : Exec_Op<"kernel", [Symbol, IsolatedFromAbove]> {
+def Exec_KernelOp : Exec_Op<"kernel", [Symbol, IsolatedFromAbove, NoTerminator]> {
   let summary = "a kernel: family, specialisation constants, tiles, analytic cost";
   let description = [{
     `family` is one of the codegen kernel families (`gemv`, `gemm`,
@@ -99,7 +108,7 @@ def Exec_KernelOp : Exec_Op<"kernel", [Symbol, IsolatedFromAbove]> {
                        DefaultValuedAttr<DictionaryAttr, "{}">:$tile,
                        DefaultValuedAttr<I64Attr, "0">:$flops,
                        DefaultValuedAttr<I64Attr, "0">:$bytes);
-  let regions = (region AnyRegion:$body);
+  let regions = (region MaxSizedRegion<1>:$body);
   let assemblyFormat = "$sym_name `family` `(` $family `)` attr-dict-with-keyword ($body^)?";
   let hasVerifier = 1;
 }
