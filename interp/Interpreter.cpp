@@ -1,0 +1,556 @@
+//===- Interpreter.cpp - evaluate kiln functions on host tensors ----------===//
+#include "interp/Interpreter.h"
+
+#include "interp/Npy.h"
+#include "ir/Kiln/KilnOps.h"
+#include "runtime/kernels/host/HostKernels.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <unordered_map>
+
+using namespace mlir;
+using kiln::host::DType;
+using kiln::host::Shape;
+using kiln::host::Status;
+using kiln::host::Tensor;
+
+namespace kiln::interp {
+
+FailureOr<DType> dtypeOf(Type t) {
+  if (t.isF32()) return DType::F32;
+  if (t.isF16()) return DType::F16;
+  if (t.isBF16()) return DType::BF16;
+  if (t.isF64()) return DType::F64;
+  if (t.isInteger(64)) return DType::I64;
+  if (t.isInteger(32)) return DType::I32;
+  if (t.isInteger(8)) return DType::I8;
+  if (t.isInteger(1)) return DType::Bool;
+  return failure();
+}
+
+FailureOr<DType> tensorDType(Type t) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  if (!rt)
+    return failure();
+  return dtypeOf(rt.getElementType());
+}
+
+static uint64_t fnv1a(llvm::StringRef s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s)
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+WeightProvider randomWeights(uint64_t seed, double scale) {
+  return [seed, scale](llvm::StringRef name, Tensor &out) {
+    host::Rng rng(seed ^ fnv1a(name));
+    for (int64_t i = 0; i < out.numel(); ++i)
+      out.set(i, (2 * rng.uniform() - 1) * scale);
+    return Status::ok();
+  };
+}
+
+WeightProvider npyWeights(std::string dir) {
+  return [dir](llvm::StringRef name, Tensor &out) {
+    Tensor t;
+    KILN_RETURN_IF_ERROR(readNpy(dir + "/" + name.str() + ".npy", t));
+    if (t.shape() != out.shape())
+      return Status::error("weight '" + name.str() + "' has shape " +
+                           host::shapeToString(t.shape()) + " in " + dir +
+                           ", the IR declares " + host::shapeToString(out.shape()));
+    return host::cast(t, out);
+  };
+}
+
+std::vector<Tensor> randomInputs(func::FuncOp func, uint64_t seed,
+                                 int64_t dynamicSize, int64_t intRange) {
+  host::Rng rng(seed);
+  std::vector<Tensor> inputs;
+  for (Type t : func.getArgumentTypes()) {
+    FailureOr<DType> dt = tensorDType(t);
+    if (failed(dt)) {
+      inputs.emplace_back();
+      continue;
+    }
+    auto rt = cast<RankedTensorType>(t);
+    Shape shape;
+    for (int64_t d : rt.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? dynamicSize : d);
+    Tensor x(*dt, shape);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (host::isFloat(*dt))
+        x.set(i, 2 * rng.uniform() - 1);
+      else if (*dt == DType::Bool)
+        x.set(i, rng.next() & 1);
+      else
+        x.set(i, static_cast<double>(rng.next() % static_cast<uint64_t>(intRange)));
+    }
+    inputs.push_back(std::move(x));
+  }
+  return inputs;
+}
+
+namespace {
+
+/// Evaluates the ops of one block in order, keeping the values it computed.
+class Evaluator {
+public:
+  explicit Evaluator(const WeightProvider &weights) : weights_(weights) {}
+
+  LogicalResult runBlock(Block &block, llvm::ArrayRef<Tensor> args,
+                         std::vector<Tensor> &results);
+
+private:
+  const Tensor &get(Value v) { return values_.find(v)->second; }
+  LogicalResult fail(Operation *op, const Status &s) {
+    return op->emitError("evaluation failed: ") << s.message();
+  }
+  /// Allocates the result of `op` with its element type and a concrete shape,
+  /// checked against the static dimensions of its type.
+  FailureOr<Tensor *> result(Operation *op, const Shape &shape, unsigned i = 0);
+  LogicalResult evalOp(Operation *op);
+
+  LogicalResult evalUnary(Operation *op, host::UnaryOp kind);
+  LogicalResult evalBinary(Operation *op, host::BinaryOp kind);
+  LogicalResult evalReduce(Operation *op, host::ReduceOp kind,
+                           llvm::ArrayRef<int64_t> axes, bool keepDims);
+  LogicalResult evalConstant(ConstantOp op);
+  LogicalResult evalFused(FusedOp op);
+
+  struct ValueHash {
+    size_t operator()(Value v) const { return hash_value(v); }
+  };
+  const WeightProvider &weights_;
+  // std::unordered_map: references to computed tensors stay valid while later
+  // results are inserted.
+  std::unordered_map<Value, Tensor, ValueHash> values_;
+};
+
+FailureOr<Tensor *> Evaluator::result(Operation *op, const Shape &shape, unsigned i) {
+  auto type = cast<RankedTensorType>(op->getResult(i).getType());
+  FailureOr<DType> dt = dtypeOf(type.getElementType());
+  if (failed(dt))
+    return op->emitError("interpreter does not support element type ")
+           << type.getElementType();
+  if (static_cast<int64_t>(shape.size()) != type.getRank())
+    return op->emitError("evaluated result has rank ") << shape.size()
+                                                      << ", the IR says " << type;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (!type.isDynamicDim(d) && type.getDimSize(d) != shape[d])
+      return op->emitError("evaluated result shape ")
+             << host::shapeToString(shape) << " contradicts " << type;
+  Tensor &t = values_[op->getResult(i)];
+  t = Tensor(*dt, shape);
+  return &t;
+}
+
+LogicalResult Evaluator::runBlock(Block &block, llvm::ArrayRef<Tensor> args,
+                                  std::vector<Tensor> &results) {
+  for (auto [arg, t] : llvm::zip(block.getArguments(), args))
+    values_[arg] = t;
+  for (Operation &op : block) {
+    if (op.hasTrait<OpTrait::IsTerminator>()) {
+      results.clear();
+      for (Value v : op.getOperands())
+        results.push_back(get(v));
+      return success();
+    }
+    if (failed(evalOp(&op)))
+      return failure();
+  }
+  // A block without a terminator yields nothing.
+  results.clear();
+  return success();
+}
+
+LogicalResult Evaluator::evalUnary(Operation *op, host::UnaryOp kind) {
+  const Tensor &x = get(op->getOperand(0));
+  FailureOr<Tensor *> out = result(op, x.shape());
+  if (failed(out))
+    return failure();
+  Status s = host::unary(kind, x, **out);
+  return s ? success() : fail(op, s);
+}
+
+LogicalResult Evaluator::evalBinary(Operation *op, host::BinaryOp kind) {
+  const Tensor &a = get(op->getOperand(0)), &b = get(op->getOperand(1));
+  Shape shape;
+  Status s = host::broadcastShapes(a.shape(), b.shape(), shape);
+  if (!s)
+    return fail(op, s);
+  FailureOr<Tensor *> out = result(op, shape);
+  if (failed(out))
+    return failure();
+  s = host::binary(kind, a, b, **out);
+  return s ? success() : fail(op, s);
+}
+
+LogicalResult Evaluator::evalReduce(Operation *op, host::ReduceOp kind,
+                                    llvm::ArrayRef<int64_t> axes, bool keepDims) {
+  const Tensor &x = get(op->getOperand(0));
+  Shape shape;
+  for (int64_t d = 0; d < x.rank(); ++d) {
+    bool reduced = llvm::is_contained(axes, d);
+    if (!reduced || keepDims)
+      shape.push_back(reduced ? 1 : x.dim(d));
+  }
+  FailureOr<Tensor *> out = result(op, shape);
+  if (failed(out))
+    return failure();
+  Status s = host::reduce(kind, x, std::vector<int64_t>(axes.begin(), axes.end()),
+                          keepDims, **out);
+  return s ? success() : fail(op, s);
+}
+
+LogicalResult Evaluator::evalConstant(ConstantOp op) {
+  auto attr = dyn_cast<DenseElementsAttr>(op.getValue());
+  if (!attr)
+    return op.emitError("interpreter supports dense constants only");
+  Shape shape(attr.getType().getShape().begin(), attr.getType().getShape().end());
+  FailureOr<Tensor *> out = result(op, shape);
+  if (failed(out))
+    return failure();
+  int64_t i = 0;
+  if (isa<FloatType>(attr.getElementType())) {
+    for (APFloat v : attr.getValues<APFloat>())
+      (*out)->set(i++, v.convertToDouble());
+  } else {
+    bool isBool = attr.getElementType().isInteger(1);
+    for (APInt v : attr.getValues<APInt>())
+      (*out)->set(i++, isBool ? static_cast<double>(v.getBoolValue())
+                              : static_cast<double>(v.getSExtValue()));
+  }
+  return success();
+}
+
+LogicalResult Evaluator::evalFused(FusedOp op) {
+  std::vector<Tensor> args, results;
+  for (Value v : op.getInputs())
+    args.push_back(get(v));
+  Evaluator inner(weights_);
+  if (failed(inner.runBlock(op.getBody().front(), args, results)))
+    return failure();
+  for (auto [i, t] : llvm::enumerate(results))
+    values_[op->getResult(i)] = std::move(t);
+  return success();
+}
+
+static host::RopeParams ropeParams(RopeOp op) {
+  host::RopeParams p;
+  p.style = op.getStyle() == RopeStyle::Neox ? host::RopeStyle::Neox
+                                             : host::RopeStyle::GptJ;
+  p.theta = op.getTheta().convertToDouble();
+  p.rotaryDim = static_cast<int64_t>(op.getRotaryDim().value_or(0));
+  switch (op.getScaling()) {
+  case RopeScaling::None: p.scaling = host::RopeScaling::None; break;
+  case RopeScaling::Linear: p.scaling = host::RopeScaling::Linear; break;
+  case RopeScaling::Llama3: p.scaling = host::RopeScaling::Llama3; break;
+  case RopeScaling::Yarn: p.scaling = host::RopeScaling::Yarn; break;
+  }
+  p.factor = op.getFactor().convertToDouble();
+  p.lowFreqFactor = op.getLowFreqFactor().convertToDouble();
+  p.highFreqFactor = op.getHighFreqFactor().convertToDouble();
+  p.originalMaxPositions = static_cast<int64_t>(op.getOriginalMaxPositions());
+  p.betaFast = op.getBetaFast().convertToDouble();
+  p.betaSlow = op.getBetaSlow().convertToDouble();
+  if (std::optional<APFloat> f = op.getAttentionFactor())
+    p.attentionFactor = f->convertToDouble();
+  return p;
+}
+
+static host::CompareOp compareKind(ComparePredicate p) {
+  switch (p) {
+  case ComparePredicate::eq: return host::CompareOp::Eq;
+  case ComparePredicate::ne: return host::CompareOp::Ne;
+  case ComparePredicate::lt: return host::CompareOp::Lt;
+  case ComparePredicate::le: return host::CompareOp::Le;
+  case ComparePredicate::gt: return host::CompareOp::Gt;
+  case ComparePredicate::ge: return host::CompareOp::Ge;
+  }
+  return host::CompareOp::Eq;
+}
+
+LogicalResult Evaluator::evalOp(Operation *op) {
+  using U = host::UnaryOp;
+  using B = host::BinaryOp;
+  using R = host::ReduceOp;
+  // Each case allocates its result with a concrete shape, then calls the
+  // kernel; `run` turns a kernel Status into a located diagnostic.
+  auto run = [&](Status s) { return s ? success() : fail(op, s); };
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](WeightOp w) -> LogicalResult {
+        Shape shape(w.getType().getShape().begin(), w.getType().getShape().end());
+        FailureOr<Tensor *> out = result(op, shape);
+        if (failed(out))
+          return failure();
+        Status s = weights_(w.getName(), **out);
+        return s ? success() : w.emitError("cannot load weight: ") << s.message();
+      })
+      .Case([&](ConstantOp c) { return evalConstant(c); })
+      .Case([&](NegOp) { return evalUnary(op, U::Neg); })
+      .Case([&](AbsOp) { return evalUnary(op, U::Abs); })
+      .Case([&](ExpOp) { return evalUnary(op, U::Exp); })
+      .Case([&](LogOp) { return evalUnary(op, U::Log); })
+      .Case([&](SqrtOp) { return evalUnary(op, U::Sqrt); })
+      .Case([&](RsqrtOp) { return evalUnary(op, U::Rsqrt); })
+      .Case([&](ReciprocalOp) { return evalUnary(op, U::Reciprocal); })
+      .Case([&](TanhOp) { return evalUnary(op, U::Tanh); })
+      .Case([&](SigmoidOp) { return evalUnary(op, U::Sigmoid); })
+      .Case([&](SiluOp) { return evalUnary(op, U::Silu); })
+      .Case([&](ErfOp) { return evalUnary(op, U::Erf); })
+      .Case([&](SinOp) { return evalUnary(op, U::Sin); })
+      .Case([&](CosOp) { return evalUnary(op, U::Cos); })
+      .Case([&](ReluOp) { return evalUnary(op, U::Relu); })
+      .Case([&](NotOp) { return evalUnary(op, U::Not); })
+      .Case([&](GeluOp g) {
+        return evalUnary(op, g.getTanhApproximation() ? U::GeluTanh : U::Gelu);
+      })
+      .Case([&](AddOp) { return evalBinary(op, B::Add); })
+      .Case([&](SubOp) { return evalBinary(op, B::Sub); })
+      .Case([&](MulOp) { return evalBinary(op, B::Mul); })
+      .Case([&](DivOp) { return evalBinary(op, B::Div); })
+      .Case([&](PowOp) { return evalBinary(op, B::Pow); })
+      .Case([&](MaxOp) { return evalBinary(op, B::Max); })
+      .Case([&](MinOp) { return evalBinary(op, B::Min); })
+      .Case([&](AndOp) { return evalBinary(op, B::And); })
+      .Case([&](OrOp) { return evalBinary(op, B::Or); })
+      .Case([&](CompareOp c) -> LogicalResult {
+        const Tensor &a = get(c.getLhs()), &b = get(c.getRhs());
+        Shape shape;
+        if (Status s = host::broadcastShapes(a.shape(), b.shape(), shape); !s)
+          return fail(op, s);
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure()
+                           : run(host::compare(compareKind(c.getPredicate()), a, b, **out));
+      })
+      .Case([&](WhereOp w) -> LogicalResult {
+        const Tensor &c = get(w.getCondition()), &a = get(w.getOnTrue()),
+                     &b = get(w.getOnFalse());
+        Shape s1, s2;
+        Status s = host::broadcastShapes(c.shape(), a.shape(), s1);
+        if (s)
+          s = host::broadcastShapes(s1, b.shape(), s2);
+        if (!s)
+          return fail(op, s);
+        FailureOr<Tensor *> out = result(op, s2);
+        return failed(out) ? failure() : run(host::where(c, a, b, **out));
+      })
+      .Case([&](CastOp c) -> LogicalResult {
+        const Tensor &x = get(c.getInput());
+        FailureOr<Tensor *> out = result(op, x.shape());
+        return failed(out) ? failure() : run(host::cast(x, **out));
+      })
+      .Case([&](MatmulOp m) -> LogicalResult {
+        const Tensor &a = get(m.getLhs()), &b = get(m.getRhs());
+        // Concrete shape: batch broadcast, then M and N as in numpy.
+        Shape as = a.shape(), bs = b.shape();
+        bool tb = m.getTransposeB();
+        Shape ab(as.begin(), as.end() - std::min<size_t>(as.size(), 2));
+        Shape bb(bs.begin(), bs.end() - std::min<size_t>(bs.size(), 2));
+        Shape shape;
+        if (Status s = host::broadcastShapes(ab, bb, shape); !s)
+          return fail(op, s);
+        if (as.size() > 1)
+          shape.push_back(as[as.size() - 2]);
+        if (bs.size() > 1)
+          shape.push_back(tb ? bs[bs.size() - 2] : bs.back());
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::matmul(a, b, tb, **out));
+      })
+      .Case([&](ReduceSumOp r) {
+        return evalReduce(op, R::Sum, r.getAxes(), r.getKeepDims());
+      })
+      .Case([&](ReduceMeanOp r) {
+        return evalReduce(op, R::Mean, r.getAxes(), r.getKeepDims());
+      })
+      .Case([&](ReduceMaxOp r) {
+        return evalReduce(op, R::Max, r.getAxes(), r.getKeepDims());
+      })
+      .Case([&](ReduceMinOp r) {
+        return evalReduce(op, R::Min, r.getAxes(), r.getKeepDims());
+      })
+      .Case([&](ArgmaxOp a) -> LogicalResult {
+        const Tensor &x = get(a.getInput());
+        int64_t axis = static_cast<int64_t>(a.getAxis());
+        Shape shape = x.shape();
+        if (a.getKeepDims())
+          shape[axis] = 1;
+        else
+          shape.erase(shape.begin() + axis);
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure()
+                           : run(host::argmax(x, axis, a.getKeepDims(), **out));
+      })
+      .Case([&](SoftmaxOp s) -> LogicalResult {
+        const Tensor &x = get(s.getInput());
+        FailureOr<Tensor *> out = result(op, x.shape());
+        return failed(out) ? failure()
+                           : run(host::softmax(x, static_cast<int64_t>(s.getAxis()), **out));
+      })
+      .Case([&](RmsNormOp n) -> LogicalResult {
+        const Tensor &x = get(n.getInput());
+        FailureOr<Tensor *> out = result(op, x.shape());
+        return failed(out) ? failure()
+                           : run(host::rmsNorm(x, get(n.getWeight()),
+                                               n.getEpsilon().convertToFloat(),
+                                               n.getWeightOffset().convertToFloat(), **out));
+      })
+      .Case([&](LayerNormOp n) -> LogicalResult {
+        const Tensor &x = get(n.getInput());
+        FailureOr<Tensor *> out = result(op, x.shape());
+        const Tensor *bias = n.getBias() ? &get(n.getBias()) : nullptr;
+        return failed(out) ? failure()
+                           : run(host::layerNorm(x, get(n.getWeight()), bias,
+                                                 n.getEpsilon().convertToFloat(), **out));
+      })
+      .Case([&](GatherOp g) -> LogicalResult {
+        const Tensor &d = get(g.getData()), &i = get(g.getIndices());
+        int64_t axis = static_cast<int64_t>(g.getAxis());
+        Shape shape(d.shape().begin(), d.shape().begin() + axis);
+        shape.insert(shape.end(), i.shape().begin(), i.shape().end());
+        shape.insert(shape.end(), d.shape().begin() + axis + 1, d.shape().end());
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::gather(d, i, axis, **out));
+      })
+      .Case([&](ReshapeOp r) -> LogicalResult {
+        const Tensor &x = get(r.getInput());
+        Shape shape(r.getShape().begin(), r.getShape().end());
+        int64_t known = 1, infer = -1;
+        for (auto [i, d] : llvm::enumerate(shape)) {
+          if (d == -1)
+            infer = static_cast<int64_t>(i);
+          else
+            known *= d;
+        }
+        if (infer >= 0)
+          shape[infer] = known ? x.numel() / known : 0;
+        if (host::numElements(shape) != x.numel())
+          return op->emitError("cannot reshape ")
+                 << host::shapeToString(x.shape()) << " with pattern "
+                 << host::shapeToString(Shape(r.getShape().begin(), r.getShape().end()));
+        FailureOr<Tensor *> out = result(op, shape);
+        if (failed(out))
+          return failure();
+        std::memcpy((*out)->data(), x.data(), x.byteSize());
+        return success();
+      })
+      .Case([&](TransposeOp t) -> LogicalResult {
+        const Tensor &x = get(t.getInput());
+        std::vector<int64_t> perm(t.getPermutation().begin(), t.getPermutation().end());
+        Shape shape;
+        for (int64_t p : perm)
+          shape.push_back(x.dim(p));
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::transpose(x, perm, **out));
+      })
+      .Case([&](ConcatOp c) -> LogicalResult {
+        std::vector<const Tensor *> xs;
+        for (Value v : c.getInputs())
+          xs.push_back(&get(v));
+        int64_t axis = static_cast<int64_t>(c.getAxis());
+        Shape shape = xs.front()->shape();
+        shape[axis] = 0;
+        for (const Tensor *x : xs)
+          shape[axis] += x->dim(axis);
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::concat(xs, axis, **out));
+      })
+      .Case([&](SliceOp s) -> LogicalResult {
+        const Tensor &x = get(s.getInput());
+        std::vector<int64_t> starts, steps(s.getSteps().begin(), s.getSteps().end());
+        Shape shape;
+        for (int64_t d = 0; d < x.rank(); ++d) {
+          SliceRange r = sliceRange(x.dim(d), s.getStarts()[d], s.getEnds()[d], steps[d]);
+          starts.push_back(r.start);
+          shape.push_back(r.length);
+        }
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::slice(x, starts, steps, **out));
+      })
+      .Case([&](BroadcastToOp b) -> LogicalResult {
+        const Tensor &x = get(b.getInput());
+        RankedTensorType rt = b.getType();
+        Shape shape;
+        int64_t off = rt.getRank() - x.rank();
+        for (int64_t d = 0; d < rt.getRank(); ++d)
+          shape.push_back(rt.isDynamicDim(d) ? x.dim(d - off) : rt.getDimSize(d));
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::broadcastTo(x, **out));
+      })
+      .Case([&](ArangeOp a) -> LogicalResult {
+        int64_t n = get(a.getReference()).dim(static_cast<int64_t>(a.getAxis()));
+        FailureOr<Tensor *> out = result(op, {n});
+        if (failed(out))
+          return failure();
+        for (int64_t i = 0; i < n; ++i)
+          (*out)->set(i, static_cast<double>(static_cast<int64_t>(a.getStart()) + i));
+        return success();
+      })
+      .Case([&](RopeOp r) -> LogicalResult {
+        const Tensor &x = get(r.getInput());
+        FailureOr<Tensor *> out = result(op, x.shape());
+        return failed(out) ? failure()
+                           : run(host::rope(x, get(r.getPositions()), ropeParams(r), **out));
+      })
+      .Case([&](AttentionOp a) -> LogicalResult {
+        const Tensor &q = get(a.getQuery()), &k = get(a.getKey()), &v = get(a.getValue());
+        host::AttentionParams p;
+        p.causal = a.getCausal();
+        if (auto s = a.getScale())
+          p.scale = s->convertToDouble();
+        if (auto w = a.getSlidingWindow())
+          p.slidingWindow = static_cast<int64_t>(*w);
+        if (auto c = a.getSoftcap())
+          p.softcap = c->convertToDouble();
+        FailureOr<Tensor *> out = result(op, {q.dim(0), q.dim(1), q.dim(2), v.dim(3)});
+        return failed(out) ? failure() : run(host::attention(q, k, v, p, **out));
+      })
+      .Case([&](SwigluOp s) -> LogicalResult {
+        const Tensor &g = get(s.getGate());
+        FailureOr<Tensor *> out = result(op, g.shape());
+        return failed(out) ? failure() : run(host::swiglu(g, get(s.getUp()), **out));
+      })
+      .Case([&](GegluOp s) -> LogicalResult {
+        const Tensor &g = get(s.getGate());
+        FailureOr<Tensor *> out = result(op, g.shape());
+        return failed(out) ? failure()
+                           : run(host::geglu(g, get(s.getUp()), s.getTanhApproximation(), **out));
+      })
+      .Case([&](FusedOp f) { return evalFused(f); })
+      .Default([&](Operation *other) -> LogicalResult {
+        return other->emitError("the interpreter does not support '")
+               << other->getName() << "'";
+      });
+}
+
+} // namespace
+
+LogicalResult evaluate(func::FuncOp func, const std::vector<Tensor> &inputs,
+                       const WeightProvider &weights, std::vector<Tensor> &results) {
+  if (func.isExternal())
+    return func.emitError("cannot evaluate a function without a body");
+  if (inputs.size() != func.getNumArguments())
+    return func.emitError("expected ") << func.getNumArguments() << " inputs, got "
+                                       << inputs.size();
+  for (auto [i, t] : llvm::enumerate(func.getArgumentTypes())) {
+    FailureOr<DType> dt = tensorDType(t);
+    if (failed(dt))
+      return func.emitError("argument ") << i << " has unsupported type " << t;
+    auto rt = cast<RankedTensorType>(t);
+    const Tensor &in = inputs[i];
+    bool ok = in.dtype() == *dt && in.rank() == rt.getRank();
+    for (int64_t d = 0; ok && d < rt.getRank(); ++d)
+      ok = rt.isDynamicDim(d) || rt.getDimSize(d) == in.dim(d);
+    if (!ok)
+      return func.emitError("input ") << i << " is " << host::dtypeName(in.dtype())
+                                      << host::shapeToString(in.shape())
+                                      << ", the function takes " << t;
+  }
+  Evaluator ev(weights);
+  return ev.runBlock(func.getBody().front(), inputs, results);
+}
+
+} // namespace kiln::interp

@@ -1,0 +1,174 @@
+//===- kiln-interp.cpp - evaluate kiln IR on the host ---------------------===//
+//
+//   kiln-interp model.mlir [--entry F] [--input x.npy ...] [--weights DIR]
+//               [--seed N] [--dynamic-size N] [--int-range N]
+//               [--output-dir DIR] [--print]
+//   kiln-interp model.mlir --check-pipeline "builtin.module(canonicalize)"
+//
+// Inputs come from .npy files or, without --input, from the seed; weights
+// from `DIR/<name>.npy` or, without --weights, from the seed.
+//
+//===----------------------------------------------------------------------===//
+#include "interp/Interpreter.h"
+#include "interp/Npy.h"
+#include "interp/PipelineCheck.h"
+#include "ir/Exec/ExecDialect.h"
+#include "ir/Kiln/KilnDialect.h"
+#include "runtime/kernels/host/HostKernels.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <sys/stat.h>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+using kiln::host::Tensor;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> entry("entry", cl::desc("function to evaluate"));
+static cl::list<std::string> inputs("input", cl::desc("an input .npy, one per argument"));
+static cl::opt<std::string> weightsDir("weights", cl::desc("directory of <name>.npy weights"));
+static cl::opt<uint64_t> seed("seed", cl::desc("seed of random inputs and weights"),
+                              cl::init(0));
+static cl::opt<int64_t> dynamicSize("dynamic-size",
+                                    cl::desc("size of dynamic dims of random inputs"),
+                                    cl::init(8));
+static cl::opt<int64_t> intRange("int-range",
+                                 cl::desc("random integer inputs are in [0, N)"),
+                                 cl::init(16));
+static cl::opt<std::string> outputDir("output-dir",
+                                      cl::desc("write result<i>.npy here"));
+static cl::opt<bool> print("print", cl::desc("print each result"));
+static cl::opt<std::string> checkPipeline(
+    "check-pipeline", cl::desc("check that this pass pipeline preserves the outputs"));
+
+static void printTensor(llvm::raw_ostream &os, unsigned i, const Tensor &t) {
+  os << "result " << i << ": " << kiln::host::dtypeName(t.dtype())
+     << kiln::host::shapeToString(t.shape());
+  int64_t n = t.numel(), shown = std::min<int64_t>(n, 8);
+  os << " = [";
+  for (int64_t j = 0; j < shown; ++j)
+    os << (j ? ", " : "") << t.get(j);
+  os << (n > shown ? ", ...]" : "]") << "\n";
+  // For logits-shaped results, the argmax of each row: the greedy tokens.
+  if (kiln::host::isFloat(t.dtype()) && t.rank() >= 2) {
+    int64_t cols = t.shape().back();
+    os << "  argmax of each row:";
+    for (int64_t r = 0; r < n / cols; ++r) {
+      int64_t best = 0;
+      for (int64_t c = 1; c < cols; ++c)
+        if (t.get(r * cols + c) > t.get(r * cols + best))
+          best = c;
+      os << " " << best;
+    }
+    os << "\n";
+  }
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  cl::ParseCommandLineOptions(argc, argv, "kiln IR interpreter\n");
+
+  DialectRegistry registry;
+  registry.insert<kiln::KilnDialect, kiln::exec::ExecDialect, func::FuncDialect>();
+  MLIRContext context(registry);
+  std::string err;
+  auto file = openInputFile(inputFile, &err);
+  if (!file) {
+    llvm::errs() << "kiln-interp: " << err << "\n";
+    return 1;
+  }
+  llvm::SourceMgr sm;
+  sm.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler handler(sm, &context);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sm, &context);
+  if (!module)
+    return 1;
+
+  if (!checkPipeline.empty()) {
+    kiln::interp::CheckOptions opts;
+    opts.entry = entry;
+    opts.seed = seed;
+    opts.dynamicSize = dynamicSize;
+    opts.intRange = intRange;
+    std::string report;
+    LogicalResult r = kiln::interp::checkPipelinePreservesOutputs(*module, checkPipeline,
+                                                                  opts, report);
+    llvm::outs() << report;
+    return failed(r) ? 1 : 0;
+  }
+
+  func::FuncOp fn;
+  for (func::FuncOp f : module->getOps<func::FuncOp>()) {
+    if (f.isExternal() || (!entry.empty() && f.getName() != entry))
+      continue;
+    if (fn) {
+      llvm::errs() << "kiln-interp: " << inputFile
+                   << " has several functions; choose one with --entry\n";
+      return 1;
+    }
+    fn = f;
+  }
+  if (!fn) {
+    llvm::errs() << "kiln-interp: " << inputFile << " has no function "
+                 << (entry.empty() ? std::string("with a body") : "@" + entry) << "\n";
+    return 1;
+  }
+
+  std::vector<Tensor> args;
+  if (inputs.empty()) {
+    args = kiln::interp::randomInputs(fn, seed, dynamicSize, intRange);
+  } else {
+    for (const std::string &path : inputs) {
+      Tensor t;
+      if (kiln::host::Status s = kiln::interp::readNpy(path, t); !s) {
+        llvm::errs() << "kiln-interp: " << s.message() << "\n";
+        return 1;
+      }
+      // .npy has no bf16: a float input is cast to the argument's dtype.
+      if (args.size() < fn.getNumArguments()) {
+        FailureOr<kiln::host::DType> dt =
+            kiln::interp::tensorDType(fn.getArgumentTypes()[args.size()]);
+        if (succeeded(dt) && *dt != t.dtype() && kiln::host::isFloat(*dt) &&
+            kiln::host::isFloat(t.dtype())) {
+          Tensor c(*dt, t.shape());
+          (void)kiln::host::cast(t, c);
+          t = std::move(c);
+        }
+      }
+      args.push_back(std::move(t));
+    }
+  }
+  kiln::interp::WeightProvider weights = weightsDir.empty()
+                                             ? kiln::interp::randomWeights(seed)
+                                             : kiln::interp::npyWeights(weightsDir);
+  std::vector<Tensor> results;
+  if (failed(kiln::interp::evaluate(fn, args, weights, results)))
+    return 1;
+
+  for (auto [i, t] : llvm::enumerate(results)) {
+    if (print || outputDir.empty())
+      printTensor(llvm::outs(), static_cast<unsigned>(i), t);
+    if (!outputDir.empty()) {
+      ::mkdir(outputDir.c_str(), 0755);
+      std::string path = outputDir + "/result" + std::to_string(i) + ".npy";
+      if (kiln::host::Status s = kiln::interp::writeNpy(path, t); !s) {
+        llvm::errs() << "kiln-interp: " << s.message() << "\n";
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
