@@ -52,8 +52,9 @@ static cl::opt<bool> print("print", cl::desc("print each result"));
 static cl::opt<std::string> checkPipeline(
     "check-pipeline", cl::desc("check that this pass pipeline preserves the outputs"));
 
-static void printTensor(llvm::raw_ostream &os, unsigned i, const Tensor &t) {
-  os << "result " << i << ": " << kiln::host::dtypeName(t.dtype())
+static void printTensor(llvm::raw_ostream &os, llvm::StringRef what, unsigned i,
+                        const Tensor &t) {
+  os << what << " " << i << ": " << kiln::host::dtypeName(t.dtype())
      << kiln::host::shapeToString(t.shape());
   int64_t n = t.numel(), shown = std::min<int64_t>(n, 8);
   os << " = [";
@@ -61,7 +62,7 @@ static void printTensor(llvm::raw_ostream &os, unsigned i, const Tensor &t) {
     os << (j ? ", " : "") << t.get(j);
   os << (n > shown ? ", ...]" : "]") << "\n";
   // For logits-shaped results, the argmax of each row: the greedy tokens.
-  if (kiln::host::isFloat(t.dtype()) && t.rank() >= 2) {
+  if (what == "result" && kiln::host::isFloat(t.dtype()) && t.rank() >= 2) {
     int64_t cols = t.shape().back();
     os << "  argmax of each row:";
     for (int64_t r = 0; r < n / cols; ++r) {
@@ -154,13 +155,16 @@ int main(int argc, char **argv) {
   kiln::interp::WeightProvider weights = weightsDir.empty()
                                              ? kiln::interp::randomWeights(seed)
                                              : kiln::interp::npyWeights(weightsDir);
+  if (print)
+    for (auto [i, t] : llvm::enumerate(args))
+      printTensor(llvm::outs(), "input", static_cast<unsigned>(i), t);
   std::vector<Tensor> results;
   if (failed(kiln::interp::evaluate(fn, args, weights, results)))
     return 1;
 
   for (auto [i, t] : llvm::enumerate(results)) {
     if (print || outputDir.empty())
-      printTensor(llvm::outs(), static_cast<unsigned>(i), t);
+      printTensor(llvm::outs(), "result", static_cast<unsigned>(i), t);
     if (!outputDir.empty()) {
       ::mkdir(outputDir.c_str(), 0755);
       std::string path = outputDir + "/result" + std::to_string(i) + ".npy";

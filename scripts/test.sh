@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test through ctest: the unit tests
+# (GoogleTest), the lit suite and the numerics tests. The unit tests and lit
+# also run in an ASan + UBSan build (build-asan/). Ends with ctest's summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+echo "== sanitizer build (ASan + UBSan): unit tests and lit"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=ON
+( cd build-asan &&
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j 2 -R '^(unit\.|lit$)' )
+
+echo "== release build: all tests"
+scripts/build.sh build
+cd build
+ctest --output-on-failure -j 2
