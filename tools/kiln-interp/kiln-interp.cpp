@@ -58,8 +58,13 @@ static void printTensor(llvm::raw_ostream &os, llvm::StringRef what, unsigned i,
      << kiln::host::shapeToString(t.shape());
   int64_t n = t.numel(), shown = std::min<int64_t>(n, 8);
   os << " = [";
-  for (int64_t j = 0; j < shown; ++j)
-    os << (j ? ", " : "") << t.get(j);
+  for (int64_t j = 0; j < shown; ++j) {
+    os << (j ? ", " : "");
+    if (kiln::host::isFloat(t.dtype()))
+      os << t.get(j);
+    else
+      os << static_cast<int64_t>(t.get(j));
+  }
   os << (n > shown ? ", ...]" : "]") << "\n";
   // For logits-shaped results, the argmax of each row: the greedy tokens.
   if (what == "result" && kiln::host::isFloat(t.dtype()) && t.rank() >= 2) {
