@@ -417,16 +417,11 @@ LogicalResult Evaluator::evalOp(Operation *op) {
       })
       .Case([&](ReshapeOp r) -> LogicalResult {
         const Tensor &x = get(r.getInput());
-        Shape shape(r.getShape().begin(), r.getShape().end());
-        int64_t known = 1, infer = -1;
-        for (auto [i, d] : llvm::enumerate(shape)) {
-          if (d == -1)
-            infer = static_cast<int64_t>(i);
-          else
-            known *= d;
-        }
-        if (infer >= 0)
-          shape[infer] = known ? x.numel() / known : 0;
+        std::string error;
+        FailureOr<SmallVector<int64_t>> dims = reshapeResult(x.shape(), r.getShape(), error);
+        if (failed(dims))
+          return op->emitError(error);
+        Shape shape(dims->begin(), dims->end());
         if (host::numElements(shape) != x.numel())
           return op->emitError("cannot reshape ")
                  << host::shapeToString(x.shape()) << " with pattern "

@@ -309,41 +309,75 @@ LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
   return success();
 }
 
+FailureOr<SmallVector<int64_t>> kiln::reshapeResult(ArrayRef<int64_t> input,
+                                                   ArrayRef<int64_t> pattern,
+                                                   std::string &error) {
+  SmallVector<int64_t> shape(pattern);
+  int64_t inferIdx = -1;
+  for (auto [i, d] : llvm::enumerate(pattern)) {
+    if (d == -1) {
+      if (inferIdx >= 0) {
+        error = "reshape shape may have only one -1";
+        return failure();
+      }
+      inferIdx = static_cast<int64_t>(i);
+    } else if (d == 0) {
+      if (i >= input.size()) {
+        error = "reshape entry 0 at index " + std::to_string(i) +
+                " has no input dimension to copy";
+        return failure();
+      }
+      shape[i] = input[i];
+    } else if (d < 0) {
+      error = "reshape dimension " + std::to_string(d) + " is negative";
+      return failure();
+    }
+  }
+  // Element counts: of the input, and of the pattern's known entries.
+  bool inputStatic = llvm::none_of(input, ShapedType::isDynamic);
+  int64_t total = 1, known = 1;
+  for (int64_t d : input)
+    total *= inputStatic ? d : 1;
+  bool knownStatic = true;
+  for (auto [i, d] : llvm::enumerate(shape)) {
+    if (static_cast<int64_t>(i) == inferIdx)
+      continue;
+    if (ShapedType::isDynamic(d))
+      knownStatic = false;
+    else
+      known *= d;
+  }
+  if (inferIdx >= 0) {
+    if (inputStatic && knownStatic) {
+      if (known == 0 || total % known) {
+        error = "cannot reshape " + std::to_string(total) +
+                " elements with shape pattern of " + std::to_string(known);
+        return failure();
+      }
+      shape[inferIdx] = total / known;
+    } else {
+      shape[inferIdx] = ShapedType::kDynamic;
+    }
+  } else if (inputStatic && knownStatic && known != total) {
+    error = "reshape changes the element count from " + std::to_string(total) +
+            " to " + std::to_string(known);
+    return failure();
+  }
+  return shape;
+}
+
 LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                           Adaptor adaptor,
                                           SmallVectorImpl<Type> &inferred) {
   RankedTensorType t = rankedType(adaptor.getInput());
   if (!t)
     return emitOptionalError(loc, "expected a ranked tensor operand");
-  ArrayRef<int64_t> pattern = adaptor.getShape();
-  int64_t inferIdx = -1, known = 1;
-  for (auto [i, d] : llvm::enumerate(pattern)) {
-    if (d == -1) {
-      if (inferIdx >= 0)
-        return emitOptionalError(loc, "reshape shape may have only one -1");
-      inferIdx = static_cast<int64_t>(i);
-    } else if (d < 0) {
-      return emitOptionalError(loc, "reshape dimension ", d, " is negative");
-    } else {
-      known *= d;
-    }
-  }
-  SmallVector<int64_t> shape(pattern);
-  if (t.hasStaticShape()) {
-    int64_t total = t.getNumElements();
-    if (inferIdx >= 0) {
-      if (known == 0 || total % known)
-        return emitOptionalError(loc, "cannot reshape ", total,
-                                 " elements with shape pattern of ", known);
-      shape[inferIdx] = total / known;
-    } else if (known != total) {
-      return emitOptionalError(loc, "reshape changes the element count from ",
-                               total, " to ", known);
-    }
-  } else if (inferIdx >= 0) {
-    shape[inferIdx] = kDynamic;
-  }
-  inferred.push_back(RankedTensorType::get(shape, t.getElementType()));
+  std::string error;
+  FailureOr<SmallVector<int64_t>> shape =
+      reshapeResult(t.getShape(), adaptor.getShape(), error);
+  if (failed(shape))
+    return emitOptionalError(loc, error);
+  inferred.push_back(RankedTensorType::get(*shape, t.getElementType()));
   return success();
 }
 

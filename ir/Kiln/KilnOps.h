@@ -24,6 +24,12 @@ llvm::LogicalResult inferReduceResult(std::optional<mlir::Location> loc,
                                       llvm::ArrayRef<int64_t> axes, bool keepDims,
                                       llvm::SmallVectorImpl<mlir::Type> &inferred);
 
+/// The result dimensions of a reshape pattern (see kiln.reshape) applied to
+/// `input` (which may hold ShapedType::kDynamic). Fails with a message.
+llvm::FailureOr<llvm::SmallVector<int64_t>>
+reshapeResult(llvm::ArrayRef<int64_t> input, llvm::ArrayRef<int64_t> pattern,
+              std::string &error);
+
 /// ONNX Slice on one dimension of size `dim`: the clamped first index and the
 /// number of elements taken.
 struct SliceRange {

@@ -331,14 +331,16 @@ def Kiln_GatherOp : Kiln_Op<"gather", [Pure, InferTypeOpAdaptor]> {
 }
 
 def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, InferTypeOpAdaptor]> {
-  let summary = "reshape to a static pattern with at most one inferred dimension";
+  let summary = "reshape by a pattern: literal sizes, 0 to copy, one -1 to infer";
   let description = [{
-    `shape` lists the result dimensions; one entry may be -1, meaning "what
-    the element count leaves" (dynamic when the input has dynamic dimensions).
-    With a static input the element counts must agree.
+    `shape` lists the result dimensions as in ONNX Reshape: a positive entry
+    is that size, `0` copies the input dimension at the same index (so dynamic
+    batch and token dimensions pass through), and one entry may be `-1`,
+    "what the element count leaves" (dynamic when the input has other dynamic
+    dimensions). With a static input the element counts must agree.
 
     ```mlir
-    %y = kiln.reshape %x {shape = array<i64: 1, -1, 4, 16>} : tensor<1x?x64xf32> -> tensor<1x?x4x16xf32>
+    %y = kiln.reshape %x {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
     ```
   }];
   let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$shape);

@@ -234,6 +234,15 @@ func.func @reshape_negative(%x: tensor<?x64xf32>) {
 
 // -----
 
+func.func @reshape_copy_past_rank(%x: tensor<?x64xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{reshape entry 0 at index 2 has no input dimension to copy}}
+  %0 = kiln.reshape %x {shape = array<i64: 0, 8, 0>} : tensor<?x64xf32> -> tensor<?x8x?xf32>
+  return
+}
+
+// -----
+
 func.func @reshape_count(%x: tensor<4x16xf32>) {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{reshape changes the element count from 64 to 60}}

@@ -131,6 +131,8 @@ func.func @movement(%t: tensor<512x64xbf16>, %ids: tensor<1x?xi64>, %x: tensor<1
   %0 = kiln.gather %t[%ids] {axis = 0 : i64} : tensor<512x64xbf16>, tensor<1x?xi64> -> tensor<1x?x64xbf16>
   // CHECK: kiln.reshape {{.*}} {shape = array<i64: 1, -1, 4, 16>} : tensor<1x?x64xf32> -> tensor<1x?x4x16xf32>
   %1 = kiln.reshape %x {shape = array<i64: 1, -1, 4, 16>} : tensor<1x?x64xf32> -> tensor<1x?x4x16xf32>
+  // CHECK: kiln.reshape {{.*}} {shape = array<i64: 0, 0, 2, 32>} : tensor<1x?x64xf32> -> tensor<1x?x2x32xf32>
+  %r0 = kiln.reshape %x {shape = array<i64: 0, 0, 2, 32>} : tensor<1x?x64xf32> -> tensor<1x?x2x32xf32>
   // CHECK: kiln.reshape {{.*}} -> tensor<6x4xf32>
   %2 = kiln.reshape %s {shape = array<i64: -1, 4>} : tensor<2x3x4xf32> -> tensor<6x4xf32>
   // CHECK: kiln.transpose {{.*}} {permutation = array<i64: 0, 2, 1, 3>} : tensor<1x?x4x16xf32> -> tensor<1x4x?x16xf32>
