@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/support/Status.h"
+
 namespace kiln::host {
 
 enum class DType : uint8_t { F32, F16, BF16, F64, I64, I32, I8, Bool };
@@ -31,28 +33,7 @@ float f16ToFloat(uint16_t h);
 // Rounds a float through the storage dtype (identity for f32/f64).
 float roundTo(DType t, float f);
 
-/// The result of a fallible kernel call: ok, or a message saying what was wrong.
-class Status {
-public:
-  static Status ok() { return Status(); }
-  static Status error(std::string msg) { return Status(std::move(msg)); }
-  bool isOk() const { return !failed_; }
-  explicit operator bool() const { return !failed_; }
-  const std::string &message() const { return msg_; }
-
-private:
-  Status() = default;
-  explicit Status(std::string m) : failed_(true), msg_(std::move(m)) {}
-  bool failed_ = false;
-  std::string msg_;
-};
-
-#define KILN_RETURN_IF_ERROR(expr)                                             \
-  do {                                                                         \
-    ::kiln::host::Status kilnStatus_ = (expr);                                 \
-    if (!kilnStatus_)                                                          \
-      return kilnStatus_;                                                      \
-  } while (0)
+using kiln::Status;
 
 using Shape = std::vector<int64_t>;
 int64_t numElements(const Shape &s);
