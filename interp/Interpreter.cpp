@@ -3,6 +3,7 @@
 
 #include "interp/Npy.h"
 #include "ir/Kiln/KilnOps.h"
+#include "runtime/format/Safetensors.h"
 #include "runtime/kernels/host/HostKernels.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
@@ -63,6 +64,31 @@ WeightProvider npyWeights(std::string dir) {
                            ", the IR declares " + host::shapeToString(out.shape()));
     return host::cast(t, out);
   };
+}
+
+FailureOr<WeightProvider> safetensorsWeights(const std::string &dir, std::string &error) {
+  auto index = std::make_shared<format::SafetensorsIndex>();
+  if (Status s = format::readSafetensorsDir(dir, *index); !s) {
+    error = s.message();
+    return failure();
+  }
+  return WeightProvider([index](llvm::StringRef name, Tensor &out) {
+    const format::SafetensorsTensor *t = index->find(name.str());
+    if (!t)
+      return Status::error("no tensor '" + name.str() + "' in " + index->files.front());
+    DType dt = t->dtype == "BF16"  ? DType::BF16
+               : t->dtype == "F16" ? DType::F16
+               : t->dtype == "F32" ? DType::F32
+               : t->dtype == "I64" ? DType::I64
+                                   : out.dtype();
+    Tensor raw(dt, Shape(t->shape.begin(), t->shape.end()));
+    if (raw.byteSize() != t->size || raw.shape() != out.shape())
+      return Status::error("tensor '" + name.str() + "' is " + t->dtype +
+                           host::shapeToString(raw.shape()) + ", the IR declares " +
+                           host::dtypeName(out.dtype()) + host::shapeToString(out.shape()));
+    KILN_RETURN_IF_ERROR(format::readTensorData(*t, raw.data()));
+    return host::cast(raw, out);
+  });
 }
 
 std::vector<Tensor> randomInputs(func::FuncOp func, uint64_t seed,

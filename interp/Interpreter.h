@@ -30,6 +30,10 @@ using WeightProvider =
 WeightProvider randomWeights(uint64_t seed, double scale = 0.5);
 /// Weights read from `<dir>/<name>.npy`, cast to the declared dtype.
 WeightProvider npyWeights(std::string dir);
+/// Weights read from a model directory's safetensors files (see
+/// format::readSafetensorsDir); fails if `dir` has none.
+llvm::FailureOr<WeightProvider> safetensorsWeights(const std::string &dir,
+                                                   std::string &error);
 
 /// The host dtype of a tensor element type; failure for unsupported types.
 llvm::FailureOr<host::DType> dtypeOf(mlir::Type elementType);

@@ -510,8 +510,10 @@ LogicalResult RopeOp::verify() {
     return emitOpError("input must be [batch, tokens, heads, head_dim], got ") << x;
   if (pos.getRank() != 2)
     return emitOpError("positions must be [batch, tokens], got ") << pos;
+  // positions[1, T] applies to every sequence of the batch.
   for (int64_t i = 0; i < 2; ++i)
-    if (failed(mergeDims(x.getDimSize(i), pos.getDimSize(i))))
+    if (!(i == 0 && pos.getDimSize(0) == 1) &&
+        failed(mergeDims(x.getDimSize(i), pos.getDimSize(i))))
       return emitOpError("positions ") << pos << " do not match the input's "
                                        << (i ? "tokens" : "batch");
   if (getTheta().convertToDouble() <= 0)

@@ -443,7 +443,8 @@ def Kiln_RopeOp : Kiln_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     `high_freq_factor`, `original_max_positions`); `yarn` blends
     interpolation and extrapolation between `beta_fast` and `beta_slow`
     rotations and scales cos/sin by `attention_factor` (default
-    `0.1 ln(factor) + 1`). `positions` is `[batch, tokens]`, integer.
+    `0.1 ln(factor) + 1`). `positions` is `[batch, tokens]` or `[1, tokens]`
+    (the same positions for every sequence), integer.
 
     ```mlir
     %q = kiln.rope %x, %pos {style = #kiln<rope_style neox>, theta = 5.0e+05 : f64}

@@ -37,7 +37,8 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
                                       cl::Required);
 static cl::opt<std::string> entry("entry", cl::desc("function to evaluate"));
 static cl::list<std::string> inputs("input", cl::desc("an input .npy, one per argument"));
-static cl::opt<std::string> weightsDir("weights", cl::desc("directory of <name>.npy weights"));
+static cl::opt<std::string> weightsDir(
+    "weights", cl::desc("a model directory with safetensors, or a directory of <name>.npy"));
 static cl::opt<uint64_t> seed("seed", cl::desc("seed of random inputs and weights"),
                               cl::init(0));
 static cl::opt<int64_t> dynamicSize("dynamic-size",
@@ -157,9 +158,14 @@ int main(int argc, char **argv) {
       args.push_back(std::move(t));
     }
   }
-  kiln::interp::WeightProvider weights = weightsDir.empty()
-                                             ? kiln::interp::randomWeights(seed)
-                                             : kiln::interp::npyWeights(weightsDir);
+  // --weights DIR: a model directory's safetensors, else DIR/<name>.npy.
+  kiln::interp::WeightProvider weights = kiln::interp::randomWeights(seed);
+  if (!weightsDir.empty()) {
+    std::string why;
+    FailureOr<kiln::interp::WeightProvider> st =
+        kiln::interp::safetensorsWeights(weightsDir, why);
+    weights = succeeded(st) ? *st : kiln::interp::npyWeights(weightsDir);
+  }
   if (print)
     for (auto [i, t] : llvm::enumerate(args))
       printTensor(llvm::outs(), "input", static_cast<unsigned>(i), t);

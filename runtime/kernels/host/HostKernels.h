@@ -94,7 +94,7 @@ struct RopeParams {
 std::vector<double> ropeInvFreq(const RopeParams &p, int64_t rotaryDim);
 /// The factor cos and sin are multiplied by (yarn's attention factor, else 1).
 double ropeMagnitude(const RopeParams &p);
-/// x[B, T, H, D] rotated by positions[B, T] (integer dtype).
+/// x[B, T, H, D] rotated by positions[B, T] or [1, T] (integer dtype).
 Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
             Tensor &out);
 

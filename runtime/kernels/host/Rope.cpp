@@ -70,7 +70,10 @@ Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
     return Status::error("rope input must be [batch, tokens, heads, head_dim], got " +
                          shapeToString(x.shape()));
   int64_t B = x.dim(0), T = x.dim(1), H = x.dim(2), D = x.dim(3);
-  KILN_RETURN_IF_ERROR(expectShape(positions, {B, T}, "rope positions"));
+  // positions[1, T] applies to every sequence of the batch.
+  bool shared = positions.rank() == 2 && positions.dim(0) == 1 && positions.dim(1) == T;
+  if (!shared)
+    KILN_RETURN_IF_ERROR(expectShape(positions, {B, T}, "rope positions"));
   KILN_RETURN_IF_ERROR(expectShape(out, x.shape(), "rope result"));
   int64_t rd = p.rotaryDim ? p.rotaryDim : D;
   if (rd % 2 || rd > D)
@@ -84,7 +87,7 @@ Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
   std::vector<float> c(half), s(half);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t) {
-      double pos = positions.get(b * T + t);
+      double pos = positions.get((shared ? 0 : b) * T + t);
       for (int64_t i = 0; i < half; ++i) {
         // The angle in double: at positions in the 100k range an f32 angle
         // is off by ~1e-2 radians.

@@ -1,0 +1,222 @@
+//===- HFConfig.cpp - Hugging Face config.json and model families ---------===//
+#include "frontend/hf/HFConfig.h"
+
+#include "runtime/format/Json.h"
+
+#include <cstring>
+#include <fstream>
+
+using kiln::format::JsonValue;
+
+namespace kiln::hf {
+
+const std::vector<FamilySpec> &families() {
+  // The Llama-style decoders share every weight name.
+#define KILN_LLAMA_NAMES                                                        \
+  "model.embed_tokens.weight", "", "model.layers.{i}.input_layernorm",         \
+      "model.layers.{i}.self_attn.q_proj", "model.layers.{i}.self_attn.k_proj", \
+      "model.layers.{i}.self_attn.v_proj", "",                                 \
+      "model.layers.{i}.self_attn.o_proj", "model.layers.{i}.self_attn.q_norm", \
+      "model.layers.{i}.self_attn.k_norm",                                     \
+      "model.layers.{i}.post_attention_layernorm",                             \
+      "model.layers.{i}.mlp.gate_proj", "model.layers.{i}.mlp.up_proj",         \
+      "model.layers.{i}.mlp.down_proj", "", "", "model.norm", "lm_head.weight"
+  static const std::vector<FamilySpec> all = {
+      // arch                 LN     learned gated  qkvB   qkN    conv1d window
+      {"LlamaForCausalLM",    false, false,  true,  false, false, false, false, KILN_LLAMA_NAMES},
+      {"MistralForCausalLM",  false, false,  true,  false, false, false, true,  KILN_LLAMA_NAMES},
+      {"Qwen2ForCausalLM",    false, false,  true,  true,  false, false, false, KILN_LLAMA_NAMES},
+      {"Qwen3ForCausalLM",    false, false,  true,  false, true,  false, false, KILN_LLAMA_NAMES},
+      {"GPT2LMHeadModel",     true,  true,   false, true,  false, true,  false,
+       "transformer.wte.weight", "transformer.wpe.weight", "transformer.h.{i}.ln_1",
+       "", "", "", "transformer.h.{i}.attn.c_attn", "transformer.h.{i}.attn.c_proj",
+       "", "", "transformer.h.{i}.ln_2", "", "", "", "transformer.h.{i}.mlp.c_fc",
+       "transformer.h.{i}.mlp.c_proj", "transformer.ln_f", ""},
+  };
+#undef KILN_LLAMA_NAMES
+  return all;
+}
+
+namespace {
+
+/// Reads fields of one JSON object, remembering the first error.
+class Fields {
+public:
+  Fields(const JsonValue &obj, std::string where) : obj_(obj), where_(std::move(where)) {}
+
+  const JsonValue *get(const char *key) const {
+    const JsonValue *v = obj_.find(key);
+    return v && !v->isNull() ? v : nullptr;
+  }
+  void integer(const char *key, int64_t &out, bool required = true) {
+    const JsonValue *v = get(key);
+    if (!v) {
+      if (required)
+        fail(std::string("missing integer '") + key + "'");
+      return;
+    }
+    if (!v->isInteger() || v->asInt() < 0)
+      return fail(std::string("'") + key + "' must be a non-negative integer");
+    out = v->asInt();
+  }
+  void number(const char *key, double &out) {
+    if (const JsonValue *v = get(key)) {
+      if (!v->isNumber())
+        return fail(std::string("'") + key + "' must be a number");
+      out = v->asNumber();
+    }
+  }
+  void boolean(const char *key, bool &out) {
+    if (const JsonValue *v = get(key)) {
+      if (!v->isBool())
+        return fail(std::string("'") + key + "' must be true or false");
+      out = v->asBool();
+    }
+  }
+  void string(const char *key, std::string &out) {
+    if (const JsonValue *v = get(key)) {
+      if (!v->isString())
+        return fail(std::string("'") + key + "' must be a string");
+      out = v->asString();
+    }
+  }
+  void fail(const std::string &m) {
+    if (status_)
+      status_ = Status::error(where_ + ": " + m);
+  }
+  const Status &status() const { return status_; }
+
+private:
+  const JsonValue &obj_;
+  std::string where_;
+  Status status_ = Status::ok();
+};
+
+void parseRope(Fields &f, const JsonValue &r, const std::string &where, RopeConfig &rope) {
+  Fields rf(r, where);
+  rf.string("rope_type", rope.type);
+  if (rope.type == "default" && r.find("type")) // transformers 4's older key
+    rf.string("type", rope.type);
+  rf.number("rope_theta", rope.theta);
+  rf.number("factor", rope.factor);
+  rf.number("low_freq_factor", rope.lowFreqFactor);
+  rf.number("high_freq_factor", rope.highFreqFactor);
+  rf.integer("original_max_position_embeddings", rope.originalMaxPositions, false);
+  rf.number("beta_fast", rope.betaFast);
+  rf.number("beta_slow", rope.betaSlow);
+  rf.number("partial_rotary_factor", rope.partialRotaryFactor);
+  if (const JsonValue *a = rf.get("attention_factor")) {
+    if (a->isNumber())
+      rope.attentionFactor = a->asNumber();
+    else
+      rf.fail("'attention_factor' must be a number");
+  }
+  if (!rf.status())
+    f.fail(rf.status().message().substr(where.size() + 2));
+}
+
+} // namespace
+
+Status parseConfigText(const std::string &text, const std::string &path,
+                       ModelConfig &c) {
+  JsonValue root;
+  if (Status s = format::parseJson(text, root); !s)
+    return s.withContext(path);
+  if (!root.isObject())
+    return Status::error(path + ": not a JSON object");
+  Fields f(root, path);
+  const JsonValue *archs = f.get("architectures");
+  if (!archs || !archs->isArray() || archs->asArray().empty() ||
+      !archs->asArray()[0].isString())
+    return Status::error(path + ": missing 'architectures' (a list of names)");
+  const std::string &arch = archs->asArray()[0].asString();
+  for (const FamilySpec &fam : families())
+    if (arch == fam.architecture)
+      c.family = &fam;
+  if (!c.family) {
+    std::string known;
+    for (const FamilySpec &fam : families())
+      known += std::string(known.empty() ? "" : ", ") + fam.architecture;
+    return Status::error(path + ": architecture '" + arch +
+                         "' is not supported (kiln imports " + known + ")");
+  }
+
+  if (c.family->learnedPositions) { // GPT-2 spells everything its own way
+    f.integer("n_embd", c.hidden);
+    f.integer("n_layer", c.layers);
+    f.integer("n_head", c.heads);
+    f.integer("vocab_size", c.vocab);
+    f.integer("n_positions", c.maxPositions);
+    c.kvHeads = c.heads;
+    c.intermediate = 4 * c.hidden;
+    f.integer("n_inner", c.intermediate, false);
+    c.normEps = 1e-5;
+    f.number("layer_norm_epsilon", c.normEps);
+    c.activation = "gelu_new";
+    f.string("activation_function", c.activation);
+    c.tieEmbeddings = true;
+    c.attentionBias = c.mlpBias = true;
+  } else {
+    f.integer("hidden_size", c.hidden);
+    f.integer("num_hidden_layers", c.layers);
+    f.integer("num_attention_heads", c.heads);
+    c.kvHeads = c.heads;
+    f.integer("num_key_value_heads", c.kvHeads, false);
+    f.integer("intermediate_size", c.intermediate);
+    f.integer("vocab_size", c.vocab);
+    f.integer("max_position_embeddings", c.maxPositions, false);
+    f.number("rms_norm_eps", c.normEps);
+    f.string("hidden_act", c.activation);
+    f.boolean("attention_bias", c.attentionBias);
+    f.boolean("mlp_bias", c.mlpBias);
+    // transformers 4: rope_theta and rope_scaling; 5: rope_parameters.
+    f.number("rope_theta", c.rope.theta);
+    if (const JsonValue *r = f.get("rope_scaling"); r && r->isObject())
+      parseRope(f, *r, path + ": rope_scaling", c.rope);
+    if (const JsonValue *r = f.get("rope_parameters"); r && r->isObject())
+      parseRope(f, *r, path + ": rope_parameters", c.rope);
+    if (c.family->slidingWindow) {
+      int64_t w = 0;
+      f.integer("sliding_window", w, false);
+      if (w > 0)
+        c.slidingWindow = w;
+    }
+  }
+  f.boolean("tie_word_embeddings", c.tieEmbeddings);
+  f.string("torch_dtype", c.dtype); // transformers 4
+  f.string("dtype", c.dtype);       // transformers 5
+  if (!f.status())
+    return f.status();
+  c.headDim = c.heads ? c.hidden / c.heads : 0;
+  f.integer("head_dim", c.headDim, false);
+  if (!f.status())
+    return f.status();
+
+  auto bad = [&](const std::string &m) { return Status::error(path + ": " + m); };
+  if (c.hidden <= 0 || c.layers <= 0 || c.heads <= 0 || c.vocab <= 0 || c.intermediate <= 0)
+    return bad("hidden size, layers, heads, vocab and intermediate size must be positive");
+  if (c.kvHeads <= 0 || c.heads % c.kvHeads)
+    return bad("num_attention_heads " + std::to_string(c.heads) +
+               " is not a multiple of num_key_value_heads " + std::to_string(c.kvHeads));
+  if (c.headDim <= 0 || (!c.family->learnedPositions && c.headDim % 2))
+    return bad("head_dim " + std::to_string(c.headDim) + " must be positive and even");
+  if (c.rope.type != "default" && c.rope.type != "linear" && c.rope.type != "llama3" &&
+      c.rope.type != "yarn")
+    return bad("rope type '" + c.rope.type + "' is not supported");
+  if (c.dtype != "bfloat16" && c.dtype != "float16" && c.dtype != "float32")
+    return bad("dtype '" + c.dtype + "' is not supported");
+  if (c.activation != "silu" && c.activation != "gelu" && c.activation != "gelu_new" &&
+      c.activation != "gelu_pytorch_tanh")
+    return bad("activation '" + c.activation + "' is not supported");
+  return Status::ok();
+}
+
+Status parseConfig(const std::string &path, ModelConfig &out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::error(path + ": cannot open file");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  return parseConfigText(text, path, out);
+}
+
+} // namespace kiln::hf
