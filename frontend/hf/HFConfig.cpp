@@ -84,6 +84,11 @@ public:
     if (status_)
       status_ = Status::error(where_ + ": " + m);
   }
+  /// Keeps `s` (an error of a nested object, already located) if none yet.
+  void adopt(const Status &s) {
+    if (status_ && !s)
+      status_ = s;
+  }
   const Status &status() const { return status_; }
 
 private:
@@ -111,8 +116,7 @@ void parseRope(Fields &f, const JsonValue &r, const std::string &where, RopeConf
     else
       rf.fail("'attention_factor' must be a number");
   }
-  if (!rf.status())
-    f.fail(rf.status().message().substr(where.size() + 2));
+  f.adopt(rf.status());
 }
 
 } // namespace

@@ -1,0 +1,150 @@
+//===- HFImportTest.cpp - config.json parsing and importer errors ---------===//
+#include "frontend/hf/HFImporter.h"
+#include "ir/Kiln/KilnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+using kiln::hf::ModelConfig;
+
+namespace {
+
+std::string readText(const std::string &path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+const char *kV4 = R"({
+  "architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 172,
+  "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+  "head_dim": 16, "vocab_size": 512, "rms_norm_eps": 1e-06, "torch_dtype": "bfloat16",
+  "rope_theta": 500000.0, "tie_word_embeddings": true, "max_position_embeddings": 256,
+  "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                   "high_freq_factor": 4.0, "original_max_position_embeddings": 16}})";
+
+} // namespace
+
+TEST(HFConfig, Transformers4And5SpellingsAgree) {
+  ModelConfig v5, v4;
+  std::string path = KILN_SOURCE_DIR "/test/models/hf/llama31/config.json";
+  ASSERT_TRUE(kiln::hf::parseConfig(path, v5).isOk());
+  kiln::Status s = kiln::hf::parseConfigText(kV4, "v4.json", v4);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_STREQ(v5.family->architecture, "LlamaForCausalLM");
+  EXPECT_EQ(v4.family, v5.family);
+  EXPECT_EQ(v4.hidden, v5.hidden);
+  EXPECT_EQ(v4.kvHeads, v5.kvHeads);
+  EXPECT_EQ(v4.headDim, v5.headDim);
+  EXPECT_EQ(v4.rope.type, "llama3");
+  EXPECT_EQ(v5.rope.type, "llama3");
+  EXPECT_EQ(v4.rope.theta, v5.rope.theta);
+  EXPECT_EQ(v4.rope.factor, v5.rope.factor);
+  EXPECT_EQ(v4.rope.originalMaxPositions, v5.rope.originalMaxPositions);
+  EXPECT_EQ(v4.dtype, "bfloat16");
+  EXPECT_EQ(v5.dtype, "bfloat16");
+  EXPECT_TRUE(v4.tieEmbeddings && v5.tieEmbeddings);
+
+  ModelConfig gpt2, mistral;
+  ASSERT_TRUE(kiln::hf::parseConfig(KILN_SOURCE_DIR "/test/models/hf/gpt2/config.json", gpt2).isOk());
+  EXPECT_TRUE(gpt2.family->learnedPositions);
+  EXPECT_EQ(gpt2.intermediate, 4 * 64);
+  ASSERT_TRUE(kiln::hf::parseConfig(KILN_SOURCE_DIR "/test/models/hf/mistral/config.json", mistral).isOk());
+  ASSERT_TRUE(mistral.slidingWindow.has_value());
+  EXPECT_EQ(*mistral.slidingWindow, 8);
+}
+
+TEST(HFConfig, BadConfigsNameTheFileAndTheField) {
+  std::string base = readText(KILN_SOURCE_DIR "/test/models/hf/llama/config.json");
+  auto with = [&](const std::string &from, const std::string &to) {
+    std::string s = base;
+    size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return at == std::string::npos ? s : s.replace(at, from.size(), to);
+  };
+  const std::pair<std::string, const char *> cases[] = {
+      {"{\"architectures\": ", "line 1, column 19: unexpected end of input"},
+      {with("\"LlamaForCausalLM\"", "\"FooForCausalLM\""),
+       "architecture 'FooForCausalLM' is not supported (kiln imports LlamaForCausalLM"},
+      {with("\"architectures\"", "\"archs\""), "missing 'architectures'"},
+      {with("\"hidden_size\"", "\"hidden\""), "missing integer 'hidden_size'"},
+      {with("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3"),
+       "num_attention_heads 4 is not a multiple of num_key_value_heads 3"},
+      {with("\"num_hidden_layers\": 2", "\"num_hidden_layers\": -2"),
+       "'num_hidden_layers' must be a non-negative integer"},
+      {with("\"rope_type\": \"default\"", "\"rope_type\": \"dynamic\""),
+       "rope type 'dynamic' is not supported"},
+      {with("\"rope_theta\": 500000.0", "\"rope_theta\": \"big\""),
+       "rope_parameters: 'rope_theta' must be a number"},
+      {with("\"dtype\": \"bfloat16\"", "\"dtype\": \"int8\""), "dtype 'int8' is not supported"},
+      {with("\"hidden_act\": \"silu\"", "\"hidden_act\": \"relu2\""),
+       "activation 'relu2' is not supported"},
+      {with("\"head_dim\": 16", "\"head_dim\": 15"), "head_dim 15 must be positive and even"},
+  };
+  for (const auto &[text, want] : cases) {
+    ModelConfig c;
+    kiln::Status s = kiln::hf::parseConfigText(text, "bad/config.json", c);
+    ASSERT_FALSE(s.isOk()) << want;
+    EXPECT_NE(s.message().find("bad/config.json"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(want), std::string::npos) << s.message();
+  }
+}
+
+TEST(HFImport, MissingOrMisshapenTensorsAreErrors) {
+  std::string dir = KILN_SOURCE_DIR "/test/models/hf/qwen2";
+  ModelConfig config;
+  ASSERT_TRUE(kiln::hf::parseConfig(dir + "/config.json", config).isOk());
+  kiln::format::SafetensorsIndex good;
+  ASSERT_TRUE(kiln::format::readSafetensorsDir(dir, good).isOk());
+  mlir::MLIRContext ctx;
+  auto importWith = [&](kiln::format::SafetensorsIndex index) {
+    kiln::Status s = kiln::Status::ok();
+    auto m = kiln::hf::importHFModel(ctx, config, index, "qwen2", {}, s);
+    EXPECT_EQ(static_cast<bool>(m), s.isOk());
+    return s.isOk() ? std::string() : s.message();
+  };
+  EXPECT_EQ(importWith(good), "");
+
+  auto missing = good;
+  std::erase_if(missing.tensors, [](auto &t) { return t.name == "model.layers.1.self_attn.k_proj.bias"; });
+  EXPECT_NE(importWith(missing).find("missing tensor 'model.layers.1.self_attn.k_proj.bias' "
+                                     "(Qwen2ForCausalLM needs it)"),
+            std::string::npos);
+
+  auto misshapen = good;
+  for (auto &t : misshapen.tensors)
+    if (t.name == "model.layers.0.mlp.up_proj.weight")
+      t.shape = {64, 172};
+  EXPECT_NE(importWith(misshapen).find("tensor 'model.layers.0.mlp.up_proj.weight' has shape "
+                                       "[64x172], the config implies [172x64]"),
+            std::string::npos)
+      << importWith(misshapen);
+
+  auto wrongType = good;
+  for (auto &t : wrongType.tensors)
+    if (t.name == "model.norm.weight")
+      t.dtype = "I8";
+  EXPECT_NE(importWith(wrongType).find("has dtype I8, kiln imports BF16/F16/F32"), std::string::npos);
+}
+
+TEST(HFImport, GraphHasDynamicBatchAndTokensAndNamedWeights) {
+  mlir::MLIRContext ctx;
+  kiln::Status s = kiln::Status::ok();
+  auto m = kiln::hf::importHFModel(ctx, KILN_SOURCE_DIR "/test/models/hf/gpt2", {}, s);
+  ASSERT_TRUE(m) << s.message();
+  auto fn = m->lookupSymbol<mlir::func::FuncOp>("forward");
+  auto in = mlir::cast<mlir::RankedTensorType>(fn.getArgumentTypes()[0]);
+  EXPECT_TRUE(in.isDynamicDim(0) && in.isDynamicDim(1));
+  int weights = 0, gelus = 0, layerNorms = 0;
+  m->walk([&](mlir::Operation *op) {
+    weights += mlir::isa<kiln::WeightOp>(op);
+    gelus += mlir::isa<kiln::GeluOp>(op);
+    layerNorms += mlir::isa<kiln::LayerNormOp>(op);
+  });
+  EXPECT_EQ(weights, 2 + 2 * 12 + 2); // wte, wpe; 12 per layer; ln_f weight, bias
+  EXPECT_EQ(gelus, 2);
+  EXPECT_EQ(layerNorms, 5);
+}

@@ -1,0 +1,193 @@
+//===- kiln.cpp - the kiln command line -------------------------------------===//
+//
+//   kiln inspect MODEL [--json]
+//
+// MODEL is a Hugging Face directory. `inspect` imports the graph (config.json
+// and safetensors headers; no weight data) and prints the architecture,
+// parameter count, bytes by dtype, KV-cache bytes per token and a per-layer
+// summary. Later issues add compile, run, plan and bench.
+//
+//===----------------------------------------------------------------------===//
+#include "frontend/hf/HFImporter.h"
+#include "ir/Kiln/KilnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <regex>
+
+using namespace mlir;
+
+namespace {
+
+int usage() {
+  llvm::errs() << "usage: kiln inspect MODEL_DIR [--json]\n";
+  return 2;
+}
+
+int64_t bytesOf(Type t) { return std::max<int64_t>(1, t.getIntOrFloatBitWidth() / 8); }
+
+std::string dtypeName(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
+struct LayerStats {
+  int64_t params = 0;
+  std::map<std::string, int64_t> tensors; // name within the layer -> elements
+};
+
+int inspect(const std::string &dir, bool json) {
+  MLIRContext ctx;
+  kiln::Status status = kiln::Status::ok();
+  kiln::hf::ModelConfig config;
+  if (status = kiln::hf::parseConfig(dir + "/config.json", config); !status) {
+    llvm::errs() << "kiln inspect: " << status.message() << "\n";
+    return 1;
+  }
+  kiln::format::SafetensorsIndex tensors;
+  if (status = kiln::format::readSafetensorsDir(dir, tensors); !status) {
+    llvm::errs() << "kiln inspect: " << status.message() << "\n";
+    return 1;
+  }
+  auto module = kiln::hf::importHFModel(ctx, config, tensors, dir, {}, status);
+  if (!module) {
+    llvm::errs() << "kiln inspect: " << status.message() << "\n";
+    return 1;
+  }
+
+  // Count what the graph uses: each kiln.weight once.
+  int64_t params = 0;
+  std::map<std::string, int64_t> bytesByDType;
+  std::map<int64_t, LayerStats> layers;
+  std::set<std::string> used;
+  std::regex layerRe(R"(^(?:model\.layers|transformer\.h)\.(\d+)\.(.*)$)");
+  module->walk([&](kiln::WeightOp w) {
+    if (!used.insert(w.getName().str()).second)
+      return;
+    RankedTensorType t = w.getType();
+    int64_t n = t.getNumElements();
+    params += n;
+    bytesByDType[dtypeName(t.getElementType())] += n * bytesOf(t.getElementType());
+    std::smatch m;
+    std::string name = w.getName().str();
+    if (std::regex_match(name, m, layerRe)) {
+      LayerStats &l = layers[std::stoll(m[1])];
+      l.params += n;
+      l.tensors[m[2]] = n;
+    }
+  });
+  int64_t unused = 0;
+  for (const auto &t : tensors.tensors)
+    unused += !used.count(t.name);
+  // K and V for every layer, in the model's dtype.
+  int64_t kvElt = config.dtype == "float32" ? 4 : 2;
+  int64_t kvPerToken = config.layers * config.kvHeads * config.headDim * 2 * kvElt;
+
+  // Runs of identical layers print as one line.
+  struct Run {
+    int64_t first, last;
+    const LayerStats *stats;
+  };
+  std::vector<Run> runs;
+  for (const auto &[i, l] : layers) {
+    if (!runs.empty() && runs.back().last == i - 1 && runs.back().stats->tensors == l.tensors)
+      runs.back().last = i;
+    else
+      runs.push_back({i, i, &l});
+  }
+  std::string attn = std::to_string(config.heads) + " query heads, " +
+                     std::to_string(config.kvHeads) + " kv heads of " +
+                     std::to_string(config.headDim);
+  if (config.slidingWindow)
+    attn += ", sliding window " + std::to_string(*config.slidingWindow);
+  if (config.family->qkNorm)
+    attn += ", q/k norm";
+  std::string mlp = (config.family->gatedMlp ? "gated " : "") + config.activation + " MLP of " +
+                    std::to_string(config.intermediate);
+
+  if (json) {
+    llvm::json::Object bytes;
+    for (const auto &[d, b] : bytesByDType)
+      bytes[d] = b;
+    llvm::json::Array layerArr;
+    for (const Run &r : runs)
+      layerArr.push_back(llvm::json::Object{{"first", r.first}, {"last", r.last},
+                                            {"params_per_layer", r.stats->params}});
+    llvm::json::Object out{
+        {"architecture", config.family->architecture},
+        {"parameters", params},
+        {"bytes_by_dtype", std::move(bytes)},
+        {"kv_bytes_per_token", kvPerToken},
+        {"layers", config.layers},
+        {"hidden_size", config.hidden},
+        {"attention", attn},
+        {"mlp", mlp},
+        {"vocab_size", config.vocab},
+        {"tied_embeddings", config.tieEmbeddings},
+        {"rope", config.family->learnedPositions ? "learned positions" : config.rope.type},
+        {"unused_tensors", unused},
+        {"layer_runs", std::move(layerArr)},
+    };
+    llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(out))) << "\n";
+    return 0;
+  }
+  auto &os = llvm::outs();
+  os << "model         " << dir << "\n";
+  os << "architecture  " << config.family->architecture << "\n";
+  os << "parameters    " << params << " ("
+     << llvm::format("%.2f", params / 1e9) << " B)\n";
+  for (const auto &[d, b] : bytesByDType)
+    os << "weights       " << d << ": " << b << " bytes ("
+       << llvm::format("%.2f", b / 1e9) << " GB)\n";
+  os << "kv cache      " << kvPerToken << " bytes per token (" << config.layers
+     << " layers x " << config.kvHeads << " kv heads x " << config.headDim
+     << " x K,V x " << kvElt << " bytes)\n";
+  os << "embedding     vocab " << config.vocab << " x " << config.hidden
+     << (config.tieEmbeddings ? ", tied to the LM head" : "") << "\n";
+  os << "positions     "
+     << (config.family->learnedPositions ? std::string("learned")
+                                         : "rope " + config.rope.type + ", theta " +
+                                               std::to_string(static_cast<int64_t>(config.rope.theta)))
+     << "\n";
+  for (const Run &r : runs)
+    os << "layers " << llvm::format("%-6s", (std::to_string(r.first) + "-" + std::to_string(r.last)).c_str())
+       << " " << attn << "; " << mlp << "; " << r.stats->params << " parameters each\n";
+  if (unused)
+    os << "note          " << unused << " tensors in the files are not used by the graph\n";
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  if (argc < 2)
+    return usage();
+  std::string cmd = argv[1];
+  if (cmd == "inspect") {
+    std::string model;
+    bool json = false;
+    for (int i = 2; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--json")
+        json = true;
+      else if (!a.empty() && a[0] == '-')
+        return usage();
+      else
+        model = a;
+    }
+    if (model.empty())
+      return usage();
+    return inspect(model, json);
+  }
+  llvm::errs() << "kiln: unknown command '" << cmd << "'\n";
+  return usage();
+}
