@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test through ctest: the unit tests
 # (GoogleTest), the lit suite and the numerics tests. The unit tests and lit
-# also run in an ASan + UBSan build (build-asan/). Ends with ctest's summary.
+# also run in an ASan + UBSan build (build-asan/), and the readers of untrusted
+# files are fuzzed briefly (build-fuzz/). Ends with ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,6 +12,11 @@ scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_SANITIZE=ON
 ( cd build-asan &&
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j 2 -R '^(unit\.|lit$)' )
+
+echo "== fuzz build (clang, libFuzzer + ASan + UBSan): 20 s per reader"
+CC=clang-14 CXX=clang++-14 scripts/build.sh build-fuzz -DKILN_BUILD_COMPILER=OFF \
+  -DKILN_BUILD_TESTS=OFF -DKILN_BUILD_FUZZERS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+( cd build-fuzz && ctest --output-on-failure )
 
 echo "== release build: all tests"
 scripts/build.sh build

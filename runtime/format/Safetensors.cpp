@@ -99,16 +99,34 @@ Status readSafetensorsHeader(const std::string &path, SafetensorsIndex &index) {
   uint64_t fileSize = fs::file_size(path, ec);
   if (ec)
     return Status::error(path + ": cannot open file (" + ec.message() + ")");
-  if (fileSize < 8)
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::error(path + ": cannot open file");
+  // Read the length, then exactly the header it announces (if it is sane).
+  std::string prefix(std::min<uint64_t>(fileSize, 8), '\0');
+  if (!in.read(prefix.data(), static_cast<std::streamsize>(prefix.size())))
+    return Status::error(path + ": cannot read the header length");
+  if (prefix.size() == 8) {
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i)
+      n = (n << 8) | static_cast<unsigned char>(prefix[i]);
+    if (n <= fileSize - 8 && n <= kMaxHeaderBytes) {
+      prefix.resize(8 + n);
+      if (!in.read(prefix.data() + 8, static_cast<std::streamsize>(n)))
+        return Status::error(path + ": cannot read the header");
+    }
+  }
+  return parseSafetensorsHeader(prefix, fileSize, path, index);
+}
+
+Status parseSafetensorsHeader(std::string_view prefix, uint64_t fileSize,
+                              const std::string &path, SafetensorsIndex &index) {
+  if (fileSize < 8 || prefix.size() < 8)
     return Status::error(path + ": truncated: " + std::to_string(fileSize) +
                          " bytes, too short for the 8-byte header length");
-  std::ifstream in(path, std::ios::binary);
-  unsigned char len[8];
-  if (!in || !in.read(reinterpret_cast<char *>(len), 8))
-    return Status::error(path + ": cannot read the header length");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i)
-    n = (n << 8) | len[i];
+    n = (n << 8) | static_cast<unsigned char>(prefix[i]);
   if (n > fileSize - 8)
     return Status::error(path + ": header length " + std::to_string(n) +
                          " runs past the end of the " + std::to_string(fileSize) +
@@ -116,9 +134,9 @@ Status readSafetensorsHeader(const std::string &path, SafetensorsIndex &index) {
   if (n > kMaxHeaderBytes)
     return Status::error(path + ": header length " + std::to_string(n) +
                          " exceeds the 100 MiB limit");
-  std::string header(n, '\0');
-  if (!in.read(header.data(), static_cast<std::streamsize>(n)))
+  if (prefix.size() < 8 + n)
     return Status::error(path + ": cannot read the header");
+  std::string_view header = prefix.substr(8, n);
   JsonValue root;
   if (Status s = parseJson(header, root); !s)
     return s.withContext(path + ": header is not valid JSON");

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::format {
@@ -43,6 +44,12 @@ size_t safetensorsDTypeSize(const std::string &dtype);
 
 /// Parses the header of one .safetensors file and appends its tensors.
 Status readSafetensorsHeader(const std::string &path, SafetensorsIndex &index);
+
+/// The same on bytes already read: `prefix` holds the start of the file (at
+/// least the 8-byte length and the header), `fileSize` its full size. `path`
+/// names the file in errors and in the tensors found.
+Status parseSafetensorsHeader(std::string_view prefix, uint64_t fileSize,
+                              const std::string &path, SafetensorsIndex &index);
 
 /// The tensors of a model directory: `model.safetensors.index.json` (sharded;
 /// every shard named there, and every tensor in the shard its weight_map
