@@ -128,6 +128,18 @@ public:
 
   LogicalResult runBlock(Block &block, llvm::ArrayRef<Tensor> args,
                          std::vector<Tensor> &results);
+  /// Evaluates `op` alone on the given operand values.
+  LogicalResult runOp(Operation *op, const std::vector<Tensor> &operands,
+                      std::vector<Tensor> &results) {
+    for (auto [v, t] : llvm::zip(op->getOperands(), operands))
+      values_[v] = t;
+    if (failed(evalOp(op)))
+      return failure();
+    results.clear();
+    for (Value r : op->getResults())
+      results.push_back(get(r));
+    return success();
+  }
 
 private:
   const Tensor &get(Value v) { return values_.find(v)->second; }
@@ -548,6 +560,14 @@ LogicalResult Evaluator::evalOp(Operation *op) {
 }
 
 } // namespace
+
+LogicalResult evaluateOp(Operation *op, const std::vector<Tensor> &operands,
+                         const WeightProvider &weights, std::vector<Tensor> &results) {
+  if (operands.size() != op->getNumOperands())
+    return op->emitError("expected ") << op->getNumOperands() << " operand values";
+  Evaluator ev(weights);
+  return ev.runOp(op, operands, results);
+}
 
 LogicalResult evaluate(func::FuncOp func, const std::vector<Tensor> &inputs,
                        const WeightProvider &weights, std::vector<Tensor> &results) {

@@ -47,6 +47,12 @@ mlir::LogicalResult evaluate(mlir::func::FuncOp func,
                              const WeightProvider &weights,
                              std::vector<host::Tensor> &results);
 
+/// Evaluates one kiln op on `operands` (one tensor per operand); weights come
+/// from `weights`. Used to fold constants at import time.
+mlir::LogicalResult evaluateOp(mlir::Operation *op, const std::vector<host::Tensor> &operands,
+                               const WeightProvider &weights,
+                               std::vector<host::Tensor> &results);
+
 /// Random inputs for `func`'s arguments: dynamic dimensions take
 /// `dynamicSize`, floats are uniform in [-1, 1], integers in [0, intRange).
 std::vector<host::Tensor> randomInputs(mlir::func::FuncOp func, uint64_t seed,

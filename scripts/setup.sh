@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what kiln needs to build and test, skipping what is already there:
 # Debian packages (LLVM/MLIR 22, CMake, Ninja, ccache, GoogleTest, libonnx)
-# and a Python virtual environment (.venv) with numpy for the numerics tests.
+# and a Python virtual environment (.venv) with numpy, onnx and onnxruntime
+# for the numerics tests.
 # Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ APT_PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler
 )
-PIP_PACKAGES=(numpy)
+PIP_PACKAGES=(numpy onnx onnxruntime)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -31,7 +32,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import numpy" 2>/dev/null; then
+if ! .venv/bin/python -c "import numpy, onnx, onnxruntime" 2>/dev/null; then
   echo "setup: installing ${PIP_PACKAGES[*]} into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi

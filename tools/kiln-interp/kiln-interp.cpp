@@ -9,6 +9,7 @@
 // from `DIR/<name>.npy` or, without --weights, from the seed.
 //
 //===----------------------------------------------------------------------===//
+#include "frontend/onnx/ONNXImporter.h"
 #include "interp/Interpreter.h"
 #include "interp/Npy.h"
 #include "interp/PipelineCheck.h"
@@ -38,7 +39,8 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
 static cl::opt<std::string> entry("entry", cl::desc("function to evaluate"));
 static cl::list<std::string> inputs("input", cl::desc("an input .npy, one per argument"));
 static cl::opt<std::string> weightsDir(
-    "weights", cl::desc("a model directory with safetensors, or a directory of <name>.npy"));
+    "weights", cl::desc("an .onnx file's initializers, a model directory with "
+                        "safetensors, or a directory of <name>.npy"));
 static cl::opt<uint64_t> seed("seed", cl::desc("seed of random inputs and weights"),
                               cl::init(0));
 static cl::opt<int64_t> dynamicSize("dynamic-size",
@@ -160,7 +162,15 @@ int main(int argc, char **argv) {
   }
   // --weights DIR: a model directory's safetensors, else DIR/<name>.npy.
   kiln::interp::WeightProvider weights = kiln::interp::randomWeights(seed);
-  if (!weightsDir.empty()) {
+  if (llvm::StringRef(weightsDir).ends_with(".onnx")) {
+    kiln::Status s = kiln::Status::ok();
+    FailureOr<kiln::interp::WeightProvider> w = kiln::onnx_frontend::onnxWeights(weightsDir, s);
+    if (failed(w)) {
+      llvm::errs() << "kiln-interp: " << s.message() << "\n";
+      return 1;
+    }
+    weights = *w;
+  } else if (!weightsDir.empty()) {
     std::string why;
     FailureOr<kiln::interp::WeightProvider> st =
         kiln::interp::safetensorsWeights(weightsDir, why);

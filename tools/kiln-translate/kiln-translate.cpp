@@ -1,11 +1,14 @@
 //===- kiln-translate.cpp - import models into the kiln dialect -----------===//
 //
 //   kiln-translate --import-hf DIR [--dtype f32|bf16|f16] [-o FILE]
+//   kiln-translate --import-onnx FILE [-o FILE]
 //
-// Prints the imported IR. Reads config.json and the safetensors headers only.
+// Prints the imported IR. An HF import reads config.json and the safetensors
+// headers only; an ONNX import reads the graph and its small constants.
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/hf/HFImporter.h"
+#include "frontend/onnx/ONNXImporter.h"
 #include "ir/Kiln/KilnDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -21,6 +24,8 @@ namespace cl = llvm::cl;
 static cl::opt<std::string> importHF("import-hf",
                                      cl::desc("a Hugging Face model directory to import"),
                                      cl::value_desc("dir"));
+static cl::opt<std::string> importONNX("import-onnx", cl::desc("an .onnx file to import"),
+                                       cl::value_desc("file"));
 static cl::opt<std::string> dtype("dtype",
                                   cl::desc("activation dtype: f32, bf16 or f16 "
                                            "(default: the model's)"));
@@ -29,16 +34,20 @@ static cl::opt<std::string> output("o", cl::desc("output file"), cl::init("-"));
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::ParseCommandLineOptions(argc, argv, "kiln model importer\n");
-  if (importHF.empty()) {
-    llvm::errs() << "kiln-translate: nothing to do; give --import-hf DIR\n";
+  if (importHF.empty() == importONNX.empty()) {
+    llvm::errs() << "kiln-translate: give one of --import-hf DIR or --import-onnx FILE\n";
     return 2;
   }
   mlir::MLIRContext context;
   kiln::Status status = kiln::Status::ok();
-  kiln::hf::ImportOptions options;
-  options.computeDType = dtype;
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      kiln::hf::importHFModel(context, importHF, options, status);
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (!importHF.empty()) {
+    kiln::hf::ImportOptions options;
+    options.computeDType = dtype;
+    module = kiln::hf::importHFModel(context, importHF, options, status);
+  } else {
+    module = kiln::onnx_frontend::importONNXModel(context, importONNX, status);
+  }
   if (!module) {
     llvm::errs() << "kiln-translate: " << status.message() << "\n";
     return 1;

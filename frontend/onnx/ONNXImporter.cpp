@@ -1,0 +1,816 @@
+//===- ONNXImporter.cpp - ONNX model -> kiln dialect ----------------------===//
+#include "frontend/onnx/ONNXImporter.h"
+
+#include "ir/Kiln/KilnOps.h"
+#include "runtime/kernels/host/HostKernels.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Verifier.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+
+using namespace mlir;
+using kiln::host::DType;
+using kiln::host::Shape;
+using kiln::host::Tensor;
+namespace fs = std::filesystem;
+
+namespace kiln::onnx_frontend {
+namespace {
+
+constexpr int64_t kDyn = ShapedType::kDynamic;
+/// Initializers with more elements than this become kiln.weight (data left in
+/// the file); smaller ones are constants in the IR.
+constexpr int64_t kWeightThreshold = 64;
+
+//===--- Files and tensors ------------------------------------------------===//
+
+Status loadModel(const std::string &path, onnx::ModelProto &model) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::error(path + ": cannot open file");
+  if (!model.ParseFromIstream(&in))
+    return Status::error(path + ": not a valid ONNX model (protobuf parse failed)");
+  if (!model.has_graph())
+    return Status::error(path + ": the model has no graph");
+  int64_t opset = -1;
+  for (const auto &o : model.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx")
+      opset = o.version();
+  if (opset < 13 || opset > 21)
+    return Status::error(path + ": default-domain opset " + std::to_string(opset) +
+                         " is not supported (kiln imports opsets 13 to 21)");
+  return Status::ok();
+}
+
+int64_t defaultOpset(const onnx::ModelProto &m) {
+  for (const auto &o : m.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx")
+      return o.version();
+  return 0;
+}
+
+bool dtypeOfOnnx(int t, DType &dt) {
+  switch (t) {
+  case onnx::TensorProto::FLOAT: dt = DType::F32; return true;
+  case onnx::TensorProto::FLOAT16: dt = DType::F16; return true;
+  case onnx::TensorProto::BFLOAT16: dt = DType::BF16; return true;
+  case onnx::TensorProto::DOUBLE: dt = DType::F64; return true;
+  case onnx::TensorProto::INT64: dt = DType::I64; return true;
+  case onnx::TensorProto::INT32: dt = DType::I32; return true;
+  case onnx::TensorProto::INT8: dt = DType::I8; return true;
+  case onnx::TensorProto::BOOL: dt = DType::Bool; return true;
+  default: return false;
+  }
+}
+
+Type mlirType(Builder &b, DType dt) {
+  switch (dt) {
+  case DType::F32: return b.getF32Type();
+  case DType::F16: return b.getF16Type();
+  case DType::BF16: return b.getBF16Type();
+  case DType::F64: return b.getF64Type();
+  case DType::I64: return b.getI64Type();
+  case DType::I32: return b.getI32Type();
+  case DType::I8: return b.getI8Type();
+  case DType::Bool: return b.getI1Type();
+  }
+  return {};
+}
+
+/// The bytes of an external-data tensor, read from beside the model. The
+/// location must be a relative path inside the model's directory.
+Status readExternal(const onnx::TensorProto &t, const std::string &modelPath,
+                    Tensor &out) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto &kv : t.external_data()) {
+    if (kv.key() == "location")
+      location = kv.value();
+    else if (kv.key() == "offset")
+      offset = std::stoll(kv.value());
+    else if (kv.key() == "length")
+      length = std::stoll(kv.value());
+  }
+  std::string what = modelPath + ": initializer '" + t.name() + "'";
+  fs::path loc(location);
+  if (location.empty())
+    return Status::error(what + ": external data without a location");
+  if (loc.is_absolute())
+    return Status::error(what + ": external data location '" + location +
+                         "' is an absolute path");
+  for (const auto &part : loc)
+    if (part == "..")
+      return Status::error(what + ": external data location '" + location +
+                           "' leaves the model's directory");
+  fs::path file = fs::path(modelPath).parent_path() / loc;
+  std::error_code ec;
+  uint64_t size = fs::file_size(file, ec);
+  if (ec)
+    return Status::error(what + ": cannot open external data " + file.string());
+  if (length < 0)
+    length = static_cast<int64_t>(out.byteSize());
+  if (offset < 0 || static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) > size)
+    return Status::error(what + ": external data [" + std::to_string(offset) + ", " +
+                         std::to_string(offset + length) + ") runs past the end of " +
+                         file.string());
+  if (static_cast<uint64_t>(length) != out.byteSize())
+    return Status::error(what + ": external data has " + std::to_string(length) +
+                         " bytes, its dtype and shape need " + std::to_string(out.byteSize()));
+  std::ifstream in(file, std::ios::binary);
+  in.seekg(offset);
+  if (!in.read(static_cast<char *>(out.data()), length))
+    return Status::error(what + ": cannot read external data " + file.string());
+  return Status::ok();
+}
+
+/// A TensorProto's values (inline raw or typed fields, or external data).
+Status readTensor(const onnx::TensorProto &t, const std::string &modelPath, Tensor &out) {
+  std::string what = modelPath + ": tensor '" + t.name() + "'";
+  DType dt;
+  if (!dtypeOfOnnx(t.data_type(), dt))
+    return Status::error(what + ": data type " + std::to_string(t.data_type()) +
+                         " is not supported");
+  Shape shape;
+  for (int64_t d : t.dims()) {
+    if (d < 0)
+      return Status::error(what + ": negative dimension");
+    shape.push_back(d);
+  }
+  if (host::numElements(shape) > (int64_t(1) << 34))
+    return Status::error(what + ": too many elements");
+  out = Tensor(dt, shape);
+  if (t.data_location() == onnx::TensorProto::EXTERNAL)
+    return readExternal(t, modelPath, out);
+  int64_t n = out.numel();
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() != out.byteSize())
+      return Status::error(what + ": raw_data has " + std::to_string(t.raw_data().size()) +
+                           " bytes, its dtype and shape need " + std::to_string(out.byteSize()));
+    std::memcpy(out.data(), t.raw_data().data(), out.byteSize());
+    return Status::ok();
+  }
+  auto count = [&](int64_t have) -> Status {
+    if (have != n)
+      return Status::error(what + ": has " + std::to_string(have) + " values for " +
+                           std::to_string(n) + " elements");
+    return Status::ok();
+  };
+  switch (t.data_type()) {
+  case onnx::TensorProto::FLOAT:
+    KILN_RETURN_IF_ERROR(count(t.float_data_size()));
+    for (int64_t i = 0; i < n; ++i)
+      out.set(i, t.float_data(i));
+    break;
+  case onnx::TensorProto::DOUBLE:
+    KILN_RETURN_IF_ERROR(count(t.double_data_size()));
+    for (int64_t i = 0; i < n; ++i)
+      out.set(i, t.double_data(i));
+    break;
+  case onnx::TensorProto::INT64:
+    KILN_RETURN_IF_ERROR(count(t.int64_data_size()));
+    for (int64_t i = 0; i < n; ++i)
+      out.as<int64_t>()[i] = t.int64_data(i);
+    break;
+  case onnx::TensorProto::FLOAT16:
+  case onnx::TensorProto::BFLOAT16:
+    KILN_RETURN_IF_ERROR(count(t.int32_data_size()));
+    for (int64_t i = 0; i < n; ++i)
+      out.as<uint16_t>()[i] = static_cast<uint16_t>(t.int32_data(i));
+    break;
+  default: // INT32, INT8, BOOL
+    KILN_RETURN_IF_ERROR(count(t.int32_data_size()));
+    for (int64_t i = 0; i < n; ++i)
+      out.set(i, t.int32_data(i));
+  }
+  return Status::ok();
+}
+
+DenseElementsAttr toAttr(const Tensor &t, RankedTensorType type) {
+  Type elt = type.getElementType();
+  if (auto ft = dyn_cast<FloatType>(elt)) {
+    SmallVector<APFloat> vals;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      APFloat v(t.get(i));
+      bool lost;
+      v.convert(ft.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+      vals.push_back(v);
+    }
+    return DenseElementsAttr::get(type, vals);
+  }
+  unsigned bits = elt.getIntOrFloatBitWidth();
+  SmallVector<APInt> vals;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    vals.push_back(APInt(bits, static_cast<uint64_t>(static_cast<int64_t>(t.get(i))),
+                         /*isSigned=*/true, /*implicitTrunc=*/true));
+  return DenseElementsAttr::get(type, vals);
+}
+
+//===--- The graph ----------------------------------------------------------===//
+
+class GraphImporter {
+public:
+  GraphImporter(MLIRContext &ctx, const onnx::ModelProto &model, std::string path)
+      : model_(model), graph_(model.graph()), path_(std::move(path)), b_(&ctx),
+        opset_(defaultOpset(model)) {}
+
+  OwningOpRef<ModuleOp> run(Status &status);
+
+private:
+  Status error(const onnx::NodeProto &n, const std::string &m) const {
+    return Status::error(path_ + ": node '" + n.name() + "' (" + n.op_type() + "): " + m);
+  }
+  Location locOf(const onnx::NodeProto &n) {
+    return NameLoc::get(b_.getStringAttr(n.name().empty() ? n.op_type() : n.name()),
+                        FileLineColLoc::get(b_.getContext(), path_, 0, 0));
+  }
+  Status sortNodes(std::vector<const onnx::NodeProto *> &order);
+  Status addInitializer(const onnx::TensorProto &t);
+  Value constant(const Tensor &t, Location loc);
+  /// The value of ONNX tensor `name`; null for an omitted optional input.
+  Value input(const onnx::NodeProto &n, int i) {
+    if (i >= n.input_size() || n.input(i).empty())
+      return {};
+    return values_.at(n.input(i));
+  }
+  /// The known value of input `i`, or null when it is only known at run time.
+  const Tensor *known(const onnx::NodeProto &n, int i) {
+    Value v = input(n, i);
+    auto it = v ? constants_.find(v.getAsOpaquePointer()) : constants_.end();
+    return it == constants_.end() ? nullptr : &it->second;
+  }
+  Status knownInts(const onnx::NodeProto &n, int i, std::vector<int64_t> &out,
+                   const char *what);
+  Status convertNode(const onnx::NodeProto &n);
+  /// Folds `op` when every operand is known; returns its result either way.
+  FailureOr<Value> finish(Operation *op, const onnx::NodeProto &n, Status &status);
+
+  const onnx::ModelProto &model_;
+  const onnx::GraphProto &graph_;
+  std::string path_;
+  OpBuilder b_;
+  int64_t opset_;
+  std::map<std::string, Value> values_;
+  std::map<const void *, Tensor> constants_; // keyed by Value's opaque pointer
+};
+
+Status GraphImporter::sortNodes(std::vector<const onnx::NodeProto *> &order) {
+  std::set<std::string> defined;
+  for (const auto &i : graph_.input())
+    defined.insert(i.name());
+  for (const auto &i : graph_.initializer())
+    defined.insert(i.name());
+  std::map<std::string, const onnx::NodeProto *> producer;
+  for (const auto &n : graph_.node())
+    for (const auto &o : n.output())
+      if (!o.empty())
+        producer[o] = &n;
+  for (const auto &n : graph_.node())
+    for (const auto &in : n.input())
+      if (!in.empty() && !defined.count(in) && !producer.count(in))
+        return error(n, "reads '" + in + "', which no node, graph input or initializer defines");
+  // Kahn's algorithm, keeping the file's order among ready nodes.
+  std::vector<const onnx::NodeProto *> pending;
+  for (const auto &n : graph_.node())
+    pending.push_back(&n);
+  while (!pending.empty()) {
+    std::vector<const onnx::NodeProto *> rest;
+    for (const onnx::NodeProto *n : pending) {
+      bool ready = true;
+      for (const auto &in : n->input())
+        ready &= in.empty() || defined.count(in);
+      if (ready) {
+        order.push_back(n);
+        for (const auto &o : n->output())
+          defined.insert(o);
+      } else {
+        rest.push_back(n);
+      }
+    }
+    if (rest.size() == pending.size())
+      return error(*rest.front(), "the graph has a cycle through this node");
+    pending.swap(rest);
+  }
+  return Status::ok();
+}
+
+Value GraphImporter::constant(const Tensor &t, Location loc) {
+  auto type = RankedTensorType::get(t.shape(), mlirType(b_, t.dtype()));
+  Value v = kiln::ConstantOp::create(b_, loc, toAttr(t, type));
+  constants_[v.getAsOpaquePointer()] = t;
+  return v;
+}
+
+Status GraphImporter::addInitializer(const onnx::TensorProto &t) {
+  Tensor value;
+  DType dt;
+  if (!dtypeOfOnnx(t.data_type(), dt))
+    return Status::error(path_ + ": initializer '" + t.name() + "': data type " +
+                         std::to_string(t.data_type()) + " is not supported");
+  Shape shape(t.dims().begin(), t.dims().end());
+  Location loc = NameLoc::get(b_.getStringAttr(t.name()));
+  if (host::isFloat(dt) && host::numElements(shape) > kWeightThreshold) {
+    // A weight: only its name and type go into the IR.
+    values_[t.name()] = kiln::WeightOp::create(
+        b_, loc, RankedTensorType::get(shape, mlirType(b_, dt)), t.name());
+    return Status::ok();
+  }
+  KILN_RETURN_IF_ERROR(readTensor(t, path_, value));
+  values_[t.name()] = constant(value, loc);
+  return Status::ok();
+}
+
+Status GraphImporter::knownInts(const onnx::NodeProto &n, int i, std::vector<int64_t> &out,
+                                const char *what) {
+  const Tensor *t = known(n, i);
+  if (!t)
+    return error(n, std::string(what) + " must be known when importing (a constant)");
+  out.clear();
+  for (int64_t j = 0; j < t->numel(); ++j)
+    out.push_back(static_cast<int64_t>(t->get(j)));
+  return Status::ok();
+}
+
+FailureOr<Value> GraphImporter::finish(Operation *op, const onnx::NodeProto &n,
+                                       Status &status) {
+  bool allKnown = op->getNumOperands() > 0;
+  std::vector<Tensor> operands;
+  for (Value v : op->getOperands()) {
+    auto it = constants_.find(v.getAsOpaquePointer());
+    allKnown &= it != constants_.end();
+    if (it != constants_.end())
+      operands.push_back(it->second);
+  }
+  if (failed(verify(op))) {
+    status = error(n, "the node's operands do not fit the operation");
+    return failure();
+  }
+  if (!allKnown)
+    return op->getResult(0);
+  std::vector<Tensor> results;
+  if (failed(interp::evaluateOp(op, operands, interp::randomWeights(0), results))) {
+    status = error(n, "folding a node of known operands failed");
+    return failure();
+  }
+  b_.setInsertionPoint(op);
+  Value c = constant(results[0], op->getLoc());
+  b_.setInsertionPointAfter(op);
+  op->getResult(0).replaceAllUsesWith(c);
+  op->erase();
+  b_.setInsertionPointAfterValue(c);
+  return c;
+}
+
+int64_t attrInt(const onnx::NodeProto &n, const char *name, int64_t dflt) {
+  for (const auto &a : n.attribute())
+    if (a.name() == name)
+      return a.i();
+  return dflt;
+}
+
+float attrFloat(const onnx::NodeProto &n, const char *name, float dflt) {
+  for (const auto &a : n.attribute())
+    if (a.name() == name)
+      return a.f();
+  return dflt;
+}
+
+const onnx::AttributeProto *attr(const onnx::NodeProto &n, const char *name) {
+  for (const auto &a : n.attribute())
+    if (a.name() == name)
+      return &a;
+  return nullptr;
+}
+
+int64_t rankOf(Value v) { return cast<RankedTensorType>(v.getType()).getRank(); }
+
+int64_t normAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+
+Status GraphImporter::convertNode(const onnx::NodeProto &n) {
+  if (!n.domain().empty() && n.domain() != "ai.onnx")
+    return error(n, "domain '" + n.domain() + "' is not supported (opset " +
+                        std::to_string(opset_) + ")");
+  Location loc = locOf(n);
+  const std::string &op = n.op_type();
+  Status status = Status::ok();
+  Value result;
+  auto done = [&](Operation *o) -> Status {
+    FailureOr<Value> v = finish(o, n, status);
+    if (failed(v))
+      return status;
+    result = *v;
+    return Status::ok();
+  };
+  auto unary = [&](auto tag) {
+    using OpT = decltype(tag);
+    return done(OpT::create(b_, loc, input(n, 0)));
+  };
+  auto binary = [&](auto tag) -> Status {
+    using OpT = decltype(tag);
+    return done(OpT::create(b_, loc, input(n, 0), input(n, 1)));
+  };
+  auto compare = [&](ComparePredicate p) {
+    return done(kiln::CompareOp::create(b_, loc, p, input(n, 0), input(n, 1)));
+  };
+
+  if (op == "Identity") {
+    result = input(n, 0);
+  } else if (op == "Constant") {
+    Tensor t;
+    if (const auto *a = attr(n, "value")) {
+      KILN_RETURN_IF_ERROR(readTensor(a->t(), path_, t));
+    } else if (const auto *a = attr(n, "value_float")) {
+      t = Tensor(DType::F32, {});
+      t.set(0, a->f());
+    } else if (const auto *a = attr(n, "value_int")) {
+      t = Tensor(DType::I64, {});
+      t.set(0, static_cast<double>(a->i()));
+    } else if (const auto *a = attr(n, "value_ints")) {
+      t = Tensor(DType::I64, {a->ints_size()});
+      for (int i = 0; i < a->ints_size(); ++i)
+        t.as<int64_t>()[i] = a->ints(i);
+    } else if (const auto *a = attr(n, "value_floats")) {
+      t = Tensor(DType::F32, {a->floats_size()});
+      for (int i = 0; i < a->floats_size(); ++i)
+        t.set(i, a->floats(i));
+    } else {
+      return error(n, "Constant without a supported value attribute");
+    }
+    result = constant(t, loc);
+  } else if (op == "Add") { KILN_RETURN_IF_ERROR(binary(kiln::AddOp()));
+  } else if (op == "Sub") { KILN_RETURN_IF_ERROR(binary(kiln::SubOp()));
+  } else if (op == "Mul") { KILN_RETURN_IF_ERROR(binary(kiln::MulOp()));
+  } else if (op == "Div") { KILN_RETURN_IF_ERROR(binary(kiln::DivOp()));
+  } else if (op == "And") { KILN_RETURN_IF_ERROR(binary(kiln::AndOp()));
+  } else if (op == "Or") { KILN_RETURN_IF_ERROR(binary(kiln::OrOp()));
+  } else if (op == "Pow") {
+    // ONNX lets the exponent have another type: bring it to the base's.
+    Value base = input(n, 0), ex = input(n, 1);
+    auto bt = cast<RankedTensorType>(base.getType());
+    auto et = cast<RankedTensorType>(ex.getType());
+    if (et.getElementType() != bt.getElementType()) {
+      auto c = kiln::CastOp::create(b_, loc, et.clone(bt.getElementType()), ex);
+      KILN_RETURN_IF_ERROR(done(c));
+      ex = result;
+    }
+    KILN_RETURN_IF_ERROR(done(kiln::PowOp::create(b_, loc, base, ex)));
+  } else if (op == "Max" || op == "Min") {
+    result = input(n, 0);
+    for (int i = 1; i < n.input_size(); ++i) {
+      Operation *o = op == "Max"
+                         ? kiln::MaxOp::create(b_, loc, result, input(n, i)).getOperation()
+                         : kiln::MinOp::create(b_, loc, result, input(n, i)).getOperation();
+      KILN_RETURN_IF_ERROR(done(o));
+    }
+  } else if (op == "Equal") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::eq));
+  } else if (op == "Less") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::lt));
+  } else if (op == "LessOrEqual") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::le));
+  } else if (op == "Greater") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::gt));
+  } else if (op == "GreaterOrEqual") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::ge));
+  } else if (op == "Not") { KILN_RETURN_IF_ERROR(unary(kiln::NotOp()));
+  } else if (op == "Neg") { KILN_RETURN_IF_ERROR(unary(kiln::NegOp()));
+  } else if (op == "Abs") { KILN_RETURN_IF_ERROR(unary(kiln::AbsOp()));
+  } else if (op == "Exp") { KILN_RETURN_IF_ERROR(unary(kiln::ExpOp()));
+  } else if (op == "Log") { KILN_RETURN_IF_ERROR(unary(kiln::LogOp()));
+  } else if (op == "Sqrt") { KILN_RETURN_IF_ERROR(unary(kiln::SqrtOp()));
+  } else if (op == "Reciprocal") { KILN_RETURN_IF_ERROR(unary(kiln::ReciprocalOp()));
+  } else if (op == "Tanh") { KILN_RETURN_IF_ERROR(unary(kiln::TanhOp()));
+  } else if (op == "Sigmoid") { KILN_RETURN_IF_ERROR(unary(kiln::SigmoidOp()));
+  } else if (op == "Erf") { KILN_RETURN_IF_ERROR(unary(kiln::ErfOp()));
+  } else if (op == "Sin") { KILN_RETURN_IF_ERROR(unary(kiln::SinOp()));
+  } else if (op == "Cos") { KILN_RETURN_IF_ERROR(unary(kiln::CosOp()));
+  } else if (op == "Relu") { KILN_RETURN_IF_ERROR(unary(kiln::ReluOp()));
+  } else if (op == "Gelu") {
+    bool tanh = attr(n, "approximate") && attr(n, "approximate")->s() == "tanh";
+    KILN_RETURN_IF_ERROR(done(kiln::GeluOp::create(b_, loc, input(n, 0), tanh)));
+  } else if (op == "Where") {
+    KILN_RETURN_IF_ERROR(
+        done(kiln::WhereOp::create(b_, loc, input(n, 0), input(n, 1), input(n, 2))));
+  } else if (op == "Cast") {
+    DType dt;
+    if (!dtypeOfOnnx(static_cast<int>(attrInt(n, "to", 0)), dt))
+      return error(n, "cast to data type " + std::to_string(attrInt(n, "to", 0)) +
+                          " is not supported");
+    auto in = cast<RankedTensorType>(input(n, 0).getType());
+    KILN_RETURN_IF_ERROR(
+        done(kiln::CastOp::create(b_, loc, in.clone(mlirType(b_, dt)), input(n, 0))));
+  } else if (op == "Softmax") {
+    Value x = input(n, 0);
+    int64_t axis = normAxis(attrInt(n, "axis", -1), rankOf(x));
+    KILN_RETURN_IF_ERROR(done(kiln::SoftmaxOp::create(b_, loc, x, axis)));
+  } else if (op == "MatMul") {
+    KILN_RETURN_IF_ERROR(
+        done(kiln::MatmulOp::create(b_, loc, input(n, 0), input(n, 1), false)));
+  } else if (op == "Gemm") {
+    if (attrInt(n, "transA", 0) || attrFloat(n, "alpha", 1) != 1 || attrFloat(n, "beta", 1) != 1)
+      return error(n, "Gemm with transA, alpha or beta other than 0, 1, 1 is not supported");
+    KILN_RETURN_IF_ERROR(done(kiln::MatmulOp::create(b_, loc, input(n, 0), input(n, 1),
+                                                     attrInt(n, "transB", 0) != 0)));
+    if (Value c = input(n, 2))
+      KILN_RETURN_IF_ERROR(done(kiln::AddOp::create(b_, loc, result, c)));
+  } else if (op == "Gather") {
+    Value data = input(n, 0);
+    int64_t axis = normAxis(attrInt(n, "axis", 0), rankOf(data));
+    KILN_RETURN_IF_ERROR(done(kiln::GatherOp::create(b_, loc, data, input(n, 1), axis)));
+  } else if (op == "Reshape") {
+    std::vector<int64_t> shape;
+    KILN_RETURN_IF_ERROR(knownInts(n, 1, shape, "the target shape"));
+    if (attrInt(n, "allowzero", 0) && llvm::is_contained(shape, 0))
+      return error(n, "allowzero with a zero in the shape is not supported");
+    KILN_RETURN_IF_ERROR(done(kiln::ReshapeOp::create(b_, loc, input(n, 0), shape)));
+  } else if (op == "Unsqueeze" || op == "Squeeze") {
+    Value x = input(n, 0);
+    auto xt = cast<RankedTensorType>(x.getType());
+    std::vector<int64_t> axes;
+    if (n.input_size() > 1)
+      KILN_RETURN_IF_ERROR(knownInts(n, 1, axes, "axes"));
+    else if (const auto *a = attr(n, "axes"))
+      axes.assign(a->ints().begin(), a->ints().end());
+    bool unsq = op == "Unsqueeze";
+    int64_t outRank = unsq ? xt.getRank() + static_cast<int64_t>(axes.size())
+                           : xt.getRank() - static_cast<int64_t>(axes.size());
+    if (!unsq && axes.empty()) // squeeze every static 1
+      for (int64_t d = 0; d < xt.getRank(); ++d)
+        if (xt.getDimSize(d) == 1)
+          axes.push_back(d), --outRank;
+    std::set<int64_t> ax;
+    for (int64_t a : axes)
+      ax.insert(normAxis(a, unsq ? outRank : xt.getRank()));
+    // Output dims: 1 where inserted; else the input's, as a literal when
+    // static, 0 (copy) when it keeps its index, or the one -1.
+    std::vector<int64_t> pattern;
+    int64_t in = 0, inferred = 0;
+    for (int64_t o = 0; o < outRank; ++o, ++in) {
+      if (unsq && ax.count(o)) {
+        pattern.push_back(1);
+        --in;
+        continue;
+      }
+      while (!unsq && ax.count(in))
+        ++in;
+      int64_t d = xt.getDimSize(in);
+      if (!ShapedType::isDynamic(d))
+        pattern.push_back(d);
+      else if (in == o)
+        pattern.push_back(0);
+      else
+        pattern.push_back(-1), ++inferred;
+    }
+    if (inferred > 1)
+      return error(n, "moves more than one dynamic dimension (not supported yet)");
+    KILN_RETURN_IF_ERROR(done(kiln::ReshapeOp::create(b_, loc, x, pattern)));
+  } else if (op == "Transpose") {
+    Value x = input(n, 0);
+    std::vector<int64_t> perm;
+    if (const auto *a = attr(n, "perm"))
+      perm.assign(a->ints().begin(), a->ints().end());
+    else
+      for (int64_t d = rankOf(x) - 1; d >= 0; --d)
+        perm.push_back(d);
+    KILN_RETURN_IF_ERROR(done(kiln::TransposeOp::create(b_, loc, x, perm)));
+  } else if (op == "Concat") {
+    SmallVector<Value> ins;
+    for (int i = 0; i < n.input_size(); ++i)
+      ins.push_back(input(n, i));
+    int64_t axis = normAxis(attrInt(n, "axis", 0), rankOf(ins.front()));
+    KILN_RETURN_IF_ERROR(done(kiln::ConcatOp::create(b_, loc, ins, axis)));
+  } else if (op == "Slice") {
+    Value x = input(n, 0);
+    int64_t r = rankOf(x);
+    std::vector<int64_t> st, en, axes, steps;
+    KILN_RETURN_IF_ERROR(knownInts(n, 1, st, "starts"));
+    KILN_RETURN_IF_ERROR(knownInts(n, 2, en, "ends"));
+    if (input(n, 3))
+      KILN_RETURN_IF_ERROR(knownInts(n, 3, axes, "axes"));
+    else
+      for (size_t i = 0; i < st.size(); ++i)
+        axes.push_back(static_cast<int64_t>(i));
+    if (input(n, 4))
+      KILN_RETURN_IF_ERROR(knownInts(n, 4, steps, "steps"));
+    else
+      steps.assign(st.size(), 1);
+    if (en.size() != st.size() || axes.size() != st.size() || steps.size() != st.size())
+      return error(n, "starts, ends, axes and steps differ in length");
+    std::vector<int64_t> fs(r, 0), fe(r, std::numeric_limits<int64_t>::max()), fst(r, 1);
+    for (size_t i = 0; i < st.size(); ++i) {
+      int64_t a = normAxis(axes[i], r);
+      if (a < 0 || a >= r)
+        return error(n, "slice axis " + std::to_string(axes[i]) + " out of range");
+      fs[a] = st[i];
+      fe[a] = en[i];
+      fst[a] = steps[i];
+    }
+    KILN_RETURN_IF_ERROR(done(kiln::SliceOp::create(b_, loc, x, fs, fe, fst)));
+  } else if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax" || op == "ReduceMin") {
+    Value x = input(n, 0);
+    std::vector<int64_t> axes;
+    // Axes moved from an attribute to an input (ReduceSum at 13, the rest at 18).
+    if (input(n, 1))
+      KILN_RETURN_IF_ERROR(knownInts(n, 1, axes, "axes"));
+    else if (const auto *a = attr(n, "axes"))
+      axes.assign(a->ints().begin(), a->ints().end());
+    if (axes.empty()) {
+      if (attrInt(n, "noop_with_empty_axes", 0)) {
+        result = x;
+        values_[n.output(0)] = result;
+        return Status::ok();
+      }
+      for (int64_t d = 0; d < rankOf(x); ++d)
+        axes.push_back(d);
+    }
+    for (int64_t &a : axes)
+      a = normAxis(a, rankOf(x));
+    bool keep = attrInt(n, "keepdims", 1) != 0;
+    Operation *o;
+    if (op == "ReduceMean")
+      o = kiln::ReduceMeanOp::create(b_, loc, x, axes, keep);
+    else if (op == "ReduceSum")
+      o = kiln::ReduceSumOp::create(b_, loc, x, axes, keep);
+    else if (op == "ReduceMax")
+      o = kiln::ReduceMaxOp::create(b_, loc, x, axes, keep);
+    else
+      o = kiln::ReduceMinOp::create(b_, loc, x, axes, keep);
+    KILN_RETURN_IF_ERROR(done(o));
+  } else if (op == "Expand") {
+    Value x = input(n, 0);
+    std::vector<int64_t> shape;
+    KILN_RETURN_IF_ERROR(knownInts(n, 1, shape, "the target shape"));
+    auto xt = cast<RankedTensorType>(x.getType());
+    Shape target;
+    if (Status s = host::broadcastShapes(Shape(xt.getShape().begin(), xt.getShape().end()),
+                                         Shape(shape.begin(), shape.end()), target);
+        !s)
+      return error(n, s.message());
+    KILN_RETURN_IF_ERROR(done(kiln::BroadcastToOp::create(
+        b_, loc, RankedTensorType::get(target, xt.getElementType()), x)));
+  } else if (op == "Range") {
+    const Tensor *s = known(n, 0), *l = known(n, 1), *d = known(n, 2);
+    if (!s || !l || !d)
+      return error(n, "a Range with bounds known only at run time is not supported yet");
+    double start = s->get(0), limit = l->get(0), delta = d->get(0);
+    if (delta == 0)
+      return error(n, "Range with delta 0");
+    int64_t count = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+    Tensor t(s->dtype(), {count});
+    for (int64_t i = 0; i < count; ++i)
+      t.set(i, start + i * delta);
+    result = constant(t, loc);
+  } else if (op == "Shape") {
+    auto xt = cast<RankedTensorType>(input(n, 0).getType());
+    if (!xt.hasStaticShape())
+      return error(n, "Shape of a tensor with dynamic dimensions is not supported yet");
+    int64_t r = xt.getRank();
+    int64_t start = std::clamp<int64_t>(normAxis(attrInt(n, "start", 0), r), 0, r);
+    int64_t end = std::clamp<int64_t>(normAxis(attrInt(n, "end", r), r), 0, r);
+    Tensor t(DType::I64, {std::max<int64_t>(0, end - start)});
+    for (int64_t i = start; i < end; ++i)
+      t.as<int64_t>()[i - start] = xt.getDimSize(i);
+    result = constant(t, loc);
+  } else if (op == "ConstantOfShape") {
+    std::vector<int64_t> shape;
+    KILN_RETURN_IF_ERROR(knownInts(n, 0, shape, "the shape"));
+    Tensor value(DType::F32, {1});
+    if (const auto *a = attr(n, "value"))
+      KILN_RETURN_IF_ERROR(readTensor(a->t(), path_, value));
+    Tensor t(value.dtype(), Shape(shape.begin(), shape.end()));
+    t.fill(value.get(0));
+    result = constant(t, loc);
+  } else if (op == "LayerNormalization") {
+    Value x = input(n, 0);
+    if (normAxis(attrInt(n, "axis", -1), rankOf(x)) != rankOf(x) - 1)
+      return error(n, "LayerNormalization over other than the last axis is not supported");
+    auto eps = b_.getF32FloatAttr(attrFloat(n, "epsilon", 1e-5f));
+    KILN_RETURN_IF_ERROR(done(kiln::LayerNormOp::create(b_, loc, x.getType(), x, input(n, 1),
+                                                        input(n, 2), eps)));
+  } else {
+    return error(n, "operator " + op + " (domain '" + n.domain() + "', opset " +
+                        std::to_string(opset_) + ") is not supported");
+  }
+  if (n.output_size() != 1)
+    return error(n, "nodes with " + std::to_string(n.output_size()) +
+                        " outputs are not supported");
+  values_[n.output(0)] = result;
+  return Status::ok();
+}
+
+OwningOpRef<ModuleOp> GraphImporter::run(Status &status) {
+  MLIRContext *ctx = b_.getContext();
+  Location loc = FileLineColLoc::get(ctx, path_, 0, 0);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b_.setInsertionPointToEnd(module->getBody());
+
+  std::set<std::string> inits;
+  for (const auto &t : graph_.initializer())
+    inits.insert(t.name());
+  SmallVector<Type> argTypes, resultTypes;
+  std::vector<const onnx::ValueInfoProto *> args;
+  auto typeOf = [&](const onnx::ValueInfoProto &v, Type &t) -> Status {
+    const auto &tt = v.type().tensor_type();
+    DType dt;
+    if (!v.type().has_tensor_type() || !dtypeOfOnnx(tt.elem_type(), dt))
+      return Status::error(path_ + ": graph value '" + v.name() +
+                           "' is not a tensor of a supported type");
+    if (!tt.has_shape())
+      return Status::error(path_ + ": graph value '" + v.name() + "' has no shape");
+    SmallVector<int64_t> shape;
+    for (const auto &d : tt.shape().dim())
+      shape.push_back(d.has_dim_value() ? d.dim_value() : kDyn);
+    t = RankedTensorType::get(shape, mlirType(b_, dt));
+    return Status::ok();
+  };
+  for (const auto &in : graph_.input()) {
+    if (inits.count(in.name()))
+      continue; // an initializer listed as an input (older exporters)
+    Type t;
+    if (status = typeOf(in, t); !status)
+      return nullptr;
+    argTypes.push_back(t);
+    args.push_back(&in);
+  }
+  auto fn = func::FuncOp::create(b_, loc, "forward", FunctionType::get(ctx, argTypes, {}));
+  b_.setInsertionPointToEnd(fn.addEntryBlock());
+  for (auto [i, in] : llvm::enumerate(args)) {
+    fn.setArgAttr(i, "kiln.name", b_.getStringAttr(in->name()));
+    values_[in->name()] = fn.getArgument(i);
+  }
+  for (const auto &t : graph_.initializer())
+    if (status = addInitializer(t); !status)
+      return nullptr;
+  std::vector<const onnx::NodeProto *> order;
+  if (status = sortNodes(order); !status)
+    return nullptr;
+  for (const onnx::NodeProto *n : order)
+    if (status = convertNode(*n); !status)
+      return nullptr;
+  SmallVector<Value> outs;
+  for (const auto &o : graph_.output()) {
+    auto it = values_.find(o.name());
+    if (it == values_.end()) {
+      status = Status::error(path_ + ": graph output '" + o.name() + "' is never computed");
+      return nullptr;
+    }
+    outs.push_back(it->second);
+    resultTypes.push_back(it->second.getType());
+  }
+  func::ReturnOp::create(b_, loc, outs);
+  fn.setType(FunctionType::get(ctx, argTypes, resultTypes));
+  if (failed(verify(*module))) {
+    status = Status::error(path_ + ": the imported graph does not verify (a kiln importer bug)");
+    return nullptr;
+  }
+  return module;
+}
+
+} // namespace
+
+const std::vector<std::string> &supportedOps() {
+  static const std::vector<std::string> ops = {
+      "Abs", "Add", "And", "Cast", "Concat", "Constant", "ConstantOfShape", "Cos",
+      "Div", "Equal", "Erf", "Exp", "Expand", "Gather", "Gelu", "Gemm", "Greater",
+      "GreaterOrEqual", "Identity", "LayerNormalization", "Less", "LessOrEqual", "Log",
+      "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal",
+      "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape",
+      "Sigmoid", "Sin", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh",
+      "Transpose", "Unsqueeze", "Where"};
+  return ops;
+}
+
+OwningOpRef<ModuleOp> importONNXModel(MLIRContext &context, const std::string &path,
+                                      Status &status) {
+  context.getOrLoadDialect<kiln::KilnDialect>();
+  context.getOrLoadDialect<func::FuncDialect>();
+  onnx::ModelProto model;
+  if (status = loadModel(path, model); !status)
+    return nullptr;
+  return GraphImporter(context, model, path).run(status);
+}
+
+FailureOr<interp::WeightProvider> onnxWeights(const std::string &path, Status &status) {
+  onnx::ModelProto model;
+  if (status = loadModel(path, model); !status)
+    return failure();
+  auto weights = std::make_shared<std::map<std::string, Tensor>>();
+  for (const auto &t : model.graph().initializer()) {
+    Tensor value;
+    if (status = readTensor(t, path, value); !status)
+      return failure();
+    (*weights)[t.name()] = std::move(value);
+  }
+  return interp::WeightProvider([weights, path](llvm::StringRef name, Tensor &out) {
+    auto it = weights->find(name.str());
+    if (it == weights->end())
+      return Status::error(path + ": no initializer '" + name.str() + "'");
+    return host::cast(it->second, out);
+  });
+}
+
+} // namespace kiln::onnx_frontend
