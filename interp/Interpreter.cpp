@@ -258,8 +258,7 @@ LogicalResult Evaluator::evalConstant(ConstantOp op) {
   } else {
     bool isBool = attr.getElementType().isInteger(1);
     for (APInt v : attr.getValues<APInt>())
-      (*out)->set(i++, isBool ? static_cast<double>(v.getBoolValue())
-                              : static_cast<double>(v.getSExtValue()));
+      (*out)->setInt(i++, isBool ? static_cast<int64_t>(v.getBoolValue()) : v.getSExtValue());
   }
   return success();
 }
@@ -519,8 +518,103 @@ LogicalResult Evaluator::evalOp(Operation *op) {
         if (failed(out))
           return failure();
         for (int64_t i = 0; i < n; ++i)
-          (*out)->set(i, static_cast<double>(static_cast<int64_t>(a.getStart()) + i));
+          (*out)->setInt(i, static_cast<int64_t>(a.getStart()) + i);
         return success();
+      })
+      .Case([&](ShapeOfOp so) -> LogicalResult {
+        const Tensor &x = get(so.getInput());
+        FailureOr<Tensor *> out = result(op, {x.rank()});
+        if (failed(out))
+          return failure();
+        for (int64_t d = 0; d < x.rank(); ++d)
+          (*out)->set(d, static_cast<double>(x.dim(d)));
+        return success();
+      })
+      .Case([&](RangeOp r) -> LogicalResult {
+        double start = get(r.getStart()).get(0), limit = get(r.getLimit()).get(0),
+               delta = get(r.getDelta()).get(0);
+        if (delta == 0)
+          return op->emitError("range with a delta of 0");
+        int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+        FailureOr<Tensor *> out = result(op, {n});
+        if (failed(out))
+          return failure();
+        for (int64_t i = 0; i < n; ++i)
+          (*out)->set(i, start + static_cast<double>(i) * delta);
+        return success();
+      })
+      .Case([&](ExpandOp e) -> LogicalResult {
+        const Tensor &x = get(e.getInput()), &sv = get(e.getShape());
+        Shape target, shape;
+        for (int64_t i = 0; i < sv.numel(); ++i)
+          target.push_back(sv.getInt(i));
+        if (Status s = host::broadcastShapes(x.shape(), target, shape); !s)
+          return fail(op, s);
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::broadcastTo(x, **out));
+      })
+      .Case([&](FillOp f) -> LogicalResult {
+        const Tensor &sv = get(f.getShape());
+        Shape shape;
+        for (int64_t i = 0; i < sv.numel(); ++i) {
+          shape.push_back(sv.getInt(i));
+          if (shape.back() < 0)
+            return op->emitError("fill with a negative dimension");
+        }
+        FailureOr<Tensor *> out = result(op, shape);
+        if (failed(out))
+          return failure();
+        double v = 0;
+        if (auto fa = dyn_cast<FloatAttr>(f.getValue()))
+          v = fa.getValueAsDouble();
+        else if (auto ia = dyn_cast<IntegerAttr>(f.getValue()))
+          v = static_cast<double>(ia.getValue().getSExtValue());
+        (*out)->fill(v);
+        return success();
+      })
+      .Case([&](ReshapeToOp r) -> LogicalResult {
+        const Tensor &x = get(r.getInput()), &sv = get(r.getShape());
+        SmallVector<int64_t> pattern;
+        for (int64_t i = 0; i < sv.numel(); ++i)
+          pattern.push_back(sv.getInt(i));
+        std::string error;
+        FailureOr<SmallVector<int64_t>> dims = reshapeResult(x.shape(), pattern, error);
+        if (failed(dims))
+          return op->emitError(error);
+        FailureOr<Tensor *> out = result(op, Shape(dims->begin(), dims->end()));
+        if (failed(out))
+          return failure();
+        std::memcpy((*out)->data(), x.data(), x.byteSize());
+        return success();
+      })
+      .Case([&](SliceToOp s) -> LogicalResult {
+        const Tensor &x = get(s.getInput()), &b = get(s.getStarts()), &e = get(s.getEnds());
+        std::vector<int64_t> starts(x.rank(), 0), steps(x.rank(), 1);
+        Shape shape = x.shape();
+        for (auto [i, a] : llvm::enumerate(s.getAxes())) {
+          int64_t step = s.getSteps()[i];
+          SliceRange r = sliceRange(x.dim(a), b.getInt(i), e.getInt(i), step);
+          starts[a] = r.start;
+          steps[a] = step;
+          shape[a] = r.length;
+        }
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::slice(x, starts, steps, **out));
+      })
+      .Case([&](CumsumOp c) -> LogicalResult {
+        const Tensor &x = get(c.getInput());
+        FailureOr<Tensor *> out = result(op, x.shape());
+        return failed(out) ? failure()
+                           : run(host::cumsum(x, static_cast<int64_t>(c.getAxis()),
+                                              c.getExclusive(), c.getReverse(), **out));
+      })
+      .Case([&](GatherNdOp g) -> LogicalResult {
+        const Tensor &d = get(g.getData()), &i = get(g.getIndices());
+        int64_t k = i.shape().back();
+        Shape shape(i.shape().begin(), i.shape().end() - 1);
+        shape.insert(shape.end(), d.shape().begin() + k, d.shape().end());
+        FailureOr<Tensor *> out = result(op, shape);
+        return failed(out) ? failure() : run(host::gatherNd(d, i, **out));
       })
       .Case([&](RopeOp r) -> LogicalResult {
         const Tensor &x = get(r.getInput());

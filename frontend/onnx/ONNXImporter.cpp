@@ -210,7 +210,7 @@ DenseElementsAttr toAttr(const Tensor &t, RankedTensorType type) {
   unsigned bits = elt.getIntOrFloatBitWidth();
   SmallVector<APInt> vals;
   for (int64_t i = 0; i < t.numel(); ++i)
-    vals.push_back(APInt(bits, static_cast<uint64_t>(static_cast<int64_t>(t.get(i))),
+    vals.push_back(APInt(bits, static_cast<uint64_t>(t.getInt(i)),
                          /*isSigned=*/true, /*implicitTrunc=*/true));
   return DenseElementsAttr::get(type, vals);
 }
@@ -251,6 +251,29 @@ private:
   Status knownInts(const onnx::NodeProto &n, int i, std::vector<int64_t> &out,
                    const char *what);
   Status convertNode(const onnx::NodeProto &n);
+  /// Builds an op whose result type is inferred, reporting a failed inference
+  /// (operands that do not fit) as an error on node `n` instead of aborting.
+  template <typename OpT, typename... Args>
+  Operation *make(const onnx::NodeProto &n, Status &status, Args &&...args) {
+    OperationState state(locOf(n), OpT::getOperationName());
+    OpT::build(b_, state, TypeRange{}, std::forward<Args>(args)...);
+    SmallVector<Type> types;
+    std::string diag;
+    {
+      ScopedDiagnosticHandler capture(b_.getContext(), [&](Diagnostic &d) {
+        diag += (diag.empty() ? "" : "; ") + d.str();
+        return success();
+      });
+      if (failed(OpT::inferReturnTypes(b_.getContext(), state.location, state.operands,
+                                       state.attributes.getDictionary(b_.getContext()),
+                                       state.getRawProperties(), state.regions, types))) {
+        status = error(n, diag.empty() ? "the operands do not fit the operation" : diag);
+        return nullptr;
+      }
+    }
+    state.addTypes(types);
+    return b_.create(state);
+  }
   /// Folds `op` when every operand is known; returns its result either way.
   FailureOr<Value> finish(Operation *op, const onnx::NodeProto &n, Status &status);
 
@@ -336,7 +359,7 @@ Status GraphImporter::knownInts(const onnx::NodeProto &n, int i, std::vector<int
     return error(n, std::string(what) + " must be known when importing (a constant)");
   out.clear();
   for (int64_t j = 0; j < t->numel(); ++j)
-    out.push_back(static_cast<int64_t>(t->get(j)));
+    out.push_back(t->getInt(j));
   return Status::ok();
 }
 
@@ -404,6 +427,8 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
   Status status = Status::ok();
   Value result;
   auto done = [&](Operation *o) -> Status {
+    if (!o)
+      return status; // make() failed and said why
     FailureOr<Value> v = finish(o, n, status);
     if (failed(v))
       return status;
@@ -416,10 +441,10 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
   };
   auto binary = [&](auto tag) -> Status {
     using OpT = decltype(tag);
-    return done(OpT::create(b_, loc, input(n, 0), input(n, 1)));
+    return done(make<OpT>(n, status, input(n, 0), input(n, 1)));
   };
   auto compare = [&](ComparePredicate p) {
-    return done(kiln::CompareOp::create(b_, loc, p, input(n, 0), input(n, 1)));
+    return done(make<kiln::CompareOp>(n, status, p, input(n, 0), input(n, 1)));
   };
 
   if (op == "Identity") {
@@ -462,13 +487,13 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
       KILN_RETURN_IF_ERROR(done(c));
       ex = result;
     }
-    KILN_RETURN_IF_ERROR(done(kiln::PowOp::create(b_, loc, base, ex)));
+    KILN_RETURN_IF_ERROR(done(make<kiln::PowOp>(n, status, base, ex)));
   } else if (op == "Max" || op == "Min") {
     result = input(n, 0);
     for (int i = 1; i < n.input_size(); ++i) {
       Operation *o = op == "Max"
-                         ? kiln::MaxOp::create(b_, loc, result, input(n, i)).getOperation()
-                         : kiln::MinOp::create(b_, loc, result, input(n, i)).getOperation();
+                         ? make<kiln::MaxOp>(n, status, result, input(n, i))
+                         : make<kiln::MinOp>(n, status, result, input(n, i));
       KILN_RETURN_IF_ERROR(done(o));
     }
   } else if (op == "Equal") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::eq));
@@ -494,7 +519,7 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     KILN_RETURN_IF_ERROR(done(kiln::GeluOp::create(b_, loc, input(n, 0), tanh)));
   } else if (op == "Where") {
     KILN_RETURN_IF_ERROR(
-        done(kiln::WhereOp::create(b_, loc, input(n, 0), input(n, 1), input(n, 2))));
+        done(make<kiln::WhereOp>(n, status, input(n, 0), input(n, 1), input(n, 2))));
   } else if (op == "Cast") {
     DType dt;
     if (!dtypeOfOnnx(static_cast<int>(attrInt(n, "to", 0)), dt))
@@ -509,24 +534,28 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     KILN_RETURN_IF_ERROR(done(kiln::SoftmaxOp::create(b_, loc, x, axis)));
   } else if (op == "MatMul") {
     KILN_RETURN_IF_ERROR(
-        done(kiln::MatmulOp::create(b_, loc, input(n, 0), input(n, 1), false)));
+        done(make<kiln::MatmulOp>(n, status, input(n, 0), input(n, 1), false)));
   } else if (op == "Gemm") {
     if (attrInt(n, "transA", 0) || attrFloat(n, "alpha", 1) != 1 || attrFloat(n, "beta", 1) != 1)
       return error(n, "Gemm with transA, alpha or beta other than 0, 1, 1 is not supported");
-    KILN_RETURN_IF_ERROR(done(kiln::MatmulOp::create(b_, loc, input(n, 0), input(n, 1),
+    KILN_RETURN_IF_ERROR(done(make<kiln::MatmulOp>(n, status, input(n, 0), input(n, 1),
                                                      attrInt(n, "transB", 0) != 0)));
     if (Value c = input(n, 2))
-      KILN_RETURN_IF_ERROR(done(kiln::AddOp::create(b_, loc, result, c)));
+      KILN_RETURN_IF_ERROR(done(make<kiln::AddOp>(n, status, result, c)));
   } else if (op == "Gather") {
     Value data = input(n, 0);
     int64_t axis = normAxis(attrInt(n, "axis", 0), rankOf(data));
-    KILN_RETURN_IF_ERROR(done(kiln::GatherOp::create(b_, loc, data, input(n, 1), axis)));
+    KILN_RETURN_IF_ERROR(done(make<kiln::GatherOp>(n, status, data, input(n, 1), axis)));
   } else if (op == "Reshape") {
     std::vector<int64_t> shape;
-    KILN_RETURN_IF_ERROR(knownInts(n, 1, shape, "the target shape"));
-    if (attrInt(n, "allowzero", 0) && llvm::is_contained(shape, 0))
-      return error(n, "allowzero with a zero in the shape is not supported");
-    KILN_RETURN_IF_ERROR(done(kiln::ReshapeOp::create(b_, loc, input(n, 0), shape)));
+    if (!known(n, 1)) { // computed at run time (a 0 there copies, as without allowzero)
+      KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeToOp>(n, status, input(n, 0), input(n, 1))));
+    } else {
+      KILN_RETURN_IF_ERROR(knownInts(n, 1, shape, "the target shape"));
+      if (attrInt(n, "allowzero", 0) && llvm::is_contained(shape, 0))
+        return error(n, "allowzero with a zero in the shape is not supported");
+      KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, input(n, 0), shape)));
+    }
   } else if (op == "Unsqueeze" || op == "Squeeze") {
     Value x = input(n, 0);
     auto xt = cast<RankedTensorType>(x.getType());
@@ -567,7 +596,7 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     }
     if (inferred > 1)
       return error(n, "moves more than one dynamic dimension (not supported yet)");
-    KILN_RETURN_IF_ERROR(done(kiln::ReshapeOp::create(b_, loc, x, pattern)));
+    KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, x, pattern)));
   } else if (op == "Transpose") {
     Value x = input(n, 0);
     std::vector<int64_t> perm;
@@ -576,28 +605,46 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     else
       for (int64_t d = rankOf(x) - 1; d >= 0; --d)
         perm.push_back(d);
-    KILN_RETURN_IF_ERROR(done(kiln::TransposeOp::create(b_, loc, x, perm)));
+    KILN_RETURN_IF_ERROR(done(make<kiln::TransposeOp>(n, status, x, perm)));
   } else if (op == "Concat") {
     SmallVector<Value> ins;
     for (int i = 0; i < n.input_size(); ++i)
       ins.push_back(input(n, i));
     int64_t axis = normAxis(attrInt(n, "axis", 0), rankOf(ins.front()));
-    KILN_RETURN_IF_ERROR(done(kiln::ConcatOp::create(b_, loc, ins, axis)));
+    KILN_RETURN_IF_ERROR(done(make<kiln::ConcatOp>(n, status, ins, axis)));
   } else if (op == "Slice") {
     Value x = input(n, 0);
     int64_t r = rankOf(x);
     std::vector<int64_t> st, en, axes, steps;
-    KILN_RETURN_IF_ERROR(knownInts(n, 1, st, "starts"));
-    KILN_RETURN_IF_ERROR(knownInts(n, 2, en, "ends"));
+    int64_t count = cast<RankedTensorType>(input(n, 1).getType()).getNumElements();
     if (input(n, 3))
       KILN_RETURN_IF_ERROR(knownInts(n, 3, axes, "axes"));
     else
-      for (size_t i = 0; i < st.size(); ++i)
-        axes.push_back(static_cast<int64_t>(i));
+      for (int64_t i = 0; i < count; ++i)
+        axes.push_back(i);
     if (input(n, 4))
       KILN_RETURN_IF_ERROR(knownInts(n, 4, steps, "steps"));
     else
-      steps.assign(st.size(), 1);
+      steps.assign(axes.size(), 1);
+    for (int64_t &a : axes)
+      a = normAxis(a, r);
+    if (!known(n, 1) || !known(n, 2)) { // bounds computed at run time
+      Value b = input(n, 1), e = input(n, 2);
+      auto vec = [&](Value v) -> Value { // 0-D or 1-D int bounds as 1-D i64
+        auto t = cast<RankedTensorType>(v.getType());
+        if (!t.getElementType().isInteger(64))
+          v = kiln::CastOp::create(b_, loc, t.clone(b_.getI64Type()), v);
+        if (t.getRank() != 1)
+          v = kiln::ReshapeOp::create(b_, loc, v, ArrayRef<int64_t>{-1});
+        return v;
+      };
+      KILN_RETURN_IF_ERROR(
+          done(make<kiln::SliceToOp>(n, status, x, vec(b), vec(e), axes, steps)));
+      values_[n.output(0)] = result;
+      return Status::ok();
+    }
+    KILN_RETURN_IF_ERROR(knownInts(n, 1, st, "starts"));
+    KILN_RETURN_IF_ERROR(knownInts(n, 2, en, "ends"));
     if (en.size() != st.size() || axes.size() != st.size() || steps.size() != st.size())
       return error(n, "starts, ends, axes and steps differ in length");
     std::vector<int64_t> fs(r, 0), fe(r, std::numeric_limits<int64_t>::max()), fst(r, 1);
@@ -609,7 +656,7 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
       fe[a] = en[i];
       fst[a] = steps[i];
     }
-    KILN_RETURN_IF_ERROR(done(kiln::SliceOp::create(b_, loc, x, fs, fe, fst)));
+    KILN_RETURN_IF_ERROR(done(make<kiln::SliceOp>(n, status, x, fs, fe, fst)));
   } else if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceMax" || op == "ReduceMin") {
     Value x = input(n, 0);
     std::vector<int64_t> axes;
@@ -632,14 +679,16 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     bool keep = attrInt(n, "keepdims", 1) != 0;
     Operation *o;
     if (op == "ReduceMean")
-      o = kiln::ReduceMeanOp::create(b_, loc, x, axes, keep);
+      o = make<kiln::ReduceMeanOp>(n, status, x, axes, keep);
     else if (op == "ReduceSum")
-      o = kiln::ReduceSumOp::create(b_, loc, x, axes, keep);
+      o = make<kiln::ReduceSumOp>(n, status, x, axes, keep);
     else if (op == "ReduceMax")
-      o = kiln::ReduceMaxOp::create(b_, loc, x, axes, keep);
+      o = make<kiln::ReduceMaxOp>(n, status, x, axes, keep);
     else
-      o = kiln::ReduceMinOp::create(b_, loc, x, axes, keep);
+      o = make<kiln::ReduceMinOp>(n, status, x, axes, keep);
     KILN_RETURN_IF_ERROR(done(o));
+  } else if (op == "Expand" && !known(n, 1)) {
+    KILN_RETURN_IF_ERROR(done(make<kiln::ExpandOp>(n, status, input(n, 0), input(n, 1))));
   } else if (op == "Expand") {
     Value x = input(n, 0);
     std::vector<int64_t> shape;
@@ -654,8 +703,12 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
         b_, loc, RankedTensorType::get(target, xt.getElementType()), x)));
   } else if (op == "Range") {
     const Tensor *s = known(n, 0), *l = known(n, 1), *d = known(n, 2);
-    if (!s || !l || !d)
-      return error(n, "a Range with bounds known only at run time is not supported yet");
+    if (!s || !l || !d) {
+      KILN_RETURN_IF_ERROR(
+          done(make<kiln::RangeOp>(n, status, input(n, 0), input(n, 1), input(n, 2))));
+      values_[n.output(0)] = result;
+      return Status::ok();
+    }
     double start = s->get(0), limit = l->get(0), delta = d->get(0);
     if (delta == 0)
       return error(n, "Range with delta 0");
@@ -666,24 +719,52 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     result = constant(t, loc);
   } else if (op == "Shape") {
     auto xt = cast<RankedTensorType>(input(n, 0).getType());
-    if (!xt.hasStaticShape())
-      return error(n, "Shape of a tensor with dynamic dimensions is not supported yet");
     int64_t r = xt.getRank();
     int64_t start = std::clamp<int64_t>(normAxis(attrInt(n, "start", 0), r), 0, r);
     int64_t end = std::clamp<int64_t>(normAxis(attrInt(n, "end", r), r), 0, r);
+    if (!xt.hasStaticShape()) { // read at run time, then cut to [start, end)
+      Value sh = kiln::ShapeOfOp::create(b_, loc, input(n, 0));
+      if (start != 0 || end != r)
+        sh = kiln::SliceOp::create(b_, loc, sh, ArrayRef<int64_t>{start},
+                                   ArrayRef<int64_t>{end}, ArrayRef<int64_t>{1});
+      values_[n.output(0)] = result = sh;
+      return Status::ok();
+    }
     Tensor t(DType::I64, {std::max<int64_t>(0, end - start)});
     for (int64_t i = start; i < end; ++i)
       t.as<int64_t>()[i - start] = xt.getDimSize(i);
     result = constant(t, loc);
   } else if (op == "ConstantOfShape") {
     std::vector<int64_t> shape;
-    KILN_RETURN_IF_ERROR(knownInts(n, 0, shape, "the shape"));
     Tensor value(DType::F32, {1});
     if (const auto *a = attr(n, "value"))
       KILN_RETURN_IF_ERROR(readTensor(a->t(), path_, value));
+    if (!known(n, 0)) { // a run-time shape
+      Type elt = mlirType(b_, value.dtype());
+      TypedAttr v = isa<FloatType>(elt)
+                        ? TypedAttr(b_.getFloatAttr(elt, value.get(0)))
+                        : TypedAttr(b_.getIntegerAttr(elt, value.getInt(0)));
+      int64_t rank = cast<RankedTensorType>(input(n, 0).getType()).getDimSize(0);
+      auto type = RankedTensorType::get(SmallVector<int64_t>(rank, kDyn), elt);
+      KILN_RETURN_IF_ERROR(done(kiln::FillOp::create(b_, loc, type, input(n, 0), v)));
+      values_[n.output(0)] = result;
+      return Status::ok();
+    }
+    KILN_RETURN_IF_ERROR(knownInts(n, 0, shape, "the shape"));
     Tensor t(value.dtype(), Shape(shape.begin(), shape.end()));
     t.fill(value.get(0));
     result = constant(t, loc);
+  } else if (op == "CumSum") {
+    std::vector<int64_t> axis;
+    KILN_RETURN_IF_ERROR(knownInts(n, 1, axis, "the axis"));
+    Value x = input(n, 0);
+    KILN_RETURN_IF_ERROR(done(kiln::CumsumOp::create(b_, loc, x, normAxis(axis.at(0), rankOf(x)),
+                                                     attrInt(n, "exclusive", 0) != 0,
+                                                     attrInt(n, "reverse", 0) != 0)));
+  } else if (op == "GatherND") {
+    if (attrInt(n, "batch_dims", 0) != 0)
+      return error(n, "GatherND with batch_dims other than 0 is not supported");
+    KILN_RETURN_IF_ERROR(done(make<kiln::GatherNdOp>(n, status, input(n, 0), input(n, 1))));
   } else if (op == "LayerNormalization") {
     Value x = input(n, 0);
     if (normAxis(attrInt(n, "axis", -1), rankOf(x)) != rankOf(x) - 1)
@@ -775,7 +856,7 @@ OwningOpRef<ModuleOp> GraphImporter::run(Status &status) {
 const std::vector<std::string> &supportedOps() {
   static const std::vector<std::string> ops = {
       "Abs", "Add", "And", "Cast", "Concat", "Constant", "ConstantOfShape", "Cos",
-      "Div", "Equal", "Erf", "Exp", "Expand", "Gather", "Gelu", "Gemm", "Greater",
+      "CumSum", "Div", "Equal", "Erf", "Exp", "Expand", "Gather", "GatherND", "Gelu", "Gemm", "Greater",
       "GreaterOrEqual", "Identity", "LayerNormalization", "Less", "LessOrEqual", "Log",
       "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal",
       "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape",

@@ -503,6 +503,130 @@ LogicalResult ArangeOp::inferReturnTypes(MLIRContext *ctx, std::optional<Locatio
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Run-time shapes
+//===----------------------------------------------------------------------===//
+
+LogicalResult ShapeOfOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location> loc,
+                                          Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  RankedTensorType t = rankedType(adaptor.getInput());
+  if (!t)
+    return emitOptionalError(loc, "expected a ranked tensor operand");
+  inferred.push_back(RankedTensorType::get({t.getRank()}, IntegerType::get(ctx, 64)));
+  return success();
+}
+
+LogicalResult RangeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                        Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  RankedTensorType s = rankedType(adaptor.getStart());
+  RankedTensorType l = rankedType(adaptor.getLimit());
+  RankedTensorType d = rankedType(adaptor.getDelta());
+  if (!s || !l || !d)
+    return emitOptionalError(loc, "expected ranked tensor operands");
+  if (s.getElementType() != l.getElementType() || s.getElementType() != d.getElementType())
+    return emitOptionalError(loc, "start, limit and delta must share an element type");
+  inferred.push_back(RankedTensorType::get({kDynamic}, s.getElementType()));
+  return success();
+}
+
+/// The static length of a 1-D shape operand.
+static FailureOr<int64_t> shapeLength(std::optional<Location> loc, Value shape) {
+  RankedTensorType t = rankedType(shape);
+  if (!t || t.getRank() != 1 || t.isDynamicDim(0))
+    return emitOptionalError(loc, "the shape operand must be 1-D with a static length");
+  return t.getDimSize(0);
+}
+
+LogicalResult ExpandOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  RankedTensorType x = rankedType(adaptor.getInput());
+  FailureOr<int64_t> n = shapeLength(loc, adaptor.getShape());
+  if (!x || failed(n))
+    return failure();
+  int64_t rank = std::max(x.getRank(), *n), off = rank - x.getRank();
+  SmallVector<int64_t> shape(rank, kDynamic);
+  for (int64_t i = off; i < rank; ++i) {
+    int64_t d = x.getDimSize(i - off);
+    if (!isDyn(d) && d > 1)
+      shape[i] = d; // the target must be 1 or d there
+  }
+  inferred.push_back(RankedTensorType::get(shape, x.getElementType()));
+  return success();
+}
+
+LogicalResult FillOp::verify() {
+  FailureOr<int64_t> n = shapeLength(getLoc(), getShape());
+  if (failed(n))
+    return failure();
+  if (getType().getRank() != *n)
+    return emitOpError("result rank ") << getType().getRank()
+                                       << " differs from the shape's length " << *n;
+  if (getValue().getType() != getType().getElementType())
+    return emitOpError("value type ") << getValue().getType()
+                                      << " differs from the result element type";
+  return success();
+}
+
+LogicalResult ReshapeToOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  RankedTensorType x = rankedType(adaptor.getInput());
+  FailureOr<int64_t> n = shapeLength(loc, adaptor.getShape());
+  if (!x || failed(n))
+    return failure();
+  inferred.push_back(
+      RankedTensorType::get(SmallVector<int64_t>(*n, kDynamic), x.getElementType()));
+  return success();
+}
+
+LogicalResult SliceToOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                          Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  RankedTensorType x = rankedType(adaptor.getInput());
+  FailureOr<int64_t> ns = shapeLength(loc, adaptor.getStarts());
+  FailureOr<int64_t> ne = shapeLength(loc, adaptor.getEnds());
+  if (!x || failed(ns) || failed(ne))
+    return failure();
+  ArrayRef<int64_t> axes = adaptor.getAxes(), steps = adaptor.getSteps();
+  if (*ns != static_cast<int64_t>(axes.size()) || *ne != *ns ||
+      steps.size() != axes.size())
+    return emitOptionalError(loc, "starts, ends, axes and steps need one entry per axis");
+  SmallVector<int64_t> shape(x.getShape());
+  llvm::SmallSet<int64_t, 4> seen;
+  for (auto [a, st] : llvm::zip(axes, steps)) {
+    if (failed(checkAxis(loc, a, x.getRank(), "slice axis")))
+      return failure();
+    if (!seen.insert(a).second)
+      return emitOptionalError(loc, "slice axis ", a, " is repeated");
+    if (st == 0)
+      return emitOptionalError(loc, "slice step on axis ", a, " is zero");
+    shape[a] = kDynamic;
+  }
+  inferred.push_back(RankedTensorType::get(shape, x.getElementType()));
+  return success();
+}
+
+LogicalResult CumsumOp::verify() {
+  return checkAxis(getLoc(), static_cast<int64_t>(getAxis()), getType().getRank(),
+                   "cumsum axis");
+}
+
+LogicalResult GatherNdOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                           Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  RankedTensorType d = rankedType(adaptor.getData());
+  RankedTensorType i = rankedType(adaptor.getIndices());
+  if (!d || !i)
+    return emitOptionalError(loc, "expected ranked tensor operands");
+  if (i.getRank() < 1 || i.isDynamicDim(i.getRank() - 1))
+    return emitOptionalError(loc, "the last dimension of the indices must be static");
+  int64_t k = i.getShape().back();
+  if (k < 1 || k > d.getRank())
+    return emitOptionalError(loc, "index tuples of length ", k,
+                             " do not fit data of rank ", d.getRank());
+  SmallVector<int64_t> shape(i.getShape().drop_back());
+  llvm::append_range(shape, d.getShape().drop_front(k));
+  inferred.push_back(RankedTensorType::get(shape, d.getElementType()));
+  return success();
+}
+
 LogicalResult RopeOp::verify() {
   auto x = cast<RankedTensorType>(getInput().getType());
   auto pos = cast<RankedTensorType>(getPositions().getType());

@@ -7,6 +7,7 @@ include "ir/Kiln/KilnAttrs.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpAsmInterface.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
 
 //===----------------------------------------------------------------------===//
 // Weights and constants
@@ -425,6 +426,155 @@ def Kiln_ArangeOp : Kiln_Op<"arange", [Pure, InferTypeOpAdaptor]> {
                        DefaultValuedAttr<I64Attr, "0">:$start);
   let results = (outs RankedTensorOf<[I64]>:$result);
   let assemblyFormat = "$reference attr-dict `:` type($reference) `->` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Run-time shapes (what ONNX exports compute sizes with)
+//===----------------------------------------------------------------------===//
+
+def Kiln_I64Vector : 1DTensorOf<[I64]>;
+def Kiln_Scalar : 0DTensorOf<[I64, I32, F32, F64]>;
+
+def Kiln_ShapeOfOp : Kiln_Op<"shape_of", [Pure, InferTypeOpAdaptor]> {
+  let summary = "the dimensions of a tensor, as a 1-D i64 tensor";
+  let description = [{
+    ONNX `Shape`. Static dimensions fold away at import; dynamic ones are
+    read at run time.
+
+    ```mlir
+    %s = kiln.shape_of %x : tensor<1x?x64xf32> -> tensor<3xi64>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input);
+  let results = (outs Kiln_I64Vector:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Kiln_RangeOp : Kiln_Op<"range", [Pure, InferTypeOpAdaptor]> {
+  let summary = "start, start + delta, ... below limit (ONNX Range), from scalars";
+  let description = [{
+    The three operands are 0-D tensors of one type; the result has
+    `max(0, ceil((limit - start) / delta))` elements. A zero delta is a
+    run-time error.
+
+    ```mlir
+    %r = kiln.range %start, %limit, %delta : tensor<i64>, tensor<i64>, tensor<i64> -> tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins Kiln_Scalar:$start, Kiln_Scalar:$limit, Kiln_Scalar:$delta);
+  let results = (outs RankedTensorOf<[I64, I32, F32, F64]>:$result);
+  let assemblyFormat = [{
+    $start `,` $limit `,` $delta attr-dict `:` type($start) `,` type($limit) `,`
+    type($delta) `->` type($result)
+  }];
+}
+
+def Kiln_ExpandOp : Kiln_Op<"expand", [Pure, InferTypeOpAdaptor]> {
+  let summary = "broadcast to a shape given at run time (ONNX Expand)";
+  let description = [{
+    The result shape is the numpy broadcast of the input's shape and the
+    values of `shape` (so a 1 in `shape` keeps the input's dimension). Its
+    rank is the larger of the two; a dimension is static only where the
+    input's is static and larger than 1.
+
+    ```mlir
+    %y = kiln.expand %x, %s : tensor<1x1x?xf32>, tensor<3xi64> -> tensor<?x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, Kiln_I64Vector:$shape);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $shape attr-dict `:` type($input) `,` type($shape) `->` type($result)
+  }];
+}
+
+def Kiln_FillOp : Kiln_Op<"fill", [Pure]> {
+  let summary = "a tensor of a run-time shape filled with one value (ONNX ConstantOfShape)";
+  let description = [{
+    `shape` has a static length, the result's rank; `value` is a scalar of
+    the result's element type.
+
+    ```mlir
+    %z = kiln.fill %s {value = 0.0 : f32} : tensor<2xi64> -> tensor<?x?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_I64Vector:$shape, TypedAttrInterface:$value);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$shape attr-dict `:` type($shape) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_ReshapeToOp : Kiln_Op<"reshape_to", [Pure, InferTypeOpAdaptor]> {
+  let summary = "reshape to a shape given at run time, with kiln.reshape's 0 and -1";
+  let description = [{
+    ONNX Reshape whose target is computed: the values of `shape` follow
+    `kiln.reshape`'s pattern rules (0 copies, one -1 infers). The result's
+    rank is the length of `shape`; its dimensions are dynamic.
+
+    ```mlir
+    %y = kiln.reshape_to %x, %s : tensor<1x?x64xf32>, tensor<4xi64> -> tensor<?x?x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, Kiln_I64Vector:$shape);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $shape attr-dict `:` type($input) `,` type($shape) `->` type($result)
+  }];
+}
+
+def Kiln_SliceToOp : Kiln_Op<"slice_to", [Pure, InferTypeOpAdaptor]> {
+  let summary = "slice with starts and ends given at run time (ONNX Slice)";
+  let description = [{
+    `starts` and `ends` hold one value per entry of `axes` (distinct, in
+    `[0, rank)`), with `kiln.slice`'s clamping rules and the static non-zero
+    `steps`. Sliced dimensions are dynamic in the result.
+
+    ```mlir
+    %y = kiln.slice_to %x, %b, %e {axes = array<i64: 1>, steps = array<i64: 1>} : tensor<1x?x64xf32>, tensor<1xi64>, tensor<1xi64> -> tensor<1x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, Kiln_I64Vector:$starts, Kiln_I64Vector:$ends,
+                       DenseI64ArrayAttr:$axes, DenseI64ArrayAttr:$steps);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $starts `,` $ends attr-dict `:` type($input) `,` type($starts) `,`
+    type($ends) `->` type($result)
+  }];
+}
+
+def Kiln_CumsumOp : Kiln_Op<"cumsum", [Pure, SameOperandsAndResultType]> {
+  let summary = "running sum along an axis (ONNX CumSum)";
+  let description = [{
+    `exclusive` leaves each element out of its own sum; `reverse` sums from
+    the end.
+
+    ```mlir
+    %c = kiln.cumsum %x {axis = 1 : i64} : tensor<1x?xi64>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, I64Attr:$axis, UnitAttr:$exclusive,
+                       UnitAttr:$reverse);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Kiln_GatherNdOp : Kiln_Op<"gather_nd", [Pure, InferTypeOpAdaptor]> {
+  let summary = "gather slices by index tuples (ONNX GatherND, batch_dims 0)";
+  let description = [{
+    The last dimension of `indices` (static, at most the data's rank) is the
+    length K of each index tuple; the result is `indices.shape[:-1] +
+    data.shape[K:]`. Negative indices count from the end.
+
+    ```mlir
+    %g = kiln.gather_nd %d[%i] : tensor<4x5x6xf32>, tensor<3x2xi64> -> tensor<3x6xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$data, Kiln_IntTensor:$indices);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = [{
+    $data `[` $indices `]` attr-dict `:` type($data) `,` type($indices) `->` type($result)
+  }];
 }
 
 //===----------------------------------------------------------------------===//

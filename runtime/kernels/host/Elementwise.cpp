@@ -138,7 +138,12 @@ Status where(const Tensor &cond, const Tensor &a, const Tensor &b, Tensor &out) 
 Status cast(const Tensor &x, Tensor &out) {
   KILN_RETURN_IF_ERROR(expectShape(out, x.shape(), "cast result"));
   bool toInt = !isFloat(out.dtype()) && out.dtype() != DType::Bool;
+  bool intToInt = toInt && !isFloat(x.dtype());
   for (int64_t i = 0, n = x.numel(); i < n; ++i) {
+    if (intToInt) { // exact, also beyond 2^53
+      out.setInt(i, x.getInt(i));
+      continue;
+    }
     double v = x.get(i);
     out.set(i, toInt ? std::trunc(v) : v);
   }

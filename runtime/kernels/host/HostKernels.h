@@ -61,6 +61,9 @@ Status reduce(ReduceOp op, const Tensor &x, const std::vector<int64_t> &axes,
 /// Index of the largest element along `axis` (the first on ties), as I64.
 Status argmax(const Tensor &x, int64_t axis, bool keepDims, Tensor &out);
 Status softmax(const Tensor &x, int64_t axis, Tensor &out);
+/// Running sum along `axis`; `exclusive` leaves each element out of its own
+/// sum, `reverse` sums from the end. Integers are summed exactly.
+Status cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse, Tensor &out);
 
 //===--- Normalisation ------------------------------------------------------===//
 
@@ -120,6 +123,9 @@ Status attention(const Tensor &q, const Tensor &k, const Tensor &v,
 /// Negative indices count from the end; out-of-range ones are an error.
 Status gather(const Tensor &data, const Tensor &indices, int64_t axis,
               Tensor &out);
+/// ONNX GatherND with batch_dims 0: indices[..., K] pick data[i0, ..., iK-1, ...];
+/// out = indices.shape[:-1] + data.shape[K:]. Negative indices count from the end.
+Status gatherNd(const Tensor &data, const Tensor &indices, Tensor &out);
 Status transpose(const Tensor &x, const std::vector<int64_t> &perm, Tensor &out);
 Status concat(const std::vector<const Tensor *> &xs, int64_t axis, Tensor &out);
 /// Strided slice along every axis: start, step (non-zero) and the out shape.

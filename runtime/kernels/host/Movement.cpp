@@ -38,19 +38,52 @@ Status gather(const Tensor &data, const Tensor &indices, int64_t axis,
   size_t es = dtypeSize(data.dtype());
   int64_t nIdx = indices.numel();
   for (int64_t j = 0; j < nIdx; ++j) {
-    int64_t id = static_cast<int64_t>(indices.get(j));
+    int64_t id = indices.getInt(j);
     if (id < -len || id >= len)
       return Status::error("gather index " + std::to_string(id) +
                            " out of range [0, " + std::to_string(len) + ")");
   }
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t j = 0; j < nIdx; ++j) {
-      int64_t id = static_cast<int64_t>(indices.get(j));
+      int64_t id = indices.getInt(j);
       if (id < 0)
         id += len;
       std::memcpy(bytesOf(out) + ((o * nIdx + j) * inner) * es,
                   bytesOf(data) + ((o * len + id) * inner) * es, inner * es);
     }
+  return Status::ok();
+}
+
+Status gatherNd(const Tensor &data, const Tensor &indices, Tensor &out) {
+  KILN_RETURN_IF_ERROR(sameDType(data, out, "gather_nd result"));
+  if (indices.rank() < 1)
+    return Status::error("gather_nd indices must have rank >= 1");
+  int64_t k = indices.shape().back();
+  if (k < 1 || k > data.rank())
+    return Status::error("gather_nd index tuples of length " + std::to_string(k) +
+                         " do not fit data of rank " + std::to_string(data.rank()));
+  Shape s(indices.shape().begin(), indices.shape().end() - 1);
+  s.insert(s.end(), data.shape().begin() + k, data.shape().end());
+  KILN_RETURN_IF_ERROR(expectShape(out, s, "gather_nd result"));
+  std::vector<int64_t> st = detail::rowMajorStrides(data.shape());
+  int64_t slice = 1;
+  for (int64_t d = k; d < data.rank(); ++d)
+    slice *= data.dim(d);
+  size_t es = dtypeSize(data.dtype());
+  int64_t tuples = k ? indices.numel() / k : 0;
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t off = 0;
+    for (int64_t d = 0; d < k; ++d) {
+      int64_t id = indices.getInt(t * k + d);
+      if (id < 0)
+        id += data.dim(d);
+      if (id < 0 || id >= data.dim(d))
+        return Status::error("gather_nd index " + std::to_string(id) +
+                             " out of range on axis " + std::to_string(d));
+      off += id * st[d];
+    }
+    std::memcpy(bytesOf(out) + t * slice * es, bytesOf(data) + off * es, slice * es);
+  }
   return Status::ok();
 }
 

@@ -143,4 +143,26 @@ Status softmax(const Tensor &x, int64_t axis, Tensor &out) {
   return Status::ok();
 }
 
+Status cumsum(const Tensor &x, int64_t axis, bool exclusive, bool reverse, Tensor &out) {
+  KILN_RETURN_IF_ERROR(checkAxis(x, axis, "cumsum"));
+  KILN_RETURN_IF_ERROR(expectShape(out, x.shape(), "cumsum result"));
+  int64_t outer, len, inner;
+  splitAxis(x.shape(), axis, outer, len, inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      double acc = 0; // exact for integers below 2^53
+      for (int64_t k = 0; k < len; ++k) {
+        int64_t j = reverse ? len - 1 - k : k;
+        int64_t at = (o * len + j) * inner + i;
+        double v = x.get(at);
+        if (!exclusive)
+          acc += v;
+        out.set(at, acc);
+        if (exclusive)
+          acc += v;
+      }
+    }
+  return Status::ok();
+}
+
 } // namespace kiln::host

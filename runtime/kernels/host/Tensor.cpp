@@ -148,6 +148,35 @@ double Tensor::get(int64_t i) const {
   return 0;
 }
 
+int64_t Tensor::getInt(int64_t i) const {
+  const std::byte *p = bytes_.data() + i * dtypeSize(dtype_);
+  switch (dtype_) {
+  case DType::I64: { int64_t v; std::memcpy(&v, p, 8); return v; }
+  case DType::I32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+  case DType::I8: { int8_t v; std::memcpy(&v, p, 1); return v; }
+  case DType::Bool: return static_cast<uint8_t>(*p) ? 1 : 0;
+  default: {
+    double v = get(i);
+    if (!(v > -9.2233720368547758e18))
+      return INT64_MIN;
+    if (!(v < 9.2233720368547758e18))
+      return INT64_MAX;
+    return static_cast<int64_t>(v);
+  }
+  }
+}
+
+void Tensor::setInt(int64_t i, int64_t v) {
+  std::byte *p = bytes_.data() + i * dtypeSize(dtype_);
+  switch (dtype_) {
+  case DType::I64: std::memcpy(p, &v, 8); return;
+  case DType::I32: { int32_t x = static_cast<int32_t>(v); std::memcpy(p, &x, 4); return; }
+  case DType::I8: { int8_t x = static_cast<int8_t>(v); std::memcpy(p, &x, 1); return; }
+  case DType::Bool: *p = static_cast<std::byte>(v != 0); return;
+  default: set(i, static_cast<double>(v));
+  }
+}
+
 void Tensor::set(int64_t i, double v) {
   std::byte *p = bytes_.data() + i * dtypeSize(dtype_);
   switch (dtype_) {

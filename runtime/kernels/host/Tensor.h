@@ -61,6 +61,12 @@ public:
   /// Element i converted to double / stored from double (rounded to dtype).
   double get(int64_t i) const;
   void set(int64_t i, double v);
+  /// Element i as an integer: exact for integer dtypes (get() rounds int64
+  /// beyond 2^53, and INT64_MAX, ONNX's "to the end", through a double);
+  /// floats truncate, saturating at the int64 range.
+  int64_t getInt(int64_t i) const;
+  /// Stores an integer exactly (integer dtypes) or converted (floats).
+  void setInt(int64_t i, int64_t v);
 
   /// Same bytes, new shape with the same element count.
   Status reshape(const Shape &shape);

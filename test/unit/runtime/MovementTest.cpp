@@ -69,3 +69,21 @@ TEST(Movement, TransposeConcatSliceBroadcast) {
   for (int i = 0; i < 60; ++i)
     EXPECT_EQ(bc.get(i), row.get(i % 5));
 }
+
+TEST(Movement, GatherNdPicksTuplesAndSlices) {
+  std::mt19937_64 rng(19);
+  Tensor data = randomTensor(DType::F32, {4, 5, 6}, rng);
+  Tensor idx(DType::I64, {3, 2});
+  const int64_t ids[] = {0, 4, 3, -1, 2, 2};
+  for (int i = 0; i < 6; ++i)
+    idx.set(i, ids[i]);
+  Tensor out(DType::F32, {3, 6});
+  ASSERT_TRUE(host::gatherNd(data, idx, out).isOk());
+  for (int t = 0; t < 3; ++t) {
+    int64_t a = ids[2 * t], b = ids[2 * t + 1] < 0 ? ids[2 * t + 1] + 5 : ids[2 * t + 1];
+    for (int c = 0; c < 6; ++c)
+      EXPECT_EQ(out.get(t * 6 + c), data.get((a * 5 + b) * 6 + c));
+  }
+  idx.set(0, 4);
+  EXPECT_FALSE(host::gatherNd(data, idx, out).isOk());
+}

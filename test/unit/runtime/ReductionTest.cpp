@@ -73,3 +73,24 @@ TEST(Reduction, SoftmaxOverAnyAxis) {
     expectClose(out, want, toleranceFor(dt), "softmax");
   }
 }
+
+TEST(Reduction, CumsumInclusiveExclusiveReverse) {
+  std::mt19937_64 rng(20);
+  for (DType dt : {DType::F32, DType::I64})
+    for (bool exclusive : {false, true})
+      for (bool reverse : {false, true}) {
+        Tensor x = randomTensor(dt, {3, 7}, rng, -5, 5);
+        Tensor out(dt, {3, 7});
+        ASSERT_TRUE(host::cumsum(x, 1, exclusive, reverse, out).isOk());
+        std::vector<double> xv = values(x);
+        for (int r = 0; r < 3; ++r)
+          for (int j = 0; j < 7; ++j) {
+            double want = 0;
+            for (int k = 0; k < 7; ++k) {
+              bool in = reverse ? (exclusive ? k > j : k >= j) : (exclusive ? k < j : k <= j);
+              want += in ? xv[r * 7 + k] : 0;
+            }
+            EXPECT_NEAR(out.get(r * 7 + j), want, 1e-5) << exclusive << reverse;
+          }
+      }
+}

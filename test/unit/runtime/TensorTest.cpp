@@ -41,3 +41,18 @@ TEST(Tensor, GetSetAndReshape) {
   EXPECT_FALSE(t.reshape({4, 2}).isOk());
   EXPECT_EQ(t.shape(), (Shape{3, 2}));
 }
+
+TEST(Tensor, GetIntIsExactForInt64) {
+  Tensor t(DType::I64, {3});
+  t.as<int64_t>()[0] = INT64_MAX;
+  t.as<int64_t>()[1] = (int64_t(1) << 53) + 1; // not representable as a double
+  t.as<int64_t>()[2] = -7;
+  EXPECT_EQ(t.getInt(0), INT64_MAX);
+  EXPECT_EQ(t.getInt(1), (int64_t(1) << 53) + 1);
+  EXPECT_EQ(t.getInt(2), -7);
+  Tensor f(DType::F32, {2});
+  f.set(0, 1e30);
+  f.set(1, -2.7);
+  EXPECT_EQ(f.getInt(0), INT64_MAX);
+  EXPECT_EQ(f.getInt(1), -2);
+}

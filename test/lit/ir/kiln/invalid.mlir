@@ -608,3 +608,116 @@ func.func @yield_outside_fused(%x: tensor<4xf32>) {
   // expected-error @+1 {{expects parent op 'kiln.fused'}}
   kiln.yield %x : tensor<4xf32>
 }
+
+// -----
+
+func.func @range_types(%a: tensor<i64>, %b: tensor<f32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{start, limit and delta must share an element type}}
+  %0 = kiln.range %a, %b, %a : tensor<i64>, tensor<f32>, tensor<i64> -> tensor<?xi64>
+  return
+}
+
+// -----
+
+func.func @expand_dynamic_shape_length(%x: tensor<4xf32>, %s: tensor<?xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{the shape operand must be 1-D with a static length}}
+  %0 = kiln.expand %x, %s : tensor<4xf32>, tensor<?xi64> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @fill_rank(%s: tensor<2xi64>) {
+  // expected-error @+1 {{result rank 3 differs from the shape's length 2}}
+  %0 = kiln.fill %s {value = 0.0 : f32} : tensor<2xi64> -> tensor<?x?x?xf32>
+  return
+}
+
+// -----
+
+func.func @fill_value_type(%s: tensor<2xi64>) {
+  // expected-error @+1 {{value type 'i64' differs from the result element type}}
+  %0 = kiln.fill %s {value = 0 : i64} : tensor<2xi64> -> tensor<?x?xf32>
+  return
+}
+
+// -----
+
+func.func @fill_dynamic_shape_length(%s: tensor<?xi64>) {
+  // expected-error @+1 {{the shape operand must be 1-D with a static length}}
+  %0 = kiln.fill %s {value = 0.0 : f32} : tensor<?xi64> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_to_dynamic_shape_length(%x: tensor<4xf32>, %s: tensor<?xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{the shape operand must be 1-D with a static length}}
+  %0 = kiln.reshape_to %x, %s : tensor<4xf32>, tensor<?xi64> -> tensor<?xf32>
+  return
+}
+
+// -----
+
+func.func @slice_to_counts(%x: tensor<4x5xf32>, %b: tensor<2xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{starts, ends, axes and steps need one entry per axis}}
+  %0 = kiln.slice_to %x, %b, %b {axes = array<i64: 1>, steps = array<i64: 1>} : tensor<4x5xf32>, tensor<2xi64>, tensor<2xi64> -> tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @slice_to_axis(%x: tensor<4x5xf32>, %b: tensor<1xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{slice axis 2 is out of range for rank 2}}
+  %0 = kiln.slice_to %x, %b, %b {axes = array<i64: 2>, steps = array<i64: 1>} : tensor<4x5xf32>, tensor<1xi64>, tensor<1xi64> -> tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @slice_to_repeated(%x: tensor<4x5xf32>, %b: tensor<2xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{slice axis 1 is repeated}}
+  %0 = kiln.slice_to %x, %b, %b {axes = array<i64: 1, 1>, steps = array<i64: 1, 1>} : tensor<4x5xf32>, tensor<2xi64>, tensor<2xi64> -> tensor<4x?xf32>
+  return
+}
+
+// -----
+
+func.func @slice_to_zero_step(%x: tensor<4x5xf32>, %b: tensor<1xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{slice step on axis 0 is zero}}
+  %0 = kiln.slice_to %x, %b, %b {axes = array<i64: 0>, steps = array<i64: 0>} : tensor<4x5xf32>, tensor<1xi64>, tensor<1xi64> -> tensor<?x5xf32>
+  return
+}
+
+// -----
+
+func.func @cumsum_axis(%x: tensor<4x5xf32>) {
+  // expected-error @+1 {{cumsum axis 2 is out of range for rank 2}}
+  %0 = kiln.cumsum %x {axis = 2 : i64} : tensor<4x5xf32>
+  return
+}
+
+// -----
+
+func.func @gather_nd_dynamic_tuple(%d: tensor<4x5xf32>, %i: tensor<3x?xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{the last dimension of the indices must be static}}
+  %0 = kiln.gather_nd %d[%i] : tensor<4x5xf32>, tensor<3x?xi64> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @gather_nd_tuple_length(%d: tensor<4x5xf32>, %i: tensor<3x3xi64>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{index tuples of length 3 do not fit data of rank 2}}
+  %0 = kiln.gather_nd %d[%i] : tensor<4x5xf32>, tensor<3x3xi64> -> tensor<3xf32>
+  return
+}

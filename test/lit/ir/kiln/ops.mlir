@@ -195,3 +195,27 @@ func.func @fused(%x: tensor<1x?x64xf32>, %g: tensor<64xf32>, %w: tensor<172x64xf
   // CHECK: return %[[R]]
   return %y : tensor<1x?x172xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @runtime_shapes
+func.func @runtime_shapes(%x: tensor<1x?x64xf32>, %s: tensor<3xi64>, %n: tensor<i64>,
+                          %b: tensor<1xi64>, %i: tensor<3x2xi64>, %d: tensor<4x5x6xf32>) {
+  // CHECK: kiln.shape_of {{.*}} : tensor<1x?x64xf32> -> tensor<3xi64>
+  %0 = kiln.shape_of %x : tensor<1x?x64xf32> -> tensor<3xi64>
+  // CHECK: kiln.range {{.*}} : tensor<i64>, tensor<i64>, tensor<i64> -> tensor<?xi64>
+  %1 = kiln.range %n, %n, %n : tensor<i64>, tensor<i64>, tensor<i64> -> tensor<?xi64>
+  // CHECK: kiln.expand {{.*}} : tensor<1x?x64xf32>, tensor<3xi64> -> tensor<?x?x64xf32>
+  %2 = kiln.expand %x, %s : tensor<1x?x64xf32>, tensor<3xi64> -> tensor<?x?x64xf32>
+  // CHECK: kiln.fill {{.*}} {value = 1.500000e+00 : f32} : tensor<3xi64> -> tensor<?x?x?xf32>
+  %3 = kiln.fill %s {value = 1.5 : f32} : tensor<3xi64> -> tensor<?x?x?xf32>
+  // CHECK: kiln.reshape_to {{.*}} : tensor<1x?x64xf32>, tensor<3xi64> -> tensor<?x?x?xf32>
+  %4 = kiln.reshape_to %x, %s : tensor<1x?x64xf32>, tensor<3xi64> -> tensor<?x?x?xf32>
+  // CHECK: kiln.slice_to {{.*}} {axes = array<i64: 2>, steps = array<i64: 2>} : tensor<1x?x64xf32>, tensor<1xi64>, tensor<1xi64> -> tensor<1x?x?xf32>
+  %5 = kiln.slice_to %x, %b, %b {axes = array<i64: 2>, steps = array<i64: 2>} : tensor<1x?x64xf32>, tensor<1xi64>, tensor<1xi64> -> tensor<1x?x?xf32>
+  // CHECK: kiln.cumsum {{.*}} {axis = 1 : i64, exclusive, reverse} : tensor<1x?x64xf32>
+  %6 = kiln.cumsum %x {axis = 1 : i64, exclusive, reverse} : tensor<1x?x64xf32>
+  // CHECK: kiln.gather_nd {{.*}} : tensor<4x5x6xf32>, tensor<3x2xi64> -> tensor<3x6xf32>
+  %7 = kiln.gather_nd %d[%i] : tensor<4x5x6xf32>, tensor<3x2xi64> -> tensor<3x6xf32>
+  return
+}
