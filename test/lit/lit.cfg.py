@@ -5,7 +5,7 @@ import lit.formats
 
 config.name = "kiln"
 config.test_format = lit.formats.ShTest(not config.llvm_tools_dir is None)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.kiln_obj_root, "test", "lit")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
