@@ -180,6 +180,12 @@ FailureOr<Tensor *> Evaluator::result(Operation *op, const Shape &shape, unsigne
     if (!type.isDynamicDim(d) && type.getDimSize(d) != shape[d])
       return op->emitError("evaluated result shape ")
              << host::shapeToString(shape) << " contradicts " << type;
+  // Sizes computed from data can be anything: refuse what cannot be held.
+  int64_t elements = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(elements, d, &elements) || elements > (int64_t(1) << 34))
+      return op->emitError("evaluated result shape ")
+             << host::shapeToString(shape) << " is too large to hold";
   Tensor &t = values_[op->getResult(i)];
   t = Tensor(*dt, shape);
   return &t;

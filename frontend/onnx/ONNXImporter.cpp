@@ -9,7 +9,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Verifier.h"
 
-#include <onnx/onnx_pb.h>
+#include "frontend/onnx/ONNXModel.h"
 
 #include <filesystem>
 #include <fstream>
@@ -31,46 +31,16 @@ constexpr int64_t kDyn = ShapedType::kDynamic;
 /// Initializers with more elements than this become kiln.weight (data left in
 /// the file); smaller ones are constants in the IR.
 constexpr int64_t kWeightThreshold = 64;
+/// Folding never materialises more elements than this: a known but huge
+/// shape stays a run-time op rather than becoming a huge constant.
+constexpr int64_t kMaxFoldElements = int64_t(1) << 20;
 
-//===--- Files and tensors ------------------------------------------------===//
-
-Status loadModel(const std::string &path, onnx::ModelProto &model) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::error(path + ": cannot open file");
-  if (!model.ParseFromIstream(&in))
-    return Status::error(path + ": not a valid ONNX model (protobuf parse failed)");
-  if (!model.has_graph())
-    return Status::error(path + ": the model has no graph");
-  int64_t opset = -1;
-  for (const auto &o : model.opset_import())
-    if (o.domain().empty() || o.domain() == "ai.onnx")
-      opset = o.version();
-  if (opset < 13 || opset > 21)
-    return Status::error(path + ": default-domain opset " + std::to_string(opset) +
-                         " is not supported (kiln imports opsets 13 to 21)");
-  return Status::ok();
-}
-
-int64_t defaultOpset(const onnx::ModelProto &m) {
-  for (const auto &o : m.opset_import())
-    if (o.domain().empty() || o.domain() == "ai.onnx")
-      return o.version();
-  return 0;
-}
-
-bool dtypeOfOnnx(int t, DType &dt) {
-  switch (t) {
-  case onnx::TensorProto::FLOAT: dt = DType::F32; return true;
-  case onnx::TensorProto::FLOAT16: dt = DType::F16; return true;
-  case onnx::TensorProto::BFLOAT16: dt = DType::BF16; return true;
-  case onnx::TensorProto::DOUBLE: dt = DType::F64; return true;
-  case onnx::TensorProto::INT64: dt = DType::I64; return true;
-  case onnx::TensorProto::INT32: dt = DType::I32; return true;
-  case onnx::TensorProto::INT8: dt = DType::I8; return true;
-  case onnx::TensorProto::BOOL: dt = DType::Bool; return true;
-  default: return false;
-  }
+bool foldable(ArrayRef<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (ShapedType::isDynamic(d) || __builtin_mul_overflow(n, d, &n) || n > kMaxFoldElements)
+      return false;
+  return true;
 }
 
 Type mlirType(Builder &b, DType dt) {
@@ -85,114 +55,6 @@ Type mlirType(Builder &b, DType dt) {
   case DType::Bool: return b.getI1Type();
   }
   return {};
-}
-
-/// The bytes of an external-data tensor, read from beside the model. The
-/// location must be a relative path inside the model's directory.
-Status readExternal(const onnx::TensorProto &t, const std::string &modelPath,
-                    Tensor &out) {
-  std::string location;
-  int64_t offset = 0, length = -1;
-  for (const auto &kv : t.external_data()) {
-    if (kv.key() == "location")
-      location = kv.value();
-    else if (kv.key() == "offset")
-      offset = std::stoll(kv.value());
-    else if (kv.key() == "length")
-      length = std::stoll(kv.value());
-  }
-  std::string what = modelPath + ": initializer '" + t.name() + "'";
-  fs::path loc(location);
-  if (location.empty())
-    return Status::error(what + ": external data without a location");
-  if (loc.is_absolute())
-    return Status::error(what + ": external data location '" + location +
-                         "' is an absolute path");
-  for (const auto &part : loc)
-    if (part == "..")
-      return Status::error(what + ": external data location '" + location +
-                           "' leaves the model's directory");
-  fs::path file = fs::path(modelPath).parent_path() / loc;
-  std::error_code ec;
-  uint64_t size = fs::file_size(file, ec);
-  if (ec)
-    return Status::error(what + ": cannot open external data " + file.string());
-  if (length < 0)
-    length = static_cast<int64_t>(out.byteSize());
-  if (offset < 0 || static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) > size)
-    return Status::error(what + ": external data [" + std::to_string(offset) + ", " +
-                         std::to_string(offset + length) + ") runs past the end of " +
-                         file.string());
-  if (static_cast<uint64_t>(length) != out.byteSize())
-    return Status::error(what + ": external data has " + std::to_string(length) +
-                         " bytes, its dtype and shape need " + std::to_string(out.byteSize()));
-  std::ifstream in(file, std::ios::binary);
-  in.seekg(offset);
-  if (!in.read(static_cast<char *>(out.data()), length))
-    return Status::error(what + ": cannot read external data " + file.string());
-  return Status::ok();
-}
-
-/// A TensorProto's values (inline raw or typed fields, or external data).
-Status readTensor(const onnx::TensorProto &t, const std::string &modelPath, Tensor &out) {
-  std::string what = modelPath + ": tensor '" + t.name() + "'";
-  DType dt;
-  if (!dtypeOfOnnx(t.data_type(), dt))
-    return Status::error(what + ": data type " + std::to_string(t.data_type()) +
-                         " is not supported");
-  Shape shape;
-  for (int64_t d : t.dims()) {
-    if (d < 0)
-      return Status::error(what + ": negative dimension");
-    shape.push_back(d);
-  }
-  if (host::numElements(shape) > (int64_t(1) << 34))
-    return Status::error(what + ": too many elements");
-  out = Tensor(dt, shape);
-  if (t.data_location() == onnx::TensorProto::EXTERNAL)
-    return readExternal(t, modelPath, out);
-  int64_t n = out.numel();
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != out.byteSize())
-      return Status::error(what + ": raw_data has " + std::to_string(t.raw_data().size()) +
-                           " bytes, its dtype and shape need " + std::to_string(out.byteSize()));
-    std::memcpy(out.data(), t.raw_data().data(), out.byteSize());
-    return Status::ok();
-  }
-  auto count = [&](int64_t have) -> Status {
-    if (have != n)
-      return Status::error(what + ": has " + std::to_string(have) + " values for " +
-                           std::to_string(n) + " elements");
-    return Status::ok();
-  };
-  switch (t.data_type()) {
-  case onnx::TensorProto::FLOAT:
-    KILN_RETURN_IF_ERROR(count(t.float_data_size()));
-    for (int64_t i = 0; i < n; ++i)
-      out.set(i, t.float_data(i));
-    break;
-  case onnx::TensorProto::DOUBLE:
-    KILN_RETURN_IF_ERROR(count(t.double_data_size()));
-    for (int64_t i = 0; i < n; ++i)
-      out.set(i, t.double_data(i));
-    break;
-  case onnx::TensorProto::INT64:
-    KILN_RETURN_IF_ERROR(count(t.int64_data_size()));
-    for (int64_t i = 0; i < n; ++i)
-      out.as<int64_t>()[i] = t.int64_data(i);
-    break;
-  case onnx::TensorProto::FLOAT16:
-  case onnx::TensorProto::BFLOAT16:
-    KILN_RETURN_IF_ERROR(count(t.int32_data_size()));
-    for (int64_t i = 0; i < n; ++i)
-      out.as<uint16_t>()[i] = static_cast<uint16_t>(t.int32_data(i));
-    break;
-  default: // INT32, INT8, BOOL
-    KILN_RETURN_IF_ERROR(count(t.int32_data_size()));
-    for (int64_t i = 0; i < n; ++i)
-      out.set(i, t.int32_data(i));
-  }
-  return Status::ok();
 }
 
 DenseElementsAttr toAttr(const Tensor &t, RankedTensorType type) {
@@ -227,13 +89,12 @@ public:
 
 private:
   Status error(const onnx::NodeProto &n, const std::string &m) const {
-    return Status::error(path_ + ": node '" + n.name() + "' (" + n.op_type() + "): " + m);
+    return nodeError(path_, n, m);
   }
   Location locOf(const onnx::NodeProto &n) {
     return NameLoc::get(b_.getStringAttr(n.name().empty() ? n.op_type() : n.name()),
                         FileLineColLoc::get(b_.getContext(), path_, 0, 0));
   }
-  Status sortNodes(std::vector<const onnx::NodeProto *> &order);
   Status addInitializer(const onnx::TensorProto &t);
   Value constant(const Tensor &t, Location loc);
   /// The value of ONNX tensor `name`; null for an omitted optional input.
@@ -286,46 +147,6 @@ private:
   std::map<const void *, Tensor> constants_; // keyed by Value's opaque pointer
 };
 
-Status GraphImporter::sortNodes(std::vector<const onnx::NodeProto *> &order) {
-  std::set<std::string> defined;
-  for (const auto &i : graph_.input())
-    defined.insert(i.name());
-  for (const auto &i : graph_.initializer())
-    defined.insert(i.name());
-  std::map<std::string, const onnx::NodeProto *> producer;
-  for (const auto &n : graph_.node())
-    for (const auto &o : n.output())
-      if (!o.empty())
-        producer[o] = &n;
-  for (const auto &n : graph_.node())
-    for (const auto &in : n.input())
-      if (!in.empty() && !defined.count(in) && !producer.count(in))
-        return error(n, "reads '" + in + "', which no node, graph input or initializer defines");
-  // Kahn's algorithm, keeping the file's order among ready nodes.
-  std::vector<const onnx::NodeProto *> pending;
-  for (const auto &n : graph_.node())
-    pending.push_back(&n);
-  while (!pending.empty()) {
-    std::vector<const onnx::NodeProto *> rest;
-    for (const onnx::NodeProto *n : pending) {
-      bool ready = true;
-      for (const auto &in : n->input())
-        ready &= in.empty() || defined.count(in);
-      if (ready) {
-        order.push_back(n);
-        for (const auto &o : n->output())
-          defined.insert(o);
-      } else {
-        rest.push_back(n);
-      }
-    }
-    if (rest.size() == pending.size())
-      return error(*rest.front(), "the graph has a cycle through this node");
-    pending.swap(rest);
-  }
-  return Status::ok();
-}
-
 Value GraphImporter::constant(const Tensor &t, Location loc) {
   auto type = RankedTensorType::get(t.shape(), mlirType(b_, t.dtype()));
   Value v = kiln::ConstantOp::create(b_, loc, toAttr(t, type));
@@ -341,8 +162,10 @@ Status GraphImporter::addInitializer(const onnx::TensorProto &t) {
                          std::to_string(t.data_type()) + " is not supported");
   Shape shape(t.dims().begin(), t.dims().end());
   Location loc = NameLoc::get(b_.getStringAttr(t.name()));
-  if (host::isFloat(dt) && host::numElements(shape) > kWeightThreshold) {
-    // A weight: only its name and type go into the IR.
+  if (host::isFloat(dt) && (!foldable(shape) || host::numElements(shape) > kWeightThreshold)) {
+    // A weight: only its name and type go into the IR, once its size has
+    // been checked against the data the file holds.
+    KILN_RETURN_IF_ERROR(readTensor(t, path_, value, /*readData=*/false));
     values_[t.name()] = kiln::WeightOp::create(
         b_, loc, RankedTensorType::get(shape, mlirType(b_, dt)), t.name());
     return Status::ok();
@@ -377,7 +200,8 @@ FailureOr<Value> GraphImporter::finish(Operation *op, const onnx::NodeProto &n,
     status = error(n, "the node's operands do not fit the operation");
     return failure();
   }
-  if (!allKnown)
+  auto rt = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  if (!allKnown || !rt || !foldable(rt.getShape()))
     return op->getResult(0);
   std::vector<Tensor> results;
   if (failed(interp::evaluateOp(op, operands, interp::randomWeights(0), results))) {
@@ -703,7 +527,8 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
         b_, loc, RankedTensorType::get(target, xt.getElementType()), x)));
   } else if (op == "Range") {
     const Tensor *s = known(n, 0), *l = known(n, 1), *d = known(n, 2);
-    if (!s || !l || !d) {
+    double span = s && l && d && d->get(0) != 0 ? (l->get(0) - s->get(0)) / d->get(0) : 0;
+    if (!s || !l || !d || span > static_cast<double>(kMaxFoldElements)) {
       KILN_RETURN_IF_ERROR(
           done(make<kiln::RangeOp>(n, status, input(n, 0), input(n, 1), input(n, 2))));
       values_[n.output(0)] = result;
@@ -739,7 +564,10 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     Tensor value(DType::F32, {1});
     if (const auto *a = attr(n, "value"))
       KILN_RETURN_IF_ERROR(readTensor(a->t(), path_, value));
-    if (!known(n, 0)) { // a run-time shape
+    std::vector<int64_t> dims;
+    bool small = known(n, 0) && knownInts(n, 0, dims, "the shape") &&
+                 llvm::all_of(dims, [](int64_t d) { return d >= 0; }) && foldable(dims);
+    if (!small) { // a run-time shape, or too large to fold
       Type elt = mlirType(b_, value.dtype());
       TypedAttr v = isa<FloatType>(elt)
                         ? TypedAttr(b_.getFloatAttr(elt, value.get(0)))
@@ -827,7 +655,7 @@ OwningOpRef<ModuleOp> GraphImporter::run(Status &status) {
     if (status = addInitializer(t); !status)
       return nullptr;
   std::vector<const onnx::NodeProto *> order;
-  if (status = sortNodes(order); !status)
+  if (status = sortNodes(graph_, path_, order); !status)
     return nullptr;
   for (const onnx::NodeProto *n : order)
     if (status = convertNode(*n); !status)

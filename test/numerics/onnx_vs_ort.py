@@ -169,6 +169,16 @@ def malformed(binary, tmp):
         t.data_location = T.EXTERNAL
         t.external_data.add(key="location", value=where)
         cases["external_" + name] = (m, "is an absolute path" if name == "absolute" else "leaves the model's directory")
+    huge = model([h.make_node("Add", ["x", "big"], ["y"])], [x], [y], {}, "h")
+    big = huge.graph.initializer.add()
+    big.name, big.data_type = "big", T.FLOAT
+    big.dims.extend([1 << 40, 1 << 40])
+    cases["shape_overflow"] = (huge, "tensor 'big': shape overflows")
+    nodata = model([h.make_node("Add", ["x", "w"], ["y"])], [x], [y], {}, "n")
+    w0 = nodata.graph.initializer.add()
+    w0.name, w0.data_type = "w", T.FLOAT
+    w0.dims.extend([1 << 20, 1 << 20])  # a valid shape, and no data at all
+    cases["weight_without_data"] = (nodata, "tensor 'w': has 0 values for 1099511627776 elements of f32")
     fails = []
     for name, (m, want) in cases.items():
         path = os.path.join(tmp, name + ".onnx")
