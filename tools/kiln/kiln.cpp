@@ -2,13 +2,16 @@
 //
 //   kiln inspect MODEL [--json]
 //
-// MODEL is a Hugging Face directory. `inspect` imports the graph (config.json
-// and safetensors headers; no weight data) and prints the architecture,
-// parameter count, bytes by dtype, KV-cache bytes per token and a per-layer
-// summary. Later issues add compile, run, plan and bench.
+// MODEL is a Hugging Face directory or an .onnx file. For a directory,
+// `inspect` imports the graph (config.json and safetensors headers; no weight
+// data) and prints the architecture, parameter count, bytes by dtype,
+// KV-cache bytes per token and a per-layer summary. For ONNX it reads the
+// initializers' headers, the past-KV inputs and the operators used. Later
+// issues add compile, run, plan and bench.
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/hf/HFImporter.h"
+#include "frontend/onnx/ONNXModel.h"
 #include "ir/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -44,7 +47,80 @@ struct LayerStats {
   std::map<std::string, int64_t> tensors; // name within the layer -> elements
 };
 
+/// Past-KV inputs of an export: [batch, heads, past, head_dim] per K or V.
+bool isPastKV(const std::string &name) {
+  return name.find("past") != std::string::npos &&
+         (name.find("key") != std::string::npos || name.find("value") != std::string::npos);
+}
+
+int inspectONNX(const std::string &path, bool json) {
+  onnx::ModelProto model;
+  if (kiln::Status s = kiln::onnx_frontend::loadModel(path, model); !s) {
+    llvm::errs() << "kiln inspect: " << s.message() << "\n";
+    return 1;
+  }
+  int64_t params = 0, kvPerToken = 0;
+  std::map<std::string, int64_t> bytesByDType, ops;
+  for (const auto &t : model.graph().initializer()) {
+    kiln::host::DType dt;
+    if (!kiln::onnx_frontend::dtypeOfOnnx(t.data_type(), dt))
+      continue;
+    int64_t n = 1;
+    for (int64_t d : t.dims())
+      n *= d;
+    if (kiln::host::isFloat(dt))
+      params += n;
+    bytesByDType[kiln::host::dtypeName(dt)] += n * static_cast<int64_t>(kiln::host::dtypeSize(dt));
+  }
+  for (const auto &in : model.graph().input()) {
+    const auto &dims = in.type().tensor_type().shape().dim();
+    kiln::host::DType dt;
+    if (!isPastKV(in.name()) || dims.size() != 4 ||
+        !kiln::onnx_frontend::dtypeOfOnnx(in.type().tensor_type().elem_type(), dt))
+      continue;
+    kvPerToken += dims[1].dim_value() * dims[3].dim_value() *
+                  static_cast<int64_t>(kiln::host::dtypeSize(dt));
+  }
+  for (const auto &n : model.graph().node())
+    ++ops[n.op_type()];
+  std::string producer = model.producer_name() + " " + model.producer_version();
+  if (json) {
+    llvm::json::Object bytes, opCounts;
+    for (const auto &[d, b] : bytesByDType)
+      bytes[d] = b;
+    for (const auto &[o, c] : ops)
+      opCounts[o] = c;
+    llvm::json::Object out{{"format", "onnx"},
+                           {"producer", producer},
+                           {"opset", kiln::onnx_frontend::defaultOpset(model)},
+                           {"parameters", params},
+                           {"bytes_by_dtype", std::move(bytes)},
+                           {"kv_bytes_per_token", kvPerToken},
+                           {"nodes", model.graph().node_size()},
+                           {"operators", std::move(opCounts)}};
+    llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(out))) << "\n";
+    return 0;
+  }
+  auto &os = llvm::outs();
+  os << "model         " << path << " (ONNX, opset " << kiln::onnx_frontend::defaultOpset(model)
+     << ", from " << producer << ")\n";
+  os << "parameters    " << params << " (" << llvm::format("%.2f", params / 1e9) << " B)\n";
+  for (const auto &[d, b] : bytesByDType)
+    os << "initializers  " << d << ": " << b << " bytes\n";
+  if (kvPerToken)
+    os << "kv cache      " << kvPerToken << " bytes per token (from the past key/value inputs)\n";
+  else
+    os << "kv cache      none in the graph's inputs (a plain forward)\n";
+  os << "nodes         " << model.graph().node_size() << ":";
+  for (const auto &[o, c] : ops)
+    os << " " << o << " " << c;
+  os << "\n";
+  return 0;
+}
+
 int inspect(const std::string &dir, bool json) {
+  if (llvm::StringRef(dir).ends_with(".onnx"))
+    return inspectONNX(dir, json);
   MLIRContext ctx;
   kiln::Status status = kiln::Status::ok();
   kiln::hf::ModelConfig config;
