@@ -15,6 +15,7 @@
 #include "interp/PipelineCheck.h"
 #include "ir/Exec/ExecDialect.h"
 #include "ir/Kiln/KilnDialect.h"
+#include "passes/Passes.h"
 #include "runtime/kernels/host/HostKernels.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -86,6 +87,7 @@ static void printTensor(llvm::raw_ostream &os, llvm::StringRef what, unsigned i,
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  kiln::registerKilnPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   cl::ParseCommandLineOptions(argc, argv, "kiln IR interpreter\n");

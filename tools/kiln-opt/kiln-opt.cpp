@@ -1,6 +1,7 @@
 //===- kiln-opt.cpp - MlirOptMain with kiln's dialects and passes ---------===//
 #include "ir/Exec/ExecDialect.h"
 #include "ir/Kiln/KilnDialect.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -11,6 +12,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   registry.insert<kiln::KilnDialect, kiln::exec::ExecDialect,
                   mlir::func::FuncDialect>();
+  kiln::registerKilnPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   return mlir::asMainReturnCode(

@@ -1,0 +1,39 @@
+//===- Passes.td - kiln's passes -----------------------------*- tablegen -*-===//
+#ifndef KILN_PASSES_TD
+#define KILN_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def RaisePatterns : Pass<"kiln-raise-patterns", "mlir::ModuleOp"> {
+  let summary = "Rewrite primitive spellings of SiLU, SwiGLU and RMSNorm to composite ops";
+  let description = [{
+    Exporters spell composites as chains of primitives; the fusion and
+    codegen passes want the composite. This pass recognises:
+
+    - SiLU: `x * sigmoid(x)` (either order) becomes `kiln.silu`.
+    - SwiGLU: `silu(g) * u` (either order) becomes `kiln.swiglu g, u`.
+    - RMSNorm: `w * (x * r)` where `r` is `rsqrt(m + eps)` or
+      `reciprocal(sqrt(m + eps))`, `m = reduce_mean(x^2)` over the last axis
+      with kept dims (`x^2` as `pow(x, 2)` or `x * x`), `eps` a scalar
+      constant and `w` 1-D of the last dimension's size; any operand order.
+      It becomes `kiln.rms_norm x, w {epsilon = eps}`.
+
+    Anything else is left alone: another axis, another exponent, a weight of
+    another shape, or an intermediate value used elsewhere (which would then
+    be computed twice).
+
+    Before:
+    ```mlir
+    %p = kiln.pow %x, %two : ... ; %m = kiln.reduce_mean %p {axes = array<i64: 2>, keep_dims}
+    %a = kiln.add %m, %eps ; %s = kiln.sqrt %a ; %r = kiln.reciprocal %s
+    %n = kiln.mul %x, %r ; %y = kiln.mul %w, %n
+    ```
+    After:
+    ```mlir
+    %y = kiln.rms_norm %x, %w {epsilon = 1.0e-06 : f32}
+    ```
+  }];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
+#endif // KILN_PASSES_TD

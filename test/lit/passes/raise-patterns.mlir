@@ -1,0 +1,112 @@
+// RUN: kiln-opt %s -split-input-file -kiln-raise-patterns | FileCheck %s
+
+// RMSNorm as torch.onnx spells it: pow, reduce_mean, add eps, sqrt,
+// reciprocal, x * r, then the weight on the left.
+// CHECK-LABEL: func.func @rms_norm_torch
+// CHECK-SAME: (%[[X:.*]]: tensor<1x?x64xf32>, %[[W:.*]]: tensor<64xf32>)
+// CHECK-NEXT: %[[Y:.*]] = kiln.rms_norm %[[X]], %[[W]] {epsilon = 9.99999997E-7 : f32} : tensor<1x?x64xf32>, tensor<64xf32>
+// CHECK-NEXT: return %[[Y]]
+func.func @rms_norm_torch(%x: tensor<1x?x64xf32>, %w: tensor<64xf32>) -> tensor<1x?x64xf32> {
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %eps = kiln.constant dense<1.0e-06> : tensor<f32>
+  %p = kiln.pow %x, %two : tensor<1x?x64xf32>, tensor<f32> -> tensor<1x?x64xf32>
+  %m = kiln.reduce_mean %p {axes = array<i64: 2>, keep_dims} : tensor<1x?x64xf32> -> tensor<1x?x1xf32>
+  %a = kiln.add %m, %eps : tensor<1x?x1xf32>, tensor<f32> -> tensor<1x?x1xf32>
+  %s = kiln.sqrt %a : tensor<1x?x1xf32>
+  %r = kiln.reciprocal %s : tensor<1x?x1xf32>
+  %n = kiln.mul %x, %r : tensor<1x?x64xf32>, tensor<1x?x1xf32> -> tensor<1x?x64xf32>
+  %y = kiln.mul %w, %n : tensor<64xf32>, tensor<1x?x64xf32> -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}
+
+// -----
+
+// The other spellings: x * x, eps first, rsqrt, r * x, weight on the right.
+// CHECK-LABEL: func.func @rms_norm_rsqrt
+// The epsilon is the bf16 constant's value.
+// CHECK: kiln.rms_norm %{{.*}}, %{{.*}} {epsilon = 1.00135803E-5 : f32} : tensor<?x32xbf16>, tensor<32xbf16>
+// CHECK-NOT: kiln.rsqrt
+func.func @rms_norm_rsqrt(%x: tensor<?x32xbf16>, %w: tensor<32xbf16>) -> tensor<?x32xbf16> {
+  %eps = kiln.constant dense<1.0e-05> : tensor<1xbf16>
+  %p = kiln.mul %x, %x : tensor<?x32xbf16>, tensor<?x32xbf16> -> tensor<?x32xbf16>
+  %m = kiln.reduce_mean %p {axes = array<i64: 1>, keep_dims} : tensor<?x32xbf16> -> tensor<?x1xbf16>
+  %a = kiln.add %eps, %m : tensor<1xbf16>, tensor<?x1xbf16> -> tensor<?x1xbf16>
+  %r = kiln.rsqrt %a : tensor<?x1xbf16>
+  %n = kiln.mul %r, %x : tensor<?x1xbf16>, tensor<?x32xbf16> -> tensor<?x32xbf16>
+  %y = kiln.mul %n, %w : tensor<?x32xbf16>, tensor<32xbf16> -> tensor<?x32xbf16>
+  return %y : tensor<?x32xbf16>
+}
+
+// -----
+
+// Near misses, each left alone: the mean over another axis; the cube; a
+// mean that is also returned (it would be computed twice); a 2-D weight.
+// CHECK-LABEL: func.func @rms_norm_near_misses
+// CHECK-NOT: kiln.rms_norm
+func.func @rms_norm_near_misses(%x: tensor<4x64xf32>, %w: tensor<64xf32>, %w2: tensor<1x64xf32>)
+    -> (tensor<4x64xf32>, tensor<4x64xf32>, tensor<4x64xf32>, tensor<4x1xf32>, tensor<4x64xf32>) {
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %three = kiln.constant dense<3.0> : tensor<f32>
+  %eps = kiln.constant dense<1.0e-06> : tensor<f32>
+  // mean over axis 0
+  %p0 = kiln.pow %x, %two : tensor<4x64xf32>, tensor<f32> -> tensor<4x64xf32>
+  %m0 = kiln.reduce_mean %p0 {axes = array<i64: 0>, keep_dims} : tensor<4x64xf32> -> tensor<1x64xf32>
+  %a0 = kiln.add %m0, %eps : tensor<1x64xf32>, tensor<f32> -> tensor<1x64xf32>
+  %r0 = kiln.rsqrt %a0 : tensor<1x64xf32>
+  %n0 = kiln.mul %x, %r0 : tensor<4x64xf32>, tensor<1x64xf32> -> tensor<4x64xf32>
+  %y0 = kiln.mul %w, %n0 : tensor<64xf32>, tensor<4x64xf32> -> tensor<4x64xf32>
+  // x^3
+  %p1 = kiln.pow %x, %three : tensor<4x64xf32>, tensor<f32> -> tensor<4x64xf32>
+  %m1 = kiln.reduce_mean %p1 {axes = array<i64: 1>, keep_dims} : tensor<4x64xf32> -> tensor<4x1xf32>
+  %a1 = kiln.add %m1, %eps : tensor<4x1xf32>, tensor<f32> -> tensor<4x1xf32>
+  %r1 = kiln.rsqrt %a1 : tensor<4x1xf32>
+  %n1 = kiln.mul %x, %r1 : tensor<4x64xf32>, tensor<4x1xf32> -> tensor<4x64xf32>
+  %y1 = kiln.mul %w, %n1 : tensor<64xf32>, tensor<4x64xf32> -> tensor<4x64xf32>
+  // the mean is used twice
+  %p2 = kiln.pow %x, %two : tensor<4x64xf32>, tensor<f32> -> tensor<4x64xf32>
+  %m2 = kiln.reduce_mean %p2 {axes = array<i64: 1>, keep_dims} : tensor<4x64xf32> -> tensor<4x1xf32>
+  %a2 = kiln.add %m2, %eps : tensor<4x1xf32>, tensor<f32> -> tensor<4x1xf32>
+  %r2 = kiln.rsqrt %a2 : tensor<4x1xf32>
+  %n2 = kiln.mul %x, %r2 : tensor<4x64xf32>, tensor<4x1xf32> -> tensor<4x64xf32>
+  %y2 = kiln.mul %w, %n2 : tensor<64xf32>, tensor<4x64xf32> -> tensor<4x64xf32>
+  // a 2-D weight
+  %p3 = kiln.pow %x, %two : tensor<4x64xf32>, tensor<f32> -> tensor<4x64xf32>
+  %m3 = kiln.reduce_mean %p3 {axes = array<i64: 1>, keep_dims} : tensor<4x64xf32> -> tensor<4x1xf32>
+  %a3 = kiln.add %m3, %eps : tensor<4x1xf32>, tensor<f32> -> tensor<4x1xf32>
+  %r3 = kiln.rsqrt %a3 : tensor<4x1xf32>
+  %n3 = kiln.mul %x, %r3 : tensor<4x64xf32>, tensor<4x1xf32> -> tensor<4x64xf32>
+  %y3 = kiln.mul %w2, %n3 : tensor<1x64xf32>, tensor<4x64xf32> -> tensor<4x64xf32>
+  return %y0, %y1, %y2, %m2, %y3 : tensor<4x64xf32>, tensor<4x64xf32>, tensor<4x64xf32>, tensor<4x1xf32>, tensor<4x64xf32>
+}
+
+// -----
+
+// SiLU in either order, then SwiGLU with the up projection on the left.
+// CHECK-LABEL: func.func @swiglu
+// CHECK-SAME: (%[[G:.*]]: tensor<1x?x172xf32>, %[[U:.*]]: tensor<1x?x172xf32>)
+// CHECK-NEXT: %[[S:.*]] = kiln.swiglu %[[G]], %[[U]] : tensor<1x?x172xf32>
+// CHECK-NEXT: %[[T:.*]] = kiln.silu %[[U]] : tensor<1x?x172xf32>
+// CHECK-NEXT: return %[[S]], %[[T]]
+func.func @swiglu(%g: tensor<1x?x172xf32>, %u: tensor<1x?x172xf32>) -> (tensor<1x?x172xf32>, tensor<1x?x172xf32>) {
+  %sg = kiln.sigmoid %g : tensor<1x?x172xf32>
+  %silu = kiln.mul %g, %sg : tensor<1x?x172xf32>, tensor<1x?x172xf32> -> tensor<1x?x172xf32>
+  %y = kiln.mul %u, %silu : tensor<1x?x172xf32>, tensor<1x?x172xf32> -> tensor<1x?x172xf32>
+  %su = kiln.sigmoid %u : tensor<1x?x172xf32>
+  %t = kiln.mul %su, %u : tensor<1x?x172xf32>, tensor<1x?x172xf32> -> tensor<1x?x172xf32>
+  return %y, %t : tensor<1x?x172xf32>, tensor<1x?x172xf32>
+}
+
+// -----
+
+// Near misses: y * sigmoid(x) is no SiLU; silu(g) * u with u broadcast is no
+// SwiGLU (the composite takes equal shapes).
+// CHECK-LABEL: func.func @silu_near_misses
+// CHECK: kiln.sigmoid
+// CHECK-NOT: kiln.swiglu
+func.func @silu_near_misses(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %u: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %s = kiln.sigmoid %x : tensor<4x8xf32>
+  %a = kiln.mul %y, %s : tensor<4x8xf32>, tensor<4x8xf32> -> tensor<4x8xf32>
+  %g = kiln.silu %x : tensor<4x8xf32>
+  %b = kiln.mul %g, %u : tensor<4x8xf32>, tensor<8xf32> -> tensor<4x8xf32>
+  return %a, %b : tensor<4x8xf32>, tensor<4x8xf32>
+}
