@@ -5,19 +5,24 @@
 include "mlir/Pass/PassBase.td"
 
 def RaisePatterns : Pass<"kiln-raise-patterns", "mlir::ModuleOp"> {
-  let summary = "Rewrite primitive spellings of SiLU, SwiGLU and RMSNorm to composite ops";
+  let summary = "Rewrite primitive spellings of SiLU, SwiGLU, GELU and RMSNorm to composite ops";
   let description = [{
     Exporters spell composites as chains of primitives; the fusion and
     codegen passes want the composite. This pass recognises:
 
     - SiLU: `x * sigmoid(x)` (either order) becomes `kiln.silu`.
     - SwiGLU: `silu(g) * u` (either order) becomes `kiln.swiglu g, u`.
-    - RMSNorm: `w * (x * r)` where `r` is `rsqrt(m + eps)` or
-      `reciprocal(sqrt(m + eps))`, `m = reduce_mean(x^2)` over the last axis
+    - RMSNorm: `w * (x * r)` where `r` is `rsqrt(m + eps)`,
+      `reciprocal(sqrt(m + eps))` or `1 / sqrt(m + eps)`, `m = reduce_mean(x^2)` over the last axis
       with kept dims (`x^2` as `pow(x, 2)` or `x * x`), `eps` a scalar
       constant and `w` 1-D of the last dimension's size; any operand order.
       It becomes `kiln.rms_norm x, w {epsilon = eps}`.
+    - GELU: a product of `x`, `0.5` and `1 + erf(x / sqrt 2)` (exact) or
+      `1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))` (tanh form), in any order and
+      grouping, constants within 1e-3, becomes `kiln.gelu` (with
+      `tanh_approximation` for the second).
 
+    Casts to the same type fold away first (exporters wrap norms in them).
     Anything else is left alone: another axis, another exponent, a weight of
     another shape, or an intermediate value used elsewhere (which would then
     be computed twice).

@@ -184,6 +184,7 @@ def Kiln_CastOp : Kiln_Op<"cast", [Pure]> {
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
   let hasVerifier = 1;
+  let hasFolder = 1; // a cast to its own type is its operand
 }
 
 //===----------------------------------------------------------------------===//

@@ -13,6 +13,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <cmath>
+
 namespace kiln {
 #define GEN_PASS_DEF_RAISEPATTERNS
 #include "passes/Passes.h.inc"
@@ -32,6 +34,11 @@ std::optional<double> scalarConstant(Value v) {
   if (isa<FloatType>(attr.getElementType()))
     return (*attr.getValues<APFloat>().begin()).convertToDouble();
   return static_cast<double>((*attr.getValues<APInt>().begin()).getSExtValue());
+}
+
+/// `v` is within 1e-3 (relative) of `want`.
+bool near(std::optional<double> v, double want) {
+  return v && std::fabs(*v - want) <= 1e-3 * std::fabs(want);
 }
 
 /// The op defining `v` if it is an OpT whose only use is the matched chain.
@@ -90,9 +97,13 @@ struct RaiseRmsNorm : OpRewritePattern<MulOp> {
     Value s;
     if (auto rs = singleUse<RsqrtOp>(r))
       s = rs.getInput();
-    else if (auto rec = singleUse<ReciprocalOp>(r))
+    else if (auto rec = singleUse<ReciprocalOp>(r)) {
       if (auto sq = singleUse<SqrtOp>(rec.getInput()))
         s = sq.getInput();
+    } else if (auto div = singleUse<DivOp>(r); div && near(scalarConstant(div.getLhs()), 1.0)) {
+      if (auto sq = singleUse<SqrtOp>(div.getRhs())) // 1 / sqrt(...)
+        s = sq.getInput();
+    }
     auto add = s ? singleUse<AddOp>(s) : AddOp();
     if (!add)
       return std::nullopt;
@@ -133,10 +144,116 @@ struct RaiseRmsNorm : OpRewritePattern<MulOp> {
   }
 };
 
+/// Collects the factors of a product: `v` itself, or the factors of both
+/// operands of a single-use kiln.mul of the same type (so x * 0.5 * y and
+/// 0.5 * (x * y) look alike).
+void factors(Value v, Type type, bool top, SmallVectorImpl<Value> &out) {
+  auto mul = v.getDefiningOp<MulOp>();
+  if (mul && (top || mul->hasOneUse()) && mul.getLhs().getType() == type &&
+      mul.getRhs().getType() == type) {
+    factors(mul.getLhs(), type, false, out);
+    factors(mul.getRhs(), type, false, out);
+    return;
+  }
+  if (mul && (top || mul->hasOneUse())) { // a scalar constant factor broadcasts
+    for (auto [a, b] : {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())})
+      if (a.getType() == type && scalarConstant(b)) {
+        factors(a, type, false, out);
+        out.push_back(b);
+        return;
+      }
+  }
+  out.push_back(v);
+}
+
+/// x * 0.5 * (1 + erf(x / sqrt 2)) -> gelu(x), and
+/// x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) -> gelu(x) {tanh}.
+struct RaiseGelu : OpRewritePattern<MulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  /// x, if `v` is x / sqrt(2) or x * (1/sqrt(2)) (either order).
+  static Value overSqrt2(Value v) {
+    if (auto d = singleUse<DivOp>(v))
+      return near(scalarConstant(d.getRhs()), std::sqrt(2.0)) ? d.getLhs() : Value();
+    if (auto m = singleUse<MulOp>(v))
+      for (auto [a, c] : {std::pair(m.getLhs(), m.getRhs()), std::pair(m.getRhs(), m.getLhs())})
+        if (near(scalarConstant(c), 1 / std::sqrt(2.0)))
+          return a;
+    return {};
+  }
+
+  /// x, if `v` is x^3 as pow(x, 3) or x * x * x.
+  static Value cubed(Value v) {
+    if (auto p = singleUse<PowOp>(v))
+      return near(scalarConstant(p.getRhs()), 3.0) ? p.getLhs() : Value();
+    SmallVector<Value> f;
+    factors(v, v.getType(), true, f);
+    return f.size() == 3 && f[0] == f[1] && f[1] == f[2] && v.getDefiningOp<MulOp>() ? f[0]
+                                                                                     : Value();
+  }
+
+  /// x, if `v` is sqrt(2/pi) * (x + 0.044715 * x^3) in any order.
+  static Value tanhArgument(Value v) {
+    SmallVector<Value> f;
+    factors(v, v.getType(), true, f);
+    if (f.size() != 2)
+      return {};
+    for (auto [c, inner] : {std::pair(f[0], f[1]), std::pair(f[1], f[0])}) {
+      auto add = singleUse<AddOp>(inner);
+      if (!near(scalarConstant(c), std::sqrt(2 / M_PI)) || !add)
+        continue;
+      for (auto [x, t] : {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
+        SmallVector<Value> g;
+        factors(t, t.getType(), true, g);
+        if (g.size() == 2)
+          for (auto [k, cube] : {std::pair(g[0], g[1]), std::pair(g[1], g[0])})
+            if (near(scalarConstant(k), 0.044715) && cubed(cube) == x)
+              return x;
+      }
+    }
+    return {};
+  }
+
+  LogicalResult matchAndRewrite(MulOp mul, PatternRewriter &rewriter) const override {
+    Type type = mul.getType();
+    SmallVector<Value> f;
+    factors(mul.getResult(), type, true, f);
+    if (f.size() != 3)
+      return failure();
+    // One factor is 0.5, one is 1 + erf/tanh(...), the remaining one is x.
+    for (int half = 0; half < 3; ++half) {
+      if (!near(scalarConstant(f[half]), 0.5))
+        continue;
+      for (int one = 0; one < 3; ++one) {
+        int xi = 3 - half - one;
+        if (one == half || xi == half || xi == one)
+          continue;
+        auto add = singleUse<AddOp>(f[one]);
+        if (!add)
+          continue;
+        for (auto [c, act] : {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
+          if (!near(scalarConstant(c), 1.0))
+            continue;
+          Value x = f[xi];
+          if (auto erf = singleUse<ErfOp>(act); erf && overSqrt2(erf.getInput()) == x) {
+            rewriter.replaceOpWithNewOp<GeluOp>(mul, x, false);
+            return success();
+          }
+          if (auto th = singleUse<TanhOp>(act); th && tanhArgument(th.getInput()) == x) {
+            rewriter.replaceOpWithNewOp<GeluOp>(mul, x, true);
+            return success();
+          }
+        }
+      }
+    }
+    return failure();
+  }
+};
+
 struct RaisePatternsPass : kiln::impl::RaisePatternsBase<RaisePatternsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm>(&getContext());
+    patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm, RaiseGelu>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

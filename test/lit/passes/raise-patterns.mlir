@@ -110,3 +110,102 @@ func.func @silu_near_misses(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %u: tensor
   %b = kiln.mul %g, %u : tensor<4x8xf32>, tensor<8xf32> -> tensor<4x8xf32>
   return %a, %b : tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// GELU, exact and tanh forms, in two groupings each.
+// CHECK-LABEL: func.func @gelu
+// CHECK-SAME: (%[[X:.*]]: tensor<2x?xf32>)
+// CHECK-NEXT: %[[A:.*]] = kiln.gelu %[[X]] : tensor<2x?xf32>
+// CHECK-NEXT: %[[B:.*]] = kiln.gelu %[[X]] : tensor<2x?xf32>
+// CHECK-NEXT: %[[C:.*]] = kiln.gelu %[[X]] {tanh_approximation} : tensor<2x?xf32>
+// CHECK-NEXT: return %[[A]], %[[B]], %[[C]]
+func.func @gelu(%x: tensor<2x?xf32>) -> (tensor<2x?xf32>, tensor<2x?xf32>, tensor<2x?xf32>) {
+  %half = kiln.constant dense<0.5> : tensor<f32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %sqrt2 = kiln.constant dense<1.41421354> : tensor<f32>
+  %rsqrt2 = kiln.constant dense<0.707106769> : tensor<f32>
+  // (x * 0.5) * (1 + erf(x / sqrt 2))
+  %d = kiln.div %x, %sqrt2 : tensor<2x?xf32>, tensor<f32> -> tensor<2x?xf32>
+  %e = kiln.erf %d : tensor<2x?xf32>
+  %e1 = kiln.add %e, %one : tensor<2x?xf32>, tensor<f32> -> tensor<2x?xf32>
+  %xh = kiln.mul %x, %half : tensor<2x?xf32>, tensor<f32> -> tensor<2x?xf32>
+  %a = kiln.mul %xh, %e1 : tensor<2x?xf32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  // 0.5 * (x * (1 + erf(x * 1/sqrt 2)))
+  %d2 = kiln.mul %rsqrt2, %x : tensor<f32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  %e2 = kiln.erf %d2 : tensor<2x?xf32>
+  %e21 = kiln.add %one, %e2 : tensor<f32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  %xe = kiln.mul %x, %e21 : tensor<2x?xf32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  %b = kiln.mul %half, %xe : tensor<f32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  // GPT-2's gelu_new: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))
+  %three = kiln.constant dense<3.0> : tensor<f32>
+  %k = kiln.constant dense<0.044715> : tensor<f32>
+  %s = kiln.constant dense<0.797884583> : tensor<f32>
+  %x3 = kiln.pow %x, %three : tensor<2x?xf32>, tensor<f32> -> tensor<2x?xf32>
+  %kx3 = kiln.mul %k, %x3 : tensor<f32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  %inner = kiln.add %x, %kx3 : tensor<2x?xf32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  %arg = kiln.mul %inner, %s : tensor<2x?xf32>, tensor<f32> -> tensor<2x?xf32>
+  %t = kiln.tanh %arg : tensor<2x?xf32>
+  %t1 = kiln.add %t, %one : tensor<2x?xf32>, tensor<f32> -> tensor<2x?xf32>
+  %hx = kiln.mul %half, %x : tensor<f32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  %c = kiln.mul %hx, %t1 : tensor<2x?xf32>, tensor<2x?xf32> -> tensor<2x?xf32>
+  return %a, %b, %c : tensor<2x?xf32>, tensor<2x?xf32>, tensor<2x?xf32>
+}
+
+// -----
+
+// Near misses: 0.4 instead of 0.5; erf of another value; tanh with the
+// wrong cubic coefficient.
+// CHECK-LABEL: func.func @gelu_near_misses
+// CHECK-NOT: kiln.gelu
+func.func @gelu_near_misses(%x: tensor<8xf32>, %y: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) {
+  %half = kiln.constant dense<0.5> : tensor<f32>
+  %notHalf = kiln.constant dense<0.4> : tensor<f32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %sqrt2 = kiln.constant dense<1.41421354> : tensor<f32>
+  %d = kiln.div %x, %sqrt2 : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %e = kiln.erf %d : tensor<8xf32>
+  %e1 = kiln.add %e, %one : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %xh = kiln.mul %x, %notHalf : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %a = kiln.mul %xh, %e1 : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>
+  %dy = kiln.div %y, %sqrt2 : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %ey = kiln.erf %dy : tensor<8xf32>
+  %ey1 = kiln.add %ey, %one : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %xh2 = kiln.mul %x, %half : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %b = kiln.mul %xh2, %ey1 : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>
+  %three = kiln.constant dense<3.0> : tensor<f32>
+  %k = kiln.constant dense<0.05> : tensor<f32>
+  %s = kiln.constant dense<0.797884583> : tensor<f32>
+  %x3 = kiln.pow %x, %three : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %kx3 = kiln.mul %k, %x3 : tensor<f32>, tensor<8xf32> -> tensor<8xf32>
+  %inner = kiln.add %x, %kx3 : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>
+  %arg = kiln.mul %inner, %s : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %t = kiln.tanh %arg : tensor<8xf32>
+  %t1 = kiln.add %t, %one : tensor<8xf32>, tensor<f32> -> tensor<8xf32>
+  %hx = kiln.mul %half, %x : tensor<f32>, tensor<8xf32> -> tensor<8xf32>
+  %c = kiln.mul %hx, %t1 : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>
+  return %a, %b, %c : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// The TorchScript exporter's RMSNorm: identity casts around it and 1 / sqrt.
+// CHECK-LABEL: func.func @rms_norm_torchscript
+// CHECK-SAME: (%[[X:.*]]: tensor<?x?x64xf32>, %[[W:.*]]: tensor<64xf32>)
+// CHECK-NEXT: kiln.rms_norm %[[X]], %[[W]]
+// CHECK-NOT: kiln.cast
+func.func @rms_norm_torchscript(%x: tensor<?x?x64xf32>, %w: tensor<64xf32>) -> tensor<?x?x64xf32> {
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %one = kiln.constant dense<1.0> : tensor<f32>
+  %eps = kiln.constant dense<1.0e-06> : tensor<f32>
+  %c = kiln.cast %x : tensor<?x?x64xf32> to tensor<?x?x64xf32>
+  %p = kiln.pow %c, %two : tensor<?x?x64xf32>, tensor<f32> -> tensor<?x?x64xf32>
+  %m = kiln.reduce_mean %p {axes = array<i64: 2>, keep_dims} : tensor<?x?x64xf32> -> tensor<?x?x1xf32>
+  %a = kiln.add %m, %eps : tensor<?x?x1xf32>, tensor<f32> -> tensor<?x?x1xf32>
+  %s = kiln.sqrt %a : tensor<?x?x1xf32>
+  %r = kiln.div %one, %s : tensor<f32>, tensor<?x?x1xf32> -> tensor<?x?x1xf32>
+  %n = kiln.mul %c, %r : tensor<?x?x64xf32>, tensor<?x?x1xf32> -> tensor<?x?x64xf32>
+  %c2 = kiln.cast %n : tensor<?x?x64xf32> to tensor<?x?x64xf32>
+  %y = kiln.mul %w, %c2 : tensor<64xf32>, tensor<?x?x64xf32> -> tensor<?x?x64xf32>
+  return %y : tensor<?x?x64xf32>
+}
