@@ -5,7 +5,7 @@
 include "mlir/Pass/PassBase.td"
 
 def RaisePatterns : Pass<"kiln-raise-patterns", "mlir::ModuleOp"> {
-  let summary = "Rewrite primitive spellings of SiLU, SwiGLU, GELU and RMSNorm to composite ops";
+  let summary = "Rewrite primitive spellings of SiLU, SwiGLU, GELU, RMSNorm and RoPE to composite ops";
   let description = [{
     Exporters spell composites as chains of primitives; the fusion and
     codegen passes want the composite. This pass recognises:
@@ -21,6 +21,13 @@ def RaisePatterns : Pass<"kiln-raise-patterns", "mlir::ModuleOp"> {
       `1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))` (tanh form), in any order and
       grouping, constants within 1e-3, becomes `kiln.gelu` (with
       `tanh_approximation` for the second).
+
+    - RoPE (rotate-half) on `[B, H, T, D]`: `x * cos + rotate_half(x) * sin`
+      whose cos/sin come from `concat(F, F)`, `F = transpose(inv_freq x
+      float(positions))` with a constant `inv_freq = theta^(-2i/D)` (theta is
+      recovered from it; scaled frequencies are left alone). It becomes
+      `transpose, kiln.rope {neox, theta}, transpose` (kiln's token-major
+      layout; later passes cancel the transposes).
 
     Casts to the same type fold away first (exporters wrap norms in them).
     Anything else is left alone: another axis, another exponent, a weight of

@@ -209,3 +209,74 @@ func.func @rms_norm_torchscript(%x: tensor<?x?x64xf32>, %w: tensor<64xf32>) -> t
   %y = kiln.mul %w, %c2 : tensor<64xf32>, tensor<?x?x64xf32> -> tensor<?x?x64xf32>
   return %y : tensor<?x?x64xf32>
 }
+
+// -----
+
+// RoPE as torch.onnx spells it on [B, H, T, D]: cos/sin tables from a
+// constant inv_freq (theta 10000, D 8) times the float positions, then
+// x * cos + rotate_half(x) * sin. Raised to kiln.rope between transposes.
+// CHECK-LABEL: func.func @rope
+// CHECK-SAME: (%[[X:.*]]: tensor<1x2x?x8xf32>, %[[P:.*]]: tensor<1x?xi64>)
+// CHECK: %[[T:.*]] = kiln.transpose %[[X]] {permutation = array<i64: 0, 2, 1, 3>} : tensor<1x2x?x8xf32> -> tensor<1x?x2x8xf32>
+// CHECK: %[[R:.*]] = kiln.rope %[[T]], %[[P]] {style = #kiln<rope_style neox>, theta = 1.000000e+04 : f64}
+// CHECK: %[[Y:.*]] = kiln.transpose %[[R]] {permutation = array<i64: 0, 2, 1, 3>}
+// CHECK: return %[[Y]]
+func.func @rope(%x: tensor<1x2x?x8xf32>, %pos: tensor<1x?xi64>) -> tensor<1x2x?x8xf32> {
+  %inv = kiln.constant dense<[[[1.0], [0.1], [0.01], [0.001]]]> : tensor<1x4x1xf32>
+  %p3 = kiln.reshape %pos {shape = array<i64: 1, 1, -1>} : tensor<1x?xi64> -> tensor<1x1x?xi64>
+  %pf = kiln.cast %p3 : tensor<1x1x?xi64> to tensor<1x1x?xf32>
+  %f = kiln.matmul %inv, %pf : tensor<1x4x1xf32>, tensor<1x1x?xf32> -> tensor<1x4x?xf32>
+  %ft = kiln.transpose %f {permutation = array<i64: 0, 2, 1>} : tensor<1x4x?xf32> -> tensor<1x?x4xf32>
+  %e = kiln.concat %ft, %ft {axis = 2 : i64} : tensor<1x?x4xf32>, tensor<1x?x4xf32> -> tensor<1x?x8xf32>
+  %c = kiln.cos %e : tensor<1x?x8xf32>
+  %s = kiln.sin %e : tensor<1x?x8xf32>
+  %c4 = kiln.reshape %c {shape = array<i64: 1, 1, -1, 8>} : tensor<1x?x8xf32> -> tensor<1x1x?x8xf32>
+  %s4 = kiln.reshape %s {shape = array<i64: 1, 1, -1, 8>} : tensor<1x?x8xf32> -> tensor<1x1x?x8xf32>
+  %xc = kiln.mul %x, %c4 : tensor<1x2x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x2x?x8xf32>
+  %lo = kiln.slice %x {starts = array<i64: 0, 0, 0, 0>, ends = array<i64: 9223372036854775807, 9223372036854775807, 9223372036854775807, 4>, steps = array<i64: 1, 1, 1, 1>} : tensor<1x2x?x8xf32> -> tensor<1x2x?x4xf32>
+  %hi = kiln.slice %x {starts = array<i64: 0, 0, 0, 4>, ends = array<i64: 9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807>, steps = array<i64: 1, 1, 1, 1>} : tensor<1x2x?x8xf32> -> tensor<1x2x?x4xf32>
+  %nh = kiln.neg %hi : tensor<1x2x?x4xf32>
+  %rot = kiln.concat %nh, %lo {axis = 3 : i64} : tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32> -> tensor<1x2x?x8xf32>
+  %rs = kiln.mul %rot, %s4 : tensor<1x2x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x2x?x8xf32>
+  %y = kiln.add %xc, %rs : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32> -> tensor<1x2x?x8xf32>
+  return %y : tensor<1x2x?x8xf32>
+}
+
+// -----
+
+// Near misses: frequencies scaled by 1/4 (not theta^(-2i/D) with inv[0] = 1),
+// and the halves swapped (-x[:h], x[h:] is not rotate-half).
+// CHECK-LABEL: func.func @rope_near_misses
+// CHECK-NOT: kiln.rope
+func.func @rope_near_misses(%x: tensor<1x2x?x8xf32>, %pos: tensor<1x?xi64>) -> (tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) {
+  %scaled = kiln.constant dense<[[[0.25], [0.025], [0.0025], [0.00025]]]> : tensor<1x4x1xf32>
+  %inv = kiln.constant dense<[[[1.0], [0.1], [0.01], [0.001]]]> : tensor<1x4x1xf32>
+  %p3 = kiln.reshape %pos {shape = array<i64: 1, 1, -1>} : tensor<1x?xi64> -> tensor<1x1x?xi64>
+  %pf = kiln.cast %p3 : tensor<1x1x?xi64> to tensor<1x1x?xf32>
+  %f = kiln.matmul %scaled, %pf : tensor<1x4x1xf32>, tensor<1x1x?xf32> -> tensor<1x4x?xf32>
+  %ft = kiln.transpose %f {permutation = array<i64: 0, 2, 1>} : tensor<1x4x?xf32> -> tensor<1x?x4xf32>
+  %e = kiln.concat %ft, %ft {axis = 2 : i64} : tensor<1x?x4xf32>, tensor<1x?x4xf32> -> tensor<1x?x8xf32>
+  %c4 = kiln.reshape %e {shape = array<i64: 1, 1, -1, 8>} : tensor<1x?x8xf32> -> tensor<1x1x?x8xf32>
+  %c = kiln.cos %c4 : tensor<1x1x?x8xf32>
+  %s = kiln.sin %c4 : tensor<1x1x?x8xf32>
+  %lo = kiln.slice %x {starts = array<i64: 0, 0, 0, 0>, ends = array<i64: 9223372036854775807, 9223372036854775807, 9223372036854775807, 4>, steps = array<i64: 1, 1, 1, 1>} : tensor<1x2x?x8xf32> -> tensor<1x2x?x4xf32>
+  %hi = kiln.slice %x {starts = array<i64: 0, 0, 0, 4>, ends = array<i64: 9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807>, steps = array<i64: 1, 1, 1, 1>} : tensor<1x2x?x8xf32> -> tensor<1x2x?x4xf32>
+  %nh = kiln.neg %hi : tensor<1x2x?x4xf32>
+  %rot = kiln.concat %nh, %lo {axis = 3 : i64} : tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32> -> tensor<1x2x?x8xf32>
+  %xc = kiln.mul %x, %c : tensor<1x2x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x2x?x8xf32>
+  %rs = kiln.mul %rot, %s : tensor<1x2x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x2x?x8xf32>
+  %y = kiln.add %xc, %rs : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32> -> tensor<1x2x?x8xf32>
+  %nl = kiln.neg %lo : tensor<1x2x?x4xf32>
+  %bad = kiln.concat %nl, %hi {axis = 3 : i64} : tensor<1x2x?x4xf32>, tensor<1x2x?x4xf32> -> tensor<1x2x?x8xf32>
+  %f2 = kiln.matmul %inv, %pf : tensor<1x4x1xf32>, tensor<1x1x?xf32> -> tensor<1x4x?xf32>
+  %ft2 = kiln.transpose %f2 {permutation = array<i64: 0, 2, 1>} : tensor<1x4x?xf32> -> tensor<1x?x4xf32>
+  %e2 = kiln.concat %ft2, %ft2 {axis = 2 : i64} : tensor<1x?x4xf32>, tensor<1x?x4xf32> -> tensor<1x?x8xf32>
+  %c2 = kiln.cos %e2 : tensor<1x?x8xf32>
+  %s2 = kiln.sin %e2 : tensor<1x?x8xf32>
+  %c24 = kiln.reshape %c2 {shape = array<i64: 1, 1, -1, 8>} : tensor<1x?x8xf32> -> tensor<1x1x?x8xf32>
+  %s24 = kiln.reshape %s2 {shape = array<i64: 1, 1, -1, 8>} : tensor<1x?x8xf32> -> tensor<1x1x?x8xf32>
+  %xc2 = kiln.mul %x, %c24 : tensor<1x2x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x2x?x8xf32>
+  %rs2 = kiln.mul %bad, %s24 : tensor<1x2x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x2x?x8xf32>
+  %y2 = kiln.add %xc2, %rs2 : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32> -> tensor<1x2x?x8xf32>
+  return %y, %y2 : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
+}
