@@ -408,6 +408,28 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
   return success();
 }
 
+OpFoldResult TransposeOp::fold(FoldAdaptor) {
+  ArrayRef<int64_t> perm = getPermutation();
+  auto identity = [](ArrayRef<int64_t> p) {
+    for (auto [i, v] : llvm::enumerate(p))
+      if (static_cast<int64_t>(i) != v)
+        return false;
+    return true;
+  };
+  if (identity(perm) && getInput().getType() == getType())
+    return getInput();
+  // transpose(transpose(x, p), q) is x when applying p then q is identity.
+  if (auto inner = getInput().getDefiningOp<TransposeOp>()) {
+    ArrayRef<int64_t> p = inner.getPermutation();
+    SmallVector<int64_t> composed;
+    for (int64_t q : perm)
+      composed.push_back(p[q]);
+    if (identity(composed) && inner.getInput().getType() == getType())
+      return inner.getInput();
+  }
+  return {};
+}
+
 LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &inferred) {

@@ -362,6 +362,9 @@ def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
   let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$permutation);
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  // The identity permutation, and a transpose undoing the one that produced
+  // its input, fold to the earlier value.
+  let hasFolder = 1;
 }
 
 def Kiln_ConcatOp : Kiln_Op<"concat", [Pure, InferTypeOpAdaptor]> {
