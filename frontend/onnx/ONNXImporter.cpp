@@ -473,7 +473,7 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
       return error(n, "starts, ends, axes and steps differ in length");
     std::vector<int64_t> fs(r, 0), fe(r, std::numeric_limits<int64_t>::max()), fst(r, 1);
     for (size_t i = 0; i < st.size(); ++i) {
-      int64_t a = normAxis(axes[i], r);
+      int64_t a = axes[i]; // normalised above
       if (a < 0 || a >= r)
         return error(n, "slice axis " + std::to_string(axes[i]) + " out of range");
       fs[a] = st[i];

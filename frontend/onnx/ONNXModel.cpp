@@ -160,10 +160,7 @@ Status readTensor(const onnx::TensorProto &t, const std::string &modelPath, Tens
     return Status::ok();
   out = Tensor(dt, shape);
 
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != out.byteSize())
-      return Status::error(what + ": raw_data has " + std::to_string(t.raw_data().size()) +
-                           " bytes, its dtype and shape need " + std::to_string(out.byteSize()));
+  if (t.has_raw_data()) { // its size was checked above
     std::memcpy(out.data(), t.raw_data().data(), out.byteSize());
     return Status::ok();
   }
