@@ -281,6 +281,19 @@ LogicalResult Evaluator::evalFused(FusedOp op) {
   return success();
 }
 
+/// The masks and scaling of attention and paged_attention.
+template <typename OpT> static host::AttentionParams attentionParams(OpT a) {
+  host::AttentionParams p;
+  p.causal = a.getCausal();
+  if (auto s = a.getScale())
+    p.scale = s->convertToDouble();
+  if (auto w = a.getSlidingWindow())
+    p.slidingWindow = static_cast<int64_t>(*w);
+  if (auto c = a.getSoftcap())
+    p.softcap = c->convertToDouble();
+  return p;
+}
+
 static host::RopeParams ropeParams(RopeOp op) {
   host::RopeParams p;
   p.style = op.getStyle() == RopeStyle::Neox ? host::RopeStyle::Neox
@@ -630,16 +643,26 @@ LogicalResult Evaluator::evalOp(Operation *op) {
       })
       .Case([&](AttentionOp a) -> LogicalResult {
         const Tensor &q = get(a.getQuery()), &k = get(a.getKey()), &v = get(a.getValue());
-        host::AttentionParams p;
-        p.causal = a.getCausal();
-        if (auto s = a.getScale())
-          p.scale = s->convertToDouble();
-        if (auto w = a.getSlidingWindow())
-          p.slidingWindow = static_cast<int64_t>(*w);
-        if (auto c = a.getSoftcap())
-          p.softcap = c->convertToDouble();
         FailureOr<Tensor *> out = result(op, {q.dim(0), q.dim(1), q.dim(2), v.dim(3)});
-        return failed(out) ? failure() : run(host::attention(q, k, v, p, **out));
+        return failed(out) ? failure()
+                           : run(host::attention(q, k, v, attentionParams(a), **out));
+      })
+      .Case([&](KvAppendOp a) -> LogicalResult {
+        const Tensor &cache = get(a.getCache());
+        FailureOr<Tensor *> out = result(op, cache.shape());
+        return failed(out) ? failure()
+                           : run(host::kvAppend(cache, get(a.getKey()), get(a.getValue()),
+                                                get(a.getBlockTables()), get(a.getPositions()),
+                                                static_cast<int64_t>(a.getLayer()), **out));
+      })
+      .Case([&](PagedAttentionOp a) -> LogicalResult {
+        const Tensor &q = get(a.getQuery());
+        FailureOr<Tensor *> out = result(op, q.shape());
+        return failed(out) ? failure()
+                           : run(host::pagedAttention(
+                                 q, get(a.getCache()), get(a.getBlockTables()),
+                                 get(a.getContextLens()), get(a.getPositions()),
+                                 static_cast<int64_t>(a.getLayer()), attentionParams(a), **out));
       })
       .Case([&](SwigluOp s) -> LogicalResult {
         const Tensor &g = get(s.getGate());

@@ -2,13 +2,16 @@
 #include "interp/PipelineCheck.h"
 
 #include "interp/Interpreter.h"
+#include "runtime/kernels/host/HostKernels.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 using namespace mlir;
 using kiln::host::DType;
@@ -111,20 +114,198 @@ LogicalResult checkTransformPreservesOutputs(
   return success(ok && compared > 0);
 }
 
+LogicalResult runPipeline(ModuleOp m, llvm::StringRef pipeline, std::string &error) {
+  // The textual form names its anchor ("builtin.module(...)"): parse it as a
+  // whole, so that the passes run on `m` itself rather than on modules nested
+  // in it.
+  llvm::raw_string_ostream es(error);
+  FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, es);
+  if (failed(parsed)) {
+    error = "bad pipeline: " + error;
+    return failure();
+  }
+  if (parsed->getOpAnchorName() != ModuleOp::getOperationName() &&
+      parsed->getOpAnchorName() != OpPassManager::getAnyOpAnchorName()) {
+    error = "the pipeline must be anchored on builtin.module, got " +
+            parsed->getOpAnchorName().str();
+    return failure();
+  }
+  PassManager pm(m.getContext(), ModuleOp::getOperationName());
+  static_cast<OpPassManager &>(pm) = *parsed;
+  return pm.run(m);
+}
+
 LogicalResult checkPipelinePreservesOutputs(ModuleOp module, llvm::StringRef pipeline,
                                             const CheckOptions &options,
                                             std::string &report) {
   auto transform = [&](ModuleOp m) -> LogicalResult {
-    PassManager pm(m.getContext());
     std::string err;
-    llvm::raw_string_ostream es(err);
-    if (failed(parsePassPipeline(pipeline, pm, es))) {
-      report += "bad pipeline: " + err + "\n";
-      return failure();
-    }
-    return pm.run(m);
+    LogicalResult r = runPipeline(m, pipeline, err);
+    if (!err.empty())
+      report += err + "\n";
+    return r;
   };
   return checkTransformPreservesOutputs(module, transform, options, report);
+}
+
+//===--- KV cache ------------------------------------------------------------===//
+
+namespace {
+
+Tensor intTensor(DType t, host::Shape shape, int64_t fill) {
+  Tensor x(t, std::move(shape));
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.setInt(i, fill);
+  return x;
+}
+
+/// Row `row` (of `rowLen` elements) of `t` as a tensor of shape [rowLen].
+Tensor rowOf(const Tensor &t, int64_t row, int64_t rowLen) {
+  Tensor r(t.dtype(), {rowLen});
+  size_t bytes = static_cast<size_t>(rowLen) * host::dtypeSize(t.dtype());
+  std::memcpy(r.data(), static_cast<const uint8_t *>(t.data()) + row * bytes, bytes);
+  return r;
+}
+
+} // namespace
+
+LogicalResult checkKvCacheMatchesForward(ModuleOp module,
+                                         const std::function<LogicalResult(ModuleOp)> &transform,
+                                         const WeightProvider &weights,
+                                         const KvCheckOptions &options, std::string &report) {
+  llvm::raw_string_ostream os(report);
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward || forward.getNumArguments() != 1) {
+    os << "the reference needs @forward(input_ids)\n";
+    return failure();
+  }
+  OwningOpRef<ModuleOp> after = module.clone();
+  if (failed(transform(*after))) {
+    os << "the transformation failed\n";
+    return failure();
+  }
+  auto prefill = after->lookupSymbol<func::FuncOp>("prefill");
+  auto decode = after->lookupSymbol<func::FuncOp>("decode");
+  if (!prefill || !decode || prefill.getNumArguments() != 5 || decode.getNumArguments() != 5) {
+    os << "the transformation must produce @prefill and @decode with 5 arguments\n";
+    after->print(os);
+    return failure();
+  }
+  auto cacheType = cast<RankedTensorType>(prefill.getArgumentTypes()[4]);
+  auto logitsType = cast<RankedTensorType>(forward.getResultTypes()[0]);
+  FailureOr<DType> cacheDType = tensorDType(cacheType);
+  int64_t vocab = logitsType.getDimSize(2), page = cacheType.getDimSize(3);
+  if (failed(cacheDType) || ShapedType::isDynamic(vocab)) {
+    os << "cannot size the cache or the vocabulary\n";
+    return failure();
+  }
+
+  const std::vector<int64_t> &lens = options.promptLengths;
+  auto B = static_cast<int64_t>(lens.size());
+  int64_t steps = options.decodeSteps, maxPrompt = 0, maxPages = 0, totalPages = 0;
+  for (int64_t l : lens) {
+    maxPrompt = std::max(maxPrompt, l);
+    int64_t pages = (l + steps + page - 1) / page;
+    maxPages = std::max(maxPages, pages);
+    totalPages += pages;
+  }
+  host::Rng rng(options.seed);
+  // Pages handed out in shuffled order, with spare pages nobody owns.
+  int64_t poolPages = totalPages + 3;
+  std::vector<int64_t> order(static_cast<size_t>(poolPages));
+  for (int64_t i = 0; i < poolPages; ++i)
+    order[i] = i;
+  for (int64_t i = poolPages - 1; i > 0; --i)
+    std::swap(order[i], order[rng.next() % static_cast<uint64_t>(i + 1)]);
+  Tensor blockTables = intTensor(DType::I32, {B, maxPages}, -1);
+  size_t next = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < (lens[b] + steps + page - 1) / page; ++i)
+      blockTables.setInt(b * maxPages + i, order[next++]);
+
+  // Token ids and the reference logits, one @forward call per sequence.
+  int64_t intRange = std::min<int64_t>(vocab, 1 << 20);
+  std::vector<std::vector<int64_t>> ids(static_cast<size_t>(B));
+  std::vector<Tensor> want(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t n = lens[b] + steps;
+    Tensor in(DType::I64, {1, n});
+    for (int64_t t = 0; t < n; ++t) {
+      ids[b].push_back(static_cast<int64_t>(rng.next() % static_cast<uint64_t>(intRange)));
+      in.setInt(t, ids[b].back());
+    }
+    std::vector<Tensor> out;
+    if (failed(evaluate(forward, {in}, weights, out))) {
+      os << "@forward failed on sequence " << b << "\n";
+      return failure();
+    }
+    want[b] = std::move(out[0]);
+  }
+
+  host::Shape cacheShape(cacheType.getShape().begin(), cacheType.getShape().end());
+  cacheShape[1] = poolPages;
+  Tensor cache(*cacheDType, cacheShape);
+  std::vector<float> nan(static_cast<size_t>(cache.numel()), std::nanf(""));
+  cache.fromF32(nan);
+
+  bool ok = true;
+  int compared = 0;
+  auto compareRow = [&](const char *phase, int64_t b, int64_t pos, const Tensor &got,
+                        int64_t row) {
+    std::string why;
+    llvm::raw_string_ostream w(why);
+    if (!sameResult(rowOf(want[b], pos, vocab), rowOf(got, row, vocab), options.tolerance, w)) {
+      os << phase << ": sequence " << b << " position " << pos << ": " << why << "\n";
+      ok = false;
+    }
+    ++compared;
+  };
+
+  // Prefill: every prompt in one padded batch.
+  Tensor prefillIds = intTensor(DType::I64, {B, maxPrompt}, 0);
+  Tensor positions = intTensor(DType::I64, {B, maxPrompt}, -1);
+  Tensor contextLens(DType::I32, {B});
+  for (int64_t b = 0; b < B; ++b) {
+    contextLens.setInt(b, lens[b]);
+    for (int64_t t = 0; t < lens[b]; ++t) {
+      prefillIds.setInt(b * maxPrompt + t, ids[b][t]);
+      positions.setInt(b * maxPrompt + t, t);
+    }
+  }
+  std::vector<Tensor> out;
+  if (failed(evaluate(prefill, {prefillIds, positions, blockTables, contextLens, cache},
+                      weights, out))) {
+    os << "@prefill failed\n";
+    return failure();
+  }
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < lens[b]; ++t)
+      compareRow("prefill", b, t, out[0], b * maxPrompt + t);
+  cache = std::move(out[1]);
+
+  // Decode: every sequence one token per step, each at its own position.
+  for (int64_t s = 0; s < steps; ++s) {
+    Tensor stepIds(DType::I64, {B, 1}), stepPos(DType::I64, {B, 1});
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t pos = lens[b] + s;
+      stepIds.setInt(b, ids[b][pos]);
+      stepPos.setInt(b, pos);
+      contextLens.setInt(b, pos + 1);
+    }
+    out.clear();
+    if (failed(evaluate(decode, {stepIds, stepPos, blockTables, contextLens, cache}, weights,
+                        out))) {
+      os << "@decode failed at step " << s << "\n";
+      return failure();
+    }
+    for (int64_t b = 0; b < B; ++b)
+      compareRow("decode", b, lens[b] + s, out[0], b);
+    cache = std::move(out[1]);
+  }
+  if (ok)
+    os << "prefill of " << B << " sequences and " << steps << " decode steps: " << compared
+       << " logit rows agree with @forward\n";
+  return success(ok);
 }
 
 } // namespace kiln::interp

@@ -9,7 +9,10 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+#include "interp/Interpreter.h"
+
 #include <functional>
+#include <vector>
 #include <string>
 
 namespace kiln::interp {
@@ -36,6 +39,30 @@ mlir::LogicalResult checkPipelinePreservesOutputs(mlir::ModuleOp module,
                                                   llvm::StringRef pipeline,
                                                   const CheckOptions &options,
                                                   std::string &report);
+
+
+struct KvCheckOptions {
+  uint64_t seed = 0;                        // token ids and page assignment
+  std::vector<int64_t> promptLengths = {5, 11, 2}; // one sequence each, one batch
+  int decodeSteps = 16;
+  double tolerance = 1e-5;                  // as CheckOptions, scaled by dtype
+};
+
+/// Checks a KV-cache transformation: `module`'s `@forward(input_ids)` is the
+/// reference; `transform` (on a clone) must produce `@prefill` and `@decode`
+/// over a paged cache (see kiln-insert-kv-cache). A batch of sequences of
+/// different prompt lengths is prefilled in one call (padded, pages assigned
+/// in shuffled order, the cache poisoned with NaN beforehand), then decoded
+/// `decodeSteps` steps together; every logit row is compared with @forward's
+/// on the whole sequence.
+mlir::LogicalResult
+checkKvCacheMatchesForward(mlir::ModuleOp module,
+                           const std::function<mlir::LogicalResult(mlir::ModuleOp)> &transform,
+                           const WeightProvider &weights, const KvCheckOptions &options,
+                           std::string &report);
+
+/// Runs a textual pass pipeline on `m`; `error` gets the parse error.
+mlir::LogicalResult runPipeline(mlir::ModuleOp m, llvm::StringRef pipeline, std::string &error);
 
 } // namespace kiln::interp
 

@@ -48,4 +48,50 @@ def RaisePatterns : Pass<"kiln-raise-patterns", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def InsertKvCache : Pass<"kiln-insert-kv-cache", "mlir::ModuleOp"> {
+  let summary = "Derive prefill and decode entry points over a paged KV cache from a full-sequence forward";
+  let description = [{
+    The imported `@forward(input_ids[B, T]) -> logits` recomputes every key
+    and value at each step. This pass replaces it with two entry points that
+    share one paged cache:
+
+    ```
+    @prefill(input_ids[B, T], positions[B, T], block_tables[B, N],
+             context_lens[B], kv_cache[L, P, 2, page, Hkv, D])
+        -> (logits[B, T, V], kv_cache)
+    @decode(input_ids[B, 1], positions[B, 1], ...same...) -> (logits[B, 1, V], kv_cache)
+    ```
+
+    Token `pos` of sequence `b` is stored in page `block_tables[b, pos /
+    page]`, so sequences of different lengths run in one batch; a negative
+    position is padding. Every `kiln.attention` (causal self-attention over
+    the same tokens) becomes `kiln.kv_append` of its keys and values into
+    layer `l` of the cache followed by `kiln.paged_attention` of its queries,
+    in program order. The sequence positions `arange(input_ids)` become the
+    `positions` argument (RoPE and learned position embeddings then read the
+    true positions), and decode's types are refined to one token.
+
+    Before:
+    ```mlir
+    %a = kiln.attention %q, %k, %v {causal} : ...
+    ```
+    After:
+    ```mlir
+    %c1 = kiln.kv_append %c0[0], %k, %v, %block_tables, %positions : ...
+    %a = kiln.paged_attention %q, %c1[0], %block_tables, %context_lens, %positions {causal} : ...
+    ```
+
+    Refused with an error naming the op: no attention, attention that is not
+    causal self-attention, layers whose KV heads, head dim or dtype differ,
+    or sequence positions used other than as `[1, T]` positions.
+  }];
+  let options = [
+    Option<"pageSize", "page-size", "int64_t", /*default=*/"16",
+           "tokens per KV page (a power of two)">,
+    Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
+           "the full-sequence function to replace">
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 #endif // KILN_PASSES_TD

@@ -727,18 +727,92 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
   return success();
 }
 
+/// The attributes attention and paged_attention share.
+template <typename OpT> static LogicalResult verifyAttentionAttrs(OpT op) {
+  if (std::optional<APFloat> s = op.getScale(); s && s->convertToDouble() <= 0)
+    return op.emitOpError("scale must be positive");
+  if (std::optional<APFloat> c = op.getSoftcap(); c && c->convertToDouble() <= 0)
+    return op.emitOpError("softcap must be positive");
+  if (std::optional<uint64_t> w = op.getSlidingWindow(); w && static_cast<int64_t>(*w) <= 0)
+    return op.emitOpError("sliding_window must be positive");
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
-  if (std::optional<APFloat> s = getScale(); s && s->convertToDouble() <= 0)
-    return emitOpError("scale must be positive");
-  if (std::optional<APFloat> c = getSoftcap(); c && c->convertToDouble() <= 0)
-    return emitOpError("softcap must be positive");
-  if (std::optional<uint64_t> w = getSlidingWindow(); w && static_cast<int64_t>(*w) <= 0)
-    return emitOpError("sliding_window must be positive");
+  if (failed(verifyAttentionAttrs(*this)))
+    return failure();
   int64_t t = getQuery().getType().getDimSize(1), s = getKey().getType().getDimSize(1);
   if (getCausal() && !isDyn(t) && !isDyn(s) && t > s)
     return emitOpError("causal attention has more queries (")
            << t << ") than keys (" << s << ")";
   return success();
+}
+
+/// Checks the paged cache operand shared by kv_append and paged_attention:
+/// `cache[L, P, 2, page, Hkv, D]` with `layer < L`, and `tokens[B, T, H, D]`
+/// (keys/values or queries) against it. `sameHeads` requires H == Hkv (keys),
+/// otherwise H must be a multiple of Hkv (queries).
+static LogicalResult verifyPagedCache(Operation *op, RankedTensorType cache,
+                                      uint64_t layer, RankedTensorType tokens,
+                                      bool sameHeads, RankedTensorType blockTables,
+                                      RankedTensorType positions) {
+  if (cache.getRank() != 6)
+    return op->emitOpError("cache must be [layers, pages, 2, page_size, kv_heads, head_dim], got ")
+           << cache;
+  if (cache.getDimSize(2) != 2)
+    return op->emitOpError("cache dimension 2 must be 2 (K and V), got ")
+           << dimStr(cache.getDimSize(2));
+  int64_t page = cache.getDimSize(3);
+  if (isDyn(page) || page <= 0 || (page & (page - 1)))
+    return op->emitOpError("page size must be a static power of two, got ") << dimStr(page);
+  int64_t layers = cache.getDimSize(0);
+  if (isDyn(layers) || static_cast<int64_t>(layer) >= layers)
+    return op->emitOpError("layer ") << static_cast<int64_t>(layer)
+                                      << " is out of range for a cache of "
+                                      << dimStr(layers) << " layers";
+  if (tokens.getRank() != 4)
+    return op->emitOpError("tokens must be [batch, tokens, heads, head_dim], got ") << tokens;
+  if (tokens.getElementType() != cache.getElementType())
+    return op->emitOpError("element type ") << tokens.getElementType()
+                                            << " differs from the cache's "
+                                            << cache.getElementType();
+  if (failed(mergeDims(tokens.getDimSize(3), cache.getDimSize(5))))
+    return op->emitOpError("head dim ") << dimStr(tokens.getDimSize(3))
+                                        << " differs from the cache's "
+                                        << dimStr(cache.getDimSize(5));
+  int64_t h = tokens.getDimSize(2), hkv = cache.getDimSize(4);
+  if (sameHeads ? failed(mergeDims(h, hkv))
+                : (!isDyn(h) && !isDyn(hkv) && (hkv == 0 || h % hkv)))
+    return op->emitOpError(sameHeads ? "kv heads " : "query heads ")
+           << dimStr(h) << (sameHeads ? " differ from" : " are not a multiple of")
+           << " the cache's " << dimStr(hkv);
+  if (blockTables.getRank() != 2 ||
+      failed(mergeDims(blockTables.getDimSize(0), tokens.getDimSize(0))))
+    return op->emitOpError("block tables must be [batch, pages per sequence], got ")
+           << blockTables;
+  if (positions.getRank() != 2 ||
+      failed(mergeDims(positions.getDimSize(0), tokens.getDimSize(0))) ||
+      failed(mergeDims(positions.getDimSize(1), tokens.getDimSize(1))))
+    return op->emitOpError("positions must be [batch, tokens] of the tokens ")
+           << tokens << ", got " << positions;
+  return success();
+}
+
+LogicalResult KvAppendOp::verify() {
+  return verifyPagedCache(*this, getCache().getType(), getLayer(), getKey().getType(),
+                          /*sameHeads=*/true, getBlockTables().getType(),
+                          getPositions().getType());
+}
+
+LogicalResult PagedAttentionOp::verify() {
+  if (failed(verifyAttentionAttrs(*this)))
+    return failure();
+  RankedTensorType ctx = getContextLens().getType();
+  if (ctx.getRank() != 1 || failed(mergeDims(ctx.getDimSize(0), getQuery().getType().getDimSize(0))))
+    return emitOpError("context lengths must be [batch], got ") << ctx;
+  return verifyPagedCache(*this, getCache().getType(), getLayer(), getQuery().getType(),
+                          /*sameHeads=*/false, getBlockTables().getType(),
+                          getPositions().getType());
 }
 
 LogicalResult FusedOp::verify() {

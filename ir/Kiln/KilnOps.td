@@ -686,6 +686,67 @@ def Kiln_GegluOp : Kiln_Op<"geglu", [Pure, SameOperandsAndResultType]> {
 }
 
 //===----------------------------------------------------------------------===//
+// The paged KV cache
+//===----------------------------------------------------------------------===//
+
+def Kiln_KvAppendOp : Kiln_Op<"kv_append", [Pure, AllTypesMatch<["cache", "result"]>,
+    AllTypesMatch<["key", "value"]>]> {
+  let summary = "write one layer's new keys and values into the paged KV cache";
+  let description = [{
+    `cache[L, P, 2, page, Hkv, D]` holds, for each of `L` layers, `P` pages of
+    `page` tokens; index 0 of the third dimension is K, 1 is V. The token at
+    position `pos = positions[b, t]` of sequence `b` lives in page
+    `block_tables[b, pos / page]` at offset `pos % page`. `key[b, t]` and
+    `value[b, t]` (`[B, T, Hkv, D]`) are written there for layer `layer`; a
+    negative position marks padding and writes nothing. The result is the
+    cache after the writes (value semantics: bufferization makes it in place).
+
+    ```mlir
+    %c1 = kiln.kv_append %c0[0], %k, %v, %block_tables, %positions : tensor<2x?x2x16x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?xi32>, tensor<?x?xi64>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$cache, Kiln_FloatTensor:$key,
+                       Kiln_FloatTensor:$value, RankedTensorOf<[I32]>:$block_tables,
+                       RankedTensorOf<[I64]>:$positions, I64Attr:$layer);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $cache `[` $layer `]` `,` $key `,` $value `,` $block_tables `,` $positions attr-dict
+    `:` type($cache) `,` type($key) `,` type($block_tables) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_PagedAttentionOp : Kiln_Op<"paged_attention",
+    [Pure, AllTypesMatch<["query", "result"]>]> {
+  let summary = "attention of new queries over one layer's keys and values in the paged KV cache";
+  let description = [{
+    `query[B, T, Hq, D]` against the keys and values of layer `layer` of
+    `cache[L, P, 2, page, Hkv, D]` (see `kiln.kv_append`). Sequence `b` has
+    `context_lens[b]` tokens, stored through `block_tables[b]`; the query at
+    `t` sits at position `positions[b, t]`. Query `(b, t)` sees key `j` iff
+    `j < context_lens[b]`, and with `causal` also `j <= positions[b, t]`;
+    `sliding_window`, `scale` and `softcap` are those of `kiln.attention`, as
+    is GQA's head mapping. A negative position (padding) gives zeros.
+
+    ```mlir
+    %o = kiln.paged_attention %q, %c1[0], %block_tables, %context_lens, %positions {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+    ```
+  }];
+  let arguments = (ins Kiln_FloatTensor:$query, Kiln_FloatTensor:$cache,
+                       RankedTensorOf<[I32]>:$block_tables, RankedTensorOf<[I32]>:$context_lens,
+                       RankedTensorOf<[I64]>:$positions, I64Attr:$layer, UnitAttr:$causal,
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<I64Attr>:$sliding_window,
+                       OptionalAttr<F64Attr>:$softcap);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $cache `[` $layer `]` `,` $block_tables `,` $context_lens `,` $positions attr-dict
+    `:` type($query) `,` type($cache) `,` type($block_tables) `,` type($context_lens) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Fusion groups
 //===----------------------------------------------------------------------===//
 

@@ -4,6 +4,7 @@
 //               [--seed N] [--dynamic-size N] [--int-range N]
 //               [--output-dir DIR] [--print]
 //   kiln-interp model.mlir --check-pipeline "builtin.module(canonicalize)"
+//   kiln-interp model.mlir --weights DIR --check-kv-cache "builtin.module(kiln-insert-kv-cache)"
 //
 // Inputs come from .npy files or, without --input, from the seed; weights
 // from `DIR/<name>.npy` or, without --weights, from the seed.
@@ -56,6 +57,10 @@ static cl::opt<bool> print("print", cl::desc("print each result"));
 static cl::opt<std::string> checkPipeline(
     "check-pipeline", cl::desc("check that this pass pipeline preserves the outputs"));
 
+static cl::opt<std::string> checkKvCache(
+    "check-kv-cache",
+    cl::desc("check that this pipeline's @prefill and @decode reproduce @forward's logits"));
+
 static void printTensor(llvm::raw_ostream &os, llvm::StringRef what, unsigned i,
                         const Tensor &t) {
   os << what << " " << i << ": " << kiln::host::dtypeName(t.dtype())
@@ -107,6 +112,39 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sm, &context);
   if (!module)
     return 1;
+
+  // --weights DIR: a model directory's safetensors, else DIR/<name>.npy.
+  kiln::interp::WeightProvider weights = kiln::interp::randomWeights(seed);
+  if (llvm::StringRef(weightsDir).ends_with(".onnx")) {
+    kiln::Status s = kiln::Status::ok();
+    FailureOr<kiln::interp::WeightProvider> w = kiln::onnx_frontend::onnxWeights(weightsDir, s);
+    if (failed(w)) {
+      llvm::errs() << "kiln-interp: " << s.message() << "\n";
+      return 1;
+    }
+    weights = *w;
+  } else if (!weightsDir.empty()) {
+    std::string why;
+    FailureOr<kiln::interp::WeightProvider> st =
+        kiln::interp::safetensorsWeights(weightsDir, why);
+    weights = succeeded(st) ? *st : kiln::interp::npyWeights(weightsDir);
+  }
+  if (!checkKvCache.empty()) {
+    kiln::interp::KvCheckOptions opts;
+    opts.seed = seed;
+    std::string report;
+    auto transform = [&](ModuleOp m) -> LogicalResult {
+      std::string e;
+      LogicalResult r = kiln::interp::runPipeline(m, checkKvCache, e);
+      if (!e.empty())
+        report += e + "\n";
+      return r;
+    };
+    LogicalResult r =
+        kiln::interp::checkKvCacheMatchesForward(*module, transform, weights, opts, report);
+    llvm::outs() << report;
+    return failed(r) ? 1 : 0;
+  }
 
   if (!checkPipeline.empty()) {
     kiln::interp::CheckOptions opts;
@@ -161,22 +199,6 @@ int main(int argc, char **argv) {
       }
       args.push_back(std::move(t));
     }
-  }
-  // --weights DIR: a model directory's safetensors, else DIR/<name>.npy.
-  kiln::interp::WeightProvider weights = kiln::interp::randomWeights(seed);
-  if (llvm::StringRef(weightsDir).ends_with(".onnx")) {
-    kiln::Status s = kiln::Status::ok();
-    FailureOr<kiln::interp::WeightProvider> w = kiln::onnx_frontend::onnxWeights(weightsDir, s);
-    if (failed(w)) {
-      llvm::errs() << "kiln-interp: " << s.message() << "\n";
-      return 1;
-    }
-    weights = *w;
-  } else if (!weightsDir.empty()) {
-    std::string why;
-    FailureOr<kiln::interp::WeightProvider> st =
-        kiln::interp::safetensorsWeights(weightsDir, why);
-    weights = succeeded(st) ? *st : kiln::interp::npyWeights(weightsDir);
   }
   if (print)
     for (auto [i, t] : llvm::enumerate(args))

@@ -117,6 +117,20 @@ struct AttentionParams {
 Status attention(const Tensor &q, const Tensor &k, const Tensor &v,
                  const AttentionParams &p, Tensor &out);
 
+/// The paged KV cache `cache[L, P, 2, page, Hkv, D]`: token `pos` of sequence
+/// `b` lives in page `blockTables[b, pos / page]` at offset `pos % page`.
+/// kvAppend copies `cache` to `out` (unless they alias) and writes
+/// key/value[B, T, Hkv, D] of layer `layer` at `positions[B, T]`; negative
+/// positions are padding.
+Status kvAppend(const Tensor &cache, const Tensor &key, const Tensor &value,
+                const Tensor &blockTables, const Tensor &positions, int64_t layer,
+                Tensor &out);
+/// q[B, T, Hq, D] over the first `contextLens[b]` cached tokens of layer
+/// `layer`; the causal mask uses `positions[b, t]`; padding rows are zero.
+Status pagedAttention(const Tensor &q, const Tensor &cache, const Tensor &blockTables,
+                      const Tensor &contextLens, const Tensor &positions, int64_t layer,
+                      const AttentionParams &p, Tensor &out);
+
 //===--- Data movement ------------------------------------------------------===//
 
 /// ONNX Gather: out = data.shape[:axis] + indices.shape + data.shape[axis+1:].

@@ -3,6 +3,7 @@
 #include "interp/Npy.h"
 #include "interp/PipelineCheck.h"
 #include "ir/Kiln/KilnOps.h"
+#include "passes/Passes.h"
 #include "runtime/kernels/host/HostKernels.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -206,4 +207,80 @@ TEST(Npy, RoundTripsAndRejectsMalformedFiles) {
   s = kiln::interp::readNpy(dir + "/missing.npy", back);
   ASSERT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("missing.npy: cannot open"), std::string::npos);
+}
+
+namespace {
+
+// Two layers of rope + GQA attention with a residual MLP-free body.
+const char *kTwoLayerForward = R"mlir(
+func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x64xf32> {
+  %emb = kiln.weight "embed" : tensor<128x64xf32>
+  %x = kiln.gather %emb[%ids] {axis = 0 : i64} : tensor<128x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+  %r = kiln.arange %ids {axis = 1 : i64} : tensor<?x?xi64> -> tensor<?xi64>
+  %pos = kiln.reshape %r {shape = array<i64: 1, -1>} : tensor<?xi64> -> tensor<1x?xi64>
+  %wq = kiln.weight "wq" : tensor<64x64xf32>
+  %wk = kiln.weight "wk" : tensor<32x64xf32>
+  %wv = kiln.weight "wv" : tensor<32x64xf32>
+  %q = kiln.matmul %x, %wq {transpose_b} : tensor<?x?x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  %k = kiln.matmul %x, %wk {transpose_b} : tensor<?x?x64xf32>, tensor<32x64xf32> -> tensor<?x?x32xf32>
+  %v = kiln.matmul %x, %wv {transpose_b} : tensor<?x?x64xf32>, tensor<32x64xf32> -> tensor<?x?x32xf32>
+  %q4 = kiln.reshape %q {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x?x32xf32> -> tensor<?x?x2x16xf32>
+  %v4 = kiln.reshape %v {shape = array<i64: 0, 0, 2, 16>} : tensor<?x?x32xf32> -> tensor<?x?x2x16xf32>
+  %qr = kiln.rope %q4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x?x4x16xf32>, tensor<1x?xi64>
+  %kr = kiln.rope %k4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x?x2x16xf32>, tensor<1x?xi64>
+  %a = kiln.attention %qr, %kr, %v4 {causal} : tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32> -> tensor<?x?x4x16xf32>
+  %a3 = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
+  %h = kiln.add %x, %a3 : tensor<?x?x64xf32>, tensor<?x?x64xf32> -> tensor<?x?x64xf32>
+  %k2 = kiln.matmul %h, %wk {transpose_b} : tensor<?x?x64xf32>, tensor<32x64xf32> -> tensor<?x?x32xf32>
+  %k24 = kiln.reshape %k2 {shape = array<i64: 0, 0, 2, 16>} : tensor<?x?x32xf32> -> tensor<?x?x2x16xf32>
+  %h4 = kiln.reshape %h {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  %b = kiln.attention %h4, %k24, %k24 {causal, sliding_window = 6 : i64} : tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32> -> tensor<?x?x4x16xf32>
+  %b3 = kiln.reshape %b {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
+  return %b3 : tensor<?x?x64xf32>
+}
+)mlir";
+
+} // namespace
+
+TEST_F(InterpreterTest, KvCacheCheckAcceptsTheInsertedCacheAndCatchesPlantedBugs) {
+  kiln::registerKilnPasses();
+  OwningOpRef<ModuleOp> m = parse(kTwoLayerForward);
+  kiln::interp::KvCheckOptions opts;
+  std::string report;
+  auto insert = [&](ModuleOp mod) {
+    std::string err;
+    return kiln::interp::runPipeline(mod, "builtin.module(kiln-insert-kv-cache{page-size=4})",
+                                     err);
+  };
+  auto weights = kiln::interp::randomWeights(3);
+  EXPECT_TRUE(succeeded(kiln::interp::checkKvCacheMatchesForward(*m, insert, weights, opts, report)))
+      << report;
+  EXPECT_NE(report.find("66 logit rows agree"), std::string::npos) << report;
+
+  // Layer 1 attending over layer 0's keys.
+  auto wrongLayer = [&](ModuleOp mod) {
+    if (failed(insert(mod)))
+      return failure();
+    mod.walk([](kiln::PagedAttentionOp op) {
+      op.setLayer(0);
+    });
+    return success();
+  };
+  report.clear();
+  EXPECT_TRUE(failed(kiln::interp::checkKvCacheMatchesForward(*m, wrongLayer, weights, opts, report)));
+  EXPECT_NE(report.find("prefill: sequence"), std::string::npos) << report;
+
+  // Decode forgetting the sliding window sees keys the full forward does not.
+  auto noWindow = [&](ModuleOp mod) {
+    if (failed(insert(mod)))
+      return failure();
+    mod.lookupSymbol<func::FuncOp>("decode").walk(
+        [](kiln::PagedAttentionOp op) { op.removeSlidingWindowAttr(); });
+    return success();
+  };
+  report.clear();
+  EXPECT_TRUE(failed(kiln::interp::checkKvCacheMatchesForward(*m, noWindow, weights, opts, report)));
+  EXPECT_EQ(report.find("prefill:"), std::string::npos) << report;
+  EXPECT_NE(report.find("decode: sequence"), std::string::npos) << report;
 }

@@ -721,3 +721,99 @@ func.func @gather_nd_tuple_length(%d: tensor<4x5xf32>, %i: tensor<3x3xi64>) {
   %0 = kiln.gather_nd %d[%i] : tensor<4x5xf32>, tensor<3x3xi64> -> tensor<3xf32>
   return
 }
+
+// -----
+
+func.func @kv_append_cache_rank(%c: tensor<2x?x2x16x32xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{cache must be [layers, pages, 2, page_size, kv_heads, head_dim]}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x2x16x32xf32>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_not_kv(%c: tensor<2x?x3x16x2x16xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{cache dimension 2 must be 2 (K and V), got 3}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x3x16x2x16xf32>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_page_size(%c: tensor<2x?x2x12x2x16xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{page size must be a static power of two, got 12}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x2x12x2x16xf32>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_layer(%c: tensor<2x?x2x16x2x16xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{layer 2 is out of range for a cache of 2 layers}}
+  %0 = kiln.kv_append %c[2], %k, %k, %bt, %p : tensor<2x?x2x16x2x16xf32>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_dtype(%c: tensor<2x?x2x16x2x16xbf16>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{element type 'f32' differs from the cache's 'bf16'}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x2x16x2x16xbf16>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_head_dim(%c: tensor<2x?x2x16x2x32xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{head dim 16 differs from the cache's 32}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x2x16x2x32xf32>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_heads(%c: tensor<2x?x2x16x4x16xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{kv heads 2 differ from the cache's 4}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x2x16x4x16xf32>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_block_tables(%c: tensor<2x?x2x16x2x16xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<3x4xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{block tables must be [batch, pages per sequence]}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x2x16x2x16xf32>, tensor<1x1x2x16xf32>, tensor<3x4xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @kv_append_positions(%c: tensor<2x?x2x16x2x16xf32>, %k: tensor<1x1x2x16xf32>, %bt: tensor<1x4xi32>, %p: tensor<1x5xi64>) {
+  // expected-error @+1 {{positions must be [batch, tokens] of the tokens}}
+  %0 = kiln.kv_append %c[0], %k, %k, %bt, %p : tensor<2x?x2x16x2x16xf32>, tensor<1x1x2x16xf32>, tensor<1x4xi32>, tensor<1x5xi64>
+  return
+}
+
+// -----
+
+func.func @paged_attention_heads(%q: tensor<1x1x3x16xf32>, %c: tensor<2x?x2x16x2x16xf32>, %bt: tensor<1x4xi32>, %ctx: tensor<1xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{query heads 3 are not a multiple of the cache's 2}}
+  %0 = kiln.paged_attention %q, %c[0], %bt, %ctx, %p {causal} : tensor<1x1x3x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<1x4xi32>, tensor<1xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @paged_attention_context(%q: tensor<1x1x4x16xf32>, %c: tensor<2x?x2x16x2x16xf32>, %bt: tensor<1x4xi32>, %ctx: tensor<2xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{context lengths must be [batch], got 'tensor<2xi32>'}}
+  %0 = kiln.paged_attention %q, %c[0], %bt, %ctx, %p {causal} : tensor<1x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<1x4xi32>, tensor<2xi32>, tensor<1x1xi64>
+  return
+}
+
+// -----
+
+func.func @paged_attention_window(%q: tensor<1x1x4x16xf32>, %c: tensor<2x?x2x16x2x16xf32>, %bt: tensor<1x4xi32>, %ctx: tensor<1xi32>, %p: tensor<1x1xi64>) {
+  // expected-error @+1 {{sliding_window must be positive}}
+  %0 = kiln.paged_attention %q, %c[0], %bt, %ctx, %p {causal, sliding_window = 0 : i64} : tensor<1x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<1x4xi32>, tensor<1xi32>, tensor<1x1xi64>
+  return
+}

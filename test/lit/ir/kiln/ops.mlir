@@ -219,3 +219,16 @@ func.func @runtime_shapes(%x: tensor<1x?x64xf32>, %s: tensor<3xi64>, %n: tensor<
   %7 = kiln.gather_nd %d[%i] : tensor<4x5x6xf32>, tensor<3x2xi64> -> tensor<3x6xf32>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @paged_kv_cache
+func.func @paged_kv_cache(%c: tensor<2x?x2x16x2x16xbf16>, %q: tensor<?x1x4x16xbf16>,
+                          %k: tensor<?x1x2x16xbf16>, %v: tensor<?x1x2x16xbf16>,
+                          %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %pos: tensor<?x1xi64>) {
+  // CHECK: kiln.kv_append %{{.*}}[1], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x?x2x16x2x16xbf16>, tensor<?x1x2x16xbf16>, tensor<?x?xi32>, tensor<?x1xi64>
+  %c1 = kiln.kv_append %c[1], %k, %v, %bt, %pos : tensor<2x?x2x16x2x16xbf16>, tensor<?x1x2x16xbf16>, tensor<?x?xi32>, tensor<?x1xi64>
+  // CHECK: kiln.paged_attention %{{.*}}, %{{.*}}[1], %{{.*}}, %{{.*}}, %{{.*}} {causal, sliding_window = 8 : i64} : tensor<?x1x4x16xbf16>, tensor<2x?x2x16x2x16xbf16>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  %o = kiln.paged_attention %q, %c1[1], %bt, %ctx, %pos {causal, sliding_window = 8 : i64} : tensor<?x1x4x16xbf16>, tensor<2x?x2x16x2x16xbf16>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  return
+}

@@ -1,0 +1,193 @@
+//===- InsertKvCache.cpp - prefill/decode entry points over a paged cache -===//
+//
+// See Passes.td (InsertKvCache). The full-sequence function is cloned twice;
+// in each clone the sequence positions become an argument and every
+// attention becomes kv_append + paged_attention on layer l of one cache
+// value threaded through the layers in program order.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/PassUtils.h"
+#include "passes/Passes.h"
+
+#include "ir/Kiln/KilnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace kiln {
+#define GEN_PASS_DEF_INSERTKVCACHE
+#include "passes/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+constexpr int64_t kDyn = ShapedType::kDynamic;
+
+/// What every layer's cache slice looks like.
+struct CacheShape {
+  int64_t layers = 0, kvHeads = 0, headDim = 0;
+  Type dtype;
+};
+
+/// Checks that each attention is causal self-attention whose keys and values
+/// share one shape across layers, and derives the cache shape.
+FailureOr<CacheShape> cacheShapeOf(ArrayRef<AttentionOp> attentions) {
+  CacheShape c;
+  for (AttentionOp a : attentions) {
+    auto k = cast<RankedTensorType>(a.getKey().getType());
+    auto v = cast<RankedTensorType>(a.getValue().getType());
+    if (!a.getCausal())
+      return a.emitOpError("is not causal: a KV cache needs causal self-attention"),
+             failure();
+    if (k != v)
+      return a.emitOpError("keys ") << k << " and values " << v
+                                    << " differ in shape: the paged cache stores both alike",
+             failure();
+    int64_t h = k.getDimSize(2), d = k.getDimSize(3);
+    if (ShapedType::isDynamic(h) || ShapedType::isDynamic(d))
+      return a.emitOpError("needs static kv heads and head dim for the cache, got ") << k,
+             failure();
+    if (c.layers && (h != c.kvHeads || d != c.headDim || k.getElementType() != c.dtype))
+      return a.emitOpError("keys ") << k << " differ from the first layer's ("
+                                    << c.kvHeads << " heads of " << c.headDim << ", "
+                                    << c.dtype << "): one cache needs one shape",
+             failure();
+    c.kvHeads = h;
+    c.headDim = d;
+    c.dtype = k.getElementType();
+    ++c.layers;
+  }
+  return c;
+}
+
+/// Replaces the sequence positions `reshape(arange(input_ids, axis 1), [1,
+/// -1])` with `positions`.
+LogicalResult replacePositions(Value inputIds, Value positions) {
+  SmallVector<ArangeOp> aranges;
+  for (Operation *user : inputIds.getUsers())
+    if (auto a = dyn_cast<ArangeOp>(user))
+      aranges.push_back(a);
+  for (ArangeOp a : aranges) {
+    if (a.getAxis() != 1)
+      return a.emitOpError("ranges over axis ") << a.getAxis()
+                                                << " of input_ids; only sequence positions "
+                                                   "(axis 1) can come from the cache",
+             failure();
+    for (Operation *user : llvm::make_early_inc_range(a->getUsers())) {
+      auto r = dyn_cast<ReshapeOp>(user);
+      if (!r || r.getShape() != ArrayRef<int64_t>{1, -1})
+        return user->emitOpError("uses the sequence positions other than as [1, T] "
+                                 "positions, which a KV cache cannot provide"),
+               failure();
+      r.getResult().replaceAllUsesWith(positions);
+      r.erase();
+    }
+    a.erase();
+  }
+  return success();
+}
+
+/// Turns the clone `f` into an entry point over the paged cache.
+LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
+                         bool decode) {
+  MLIRContext *ctx = f.getContext();
+  Block &body = f.getBody().front();
+  OpBuilder b(ctx);
+  Location loc = f.getLoc();
+  Type i64 = b.getI64Type(), i32 = b.getI32Type();
+  int64_t tokens = decode ? 1 : kDyn;
+
+  Value ids = body.getArgument(0);
+  auto idsType = dyn_cast<RankedTensorType>(ids.getType());
+  if (!idsType || idsType.getRank() != 2 || !idsType.getElementType().isInteger(64))
+    return f.emitOpError("first argument must be input_ids tensor<?x?xi64>, got ")
+               << ids.getType(),
+           failure();
+  if (f.getNumArguments() != 1)
+    return f.emitOpError("must take only input_ids to derive a KV-cache entry point"),
+           failure();
+  ids.setType(RankedTensorType::get({idsType.getDimSize(0), tokens}, i64));
+
+  auto posType = RankedTensorType::get({kDyn, tokens}, i64);
+  Value positions = body.addArgument(posType, loc);
+  Value blockTables = body.addArgument(RankedTensorType::get({kDyn, kDyn}, i32), loc);
+  Value contextLens = body.addArgument(RankedTensorType::get({kDyn}, i32), loc);
+  auto cacheType = RankedTensorType::get(
+      {c.layers, kDyn, 2, pageSize, c.kvHeads, c.headDim}, c.dtype);
+  Value cache = body.addArgument(cacheType, loc);
+
+  if (failed(replacePositions(ids, positions)))
+    return failure();
+
+  SmallVector<AttentionOp> attentions(f.getOps<AttentionOp>());
+  int64_t layer = 0;
+  for (AttentionOp a : attentions) {
+    b.setInsertionPoint(a);
+    IntegerAttr l = b.getI64IntegerAttr(layer++);
+    cache = KvAppendOp::create(b, a.getLoc(), cacheType, cache, a.getKey(), a.getValue(),
+                               blockTables, positions, l);
+    Value out = PagedAttentionOp::create(b, a.getLoc(), a.getQuery().getType(), a.getQuery(),
+                                         cache, blockTables, contextLens, positions, l,
+                                         a.getCausalAttr(), a.getScaleAttr(),
+                                         a.getSlidingWindowAttr(), a.getSoftcapAttr());
+    a.getResult().replaceAllUsesWith(out);
+    a.erase();
+  }
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  SmallVector<Value> results(ret.getOperands());
+  results.push_back(cache);
+  b.setInsertionPoint(ret);
+  func::ReturnOp::create(b, ret.getLoc(), results);
+  ret.erase();
+
+  SmallVector<DictionaryAttr> argAttrs;
+  for (StringRef name : {"input_ids", "positions", "block_tables", "context_lens", "kv_cache"})
+    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.name", b.getStringAttr(name))));
+  f.setFunctionType(FunctionType::get(ctx, body.getArgumentTypes(), TypeRange(results)));
+  f.setAllArgAttrs(argAttrs);
+  f.setAllResultAttrs(SmallVector<DictionaryAttr>(results.size(), DictionaryAttr::get(ctx)));
+  return refineTypes(f);
+}
+
+struct InsertKvCachePass : kiln::impl::InsertKvCacheBase<InsertKvCachePass> {
+  using InsertKvCacheBase::InsertKvCacheBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>(entry);
+    if (!forward || forward.isExternal()) {
+      module.emitError("kiln-insert-kv-cache: no function @") << entry << " with a body";
+      return signalPassFailure();
+    }
+    if (pageSize <= 0 || (pageSize & (pageSize - 1))) {
+      module.emitError("kiln-insert-kv-cache: page-size must be a power of two, got ")
+          << static_cast<int64_t>(pageSize);
+      return signalPassFailure();
+    }
+    SmallVector<AttentionOp> attentions(forward.getOps<AttentionOp>());
+    if (attentions.empty()) {
+      forward.emitOpError("has no kiln.attention to put a KV cache under");
+      return signalPassFailure();
+    }
+    FailureOr<CacheShape> shape = cacheShapeOf(attentions);
+    if (failed(shape))
+      return signalPassFailure();
+    for (StringRef name : {"prefill", "decode"}) {
+      if (module.lookupSymbol(name)) {
+        module.emitError("kiln-insert-kv-cache: @") << name << " already exists";
+        return signalPassFailure();
+      }
+      func::FuncOp f = forward.clone();
+      f.setName(name);
+      module.insert(forward->getIterator(), f);
+      if (failed(buildEntry(f, *shape, pageSize, name == "decode")))
+        return signalPassFailure();
+    }
+    forward.erase();
+  }
+};
+
+} // namespace

@@ -1,0 +1,64 @@
+// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache | FileCheck %s
+// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache=page-size=4 | FileCheck %s --check-prefix=PAGE4
+
+// Two layers of rope + GQA attention: each attention becomes kv_append into
+// its layer of one cache threaded through the layers, then paged_attention;
+// the arange positions become the positions argument.
+// CHECK-LABEL: func.func @prefill
+// CHECK-SAME: (%[[IDS:.*]]: tensor<?x?xi64> {kiln.name = "input_ids"}, %[[POS:.*]]: tensor<?x?xi64> {kiln.name = "positions"}, %[[BT:.*]]: tensor<?x?xi32> {kiln.name = "block_tables"}, %[[CTX:.*]]: tensor<?xi32> {kiln.name = "context_lens"}, %[[C0:.*]]: tensor<2x?x2x16x2x16xf32> {kiln.name = "kv_cache"})
+// CHECK-SAME: -> (tensor<?x?x64xf32>, tensor<2x?x2x16x2x16xf32>)
+// CHECK-NOT: kiln.arange
+// CHECK: %[[Q0:.*]] = kiln.rope %{{.*}}, %[[POS]]
+// CHECK: %[[K0:.*]] = kiln.rope %{{.*}}, %[[POS]]
+// CHECK: %[[C1:.*]] = kiln.kv_append %[[C0]][0], %[[K0]], %{{.*}}, %[[BT]], %[[POS]] : tensor<2x?x2x16x2x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?xi32>, tensor<?x?xi64>
+// CHECK: kiln.paged_attention %[[Q0]], %[[C1]][0], %[[BT]], %[[CTX]], %[[POS]] {causal} : tensor<?x?x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x?xi64>
+// CHECK: %[[C2:.*]] = kiln.kv_append %[[C1]][1]
+// CHECK: kiln.paged_attention %{{.*}}, %[[C2]][1], %[[BT]], %[[CTX]], %[[POS]] {causal, scale = 2.500000e-01 : f64, sliding_window = 8 : i64}
+// CHECK-NOT: kiln.attention
+// CHECK: return %{{.*}}, %[[C2]] : tensor<?x?x64xf32>, tensor<2x?x2x16x2x16xf32>
+// Decode takes one token per sequence, and the types follow.
+// CHECK-LABEL: func.func @decode
+// CHECK-SAME: (%{{.*}}: tensor<?x1xi64> {kiln.name = "input_ids"}, %{{.*}}: tensor<?x1xi64> {kiln.name = "positions"}, %{{.*}}: tensor<?x?xi32> {kiln.name = "block_tables"}, %{{.*}}: tensor<?xi32> {kiln.name = "context_lens"}, %{{.*}}: tensor<2x?x2x16x2x16xf32> {kiln.name = "kv_cache"})
+// CHECK-SAME: -> (tensor<?x1x64xf32>, tensor<2x?x2x16x2x16xf32>)
+// CHECK: kiln.paged_attention {{.*}} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+// CHECK-NOT: func.func @forward
+// PAGE4: tensor<2x?x2x4x2x16xf32> {kiln.name = "kv_cache"}
+func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x64xf32> {
+  %emb = kiln.weight "embed" : tensor<128x64xf32>
+  %x = kiln.gather %emb[%ids] {axis = 0 : i64} : tensor<128x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+  %r = kiln.arange %ids {axis = 1 : i64} : tensor<?x?xi64> -> tensor<?xi64>
+  %pos = kiln.reshape %r {shape = array<i64: 1, -1>} : tensor<?xi64> -> tensor<1x?xi64>
+  %wq = kiln.weight "wq" : tensor<64x64xf32>
+  %wk = kiln.weight "wk" : tensor<32x64xf32>
+  %q = kiln.matmul %x, %wq {transpose_b} : tensor<?x?x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+  %k = kiln.matmul %x, %wk {transpose_b} : tensor<?x?x64xf32>, tensor<32x64xf32> -> tensor<?x?x32xf32>
+  %q4 = kiln.reshape %q {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x?x32xf32> -> tensor<?x?x2x16xf32>
+  %qr = kiln.rope %q4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x?x4x16xf32>, tensor<1x?xi64>
+  %kr = kiln.rope %k4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x?x2x16xf32>, tensor<1x?xi64>
+  %a = kiln.attention %qr, %kr, %k4 {causal} : tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32> -> tensor<?x?x4x16xf32>
+  %a2 = kiln.attention %a, %kr, %kr {causal, scale = 0.25 : f64, sliding_window = 8 : i64} : tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32> -> tensor<?x?x4x16xf32>
+  %o = kiln.reshape %a2 {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
+  return %o : tensor<?x?x64xf32>
+}
+
+// -----
+
+// Learned position embeddings (GPT-2) gather the true positions.
+// CHECK-LABEL: func.func @prefill
+// CHECK-SAME: %[[POS:[^:]*]]: tensor<?x?xi64> {kiln.name = "positions"}
+// CHECK: kiln.gather %{{.*}}[%[[POS]]] {axis = 0 : i64} : tensor<256x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+// CHECK-LABEL: func.func @decode
+// CHECK: kiln.gather {{.*}} : tensor<256x64xf32>, tensor<?x1xi64> -> tensor<?x1x64xf32>
+func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x4x16xf32> {
+  %wpe = kiln.weight "wpe" : tensor<256x64xf32>
+  %r = kiln.arange %ids {axis = 1 : i64} : tensor<?x?xi64> -> tensor<?xi64>
+  %pos = kiln.reshape %r {shape = array<i64: 1, -1>} : tensor<?xi64> -> tensor<1x?xi64>
+  %pe = kiln.gather %wpe[%pos] {axis = 0 : i64} : tensor<256x64xf32>, tensor<1x?xi64> -> tensor<1x?x64xf32>
+  %emb = kiln.weight "wte" : tensor<128x64xf32>
+  %x = kiln.gather %emb[%ids] {axis = 0 : i64} : tensor<128x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+  %h = kiln.add %x, %pe : tensor<?x?x64xf32>, tensor<1x?x64xf32> -> tensor<?x?x64xf32>
+  %h4 = kiln.reshape %h {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  %a = kiln.attention %h4, %h4, %h4 {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
+  return %a : tensor<?x?x4x16xf32>
+}
