@@ -342,7 +342,24 @@ LogicalResult Evaluator::evalOp(Operation *op) {
         FailureOr<Tensor *> out = result(op, shape);
         if (failed(out))
           return failure();
-        Status s = weights_(w.getName(), **out);
+        Status s = Status::ok();
+        if (std::optional<ArrayAttr> sources = w.getSources()) {
+          // A load-time concatenation of its sources' rows.
+          std::vector<Tensor> parts;
+          std::vector<const Tensor *> ptrs;
+          for (auto [name, rows] : llvm::zip(*sources, *w.getSourceRows())) {
+            shape[0] = rows;
+            parts.emplace_back((*out)->dtype(), shape);
+            if (!(s = weights_(cast<StringAttr>(name).getValue(), parts.back())))
+              break;
+          }
+          for (const Tensor &t : parts)
+            ptrs.push_back(&t);
+          if (s)
+            s = host::concat(ptrs, 0, **out);
+        } else {
+          s = weights_(w.getName(), **out);
+        }
         return s ? success() : w.emitError("cannot load weight: ") << s.message();
       })
       .Case([&](ConstantOp c) { return evalConstant(c); })

@@ -250,13 +250,27 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
 
   bool ok = true;
   int compared = 0;
-  auto compareRow = [&](const char *phase, int64_t b, int64_t pos, const Tensor &got,
-                        int64_t row) {
+  // Logit rows against @forward's; next_tokens (when returned) against the
+  // argmax of the same call's logits.
+  auto compareRow = [&](const char *phase, int64_t b, int64_t pos,
+                        const std::vector<Tensor> &got, int64_t row) {
     std::string why;
     llvm::raw_string_ostream w(why);
-    if (!sameResult(rowOf(want[b], pos, vocab), rowOf(got, row, vocab), options.tolerance, w)) {
+    Tensor logits = rowOf(got[0], row, vocab);
+    if (!sameResult(rowOf(want[b], pos, vocab), logits, options.tolerance, w)) {
       os << phase << ": sequence " << b << " position " << pos << ": " << why << "\n";
       ok = false;
+    }
+    if (got.size() > 2) {
+      int64_t best = 0;
+      for (int64_t i = 1; i < vocab; ++i)
+        if (logits.get(i) > logits.get(best))
+          best = i;
+      if (got[2].getInt(row) != best) {
+        os << phase << ": sequence " << b << " position " << pos << ": next token "
+           << got[2].getInt(row) << ", the logits' argmax is " << best << "\n";
+        ok = false;
+      }
     }
     ++compared;
   };
@@ -280,7 +294,7 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
   }
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < lens[b]; ++t)
-      compareRow("prefill", b, t, out[0], b * maxPrompt + t);
+      compareRow("prefill", b, t, out, b * maxPrompt + t);
   cache = std::move(out[1]);
 
   // Decode: every sequence one token per step, each at its own position.
@@ -299,7 +313,7 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
       return failure();
     }
     for (int64_t b = 0; b < B; ++b)
-      compareRow("decode", b, lens[b] + s, out[0], b);
+      compareRow("decode", b, lens[b] + s, out, b);
     cache = std::move(out[1]);
   }
   if (ok)

@@ -58,9 +58,13 @@ def InsertKvCache : Pass<"kiln-insert-kv-cache", "mlir::ModuleOp"> {
     ```
     @prefill(input_ids[B, T], positions[B, T], block_tables[B, N],
              context_lens[B], kv_cache[L, P, 2, page, Hkv, D])
-        -> (logits[B, T, V], kv_cache)
-    @decode(input_ids[B, 1], positions[B, 1], ...same...) -> (logits[B, 1, V], kv_cache)
+        -> (logits[B, T, V], kv_cache, next_tokens[B, T])
+    @decode(input_ids[B, 1], positions[B, 1], ...same...)
+        -> (logits[B, 1, V], kv_cache, next_tokens[B, 1])
     ```
+
+    `next_tokens` is the argmax of the logits (greedy decoding; `fuse` puts
+    it in the LM head's epilogue).
 
     Token `pos` of sequence `b` is stored in page `block_tables[b, pos /
     page]`, so sequences of different lengths run in one batch; a negative
@@ -90,6 +94,72 @@ def InsertKvCache : Pass<"kiln-insert-kv-cache", "mlir::ModuleOp"> {
            "tokens per KV page (a power of two)">,
     Option<"entry", "entry", "std::string", /*default=*/"\"forward\"",
            "the full-sequence function to replace">
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
+def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
+  let summary = "Merge projections and group ops into kiln.fused kernels under a byte-cost rule";
+  let description = [{
+    Decode at batch 1 is bound by bytes and launches, so the pass first
+    merges matmuls that read the same activation with transposed weights
+    (Q/K/V, gate/up) into one matmul over a `kiln.weight` with `sources` (a
+    row concatenation applied at load; biases merge likewise), whose result
+    is sliced. It then forms fusion groups, each outlined as a `kiln.fused`
+    region whose `kind` names the kernel family:
+
+    - `matmul`: an RMSNorm/LayerNorm prologue (when the cost rule allows),
+      then an epilogue of elementwise ops (bias, residual, activation,
+      SwiGLU over the merged gate/up halves) and an argmax over its output
+      (greedy decoding's LM head).
+    - `rope_kv_append` (or `kv_append`): the slices of the merged QKV, the
+      per-head norms (Qwen3), RoPE of queries and keys and the append of
+      keys and values to the paged cache.
+    - `paged_attention`, `attention`, `embedding`, `norm`, `elementwise`
+      (chains of elementwise ops) and one group per remaining op.
+
+    Reshapes between groups are views and stay outside. A group is only
+    formed when it stays convex (no outside op both depends on it and lies
+    inside its span).
+
+    **Cost rule.** Fusing a producer into a consumer saves writing and
+    reading the intermediate, `2 |t|` bytes, plus one launch, counted as
+    `launch-bytes` bytes of HBM traffic (a few microseconds at HBM speed).
+    An elementwise epilogue costs nothing. A norm prologue is recomputed by
+    each of the consumer's column tiles (estimated `ceil(N / 128)`), each
+    rereading the activation mostly from L2, costing `(tiles - 1) |x| /
+    l2-ratio`. Fuse iff saved > cost. With `decode-tokens` tokens (one
+    token per sequence: decode) the norm fuses; with `prefill-tokens` it
+    usually does not. Epilogues stop at `max-epilogue-ops` ops (registers).
+
+    Before:
+    ```mlir
+    %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+    %q = kiln.matmul %n, %wq {transpose_b} : ...
+    %k = kiln.matmul %n, %wk {transpose_b} : ...
+    ```
+    After:
+    ```mlir
+    %w = kiln.weight "l.{q,k}" {sources = ["l.q", "l.k"], source_rows = array<i64: 64, 32>} : tensor<96x64xf32>
+    %qk = kiln.fused "matmul" (%x, %g, %w) : ... {
+      %n = kiln.rms_norm ... ; %m = kiln.matmul %n, %w {transpose_b} ; kiln.yield %m
+    }
+    %q = kiln.slice %qk ...
+    ```
+  }];
+  let options = [
+    Option<"decodeTokens", "decode-tokens", "int64_t", /*default=*/"1",
+           "tokens per step assumed where the token dimension is 1 (decode)">,
+    Option<"prefillTokens", "prefill-tokens", "int64_t", /*default=*/"512",
+           "tokens per step assumed where the token dimension is dynamic">,
+    Option<"launchBytes", "launch-bytes", "int64_t", /*default=*/"4194304",
+           "HBM bytes one kernel launch is worth">,
+    Option<"l2Ratio", "l2-ratio", "double", /*default=*/"3.0",
+           "L2 bandwidth over HBM bandwidth, for recomputed prologues">,
+    Option<"maxEpilogueOps", "max-epilogue-ops", "int64_t", /*default=*/"8",
+           "most elementwise ops in one matmul epilogue">,
+    Option<"mergeProjections", "merge-projections", "bool", /*default=*/"true",
+           "merge matmuls of one activation into one over concatenated weights">
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }

@@ -154,6 +154,22 @@ LogicalResult WeightOp::verify() {
     return emitOpError("weight name must not be empty");
   if (!getType().hasStaticShape())
     return emitOpError("weight shape must be static, got ") << getType();
+  if (getSources().has_value() != getSourceRows().has_value())
+    return emitOpError("sources and source_rows come together");
+  if (std::optional<ArrayAttr> sources = getSources()) {
+    ArrayRef<int64_t> rows = *getSourceRows();
+    if (sources->size() < 2 || sources->size() != rows.size())
+      return emitOpError("needs at least two sources, each with its row count");
+    int64_t total = 0;
+    for (int64_t r : rows) {
+      if (r <= 0)
+        return emitOpError("source row counts must be positive");
+      total += r;
+    }
+    if (getType().getRank() < 1 || total != getType().getDimSize(0))
+      return emitOpError("source rows add up to ") << total << ", not the " << getType()
+                                                   << " of the concatenation";
+  }
   return success();
 }
 

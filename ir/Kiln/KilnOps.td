@@ -20,11 +20,22 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     initializers. The data is never embedded: the runtime binds it at load, so
     compiling an 8B model reads no weight bytes. The shape must be static.
 
+    With `sources`, the weight is the row-wise (axis 0) concatenation of the
+    named weights, `source_rows` rows each: a layout transform applied once
+    at load. `fuse` merges the Q/K/V and gate/up projections this way.
+
     ```mlir
     %w = kiln.weight "model.layers.0.mlp.up_proj.weight" : tensor<8192x2048xbf16>
+    %qkv = kiln.weight "layers.0.qkv" {sources = ["q", "k", "v"], source_rows = array<i64: 64, 32, 32>} : tensor<128x64xbf16>
     ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name, OptionalAttr<StrArrayAttr>:$sources,
+                       OptionalAttr<DenseI64ArrayAttr>:$source_rows);
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$type, "::llvm::StringRef":$name), [{
+      build($_builder, $_state, type, $_builder.getStringAttr(name), nullptr, nullptr);
+    }]>
+  ];
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let hasVerifier = 1;

@@ -140,6 +140,14 @@ LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
   SmallVector<Value> results(ret.getOperands());
   results.push_back(cache);
   b.setInsertionPoint(ret);
+  // Greedy decoding's next token at every position: argmax over the vocabulary.
+  auto logits = dyn_cast<RankedTensorType>(results[0].getType());
+  if (!logits || logits.getRank() != 3 || !isa<FloatType>(logits.getElementType()))
+    return f.emitOpError("must return logits [batch, tokens, vocab] first, got ")
+               << results[0].getType(),
+           failure();
+  results.push_back(ArgmaxOp::create(b, ret.getLoc(), results[0], /*axis=*/2,
+                                     /*keep_dims=*/false));
   func::ReturnOp::create(b, ret.getLoc(), results);
   ret.erase();
 

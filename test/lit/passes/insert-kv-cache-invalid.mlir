@@ -55,3 +55,14 @@ func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x4x16xf32> {
   %a = kiln.attention %h, %h, %h {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
   return %a : tensor<?x?x4x16xf32>
 }
+
+// -----
+
+// expected-error @+1 {{must return logits [batch, tokens, vocab] first, got 'tensor<?x?x4x16xf32>'}}
+func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x4x16xf32> {
+  %emb = kiln.weight "embed" : tensor<128x64xf32>
+  %x = kiln.gather %emb[%ids] {axis = 0 : i64} : tensor<128x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+  %h = kiln.reshape %x {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  %a = kiln.attention %h, %h, %h {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
+  return %a : tensor<?x?x4x16xf32>
+}

@@ -6,7 +6,7 @@
 // the arange positions become the positions argument.
 // CHECK-LABEL: func.func @prefill
 // CHECK-SAME: (%[[IDS:.*]]: tensor<?x?xi64> {kiln.name = "input_ids"}, %[[POS:.*]]: tensor<?x?xi64> {kiln.name = "positions"}, %[[BT:.*]]: tensor<?x?xi32> {kiln.name = "block_tables"}, %[[CTX:.*]]: tensor<?xi32> {kiln.name = "context_lens"}, %[[C0:.*]]: tensor<2x?x2x16x2x16xf32> {kiln.name = "kv_cache"})
-// CHECK-SAME: -> (tensor<?x?x64xf32>, tensor<2x?x2x16x2x16xf32>)
+// CHECK-SAME: -> (tensor<?x?x64xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi64>)
 // CHECK-NOT: kiln.arange
 // CHECK: %[[Q0:.*]] = kiln.rope %{{.*}}, %[[POS]]
 // CHECK: %[[K0:.*]] = kiln.rope %{{.*}}, %[[POS]]
@@ -15,11 +15,13 @@
 // CHECK: %[[C2:.*]] = kiln.kv_append %[[C1]][1]
 // CHECK: kiln.paged_attention %{{.*}}, %[[C2]][1], %[[BT]], %[[CTX]], %[[POS]] {causal, scale = 2.500000e-01 : f64, sliding_window = 8 : i64}
 // CHECK-NOT: kiln.attention
-// CHECK: return %{{.*}}, %[[C2]] : tensor<?x?x64xf32>, tensor<2x?x2x16x2x16xf32>
+// Greedy decoding's next tokens: the argmax over the vocabulary.
+// CHECK: %[[NEXT:.*]] = kiln.argmax %[[LOGITS:.*]] {axis = 2 : i64} : tensor<?x?x64xf32> -> tensor<?x?xi64>
+// CHECK: return %[[LOGITS]], %[[C2]], %[[NEXT]] : tensor<?x?x64xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi64>
 // Decode takes one token per sequence, and the types follow.
 // CHECK-LABEL: func.func @decode
 // CHECK-SAME: (%{{.*}}: tensor<?x1xi64> {kiln.name = "input_ids"}, %{{.*}}: tensor<?x1xi64> {kiln.name = "positions"}, %{{.*}}: tensor<?x?xi32> {kiln.name = "block_tables"}, %{{.*}}: tensor<?xi32> {kiln.name = "context_lens"}, %{{.*}}: tensor<2x?x2x16x2x16xf32> {kiln.name = "kv_cache"})
-// CHECK-SAME: -> (tensor<?x1x64xf32>, tensor<2x?x2x16x2x16xf32>)
+// CHECK-SAME: -> (tensor<?x1x64xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x1xi64>)
 // CHECK: kiln.paged_attention {{.*}} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
 // CHECK-NOT: func.func @forward
 // PAGE4: tensor<2x?x2x4x2x16xf32> {kiln.name = "kv_cache"}
@@ -50,7 +52,7 @@ func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x64xf32> {
 // CHECK: kiln.gather %{{.*}}[%[[POS]]] {axis = 0 : i64} : tensor<256x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
 // CHECK-LABEL: func.func @decode
 // CHECK: kiln.gather {{.*}} : tensor<256x64xf32>, tensor<?x1xi64> -> tensor<?x1x64xf32>
-func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x4x16xf32> {
+func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x64xf32> {
   %wpe = kiln.weight "wpe" : tensor<256x64xf32>
   %r = kiln.arange %ids {axis = 1 : i64} : tensor<?x?xi64> -> tensor<?xi64>
   %pos = kiln.reshape %r {shape = array<i64: 1, -1>} : tensor<?xi64> -> tensor<1x?xi64>
@@ -60,5 +62,6 @@ func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x4x16xf32> {
   %h = kiln.add %x, %pe : tensor<?x?x64xf32>, tensor<1x?x64xf32> -> tensor<?x?x64xf32>
   %h4 = kiln.reshape %h {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
   %a = kiln.attention %h4, %h4, %h4 {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
-  return %a : tensor<?x?x4x16xf32>
+  %o = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
+  return %o : tensor<?x?x64xf32>
 }

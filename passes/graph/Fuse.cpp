@@ -1,0 +1,513 @@
+//===- Fuse.cpp - merge projections, form and outline fusion groups -------===//
+//
+// See Passes.td (Fuse) for the groups and the cost rule. The pass runs per
+// function in three steps: merge projections (rewrites), assign ops to groups
+// (union-find over a position index, every union checked for convexity),
+// outline each group of two or more ops, or of one kernel op, as kiln.fused.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Passes.h"
+
+#include "ir/Kiln/KilnOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/EquivalenceClasses.h"
+#include "llvm/ADT/MapVector.h"
+
+#include <limits>
+
+namespace kiln {
+#define GEN_PASS_DEF_FUSE
+#include "passes/Passes.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+using namespace kiln;
+
+namespace {
+
+constexpr int64_t kToEnd = std::numeric_limits<int64_t>::max();
+
+bool isElementwise(Operation *op) {
+  return isa<NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, ReciprocalOp, TanhOp, SigmoidOp,
+             SiluOp, ErfOp, SinOp, CosOp, ReluOp, NotOp, GeluOp, AddOp, SubOp, MulOp, DivOp,
+             PowOp, MaxOp, MinOp, AndOp, OrOp, CompareOp, WhereOp, CastOp, SwigluOp,
+             GegluOp>(op);
+}
+
+/// Ops that cost no kernel: weights and constants are bound or folded, a
+/// reshape of a contiguous tensor is a view.
+bool isFree(Operation *op) {
+  return isa<WeightOp, ConstantOp, ReshapeOp, func::ReturnOp, FusedOp>(op);
+}
+
+int64_t byteSize(Type t, int64_t tokens) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  if (!rt)
+    return 0;
+  int64_t n = 1;
+  for (int64_t i = 0; i < rt.getRank(); ++i) {
+    int64_t d = rt.getDimSize(i);
+    // Dynamic batch x token dims: the assumed tokens per step in all.
+    n *= ShapedType::isDynamic(d) ? (i == 0 ? tokens : 1) : d;
+  }
+  return n * std::max<int64_t>(1, rt.getElementTypeBitWidth() / 8);
+}
+
+//===--- Step 1: merge projections ------------------------------------------===//
+
+/// "a.q_proj.weight", "a.k_proj.weight" -> "a.{q_proj,k_proj}.weight".
+std::string mergedName(ArrayRef<StringRef> names) {
+  size_t pre = names[0].size(), suf = names[0].size();
+  for (StringRef n : names.drop_front()) {
+    size_t i = 0;
+    while (i < pre && i < n.size() && n[i] == names[0][i])
+      ++i;
+    pre = i;
+    size_t j = 0;
+    while (j < suf && j < n.size() && n[n.size() - 1 - j] == names[0][names[0].size() - 1 - j])
+      ++j;
+    suf = j;
+  }
+  // Cut at separators so the parts read as names.
+  while (pre > 0 && names[0][pre - 1] != '.' && names[0][pre - 1] != '_')
+    --pre;
+  size_t minLen = names[0].size();
+  for (StringRef n : names)
+    minLen = std::min(minLen, n.size());
+  suf = std::min(suf, minLen - pre);
+  while (suf > 0 && names[0][names[0].size() - suf] != '.')
+    --suf;
+  std::string out = names[0].substr(0, pre).str() + "{";
+  for (auto [i, n] : llvm::enumerate(names))
+    out += (i ? "," : "") + n.substr(pre, n.size() - pre - suf).str();
+  return out + "}" + names[0].substr(names[0].size() - suf).str();
+}
+
+/// A 2-D weight op without sources, or null.
+WeightOp plainWeight(Value v, int64_t rank) {
+  auto w = v.getDefiningOp<WeightOp>();
+  return w && !w.getSources() && w.getType().getRank() == rank ? w : WeightOp();
+}
+
+WeightOp concatWeights(OpBuilder &b, Location loc, ArrayRef<WeightOp> parts) {
+  SmallVector<StringRef> names;
+  SmallVector<Attribute> sources;
+  SmallVector<int64_t> rows;
+  int64_t total = 0;
+  for (WeightOp w : llvm::to_vector(parts)) {
+    names.push_back(w.getName());
+    sources.push_back(w.getNameAttr());
+    rows.push_back(w.getType().getDimSize(0));
+    total += rows.back();
+  }
+  WeightOp w0 = parts[0];
+  SmallVector<int64_t> shape(w0.getType().getShape());
+  shape[0] = total;
+  return WeightOp::create(b, loc, RankedTensorType::get(shape, w0.getType().getElementType()),
+                          b.getStringAttr(mergedName(names)), b.getArrayAttr(sources),
+                          b.getDenseI64ArrayAttr(rows));
+}
+
+/// Merges the transposed-weight matmuls reading `x`; returns whether it did.
+bool mergeProjectionsOf(Value x) {
+  SmallVector<MatmulOp> mms;
+  for (Operation *u : x.getUsers())
+    if (auto m = dyn_cast<MatmulOp>(u))
+      if (m.getLhs() == x && m.getTransposeB() && plainWeight(m.getRhs(), 2))
+        mms.push_back(m);
+  llvm::erase_if(mms, [&](MatmulOp m) {
+    auto w = cast<RankedTensorType>(m.getRhs().getType());
+    auto w0 = cast<RankedTensorType>(mms[0].getRhs().getType());
+    return w.getElementType() != w0.getElementType() || w.getDimSize(1) != w0.getDimSize(1);
+  });
+  if (mms.size() < 2)
+    return false;
+  llvm::sort(mms, [](MatmulOp a, MatmulOp b) { return a->isBeforeInBlock(b); });
+  // Biases merge when every projection's only user adds a 1-D weight to it.
+  SmallVector<AddOp> biases;
+  for (MatmulOp m : mms) {
+    AddOp add = m->hasOneUse() ? dyn_cast<AddOp>(*m->getUsers().begin()) : AddOp();
+    Value other = add ? (add.getLhs() == m.getResult() ? add.getRhs() : add.getLhs()) : Value();
+    WeightOp bias = other ? plainWeight(other, 1) : WeightOp();
+    if (!bias || add.getType() != m.getType() ||
+        bias.getType().getDimSize(0) != cast<RankedTensorType>(m.getRhs().getType()).getDimSize(0))
+      break;
+    biases.push_back(add);
+  }
+  if (biases.size() != mms.size())
+    biases.clear();
+
+  MatmulOp first = mms.front();
+  OpBuilder b(first);
+  Location loc = first.getLoc();
+  SmallVector<WeightOp> weights;
+  for (MatmulOp m : mms)
+    weights.push_back(m.getRhs().getDefiningOp<WeightOp>());
+  WeightOp w = concatWeights(b, loc, weights);
+  Value merged = MatmulOp::create(b, loc, x, w.getResult(), /*transpose_b=*/true);
+  if (!biases.empty()) {
+    SmallVector<WeightOp> parts;
+    for (AddOp add : biases)
+      parts.push_back((add.getLhs().getDefiningOp<WeightOp>() ? add.getLhs() : add.getRhs())
+                          .getDefiningOp<WeightOp>());
+    WeightOp bias = concatWeights(b, loc, parts);
+    merged = AddOp::create(b, loc, merged, bias.getResult());
+  }
+  auto rt = cast<RankedTensorType>(merged.getType());
+  int64_t rank = rt.getRank(), offset = 0;
+  for (auto [i, m] : llvm::enumerate(mms)) {
+    int64_t n = cast<RankedTensorType>(m.getType()).getDimSize(rank - 1);
+    SmallVector<int64_t> starts(rank, 0), ends(rank, kToEnd), steps(rank, 1);
+    starts[rank - 1] = offset;
+    ends[rank - 1] = offset + n;
+    offset += n;
+    Value part = SliceOp::create(b, loc, merged, starts, ends, steps);
+    Operation *old = biases.empty() ? m.getOperation() : biases[i].getOperation();
+    old->getResult(0).replaceAllUsesWith(part);
+  }
+  for (auto [i, m] : llvm::enumerate(mms)) {
+    if (!biases.empty())
+      biases[i]->erase();
+    m->erase();
+  }
+  return true;
+}
+
+void mergeAllProjections(func::FuncOp f) {
+  // A merge erases the matmuls it replaces: rescan after each one.
+  auto mergeOne = [&]() {
+    for (BlockArgument a : f.getArguments())
+      if (mergeProjectionsOf(a))
+        return true;
+    for (Operation &op : f.getBody().front())
+      for (Value r : op.getResults())
+        if (mergeProjectionsOf(r))
+          return true;
+    return false;
+  };
+  while (mergeOne()) {
+  }
+  // Weights left without users.
+  for (Operation &op : llvm::make_early_inc_range(f.getBody().front()))
+    if (isa<WeightOp>(op) && op.use_empty())
+      op.erase();
+}
+
+//===--- Step 2: groups ------------------------------------------------------===//
+
+class Grouper {
+public:
+  Grouper(func::FuncOp f, const kiln::FuseOptions &o) : f_(f), o_(o) {
+    auto ids = f.getArgument(0).getType();
+    auto t = dyn_cast<RankedTensorType>(ids);
+    tokens_ = t && t.getRank() == 2 && t.getDimSize(1) == 1 ? o.decodeTokens : o.prefillTokens;
+    unsigned i = 0;
+    for (Operation &op : f.getBody().front())
+      pos_[&op] = i++;
+  }
+
+  void run();
+  /// Groups in block order of their last op, with their kinds.
+  SmallVector<std::pair<std::string, SmallVector<Operation *>>> groups();
+
+private:
+  Operation *leader(Operation *op) { return classes_.getOrInsertLeaderValue(op); }
+  bool grouped(Operation *op) { return kind_.count(leader(op)); }
+  bool sameGroup(Operation *a, Operation *b) { return leader(a) == leader(b); }
+  void start(Operation *op, StringRef kind) {
+    classes_.insert(op);
+    kind_[leader(op)] = kind.str();
+  }
+  /// Adds `op` to `anchor`'s group if the group stays convex.
+  bool join(Operation *anchor, Operation *op);
+  bool convex(Operation *a, Operation *b);
+
+  void matmulGroup(MatmulOp m);
+  void absorbEpilogue(Operation *anchor, Value r);
+  void kvGroup(KvAppendOp a);
+  void absorbProducers(Operation *anchor, Value v);
+  bool normPrologueFits(Operation *norm, MatmulOp m);
+
+  func::FuncOp f_;
+  const kiln::FuseOptions &o_;
+  int64_t tokens_;
+  DenseMap<Operation *, unsigned> pos_;
+  llvm::EquivalenceClasses<Operation *> classes_;
+  DenseMap<Operation *, std::string> kind_; // by leader
+  DenseMap<Operation *, int64_t> epilogueOps_; // by leader
+};
+
+bool Grouper::convex(Operation *a, Operation *b) {
+  // Members of the union, and the span they cover.
+  DenseSet<Operation *> members;
+  for (Operation *x : {a, b})
+    for (auto it = classes_.findLeader(x); it != classes_.member_end(); ++it)
+      members.insert(*it);
+  unsigned first = std::numeric_limits<unsigned>::max(), last = 0;
+  for (Operation *m : members) {
+    first = std::min(first, pos_[m]);
+    last = std::max(last, pos_[m]);
+  }
+  // The fused op takes the place of the last member: an outside op inside the
+  // span that reads the union would then read values not yet computed.
+  for (Operation &op : *a->getBlock()) {
+    unsigned p = pos_[&op];
+    if (p <= first || members.contains(&op))
+      continue;
+    if (p >= last)
+      break;
+    for (Value v : op.getOperands())
+      if (Operation *d = v.getDefiningOp(); d && members.contains(d))
+        return false;
+  }
+  return true;
+}
+
+bool Grouper::join(Operation *anchor, Operation *op) {
+  if (grouped(op) && sameGroup(anchor, op))
+    return true;
+  if (!classes_.contains(op))
+    classes_.insert(op);
+  if (!convex(anchor, op))
+    return false;
+  std::string kind = kind_[leader(anchor)];
+  int64_t epi = epilogueOps_[leader(anchor)];
+  kind_.erase(leader(op));
+  kind_.erase(leader(anchor));
+  classes_.unionSets(anchor, op);
+  kind_[leader(anchor)] = kind;
+  epilogueOps_[leader(anchor)] = epi;
+  return true;
+}
+
+/// The cost rule for a norm prologue (Passes.td).
+bool Grouper::normPrologueFits(Operation *norm, MatmulOp m) {
+  int64_t x = byteSize(norm->getOperand(0).getType(), tokens_);
+  int64_t n = cast<RankedTensorType>(m.getType()).getShape().back();
+  int64_t tiles = ShapedType::isDynamic(n) ? 1 : (n + 127) / 128;
+  double saved = 2.0 * static_cast<double>(x) + static_cast<double>(o_.launchBytes);
+  double cost = static_cast<double>(tiles - 1) * static_cast<double>(x) / o_.l2Ratio;
+  return saved > cost;
+}
+
+void Grouper::matmulGroup(MatmulOp m) {
+  start(m, "matmul");
+  Operation *norm = m.getLhs().getDefiningOp();
+  if (norm && isa<RmsNormOp, LayerNormOp>(norm) && !grouped(norm) && norm->hasOneUse() &&
+      normPrologueFits(norm, m))
+    join(m, norm);
+  absorbEpilogue(m, m.getResult());
+}
+
+void Grouper::absorbEpilogue(Operation *anchor, Value r) {
+  auto shapeOf = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
+  while (true) {
+    // A reduction over the output (greedy decoding's argmax) rides along.
+    for (Operation *u : r.getUsers())
+      if (auto a = dyn_cast<ArgmaxOp>(u); a && !grouped(a) &&
+          a.getAxis() == static_cast<uint64_t>(shapeOf(r).size() - 1))
+        join(anchor, a);
+    SmallVector<Operation *> rest;
+    for (Operation *u : r.getUsers())
+      if (!classes_.contains(u) || !sameGroup(anchor, u))
+        if (!isa<func::ReturnOp>(u))
+          rest.push_back(u);
+    Operation *next = nullptr;
+    SmallVector<Operation *> views;
+    if (rest.size() == 1 && isElementwise(rest[0])) {
+      next = rest[0];
+    } else if (!rest.empty() && llvm::all_of(rest, [](Operation *u) {
+                 return isa<SliceOp, ReshapeOp>(u) && u->hasOneUse();
+               })) {
+      // Slices of a merged output that meet again in one op (SwiGLU's halves).
+      Operation *meet = *rest[0]->getUsers().begin();
+      if (isElementwise(meet) && llvm::all_of(rest, [&](Operation *u) {
+            return *u->getUsers().begin() == meet;
+          })) {
+        next = meet;
+        views = rest;
+      }
+    }
+    if (!next || grouped(next) || epilogueOps_[leader(anchor)] >= o_.maxEpilogueOps)
+      return;
+    // The epilogue keeps the output's shape (no broadcast to a larger one).
+    if (next->getNumResults() != 1 || shapeOf(next->getResult(0)).size() != shapeOf(r).size())
+      return;
+    // Join in block order: a later slice joining first would leave an earlier
+    // one inside the span.
+    llvm::sort(views, [&](Operation *a, Operation *b) { return pos_[a] < pos_[b]; });
+    for (Operation *v : views)
+      if (!join(anchor, v))
+        return;
+    if (!join(anchor, next))
+      return;
+    ++epilogueOps_[leader(anchor)];
+    r = next->getResult(0);
+  }
+}
+
+/// Pulls single-use slices, reshapes and per-head norms producing `v` into
+/// `anchor`'s group.
+void Grouper::absorbProducers(Operation *anchor, Value v) {
+  Operation *d = v.getDefiningOp();
+  if (!d || grouped(d) || !d->hasOneUse() || !isa<SliceOp, ReshapeOp, RmsNormOp, RopeOp>(d))
+    return;
+  if (!join(anchor, d))
+    return;
+  absorbProducers(anchor, d->getOperand(0));
+}
+
+void Grouper::kvGroup(KvAppendOp a) {
+  bool rope = a.getKey().getDefiningOp<RopeOp>() != nullptr;
+  start(a, rope ? "rope_kv_append" : "kv_append");
+  absorbProducers(a, a.getKey());
+  absorbProducers(a, a.getValue());
+  // The queries' RoPE (same positions) joins; attention reads them after.
+  for (Operation *u : a.getResult().getUsers())
+    if (auto p = dyn_cast<PagedAttentionOp>(u))
+      if (auto r = p.getQuery().getDefiningOp<RopeOp>(); r && !grouped(r) && r->hasOneUse())
+        absorbProducers(a, p.getQuery());
+}
+
+void Grouper::run() {
+  Block &body = f_.getBody().front();
+  for (Operation &op : body)
+    if (auto a = dyn_cast<KvAppendOp>(op))
+      kvGroup(a);
+  for (Operation &op : body)
+    if (auto p = dyn_cast<PagedAttentionOp>(op)) {
+      start(p, "paged_attention");
+      absorbProducers(p, p.getQuery());
+    }
+  for (Operation &op : body)
+    if (auto m = dyn_cast<MatmulOp>(op); m && !grouped(m))
+      matmulGroup(m);
+  for (Operation &op : body) {
+    if (grouped(&op) || isFree(&op))
+      continue;
+    if (isElementwise(&op)) {
+      // Chains: join an elementwise producer's group whose value is used once.
+      Operation *prod = nullptr;
+      for (Value v : op.getOperands())
+        if (Operation *d = v.getDefiningOp();
+            d && v.hasOneUse() && grouped(d) &&
+            (kind_[leader(d)] == "elementwise" || kind_[leader(d)] == "embedding"))
+          prod = d;
+      if (prod && join(prod, &op))
+        continue;
+      start(&op, "elementwise");
+      continue;
+    }
+    StringRef kind = op.getName().stripDialect();
+    if (isa<GatherOp>(op) && op.getOperand(0).getDefiningOp<WeightOp>())
+      kind = "embedding";
+    else if (isa<RmsNormOp, LayerNormOp>(op))
+      kind = "norm";
+    start(&op, kind);
+  }
+}
+
+SmallVector<std::pair<std::string, SmallVector<Operation *>>> Grouper::groups() {
+  SmallVector<std::pair<std::string, SmallVector<Operation *>>> out;
+  DenseMap<Operation *, size_t> index;
+  for (Operation &op : f_.getBody().front()) {
+    if (!classes_.contains(&op) || !kind_.count(leader(&op)))
+      continue;
+    auto [it, fresh] = index.try_emplace(leader(&op), out.size());
+    if (fresh)
+      out.push_back({kind_[leader(&op)], {}});
+    out[it->second].second.push_back(&op);
+  }
+  // Outline in order of each group's last op.
+  llvm::sort(out, [&](const auto &a, const auto &b) {
+    return pos_[a.second.back()] < pos_[b.second.back()];
+  });
+  return out;
+}
+
+//===--- Step 3: outline ------------------------------------------------------===//
+
+void outline(StringRef kind, ArrayRef<Operation *> ops) {
+  DenseSet<Operation *> members(ops.begin(), ops.end());
+  Operation *last = ops.back();
+  MLIRContext *ctx = last->getContext();
+  llvm::MapVector<Value, unsigned> inputs;
+  SmallVector<Operation *> constants;
+  for (Operation *op : ops)
+    for (Value v : op->getOperands()) {
+      Operation *d = v.getDefiningOp();
+      if (d && members.contains(d))
+        continue;
+      if (d && isa<ConstantOp>(d)) {
+        if (!llvm::is_contained(constants, d))
+          constants.push_back(d);
+        continue;
+      }
+      inputs.insert({v, inputs.size()});
+    }
+  SmallVector<Value> outputs;
+  for (Operation *op : ops)
+    for (Value r : op->getResults())
+      if (llvm::any_of(r.getUsers(), [&](Operation *u) { return !members.contains(u); }))
+        outputs.push_back(r);
+
+  OpBuilder b(last);
+  SmallVector<Value> inputValues;
+  SmallVector<Type> inputTypes;
+  SmallVector<Location> inputLocs;
+  for (auto &[v, i] : inputs) {
+    inputValues.push_back(v);
+    inputTypes.push_back(v.getType());
+    inputLocs.push_back(v.getLoc());
+  }
+  SmallVector<Type> resultTypes;
+  for (Value v : outputs)
+    resultTypes.push_back(v.getType());
+  auto fused = FusedOp::create(b, last->getLoc(), resultTypes, b.getStringAttr(kind), inputValues);
+  Block *body = b.createBlock(&fused.getBody(), {}, inputTypes, inputLocs);
+  IRMapping map;
+  for (auto [v, arg] : llvm::zip(inputValues, body->getArguments()))
+    map.map(v, arg);
+  b.setInsertionPointToStart(body);
+  for (Operation *c : constants)
+    b.clone(*c, map);
+  for (Operation *op : ops)
+    b.clone(*op, map);
+  SmallVector<Value> yielded;
+  for (Value v : outputs)
+    yielded.push_back(map.lookup(v));
+  YieldOp::create(b, last->getLoc(), yielded);
+  for (auto [v, r] : llvm::zip(outputs, fused.getResults()))
+    v.replaceUsesWithIf(r, [&](OpOperand &use) { return !members.contains(use.getOwner()); });
+  for (Operation *op : llvm::reverse(ops))
+    op->erase();
+  for (Operation *c : constants)
+    if (c->use_empty())
+      c->erase();
+  (void)ctx;
+}
+
+struct FusePass : kiln::impl::FuseBase<FusePass> {
+  using FuseBase::FuseBase;
+
+  void runOnOperation() override {
+    for (func::FuncOp f : getOperation().getOps<func::FuncOp>()) {
+      if (f.isExternal() || f.getNumArguments() == 0)
+        continue;
+      if (mergeProjections)
+        mergeAllProjections(f);
+      kiln::FuseOptions opts{decodeTokens, prefillTokens, launchBytes, l2Ratio,
+                             maxEpilogueOps, mergeProjections};
+      Grouper g(f, opts);
+      g.run();
+      for (auto &[kind, ops] : g.groups())
+        outline(kind, ops);
+    }
+  }
+};
+
+} // namespace
