@@ -335,7 +335,8 @@ void Grouper::absorbEpilogue(Operation *anchor, Value r) {
     if (!next || grouped(next) || epilogueOps_[leader(anchor)] >= o_.maxEpilogueOps)
       return;
     // The epilogue keeps the output's shape (no broadcast to a larger one).
-    if (next->getNumResults() != 1 || shapeOf(next->getResult(0)).size() != shapeOf(r).size())
+    Value in = views.empty() ? r : views[0]->getResult(0);
+    if (next->getNumResults() != 1 || shapeOf(next->getResult(0)) != shapeOf(in))
       return;
     // Join in block order: a later slice joining first would leave an earlier
     // one inside the span.

@@ -1,0 +1,192 @@
+// RUN: kiln-opt %s -split-input-file -kiln-fuse | FileCheck %s
+// RUN: kiln-opt %s -split-input-file -kiln-fuse=launch-bytes=0 | FileCheck %s --check-prefix=NOLAUNCH
+// RUN: kiln-opt %s -split-input-file -kiln-fuse=merge-projections=false | FileCheck %s --check-prefix=NOMERGE
+
+// A decode layer's attention half: the norm, Q/K/V merged into one matmul
+// over a load-time concatenation, RoPE of queries and keys with the append,
+// paged attention, and the output projection with its residual.
+// CHECK-LABEL: func.func @decode
+// CHECK: %[[W:.*]] = kiln.weight "l.{q,k,v}" {source_rows = array<i64: 64, 32, 32>, sources = ["l.q", "l.k", "l.v"]} : tensor<128x64xf32>
+// CHECK: %[[QKV:.*]] = kiln.fused "matmul"(%{{.*}}, %{{.*}}, %[[W]]) : (tensor<?x1x64xf32>, tensor<64xf32>, tensor<128x64xf32>) -> tensor<?x1x128xf32>
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.rms_norm
+// CHECK-NEXT: kiln.matmul %{{.*}} {transpose_b} : tensor<?x1x64xf32>, tensor<128x64xf32> -> tensor<?x1x128xf32>
+// CHECK-NEXT: kiln.yield
+// CHECK: %[[RK:.*]]:2 = kiln.fused "rope_kv_append"(%[[QKV]], %{{.*}}) : {{.*}} -> (tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>)
+// CHECK-COUNT-3: kiln.slice
+// CHECK-COUNT-3: kiln.reshape
+// CHECK-COUNT-2: kiln.rope
+// CHECK-NEXT: kiln.kv_append
+// CHECK: kiln.fused "paged_attention"(%[[RK]]#0, %[[RK]]#1
+// CHECK: kiln.fused "matmul"
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.matmul
+// CHECK-NEXT: kiln.add
+// CHECK-NEXT: kiln.yield
+// CHECK-NOT: kiln.fused
+// CHECK: return
+// Without merging, three matmuls share the norm: it is not fused into any
+// of them (one norm kernel, then three matmuls).
+// NOMERGE-LABEL: func.func @decode
+// NOMERGE: kiln.fused "norm"
+// NOMERGE-COUNT-3: kiln.fused "matmul"
+func.func @decode(%x: tensor<?x1x64xf32>, %pos: tensor<?x1xi64>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %c: tensor<2x?x2x16x2x16xf32>) -> (tensor<?x1x64xf32>, tensor<2x?x2x16x2x16xf32>) {
+  %g = kiln.weight "l.norm" : tensor<64xf32>
+  %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+  %wq = kiln.weight "l.q" : tensor<64x64xf32>
+  %q = kiln.matmul %n, %wq {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+  %wk = kiln.weight "l.k" : tensor<32x64xf32>
+  %k = kiln.matmul %n, %wk {transpose_b} : tensor<?x1x64xf32>, tensor<32x64xf32> -> tensor<?x1x32xf32>
+  %wv = kiln.weight "l.v" : tensor<32x64xf32>
+  %v = kiln.matmul %n, %wv {transpose_b} : tensor<?x1x64xf32>, tensor<32x64xf32> -> tensor<?x1x32xf32>
+  %q4 = kiln.reshape %q {shape = array<i64: 0, 0, 4, 16>} : tensor<?x1x64xf32> -> tensor<?x1x4x16xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %v4 = kiln.reshape %v {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %qr = kiln.rope %q4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x4x16xf32>, tensor<?x1xi64>
+  %kr = kiln.rope %k4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x2x16xf32>, tensor<?x1xi64>
+  %c1 = kiln.kv_append %c[0], %kr, %v4, %bt, %pos : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+  %a = kiln.paged_attention %qr, %c1[0], %bt, %ctx, %pos {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  %a3 = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x1x4x16xf32> -> tensor<?x1x64xf32>
+  %wo = kiln.weight "l.o" : tensor<64x64xf32>
+  %o = kiln.matmul %a3, %wo {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+  %h = kiln.add %x, %o : tensor<?x1x64xf32>, tensor<?x1x64xf32> -> tensor<?x1x64xf32>
+  return %h, %c1 : tensor<?x1x64xf32>, tensor<2x?x2x16x2x16xf32>
+}
+
+// -----
+
+// The MLP half: gate and up merged, SwiGLU of the two halves in the
+// epilogue, down projection with the residual; biases merge with their
+// projections (Qwen2's Q/K/V spelling).
+// CHECK-LABEL: func.func @mlp
+// CHECK: kiln.weight "m.{gate,up}" {source_rows = array<i64: 96, 96>
+// CHECK: kiln.fused "matmul"
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.rms_norm
+// CHECK-NEXT: kiln.matmul
+// CHECK-NEXT: kiln.slice
+// CHECK-NEXT: kiln.slice
+// CHECK-NEXT: kiln.swiglu
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused "matmul"
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.matmul
+// CHECK-NEXT: kiln.add
+// CHECK-NEXT: kiln.yield
+// CHECK-NOT: kiln.fused
+func.func @mlp(%x: tensor<?x1x64xf32>) -> tensor<?x1x64xf32> {
+  %g = kiln.weight "m.norm" : tensor<64xf32>
+  %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+  %wg = kiln.weight "m.gate" : tensor<96x64xf32>
+  %gate = kiln.matmul %n, %wg {transpose_b} : tensor<?x1x64xf32>, tensor<96x64xf32> -> tensor<?x1x96xf32>
+  %wu = kiln.weight "m.up" : tensor<96x64xf32>
+  %up = kiln.matmul %n, %wu {transpose_b} : tensor<?x1x64xf32>, tensor<96x64xf32> -> tensor<?x1x96xf32>
+  %s = kiln.swiglu %gate, %up : tensor<?x1x96xf32>
+  %wd = kiln.weight "m.down" : tensor<64x96xf32>
+  %d = kiln.matmul %s, %wd {transpose_b} : tensor<?x1x96xf32>, tensor<64x96xf32> -> tensor<?x1x64xf32>
+  %h = kiln.add %x, %d : tensor<?x1x64xf32>, tensor<?x1x64xf32> -> tensor<?x1x64xf32>
+  return %h : tensor<?x1x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @qkv_bias
+// CHECK: %[[B:.*]] = kiln.weight "l.{bq,bk}" {source_rows = array<i64: 64, 32>, sources = ["l.bq", "l.bk"]} : tensor<96xf32>
+// CHECK: kiln.fused "matmul"(%{{.*}}, %{{.*}}, %[[B]])
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.matmul
+// CHECK-NEXT: kiln.add
+// CHECK-NEXT: kiln.yield
+func.func @qkv_bias(%x: tensor<?x1x64xf32>) -> (tensor<?x1x64xf32>, tensor<?x1x32xf32>) {
+  %wq = kiln.weight "l.q" : tensor<64x64xf32>
+  %bq = kiln.weight "l.bq" : tensor<64xf32>
+  %wk = kiln.weight "l.k" : tensor<32x64xf32>
+  %bk = kiln.weight "l.bk" : tensor<32xf32>
+  %q = kiln.matmul %x, %wq {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+  %qb = kiln.add %q, %bq : tensor<?x1x64xf32>, tensor<64xf32> -> tensor<?x1x64xf32>
+  %k = kiln.matmul %x, %wk {transpose_b} : tensor<?x1x64xf32>, tensor<32x64xf32> -> tensor<?x1x32xf32>
+  %kb = kiln.add %bk, %k : tensor<32xf32>, tensor<?x1x32xf32> -> tensor<?x1x32xf32>
+  return %qb, %kb : tensor<?x1x64xf32>, tensor<?x1x32xf32>
+}
+
+// -----
+
+// The LM head: final norm, matmul and greedy argmax in one kernel that
+// yields both the logits and the tokens.
+// CHECK-LABEL: func.func @lm_head
+// CHECK: %[[R:.*]]:2 = kiln.fused "matmul"
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.rms_norm
+// CHECK-NEXT: %[[L:.*]] = kiln.matmul
+// CHECK-NEXT: %[[T:.*]] = kiln.argmax %[[L]] {axis = 2 : i64}
+// CHECK-NEXT: kiln.yield %[[L]], %[[T]]
+// CHECK: return %[[R]]#0, %[[R]]#1
+func.func @lm_head(%x: tensor<?x1x64xf32>) -> (tensor<?x1x512xf32>, tensor<?x1xi64>) {
+  %g = kiln.weight "norm" : tensor<64xf32>
+  %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+  %w = kiln.weight "lm_head" : tensor<512x64xf32>
+  %l = kiln.matmul %n, %w {transpose_b} : tensor<?x1x64xf32>, tensor<512x64xf32> -> tensor<?x1x512xf32>
+  %t = kiln.argmax %l {axis = 2 : i64} : tensor<?x1x512xf32> -> tensor<?x1xi64>
+  return %l, %t : tensor<?x1x512xf32>, tensor<?x1xi64>
+}
+
+// -----
+
+// Prefill (a dynamic token dimension, 512 tokens assumed) of a wide
+// projection: each of the 8 column tiles would reread the 128 KiB
+// activation. Counting a launch, fusing still pays; without it, it does
+// not and the norm stays a kernel of its own.
+// CHECK-LABEL: func.func @prefill_norm
+// CHECK: kiln.fused "matmul"
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.rms_norm
+// NOLAUNCH-LABEL: func.func @prefill_norm
+// NOLAUNCH: kiln.fused "norm"
+// NOLAUNCH: kiln.fused "matmul"
+// NOLAUNCH-NEXT: ^bb0
+// NOLAUNCH-NEXT: kiln.matmul
+func.func @prefill_norm(%x: tensor<?x?x64xf32>) -> tensor<?x?x1024xf32> {
+  %g = kiln.weight "norm" : tensor<64xf32>
+  %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x?x64xf32>, tensor<64xf32>
+  %w = kiln.weight "up" : tensor<1024x64xf32>
+  %y = kiln.matmul %n, %w {transpose_b} : tensor<?x?x64xf32>, tensor<1024x64xf32> -> tensor<?x?x1024xf32>
+  return %y : tensor<?x?x1024xf32>
+}
+
+// -----
+
+// Near misses. Matmuls of one activation whose weights differ in K or are
+// not transposed weights are not merged; an elementwise op whose other
+// operand broadcasts the output to a larger shape stays out of the
+// epilogue (the sum of two matmuls joins the later one's); a chain of
+// elementwise ops is one kernel.
+// CHECK-LABEL: func.func @near_misses
+// CHECK-NOT: sources
+// CHECK: %[[B:.*]] = kiln.fused "matmul"(%arg0, %arg1)
+// CHECK: kiln.fused "matmul"
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.matmul %{{.*}} : tensor<1x8xf32>, tensor<8x16xf32> -> tensor<1x16xf32>
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused "matmul"(%arg0, %{{.*}}, %[[B]])
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.matmul
+// CHECK-NEXT: kiln.add
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused "elementwise"
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.add %{{.*}} : tensor<1x8xf32>, tensor<4x8xf32> -> tensor<4x8xf32>
+// CHECK-NEXT: kiln.exp
+// CHECK-NEXT: kiln.tanh
+// CHECK-NEXT: kiln.yield
+func.func @near_misses(%x: tensor<1x8xf32>, %m: tensor<8x8xf32>, %big: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<1x16xf32>) {
+  %w = kiln.weight "w" : tensor<8x8xf32>
+  %a = kiln.matmul %x, %w {transpose_b} : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  %b = kiln.matmul %x, %m {transpose_b} : tensor<1x8xf32>, tensor<8x8xf32> -> tensor<1x8xf32>
+  %w2 = kiln.weight "w2" : tensor<8x16xf32>
+  %c = kiln.matmul %x, %w2 : tensor<1x8xf32>, tensor<8x16xf32> -> tensor<1x16xf32>
+  %s = kiln.add %a, %b : tensor<1x8xf32>, tensor<1x8xf32> -> tensor<1x8xf32>
+  %t = kiln.add %s, %big : tensor<1x8xf32>, tensor<4x8xf32> -> tensor<4x8xf32>
+  %e = kiln.exp %t : tensor<4x8xf32>
+  %h = kiln.tanh %e : tensor<4x8xf32>
+  return %h, %c : tensor<4x8xf32>, tensor<1x16xf32>
+}
