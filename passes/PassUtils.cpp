@@ -47,4 +47,41 @@ LogicalResult refineTypes(func::FuncOp func) {
   return success();
 }
 
+bool isKernel(Operation *op) {
+  return !isa<WeightOp, ConstantOp, ReshapeOp, func::ReturnOp>(op);
+}
+
+StepShape stepShapeOf(func::FuncOp func, int64_t decodeBatch, int64_t prefillTokens,
+                      int64_t context) {
+  StepShape s;
+  s.context = context;
+  auto ids = func.getNumArguments() ? dyn_cast<RankedTensorType>(func.getArgumentTypes()[0])
+                                    : RankedTensorType();
+  s.decode = ids && ids.getRank() == 2 && ids.getDimSize(1) == 1;
+  s.batch = s.decode ? decodeBatch : 1;
+  s.tokens = s.decode ? 1 : prefillTokens;
+  return s;
+}
+
+int64_t stepElements(Type type, const StepShape &step) {
+  auto rt = dyn_cast<RankedTensorType>(type);
+  if (!rt)
+    return 0;
+  int64_t n = 1;
+  for (int64_t i = 0; i < rt.getRank(); ++i) {
+    int64_t d = rt.getDimSize(i);
+    if (ShapedType::isDynamic(d))
+      d = i == 0 ? step.batch : i == 1 ? step.tokens : 1;
+    n *= d;
+  }
+  return n;
+}
+
+int64_t stepBytes(Type type, const StepShape &step) {
+  auto rt = dyn_cast<RankedTensorType>(type);
+  if (!rt)
+    return 0;
+  return stepElements(type, step) * std::max<int64_t>(1, rt.getElementTypeBitWidth() / 8);
+}
+
 } // namespace kiln

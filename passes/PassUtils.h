@@ -13,6 +13,27 @@ namespace kiln {
 /// type. The function type is updated to the returned values' types.
 mlir::LogicalResult refineTypes(mlir::func::FuncOp func);
 
+/// Whether `op` (directly in a function) runs as a kernel of its own: not
+/// weights or constants (bound or folded), reshapes (views of contiguous
+/// tensors) or the return. A kiln.fused group is one kernel.
+bool isKernel(mlir::Operation *op);
+
+/// The sizes one step of a function is costed at. A function whose first
+/// argument is `[?, 1]` (decode) runs `batch` sequences of one token; others
+/// (prefill, forward) one sequence of `tokens` tokens.
+struct StepShape {
+  int64_t batch = 1, tokens = 1;
+  int64_t context = 1024; // cached tokens per sequence a decode step attends to
+  bool decode = false;
+};
+StepShape stepShapeOf(mlir::func::FuncOp func, int64_t decodeBatch, int64_t prefillTokens,
+                      int64_t context);
+/// Elements of `type` in that step: a dynamic dimension 0 is the batch, a
+/// dynamic dimension 1 the tokens, any other dynamic dimension 1.
+int64_t stepElements(mlir::Type type, const StepShape &step);
+/// The same in bytes (at least one byte per element).
+int64_t stepBytes(mlir::Type type, const StepShape &step);
+
 } // namespace kiln
 
 #endif

@@ -164,4 +164,69 @@ def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def ChooseTiling : Pass<"kiln-choose-tiling", "mlir::ModuleOp"> {
+  let summary = "Pick each kernel's tiling with an analytic cost model of a target GPU";
+  let description = [{
+    For each `kiln.fused` kernel the pass reads what it computes (matmul
+    sizes, attention heads and context, bytes of weights, cache and
+    activations for one step), enumerates the tilings of its family on the
+    target (`targets/*.json`: SMs, bandwidth, latency, shared memory,
+    registers, clocks, tensor-core rate) and keeps the fastest under the
+    model in `passes/tiling/CostModel.h`:
+
+    - `gemv` (at most 16 rows of tokens): `rows_per_block`, `split_k`,
+      `vector_width` (16-byte loads where K allows), `threads`. Time is the
+      bytes over the streaming bandwidth, scaled by the fraction of the
+      bandwidth-latency product the resident blocks keep in flight, plus
+      split-K's partial sums.
+    - `gemm`: `block_m`, `block_n`, `block_k`, `stages` within shared memory;
+      time is the larger of wave-quantised tensor-core time and traffic.
+    - `paged_attention` (decode): the split-KV chunk `kv_chunk` and `splits`
+      for `context` cached tokens; `flash_attention` (prefill): `block_q`,
+      `block_kv`.
+    - everything else streams: `threads`, `vector_width`.
+
+    Each kernel gets `kiln.tile` (family and parameters) and `kiln.cost`
+    (`bytes`, `weight_bytes`, `flops`, `time_ns`); the module gets
+    `kiln.target`. Steps are costed at `decode-batch` sequences of one token
+    (functions taking `[?, 1]` tokens) or `prefill-tokens` tokens. No GPU is
+    needed.
+
+    ```mlir
+    %0 = kiln.fused "matmul"(...) {kiln.cost = {bytes = 8650752 : i64, ...}, kiln.tile = {family = "gemv", rows_per_block = 2 : i64, split_k = 1 : i64, threads = 128 : i64, vector_width = 8 : i64}} : ...
+    ```
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"h100-sxm-80gb\"",
+           "a built-in target name or alias, or a path to a description .json">,
+    Option<"decodeBatch", "decode-batch", "int64_t", /*default=*/"1",
+           "sequences in a decode step">,
+    Option<"prefillTokens", "prefill-tokens", "int64_t", /*default=*/"512",
+           "tokens in a prefill step">,
+    Option<"context", "context", "int64_t", /*default=*/"1024",
+           "cached tokens a decode step attends to">
+  ];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
+def TestPrintCost : Pass<"kiln-test-print-cost", "mlir::ModuleOp"> {
+  let summary = "Print each kernel's predicted bytes, FLOPs and time, and per-step totals";
+  let description = [{
+    One line per kernel in schedule order (a `kiln.fused` group, or an op
+    that would be a kernel of its own before fusion): kind, family, tiling,
+    bytes, weight bytes, FLOPs and predicted microseconds; then the step's
+    kernel count, bytes against the weight bytes the function binds (fused
+    decode reads each weight once), and predicted time and tokens per
+    second. Costs come from `kiln.cost` where choose-tiling set them, else
+    from the same model with this pass's options.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"h100-sxm-80gb\"",
+           "as choose-tiling">,
+    Option<"decodeBatch", "decode-batch", "int64_t", /*default=*/"1", "as choose-tiling">,
+    Option<"prefillTokens", "prefill-tokens", "int64_t", /*default=*/"512", "as choose-tiling">,
+    Option<"context", "context", "int64_t", /*default=*/"1024", "as choose-tiling">
+  ];
+}
+
 #endif // KILN_PASSES_TD

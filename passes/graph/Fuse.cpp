@@ -6,6 +6,7 @@
 // outline each group of two or more ops, or of one kernel op, as kiln.fused.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/PassUtils.h"
 #include "passes/Passes.h"
 
 #include "ir/Kiln/KilnOps.h"
@@ -38,24 +39,8 @@ bool isElementwise(Operation *op) {
              GegluOp>(op);
 }
 
-/// Ops that cost no kernel: weights and constants are bound or folded, a
-/// reshape of a contiguous tensor is a view.
-bool isFree(Operation *op) {
-  return isa<WeightOp, ConstantOp, ReshapeOp, func::ReturnOp, FusedOp>(op);
-}
-
-int64_t byteSize(Type t, int64_t tokens) {
-  auto rt = dyn_cast<RankedTensorType>(t);
-  if (!rt)
-    return 0;
-  int64_t n = 1;
-  for (int64_t i = 0; i < rt.getRank(); ++i) {
-    int64_t d = rt.getDimSize(i);
-    // Dynamic batch x token dims: the assumed tokens per step in all.
-    n *= ShapedType::isDynamic(d) ? (i == 0 ? tokens : 1) : d;
-  }
-  return n * std::max<int64_t>(1, rt.getElementTypeBitWidth() / 8);
-}
+/// Ops the grouping leaves alone: no kernel, or a group already.
+bool isFree(Operation *op) { return !isKernel(op) || isa<FusedOp>(op); }
 
 //===--- Step 1: merge projections ------------------------------------------===//
 
@@ -202,9 +187,7 @@ void mergeAllProjections(func::FuncOp f) {
 class Grouper {
 public:
   Grouper(func::FuncOp f, const kiln::FuseOptions &o) : f_(f), o_(o) {
-    auto ids = f.getArgument(0).getType();
-    auto t = dyn_cast<RankedTensorType>(ids);
-    tokens_ = t && t.getRank() == 2 && t.getDimSize(1) == 1 ? o.decodeTokens : o.prefillTokens;
+    step_ = stepShapeOf(f, o.decodeTokens, o.prefillTokens, /*context=*/1);
     unsigned i = 0;
     for (Operation &op : f.getBody().front())
       pos_[&op] = i++;
@@ -234,7 +217,7 @@ private:
 
   func::FuncOp f_;
   const kiln::FuseOptions &o_;
-  int64_t tokens_;
+  StepShape step_;
   DenseMap<Operation *, unsigned> pos_;
   llvm::EquivalenceClasses<Operation *> classes_;
   DenseMap<Operation *, std::string> kind_; // by leader
@@ -286,7 +269,7 @@ bool Grouper::join(Operation *anchor, Operation *op) {
 
 /// The cost rule for a norm prologue (Passes.td).
 bool Grouper::normPrologueFits(Operation *norm, MatmulOp m) {
-  int64_t x = byteSize(norm->getOperand(0).getType(), tokens_);
+  int64_t x = stepBytes(norm->getOperand(0).getType(), step_);
   int64_t n = cast<RankedTensorType>(m.getType()).getShape().back();
   int64_t tiles = ShapedType::isDynamic(n) ? 1 : (n + 127) / 128;
   double saved = 2.0 * static_cast<double>(x) + static_cast<double>(o_.launchBytes);

@@ -17,6 +17,7 @@
 #include "ir/Exec/ExecDialect.h"
 #include "ir/Kiln/KilnDialect.h"
 #include "passes/Passes.h"
+#include "passes/Pipelines.h"
 #include "runtime/kernels/host/HostKernels.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -93,6 +94,7 @@ static void printTensor(llvm::raw_ostream &os, llvm::StringRef what, unsigned i,
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   kiln::registerKilnPasses();
+  kiln::registerKilnPipelines();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   cl::ParseCommandLineOptions(argc, argv, "kiln IR interpreter\n");

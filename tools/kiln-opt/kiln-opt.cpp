@@ -2,6 +2,7 @@
 #include "ir/Exec/ExecDialect.h"
 #include "ir/Kiln/KilnDialect.h"
 #include "passes/Passes.h"
+#include "passes/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -13,6 +14,7 @@ int main(int argc, char **argv) {
   registry.insert<kiln::KilnDialect, kiln::exec::ExecDialect,
                   mlir::func::FuncDialect>();
   kiln::registerKilnPasses();
+  kiln::registerKilnPipelines();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   return mlir::asMainReturnCode(

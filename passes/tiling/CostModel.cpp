@@ -1,0 +1,320 @@
+//===- CostModel.cpp - analytic kernel cost on a target -------------------===//
+#include "passes/tiling/CostModel.h"
+
+#include "ir/Kiln/KilnOps.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+
+namespace kiln::cost {
+
+namespace {
+
+int64_t elemBytes(Type t) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  return rt ? std::max<int64_t>(1, rt.getElementTypeBitWidth() / 8) : 0;
+}
+
+bool isCache(Type t) {
+  auto rt = dyn_cast<RankedTensorType>(t);
+  return rt && rt.getRank() == 6;
+}
+
+/// Bytes of one token's K and V of one layer in the cache.
+int64_t kvTokenBytes(Type cache) {
+  auto rt = cast<RankedTensorType>(cache);
+  return 2 * rt.getDimSize(4) * rt.getDimSize(5) * elemBytes(cache);
+}
+
+/// The ops of a kernel: a fused body or the op itself.
+SmallVector<Operation *> opsOf(Operation *kernel) {
+  SmallVector<Operation *> ops;
+  if (auto f = dyn_cast<FusedOp>(kernel)) {
+    for (Operation &op : f.getBody().front().without_terminator())
+      ops.push_back(&op);
+  } else {
+    ops.push_back(kernel);
+  }
+  return ops;
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+} // namespace
+
+KernelShape describe(Operation *kernel, const StepShape &step) {
+  KernelShape s;
+  SmallVector<Operation *> ops = opsOf(kernel);
+  auto fused = dyn_cast<FusedOp>(kernel);
+  // The value inside the kernel that stands for an input (a block argument of
+  // a fused body, or the operand itself).
+  auto inner = [&](unsigned i) -> Value {
+    return fused ? fused.getBody().front().getArgument(i) : kernel->getOperand(i);
+  };
+  int64_t tokens = step.batch * step.tokens;
+
+  // Inputs: weights whole (gathered tables: the rows read), the cache's
+  // attended tokens, activations whole.
+  for (unsigned i = 0; i < kernel->getNumOperands(); ++i) {
+    Value outer = kernel->getOperand(i);
+    Value in = inner(i);
+    Type t = outer.getType();
+    if (isCache(t)) {
+      for (Operation *u : in.getUsers())
+        if (isa<PagedAttentionOp>(u))
+          s.bytes += step.batch * (step.decode ? step.context : step.tokens) * kvTokenBytes(t);
+      continue;
+    }
+    int64_t b = stepBytes(t, step);
+    if (outer.getDefiningOp<WeightOp>()) {
+      // A table the kernel only gathers rows from (token embeddings; a tied
+      // LM head in another kernel reads it whole there).
+      SmallVector<Operation *> users;
+      for (Operation *u : in.getUsers())
+        if (llvm::is_contained(ops, u))
+          users.push_back(u);
+      bool gathered = !users.empty() && llvm::all_of(users, [&](Operation *u) {
+        auto g = dyn_cast<GatherOp>(u);
+        return g && g.getData() == in;
+      });
+      if (gathered) {
+        auto rt = cast<RankedTensorType>(t);
+        b = tokens * (rt.getNumElements() / rt.getDimSize(0)) * elemBytes(t);
+      }
+      s.weightBytes += b;
+    }
+    s.bytes += b;
+  }
+  // Outputs: the cache's new tokens, activations whole.
+  for (Value r : kernel->getResults())
+    s.bytes += isCache(r.getType()) ? tokens * kvTokenBytes(r.getType()) : stepBytes(r.getType(), step);
+
+  // The family and FLOPs, from the anchor op.
+  s.family = "elementwise";
+  for (Operation *op : ops) {
+    if (auto m = dyn_cast<MatmulOp>(op)) {
+      auto a = cast<RankedTensorType>(m.getLhs().getType());
+      auto b = cast<RankedTensorType>(m.getRhs().getType());
+      s.k = a.getShape().back();
+      s.n = m.getTransposeB() ? b.getDimSize(b.getRank() - 2) : b.getShape().back();
+      s.m = stepElements(a, step) / std::max<int64_t>(1, s.k);
+      s.elementBytes = elemBytes(b);
+      s.flops += 2 * s.m * s.n * s.k;
+      s.family = s.m <= 16 ? "gemv" : "gemm";
+    } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {
+      auto q = cast<RankedTensorType>(p.getQuery().getType());
+      auto c = cast<RankedTensorType>(p.getCache().getType());
+      s.heads = q.getDimSize(2);
+      s.kvHeads = c.getDimSize(4);
+      s.headDim = c.getDimSize(5);
+      s.sequences = step.batch;
+      s.contextTokens = step.decode ? step.context : (step.tokens + 1) / 2;
+      s.elementBytes = elemBytes(q);
+      s.flops += 4 * stepElements(q, step) / s.headDim * s.contextTokens * s.headDim;
+      s.family = step.decode ? "paged_attention" : "flash_attention";
+    } else if (auto a = dyn_cast<AttentionOp>(op)) {
+      auto q = cast<RankedTensorType>(a.getQuery().getType());
+      auto k = cast<RankedTensorType>(a.getKey().getType());
+      s.heads = q.getDimSize(2);
+      s.kvHeads = k.getDimSize(2);
+      s.headDim = q.getDimSize(3);
+      s.sequences = step.batch;
+      s.contextTokens = (step.tokens + 1) / 2;
+      s.elementBytes = elemBytes(q);
+      s.flops += 4 * stepElements(q, step) * s.contextTokens;
+      s.family = "flash_attention";
+    } else if (s.family == "elementwise" || s.family == "norm") {
+      if (isa<KvAppendOp>(op))
+        s.family = "rope_kv_append";
+      else if (isa<RmsNormOp, LayerNormOp>(op))
+        s.family = "norm";
+      else if (isa<GatherOp>(op))
+        s.family = "embedding";
+      else if (isa<ArgmaxOp, SoftmaxOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp>(op))
+        s.family = "reduction";
+      for (Value r : op->getResults())
+        s.flops += stepElements(r.getType(), step);
+    } else {
+      for (Value r : op->getResults())
+        s.flops += stepElements(r.getType(), step);
+    }
+  }
+  if (s.family == "rope_kv_append" && llvm::none_of(ops, [](Operation *o) { return isa<RopeOp>(o); }))
+    s.family = "kv_append";
+  return s;
+}
+
+namespace {
+
+/// The fraction of streaming bandwidth `blocks` blocks reach when each keeps
+/// `inflight` bytes outstanding and an SM holds at most `perSm` of them.
+double streamEfficiency(const target::TargetDesc &t, int64_t blocks, int64_t inflight,
+                        int64_t perSm) {
+  double needed = t.streamBytesPerSecond() * t.memoryLatencyNs * 1e-9;
+  double resident = static_cast<double>(std::min(blocks, t.smCount * perSm));
+  return std::min(1.0, resident * static_cast<double>(inflight) / needed);
+}
+
+double launchUs(const target::TargetDesc &t) { return t.graphLaunchOverheadUs; }
+
+Tiling streaming(const KernelShape &s, const target::TargetDesc &t, int64_t threads,
+                 int64_t vector, int64_t elementsPerThread, std::string family) {
+  Tiling tl;
+  tl.family = std::move(family);
+  int64_t elements = std::max<int64_t>(1, s.bytes / std::max<int64_t>(1, s.elementBytes));
+  tl.blocks = std::max<int64_t>(1, ceilDiv(elements, threads * elementsPerThread));
+  int64_t inflight = threads * vector * s.elementBytes;
+  double eff = streamEfficiency(t, tl.blocks, inflight, t.maxThreadsPerSm / threads);
+  tl.timeUs = static_cast<double>(s.bytes) / (t.streamBytesPerSecond() * eff) * 1e6 + launchUs(t);
+  tl.params = {{"threads", threads}, {"vector_width", vector}};
+  return tl;
+}
+
+/// Widest vector (16 bytes at most) that divides `k`.
+int64_t vectorWidth(int64_t k, int64_t elementBytes) {
+  int64_t v = std::max<int64_t>(1, 16 / std::max<int64_t>(1, elementBytes));
+  while (v > 1 && k % v)
+    v /= 2;
+  return v;
+}
+
+std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDesc &t) {
+  std::vector<Tiling> out;
+  const int64_t threads = 128, unroll = 4;
+  int64_t v = vectorWidth(s.k, s.elementBytes);
+  for (int64_t rows : {1, 2, 4, 8, 16})
+    for (int64_t splitK : {1, 2, 4, 8, 16}) {
+      // Each block streams `rows` rows over K / splitK; every thread keeps
+      // `unroll` vector loads per row in flight.
+      if (splitK > 1 && s.k / splitK < threads * v)
+        continue;
+      Tiling tl;
+      tl.family = "gemv";
+      tl.blocks = ceilDiv(s.n, rows) * splitK;
+      int64_t inflight = threads * v * s.elementBytes * std::min<int64_t>(rows, unroll);
+      int64_t perSm = std::min<int64_t>(t.maxBlocksPerSm, t.maxThreadsPerSm / threads);
+      double eff = streamEfficiency(t, tl.blocks, inflight, perSm);
+      double bytes = static_cast<double>(s.bytes);
+      // Split-K partial sums: written and read back in f32, then reduced.
+      double partial = splitK > 1 ? 2.0 * s.m * s.n * splitK * 4 : 0.0;
+      // Every block reads its slice of the activations, mostly from L2.
+      double l2 = static_cast<double>(tl.blocks) * s.m * (s.k / splitK) * s.elementBytes /
+                  (t.l2BandwidthGBps * 1e9);
+      tl.timeUs = ((bytes / eff + partial) / t.streamBytesPerSecond() + l2) * 1e6 + launchUs(t);
+      tl.params = {{"rows_per_block", rows}, {"split_k", splitK}, {"vector_width", v},
+                   {"threads", threads}};
+      out.push_back(std::move(tl));
+    }
+  return out;
+}
+
+std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDesc &t) {
+  std::vector<Tiling> out;
+  double peak = t.bf16DenseTflops * 1e12;
+  for (int64_t bm : {64, 128, 256})
+    for (int64_t bn : {64, 128, 256})
+      for (int64_t bk : {32, 64})
+        for (int64_t stages : {2, 3, 4}) {
+          int64_t smem = (bm + bn) * bk * s.elementBytes * stages;
+          if (smem > t.smemPerBlockBytes)
+            continue;
+          Tiling tl;
+          tl.family = "gemm";
+          int64_t tiles = ceilDiv(s.m, bm) * ceilDiv(s.n, bn);
+          tl.blocks = tiles;
+          int64_t waves = ceilDiv(tiles, t.smCount);
+          // Small tiles reuse less per byte of shared memory traffic and keep
+          // the tensor cores less busy; deep pipelines hide latency.
+          double tileEff = std::min(1.0, static_cast<double>(bm * bn) / (128.0 * 256.0)) *
+                           (stages >= 3 ? 1.0 : 0.8) * 0.75;
+          double perTile = 2.0 * bm * bn * s.k / (peak / t.smCount * tileEff);
+          double compute = waves * perTile;
+          double traffic = (static_cast<double>(s.m) * s.k * ceilDiv(s.n, bn) +
+                            static_cast<double>(s.n) * s.k * ceilDiv(s.m, bm)) *
+                               s.elementBytes +
+                           static_cast<double>(s.m) * s.n * s.elementBytes;
+          double memory = traffic / t.streamBytesPerSecond();
+          tl.timeUs = std::max(compute, memory) * 1e6 + launchUs(t);
+          tl.params = {{"block_m", bm}, {"block_n", bn}, {"block_k", bk}, {"stages", stages},
+                       {"smem", smem}};
+          out.push_back(std::move(tl));
+        }
+  return out;
+}
+
+std::vector<Tiling> pagedAttentionCandidates(const KernelShape &s, const target::TargetDesc &t) {
+  std::vector<Tiling> out;
+  const int64_t threads = 128;
+  for (int64_t chunk : {64, 128, 256, 512, 1024, 2048, 4096, 8192}) {
+    int64_t splits = ceilDiv(std::max<int64_t>(1, s.contextTokens), chunk);
+    if (splits > 1 && chunk > s.contextTokens)
+      continue;
+    Tiling tl;
+    tl.family = "paged_attention";
+    tl.blocks = std::max<int64_t>(1, s.sequences) * s.kvHeads * splits;
+    int64_t inflight = threads * 16 * 2;
+    int64_t perSm = t.maxThreadsPerSm / threads;
+    double eff = streamEfficiency(t, tl.blocks, inflight, perSm);
+    // Partial outputs with their max and sum, combined by a second pass.
+    double partial = splits > 1 ? 2.0 * s.sequences * s.heads * splits * (s.headDim + 2) * 4 : 0;
+    tl.timeUs = (static_cast<double>(s.bytes) / eff + partial) / t.streamBytesPerSecond() * 1e6 +
+                launchUs(t) * (splits > 1 ? 2 : 1);
+    tl.params = {{"kv_chunk", chunk}, {"splits", splits}, {"threads", threads}};
+    out.push_back(std::move(tl));
+  }
+  return out;
+}
+
+std::vector<Tiling> flashAttentionCandidates(const KernelShape &s, const target::TargetDesc &t) {
+  std::vector<Tiling> out;
+  double peak = t.bf16DenseTflops * 1e12;
+  int64_t queries = std::max<int64_t>(1, s.m ? s.m : s.contextTokens * 2);
+  for (int64_t bq : {64, 128})
+    for (int64_t bkv : {64, 128}) {
+      int64_t smem = (bq + 2 * bkv) * s.headDim * s.elementBytes * 2;
+      if (smem > t.smemPerBlockBytes)
+        continue;
+      Tiling tl;
+      tl.family = "flash_attention";
+      tl.blocks = std::max<int64_t>(1, s.sequences) * s.heads * ceilDiv(queries, bq);
+      int64_t waves = ceilDiv(tl.blocks, t.smCount);
+      double eff = 0.5 * (bq == 128 ? 1.0 : 0.8) * (bkv == 128 ? 1.0 : 0.9);
+      double perBlock = 4.0 * bq * s.contextTokens * s.headDim / (peak / t.smCount * eff);
+      tl.timeUs = std::max(waves * perBlock, s.bytes / t.streamBytesPerSecond()) * 1e6 +
+                  launchUs(t);
+      tl.params = {{"block_q", bq}, {"block_kv", bkv}, {"smem", smem}};
+      out.push_back(std::move(tl));
+    }
+  return out;
+}
+
+} // namespace
+
+std::vector<Tiling> candidates(const KernelShape &s, const target::TargetDesc &t) {
+  if (s.family == "gemv")
+    return gemvCandidates(s, t);
+  if (s.family == "gemm")
+    return gemmCandidates(s, t);
+  if (s.family == "paged_attention")
+    return pagedAttentionCandidates(s, t);
+  if (s.family == "flash_attention")
+    return flashAttentionCandidates(s, t);
+  std::vector<Tiling> out;
+  int64_t v = std::max<int64_t>(1, 16 / std::max<int64_t>(1, s.elementBytes));
+  for (int64_t threads : {128, 256, 512})
+    out.push_back(streaming(s, t, threads, v, v * 4, s.family));
+  return out;
+}
+
+Tiling best(const KernelShape &s, const target::TargetDesc &t) {
+  std::vector<Tiling> all = candidates(s, t);
+  size_t pick = 0;
+  for (size_t i = 1; i < all.size(); ++i)
+    if (all[i].timeUs < all[pick].timeUs * (1 - 1e-9))
+      pick = i;
+  return all[pick];
+}
+
+} // namespace kiln::cost

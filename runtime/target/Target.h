@@ -1,0 +1,55 @@
+//===- Target.h - GPU target descriptions ------------------------*- C++ -*-===//
+//
+// What the cost model, the memory planner and `kiln bench` know about a GPU:
+// SMs, memory and its bandwidth, caches, shared memory, registers, clocks,
+// tensor-core throughput and launch overheads. Descriptions are JSON files
+// under targets/ (built into the binary, and loadable from a path), so
+// compiling for a GPU needs no GPU.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_TARGET_TARGET_H
+#define KILN_RUNTIME_TARGET_TARGET_H
+
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln::target {
+
+struct TargetDesc {
+  std::string name, description, arch; // arch: "sm_90a"
+  std::vector<std::string> aliases;
+  int64_t smCount = 0;
+  double boostClockMhz = 0;
+  int64_t memoryBytes = 0;
+  double hbmBandwidthGBps = 0;  // peak, 1e9 bytes/s
+  double copyEfficiency = 0;    // the fraction a streaming kernel reaches
+  int64_t l2Bytes = 0;
+  double l2BandwidthGBps = 0;
+  int64_t smemPerSmBytes = 0;
+  int64_t smemPerBlockBytes = 0;
+  int64_t registersPerSm = 0;
+  int64_t maxThreadsPerSm = 0;
+  int64_t maxBlocksPerSm = 0;
+  double bf16DenseTflops = 0;
+  double memoryLatencyNs = 0;
+  double launchOverheadUs = 0;      // one stream launch
+  double graphLaunchOverheadUs = 0; // one kernel node of a CUDA graph
+
+  /// Bytes per second a well-shaped streaming kernel moves.
+  double streamBytesPerSecond() const { return hbmBandwidthGBps * 1e9 * copyEfficiency; }
+};
+
+/// Parses one description; `source` names it in errors.
+Status parseTarget(std::string_view json, std::string_view source, TargetDesc &out);
+/// The built-in descriptions (targets/*.json), in name order.
+const std::vector<TargetDesc> &builtinTargets();
+/// A built-in target by name or alias, or a description file by path.
+Status findTarget(std::string_view nameOrPath, TargetDesc &out);
+
+} // namespace kiln::target
+
+#endif
