@@ -342,23 +342,33 @@ LogicalResult Evaluator::evalOp(Operation *op) {
         FailureOr<Tensor *> out = result(op, shape);
         if (failed(out))
           return failure();
+        // One stored tensor of `rows` result rows, transposed when stored so.
+        auto load = [&](StringRef name, int64_t rows, Tensor &dst) -> Status {
+          Shape part = shape;
+          part[0] = rows;
+          dst = Tensor((*out)->dtype(), part);
+          if (!w.getTransposed())
+            return weights_(name, dst);
+          Tensor stored((*out)->dtype(), {part[1], part[0]});
+          KILN_RETURN_IF_ERROR(weights_(name, stored));
+          return host::transpose(stored, {1, 0}, dst);
+        };
         Status s = Status::ok();
         if (std::optional<ArrayAttr> sources = w.getSources()) {
           // A load-time concatenation of its sources' rows.
-          std::vector<Tensor> parts;
+          std::vector<Tensor> parts(sources->size());
           std::vector<const Tensor *> ptrs;
-          for (auto [name, rows] : llvm::zip(*sources, *w.getSourceRows())) {
-            shape[0] = rows;
-            parts.emplace_back((*out)->dtype(), shape);
-            if (!(s = weights_(cast<StringAttr>(name).getValue(), parts.back())))
+          for (auto [i, name, rows] : llvm::enumerate(*sources, *w.getSourceRows())) {
+            if (!(s = load(cast<StringAttr>(name).getValue(), rows, parts[i])))
               break;
+            ptrs.push_back(&parts[i]);
           }
-          for (const Tensor &t : parts)
-            ptrs.push_back(&t);
           if (s)
             s = host::concat(ptrs, 0, **out);
         } else {
-          s = weights_(w.getName(), **out);
+          Tensor t;
+          if ((s = load(w.getName(), shape[0], t)))
+            **out = std::move(t);
         }
         return s ? success() : w.emitError("cannot load weight: ") << s.message();
       })

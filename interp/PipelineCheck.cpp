@@ -200,7 +200,17 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
     return failure();
   }
 
-  const std::vector<int64_t> &lens = options.promptLengths;
+  // A graph traced with a static batch (torch.onnx exports of batch 1) runs
+  // one sequence at a time: check the longest prompt alone.
+  std::vector<int64_t> lens = options.promptLengths;
+  auto idsType = cast<RankedTensorType>(forward.getArgumentTypes()[0]);
+  if (!idsType.isDynamicDim(0)) {
+    if (idsType.getDimSize(0) != 1) {
+      os << "@forward takes a static batch of " << idsType.getDimSize(0) << "\n";
+      return failure();
+    }
+    lens = {*std::max_element(lens.begin(), lens.end())};
+  }
   auto B = static_cast<int64_t>(lens.size());
   int64_t steps = options.decodeSteps, maxPrompt = 0, maxPages = 0, totalPages = 0;
   for (int64_t l : lens) {

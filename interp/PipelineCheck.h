@@ -54,7 +54,8 @@ struct KvCheckOptions {
 /// different prompt lengths is prefilled in one call (padded, pages assigned
 /// in shuffled order, the cache poisoned with NaN beforehand), then decoded
 /// `decodeSteps` steps together; every logit row is compared with @forward's
-/// on the whole sequence.
+/// on the whole sequence. A @forward with a static batch of 1 is checked on
+/// the longest prompt alone.
 mlir::LogicalResult
 checkKvCacheMatchesForward(mlir::ModuleOp module,
                            const std::function<mlir::LogicalResult(mlir::ModuleOp)> &transform,

@@ -154,6 +154,8 @@ LogicalResult WeightOp::verify() {
     return emitOpError("weight name must not be empty");
   if (!getType().hasStaticShape())
     return emitOpError("weight shape must be static, got ") << getType();
+  if (getTransposed() && getType().getRank() != 2)
+    return emitOpError("only a 2-D weight can be stored transposed, got ") << getType();
   if (getSources().has_value() != getSourceRows().has_value())
     return emitOpError("sources and source_rows come together");
   if (std::optional<ArrayAttr> sources = getSources()) {

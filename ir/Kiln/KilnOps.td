@@ -20,9 +20,12 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     initializers. The data is never embedded: the runtime binds it at load, so
     compiling an 8B model reads no weight bytes. The shape must be static.
 
-    With `sources`, the weight is the row-wise (axis 0) concatenation of the
-    named weights, `source_rows` rows each: a layout transform applied once
-    at load. `fuse` merges the Q/K/V and gate/up projections this way.
+    With `transposed` (2-D only), the stored tensor is the transpose of the
+    result, `[K, N]` for a `[N, K]` result. With `sources`, the weight is the
+    row-wise (axis 0) concatenation of the named weights (each transposed
+    first when `transposed`), `source_rows` rows each. Both are layout
+    transforms applied once at load; `fuse` puts matmul weights in `[N, K]`
+    form and merges the Q/K/V and gate/up projections this way.
 
     ```mlir
     %w = kiln.weight "model.layers.0.mlp.up_proj.weight" : tensor<8192x2048xbf16>
@@ -30,10 +33,11 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
     ```
   }];
   let arguments = (ins StrAttr:$name, OptionalAttr<StrArrayAttr>:$sources,
-                       OptionalAttr<DenseI64ArrayAttr>:$source_rows);
+                       OptionalAttr<DenseI64ArrayAttr>:$source_rows,
+                       UnitAttr:$transposed);
   let builders = [
     OpBuilder<(ins "::mlir::Type":$type, "::llvm::StringRef":$name), [{
-      build($_builder, $_state, type, $_builder.getStringAttr(name), nullptr, nullptr);
+      build($_builder, $_state, type, $_builder.getStringAttr(name), nullptr, nullptr, nullptr);
     }]>
   ];
   let results = (outs Kiln_Tensor:$result);

@@ -72,10 +72,39 @@ std::string mergedName(ArrayRef<StringRef> names) {
   return out + "}" + names[0].substr(names[0].size() - suf).str();
 }
 
-/// A 2-D weight op without sources, or null.
+/// A weight op of `rank` dimensions without sources, or null.
 WeightOp plainWeight(Value v, int64_t rank) {
   auto w = v.getDefiningOp<WeightOp>();
   return w && !w.getSources() && w.getType().getRank() == rank ? w : WeightOp();
+}
+
+/// matmul(x, W[K, N]) -> matmul(x, W'[N, K] {transpose_b}) with W' stored
+/// transposed: GEMV reads each output row's K weights contiguously, and
+/// projections of one activation can then merge by rows.
+void transposedWeightsToRows(func::FuncOp f) {
+  SmallVector<WeightOp> weights(f.getOps<WeightOp>());
+  for (WeightOp w : weights) {
+    if (w.getSources() || w.getTransposed() || w.getType().getRank() != 2 || w->use_empty() ||
+        !llvm::all_of(w->getUses(), [](OpOperand &u) {
+          auto m = dyn_cast<MatmulOp>(u.getOwner());
+          return m && u.getOperandNumber() == 1 && !m.getTransposeB();
+        }))
+      continue;
+    OpBuilder b(w);
+    RankedTensorType t = w.getType();
+    auto rows = WeightOp::create(
+        b, w.getLoc(), RankedTensorType::get({t.getDimSize(1), t.getDimSize(0)}, t.getElementType()),
+        w.getNameAttr(), nullptr, nullptr, b.getUnitAttr());
+    for (Operation *u : llvm::to_vector(w->getUsers())) {
+      auto m = cast<MatmulOp>(u);
+      b.setInsertionPoint(m);
+      auto nm = MatmulOp::create(b, m.getLoc(), m.getType(), m.getLhs(), rows.getResult(),
+                                 b.getUnitAttr());
+      m.getResult().replaceAllUsesWith(nm.getResult());
+      m.erase();
+    }
+    w.erase();
+  }
 }
 
 WeightOp concatWeights(OpBuilder &b, Location loc, ArrayRef<WeightOp> parts) {
@@ -94,7 +123,7 @@ WeightOp concatWeights(OpBuilder &b, Location loc, ArrayRef<WeightOp> parts) {
   shape[0] = total;
   return WeightOp::create(b, loc, RankedTensorType::get(shape, w0.getType().getElementType()),
                           b.getStringAttr(mergedName(names)), b.getArrayAttr(sources),
-                          b.getDenseI64ArrayAttr(rows));
+                          b.getDenseI64ArrayAttr(rows), w0.getTransposedAttr());
 }
 
 /// Merges the transposed-weight matmuls reading `x`; returns whether it did.
@@ -104,10 +133,14 @@ bool mergeProjectionsOf(Value x) {
     if (auto m = dyn_cast<MatmulOp>(u))
       if (m.getLhs() == x && m.getTransposeB() && plainWeight(m.getRhs(), 2))
         mms.push_back(m);
+  if (mms.empty())
+    return false;
+  WeightOp first0 = mms[0].getRhs().getDefiningOp<WeightOp>();
   llvm::erase_if(mms, [&](MatmulOp m) {
     auto w = cast<RankedTensorType>(m.getRhs().getType());
     auto w0 = cast<RankedTensorType>(mms[0].getRhs().getType());
-    return w.getElementType() != w0.getElementType() || w.getDimSize(1) != w0.getDimSize(1);
+    return w.getElementType() != w0.getElementType() || w.getDimSize(1) != w0.getDimSize(1) ||
+           m.getRhs().getDefiningOp<WeightOp>().getTransposed() != first0.getTransposed();
   });
   if (mms.size() < 2)
     return false;
@@ -482,8 +515,10 @@ struct FusePass : kiln::impl::FuseBase<FusePass> {
     for (func::FuncOp f : getOperation().getOps<func::FuncOp>()) {
       if (f.isExternal() || f.getNumArguments() == 0)
         continue;
-      if (mergeProjections)
+      if (mergeProjections) {
+        transposedWeightsToRows(f);
         mergeAllProjections(f);
+      }
       kiln::FuseOptions opts{decodeTokens, prefillTokens, launchBytes, l2Ratio,
                              maxEpilogueOps, mergeProjections};
       Grouper g(f, opts);

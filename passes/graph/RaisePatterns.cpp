@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Passes.h"
+#include "passes/graph/RaisePatterns.h"
 
 #include "ir/Kiln/KilnOps.h"
 
@@ -369,10 +370,39 @@ struct RaiseRope : OpRewritePattern<AddOp> {
   }
 };
 
+/// range(0, shape_of(x)[a], 1) -> arange(x, axis a): the sequence positions
+/// as exporters compute them, in the form insert-kv-cache replaces.
+struct RaiseArange : OpRewritePattern<RangeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RangeOp range, PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(range.getType());
+    if (!type.getElementType().isInteger(64) || !near(scalarConstant(range.getStart()), 0.0) ||
+        scalarConstant(range.getDelta()) != std::optional<double>(1.0))
+      return failure();
+    // limit = reshape(slice(shape_of(x), [a, a + 1]), []) or slice alone.
+    Value limit = range.getLimit();
+    if (auto r = limit.getDefiningOp<ReshapeOp>())
+      limit = r.getInput();
+    auto slice = limit.getDefiningOp<SliceOp>();
+    auto shape = slice ? slice.getInput().getDefiningOp<ShapeOfOp>() : ShapeOfOp();
+    if (!shape || slice.getStarts().size() != 1 || slice.getSteps()[0] != 1 ||
+        slice.getEnds()[0] != slice.getStarts()[0] + 1)
+      return failure();
+    int64_t axis = slice.getStarts()[0];
+    auto x = cast<RankedTensorType>(shape.getInput().getType());
+    if (axis < 0 || axis >= x.getRank())
+      return failure();
+    rewriter.replaceOpWithNewOp<ArangeOp>(range, type, shape.getInput(),
+                                          rewriter.getI64IntegerAttr(axis));
+    return success();
+  }
+};
+
 struct RaisePatternsPass : kiln::impl::RaisePatternsBase<RaisePatternsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm, RaiseGelu, RaiseRope>(&getContext());
+    patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm, RaiseGelu, RaiseRope, RaiseArange>(&getContext());
+    populateRaiseAttentionPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

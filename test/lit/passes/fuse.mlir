@@ -155,17 +155,19 @@ func.func @prefill_norm(%x: tensor<?x?x64xf32>) -> tensor<?x?x1024xf32> {
 
 // -----
 
-// Near misses. Matmuls of one activation whose weights differ in K or are
-// not transposed weights are not merged; an elementwise op whose other
-// operand broadcasts the output to a larger shape stays out of the
-// epilogue (the sum of two matmuls joins the later one's); a chain of
+// Near misses. Matmuls of one activation are not merged when a right
+// operand is not a weight, or when one weight is stored [K, N] (it is put in
+// [N, K] form, transposed at load, but the layouts differ); an elementwise
+// op whose other operand broadcasts the output to a larger shape stays out
+// of the epilogue (the sum of two matmuls joins the later one's); a chain of
 // elementwise ops is one kernel.
 // CHECK-LABEL: func.func @near_misses
 // CHECK-NOT: sources
 // CHECK: %[[B:.*]] = kiln.fused "matmul"(%arg0, %arg1)
-// CHECK: kiln.fused "matmul"
+// CHECK: %[[W2:.*]] = kiln.weight "w2" {transposed} : tensor<16x8xf32>
+// CHECK: kiln.fused "matmul"(%arg0, %[[W2]])
 // CHECK-NEXT: ^bb0
-// CHECK-NEXT: kiln.matmul %{{.*}} : tensor<1x8xf32>, tensor<8x16xf32> -> tensor<1x16xf32>
+// CHECK-NEXT: kiln.matmul %{{.*}} {transpose_b} : tensor<1x8xf32>, tensor<16x8xf32> -> tensor<1x16xf32>
 // CHECK-NEXT: kiln.yield
 // CHECK: kiln.fused "matmul"(%arg0, %{{.*}}, %[[B]])
 // CHECK-NEXT: ^bb0
@@ -189,4 +191,21 @@ func.func @near_misses(%x: tensor<1x8xf32>, %m: tensor<8x8xf32>, %big: tensor<4x
   %e = kiln.exp %t : tensor<4x8xf32>
   %h = kiln.tanh %e : tensor<4x8xf32>
   return %h, %c : tensor<4x8xf32>, tensor<1x16xf32>
+}
+
+// -----
+
+// An exporter's [K, N] weights (torch.onnx, GPT-2's Conv1D) are put in
+// [N, K] form, stored transposed, and then merge like any projection.
+// CHECK-LABEL: func.func @kn_weights
+// CHECK: kiln.weight "l.{q,k}" {source_rows = array<i64: 64, 32>, sources = ["l.q", "l.k"], transposed} : tensor<96x64xf32>
+// CHECK: kiln.matmul %{{.*}} {transpose_b} : tensor<?x1x64xf32>, tensor<96x64xf32> -> tensor<?x1x96xf32>
+// NOMERGE-LABEL: func.func @kn_weights
+// NOMERGE: kiln.weight "l.q" : tensor<64x64xf32>
+func.func @kn_weights(%x: tensor<?x1x64xf32>) -> (tensor<?x1x64xf32>, tensor<?x1x32xf32>) {
+  %wq = kiln.weight "l.q" : tensor<64x64xf32>
+  %wk = kiln.weight "l.k" : tensor<64x32xf32>
+  %q = kiln.matmul %x, %wq : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+  %k = kiln.matmul %x, %wk : tensor<?x1x64xf32>, tensor<64x32xf32> -> tensor<?x1x32xf32>
+  return %q, %k : tensor<?x1x64xf32>, tensor<?x1x32xf32>
 }

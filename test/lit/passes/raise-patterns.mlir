@@ -280,3 +280,124 @@ func.func @rope_near_misses(%x: tensor<1x2x?x8xf32>, %pos: tensor<1x?xi64>) -> (
   %y2 = kiln.add %xc2, %rs2 : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32> -> tensor<1x2x?x8xf32>
   return %y, %y2 : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
 }
+
+// -----
+
+// Attention as torch.onnx writes it, head-major: GQA's repetition of 2 kv
+// heads to 4 (reshape, expand, reshape), q k^T scaled by 1/sqrt(16), plus a
+// mask built from the sequence length, softmax, times v, then back to
+// token-major. The mask evaluates to the causal mask, so the whole chain is
+// one causal attention (the default scale is left implicit).
+// CHECK-LABEL: func.func @sdpa_gqa_causal
+// CHECK-SAME: (%[[IDS:.*]]: tensor<1x?xi64>, %[[Q:.*]]: tensor<1x4x?x16xf32>, %[[K:.*]]: tensor<1x2x?x16xf32>, %[[V:.*]]: tensor<1x2x?x16xf32>)
+// CHECK-DAG: %[[QT:.*]] = kiln.transpose %[[Q]] {permutation = array<i64: 0, 2, 1, 3>}
+// CHECK-DAG: %[[KT:.*]] = kiln.transpose %[[K]] {permutation = array<i64: 0, 2, 1, 3>}
+// CHECK-DAG: %[[VT:.*]] = kiln.transpose %[[V]] {permutation = array<i64: 0, 2, 1, 3>}
+// CHECK: %[[A:.*]] = kiln.attention %[[QT]], %[[KT]], %[[VT]] {causal} : tensor<1x?x4x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32> -> tensor<1x?x4x16xf32>
+// CHECK-NEXT: return %[[A]]
+// The positions computed as range(0, shape_of(ids)[1], 1) become an arange.
+// CHECK-LABEL: func.func @positions
+// CHECK: kiln.arange %arg0 {axis = 1 : i64} : tensor<1x?xi64> -> tensor<?xi64>
+// CHECK-NOT: kiln.range
+func.func @sdpa_gqa_causal(%ids: tensor<1x?xi64>, %q: tensor<1x4x?x16xf32>, %k: tensor<1x2x?x16xf32>, %v: tensor<1x2x?x16xf32>) -> tensor<1x?x4x16xf32> {
+  %s = kiln.shape_of %ids : tensor<1x?xi64> -> tensor<2xi64>
+  %t1 = kiln.slice %s {starts = array<i64: 1>, ends = array<i64: 2>, steps = array<i64: 1>} : tensor<2xi64> -> tensor<1xi64>
+  %t = kiln.reshape %t1 {shape = array<i64>} : tensor<1xi64> -> tensor<i64>
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.range %zero, %t, %one : tensor<i64>, tensor<i64>, tensor<i64> -> tensor<?xi64>
+  %ri = kiln.reshape %r {shape = array<i64: -1, 1>} : tensor<?xi64> -> tensor<?x1xi64>
+  %rj = kiln.reshape %r {shape = array<i64: 1, -1>} : tensor<?xi64> -> tensor<1x?xi64>
+  %above = kiln.compare gt, %rj, %ri : tensor<1x?xi64>, tensor<?x1xi64> -> tensor<?x?xi1>
+  %ninf = kiln.constant dense<-3.40282347E+38> : tensor<f32>
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %mask = kiln.where %above, %ninf, %z : tensor<?x?xi1>, tensor<f32>, tensor<f32> -> tensor<?x?xf32>
+  %c1 = kiln.constant dense<1> : tensor<1xi64>
+  %c2 = kiln.constant dense<2> : tensor<1xi64>
+  %c16 = kiln.constant dense<16> : tensor<1xi64>
+  %es = kiln.concat %c1, %c2, %c2, %t1, %c16 {axis = 0 : i64} : tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64> -> tensor<5xi64>
+  %k5 = kiln.reshape %k {shape = array<i64: 1, 2, 1, -1, 16>} : tensor<1x2x?x16xf32> -> tensor<1x2x1x?x16xf32>
+  %ke = kiln.expand %k5, %es : tensor<1x2x1x?x16xf32>, tensor<5xi64> -> tensor<?x2x?x?x16xf32>
+  %kr = kiln.reshape %ke {shape = array<i64: 1, 4, -1, 16>} : tensor<?x2x?x?x16xf32> -> tensor<1x4x?x16xf32>
+  %v5 = kiln.reshape %v {shape = array<i64: 1, 2, 1, -1, 16>} : tensor<1x2x?x16xf32> -> tensor<1x2x1x?x16xf32>
+  %ve = kiln.expand %v5, %es : tensor<1x2x1x?x16xf32>, tensor<5xi64> -> tensor<?x2x?x?x16xf32>
+  %vr = kiln.reshape %ve {shape = array<i64: 1, 4, -1, 16>} : tensor<?x2x?x?x16xf32> -> tensor<1x4x?x16xf32>
+  %kt = kiln.transpose %kr {permutation = array<i64: 0, 1, 3, 2>} : tensor<1x4x?x16xf32> -> tensor<1x4x16x?xf32>
+  %qk = kiln.matmul %q, %kt : tensor<1x4x?x16xf32>, tensor<1x4x16x?xf32> -> tensor<1x4x?x?xf32>
+  %scale = kiln.constant dense<2.500000e-01> : tensor<f32>
+  %sc = kiln.mul %qk, %scale : tensor<1x4x?x?xf32>, tensor<f32> -> tensor<1x4x?x?xf32>
+  %sm = kiln.add %sc, %mask : tensor<1x4x?x?xf32>, tensor<?x?xf32> -> tensor<1x4x?x?xf32>
+  %p = kiln.softmax %sm {axis = 3 : i64} : tensor<1x4x?x?xf32>
+  %o = kiln.matmul %p, %vr : tensor<1x4x?x?xf32>, tensor<1x4x?x16xf32> -> tensor<1x4x?x16xf32>
+  %ot = kiln.transpose %o {permutation = array<i64: 0, 2, 1, 3>} : tensor<1x4x?x16xf32> -> tensor<1x?x4x16xf32>
+  return %ot : tensor<1x?x4x16xf32>
+}
+func.func @positions(%ids: tensor<1x?xi64>) -> tensor<?xi64> {
+  %s = kiln.shape_of %ids : tensor<1x?xi64> -> tensor<2xi64>
+  %t1 = kiln.slice %s {starts = array<i64: 1>, ends = array<i64: 2>, steps = array<i64: 1>} : tensor<2xi64> -> tensor<1xi64>
+  %t = kiln.reshape %t1 {shape = array<i64>} : tensor<1xi64> -> tensor<i64>
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.range %zero, %t, %one : tensor<i64>, tensor<i64>, tensor<i64> -> tensor<?xi64>
+  return %r : tensor<?xi64>
+}
+
+// -----
+
+// No mask, the scale as a division by 2 (not 1/sqrt(16)): a full
+// attention with an explicit scale.
+// CHECK-LABEL: func.func @sdpa_scaled_full
+// CHECK: kiln.attention %{{.*}}, %{{.*}}, %{{.*}} {scale = 5.000000e-01 : f64} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
+// CHECK-NOT: kiln.softmax
+func.func @sdpa_scaled_full(%q: tensor<?x4x?x16xf32>, %k: tensor<?x4x?x16xf32>, %v: tensor<?x4x?x16xf32>) -> tensor<?x?x4x16xf32> {
+  %kt = kiln.transpose %k {permutation = array<i64: 0, 1, 3, 2>} : tensor<?x4x?x16xf32> -> tensor<?x4x16x?xf32>
+  %qk = kiln.matmul %q, %kt : tensor<?x4x?x16xf32>, tensor<?x4x16x?xf32> -> tensor<?x4x?x?xf32>
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %sc = kiln.div %qk, %two : tensor<?x4x?x?xf32>, tensor<f32> -> tensor<?x4x?x?xf32>
+  %p = kiln.softmax %sc {axis = 3 : i64} : tensor<?x4x?x?xf32>
+  %o = kiln.matmul %p, %v : tensor<?x4x?x?xf32>, tensor<?x4x?x16xf32> -> tensor<?x4x?x16xf32>
+  %ot = kiln.transpose %o {permutation = array<i64: 0, 2, 1, 3>} : tensor<?x4x?x16xf32> -> tensor<?x?x4x16xf32>
+  return %ot : tensor<?x?x4x16xf32>
+}
+
+// -----
+
+// Near misses: a mask that also hides the diagonal is not causal; a mask
+// that is an input (its values unknown at compile time) cannot be checked.
+// Both stay primitive.
+// CHECK-LABEL: func.func @sdpa_not_causal
+// CHECK-NOT: kiln.attention
+// CHECK: kiln.softmax
+// CHECK-LABEL: func.func @sdpa_mask_input
+// CHECK-NOT: kiln.attention
+// CHECK: kiln.softmax
+func.func @sdpa_not_causal(%ids: tensor<1x?xi64>, %q: tensor<1x4x?x16xf32>, %k: tensor<1x4x?x16xf32>, %v: tensor<1x4x?x16xf32>) -> tensor<1x?x4x16xf32> {
+  %s = kiln.shape_of %ids : tensor<1x?xi64> -> tensor<2xi64>
+  %t1 = kiln.slice %s {starts = array<i64: 1>, ends = array<i64: 2>, steps = array<i64: 1>} : tensor<2xi64> -> tensor<1xi64>
+  %t = kiln.reshape %t1 {shape = array<i64>} : tensor<1xi64> -> tensor<i64>
+  %zero = kiln.constant dense<0> : tensor<i64>
+  %one = kiln.constant dense<1> : tensor<i64>
+  %r = kiln.range %zero, %t, %one : tensor<i64>, tensor<i64>, tensor<i64> -> tensor<?xi64>
+  %ri = kiln.reshape %r {shape = array<i64: -1, 1>} : tensor<?xi64> -> tensor<?x1xi64>
+  %rj = kiln.reshape %r {shape = array<i64: 1, -1>} : tensor<?xi64> -> tensor<1x?xi64>
+  %above = kiln.compare ge, %rj, %ri : tensor<1x?xi64>, tensor<?x1xi64> -> tensor<?x?xi1>
+  %ninf = kiln.constant dense<-3.40282347E+38> : tensor<f32>
+  %z = kiln.constant dense<0.0> : tensor<f32>
+  %mask = kiln.where %above, %ninf, %z : tensor<?x?xi1>, tensor<f32>, tensor<f32> -> tensor<?x?xf32>
+  %kt = kiln.transpose %k {permutation = array<i64: 0, 1, 3, 2>} : tensor<1x4x?x16xf32> -> tensor<1x4x16x?xf32>
+  %qk = kiln.matmul %q, %kt : tensor<1x4x?x16xf32>, tensor<1x4x16x?xf32> -> tensor<1x4x?x?xf32>
+  %sm = kiln.add %qk, %mask : tensor<1x4x?x?xf32>, tensor<?x?xf32> -> tensor<1x4x?x?xf32>
+  %p = kiln.softmax %sm {axis = 3 : i64} : tensor<1x4x?x?xf32>
+  %o = kiln.matmul %p, %v : tensor<1x4x?x?xf32>, tensor<1x4x?x16xf32> -> tensor<1x4x?x16xf32>
+  %ot = kiln.transpose %o {permutation = array<i64: 0, 2, 1, 3>} : tensor<1x4x?x16xf32> -> tensor<1x?x4x16xf32>
+  return %ot : tensor<1x?x4x16xf32>
+}
+func.func @sdpa_mask_input(%mask: tensor<?x?xf32>, %q: tensor<1x4x?x16xf32>, %k: tensor<1x4x?x16xf32>, %v: tensor<1x4x?x16xf32>) -> tensor<1x?x4x16xf32> {
+  %kt = kiln.transpose %k {permutation = array<i64: 0, 1, 3, 2>} : tensor<1x4x?x16xf32> -> tensor<1x4x16x?xf32>
+  %qk = kiln.matmul %q, %kt : tensor<1x4x?x16xf32>, tensor<1x4x16x?xf32> -> tensor<1x4x?x?xf32>
+  %sm = kiln.add %qk, %mask : tensor<1x4x?x?xf32>, tensor<?x?xf32> -> tensor<1x4x?x?xf32>
+  %p = kiln.softmax %sm {axis = 3 : i64} : tensor<1x4x?x?xf32>
+  %o = kiln.matmul %p, %v : tensor<1x4x?x?xf32>, tensor<1x4x?x16xf32> -> tensor<1x4x?x16xf32>
+  %ot = kiln.transpose %o {permutation = array<i64: 0, 2, 1, 3>} : tensor<1x4x?x16xf32> -> tensor<1x?x4x16xf32>
+  return %ot : tensor<1x?x4x16xf32>
+}

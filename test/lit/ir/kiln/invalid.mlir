@@ -817,3 +817,35 @@ func.func @paged_attention_window(%q: tensor<1x1x4x16xf32>, %c: tensor<2x?x2x16x
   %0 = kiln.paged_attention %q, %c[0], %bt, %ctx, %p {causal, sliding_window = 0 : i64} : tensor<1x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<1x4xi32>, tensor<1xi32>, tensor<1x1xi64>
   return
 }
+
+// -----
+
+func.func @weight_transposed_rank() {
+  // expected-error @+1 {{only a 2-D weight can be stored transposed, got 'tensor<4x4x4xf32>'}}
+  %w = kiln.weight "w" {transposed} : tensor<4x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @weight_sources_alone() {
+  // expected-error @+1 {{sources and source_rows come together}}
+  %w = kiln.weight "w" {sources = ["a", "b"]} : tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @weight_sources_rows() {
+  // expected-error @+1 {{source rows add up to 5, not the 'tensor<4x4xf32>' of the concatenation}}
+  %w = kiln.weight "w" {sources = ["a", "b"], source_rows = array<i64: 2, 3>} : tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @weight_one_source() {
+  // expected-error @+1 {{needs at least two sources, each with its row count}}
+  %w = kiln.weight "w" {sources = ["a"], source_rows = array<i64: 4>} : tensor<4x4xf32>
+  return
+}

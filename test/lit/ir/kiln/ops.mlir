@@ -7,6 +7,8 @@
 func.func @weights_and_constants() -> (tensor<512x64xbf16>, tensor<2xf32>) {
   // CHECK: %[[W:.*]] = kiln.weight "model.embed_tokens.weight" : tensor<512x64xbf16>
   %w = kiln.weight "model.embed_tokens.weight" : tensor<512x64xbf16>
+  // CHECK: kiln.weight "l.{q,k}" {source_rows = array<i64: 64, 32>, sources = ["l.q", "l.k"], transposed} : tensor<96x64xbf16>
+  %wqk = kiln.weight "l.{q,k}" {sources = ["l.q", "l.k"], source_rows = array<i64: 64, 32>, transposed} : tensor<96x64xbf16>
   // CHECK: kiln.constant dense<[1.000000e+00, 2.500000e+00]> : tensor<2xf32>
   %c = kiln.constant dense<[1.0, 2.5]> : tensor<2xf32>
   return %w, %c : tensor<512x64xbf16>, tensor<2xf32>
