@@ -94,18 +94,8 @@ struct RaiseRmsNorm : OpRewritePattern<MulOp> {
     return {};
   }
 
-  /// (x, eps) if `r` is 1/sqrt(mean(x^2 over the last axis, kept) + eps).
-  static std::optional<std::pair<Value, double>> inverseRms(Value r) {
-    Value s;
-    if (auto rs = singleUse<RsqrtOp>(r))
-      s = rs.getInput();
-    else if (auto rec = singleUse<ReciprocalOp>(r)) {
-      if (auto sq = singleUse<SqrtOp>(rec.getInput()))
-        s = sq.getInput();
-    } else if (auto div = singleUse<DivOp>(r); div && near(scalarConstant(div.getLhs()), 1.0)) {
-      if (auto sq = singleUse<SqrtOp>(div.getRhs())) // 1 / sqrt(...)
-        s = sq.getInput();
-    }
+  /// (x, eps) if `s` is mean(x^2 over the last axis, kept) + eps.
+  static std::optional<std::pair<Value, double>> meanSquarePlusEps(Value s) {
     auto add = s ? singleUse<AddOp>(s) : AddOp();
     if (!add)
       return std::nullopt;
@@ -123,24 +113,91 @@ struct RaiseRmsNorm : OpRewritePattern<MulOp> {
     return std::nullopt;
   }
 
+  /// (x, eps) if `r` is 1/sqrt(mean(x^2 over the last axis, kept) + eps).
+  static std::optional<std::pair<Value, double>> inverseRms(Value r) {
+    Value s;
+    if (auto rs = singleUse<RsqrtOp>(r))
+      s = rs.getInput();
+    else if (auto rec = singleUse<ReciprocalOp>(r)) {
+      if (auto sq = singleUse<SqrtOp>(rec.getInput()))
+        s = sq.getInput();
+    } else if (auto div = singleUse<DivOp>(r); div && near(scalarConstant(div.getLhs()), 1.0)) {
+      if (auto sq = singleUse<SqrtOp>(div.getRhs())) // 1 / sqrt(...)
+        s = sq.getInput();
+    }
+    return meanSquarePlusEps(s);
+  }
+
+  /// (x, eps) if `n` is x normalised by its RMS: x * r or r * x with r as
+  /// above, or x / sqrt(mean(x^2) + eps).
+  static std::optional<std::pair<Value, double>> normalised(Value n) {
+    if (auto inner = singleUse<MulOp>(n)) {
+      for (auto [x, r] : {std::pair(inner.getLhs(), inner.getRhs()),
+                          std::pair(inner.getRhs(), inner.getLhs())})
+        if (std::optional<std::pair<Value, double>> found = inverseRms(r); found && found->first == x)
+          return found;
+    } else if (auto div = singleUse<DivOp>(n)) {
+      if (auto sq = singleUse<SqrtOp>(div.getRhs()))
+        if (std::optional<std::pair<Value, double>> found = meanSquarePlusEps(sq.getInput());
+            found && found->first == div.getLhs())
+          return found;
+    }
+    return std::nullopt;
+  }
+
   LogicalResult matchAndRewrite(MulOp mul, PatternRewriter &rewriter) const override {
     for (auto [w, n] : {std::pair(mul.getLhs(), mul.getRhs()), std::pair(mul.getRhs(), mul.getLhs())}) {
-      auto inner = singleUse<MulOp>(n);
       auto wt = dyn_cast<RankedTensorType>(w.getType());
-      if (!inner || !wt || wt.getRank() != 1)
+      std::optional<std::pair<Value, double>> found = normalised(n);
+      if (!found || !wt || wt.getRank() != 1)
         continue;
-      for (auto [x, r] : {std::pair(inner.getLhs(), inner.getRhs()),
-                          std::pair(inner.getRhs(), inner.getLhs())}) {
-        std::optional<std::pair<Value, double>> found = inverseRms(r);
-        auto xt = dyn_cast<RankedTensorType>(x.getType());
-        if (!found || found->first != x || !xt || xt != mul.getType() ||
-            xt.getShape().back() != wt.getDimSize(0) || ShapedType::isDynamic(wt.getDimSize(0)))
-          continue;
-        rewriter.replaceOpWithNewOp<RmsNormOp>(
-            mul, xt, x, w, rewriter.getF32FloatAttr(static_cast<float>(found->second)),
-            rewriter.getF32FloatAttr(0.0f));
-        return success();
-      }
+      Value x = found->first;
+      auto xt = dyn_cast<RankedTensorType>(x.getType());
+      if (!xt || xt != mul.getType() || xt.getShape().back() != wt.getDimSize(0) ||
+          ShapedType::isDynamic(wt.getDimSize(0)))
+        continue;
+      rewriter.replaceOpWithNewOp<RmsNormOp>(
+          mul, xt, x, w, rewriter.getF32FloatAttr(static_cast<float>(found->second)),
+          rewriter.getF32FloatAttr(0.0f));
+      return success();
+    }
+    return failure();
+  }
+};
+
+/// LayerNorm is RMSNorm of the centred input: rms_norm(x - mean(x), w) ->
+/// layer_norm(x, w), and layer_norm(x, w) + b -> layer_norm(x, w, b) for a
+/// 1-D b of the last axis.
+struct RaiseLayerNorm : OpRewritePattern<RmsNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RmsNormOp norm, PatternRewriter &rewriter) const override {
+    auto sub = singleUse<SubOp>(norm.getInput());
+    if (!sub || norm.getWeightOffset().convertToDouble() != 0.0)
+      return failure();
+    Value x = sub.getLhs();
+    auto mean = sub.getRhs().getDefiningOp<ReduceMeanOp>();
+    int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+    if (!mean || mean.getInput() != x || !mean.getKeepDims() ||
+        mean.getAxes() != ArrayRef<int64_t>{rank - 1} || x.getType() != norm.getType())
+      return failure();
+    rewriter.replaceOpWithNewOp<LayerNormOp>(norm, norm.getType(), x, norm.getWeight(), Value(),
+                                             norm.getEpsilonAttr());
+    return success();
+  }
+};
+
+struct RaiseLayerNormBias : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
+    for (auto [n, b] : {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
+      auto norm = singleUse<LayerNormOp>(n);
+      auto bt = dyn_cast<RankedTensorType>(b.getType());
+      if (!norm || norm.getBias() || !bt || bt.getRank() != 1 ||
+          bt != cast<RankedTensorType>(norm.getWeight().getType()) || add.getType() != norm.getType())
+        continue;
+      rewriter.replaceOpWithNewOp<LayerNormOp>(add, norm.getType(), norm.getInput(),
+                                               norm.getWeight(), b, norm.getEpsilonAttr());
+      return success();
     }
     return failure();
   }
@@ -401,7 +458,8 @@ struct RaiseArange : OpRewritePattern<RangeOp> {
 struct RaisePatternsPass : kiln::impl::RaisePatternsBase<RaisePatternsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm, RaiseGelu, RaiseRope, RaiseArange>(&getContext());
+    patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm, RaiseLayerNorm, RaiseLayerNormBias, RaiseGelu,
+                 RaiseRope, RaiseArange>(&getContext());
     populateRaiseAttentionPatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();

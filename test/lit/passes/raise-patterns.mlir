@@ -401,3 +401,66 @@ func.func @sdpa_mask_input(%mask: tensor<?x?xf32>, %q: tensor<1x4x?x16xf32>, %k:
   %ot = kiln.transpose %o {permutation = array<i64: 0, 2, 1, 3>} : tensor<1x4x?x16xf32> -> tensor<1x?x4x16xf32>
   return %ot : tensor<1x?x4x16xf32>
 }
+
+// -----
+
+// LayerNorm as torch.onnx writes it below opset 17: centre, divide by the
+// root of the mean square plus eps, scale, shift. It is RMSNorm of the
+// centred input, which becomes LayerNorm, which takes the bias.
+// CHECK-LABEL: func.func @layer_norm_opset14
+// CHECK-SAME: (%[[X:.*]]: tensor<1x?x64xf32>, %[[W:.*]]: tensor<64xf32>, %[[B:.*]]: tensor<64xf32>)
+// CHECK-NEXT: %[[Y:.*]] = kiln.layer_norm %[[X]], %[[W]], %[[B]] {epsilon = 9.99999974E-6 : f32} : tensor<1x?x64xf32>, tensor<64xf32>, tensor<64xf32>
+// CHECK-NEXT: return %[[Y]]
+func.func @layer_norm_opset14(%x: tensor<1x?x64xf32>, %w: tensor<64xf32>, %b: tensor<64xf32>) -> tensor<1x?x64xf32> {
+  %m = kiln.reduce_mean %x {axes = array<i64: 2>, keep_dims} : tensor<1x?x64xf32> -> tensor<1x?x1xf32>
+  %d = kiln.sub %x, %m : tensor<1x?x64xf32>, tensor<1x?x1xf32> -> tensor<1x?x64xf32>
+  %two = kiln.constant dense<2.0> : tensor<f32>
+  %p = kiln.pow %d, %two : tensor<1x?x64xf32>, tensor<f32> -> tensor<1x?x64xf32>
+  %v = kiln.reduce_mean %p {axes = array<i64: 2>, keep_dims} : tensor<1x?x64xf32> -> tensor<1x?x1xf32>
+  %eps = kiln.constant dense<1.0e-05> : tensor<f32>
+  %a = kiln.add %v, %eps : tensor<1x?x1xf32>, tensor<f32> -> tensor<1x?x1xf32>
+  %s = kiln.sqrt %a : tensor<1x?x1xf32>
+  %n = kiln.div %d, %s : tensor<1x?x64xf32>, tensor<1x?x1xf32> -> tensor<1x?x64xf32>
+  %y = kiln.mul %n, %w : tensor<1x?x64xf32>, tensor<64xf32> -> tensor<1x?x64xf32>
+  %z = kiln.add %y, %b : tensor<1x?x64xf32>, tensor<64xf32> -> tensor<1x?x64xf32>
+  return %z : tensor<1x?x64xf32>
+}
+
+// -----
+
+// Near misses: the mean taken over the tokens, not the channels, is not a
+// LayerNorm (the division spelling of RMSNorm still applies to the centred
+// value); a bias of another shape stays an add.
+// CHECK-LABEL: func.func @layer_norm_wrong_axis
+// CHECK: kiln.reduce_mean %{{.*}} {axes = array<i64: 1>, keep_dims}
+// CHECK: kiln.sub
+// CHECK: kiln.rms_norm
+// CHECK-NOT: kiln.layer_norm
+// CHECK-LABEL: func.func @layer_norm_bias_shape
+// CHECK: kiln.layer_norm %{{.*}}, %{{.*}} {epsilon
+// CHECK-NEXT: kiln.add
+func.func @layer_norm_wrong_axis(%x: tensor<1x8x64xf32>, %w: tensor<64xf32>) -> tensor<1x8x64xf32> {
+  %m = kiln.reduce_mean %x {axes = array<i64: 1>, keep_dims} : tensor<1x8x64xf32> -> tensor<1x1x64xf32>
+  %d = kiln.sub %x, %m : tensor<1x8x64xf32>, tensor<1x1x64xf32> -> tensor<1x8x64xf32>
+  %p = kiln.mul %d, %d : tensor<1x8x64xf32>, tensor<1x8x64xf32> -> tensor<1x8x64xf32>
+  %v = kiln.reduce_mean %p {axes = array<i64: 2>, keep_dims} : tensor<1x8x64xf32> -> tensor<1x8x1xf32>
+  %eps = kiln.constant dense<1.0e-05> : tensor<f32>
+  %a = kiln.add %v, %eps : tensor<1x8x1xf32>, tensor<f32> -> tensor<1x8x1xf32>
+  %s = kiln.sqrt %a : tensor<1x8x1xf32>
+  %n = kiln.div %d, %s : tensor<1x8x64xf32>, tensor<1x8x1xf32> -> tensor<1x8x64xf32>
+  %y = kiln.mul %n, %w : tensor<1x8x64xf32>, tensor<64xf32> -> tensor<1x8x64xf32>
+  return %y : tensor<1x8x64xf32>
+}
+func.func @layer_norm_bias_shape(%x: tensor<1x8x64xf32>, %w: tensor<64xf32>, %b: tensor<8x64xf32>) -> tensor<1x8x64xf32> {
+  %m = kiln.reduce_mean %x {axes = array<i64: 2>, keep_dims} : tensor<1x8x64xf32> -> tensor<1x8x1xf32>
+  %d = kiln.sub %x, %m : tensor<1x8x64xf32>, tensor<1x8x1xf32> -> tensor<1x8x64xf32>
+  %p = kiln.mul %d, %d : tensor<1x8x64xf32>, tensor<1x8x64xf32> -> tensor<1x8x64xf32>
+  %v = kiln.reduce_mean %p {axes = array<i64: 2>, keep_dims} : tensor<1x8x64xf32> -> tensor<1x8x1xf32>
+  %eps = kiln.constant dense<1.0e-05> : tensor<f32>
+  %a = kiln.add %v, %eps : tensor<1x8x1xf32>, tensor<f32> -> tensor<1x8x1xf32>
+  %s = kiln.sqrt %a : tensor<1x8x1xf32>
+  %n = kiln.div %d, %s : tensor<1x8x64xf32>, tensor<1x8x1xf32> -> tensor<1x8x64xf32>
+  %y = kiln.mul %w, %n : tensor<64xf32>, tensor<1x8x64xf32> -> tensor<1x8x64xf32>
+  %z = kiln.add %y, %b : tensor<1x8x64xf32>, tensor<8x64xf32> -> tensor<1x8x64xf32>
+  return %z : tensor<1x8x64xf32>
+}
