@@ -175,8 +175,8 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
                                          const KvCheckOptions &options, std::string &report) {
   llvm::raw_string_ostream os(report);
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
-  if (!forward || forward.getNumArguments() != 1) {
-    os << "the reference needs @forward(input_ids)\n";
+  if (!forward || forward.getNumArguments() < 1) {
+    os << "the reference needs @forward(input_ids, ...)\n";
     return failure();
   }
   OwningOpRef<ModuleOp> after = module.clone();
@@ -244,8 +244,29 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
       ids[b].push_back(static_cast<int64_t>(rng.next() % static_cast<uint64_t>(intRange)));
       in.setInt(t, ids[b].back());
     }
+    // Explicit-past references take position ids and an empty past.
+    std::vector<Tensor> args = {in};
+    for (Type t : forward.getArgumentTypes().drop_front()) {
+      auto rt = cast<RankedTensorType>(t);
+      FailureOr<DType> dt = tensorDType(rt);
+      if (failed(dt)) {
+        os << "@forward takes an argument of unsupported type\n";
+        return failure();
+      }
+      if (rt.getElementType().isInteger(64) && rt.getRank() == 2) {
+        Tensor pos(DType::I64, {1, n});
+        for (int64_t t = 0; t < n; ++t)
+          pos.setInt(t, t);
+        args.push_back(std::move(pos));
+        continue;
+      }
+      host::Shape shape;
+      for (int64_t i = 0; i < rt.getRank(); ++i)
+        shape.push_back(rt.isDynamicDim(i) ? (i == 0 ? 1 : 0) : rt.getDimSize(i));
+      args.emplace_back(*dt, shape);
+    }
     std::vector<Tensor> out;
-    if (failed(evaluate(forward, {in}, weights, out))) {
+    if (failed(evaluate(forward, args, weights, out))) {
       os << "@forward failed on sequence " << b << "\n";
       return failure();
     }

@@ -55,7 +55,8 @@ struct KvCheckOptions {
 /// in shuffled order, the cache poisoned with NaN beforehand), then decoded
 /// `decodeSteps` steps together; every logit row is compared with @forward's
 /// on the whole sequence. A @forward with a static batch of 1 is checked on
-/// the longest prompt alone.
+/// the longest prompt alone; one with explicit past keys and values
+/// (input_ids, position_ids, past...) is called with an empty past.
 mlir::LogicalResult
 checkKvCacheMatchesForward(mlir::ModuleOp module,
                            const std::function<mlir::LogicalResult(mlir::ModuleOp)> &transform,

@@ -13,6 +13,9 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_INSERTKVCACHE
@@ -90,6 +93,40 @@ LogicalResult replacePositions(Value inputIds, Value positions) {
   return success();
 }
 
+/// A key or value operand that is `concat(past, new)` along the sequence,
+/// with `past` an argument of the function: token-major `[B, S, H, D]`
+/// concatenated on axis 1, or head-major `[B, H, S, D]` on axis 2 and
+/// transposed to token-major.
+struct PastConcat {
+  ConcatOp concat;
+  bool headMajor;
+
+  /// The new tokens' keys or values, token-major.
+  Value newTokens(OpBuilder &b, Location loc) const {
+    ConcatOp c = concat;
+    Value n = c.getOperand(1);
+    return headMajor ? TransposeOp::create(b, loc, n, ArrayRef<int64_t>{0, 2, 1, 3}).getResult()
+                     : n;
+  }
+};
+
+std::optional<PastConcat> pastConcatOf(Value v, Block &body) {
+  bool headMajor = false;
+  if (auto t = v.getDefiningOp<TransposeOp>();
+      t && t.getPermutation() == ArrayRef<int64_t>{0, 2, 1, 3}) {
+    v = t.getInput();
+    headMajor = true;
+  }
+  auto c = v.getDefiningOp<ConcatOp>();
+  if (!c || c.getNumOperands() != 2 ||
+      c.getAxis() != static_cast<uint64_t>(headMajor ? 2 : 1))
+    return std::nullopt;
+  auto past = dyn_cast<BlockArgument>(c.getOperand(0));
+  if (!past || past.getOwner() != &body || past.getArgNumber() < 2)
+    return std::nullopt;
+  return PastConcat{c, headMajor};
+}
+
 /// Turns the clone `f` into an entry point over the paged cache.
 LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
                          bool decode) {
@@ -106,9 +143,17 @@ LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
     return f.emitOpError("first argument must be input_ids tensor<?x?xi64>, got ")
                << ids.getType(),
            failure();
-  if (f.getNumArguments() != 1)
-    return f.emitOpError("must take only input_ids to derive a KV-cache entry point"),
-           failure();
+  // Explicit past: (input_ids, position_ids, past_key_0, past_value_0, ...).
+  unsigned oldArgs = body.getNumArguments();
+  bool explicitPast = oldArgs > 1;
+  if (explicitPast) {
+    auto pt = dyn_cast<RankedTensorType>(body.getArgument(1).getType());
+    if (!pt || pt.getRank() != 2 || !pt.getElementType().isInteger(64))
+      return f.emitOpError("second argument must be position_ids tensor<?x?xi64> (then the "
+                           "past keys and values), got ")
+                 << body.getArgument(1).getType(),
+             failure();
+  }
   ids.setType(RankedTensorType::get({idsType.getDimSize(0), tokens}, i64));
 
   auto posType = RankedTensorType::get({kDyn, tokens}, i64);
@@ -119,16 +164,33 @@ LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
       {c.layers, kDyn, 2, pageSize, c.kvHeads, c.headDim}, c.dtype);
   Value cache = body.addArgument(cacheType, loc);
 
-  if (failed(replacePositions(ids, positions)))
+  if (explicitPast)
+    body.getArgument(1).replaceAllUsesWith(positions);
+  else if (failed(replacePositions(ids, positions)))
     return failure();
 
   SmallVector<AttentionOp> attentions(f.getOps<AttentionOp>());
+  DenseSet<Value> presents;
   int64_t layer = 0;
   for (AttentionOp a : attentions) {
     b.setInsertionPoint(a);
     IntegerAttr l = b.getI64IntegerAttr(layer++);
-    cache = KvAppendOp::create(b, a.getLoc(), cacheType, cache, a.getKey(), a.getValue(),
-                               blockTables, positions, l);
+    Value key = a.getKey(), value = a.getValue();
+    if (explicitPast) {
+      // concat(past, new) becomes the append of new; the concatenation, the
+      // present output, goes away with the past input.
+      std::optional<PastConcat> pk = pastConcatOf(key, body), pv = pastConcatOf(value, body);
+      if (!pk || !pv)
+        return a.emitOpError("keys and values must be a past input concatenated with the new "
+                             "tokens' (along the sequence) to become a paged cache"),
+               failure();
+      key = pk->newTokens(b, a.getLoc());
+      value = pv->newTokens(b, a.getLoc());
+      presents.insert(pk->concat);
+      presents.insert(pv->concat);
+    }
+    cache = KvAppendOp::create(b, a.getLoc(), cacheType, cache, key, value, blockTables,
+                               positions, l);
     Value out = PagedAttentionOp::create(b, a.getLoc(), a.getQuery().getType(), a.getQuery(),
                                          cache, blockTables, contextLens, positions, l,
                                          a.getCausalAttr(), a.getScaleAttr(),
@@ -137,7 +199,10 @@ LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
     a.erase();
   }
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  SmallVector<Value> results(ret.getOperands());
+  SmallVector<Value> results;
+  for (Value r : ret.getOperands())
+    if (!presents.contains(r))
+      results.push_back(r);
   results.push_back(cache);
   b.setInsertionPoint(ret);
   // Greedy decoding's next token at every position: argmax over the vocabulary.
@@ -151,6 +216,24 @@ LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
   func::ReturnOp::create(b, ret.getLoc(), results);
   ret.erase();
 
+  if (explicitPast) {
+    // What fed only the presents is dead; then the past inputs must be.
+    for (Operation *op = body.getTerminator()->getPrevNode(); op;) {
+      Operation *prev = op->getPrevNode();
+      if (op->use_empty() && isMemoryEffectFree(op))
+        op->erase();
+      op = prev;
+    }
+    llvm::BitVector dead(body.getNumArguments());
+    for (unsigned i = 1; i < oldArgs; ++i) {
+      if (!body.getArgument(i).use_empty())
+        return f.emitOpError("past input ")
+                   << i << " is used other than by its concatenation with the new tokens",
+               failure();
+      dead.set(i);
+    }
+    body.eraseArguments(dead);
+  }
   SmallVector<DictionaryAttr> argAttrs;
   for (StringRef name : {"input_ids", "positions", "block_tables", "context_lens", "kv_cache"})
     argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("kiln.name", b.getStringAttr(name))));

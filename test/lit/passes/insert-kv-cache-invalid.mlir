@@ -36,7 +36,7 @@ func.func @forward(%x: tensor<?x?x4x16xf32>, %y: tensor<?x?x2x16xf32>) -> tensor
 
 // -----
 
-// expected-error @+1 {{must take only input_ids to derive a KV-cache entry point}}
+// expected-error @+1 {{second argument must be position_ids tensor<?x?xi64> (then the past keys and values), got 'tensor<?x?x4x16xf32>'}}
 func.func @forward(%ids: tensor<?x?xi64>, %x: tensor<?x?x4x16xf32>) -> tensor<?x?x4x16xf32> {
   %a = kiln.attention %x, %x, %x {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
   return %a : tensor<?x?x4x16xf32>
@@ -65,4 +65,32 @@ func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x4x16xf32> {
   %h = kiln.reshape %x {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
   %a = kiln.attention %h, %h, %h {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
   return %a : tensor<?x?x4x16xf32>
+}
+
+// -----
+
+// Explicit past mode, but the keys are not concat(past, new).
+func.func @forward(%ids: tensor<?x?xi64>, %pos: tensor<?x?xi64>, %pk: tensor<?x2x?x16xf32>) -> tensor<?x?x64xf32> {
+  %emb = kiln.weight "embed" : tensor<128x64xf32>
+  %x = kiln.gather %emb[%ids] {axis = 0 : i64} : tensor<128x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+  %h = kiln.reshape %x {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  // expected-error @+1 {{keys and values must be a past input concatenated with the new tokens' (along the sequence) to become a paged cache}}
+  %a = kiln.attention %h, %h, %h {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
+  %o = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
+  return %o : tensor<?x?x64xf32>
+}
+
+// -----
+
+// The past is also read elsewhere (here: returned as is), which a paged
+// cache cannot provide.
+// expected-error @+1 {{past input 2 is used other than by its concatenation with the new tokens}}
+func.func @forward(%ids: tensor<?x?xi64>, %pos: tensor<?x?xi64>, %pk: tensor<?x?x4x16xf32>) -> (tensor<?x?x64xf32>, tensor<?x?x4x16xf32>) {
+  %emb = kiln.weight "embed" : tensor<128x64xf32>
+  %x = kiln.gather %emb[%ids] {axis = 0 : i64} : tensor<128x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+  %h = kiln.reshape %x {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  %kc = kiln.concat %pk, %h {axis = 1 : i64} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
+  %a = kiln.attention %h, %kc, %kc {causal} : tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32>, tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
+  %o = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
+  return %o, %pk : tensor<?x?x64xf32>, tensor<?x?x4x16xf32>
 }

@@ -65,3 +65,39 @@ func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?x64xf32> {
   %o = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
   return %o : tensor<?x?x64xf32>
 }
+
+// -----
+
+// A graph with explicit past and present keys and values (head-major, as
+// exporters write them): concat(past, new) becomes the append of the new
+// tokens, attention reads the paged cache, position_ids become the
+// positions, and the past inputs and present outputs disappear.
+// CHECK-LABEL: func.func @prefill
+// CHECK-SAME: (%{{.*}}: tensor<?x?xi64> {kiln.name = "input_ids"}, %[[POS:.*]]: tensor<?x?xi64> {kiln.name = "positions"}, %[[BT:.*]]: tensor<?x?xi32> {kiln.name = "block_tables"}, %[[CTX:.*]]: tensor<?xi32> {kiln.name = "context_lens"}, %[[C:.*]]: tensor<1x?x2x16x2x16xf32> {kiln.name = "kv_cache"})
+// CHECK-SAME: -> (tensor<?x?x64xf32>, tensor<1x?x2x16x2x16xf32>, tensor<?x?xi64>)
+// CHECK-NOT: kiln.concat
+// CHECK: %[[KR:.*]] = kiln.rope %{{.*}}, %[[POS]]
+// CHECK: %[[KT:.*]] = kiln.transpose %[[KR]] {permutation = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x16xf32> -> tensor<?x2x?x16xf32>
+// CHECK: %[[KN:.*]] = kiln.transpose %[[KT]] {permutation = array<i64: 0, 2, 1, 3>} : tensor<?x2x?x16xf32> -> tensor<?x?x2x16xf32>
+// CHECK: %[[C1:.*]] = kiln.kv_append %[[C]][0], %[[KN]], %{{.*}}, %[[BT]], %[[POS]]
+// CHECK: kiln.paged_attention %{{.*}}, %[[C1]][0], %[[BT]], %[[CTX]], %[[POS]] {causal}
+// CHECK-NOT: kiln.concat
+// CHECK: return %{{.*}}, %[[C1]], %{{.*}} : tensor<?x?x64xf32>, tensor<1x?x2x16x2x16xf32>, tensor<?x?xi64>
+func.func @forward(%ids: tensor<?x?xi64>, %pos: tensor<?x?xi64>, %pk: tensor<?x2x?x16xf32>, %pv: tensor<?x2x?x16xf32>) -> (tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
+  %emb = kiln.weight "embed" : tensor<128x64xf32>
+  %x = kiln.gather %emb[%ids] {axis = 0 : i64} : tensor<128x64xf32>, tensor<?x?xi64> -> tensor<?x?x64xf32>
+  %wk = kiln.weight "wk" : tensor<32x64xf32>
+  %k = kiln.matmul %x, %wk {transpose_b} : tensor<?x?x64xf32>, tensor<32x64xf32> -> tensor<?x?x32xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x?x32xf32> -> tensor<?x?x2x16xf32>
+  %q4 = kiln.reshape %x {shape = array<i64: 0, 0, 4, 16>} : tensor<?x?x64xf32> -> tensor<?x?x4x16xf32>
+  %kr = kiln.rope %k4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x?x2x16xf32>, tensor<?x?xi64>
+  %kh = kiln.transpose %kr {permutation = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x16xf32> -> tensor<?x2x?x16xf32>
+  %kc = kiln.concat %pk, %kh {axis = 2 : i64} : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x2x?x16xf32>
+  %kt = kiln.transpose %kc {permutation = array<i64: 0, 2, 1, 3>} : tensor<?x2x?x16xf32> -> tensor<?x?x2x16xf32>
+  %vh = kiln.transpose %k4 {permutation = array<i64: 0, 2, 1, 3>} : tensor<?x?x2x16xf32> -> tensor<?x2x?x16xf32>
+  %vc = kiln.concat %pv, %vh {axis = 2 : i64} : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x2x?x16xf32>
+  %vt = kiln.transpose %vc {permutation = array<i64: 0, 2, 1, 3>} : tensor<?x2x?x16xf32> -> tensor<?x?x2x16xf32>
+  %a = kiln.attention %q4, %kt, %vt {causal} : tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32> -> tensor<?x?x4x16xf32>
+  %o = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
+  return %o, %kc, %vc : tensor<?x?x64xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+}
