@@ -314,6 +314,8 @@ static host::RopeParams ropeParams(RopeOp op) {
   p.betaSlow = op.getBetaSlow().convertToDouble();
   if (std::optional<APFloat> f = op.getAttentionFactor())
     p.attentionFactor = f->convertToDouble();
+  if (std::optional<ArrayRef<double>> inv = op.getInvFreq())
+    p.invFreq.assign(inv->begin(), inv->end());
   return p;
 }
 

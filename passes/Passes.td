@@ -5,7 +5,7 @@
 include "mlir/Pass/PassBase.td"
 
 def RaisePatterns : Pass<"kiln-raise-patterns", "mlir::ModuleOp"> {
-  let summary = "Rewrite primitive spellings of SiLU, SwiGLU, GELU, RMSNorm and RoPE to composite ops";
+  let summary = "Rewrite primitive spellings of SiLU, SwiGLU, GELU, RMSNorm, LayerNorm, RoPE and attention to composite ops";
   let description = [{
     Exporters spell composites as chains of primitives; the fusion and
     codegen passes want the composite. This pass recognises:
@@ -22,12 +22,21 @@ def RaisePatterns : Pass<"kiln-raise-patterns", "mlir::ModuleOp"> {
       grouping, constants within 1e-3, becomes `kiln.gelu` (with
       `tanh_approximation` for the second).
 
-    - RoPE (rotate-half) on `[B, H, T, D]`: `x * cos + rotate_half(x) * sin`
-      whose cos/sin come from `concat(F, F)`, `F = transpose(inv_freq x
-      float(positions))` with a constant `inv_freq = theta^(-2i/D)` (theta is
-      recovered from it; scaled frequencies are left alone). It becomes
-      `transpose, kiln.rope {neox, theta}, transpose` (kiln's token-major
-      layout; later passes cancel the transposes).
+    - RoPE: `x * C + R(x) * S`, recognised by evaluation: R must compute
+      rotate-half (neox) or rotate-every-two (gptj) on a probe, and C/S,
+      evaluated for probe positions bound to the integer value they are
+      computed from or gathered by, must be cos/sin of `pos * f` (magnitude
+      1). It becomes `kiln.rope` with theta, or with `inv_freq` when the
+      frequencies are not `theta^(-2i/D)`; head-major inputs are wrapped in
+      transposes that cancel with the exporter's.
+    - LayerNorm: RMSNorm of `x - mean(x)` becomes `kiln.layer_norm`, which
+      absorbs a following 1-D bias add (RMSNorm also in the spelling
+      `x / sqrt(mean(x^2) + eps)`).
+    - Attention/SDPA: head-major `softmax(q k^T * s + mask) v` transposed
+      to token-major, with GQA repetition by reshape-expand-reshape; the
+      mask must evaluate (from shapes only) to exactly causal or zero. It
+      becomes `kiln.attention {causal}` on token-major operands.
+    - Positions: `range(0, shape_of(x)[a], 1)` becomes `kiln.arange`.
 
     Casts to the same type fold away first (exporters wrap norms in them).
     Anything else is left alone: another axis, another exponent, a weight of

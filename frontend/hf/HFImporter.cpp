@@ -134,7 +134,8 @@ Value GraphBuilder::rope(Value x, Value positions) {
       b_.getF64FloatAttr(r.factor), b_.getF64FloatAttr(r.lowFreqFactor),
       b_.getF64FloatAttr(r.highFreqFactor), b_.getI64IntegerAttr(r.originalMaxPositions),
       b_.getF64FloatAttr(r.betaFast), b_.getF64FloatAttr(r.betaSlow),
-      r.attentionFactor ? b_.getF64FloatAttr(*r.attentionFactor) : FloatAttr());
+      r.attentionFactor ? b_.getF64FloatAttr(*r.attentionFactor) : FloatAttr(),
+      DenseF64ArrayAttr());
   return op;
 }
 

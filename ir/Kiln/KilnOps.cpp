@@ -11,6 +11,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace kiln;
 
@@ -426,6 +428,21 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
   return success();
 }
 
+/// A reshape back to the type of the reshape's source (through one more
+/// reshape) is the source, when at most one dimension is dynamic (then equal
+/// types mean equal shapes).
+OpFoldResult ReshapeOp::fold(FoldAdaptor) {
+  auto type = cast<RankedTensorType>(getType());
+  if (type.getNumDynamicDims() > 1)
+    return {};
+  Value src = getInput();
+  if (src.getType() == type)
+    return src;
+  if (auto inner = src.getDefiningOp<ReshapeOp>(); inner && inner.getInput().getType() == type)
+    return inner.getInput();
+  return {};
+}
+
 OpFoldResult TransposeOp::fold(FoldAdaptor) {
   ArrayRef<int64_t> perm = getPermutation();
   auto identity = [](ArrayRef<int64_t> p) {
@@ -695,6 +712,15 @@ LogicalResult RopeOp::verify() {
       return emitOpError("rotary_dim ") << r << " exceeds the head dim " << d;
   } else if (!isDyn(d) && d % 2) {
     return emitOpError("head dim ") << d << " must be even";
+  }
+  if (std::optional<ArrayRef<double>> inv = getInvFreq()) {
+    int64_t r = getRotaryDim() ? static_cast<int64_t>(*getRotaryDim()) : d;
+    if (!isDyn(r) && static_cast<int64_t>(inv->size()) * 2 != r)
+      return emitOpError("inv_freq has ") << inv->size() << " frequencies for a rotary dim of "
+                                          << r << " (one per pair)";
+    for (double f : *inv)
+      if (!(f > 0) || !std::isfinite(f))
+        return emitOpError("inv_freq must be positive and finite");
   }
   RopeScaling s = getScaling();
   if (s != RopeScaling::None && getFactor().convertToDouble() <= 0)

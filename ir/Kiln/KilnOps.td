@@ -363,6 +363,7 @@ def Kiln_ReshapeOp : Kiln_Op<"reshape", [Pure, InferTypeOpAdaptor]> {
   let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$shape);
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasFolder = 1;
 }
 
 def Kiln_TransposeOp : Kiln_Op<"transpose", [Pure, InferTypeOpAdaptor]> {
@@ -612,8 +613,11 @@ def Kiln_RopeOp : Kiln_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     `high_freq_factor`, `original_max_positions`); `yarn` blends
     interpolation and extrapolation between `beta_fast` and `beta_slow`
     rotations and scales cos/sin by `attention_factor` (default
-    `0.1 ln(factor) + 1`). `positions` is `[batch, tokens]` or `[1, tokens]`
-    (the same positions for every sequence), integer.
+    `0.1 ln(factor) + 1`). `inv_freq`, when given, lists the `rotary_dim/2`
+    frequencies outright and replaces `theta` and `scaling` (raise-patterns
+    recovers it from an exporter's tables, whatever scaling made them).
+    `positions` is `[batch, tokens]` or `[1, tokens]` (the same positions for
+    every sequence), integer.
 
     ```mlir
     %q = kiln.rope %x, %pos {style = #kiln<rope_style neox>, theta = 5.0e+05 : f64}
@@ -633,8 +637,8 @@ def Kiln_RopeOp : Kiln_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     DefaultValuedAttr<I64Attr, "0">:$original_max_positions,
     DefaultValuedAttr<F64Attr, "32.0">:$beta_fast,
     DefaultValuedAttr<F64Attr, "1.0">:$beta_slow,
-    OptionalAttr<F64Attr>:$attention_factor
-  );
+    OptionalAttr<F64Attr>:$attention_factor,
+    OptionalAttr<DenseF64ArrayAttr>:$inv_freq);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $positions attr-dict `:` type($input) `,` type($positions)

@@ -15,13 +15,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/graph/RaisePatterns.h"
+#include "passes/graph/SliceEval.h"
 
-#include "interp/Interpreter.h"
 #include "ir/Kiln/KilnOps.h"
 
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/SetVector.h"
 
 #include <cmath>
 
@@ -89,79 +88,6 @@ Value peelRepeat(Value v) {
 
 //===--- The mask, by evaluation ---------------------------------------------===//
 
-class MaskEvaluator {
-public:
-  /// Collects the backward slice of `mask`; false when it reads data other
-  /// than shapes and constants.
-  bool collect(Value v) {
-    if (seen_.contains(v))
-      return true;
-    seen_.insert(v);
-    Operation *d = v.getDefiningOp();
-    if (!d || d->getNumRegions() || isa<WeightOp>(d) || ops_.size() > 400)
-      return false;
-    if (auto s = dyn_cast<ShapeOfOp>(d)) {
-      // A shape of something outside the slice: known from its type.
-      if (!collectQuietly(s.getInput()))
-        leaves_.insert(d);
-      ops_.insert(d);
-      return true;
-    }
-    for (Value o : d->getOperands())
-      if (!collect(o))
-        return false;
-    ops_.insert(d);
-    return true;
-  }
-
-  /// The mask for sequences of `t` tokens (dynamic dimension 0 is the batch
-  /// of 1, any other dynamic dimension of an input is `t`).
-  FailureOr<Tensor> evaluate(Value mask, int64_t t) {
-    SmallVector<Operation *> order(ops_.begin(), ops_.end());
-    llvm::sort(order, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
-    DenseMap<Value, Tensor> values;
-    for (Operation *op : order) {
-      if (leaves_.contains(op)) {
-        auto type = cast<RankedTensorType>(op->getOperand(0).getType());
-        Tensor shape(DType::I64, {type.getRank()});
-        for (int64_t i = 0; i < type.getRank(); ++i)
-          shape.setInt(i, type.isDynamicDim(i) ? (i == 0 ? 1 : t) : type.getDimSize(i));
-        values[op->getResult(0)] = std::move(shape);
-        continue;
-      }
-      std::vector<Tensor> operands, results;
-      for (Value o : op->getOperands())
-        operands.push_back(values.lookup(o));
-      if (failed(interp::evaluateOp(op, operands, interp::randomWeights(0), results)))
-        return failure();
-      for (auto [r, x] : llvm::zip(op->getResults(), results))
-        values[r] = std::move(x);
-    }
-    auto it = values.find(mask);
-    if (it == values.end())
-      return failure();
-    return it->second;
-  }
-
-private:
-  /// collect(), undone on failure (the value is then a leaf's operand).
-  bool collectQuietly(Value v) {
-    auto savedOps = ops_;
-    auto savedSeen = seen_;
-    auto savedLeaves = leaves_;
-    if (collect(v))
-      return true;
-    ops_ = std::move(savedOps);
-    seen_ = std::move(savedSeen);
-    leaves_ = std::move(savedLeaves);
-    return false;
-  }
-
-  llvm::SetVector<Operation *> ops_;
-  DenseSet<Value> seen_;
-  DenseSet<Operation *> leaves_;
-};
-
 enum class MaskKind { Causal, None };
 
 /// Whether `m` (broadcastable to [.., t, t]) is the causal mask or all zeros.
@@ -189,7 +115,7 @@ std::optional<MaskKind> classify(const Tensor &m, int64_t t) {
 /// The mask's kind over lengths 1, 2, 3 and 7; nullopt if it is anything
 /// else or cannot be evaluated from shapes alone.
 std::optional<MaskKind> maskKind(Value mask) {
-  MaskEvaluator ev;
+  SliceEvaluator ev;
   if (!ev.collect(mask))
     return std::nullopt;
   std::optional<MaskKind> kind;

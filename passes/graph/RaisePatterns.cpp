@@ -309,123 +309,6 @@ struct RaiseGelu : OpRewritePattern<MulOp> {
   }
 };
 
-/// x * cos + rotate_half(x) * sin, x in [B, H, T, D] (the layout attention
-/// exports use), with cos/sin tables built from positions and a constant
-/// inv_freq = theta^(-2i/D): -> transpose, kiln.rope (neox), transpose back.
-struct RaiseRope : OpRewritePattern<AddOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  /// A static kiln.slice of `x` taking [from, to) of its last axis only.
-  static bool lastAxisSlice(Value v, Value x, int64_t from, int64_t to) {
-    auto sl = v.getDefiningOp<SliceOp>();
-    if (!sl || sl.getInput() != x)
-      return false;
-    auto xt = cast<RankedTensorType>(x.getType());
-    int64_t last = xt.getRank() - 1, d = xt.getDimSize(last);
-    for (int64_t i = 0; i <= last; ++i) {
-      int64_t st = sl.getStarts()[i], en = sl.getEnds()[i], step = sl.getSteps()[i];
-      bool whole = st == 0 && en >= (i == last ? d : std::numeric_limits<int64_t>::max()) && step == 1;
-      if (i < last ? !whole : !(st == from && (en == to || (to == d && en >= d)) && step == 1))
-        return false;
-    }
-    return true;
-  }
-
-  /// x, if `r` is concat(-x[..., h:], x[..., :h]) along the last axis.
-  static Value rotateHalf(Value r) {
-    auto cat = r.getDefiningOp<ConcatOp>();
-    if (!cat || cat.getInputs().size() != 2)
-      return {};
-    auto neg = cat.getInputs()[0].getDefiningOp<NegOp>();
-    auto sl = neg ? neg.getInput().getDefiningOp<SliceOp>() : SliceOp();
-    if (!sl)
-      return {};
-    Value x = sl.getInput();
-    auto xt = cast<RankedTensorType>(x.getType());
-    int64_t d = xt.getShape().back();
-    if (static_cast<int64_t>(cat.getAxis()) != xt.getRank() - 1 || ShapedType::isDynamic(d) || d % 2)
-      return {};
-    if (!lastAxisSlice(neg.getInput(), x, d / 2, d) || !lastAxisSlice(cat.getInputs()[1], x, 0, d / 2))
-      return {};
-    return x;
-  }
-
-  /// The angle table E [1, T, D] under reshape(cos(E)) / reshape(sin(E)).
-  template <typename TrigOp> static Value table(Value v) {
-    if (auto rs = v.getDefiningOp<ReshapeOp>())
-      v = rs.getInput();
-    auto trig = v.getDefiningOp<TrigOp>();
-    return trig ? trig.getInput() : Value();
-  }
-
-  /// (theta, positions[1, T] as i64) if E = concat(F, F) with
-  /// F = transpose(matmul(inv_freq[1, D/2, 1], float(positions)[1, 1, T])).
-  static std::optional<std::pair<double, Value>> angles(Value e, int64_t d) {
-    auto cat = e.getDefiningOp<ConcatOp>();
-    if (!cat || cat.getInputs().size() != 2 || cat.getInputs()[0] != cat.getInputs()[1])
-      return std::nullopt;
-    auto tr = cat.getInputs()[0].getDefiningOp<TransposeOp>();
-    auto mm = tr ? tr.getInput().getDefiningOp<MatmulOp>() : MatmulOp();
-    if (!mm || mm.getTransposeB() || tr.getPermutation() != ArrayRef<int64_t>{0, 2, 1})
-      return std::nullopt;
-    auto c = mm.getLhs().getDefiningOp<ConstantOp>();
-    auto attr = c ? dyn_cast<DenseElementsAttr>(c.getValue()) : DenseElementsAttr();
-    if (!attr || attr.getNumElements() != d / 2 || !isa<FloatType>(attr.getElementType()))
-      return std::nullopt;
-    SmallVector<double> inv;
-    for (APFloat f : attr.getValues<APFloat>())
-      inv.push_back(f.convertToDouble());
-    if (d < 4 || inv[0] != 1.0 || inv[1] <= 0 || inv[1] >= 1)
-      return std::nullopt;
-    double theta = std::pow(1.0 / inv[1], d / 2.0);
-    for (int64_t i = 0; i < d / 2; ++i) // unscaled RoPE only
-      if (std::fabs(inv[i] - std::pow(theta, -2.0 * i / d)) > 1e-5 * inv[i])
-        return std::nullopt;
-    // float(positions): cast of a reshape of integer positions [1, T].
-    auto cast = mm.getRhs().getDefiningOp<CastOp>();
-    auto rs = cast ? cast.getInput().getDefiningOp<ReshapeOp>() : ReshapeOp();
-    if (!rs)
-      return std::nullopt;
-    auto pt = dyn_cast<RankedTensorType>(rs.getInput().getType());
-    if (!pt || pt.getRank() != 2 || pt.getDimSize(0) != 1 ||
-        !pt.getElementType().isInteger(64))
-      return std::nullopt;
-    return std::pair(std::round(theta), rs.getInput());
-  }
-
-  LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
-    for (auto [a, b] : {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())}) {
-      auto m1 = a.getDefiningOp<MulOp>(), m2 = b.getDefiningOp<MulOp>();
-      if (!m1 || !m2)
-        continue;
-      for (auto [x, cosv] : {std::pair(m1.getLhs(), m1.getRhs()), std::pair(m1.getRhs(), m1.getLhs())})
-        for (auto [r, sinv] : {std::pair(m2.getLhs(), m2.getRhs()), std::pair(m2.getRhs(), m2.getLhs())}) {
-          auto xt = dyn_cast<RankedTensorType>(x.getType());
-          if (!xt || xt.getRank() != 4 || xt != add.getType() || rotateHalf(r) != x)
-            continue;
-          Value e = table<CosOp>(cosv);
-          if (!e || table<SinOp>(sinv) != e)
-            continue;
-          std::optional<std::pair<double, Value>> found = angles(e, xt.getShape().back());
-          if (!found)
-            continue;
-          Location loc = add.getLoc();
-          Value tokenMajor = TransposeOp::create(rewriter, loc, x, ArrayRef<int64_t>{0, 2, 1, 3});
-          Value rope = RopeOp::create(
-              rewriter, loc, tokenMajor.getType(), tokenMajor, found->second,
-              RopeStyleAttr::get(rewriter.getContext(), RopeStyle::Neox),
-              rewriter.getF64FloatAttr(found->first), IntegerAttr(),
-              RopeScalingAttr::get(rewriter.getContext(), RopeScaling::None),
-              rewriter.getF64FloatAttr(1.0), rewriter.getF64FloatAttr(1.0),
-              rewriter.getF64FloatAttr(4.0), rewriter.getI64IntegerAttr(0),
-              rewriter.getF64FloatAttr(32.0), rewriter.getF64FloatAttr(1.0), FloatAttr());
-          rewriter.replaceOpWithNewOp<TransposeOp>(add, rope, ArrayRef<int64_t>{0, 2, 1, 3});
-          return success();
-        }
-    }
-    return failure();
-  }
-};
 
 /// range(0, shape_of(x)[a], 1) -> arange(x, axis a): the sequence positions
 /// as exporters compute them, in the form insert-kv-cache replaces.
@@ -459,8 +342,9 @@ struct RaisePatternsPass : kiln::impl::RaisePatternsBase<RaisePatternsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm, RaiseLayerNorm, RaiseLayerNormBias, RaiseGelu,
-                 RaiseRope, RaiseArange>(&getContext());
+                 RaiseArange>(&getContext());
     populateRaiseAttentionPatterns(patterns);
+    populateRaiseRopePatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

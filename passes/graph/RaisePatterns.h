@@ -10,6 +10,10 @@ namespace kiln {
 /// (RaiseAttention.cpp).
 void populateRaiseAttentionPatterns(mlir::RewritePatternSet &patterns);
 
+/// RoPE in any spelling whose rotation and tables evaluate to RoPE's
+/// (RaiseRope.cpp).
+void populateRaiseRopePatterns(mlir::RewritePatternSet &patterns);
+
 } // namespace kiln
 
 #endif

@@ -91,6 +91,7 @@ struct RopeParams {
   double betaFast = 32.0;          // yarn
   double betaSlow = 1.0;           // yarn
   std::optional<double> attentionFactor; // yarn; default 0.1 ln(factor) + 1
+  std::vector<double> invFreq;     // explicit rotary_dim/2 frequencies: replace theta, scaling
 };
 
 /// The rotary_dim/2 inverse frequencies after scaling (Hugging Face's rules).

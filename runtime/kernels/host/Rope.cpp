@@ -9,6 +9,8 @@ namespace kiln::host {
 std::vector<double> ropeInvFreq(const RopeParams &p, int64_t rotaryDim) {
   const double pi = 3.14159265358979323846;
   int64_t half = rotaryDim / 2;
+  if (!p.invFreq.empty())
+    return p.invFreq;
   std::vector<double> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i)
     inv[i] = 1.0 / std::pow(p.theta, static_cast<double>(2 * i) / rotaryDim);
@@ -80,6 +82,9 @@ Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
     return Status::error("rope rotary_dim " + std::to_string(rd) +
                          " must be even and at most the head dim " +
                          std::to_string(D));
+  if (!p.invFreq.empty() && static_cast<int64_t>(p.invFreq.size()) * 2 != rd)
+    return Status::error("rope has " + std::to_string(p.invFreq.size()) +
+                         " explicit frequencies for a rotary dim of " + std::to_string(rd));
   std::vector<double> inv = ropeInvFreq(p, rd);
   double mag = ropeMagnitude(p);
   std::vector<float> xv = x.toF32();
