@@ -28,7 +28,7 @@ void ExecDialect::initialize() {
 
 LogicalResult BufferType::verify(function_ref<InFlightDiagnostic()> emitError,
                                  RankedTensorType view) {
-  if (!view.hasStaticShape())
-    return emitError() << "buffer view must have a static shape, got " << view;
+  (void)emitError;
+  (void)view;
   return success();
 }

@@ -35,8 +35,11 @@ def Exec_BufferType : TypeDef<Exec_Dialect, "Buffer"> {
   let summary = "device memory holding a tensor of a given (maximum) shape";
   let description = [{
     A handle to bytes in an arena, the weights or the KV pool, viewed as the
-    tensor type it holds. Shapes are the planned maximum (token dimensions
-    sized for `--max-num-tokens`), so they are static.
+    tensor type it holds. Buffers the compiler places (`alloc`, then
+    `buffer_slice`) have the planned maximum shape (token dimensions sized
+    for the largest step), so they are static; buffers the runtime binds
+    (step inputs, the KV pool, whose pages are counted at load) may have
+    dynamic dimensions.
 
     ```mlir
     !kiln_exec.buffer<tensor<16x64xbf16>>

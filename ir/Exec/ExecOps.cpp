@@ -70,11 +70,13 @@ LogicalResult WeightSlotOp::verify() {
     return emitOpError("weight name must not be empty");
   WeightLayout layout = getLayout();
   std::optional<ArrayAttr> sources = getSources();
-  if (layout == WeightLayout::ConcatRows && (!sources || sources->size() < 2))
-    return emitOpError("concat_rows needs at least two sources");
-  if (layout != WeightLayout::ConcatRows && sources)
-    return emitOpError("only concat_rows takes sources");
-  if (layout == WeightLayout::Transpose && getType().getView().getRank() != 2)
+  bool concat = layout == WeightLayout::ConcatRows || layout == WeightLayout::TransposeConcatRows;
+  if (concat && (!sources || sources->size() < 2))
+    return emitOpError(stringifyWeightLayout(layout)) << " needs at least two sources";
+  if (!concat && sources)
+    return emitOpError("only concat_rows and transpose_concat_rows take sources");
+  if ((layout == WeightLayout::Transpose || layout == WeightLayout::TransposeConcatRows) &&
+      getType().getView().getRank() != 2)
     return emitOpError("transpose applies to 2-D weights");
   return success();
 }
@@ -115,9 +117,27 @@ LogicalResult LaunchOp::verify() {
   }
   if (threads > 1024)
     return emitOpError("block of ") << threads << " threads exceeds 1024";
+  int64_t outs = static_cast<int64_t>(getNumOutputs());
+  if (outs < 0 || outs > static_cast<int64_t>(getBuffers().size()))
+    return emitOpError("num_outputs ") << outs << " is outside [0, "
+                                       << getBuffers().size() << "]";
   int64_t smem = static_cast<int64_t>(getSmem());
   if (smem < 0 || smem > 232448)
     return emitOpError("smem of ") << smem << " bytes is outside [0, 232448]";
+  return success();
+}
+
+LogicalResult AllocOp::verify() {
+  if (!getType().getView().hasStaticShape())
+    return emitOpError("an arena buffer needs a static shape, got ") << getType().getView();
+  return success();
+}
+
+LogicalResult ViewOp::verify() {
+  RankedTensorType from = getSource().getType().getView(), to = getType().getView();
+  if (from.hasStaticShape() && to.hasStaticShape() && tensorBytes(from) != tensorBytes(to))
+    return emitOpError("view of ") << tensorBytes(from) << " bytes as " << to << " ("
+                                   << tensorBytes(to) << " bytes)";
   return success();
 }
 

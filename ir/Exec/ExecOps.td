@@ -10,7 +10,8 @@ include "mlir/IR/EnumAttr.td"
 def Exec_WeightLayout : I32EnumAttr<"WeightLayout", "layout transform applied at load", [
     I32EnumAttrCase<"Identity", 0, "identity">,
     I32EnumAttrCase<"Transpose", 1, "transpose">,
-    I32EnumAttrCase<"ConcatRows", 2, "concat_rows">
+    I32EnumAttrCase<"ConcatRows", 2, "concat_rows">,
+    I32EnumAttrCase<"TransposeConcatRows", 3, "transpose_concat_rows">
   ]> {
   let cppNamespace = "::kiln::exec";
 }
@@ -55,9 +56,10 @@ def Exec_BufferSliceOp : Exec_Op<"buffer_slice",
 def Exec_WeightSlotOp : Exec_Op<"weight_slot", [Pure]> {
   let summary = "a weight bound at load by name, with the layout transform applied then";
   let description = [{
-    `layout` is `identity`, `transpose` (a 2-D weight stored transposed), or
+    `layout` is `identity`, `transpose` (a 2-D weight stored transposed),
     `concat_rows` (the row-wise concatenation of `sources`, in order, e.g.
-    Q/K/V or gate/up projections merged into one matmul).
+    Q/K/V or gate/up projections merged into one matmul) or
+    `transpose_concat_rows` (each source transposed, then concatenated).
 
     ```mlir
     %w = kiln_exec.weight_slot "model.layers.0.mlp.up_proj.weight" layout(identity) : !kiln_exec.buffer<tensor<172x64xbf16>>
@@ -68,6 +70,38 @@ def Exec_WeightSlotOp : Exec_Op<"weight_slot", [Pure]> {
                        OptionalAttr<StrArrayAttr>:$sources);
   let results = (outs Exec_BufferType:$result);
   let assemblyFormat = "$name `layout` `(` $layout `)` attr-dict `:` qualified(type($result))";
+  let hasVerifier = 1;
+}
+
+def Exec_AllocOp : Exec_Op<"alloc", []> {
+  let summary = "an activation buffer not placed yet";
+  let description = [{
+    Lowering allocates each kernel result here; `plan-arena` gives it an
+    offset in the function's arena and replaces it with a `buffer_slice`.
+    The view is static (the planned maximum shape).
+
+    ```mlir
+    %b = kiln_exec.alloc : !kiln_exec.buffer<tensor<1x1x2048xbf16>>
+    ```
+  }];
+  let results = (outs Exec_BufferType:$result);
+  let assemblyFormat = "attr-dict `:` qualified(type($result))";
+  let hasVerifier = 1;
+}
+
+def Exec_ViewOp : Exec_Op<"view", [Pure]> {
+  let summary = "the same bytes seen as another tensor type (a reshape)";
+  let description = [{
+    A view aliases its source: liveness and planning treat both as one
+    buffer. Static views have the source's byte size.
+
+    ```mlir
+    %v = kiln_exec.view %b : !kiln_exec.buffer<tensor<1x1x32x64xbf16>> to !kiln_exec.buffer<tensor<1x1x2048xbf16>>
+    ```
+  }];
+  let arguments = (ins Exec_BufferType:$source);
+  let results = (outs Exec_BufferType:$result);
+  let assemblyFormat = "$source attr-dict `:` qualified(type($source)) `to` qualified(type($result))";
   let hasVerifier = 1;
 }
 
@@ -116,7 +150,8 @@ def Exec_KernelOp : Exec_Op<"kernel", [Symbol, IsolatedFromAbove, NoTerminator]>
 def Exec_LaunchOp : Exec_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
   let summary = "run a kernel on buffers with a grid, a block and shared memory";
   let description = [{
-    Launches are in schedule order. `grid` and `block` have three positive
+    Launches are in schedule order. The last `num_outputs` buffers are
+    written, the others read. `grid` and `block` have three positive
     entries; a block has at most 1024 threads and `smem` at most 232448 bytes
     (227 KiB, the Hopper limit per block).
 
@@ -126,7 +161,8 @@ def Exec_LaunchOp : Exec_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserOpInt
   }];
   let arguments = (ins FlatSymbolRefAttr:$kernel, Variadic<Exec_BufferType>:$buffers,
                        DenseI64ArrayAttr:$grid, DenseI64ArrayAttr:$block,
-                       DefaultValuedAttr<I64Attr, "0">:$smem);
+                       DefaultValuedAttr<I64Attr, "0">:$smem,
+                       DefaultValuedAttr<I64Attr, "0">:$num_outputs);
   let assemblyFormat = [{
     $kernel `(` $buffers `)` `grid` $grid `block` $block `smem` $smem attr-dict
     (`:` type($buffers)^)?

@@ -55,8 +55,26 @@ func.func @slice_past_end() {
 
 // -----
 
-// expected-error @+1 {{buffer view must have a static shape}}
-func.func @buffer_dynamic(%b: !kiln_exec.buffer<tensor<?x4xf32>>) {
+func.func @alloc_dynamic() {
+  // expected-error @+1 {{an arena buffer needs a static shape, got 'tensor<?x4xf32>'}}
+  %b = kiln_exec.alloc : !kiln_exec.buffer<tensor<?x4xf32>>
+  return
+}
+
+// -----
+
+func.func @view_size(%b: !kiln_exec.buffer<tensor<2x4xf32>>) {
+  // expected-error @+1 {{view of 32 bytes as 'tensor<3x4xf32>' (48 bytes)}}
+  %v = kiln_exec.view %b : !kiln_exec.buffer<tensor<2x4xf32>> to !kiln_exec.buffer<tensor<3x4xf32>>
+  return
+}
+
+// -----
+
+kiln_exec.kernel @k family("gemv")
+func.func @launch_outputs(%b: !kiln_exec.buffer<tensor<4xf32>>) {
+  // expected-error @+1 {{num_outputs 2 is outside [0, 1]}}
+  kiln_exec.launch @k(%b) grid [1, 1, 1] block [32, 1, 1] smem 0 {num_outputs = 2 : i64} : !kiln_exec.buffer<tensor<4xf32>>
   return
 }
 
@@ -71,7 +89,7 @@ func.func @weight_empty_name() {
 // -----
 
 func.func @weight_unknown_layout() {
-  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'layout' [identity, transpose, concat_rows]}}
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'layout' [identity, transpose, concat_rows, transpose_concat_rows]}}
   %w = kiln_exec.weight_slot "w" layout(swizzle) : !kiln_exec.buffer<tensor<4xf32>>
   return
 }
@@ -87,7 +105,7 @@ func.func @weight_concat_sources() {
 // -----
 
 func.func @weight_sources_without_concat() {
-  // expected-error @+1 {{only concat_rows takes sources}}
+  // expected-error @+1 {{only concat_rows and transpose_concat_rows take sources}}
   %w = kiln_exec.weight_slot "w" layout(identity) {sources = ["q", "k"]} : !kiln_exec.buffer<tensor<4x4xf32>>
   return
 }

@@ -34,3 +34,16 @@ func.func @decode_step() {
   kiln_exec.launch @silu(%y) grid [1, 1, 1] block [256, 1, 1] smem 1024 : !kiln_exec.buffer<tensor<1x172xbf16>>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @alloc_view
+// CHECK: %[[B:.*]] = kiln_exec.alloc : !kiln_exec.buffer<tensor<1x1x64xbf16>>
+// CHECK: kiln_exec.view %[[B]] : !kiln_exec.buffer<tensor<1x1x64xbf16>> to !kiln_exec.buffer<tensor<1x1x4x16xbf16>>
+// CHECK: kiln_exec.weight_slot "l.{q,k}" layout(transpose_concat_rows) {sources = ["l.q", "l.k"]}
+func.func @alloc_view(%pool: !kiln_exec.buffer<tensor<2x?x2x16x2x16xbf16>>) {
+  %b = kiln_exec.alloc : !kiln_exec.buffer<tensor<1x1x64xbf16>>
+  %v = kiln_exec.view %b : !kiln_exec.buffer<tensor<1x1x64xbf16>> to !kiln_exec.buffer<tensor<1x1x4x16xbf16>>
+  %w = kiln_exec.weight_slot "l.{q,k}" layout(transpose_concat_rows) {sources = ["l.q", "l.k"]} : !kiln_exec.buffer<tensor<96x64xbf16>>
+  return
+}
