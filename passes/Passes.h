@@ -2,6 +2,7 @@
 #ifndef KILN_PASSES_PASSES_H
 #define KILN_PASSES_PASSES_H
 
+#include "ir/Exec/ExecDialect.h"
 #include "ir/Kiln/KilnDialect.h"
 
 #include "mlir/Pass/Pass.h"

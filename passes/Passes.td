@@ -238,4 +238,64 @@ def TestPrintCost : Pass<"kiln-test-print-cost", "mlir::ModuleOp"> {
   ];
 }
 
+def LowerToExec : Pass<"kiln-lower-to-exec", "mlir::ModuleOp"> {
+  let summary = "Lower the fused, tiled graph to kiln_exec kernels, launches and buffers";
+  let description = [{
+    Each function becomes its schedule over buffers:
+
+    - arguments become buffers the runtime binds (inputs, the KV pool);
+    - `kiln.weight` becomes `kiln_exec.weight_slot` with its layout
+      transform (`transpose`, `concat_rows`, `transpose_concat_rows`);
+    - each `kiln.fused` group becomes a `kiln_exec.launch` of a
+      `kiln_exec.kernel` whose body is the group (family, tiling and cost
+      from choose-tiling; grid and block from the tiling). Identical groups
+      (the same body, family and tiling, e.g. in every layer) share one
+      kernel;
+    - each result gets a `kiln_exec.alloc` of its largest step: decode steps
+      of `max-batch` sequences, prefill steps of `max-tokens` tokens. The KV
+      cache a kernel appends to is written in place;
+    - reshapes become `kiln_exec.view`s of the same bytes.
+
+    Launch operands are the group's inputs, then its results (`num_outputs`).
+    Anything that would run as a kernel outside a `kiln.fused` group is an
+    error: fuse first.
+  }];
+  let options = [
+    Option<"maxBatch", "max-batch", "int64_t", /*default=*/"1",
+           "sequences in a decode step">,
+    Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"512",
+           "tokens in a prefill step">
+  ];
+  let dependentDialects = ["kiln::KilnDialect", "kiln::exec::ExecDialect"];
+}
+
+def TestPrintLiveness : Pass<"kiln-test-print-liveness", "mlir::ModuleOp"> {
+  let summary = "Print each planned buffer's live range over launch indices";
+  let description = [{
+    For each lowered function: the number of launches, then one line per
+    `kiln_exec.alloc` (in order): its bytes and live range `[first write,
+    last use]` (a returned buffer lives to the end), and the lower bound of
+    any arena: the most bytes live at one launch.
+  }];
+}
+
+def PlanArena : Pass<"kiln-plan-arena", "mlir::ModuleOp"> {
+  let summary = "Place activation buffers in one arena per function by their live ranges";
+  let description = [{
+    Buffers whose live ranges overlap get disjoint bytes; others may share.
+    Offsets are multiples of `alignment` (256). Two strategies run, largest
+    buffer first and earliest start first (each placed at the lowest offset
+    free during its whole range), and the smaller peak is kept. Each
+    `kiln_exec.alloc` becomes a `kiln_exec.buffer_slice` of
+    `@<function>.arena`, whose `size` is the peak; the arena records
+    `total_bytes` (all buffers laid end to end), `lower_bound` (the most
+    bytes live at once) and the `strategy` kept.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", /*default=*/"256",
+           "offset alignment in bytes (a power of two)">
+  ];
+  let dependentDialects = ["kiln::exec::ExecDialect"];
+}
+
 #endif // KILN_PASSES_TD

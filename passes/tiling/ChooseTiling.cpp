@@ -27,7 +27,8 @@ using namespace kiln;
 namespace {
 
 DictionaryAttr tileAttr(Builder &b, const cost::Tiling &t) {
-  SmallVector<NamedAttribute> attrs{b.getNamedAttr("family", b.getStringAttr(t.family))};
+  SmallVector<NamedAttribute> attrs{b.getNamedAttr("family", b.getStringAttr(t.family)),
+                                    b.getNamedAttr("grid", b.getI64IntegerAttr(t.blocks))};
   for (auto &[name, value] : t.params)
     attrs.push_back(b.getNamedAttr(name, b.getI64IntegerAttr(value)));
   return b.getDictionaryAttr(attrs);

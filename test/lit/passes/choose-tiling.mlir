@@ -10,15 +10,15 @@
 // rows per block reread the activation less.
 // CHECK: module attributes {kiln.target = "h100-sxm-80gb"}
 // CHECK-LABEL: func.func @decode
-// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 25182208 : i64, flops = 25165824 : i64, time_ns = {{[0-9]+}} : i64, weight_bytes = 25165824 : i64}, kiln.tile = {family = "gemv", rows_per_block = 16 : i64, split_k = 1 : i64, threads = 128 : i64, vector_width = 8 : i64}}
+// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 25182208 : i64, flops = 25165824 : i64, time_ns = {{[0-9]+}} : i64, weight_bytes = 25165824 : i64}, kiln.tile = {family = "gemv", grid = {{[0-9]+}} : i64, rows_per_block = 16 : i64, split_k = 1 : i64, threads = 128 : i64, vector_width = 8 : i64}}
 // A projection with few rows splits K to keep the SMs streaming.
-// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 397504 : i64, {{.*}}, kiln.tile = {family = "gemv", rows_per_block = {{[0-9]+}} : i64, split_k = {{2|4|8|16}} : i64
+// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 397504 : i64, {{.*}}, kiln.tile = {family = "gemv", grid = {{[0-9]+}} : i64, rows_per_block = {{[0-9]+}} : i64, split_k = {{2|4|8|16}} : i64
 // K = 2052 only divides into 4-element (8-byte) loads.
 // CHECK: kiln.tile = {family = "gemv", {{.*}}vector_width = 4 : i64}
 // On the A100 (108 SMs, 2 TB/s) the module names its target.
 // A100: module attributes {kiln.target = "a100-sxm-80gb"}
 // COST-LABEL: @decode on h100-sxm-80gb: 1 x 1 tokens, context 1024
-// COST: 0 matmul gemv 25182208 25165824 25165824 {{.*}} rows_per_block=16,split_k=1,threads=128,vector_width=8
+// COST: 0 matmul gemv 25182208 25165824 25165824 {{.*}} grid=384,rows_per_block=16,split_k=1,threads=128,vector_width=8
 // COST: kernels 3, bytes 25616664, weights read 25591872 of 25591872 bound (1.000x)
 func.func @decode(%ids: tensor<?x1xi64>, %x: tensor<?x1x2048xbf16>, %x2: tensor<?x1x2052xbf16>) -> (tensor<?x1x6144xbf16>, tensor<?x1x96xbf16>, tensor<?x1x8xbf16>) {
   %w = kiln.weight "w" : tensor<6144x2048xbf16>
@@ -47,7 +47,7 @@ func.func @decode(%ids: tensor<?x1xi64>, %x: tensor<?x1x2048xbf16>, %x2: tensor<
 // Prefill of 512 tokens: a GEMM with tiles that fit shared memory. Bytes:
 // activations 2097152 + weights 25165824 + result 6291456; 2 M N K flops.
 // CHECK-LABEL: func.func @prefill
-// CHECK: kiln.cost = {bytes = 33554432 : i64, flops = 12884901888 : i64, {{.*}}, kiln.tile = {block_k = {{32|64}} : i64, block_m = {{[0-9]+}} : i64, block_n = {{[0-9]+}} : i64, family = "gemm", smem = {{[0-9]+}} : i64, stages = {{[234]}} : i64}
+// CHECK: kiln.cost = {bytes = 33554432 : i64, flops = 12884901888 : i64, {{.*}}, kiln.tile = {block_k = {{32|64}} : i64, block_m = {{[0-9]+}} : i64, block_n = {{[0-9]+}} : i64, family = "gemm", grid = {{[0-9]+}} : i64, smem = {{[0-9]+}} : i64, stages = {{[234]}} : i64}
 // COST-LABEL: @prefill on h100-sxm-80gb: 1 x 512 tokens
 // COST: 0 matmul gemm 33554432 25165824 12884901888
 func.func @prefill(%ids: tensor<?x?xi64>, %x: tensor<?x?x2048xbf16>) -> tensor<?x?x6144xbf16> {
@@ -66,7 +66,7 @@ func.func @prefill(%ids: tensor<?x?xi64>, %x: tensor<?x?x2048xbf16>) -> tensor<?
 // 1024 x 2 x 8 x 64 x 2 = 2097152 cache bytes, split into chunks so that
 // the blocks cover the SMs.
 // CHECK-LABEL: func.func @attention
-// CHECK: kiln.tile = {family = "paged_attention", kv_chunk = {{[0-9]+}} : i64, splits = {{[0-9]+}} : i64, threads = 128 : i64}
+// CHECK: kiln.tile = {family = "paged_attention", grid = {{[0-9]+}} : i64, kv_chunk = {{[0-9]+}} : i64, splits = {{[0-9]+}} : i64, threads = 128 : i64}
 // COST-LABEL: @attention on h100-sxm-80gb: 1 x 1 tokens, context 1024
 // COST: 0 paged_attention paged_attention 2105360 0
 func.func @attention(%ids: tensor<?x1xi64>, %q: tensor<?x1x32x64xbf16>, %c: tensor<16x?x2x16x8x64xbf16>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %pos: tensor<?x1xi64>) -> tensor<?x1x32x64xbf16> {
