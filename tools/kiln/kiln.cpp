@@ -1,17 +1,20 @@
 //===- kiln.cpp - the kiln command line -------------------------------------===//
 //
 //   kiln inspect MODEL [--json]
+//   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
+//             [--max-num-tokens N] [--page-size P] [--json]
 //
 // MODEL is a Hugging Face directory or an .onnx file. For a directory,
 // `inspect` imports the graph (config.json and safetensors headers; no weight
 // data) and prints the architecture, parameter count, bytes by dtype,
 // KV-cache bytes per token and a per-layer summary. For ONNX it reads the
-// initializers' headers, the past-KV inputs and the operators used. Later
-// issues add compile, run, plan and bench.
+// initializers' headers, the past-KV inputs and the operators used. `plan`
+// compiles the model and prints its memory manifest (tools/kiln/Plan.cpp).
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/hf/HFImporter.h"
 #include "frontend/onnx/ONNXModel.h"
+#include "tools/kiln/Plan.h"
 #include "ir/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -29,7 +32,9 @@ using namespace mlir;
 namespace {
 
 int usage() {
-  llvm::errs() << "usage: kiln inspect MODEL_DIR [--json]\n";
+  llvm::errs() << "usage: kiln inspect MODEL_DIR [--json]\n"
+                  "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
+                  "                 [--max-num-tokens N] [--page-size P] [--json]\n";
   return 2;
 }
 
@@ -263,6 +268,43 @@ int main(int argc, char **argv) {
     if (model.empty())
       return usage();
     return inspect(model, json);
+  }
+  if (cmd == "plan") {
+    kiln::tool::PlanOptions o;
+    for (int i = 2; i < argc; ++i) {
+      std::string a = argv[i];
+      auto number = [&](int64_t &out) {
+        if (i + 1 >= argc)
+          return false;
+        char *end = nullptr;
+        out = std::strtoll(argv[++i], &end, 10);
+        return end && *end == 0;
+      };
+      bool ok = true;
+      if (a == "--json")
+        o.json = true;
+      else if (a == "--gpu" && i + 1 < argc)
+        o.gpu = argv[++i];
+      else if (a == "--max-batch")
+        ok = number(o.maxBatch);
+      else if (a == "--max-seq")
+        ok = number(o.maxSeq);
+      else if (a == "--max-num-tokens")
+        ok = number(o.maxNumTokens);
+      else if (a == "--page-size")
+        ok = number(o.pageSize);
+      else if (!a.empty() && a[0] != '-' && o.model.empty())
+        o.model = a;
+      else
+        ok = false;
+      if (!ok) {
+        llvm::errs() << "kiln plan: bad argument '" << a << "'\n";
+        return usage();
+      }
+    }
+    if (o.model.empty())
+      return usage();
+    return kiln::tool::plan(o);
   }
   llvm::errs() << "kiln: unknown command '" << cmd << "'\n";
   return usage();

@@ -1,0 +1,201 @@
+//===- Plan.cpp - kiln plan: the memory manifest before anything loads ----===//
+//
+// Compiles the model (graph passes, lowering, arena planning; no weight data
+// is read) and adds up where every byte will live on the target GPU:
+//
+//   weights          every weight slot the engine binds, once
+//   activations      the larger of the prefill and decode arenas
+//   KV cache         bytes per token from the cache's type; the pool for
+//                    max-batch sequences of max-seq tokens, in whole pages
+//   workspace        split-K and split-KV partial sums of the largest kernel
+//   CUDA graphs      an estimated reserve for the captured decode steps
+//
+// then the largest batch at max-seq (and the tokens of KV) that fit what
+// the GPU has left after a reserve for the CUDA context.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/kiln/Plan.h"
+
+#include "frontend/hf/HFImporter.h"
+#include "ir/Exec/ExecOps.h"
+#include "ir/Kiln/KilnOps.h"
+#include "passes/Passes.h"
+#include "passes/Pipelines.h"
+#include "runtime/target/Target.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <set>
+
+using namespace mlir;
+namespace ex = kiln::exec;
+
+namespace kiln::tool {
+
+namespace {
+
+/// The CUDA context, cuBLAS and allocator slack the runtime does not own.
+constexpr int64_t kContextReserve = int64_t(1) << 30;
+/// Per captured decode graph (one per batch bucket): nodes and parameters.
+constexpr int64_t kGraphBase = int64_t(1) << 20, kGraphPerLaunch = 4096;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t tileInt(ex::KernelOp k, StringRef key) {
+  auto a = k.getTile().getAs<IntegerAttr>(key);
+  return a ? a.getInt() : 0;
+}
+
+struct Manifest {
+  std::string target;
+  int64_t gpuBytes = 0, weights = 0, arenaPrefill = 0, arenaDecode = 0;
+  int64_t arenaLowerBound = 0, kvPerToken = 0, pageSize = 0, pagesPerSeq = 0, kvPool = 0;
+  int64_t workspace = 0, graphs = 0, total = 0, launchesDecode = 0;
+  int64_t maxBatchAtSeq = 0, kvTokensFree = 0;
+};
+
+} // namespace
+
+int plan(const PlanOptions &o) {
+  auto fail = [](const std::string &m) {
+    llvm::errs() << "kiln plan: " << m << "\n";
+    return 1;
+  };
+  if (o.maxBatch <= 0 || o.maxSeq <= 0)
+    return fail("--max-batch and --max-seq must be positive");
+  target::TargetDesc gpu;
+  if (Status s = target::findTarget(o.gpu, gpu); !s)
+    return fail(s.message());
+
+  DialectRegistry registry;
+  registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  Status status = Status::ok();
+  OwningOpRef<ModuleOp> module = hf::importHFModel(ctx, o.model, {}, status);
+  if (!module)
+    return fail(status.message());
+
+  // Weights the engine binds, each tensor once (graph level: before merges).
+  Manifest m;
+  std::set<std::string> seen;
+  module->walk([&](WeightOp w) {
+    if (seen.insert(w.getName().str()).second)
+      m.weights += ex::tensorBytes(w.getType());
+  });
+
+  int64_t prefillTokens = std::min(o.maxNumTokens, o.maxSeq);
+  PassManager pm(&ctx, ModuleOp::getOperationName());
+  GraphPipelineOptions g;
+  g.pageSize = o.pageSize;
+  g.target = gpu.name;
+  g.decodeBatch = o.maxBatch;
+  g.prefillTokens = prefillTokens;
+  g.context = o.maxSeq;
+  buildGraphPipeline(pm, g);
+  pm.addPass(createLowerToExec(LowerToExecOptions{o.maxBatch, prefillTokens}));
+  pm.addPass(createPlanArena());
+  if (failed(pm.run(*module)))
+    return fail("compiling " + o.model + " failed (see the diagnostics above)");
+
+  m.target = gpu.name;
+  m.gpuBytes = gpu.memoryBytes;
+  for (ex::ArenaOp a : module->getOps<ex::ArenaOp>()) {
+    int64_t size = static_cast<int64_t>(a.getSize());
+    auto lb = a->getAttrOfType<IntegerAttr>("lower_bound");
+    (a.getSymName().starts_with("decode") ? m.arenaDecode : m.arenaPrefill) = size;
+    m.arenaLowerBound = std::max(m.arenaLowerBound, lb ? lb.getInt() : 0);
+  }
+  auto decode = module->lookupSymbol<func::FuncOp>("decode");
+  if (!decode || decode.getNumArguments() != 5)
+    return fail("the compiled model has no @decode over a KV cache");
+  auto cache = cast<ex::BufferType>(decode.getArgumentTypes()[4]).getView();
+  int64_t elt = std::max<int64_t>(1, cache.getElementTypeBitWidth() / 8);
+  m.pageSize = cache.getDimSize(3);
+  m.kvPerToken = cache.getDimSize(0) * 2 * cache.getDimSize(4) * cache.getDimSize(5) * elt;
+  m.pagesPerSeq = ceilDiv(o.maxSeq, m.pageSize);
+  m.kvPool = o.maxBatch * m.pagesPerSeq * m.pageSize * m.kvPerToken;
+
+  // Workspace: f32 partial results of split-K matmuls and split-KV
+  // attention (one per split of each output element, plus attention's
+  // running max and sum per row), for the largest launch.
+  for (func::FuncOp f : module->getOps<func::FuncOp>())
+    for (ex::LaunchOp l : f.getOps<ex::LaunchOp>()) {
+      auto k = module->lookupSymbol<ex::KernelOp>(l.getKernel());
+      if (!k || l.getBuffers().empty())
+        continue;
+      RankedTensorType out = cast<ex::BufferType>(l.getBuffers().back().getType()).getView();
+      int64_t elems = out.hasStaticShape() ? out.getNumElements() : 0;
+      int64_t partial = 0;
+      if (int64_t split = tileInt(k, "split_k"); split > 1)
+        partial = split * elems * 4;
+      if (int64_t splits = tileInt(k, "splits"); splits > 1)
+        partial = splits * (elems + 2 * elems / std::max<int64_t>(1, out.getShape().back())) * 4;
+      m.workspace = std::max(m.workspace, partial);
+      m.launchesDecode += f == decode;
+    }
+  int64_t buckets = 0;
+  for (int64_t b = 1; b < o.maxBatch * 2; b *= 2)
+    ++buckets;
+  m.graphs = buckets * (kGraphBase + m.launchesDecode * kGraphPerLaunch);
+  int64_t arena = std::max(m.arenaPrefill, m.arenaDecode);
+  m.total = m.weights + arena + m.kvPool + m.workspace + m.graphs;
+
+  int64_t free = m.gpuBytes - kContextReserve - m.weights - arena - m.workspace - m.graphs;
+  int64_t pageBytes = m.pageSize * m.kvPerToken;
+  m.kvTokensFree = free > 0 ? free / pageBytes * m.pageSize : 0;
+  m.maxBatchAtSeq = free > 0 ? free / (m.pagesPerSeq * pageBytes) : 0;
+
+  if (o.json) {
+    llvm::json::Object out{
+        {"model", o.model},
+        {"target", m.target},
+        {"gpu_bytes", m.gpuBytes},
+        {"max_batch", o.maxBatch},
+        {"max_seq", o.maxSeq},
+        {"weights_bytes", m.weights},
+        {"activation_arena_bytes", arena},
+        {"arena_prefill_bytes", m.arenaPrefill},
+        {"arena_decode_bytes", m.arenaDecode},
+        {"arena_lower_bound_bytes", m.arenaLowerBound},
+        {"kv_bytes_per_token", m.kvPerToken},
+        {"kv_page_tokens", m.pageSize},
+        {"kv_pool_bytes", m.kvPool},
+        {"workspace_bytes", m.workspace},
+        {"cuda_graph_reserve_bytes", m.graphs},
+        {"context_reserve_bytes", kContextReserve},
+        {"total_bytes", m.total},
+        {"fits", m.total + kContextReserve <= m.gpuBytes},
+        {"max_batch_at_max_seq", m.maxBatchAtSeq},
+        {"kv_tokens_that_fit", m.kvTokensFree},
+    };
+    llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(out))) << "\n";
+    return 0;
+  }
+  auto &os = llvm::outs();
+  auto gb = [](int64_t b) { return llvm::format("%10.3f GB", b / 1e9); };
+  os << "kiln plan " << o.model << " on " << m.target << " (" << gb(m.gpuBytes) << "), batch "
+     << o.maxBatch << " x " << o.maxSeq << " tokens\n";
+  os << "  weights            " << gb(m.weights) << "  (" << m.weights << " bytes)\n";
+  os << "  activation arena   " << gb(arena) << "  (prefill " << m.arenaPrefill << ", decode "
+     << m.arenaDecode << " bytes; lower bound " << m.arenaLowerBound << ")\n";
+  os << "  KV cache           " << gb(m.kvPool) << "  (" << m.kvPerToken << " bytes per token, "
+     << m.pagesPerSeq << " pages of " << m.pageSize << " tokens per sequence)\n";
+  os << "  workspace          " << gb(m.workspace) << "\n";
+  os << "  CUDA graphs        " << gb(m.graphs) << "  (" << buckets << " batch buckets, "
+     << m.launchesDecode << " launches each; estimate)\n";
+  os << "  total              " << gb(m.total) << "  + " << gb(kContextReserve)
+     << " CUDA context reserve: "
+     << (m.total + kContextReserve <= m.gpuBytes ? "fits" : "does NOT fit") << "\n";
+  os << "  largest batch at " << o.maxSeq << " tokens: " << m.maxBatchAtSeq << " ("
+     << m.kvTokensFree << " tokens of KV fit)\n";
+  return 0;
+}
+
+} // namespace kiln::tool
