@@ -5,21 +5,28 @@ using namespace mlir;
 
 namespace kiln::exec {
 
-AllocOp BufferLiveness::rootAlloc(Value v) {
+Operation *BufferLiveness::root(Value v) {
   while (auto view = v.getDefiningOp<ViewOp>())
     v = view.getSource();
-  return v.getDefiningOp<AllocOp>();
+  Operation *d = v.getDefiningOp();
+  return d && isa<AllocOp, BufferSliceOp>(d) ? d : nullptr;
 }
 
 BufferLiveness::BufferLiveness(func::FuncOp func, int64_t alignment) {
-  for (AllocOp a : func.getOps<AllocOp>()) {
-    int64_t bytes = tensorBytes(a.getType().getView());
+  for (Operation &op : func.getBody().front()) {
+    int64_t bytes;
+    if (auto a = dyn_cast<AllocOp>(op))
+      bytes = tensorBytes(a.getType().getView());
+    else if (auto s = dyn_cast<BufferSliceOp>(op))
+      bytes = static_cast<int64_t>(s.getSize());
+    else
+      continue;
     bytes = (bytes + alignment - 1) / alignment * alignment;
-    index_[a] = intervals_.size();
-    intervals_.push_back({a, bytes, -1, -1});
+    index_[&op] = intervals_.size();
+    intervals_.push_back({&op, bytes, -1, -1});
   }
   auto touch = [&](Value v, int64_t i, bool write) {
-    AllocOp a = rootAlloc(v);
+    Operation *a = root(v);
     if (!a)
       return;
     Interval &iv = intervals_[index_.lookup(a)];
@@ -47,7 +54,7 @@ BufferLiveness::BufferLiveness(func::FuncOp func, int64_t alignment) {
 }
 
 const BufferLiveness::Interval *BufferLiveness::intervalOf(Value v) const {
-  AllocOp a = rootAlloc(v);
+  Operation *a = root(v);
   if (!a)
     return nullptr;
   auto it = index_.find(a);

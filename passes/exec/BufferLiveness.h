@@ -1,7 +1,8 @@
 //===- BufferLiveness.h - live ranges of planned buffers ----------*- C++ -*-===//
 //
 // Over a lowered function's launches in schedule order: each planned buffer
-// (a kiln_exec.alloc, with its views as aliases) lives from the first launch
+// (a kiln_exec.alloc before plan-arena, a kiln_exec.buffer_slice after it,
+// with its views as aliases) lives from the first launch
 // that writes it to the last launch that reads it, or to the end of the step
 // when the function returns it.
 //
@@ -21,7 +22,7 @@ namespace kiln::exec {
 class BufferLiveness {
 public:
   struct Interval {
-    AllocOp alloc;
+    mlir::Operation *op = nullptr; // the alloc or buffer_slice
     int64_t bytes = 0; // rounded up to the alignment
     int64_t start = 0, end = 0; // launch indices, inclusive
   };
@@ -43,8 +44,8 @@ public:
   int64_t lowerBound() const;
   /// All buffers end to end.
   int64_t totalBytes() const;
-  /// The alloc a value is (a view of), or null.
-  static AllocOp rootAlloc(mlir::Value v);
+  /// The alloc or arena slice a value is (a view of), or null.
+  static mlir::Operation *root(mlir::Value v);
 
 private:
   std::vector<Interval> intervals_;

@@ -94,7 +94,9 @@ struct PlanArenaPass : kiln::impl::PlanArenaBase<PlanArenaPass> {
       arena->setAttr("lower_bound", b.getI64IntegerAttr(live.lowerBound()));
       arena->setAttr("strategy", b.getStringAttr(sizeWins ? "largest_first" : "earliest_first"));
       for (auto [iv, off] : llvm::zip(ivs, offsets)) {
-        AllocOp a = iv.alloc;
+        auto a = dyn_cast<AllocOp>(iv.op);
+        if (!a)
+          continue; // placed before
         b.setInsertionPoint(a);
         auto slice = BufferSliceOp::create(b, a.getLoc(), a.getType(),
                                            FlatSymbolRefAttr::get(arena.getSymNameAttr()),

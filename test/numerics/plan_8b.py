@@ -7,10 +7,12 @@ channels x (K and V) x 2 bytes = 131,072. Pool for 8 sequences of 4096
 tokens in pages of 16: 8 x 256 pages x 16 x 131,072 = 4,294,967,296. The
 manifest's parts must add up to its total, its arena must be at least the
 lower bound of its live ranges, and the largest batch at 4096 tokens must be
-what is left of the H100's 80 GB after the rest, in whole sequences. Bad
-options are clear errors.
+what is left of the H100's 80 GB after the rest, in whole sequences. The
+--svg drawing has one bar per planned buffer inside its function's panel.
+Bad options are clear errors.
 """
 import argparse, json, os, subprocess, sys, tempfile
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from make_shape_model import config_for, write_model  # noqa: E402
@@ -26,7 +28,10 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         write_model(d, config_for("llama-3.1-8b"))
         cmd = [a.kiln, "plan", d, "--max-batch", "8", "--max-seq", "4096", "--gpu", "h100-80gb"]
-        out = subprocess.run(cmd + ["--json"], check=True, capture_output=True, text=True).stdout
+        svg = os.path.join(d, "plan.svg")
+        out = subprocess.run(cmd + ["--json", "--svg", svg], check=True, capture_output=True,
+                             text=True).stdout
+        tree = ET.parse(svg)
         text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         print(text)
         r = json.loads(out)
@@ -56,6 +61,20 @@ def main():
         fails.append(f"unknown GPU: {bad.returncode} {bad.stderr!r}")
     if zero.returncode == 0 or "must be positive" not in zero.stderr:
         fails.append(f"--max-batch 0: {zero.returncode} {zero.stderr!r}")
+    # The SVG: one bar per planned buffer, each inside its panel.
+    ns = "{http://www.w3.org/2000/svg}"
+    panels = [g for g in tree.getroot().iter(ns + "g") if g.get("class") == "panel"]
+    bars = [(g, r) for g in panels for r in g.iter(ns + "rect") if r.get("class") == "buffer"]
+    if len(panels) != 2 or len(bars) != r["svg_buffers"] or not bars:
+        fails.append(f"SVG has {len(panels)} panels and {len(bars)} bars for {r['svg_buffers']} buffers")
+    for g, bar in bars:
+        frame = next(x for x in g.iter(ns + "rect") if x.get("class") is None)
+        fx, fy, fw, fh = (float(frame.get(k)) for k in ("x", "y", "width", "height"))
+        bx, by, bw, bh = (float(bar.get(k)) for k in ("x", "y", "width", "height"))
+        if bx < fx - 1e-6 or by < fy - 1e-6 or bx + bw > fx + fw + 1e-6 or by + bh > fy + fh + 1e-6:
+            fails.append(f"bar {bar.find(ns + 'title').text} leaves its panel")
+            break
+    print(f"SVG: {len(panels)} panels, {len(bars)} bars")
     for f in fails:
         print("FAIL:", f)
     return 1 if fails else 0

@@ -21,6 +21,7 @@
 #include "ir/Kiln/KilnOps.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
+#include "passes/exec/BufferLiveness.h"
 #include "runtime/target/Target.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -30,6 +31,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -59,6 +61,71 @@ struct Manifest {
   int64_t workspace = 0, graphs = 0, total = 0, launchesDecode = 0;
   int64_t maxBatchAtSeq = 0, kvTokensFree = 0;
 };
+
+/// Buffer lifetimes as bars: x is the launch index, y the arena offset; one
+/// panel per planned function. Each bar has a tooltip with its range.
+Status writeSvg(ModuleOp module, const std::string &path, int64_t &buffers) {
+  struct Panel {
+    std::string name;
+    int64_t launches, arena, lowerBound;
+    std::vector<ex::BufferLiveness::Interval> ivs;
+    std::vector<int64_t> offsets;
+  };
+  std::vector<Panel> panels;
+  buffers = 0;
+  for (func::FuncOp f : module.getOps<func::FuncOp>()) {
+    ex::BufferLiveness live(f);
+    if (live.intervals().empty())
+      continue;
+    Panel p{f.getName().str(), live.numLaunches(), 0, live.lowerBound(), live.intervals(), {}};
+    for (const auto &iv : p.ivs) {
+      auto slice = cast<ex::BufferSliceOp>(iv.op);
+      p.offsets.push_back(static_cast<int64_t>(slice.getOffset()));
+      p.arena = std::max(p.arena, p.offsets.back() + iv.bytes);
+    }
+    buffers += static_cast<int64_t>(p.ivs.size());
+    panels.push_back(std::move(p));
+  }
+  const double width = 960, panelH = 300, left = 90, top = 40, gap = 70;
+  std::ofstream out(path);
+  if (!out)
+    return Status::error(path + ": cannot write the SVG");
+  double height = top + panels.size() * (panelH + gap);
+  out << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width + left + 20
+      << "\" height=\"" << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  out << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  for (size_t pi = 0; pi < panels.size(); ++pi) {
+    const Panel &p = panels[pi];
+    double y0 = top + pi * (panelH + gap);
+    double sx = width / std::max<int64_t>(1, p.launches + 1);
+    double sy = panelH / std::max<int64_t>(1, p.arena);
+    out << "<text x=\"" << left << "\" y=\"" << y0 - 10 << "\" font-size=\"14\">@" << p.name
+        << ": " << p.ivs.size() << " buffers over " << p.launches << " launches, arena "
+        << p.arena << " bytes (lower bound " << p.lowerBound << ")</text>\n";
+    out << "<g class=\"panel\" data-function=\"" << p.name << "\">\n";
+    out << "<rect x=\"" << left << "\" y=\"" << y0 << "\" width=\"" << width << "\" height=\""
+        << panelH << "\" fill=\"none\" stroke=\"black\"/>\n";
+    for (size_t i = 0; i < p.ivs.size(); ++i) {
+      const auto &iv = p.ivs[i];
+      double x = left + iv.start * sx, w = (iv.end - iv.start + 1) * sx;
+      double y = y0 + panelH - (p.offsets[i] + iv.bytes) * sy, h = std::max(1.0, iv.bytes * sy);
+      int hue = static_cast<int>((i * 47) % 360);
+      out << "<rect class=\"buffer\" x=\"" << x << "\" y=\"" << y << "\" width=\"" << w
+          << "\" height=\"" << h << "\" fill=\"hsl(" << hue
+          << ",60%,65%)\" stroke=\"black\" stroke-width=\"0.3\"><title>buffer " << i << ": "
+          << iv.bytes << " bytes at " << p.offsets[i] << ", launches " << iv.start << "-"
+          << iv.end << "</title></rect>\n";
+    }
+    out << "</g>\n";
+    out << "<text x=\"" << left << "\" y=\"" << y0 + panelH + 16 << "\">launch 0</text>\n";
+    out << "<text x=\"" << left + width - 80 << "\" y=\"" << y0 + panelH + 16 << "\">launch "
+        << p.launches << "</text>\n";
+    out << "<text x=\"5\" y=\"" << y0 + 12 << "\">" << p.arena << " B</text>\n";
+    out << "<text x=\"5\" y=\"" << y0 + panelH << "\">0</text>\n";
+  }
+  out << "</svg>\n";
+  return out ? Status::ok() : Status::error(path + ": write failed");
+}
 
 } // namespace
 
@@ -152,6 +219,11 @@ int plan(const PlanOptions &o) {
   m.kvTokensFree = free > 0 ? free / pageBytes * m.pageSize : 0;
   m.maxBatchAtSeq = free > 0 ? free / (m.pagesPerSeq * pageBytes) : 0;
 
+  int64_t svgBuffers = 0;
+  if (!o.svg.empty())
+    if (Status s = writeSvg(*module, o.svg, svgBuffers); !s)
+      return fail(s.message());
+
   if (o.json) {
     llvm::json::Object out{
         {"model", o.model},
@@ -175,6 +247,8 @@ int plan(const PlanOptions &o) {
         {"max_batch_at_max_seq", m.maxBatchAtSeq},
         {"kv_tokens_that_fit", m.kvTokensFree},
     };
+    if (!o.svg.empty())
+      out["svg_buffers"] = svgBuffers;
     llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(out))) << "\n";
     return 0;
   }

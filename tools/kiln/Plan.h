@@ -12,6 +12,7 @@ struct PlanOptions {
   std::string gpu = "h100-sxm-80gb";
   int64_t maxBatch = 1, maxSeq = 4096, maxNumTokens = 512, pageSize = 16;
   bool json = false;
+  std::string svg; // draw buffer lifetimes here when set
 };
 
 /// `kiln plan`: prints the memory manifest; returns the exit code.

@@ -2,7 +2,7 @@
 //
 //   kiln inspect MODEL [--json]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
-//             [--max-num-tokens N] [--page-size P] [--json]
+//             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
 //
 // MODEL is a Hugging Face directory or an .onnx file. For a directory,
 // `inspect` imports the graph (config.json and safetensors headers; no weight
@@ -34,7 +34,7 @@ namespace {
 int usage() {
   llvm::errs() << "usage: kiln inspect MODEL_DIR [--json]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
-                  "                 [--max-num-tokens N] [--page-size P] [--json]\n";
+                  "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
   return 2;
 }
 
@@ -285,6 +285,8 @@ int main(int argc, char **argv) {
         o.json = true;
       else if (a == "--gpu" && i + 1 < argc)
         o.gpu = argv[++i];
+      else if (a == "--svg" && i + 1 < argc)
+        o.svg = argv[++i];
       else if (a == "--max-batch")
         ok = number(o.maxBatch);
       else if (a == "--max-seq")
