@@ -32,6 +32,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <set>
 
@@ -91,6 +92,7 @@ Status writeSvg(ModuleOp module, const std::string &path, int64_t &buffers) {
   if (!out)
     return Status::error(path + ": cannot write the SVG");
   double height = top + panels.size() * (panelH + gap);
+  out << std::setprecision(10);
   out << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width + left + 20
       << "\" height=\"" << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   out << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
@@ -108,7 +110,8 @@ Status writeSvg(ModuleOp module, const std::string &path, int64_t &buffers) {
     for (size_t i = 0; i < p.ivs.size(); ++i) {
       const auto &iv = p.ivs[i];
       double x = left + iv.start * sx, w = (iv.end - iv.start + 1) * sx;
-      double y = y0 + panelH - (p.offsets[i] + iv.bytes) * sy, h = std::max(1.0, iv.bytes * sy);
+      double h = std::max(1.0, iv.bytes * sy);
+      double y = std::max(y0, y0 + panelH - p.offsets[i] * sy - h);
       int hue = static_cast<int>((i * 47) % 360);
       out << "<rect class=\"buffer\" x=\"" << x << "\" y=\"" << y << "\" width=\"" << w
           << "\" height=\"" << h << "\" fill=\"hsl(" << hue

@@ -163,7 +163,7 @@ Status kvAppend(const Tensor &cache, const Tensor &key, const Tensor &value,
   KILN_RETURN_IF_ERROR(expectShape(out, cache.shape(), "kv_append result"));
   if (cache.dtype() != key.dtype() || value.dtype() != key.dtype() || out.dtype() != key.dtype())
     return Status::error("kv_append keys, values and cache must share a dtype");
-  if (out.data() != cache.data())
+  if (out.data() != cache.data() && cache.byteSize())
     std::memcpy(out.data(), cache.data(), cache.byteSize());
   size_t es = dtypeSize(key.dtype()), row = static_cast<size_t>(c.heads * c.dim) * es;
   auto *dst = static_cast<uint8_t *>(out.data());

@@ -150,6 +150,8 @@ Status concat(const std::vector<const Tensor *> &xs, int64_t axis, Tensor &out) 
   int64_t outRow = s[axis] * inner, at = 0;
   for (const Tensor *t : xs) {
     int64_t row = t->dim(axis) * inner;
+    if (row == 0) // an empty part (e.g. an empty past) has no bytes to copy
+      continue;
     for (int64_t o = 0; o < outer; ++o)
       std::memcpy(bytesOf(out) + (o * outRow + at) * es,
                   bytesOf(*t) + o * row * es, row * es);
