@@ -129,7 +129,7 @@ std::optional<PastConcat> pastConcatOf(Value v, Block &body) {
 
 /// Turns the clone `f` into an entry point over the paged cache.
 LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
-                         bool decode) {
+                         bool decode, bool lastLogits) {
   MLIRContext *ctx = f.getContext();
   Block &body = f.getBody().front();
   OpBuilder b(ctx);
@@ -211,19 +211,41 @@ LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
     return f.emitOpError("must return logits [batch, tokens, vocab] first, got ")
                << results[0].getType(),
            failure();
+  if (!decode && lastLogits) {
+    // The LM head on each sequence's last token only: the one with the
+    // largest position (padding is -1).
+    auto head = results[0].getDefiningOp<MatmulOp>();
+    if (!head)
+      return f.emitOpError("prefill-logits=last needs the logits to come from a matmul (the LM "
+                           "head); use prefill-logits=all"),
+             failure();
+    b.setInsertionPoint(head);
+    Location hl = head.getLoc();
+    auto f32pos = CastOp::create(b, hl, RankedTensorType::get({kDyn, kDyn}, b.getF32Type()),
+                                 positions);
+    Value last = ArgmaxOp::create(b, hl, f32pos, /*axis=*/1, /*keep_dims=*/true);
+    Value seq = ArangeOp::create(b, hl, positions, /*axis=*/0);
+    Value seq3 = ReshapeOp::create(b, hl, seq, ArrayRef<int64_t>{-1, 1, 1});
+    Value last3 = ReshapeOp::create(b, hl, last, ArrayRef<int64_t>{-1, 1, 1});
+    Value tuples = ConcatOp::create(b, hl, ValueRange{seq3, last3}, /*axis=*/2);
+    Value rows = GatherNdOp::create(b, hl, head.getLhs(), tuples);
+    results[0] = MatmulOp::create(b, hl, rows, head.getRhs(), head.getTransposeB());
+  }
+  b.setInsertionPoint(ret);
   results.push_back(ArgmaxOp::create(b, ret.getLoc(), results[0], /*axis=*/2,
                                      /*keep_dims=*/false));
   func::ReturnOp::create(b, ret.getLoc(), results);
   ret.erase();
 
+  // What fed only the presents or the full-sequence logits is dead.
+  for (Operation *op = body.getTerminator()->getPrevNode(); op;) {
+    Operation *prev = op->getPrevNode();
+    if (op->use_empty() && isMemoryEffectFree(op))
+      op->erase();
+    op = prev;
+  }
   if (explicitPast) {
-    // What fed only the presents is dead; then the past inputs must be.
-    for (Operation *op = body.getTerminator()->getPrevNode(); op;) {
-      Operation *prev = op->getPrevNode();
-      if (op->use_empty() && isMemoryEffectFree(op))
-        op->erase();
-      op = prev;
-    }
+    // Then the past inputs must be.
     llvm::BitVector dead(body.getNumArguments());
     for (unsigned i = 1; i < oldArgs; ++i) {
       if (!body.getArgument(i).use_empty())
@@ -253,6 +275,11 @@ struct InsertKvCachePass : kiln::impl::InsertKvCacheBase<InsertKvCachePass> {
       module.emitError("kiln-insert-kv-cache: no function @") << entry << " with a body";
       return signalPassFailure();
     }
+    if (prefillLogits != "last" && prefillLogits != "all") {
+      module.emitError("kiln-insert-kv-cache: prefill-logits must be last or all, got ")
+          << prefillLogits;
+      return signalPassFailure();
+    }
     if (pageSize <= 0 || (pageSize & (pageSize - 1))) {
       module.emitError("kiln-insert-kv-cache: page-size must be a power of two, got ")
           << static_cast<int64_t>(pageSize);
@@ -274,7 +301,7 @@ struct InsertKvCachePass : kiln::impl::InsertKvCacheBase<InsertKvCachePass> {
       func::FuncOp f = forward.clone();
       f.setName(name);
       module.insert(forward->getIterator(), f);
-      if (failed(buildEntry(f, *shape, pageSize, name == "decode")))
+      if (failed(buildEntry(f, *shape, pageSize, name == "decode", prefillLogits == "last")))
         return signalPassFailure();
     }
     forward.erase();

@@ -1,4 +1,4 @@
-// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache -verify-diagnostics
+// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache=prefill-logits=all -verify-diagnostics
 // RUN: not kiln-opt %s -split-input-file -kiln-insert-kv-cache=page-size=12 2>&1 | FileCheck %s --check-prefix=PAGE
 // PAGE: page-size must be a power of two, got 12
 
@@ -94,3 +94,10 @@ func.func @forward(%ids: tensor<?x?xi64>, %pos: tensor<?x?xi64>, %pk: tensor<?x?
   %o = kiln.reshape %a {shape = array<i64: 0, 0, 64>} : tensor<?x?x4x16xf32> -> tensor<?x?x64xf32>
   return %o, %pk : tensor<?x?x64xf32>, tensor<?x?x4x16xf32>
 }
+
+// (prefill-logits=all: any function returning logits first.) With the
+// default, prefill-logits=last, the logits must come from the LM head matmul:
+// RUN: not kiln-opt %s -split-input-file -kiln-insert-kv-cache 2>&1 | FileCheck %s --check-prefix=LAST
+// LAST: prefill-logits=last needs the logits to come from a matmul (the LM head); use prefill-logits=all
+// RUN: not kiln-opt %s -split-input-file -kiln-insert-kv-cache=prefill-logits=some 2>&1 | FileCheck %s --check-prefix=MODE
+// MODE: prefill-logits must be last or all, got some

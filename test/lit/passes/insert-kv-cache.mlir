@@ -1,5 +1,5 @@
-// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache | FileCheck %s
-// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache=page-size=4 | FileCheck %s --check-prefix=PAGE4
+// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache=prefill-logits=all | FileCheck %s
+// RUN: kiln-opt %s -split-input-file -kiln-insert-kv-cache="page-size=4 prefill-logits=all" | FileCheck %s --check-prefix=PAGE4
 
 // Two layers of rope + GQA attention: each attention becomes kv_append into
 // its layer of one cache threaded through the layers, then paged_attention;

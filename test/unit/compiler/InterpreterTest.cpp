@@ -250,7 +250,7 @@ TEST_F(InterpreterTest, KvCacheCheckAcceptsTheInsertedCacheAndCatchesPlantedBugs
   std::string report;
   auto insert = [&](ModuleOp mod) {
     std::string err;
-    return kiln::interp::runPipeline(mod, "builtin.module(kiln-insert-kv-cache{page-size=4})",
+    return kiln::interp::runPipeline(mod, "builtin.module(kiln-insert-kv-cache{page-size=4 prefill-logits=all})",
                                      err);
   };
   auto weights = kiln::interp::randomWeights(3);
