@@ -344,34 +344,11 @@ LogicalResult Evaluator::evalOp(Operation *op) {
         FailureOr<Tensor *> out = result(op, shape);
         if (failed(out))
           return failure();
-        // One stored tensor of `rows` result rows, transposed when stored so.
-        auto load = [&](StringRef name, int64_t rows, Tensor &dst) -> Status {
-          Shape part = shape;
-          part[0] = rows;
-          dst = Tensor((*out)->dtype(), part);
-          if (!w.getTransposed())
-            return weights_(name, dst);
-          Tensor stored((*out)->dtype(), {part[1], part[0]});
-          KILN_RETURN_IF_ERROR(weights_(name, stored));
-          return host::transpose(stored, {1, 0}, dst);
-        };
-        Status s = Status::ok();
-        if (std::optional<ArrayAttr> sources = w.getSources()) {
-          // A load-time concatenation of its sources' rows.
-          std::vector<Tensor> parts(sources->size());
-          std::vector<const Tensor *> ptrs;
-          for (auto [i, name, rows] : llvm::enumerate(*sources, *w.getSourceRows())) {
-            if (!(s = load(cast<StringAttr>(name).getValue(), rows, parts[i])))
-              break;
-            ptrs.push_back(&parts[i]);
-          }
-          if (s)
-            s = host::concat(ptrs, 0, **out);
-        } else {
-          Tensor t;
-          if ((s = load(w.getName(), shape[0], t)))
-            **out = std::move(t);
-        }
+        std::optional<ArrayRef<int64_t>> rows;
+        if (w.getSourceRows())
+          rows = *w.getSourceRows();
+        Status s = loadWeight(weights_, w.getName(), w.getSources(), rows, w.getTransposed(),
+                              **out);
         return s ? success() : w.emitError("cannot load weight: ") << s.message();
       })
       .Case([&](ConstantOp c) { return evalConstant(c); })
@@ -712,6 +689,39 @@ LogicalResult Evaluator::evalOp(Operation *op) {
 }
 
 } // namespace
+
+Status loadWeight(const WeightProvider &weights, StringRef name,
+                  std::optional<ArrayAttr> sources, std::optional<ArrayRef<int64_t>> sourceRows,
+                  bool transposed, Tensor &out) {
+  // One stored tensor of `rows` result rows, transposed when stored so.
+  auto load = [&](StringRef n, int64_t rows, Tensor &dst) -> Status {
+    Shape part = out.shape();
+    part[0] = rows;
+    dst = Tensor(out.dtype(), part);
+    if (!transposed)
+      return weights(n, dst);
+    Tensor stored(out.dtype(), {part[1], part[0]});
+    KILN_RETURN_IF_ERROR(weights(n, stored));
+    return host::transpose(stored, {1, 0}, dst);
+  };
+  if (out.rank() < 1)
+    return weights(name, out);
+  if (sources) {
+    if (!sourceRows || sourceRows->size() != sources->size())
+      return Status::error("weight " + name.str() + " has sources without their row counts");
+    std::vector<Tensor> parts(sources->size());
+    std::vector<const Tensor *> ptrs;
+    for (auto [i, n, rows] : llvm::enumerate(*sources, *sourceRows)) {
+      KILN_RETURN_IF_ERROR(load(cast<StringAttr>(n).getValue(), rows, parts[i]));
+      ptrs.push_back(&parts[i]);
+    }
+    return host::concat(ptrs, 0, out);
+  }
+  Tensor t;
+  KILN_RETURN_IF_ERROR(load(name, out.dim(0), t));
+  out = std::move(t);
+  return Status::ok();
+}
 
 LogicalResult evaluateOp(Operation *op, const std::vector<Tensor> &operands,
                          const WeightProvider &weights, std::vector<Tensor> &results) {

@@ -35,6 +35,14 @@ WeightProvider npyWeights(std::string dir);
 llvm::FailureOr<WeightProvider> safetensorsWeights(const std::string &dir,
                                                    std::string &error);
 
+/// Fills `out` (allocated with the result's dtype and shape) with a weight
+/// applying its load-time layout: `transposed` 2-D storage, and/or the row
+/// concatenation of `sources` (`sourceRows` rows each).
+host::Status loadWeight(const WeightProvider &weights, llvm::StringRef name,
+                        std::optional<mlir::ArrayAttr> sources,
+                        std::optional<llvm::ArrayRef<int64_t>> sourceRows, bool transposed,
+                        host::Tensor &out);
+
 /// The host dtype of a tensor element type; failure for unsupported types.
 llvm::FailureOr<host::DType> dtypeOf(mlir::Type elementType);
 /// The element dtype of a ranked tensor type; failure for anything else.

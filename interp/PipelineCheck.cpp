@@ -1,7 +1,9 @@
 //===- PipelineCheck.cpp - check that passes preserve numbers -------------===//
 #include "interp/PipelineCheck.h"
 
+#include "interp/ExecInterpreter.h"
 #include "interp/Interpreter.h"
+#include "ir/Exec/ExecOps.h"
 #include "runtime/kernels/host/HostKernels.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -191,7 +193,13 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
     after->print(os);
     return failure();
   }
-  auto cacheType = cast<RankedTensorType>(prefill.getArgumentTypes()[4]);
+  // Exec-form entry points take buffers: their views are the tensor types.
+  auto viewOf = [](Type t) {
+    if (auto b = dyn_cast<exec::BufferType>(t))
+      return b.getView();
+    return cast<RankedTensorType>(t);
+  };
+  auto cacheType = viewOf(prefill.getArgumentTypes()[4]);
   auto logitsType = cast<RankedTensorType>(forward.getResultTypes()[0]);
   FailureOr<DType> cacheDType = tensorDType(cacheType);
   int64_t vocab = logitsType.getDimSize(2), page = cacheType.getDimSize(3);
@@ -306,32 +314,49 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
     ++compared;
   };
 
-  // Prefill: every prompt in one padded batch.
-  Tensor prefillIds = intTensor(DType::I64, {B, maxPrompt}, 0);
-  Tensor positions = intTensor(DType::I64, {B, maxPrompt}, -1);
-  Tensor contextLens(DType::I32, {B});
-  for (int64_t b = 0; b < B; ++b) {
-    contextLens.setInt(b, lens[b]);
-    for (int64_t t = 0; t < lens[b]; ++t) {
-      prefillIds.setInt(b * maxPrompt + t, ids[b][t]);
-      positions.setInt(b * maxPrompt + t, t);
-    }
-  }
   std::vector<Tensor> out;
-  if (failed(evaluate(prefill, {prefillIds, positions, blockTables, contextLens, cache},
-                      weights, out))) {
-    os << "@prefill failed\n";
-    return failure();
-  }
+  // The entry points run as graph functions, or lowered and planned, as the
+  // runtime will run them.
+  auto run = [&](func::FuncOp f, const std::vector<Tensor> &in, std::vector<Tensor> &res) {
+    return isExecFunction(f) ? evaluateExec(f, in, weights, res) : evaluate(f, in, weights, res);
+  };
   // Prefill's logits are every position's, or (prefill-logits=last) each
   // sequence's last.
-  bool lastOnly = cast<RankedTensorType>(prefill.getResultTypes()[0]).getDimSize(1) == 1;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = lastOnly ? lens[b] - 1 : 0; t < lens[b]; ++t)
-      compareRow("prefill", b, t, out, lastOnly ? b : b * maxPrompt + t);
-  cache = std::move(out[1]);
+  bool lastOnly = viewOf(prefill.getResultTypes()[0]).getDimSize(1) == 1;
+  // Prefill: every prompt in one padded batch, or one sequence per call when
+  // the lowered prefill was planned for one (the runtime's chunked prefill).
+  bool perSequence = isExecFunction(prefill) && viewOf(prefill.getResultTypes()[0]).getDimSize(0) == 1;
+  for (int64_t first = 0; first < B; first += perSequence ? 1 : B) {
+    int64_t n = perSequence ? 1 : B;
+    int64_t width = perSequence ? lens[first] : maxPrompt;
+    Tensor prefillIds = intTensor(DType::I64, {n, width}, 0);
+    Tensor positions = intTensor(DType::I64, {n, width}, -1);
+    Tensor contextLens(DType::I32, {n});
+    Tensor tables = intTensor(DType::I32, {n, maxPages}, -1);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t b = first + i;
+      contextLens.setInt(i, lens[b]);
+      for (int64_t t = 0; t < lens[b]; ++t) {
+        prefillIds.setInt(i * width + t, ids[b][t]);
+        positions.setInt(i * width + t, t);
+      }
+      for (int64_t p = 0; p < maxPages; ++p)
+        tables.setInt(i * maxPages + p, blockTables.getInt(b * maxPages + p));
+    }
+    if (failed(run(prefill, {prefillIds, positions, tables, contextLens, cache}, out))) {
+      os << "@prefill failed\n";
+      return failure();
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t b = first + i;
+      for (int64_t t = lastOnly ? lens[b] - 1 : 0; t < lens[b]; ++t)
+        compareRow("prefill", b, t, out, lastOnly ? i : i * width + t);
+    }
+    cache = std::move(out[1]);
+  }
 
   // Decode: every sequence one token per step, each at its own position.
+  Tensor contextLens(DType::I32, {B});
   for (int64_t s = 0; s < steps; ++s) {
     Tensor stepIds(DType::I64, {B, 1}), stepPos(DType::I64, {B, 1});
     for (int64_t b = 0; b < B; ++b) {
@@ -341,8 +366,7 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
       contextLens.setInt(b, pos + 1);
     }
     out.clear();
-    if (failed(evaluate(decode, {stepIds, stepPos, blockTables, contextLens, cache}, weights,
-                        out))) {
+    if (failed(run(decode, {stepIds, stepPos, blockTables, contextLens, cache}, out))) {
       os << "@decode failed at step " << s << "\n";
       return failure();
     }

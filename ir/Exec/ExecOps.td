@@ -59,7 +59,8 @@ def Exec_WeightSlotOp : Exec_Op<"weight_slot", [Pure]> {
     `layout` is `identity`, `transpose` (a 2-D weight stored transposed),
     `concat_rows` (the row-wise concatenation of `sources`, in order, e.g.
     Q/K/V or gate/up projections merged into one matmul) or
-    `transpose_concat_rows` (each source transposed, then concatenated).
+    `transpose_concat_rows` (each source transposed, then concatenated);
+    `source_rows` gives each source's rows in the result.
 
     ```mlir
     %w = kiln_exec.weight_slot "model.layers.0.mlp.up_proj.weight" layout(identity) : !kiln_exec.buffer<tensor<172x64xbf16>>
@@ -67,7 +68,8 @@ def Exec_WeightSlotOp : Exec_Op<"weight_slot", [Pure]> {
     ```
   }];
   let arguments = (ins StrAttr:$name, Exec_WeightLayout:$layout,
-                       OptionalAttr<StrArrayAttr>:$sources);
+                       OptionalAttr<StrArrayAttr>:$sources,
+                       OptionalAttr<DenseI64ArrayAttr>:$source_rows);
   let results = (outs Exec_BufferType:$result);
   let assemblyFormat = "$name `layout` `(` $layout `)` attr-dict `:` qualified(type($result))";
   let hasVerifier = 1;

@@ -139,7 +139,7 @@ LogicalResult Lowering::lower(func::FuncOp f) {
   for (Operation &op : old) {
     if (auto w = dyn_cast<WeightOp>(op)) {
       buf[w] = ex::WeightSlotOp::create(b, w.getLoc(), bufferOf(w.getType()), w.getNameAttr(),
-                                        layoutOf(w), w.getSourcesAttr());
+                                        layoutOf(w), w.getSourcesAttr(), w.getSourceRowsAttr());
     } else if (isa<ConstantOp>(op)) {
       if (!op.use_empty())
         return op.emitOpError("is used outside a kernel: run kiln-fuse before lowering"),
