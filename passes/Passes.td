@@ -306,4 +306,24 @@ def PlanArena : Pass<"kiln-plan-arena", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::exec::ExecDialect"];
 }
 
+def ScheduleMemory : Pass<"kiln-schedule-memory", "mlir::ModuleOp"> {
+  let summary = "Reorder launches, as their dependencies allow, to lower the most bytes live at once";
+  let description = [{
+    A list scheduler over each lowered function's launches: a launch is
+    ready when every launch it depends on (it reads what they write, writes
+    what they read, or writes what they write, through views) has run; among
+    the ready ones it picks the one that adds the fewest live bytes (its new
+    outputs minus the buffers whose last reader it is), ties going to the
+    original order. The new order is kept only if its lower bound (the most
+    bytes live at once) is smaller. Declarations (weight slots, allocs,
+    views) move to the top of the function first; they run nothing.
+    Prefill steps are already planned for `max-tokens` tokens: the runtime
+    splits longer prompts into chunks of that many.
+
+    Before: `a = f(x); b = g(x); c = h(a); d = k(b)` keeps a and b live
+    together. After: `a = f(x); c = h(a); b = g(x); d = k(b)`.
+  }];
+  let dependentDialects = ["kiln::exec::ExecDialect"];
+}
+
 #endif // KILN_PASSES_TD

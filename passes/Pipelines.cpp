@@ -11,7 +11,8 @@ namespace kiln {
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) {
   pm.addPass(createRaisePatterns());
   pm.addPass(mlir::createCanonicalizerPass());
-  pm.addPass(createInsertKvCache(InsertKvCacheOptions{o.pageSize, "forward"}));
+  pm.addPass(createInsertKvCache(InsertKvCacheOptions{o.pageSize, "forward", "last"}));
+  pm.addPass(mlir::createCanonicalizerPass()); // transposes around appended keys cancel
   FuseOptions fuse;
   fuse.decodeTokens = o.decodeBatch;
   fuse.prefillTokens = o.prefillTokens;
@@ -20,7 +21,16 @@ void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) 
       ChooseTilingOptions{o.target, o.decodeBatch, o.prefillTokens, o.context}));
 }
 
+void buildMemoryPipeline(mlir::OpPassManager &pm, const MemoryPipelineOptions &o) {
+  pm.addPass(createLowerToExec(LowerToExecOptions{o.maxBatch, o.maxTokens}));
+  pm.addPass(createScheduleMemory());
+  pm.addPass(createPlanArena());
+}
+
 void registerKilnPipelines() {
+  mlir::PassPipelineRegistration<MemoryPipelineOptions>(
+      "kiln-memory-pipeline", "lower-to-exec, schedule-memory and plan-arena",
+      buildMemoryPipeline);
   mlir::PassPipelineRegistration<GraphPipelineOptions>(
       "kiln-graph-pipeline",
       "raise-patterns, canonicalize, insert-kv-cache, fuse and choose-tiling",

@@ -23,11 +23,23 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
                           llvm::cl::init(1024)};
 };
 
-/// raise-patterns, canonicalize, insert-kv-cache, fuse, choose-tiling: from
+struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> {
+  Option<int64_t> maxBatch{*this, "max-batch", llvm::cl::desc("sequences per decode step"),
+                           llvm::cl::init(1)};
+  Option<int64_t> maxTokens{*this, "max-tokens", llvm::cl::desc("tokens per prefill step"),
+                            llvm::cl::init(512)};
+};
+
+/// lower-to-exec, schedule-memory, plan-arena: from the tiled graph to
+/// launches over planned arenas.
+void buildMemoryPipeline(mlir::OpPassManager &pm, const MemoryPipelineOptions &options);
+
+/// raise-patterns, canonicalize, insert-kv-cache, canonicalize, fuse,
+/// choose-tiling: from
 /// an imported @forward to tiled prefill and decode kernels.
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &options);
 
-/// Registers `kiln-graph-pipeline` (kiln-opt --kiln-graph-pipeline).
+/// Registers `kiln-graph-pipeline` and `kiln-memory-pipeline`.
 void registerKilnPipelines();
 
 } // namespace kiln

@@ -169,8 +169,10 @@ int plan(const PlanOptions &o) {
   g.prefillTokens = prefillTokens;
   g.context = o.maxSeq;
   buildGraphPipeline(pm, g);
-  pm.addPass(createLowerToExec(LowerToExecOptions{o.maxBatch, prefillTokens}));
-  pm.addPass(createPlanArena());
+  MemoryPipelineOptions mem;
+  mem.maxBatch = o.maxBatch;
+  mem.maxTokens = prefillTokens;
+  buildMemoryPipeline(pm, mem);
   if (failed(pm.run(*module)))
     return fail("compiling " + o.model + " failed (see the diagnostics above)");
 
