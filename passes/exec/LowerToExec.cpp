@@ -16,6 +16,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/OperationSupport.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace kiln {
 #define GEN_PASS_DEF_LOWERTOEXEC
@@ -56,6 +57,38 @@ ex::WeightLayout layoutOf(WeightOp w) {
 int64_t intIn(DictionaryAttr d, StringRef key, int64_t otherwise) {
   auto a = d ? d.getAs<IntegerAttr>(key) : IntegerAttr();
   return a ? a.getInt() : otherwise;
+}
+
+/// The input a result of `op` may overwrite: the result is an elementwise
+/// op of that input alone (a residual or bias add, an activation), of the
+/// same type, that input feeds nothing else in the group and is passed to
+/// it once, and the group is the input's last reader (a buffer some kernel
+/// made, not returned). Each element is then read before it is written, by
+/// the same thread.
+std::optional<unsigned> inPlaceInput(FusedOp op, unsigned result,
+                                     const llvm::SmallDenseSet<unsigned> &used) {
+  Block &body = op.getBody().front();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  Operation *def = yield.getValues()[result].getDefiningOp();
+  if (!def || !isa<AddOp, SubOp, MulOp, SiluOp, GeluOp, SwigluOp>(def))
+    return std::nullopt;
+  for (Value operand : def->getOperands()) {
+    auto arg = dyn_cast<BlockArgument>(operand);
+    if (!arg || arg.getOwner() != &body || used.contains(arg.getArgNumber()) ||
+        arg.getType() != yield.getValues()[result].getType() || !arg.hasOneUse())
+      continue;
+    Value outer = op.getInputs()[arg.getArgNumber()];
+    // Passed once: another argument reading the same bytes (say, the
+    // matmul's own input) would see them overwritten by other threads.
+    if (!outer.getDefiningOp<FusedOp>() || llvm::count(op.getInputs(), outer) != 1)
+      continue;
+    bool last = llvm::all_of(outer.getUsers(), [&](Operation *u) {
+      return u == op.getOperation() || (!isa<func::ReturnOp>(u) && u->isBeforeInBlock(op));
+    });
+    if (last)
+      return arg.getArgNumber();
+  }
+  return std::nullopt;
 }
 
 class Lowering {
@@ -154,6 +187,7 @@ LogicalResult Lowering::lower(func::FuncOp f) {
       if (failed(kernel))
         return failure();
       SmallVector<Value> operands;
+      llvm::SmallDenseSet<unsigned> used; // inputs already written in place
       for (Value in : fused.getInputs())
         operands.push_back(buf.lookup(in));
       for (Value r : fused.getResults()) {
@@ -164,6 +198,11 @@ LogicalResult Lowering::lower(func::FuncOp f) {
           for (Value in : fused.getInputs())
             if (in.getType() == r.getType())
               inPlace = buf.lookup(in);
+        if (!inPlace)
+          if (std::optional<unsigned> i = inPlaceInput(fused, cast<OpResult>(r).getResultNumber(), used)) {
+            inPlace = buf.lookup(fused.getInputs()[*i]);
+            used.insert(*i);
+          }
         if (!inPlace) {
           FailureOr<RankedTensorType> t = plannedType(r.getType(), step);
           if (failed(t))

@@ -42,3 +42,45 @@ func.func @unfused(%ids: tensor<?x1xi64>, %x: tensor<?x1x64xf32>) -> tensor<?x1x
   %y = kiln.exp %x : tensor<?x1x64xf32>
   return %y : tensor<?x1x64xf32>
 }
+
+// -----
+
+// A residual epilogue writes in place over the residual when that is its
+// last reader and it is passed once; not when the same value is also the
+// matmul's input (other blocks still read it), nor when it is returned.
+// CHECK-LABEL: func.func @decode
+// CHECK: %[[X1:.*]] = kiln_exec.alloc : !kiln_exec.buffer<tensor<4x1x64xf32>>
+// CHECK: kiln_exec.launch @{{.*}}(%{{.*}}, %{{.*}}, %[[X1]])
+// CHECK: %[[H:.*]] = kiln_exec.alloc : !kiln_exec.buffer<tensor<4x1x64xf32>>
+// CHECK: kiln_exec.launch @{{.*}}(%{{.*}}, %{{.*}}, %[[H]])
+// In place: the residual add of the second matmul writes %X1.
+// CHECK: kiln_exec.launch @[[RES:.*]](%[[H]], %{{.*}}, %[[X1]], %[[X1]]) {{.*}} {num_outputs = 1 : i64}
+// Not in place: %X1 is also this group's matmul input.
+// CHECK: %[[Y:.*]] = kiln_exec.alloc : !kiln_exec.buffer<tensor<4x1x64xf32>>
+// CHECK: kiln_exec.launch @{{.*}}(%[[X1]], %{{.*}}, %[[X1]], %[[Y]])
+func.func @decode(%ids: tensor<?x1xi64>, %x: tensor<?x1x64xf32>) -> tensor<?x1x64xf32> {
+  %w = kiln.weight "w" : tensor<64x64xf32>
+  %x1 = kiln.fused "matmul"(%x, %w) : (tensor<?x1x64xf32>, tensor<64x64xf32>) -> tensor<?x1x64xf32> {
+  ^bb0(%a: tensor<?x1x64xf32>, %b: tensor<64x64xf32>):
+    %m = kiln.matmul %a, %b {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+    kiln.yield %m : tensor<?x1x64xf32>
+  }
+  %h = kiln.fused "matmul"(%x, %w) : (tensor<?x1x64xf32>, tensor<64x64xf32>) -> tensor<?x1x64xf32> {
+  ^bb0(%a: tensor<?x1x64xf32>, %b: tensor<64x64xf32>):
+    %m = kiln.matmul %a, %b {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+    kiln.yield %m : tensor<?x1x64xf32>
+  }
+  %x2 = kiln.fused "matmul"(%h, %w, %x1) : (tensor<?x1x64xf32>, tensor<64x64xf32>, tensor<?x1x64xf32>) -> tensor<?x1x64xf32> {
+  ^bb0(%a: tensor<?x1x64xf32>, %b: tensor<64x64xf32>, %c: tensor<?x1x64xf32>):
+    %m = kiln.matmul %a, %b {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+    %r = kiln.add %c, %m : tensor<?x1x64xf32>, tensor<?x1x64xf32> -> tensor<?x1x64xf32>
+    kiln.yield %r : tensor<?x1x64xf32>
+  }
+  %y = kiln.fused "matmul"(%x2, %w, %x2) : (tensor<?x1x64xf32>, tensor<64x64xf32>, tensor<?x1x64xf32>) -> tensor<?x1x64xf32> {
+  ^bb0(%a: tensor<?x1x64xf32>, %b: tensor<64x64xf32>, %c: tensor<?x1x64xf32>):
+    %m = kiln.matmul %a, %b {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+    %r = kiln.add %c, %m : tensor<?x1x64xf32>, tensor<?x1x64xf32> -> tensor<?x1x64xf32>
+    kiln.yield %r : tensor<?x1x64xf32>
+  }
+  return %y : tensor<?x1x64xf32>
+}
