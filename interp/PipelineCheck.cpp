@@ -326,33 +326,45 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
   // Prefill: every prompt in one padded batch, or one sequence per call when
   // the lowered prefill was planned for one (the runtime's chunked prefill).
   bool perSequence = isExecFunction(prefill) && viewOf(prefill.getResultTypes()[0]).getDimSize(0) == 1;
+  // Prompts go in chunks of `prefillChunk` tokens (0: whole), each chunk at
+  // its positions and attending to the cache the earlier chunks filled: the
+  // runtime's chunked prefill.
+  int64_t chunk = options.prefillChunk > 0 ? options.prefillChunk : maxPrompt;
   for (int64_t first = 0; first < B; first += perSequence ? 1 : B) {
     int64_t n = perSequence ? 1 : B;
-    int64_t width = perSequence ? lens[first] : maxPrompt;
-    Tensor prefillIds = intTensor(DType::I64, {n, width}, 0);
-    Tensor positions = intTensor(DType::I64, {n, width}, -1);
-    Tensor contextLens(DType::I32, {n});
-    Tensor tables = intTensor(DType::I32, {n, maxPages}, -1);
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t b = first + i;
-      contextLens.setInt(i, lens[b]);
-      for (int64_t t = 0; t < lens[b]; ++t) {
-        prefillIds.setInt(i * width + t, ids[b][t]);
-        positions.setInt(i * width + t, t);
+    int64_t longest = perSequence ? lens[first] : maxPrompt;
+    for (int64_t from = 0; from < longest; from += chunk) {
+      int64_t width = std::min(chunk, longest - from);
+      Tensor prefillIds = intTensor(DType::I64, {n, width}, 0);
+      Tensor positions = intTensor(DType::I64, {n, width}, -1);
+      Tensor contextLens(DType::I32, {n});
+      Tensor tables = intTensor(DType::I32, {n, maxPages}, -1);
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t b = first + i;
+        contextLens.setInt(i, std::min(lens[b], from + width));
+        for (int64_t t = from; t < std::min(lens[b], from + width); ++t) {
+          prefillIds.setInt(i * width + t - from, ids[b][t]);
+          positions.setInt(i * width + t - from, t);
+        }
+        for (int64_t p = 0; p < maxPages; ++p)
+          tables.setInt(i * maxPages + p, blockTables.getInt(b * maxPages + p));
       }
-      for (int64_t p = 0; p < maxPages; ++p)
-        tables.setInt(i * maxPages + p, blockTables.getInt(b * maxPages + p));
+      if (failed(run(prefill, {prefillIds, positions, tables, contextLens, cache}, out))) {
+        os << "@prefill failed\n";
+        return failure();
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t b = first + i, end = std::min(lens[b], from + width);
+        if (lastOnly) { // the chunk holding the sequence's last token
+          if (from < lens[b] && lens[b] <= from + width)
+            compareRow("prefill", b, lens[b] - 1, out, i);
+          continue;
+        }
+        for (int64_t t = from; t < end; ++t)
+          compareRow("prefill", b, t, out, i * width + t - from);
+      }
+      cache = std::move(out[1]);
     }
-    if (failed(run(prefill, {prefillIds, positions, tables, contextLens, cache}, out))) {
-      os << "@prefill failed\n";
-      return failure();
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t b = first + i;
-      for (int64_t t = lastOnly ? lens[b] - 1 : 0; t < lens[b]; ++t)
-        compareRow("prefill", b, t, out, lastOnly ? i : i * width + t);
-    }
-    cache = std::move(out[1]);
   }
 
   // Decode: every sequence one token per step, each at its own position.
@@ -376,6 +388,7 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
   }
   if (ok)
     os << "prefill of " << B << " sequences" << (lastOnly ? " (last-token logits)" : "")
+       << (options.prefillChunk > 0 ? " in chunks of " + std::to_string(options.prefillChunk) : "")
        << " and " << steps << " decode steps: " << compared
        << " logit rows agree with @forward\n";
   return success(ok);

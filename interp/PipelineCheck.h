@@ -45,6 +45,7 @@ struct KvCheckOptions {
   uint64_t seed = 0;                        // token ids and page assignment
   std::vector<int64_t> promptLengths = {5, 11, 2}; // one sequence each, one batch
   int decodeSteps = 16;
+  int64_t prefillChunk = 0;                 // tokens per prefill call; 0: whole prompts
   double tolerance = 1e-5;                  // as CheckOptions, scaled by dtype
 };
 

@@ -62,6 +62,10 @@ static cl::opt<std::string> checkKvCache(
     "check-kv-cache",
     cl::desc("check that this pipeline's @prefill and @decode reproduce @forward's logits"));
 
+static cl::opt<int64_t> prefillChunk(
+    "prefill-chunk", cl::desc("with --check-kv-cache: prefill prompts in chunks of N tokens"),
+    cl::init(0));
+
 static void printTensor(llvm::raw_ostream &os, llvm::StringRef what, unsigned i,
                         const Tensor &t) {
   os << what << " " << i << ": " << kiln::host::dtypeName(t.dtype())
@@ -134,6 +138,7 @@ int main(int argc, char **argv) {
   if (!checkKvCache.empty()) {
     kiln::interp::KvCheckOptions opts;
     opts.seed = seed;
+    opts.prefillChunk = prefillChunk;
     std::string report;
     auto transform = [&](ModuleOp m) -> LogicalResult {
       std::string e;
