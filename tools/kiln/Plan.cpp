@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/kiln/Plan.h"
 
+#include "frontend/hf/HFConfig.h"
 #include "frontend/hf/HFImporter.h"
 #include "ir/Exec/ExecOps.h"
 #include "ir/Kiln/KilnOps.h"
@@ -142,6 +143,21 @@ int plan(const PlanOptions &o) {
   target::TargetDesc gpu;
   if (Status s = target::findTarget(o.gpu, gpu); !s)
     return fail(s.message());
+
+  if (llvm::StringRef(o.model).ends_with(".onnx"))
+    return fail(o.model + ": kiln plan takes a Hugging Face model directory (ONNX models are "
+                          "not planned yet)");
+  hf::ModelConfig config;
+  if (Status s = hf::parseConfig(o.model + "/config.json", config); !s)
+    return fail(s.message());
+  if (config.maxPositions > 0 && o.maxSeq > config.maxPositions) {
+    if (config.family->learnedPositions)
+      return fail("--max-seq " + std::to_string(o.maxSeq) + " exceeds the " +
+                  std::to_string(config.maxPositions) + " positions " + o.model +
+                  " has embeddings for");
+    llvm::errs() << "kiln plan: note: --max-seq " << o.maxSeq << " is beyond the "
+                 << config.maxPositions << " positions " << o.model << " was trained for\n";
+  }
 
   DialectRegistry registry;
   registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
