@@ -1,0 +1,52 @@
+//===- NvrtcTest.cpp - compiling CUDA C++ with NVRTC, no GPU needed -------===//
+#include "codegen/Nvrtc.h"
+
+#include <gtest/gtest.h>
+
+using namespace kiln;
+
+namespace {
+
+const char *kAxpy = R"cuda(#include <cuda_bf16.h>
+extern "C" __global__ void axpy(const __nv_bfloat16 *x, __nv_bfloat16 *y, float a, int n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    y[i] = __float2bfloat16(a * __bfloat162float(x[i]) + __bfloat162float(y[i]));
+}
+)cuda";
+
+} // namespace
+
+// The targets kiln compiles for, from this machine without a GPU: cubins
+// are ELF files.
+TEST(Nvrtc, CompilesForHopperAndAmpere) {
+  std::string version;
+  Status v = codegen::nvrtcVersion(version);
+  ASSERT_TRUE(v.isOk()) << v.message();
+  for (const char *arch : {"sm_90a", "sm_80"}) {
+    codegen::CompiledKernel k;
+    Status s = codegen::compileCuda(kAxpy, "axpy.cu", arch, {}, k);
+    ASSERT_TRUE(s.isOk()) << s.message();
+    ASSERT_GT(k.cubin.size(), 4u) << arch;
+    EXPECT_EQ(k.cubin.substr(0, 4), "\x7f" "ELF") << arch;
+    EXPECT_EQ(k.arch, arch);
+  }
+  // A virtual architecture gives PTX.
+  codegen::CompiledKernel ptx;
+  ASSERT_TRUE(codegen::compileCuda(kAxpy, "axpy.cu", "compute_90", {}, ptx).isOk());
+  EXPECT_NE(ptx.ptx.find(".entry axpy"), std::string::npos);
+}
+
+// A compile error names the kernel, the target, and quotes the line.
+TEST(Nvrtc, ErrorsQuoteTheOffendingLine) {
+  const char *broken = "extern \"C\" __global__ void k(float *y) {\n"
+                       "  y[0] = undefined_name * 2.0f;\n"
+                       "}\n";
+  codegen::CompiledKernel k;
+  Status s = codegen::compileCuda(broken, "k.cu", "sm_90a", {}, k);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("k.cu: NVRTC failed for sm_90a"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("undefined_name"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("2 |   y[0] = undefined_name * 2.0f;"), std::string::npos)
+      << s.message();
+}
