@@ -3,7 +3,10 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
+#include <map>
 #include <mutex>
+#include <thread>
 #include <regex>
 #include <sstream>
 
@@ -142,6 +145,46 @@ Status compileCuda(const std::string &source, const std::string &name, const std
   a.destroyProgram(&prog);
   out.arch = arch;
   out.log = log;
+  return Status::ok();
+}
+
+Status compileAll(const std::vector<KernelSource> &sources, const std::vector<std::string> &targets,
+                  const NvrtcOptions &options, unsigned threads,
+                  std::vector<std::vector<CompiledKernel>> &compiled, size_t &unique) {
+  // Distinct sources, in first-appearance order.
+  std::map<std::string, size_t> index;
+  std::vector<size_t> slot(sources.size());
+  std::vector<const KernelSource *> distinct;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    auto [it, fresh] = index.try_emplace(sources[i].source, distinct.size());
+    if (fresh)
+      distinct.push_back(&sources[i]);
+    slot[i] = it->second;
+  }
+  unique = distinct.size();
+  size_t jobs = distinct.size() * targets.size();
+  std::vector<CompiledKernel> results(jobs);
+  std::vector<Status> status(jobs, Status::ok());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t j; (j = next.fetch_add(1)) < jobs;) {
+      const KernelSource &k = *distinct[j / targets.size()];
+      status[j] = compileCuda(k.source, k.name, targets[j % targets.size()], options, results[j]);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < std::max(1u, threads) && t < jobs; ++t)
+    pool.emplace_back(worker);
+  worker();
+  for (std::thread &t : pool)
+    t.join();
+  for (const Status &s : status)
+    if (!s)
+      return s;
+  compiled.assign(sources.size(), {});
+  for (size_t i = 0; i < sources.size(); ++i)
+    for (size_t t = 0; t < targets.size(); ++t)
+      compiled[i].push_back(results[slot[i] * targets.size() + t]);
   return Status::ok();
 }
 

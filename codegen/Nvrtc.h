@@ -33,6 +33,19 @@ struct NvrtcOptions {
 Status compileCuda(const std::string &source, const std::string &name, const std::string &arch,
                    const NvrtcOptions &options, CompiledKernel &out);
 
+struct KernelSource {
+  std::string name;   // for diagnostics
+  std::string source; // CUDA C++
+};
+
+/// Compiles every source for every target on `threads` threads. Identical
+/// sources compile once (the same specialisation in every layer):
+/// `compiled[i][t]` is source i for targets[t], shared between duplicates;
+/// `unique` counts the distinct sources. The first failure is returned.
+Status compileAll(const std::vector<KernelSource> &sources, const std::vector<std::string> &targets,
+                  const NvrtcOptions &options, unsigned threads,
+                  std::vector<std::vector<CompiledKernel>> &compiled, size_t &unique);
+
 /// NVRTC's version ("13.0"), or an error when it cannot be loaded.
 Status nvrtcVersion(std::string &out);
 

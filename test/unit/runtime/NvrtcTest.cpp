@@ -50,3 +50,32 @@ TEST(Nvrtc, ErrorsQuoteTheOffendingLine) {
   EXPECT_NE(s.message().find("2 |   y[0] = undefined_name * 2.0f;"), std::string::npos)
       << s.message();
 }
+
+// A layer's kernels repeat in every layer: identical sources compile once,
+// on several threads, and every copy gets the binary.
+TEST(Nvrtc, CompileAllDeduplicatesAndRunsInParallel) {
+  std::vector<codegen::KernelSource> sources;
+  for (int layer = 0; layer < 6; ++layer)
+    for (int scale : {2, 3})
+      sources.push_back({"scale" + std::to_string(scale) + "_layer" + std::to_string(layer) + ".cu",
+                         "extern \"C\" __global__ void k(float *y) { y[threadIdx.x] *= " +
+                             std::to_string(scale) + ".0f; }\n"});
+  std::vector<std::vector<codegen::CompiledKernel>> out;
+  size_t unique = 0;
+  Status s = codegen::compileAll(sources, {"sm_90a", "sm_80"}, {}, 2, out, unique);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(unique, 2u);
+  ASSERT_EQ(out.size(), sources.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_EQ(out[i].size(), 2u);
+    EXPECT_EQ(out[i][0].arch, "sm_90a");
+    EXPECT_EQ(out[i][1].arch, "sm_80");
+    EXPECT_EQ(out[i][0].cubin, out[i % 2][0].cubin) << "copies share the binary";
+  }
+  EXPECT_NE(out[0][0].cubin, out[1][0].cubin) << "different constants, different code";
+  // One broken source fails the whole set with its name.
+  sources.push_back({"broken.cu", "extern \"C\" __global__ void k(float *y) { y[0] = nope; }\n"});
+  s = codegen::compileAll(sources, {"sm_90a"}, {}, 2, out, unique);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("broken.cu: NVRTC failed for sm_90a"), std::string::npos) << s.message();
+}
