@@ -146,7 +146,7 @@ LogicalResult ExecEvaluator::run(func::FuncOp f, const std::vector<Tensor> &inpu
       std::vector<Tensor> args, out;
       for (int64_t i = 0; i < ins; ++i)
         args.push_back(read(buffers_[operands[i]]));
-      if (failed(evaluateOp(body, args, weights_, out)))
+      if (failed(evaluateOp(body, args, weights_, out, static_cast<int64_t>(l.getKvLayer()))))
         return failure();
       if (static_cast<int64_t>(out.size()) != outs)
         return l.emitError("kernel gives ") << out.size() << " results for " << outs << " outputs";

@@ -125,6 +125,7 @@ namespace {
 class Evaluator {
 public:
   explicit Evaluator(const WeightProvider &weights) : weights_(weights) {}
+  void setKvLayerBase(int64_t base) { kvLayerBase_ = base; }
 
   LogicalResult runBlock(Block &block, llvm::ArrayRef<Tensor> args,
                          std::vector<Tensor> &results);
@@ -162,6 +163,7 @@ private:
     size_t operator()(Value v) const { return hash_value(v); }
   };
   const WeightProvider &weights_;
+  int64_t kvLayerBase_ = 0;
   // std::unordered_map: references to computed tensors stay valid while later
   // results are inserted.
   std::unordered_map<Value, Tensor, ValueHash> values_;
@@ -274,6 +276,7 @@ LogicalResult Evaluator::evalFused(FusedOp op) {
   for (Value v : op.getInputs())
     args.push_back(get(v));
   Evaluator inner(weights_);
+  inner.setKvLayerBase(kvLayerBase_);
   if (failed(inner.runBlock(op.getBody().front(), args, results)))
     return failure();
   for (auto [i, t] : llvm::enumerate(results))
@@ -659,7 +662,7 @@ LogicalResult Evaluator::evalOp(Operation *op) {
         return failed(out) ? failure()
                            : run(host::kvAppend(cache, get(a.getKey()), get(a.getValue()),
                                                 get(a.getBlockTables()), get(a.getPositions()),
-                                                static_cast<int64_t>(a.getLayer()), **out));
+                                                kvLayerBase_ + static_cast<int64_t>(a.getLayer()), **out));
       })
       .Case([&](PagedAttentionOp a) -> LogicalResult {
         const Tensor &q = get(a.getQuery());
@@ -668,7 +671,7 @@ LogicalResult Evaluator::evalOp(Operation *op) {
                            : run(host::pagedAttention(
                                  q, get(a.getCache()), get(a.getBlockTables()),
                                  get(a.getContextLens()), get(a.getPositions()),
-                                 static_cast<int64_t>(a.getLayer()), attentionParams(a), **out));
+                                 kvLayerBase_ + static_cast<int64_t>(a.getLayer()), attentionParams(a), **out));
       })
       .Case([&](SwigluOp s) -> LogicalResult {
         const Tensor &g = get(s.getGate());
@@ -724,10 +727,12 @@ Status loadWeight(const WeightProvider &weights, StringRef name,
 }
 
 LogicalResult evaluateOp(Operation *op, const std::vector<Tensor> &operands,
-                         const WeightProvider &weights, std::vector<Tensor> &results) {
+                         const WeightProvider &weights, std::vector<Tensor> &results,
+                         int64_t kvLayer) {
   if (operands.size() != op->getNumOperands())
     return op->emitError("expected ") << op->getNumOperands() << " operand values";
   Evaluator ev(weights);
+  ev.setKvLayerBase(kvLayer);
   return ev.runOp(op, operands, results);
 }
 

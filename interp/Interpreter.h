@@ -57,9 +57,11 @@ mlir::LogicalResult evaluate(mlir::func::FuncOp func,
 
 /// Evaluates one kiln op on `operands` (one tensor per operand); weights come
 /// from `weights`. Used to fold constants at import time.
+/// `kvLayer` is added to the layer of every kv_append/paged_attention op
+/// (a kernel body names layer 0; its launch says which layer it serves).
 mlir::LogicalResult evaluateOp(mlir::Operation *op, const std::vector<host::Tensor> &operands,
                                const WeightProvider &weights,
-                               std::vector<host::Tensor> &results);
+                               std::vector<host::Tensor> &results, int64_t kvLayer = 0);
 
 /// Random inputs for `func`'s arguments: dynamic dimensions take
 /// `dynamicSize`, floats are uniform in [-1, 1], integers in [0, intRange).

@@ -155,7 +155,10 @@ def Exec_LaunchOp : Exec_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserOpInt
     Launches are in schedule order. The last `num_outputs` buffers are
     written, the others read. `grid` and `block` have three positive
     entries; a block has at most 1024 threads and `smem` at most 232448 bytes
-    (227 KiB, the Hopper limit per block).
+    (227 KiB, the Hopper limit per block). `kv_layer` is the KV-cache layer
+    the kernel's `kv_append`/`paged_attention` ops address: kernel bodies
+    name layer 0 and the launch says which layer, so one kernel serves every
+    layer.
 
     ```mlir
     kiln_exec.launch @gemv_172x64(%x, %w, %y) grid [43, 1, 1] block [128, 1, 1] smem 0 : !kiln_exec.buffer<tensor<1x64xbf16>>, !kiln_exec.buffer<tensor<172x64xbf16>>, !kiln_exec.buffer<tensor<1x172xbf16>>
@@ -164,7 +167,8 @@ def Exec_LaunchOp : Exec_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserOpInt
   let arguments = (ins FlatSymbolRefAttr:$kernel, Variadic<Exec_BufferType>:$buffers,
                        DenseI64ArrayAttr:$grid, DenseI64ArrayAttr:$block,
                        DefaultValuedAttr<I64Attr, "0">:$smem,
-                       DefaultValuedAttr<I64Attr, "0">:$num_outputs);
+                       DefaultValuedAttr<I64Attr, "0">:$num_outputs,
+                       DefaultValuedAttr<I64Attr, "0">:$kv_layer);
   let assemblyFormat = [{
     $kernel `(` $buffers `)` `grid` $grid `block` $block `smem` $smem attr-dict
     (`:` type($buffers)^)?

@@ -99,16 +99,39 @@ public:
   LogicalResult lower(func::FuncOp f);
 
 private:
-  FailureOr<FlatSymbolRefAttr> kernelFor(FusedOp op, StringRef prefix);
+  FailureOr<FlatSymbolRefAttr> kernelFor(FusedOp op, StringRef prefix, int64_t &kvLayer);
 
   ModuleOp module_;
   StepShape decode_, prefill_;
   SmallVector<ex::KernelOp> kernels_;
 };
 
+/// The KV layer a group's cache ops address, which the kernel body then
+/// names as layer 0 (the launch carries it), or failure when they differ.
+FailureOr<int64_t> takeKvLayer(Operation *root) {
+  std::optional<int64_t> layer;
+  bool mixed = false;
+  root->walk([&](Operation *o) {
+    if (!isa<KvAppendOp, PagedAttentionOp>(o))
+      return;
+    int64_t l = o->getAttrOfType<IntegerAttr>("layer").getInt();
+    mixed |= layer && *layer != l;
+    layer = l;
+  });
+  if (mixed)
+    return failure();
+  if (layer)
+    root->walk([&](Operation *o) {
+      if (isa<KvAppendOp, PagedAttentionOp>(o))
+        o->setAttr("layer", IntegerAttr::get(IntegerType::get(o->getContext(), 64), 0));
+    });
+  return layer.value_or(0);
+}
+
 /// A kernel computing what `op` computes: an existing one if identical
-/// (same family, tiling and body), else a new one at the end of the module.
-FailureOr<FlatSymbolRefAttr> Lowering::kernelFor(FusedOp op, StringRef prefix) {
+/// (same family, tiling and body, the KV layer aside), else a new one at the
+/// end of the module. `kvLayer` is the layer the launch must pass.
+FailureOr<FlatSymbolRefAttr> Lowering::kernelFor(FusedOp op, StringRef prefix, int64_t &kvLayer) {
   OpBuilder b(module_.getContext());
   b.setInsertionPointToEnd(module_.getBody());
   auto tile = op->getAttrOfType<DictionaryAttr>("kiln.tile");
@@ -136,6 +159,12 @@ FailureOr<FlatSymbolRefAttr> Lowering::kernelFor(FusedOp op, StringRef prefix) {
   Operation *clone = b.clone(*op, map);
   clone->removeAttr("kiln.tile");
   clone->removeAttr("kiln.cost");
+  FailureOr<int64_t> layer = takeKvLayer(clone);
+  if (failed(layer)) {
+    k.erase();
+    return op.emitOpError("addresses more than one KV-cache layer"), failure();
+  }
+  kvLayer = *layer;
   for (ex::KernelOp other : kernels_) {
     if (other.getFamily() != k.getFamily() || other.getTile() != k.getTile())
       continue;
@@ -183,7 +212,8 @@ LogicalResult Lowering::lower(func::FuncOp f) {
         return r.emitOpError("has a dynamic dimension beyond batch and tokens"), failure();
       buf[r] = ex::ViewOp::create(b, r.getLoc(), bufferOf(*t), buf.lookup(r.getInput()));
     } else if (auto fused = dyn_cast<FusedOp>(op)) {
-      FailureOr<FlatSymbolRefAttr> kernel = kernelFor(fused, f.getName());
+      int64_t kvLayer = 0;
+      FailureOr<FlatSymbolRefAttr> kernel = kernelFor(fused, f.getName(), kvLayer);
       if (failed(kernel))
         return failure();
       SmallVector<Value> operands;
@@ -222,7 +252,8 @@ LogicalResult Lowering::lower(func::FuncOp f) {
                            b.getDenseI64ArrayAttr({grid, 1, 1}),
                            b.getDenseI64ArrayAttr({threads, 1, 1}),
                            b.getI64IntegerAttr(intIn(tile, "smem", 0)),
-                           b.getI64IntegerAttr(fused.getNumResults()));
+                           b.getI64IntegerAttr(fused.getNumResults()),
+                           b.getI64IntegerAttr(kvLayer));
     } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       SmallVector<Value> results;
       for (Value v : ret.getOperands())

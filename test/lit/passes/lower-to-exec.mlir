@@ -84,3 +84,28 @@ func.func @decode(%ids: tensor<?x1xi64>, %x: tensor<?x1x64xf32>) -> tensor<?x1x6
   }
   return %y : tensor<?x1x64xf32>
 }
+
+// -----
+
+// Two layers' cache appends differ only in the layer they address: one
+// kernel serves both, its body names layer 0, and each launch says which
+// layer it writes.
+// CHECK-LABEL: func.func @decode
+// CHECK: kiln_exec.launch @[[K:decode_0_kv_append]](%{{.*}}) {{.*}} {num_outputs = 1 : i64}
+// CHECK: kiln_exec.launch @[[K]](%{{.*}}) {{.*}} {kv_layer = 1 : i64, num_outputs = 1 : i64}
+// CHECK: kiln_exec.kernel @[[K]]
+// CHECK: kiln.kv_append %{{.*}}[0]
+// CHECK-NOT: kiln_exec.kernel
+func.func @decode(%k: tensor<?x1x2x16xf32>, %bt: tensor<?x?xi32>, %pos: tensor<?x1xi64>, %cache: tensor<2x?x2x16x2x16xf32>) -> tensor<2x?x2x16x2x16xf32> {
+  %c1 = kiln.fused "kv_append"(%cache, %k, %bt, %pos) : (tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>) -> tensor<2x?x2x16x2x16xf32> {
+  ^bb0(%c: tensor<2x?x2x16x2x16xf32>, %a: tensor<?x1x2x16xf32>, %b: tensor<?x?xi32>, %p: tensor<?x1xi64>):
+    %r = kiln.kv_append %c[0], %a, %a, %b, %p : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+    kiln.yield %r : tensor<2x?x2x16x2x16xf32>
+  }
+  %c2 = kiln.fused "kv_append"(%c1, %k, %bt, %pos) : (tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>) -> tensor<2x?x2x16x2x16xf32> {
+  ^bb0(%c: tensor<2x?x2x16x2x16xf32>, %a: tensor<?x1x2x16xf32>, %b: tensor<?x?xi32>, %p: tensor<?x1xi64>):
+    %r = kiln.kv_append %c[1], %a, %a, %b, %p : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+    kiln.yield %r : tensor<2x?x2x16x2x16xf32>
+  }
+  return %c2 : tensor<2x?x2x16x2x16xf32>
+}
