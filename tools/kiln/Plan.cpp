@@ -7,7 +7,8 @@
 //   activations      the larger of the prefill and decode arenas
 //   KV cache         bytes per token from the cache's type; the pool for
 //                    max-batch sequences of max-seq tokens, in whole pages
-//   workspace        split-K and split-KV partial sums of the largest kernel
+//   workspace        split-KV partials and argmax candidates of the largest
+//                    kernel, as the code generator sized them
 //   CUDA graphs      an estimated reserve for the captured decode steps
 //
 // then the largest batch at max-seq (and the tokens of KV) that fit what
@@ -18,6 +19,8 @@
 
 #include "frontend/hf/HFConfig.h"
 #include "frontend/hf/HFImporter.h"
+#include "frontend/onnx/ONNXImporter.h"
+#include "codegen/KernelEmitter.h"
 #include "ir/Exec/ExecOps.h"
 #include "ir/Kiln/KilnOps.h"
 #include "passes/Passes.h"
@@ -55,14 +58,6 @@ int64_t tileInt(ex::KernelOp k, StringRef key) {
   auto a = k.getTile().getAs<IntegerAttr>(key);
   return a ? a.getInt() : 0;
 }
-
-struct Manifest {
-  std::string target;
-  int64_t gpuBytes = 0, weights = 0, arenaPrefill = 0, arenaDecode = 0;
-  int64_t arenaLowerBound = 0, kvPerToken = 0, pageSize = 0, pagesPerSeq = 0, kvPool = 0;
-  int64_t workspace = 0, graphs = 0, total = 0, launchesDecode = 0;
-  int64_t maxBatchAtSeq = 0, kvTokensFree = 0;
-};
 
 /// Buffer lifetimes as bars: x is the launch index, y the arena offset; one
 /// panel per planned function. Each bar has a tooltip with its range.
@@ -133,48 +128,41 @@ Status writeSvg(ModuleOp module, const std::string &path, int64_t &buffers) {
 
 } // namespace
 
-int plan(const PlanOptions &o) {
-  auto fail = [](const std::string &m) {
-    llvm::errs() << "kiln plan: " << m << "\n";
-    return 1;
-  };
-  if (o.maxBatch <= 0 || o.maxSeq <= 0)
-    return fail("--max-batch and --max-seq must be positive");
-  target::TargetDesc gpu;
-  if (Status s = target::findTarget(o.gpu, gpu); !s)
-    return fail(s.message());
-
-  if (llvm::StringRef(o.model).ends_with(".onnx"))
-    return fail(o.model + ": kiln plan takes a Hugging Face model directory (ONNX models are "
-                          "not planned yet)");
-  hf::ModelConfig config;
-  if (Status s = hf::parseConfig(o.model + "/config.json", config); !s)
-    return fail(s.message());
-  if (config.maxPositions > 0 && o.maxSeq > config.maxPositions) {
-    if (config.family->learnedPositions)
-      return fail("--max-seq " + std::to_string(o.maxSeq) + " exceeds the " +
-                  std::to_string(config.maxPositions) + " positions " + o.model +
-                  " has embeddings for");
-    llvm::errs() << "kiln plan: note: --max-seq " << o.maxSeq << " is beyond the "
-                 << config.maxPositions << " positions " << o.model << " was trained for\n";
-  }
-
-  DialectRegistry registry;
-  registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
-  MLIRContext ctx(registry);
-  ctx.loadAllAvailableDialects();
+Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
+                   OwningOpRef<ModuleOp> &module, target::TargetDesc &gpu, int64_t &weightBytes) {
+  if (o.maxBatch <= 0 || o.maxSeq <= 0 || o.maxNumTokens <= 0)
+    return Status::error("--max-batch, --max-seq and --max-num-tokens must be positive");
+  if (o.pageSize <= 0 || o.pageSize > 1024)
+    return Status::error("--page-size must be between 1 and 1024");
+  KILN_RETURN_IF_ERROR(target::findTarget(o.gpu, gpu));
   Status status = Status::ok();
-  OwningOpRef<ModuleOp> module = hf::importHFModel(ctx, o.model, {}, status);
+  if (llvm::StringRef(o.model).ends_with(".onnx")) {
+    module = onnx_frontend::importONNXModel(ctx, o.model, status);
+  } else {
+    hf::ModelConfig config;
+    KILN_RETURN_IF_ERROR(hf::parseConfig(o.model + "/config.json", config));
+    if (config.maxPositions > 0 && o.maxSeq > config.maxPositions) {
+      if (config.family->learnedPositions)
+        return Status::error("--max-seq " + std::to_string(o.maxSeq) + " exceeds the " +
+                             std::to_string(config.maxPositions) + " positions " + o.model +
+                             " has embeddings for");
+      llvm::errs() << "kiln: note: --max-seq " << o.maxSeq << " is beyond the "
+                   << config.maxPositions << " positions " << o.model << " was trained for\n";
+    }
+    module = hf::importHFModel(ctx, o.model, {}, status);
+  }
   if (!module)
-    return fail(status.message());
+    return status;
 
   // Weights the engine binds, each tensor once (graph level: before merges).
-  Manifest m;
   std::set<std::string> seen;
+  weightBytes = 0;
   module->walk([&](WeightOp w) {
     if (seen.insert(w.getName().str()).second)
-      m.weights += ex::tensorBytes(w.getType());
+      weightBytes += ex::tensorBytes(w.getType());
   });
+  if (stage == Stage::Graph)
+    return Status::ok();
 
   int64_t prefillTokens = std::min(o.maxNumTokens, o.maxSeq);
   PassManager pm(&ctx, ModuleOp::getOperationName());
@@ -185,24 +173,33 @@ int plan(const PlanOptions &o) {
   g.prefillTokens = prefillTokens;
   g.context = o.maxSeq;
   buildGraphPipeline(pm, g);
-  MemoryPipelineOptions mem;
-  mem.maxBatch = o.maxBatch;
-  mem.maxTokens = prefillTokens;
-  buildMemoryPipeline(pm, mem);
+  if (stage == Stage::Exec) {
+    MemoryPipelineOptions mem;
+    mem.maxBatch = o.maxBatch;
+    mem.maxTokens = prefillTokens;
+    buildMemoryPipeline(pm, mem);
+  }
   if (failed(pm.run(*module)))
-    return fail("compiling " + o.model + " failed (see the diagnostics above)");
+    return Status::error("compiling " + o.model + " failed (see the diagnostics above)");
+  return Status::ok();
+}
 
+Status planMemory(ModuleOp module, const BuildOptions &o, const target::TargetDesc &gpu,
+                  int64_t weightBytes, int64_t workspace, MemoryPlan &m) {
+  m = MemoryPlan();
+  m.weights = weightBytes;
   m.target = gpu.name;
   m.gpuBytes = gpu.memoryBytes;
-  for (ex::ArenaOp a : module->getOps<ex::ArenaOp>()) {
+  m.contextReserve = kContextReserve;
+  for (ex::ArenaOp a : module.getOps<ex::ArenaOp>()) {
     int64_t size = static_cast<int64_t>(a.getSize());
     auto lb = a->getAttrOfType<IntegerAttr>("lower_bound");
     (a.getSymName().starts_with("decode") ? m.arenaDecode : m.arenaPrefill) = size;
     m.arenaLowerBound = std::max(m.arenaLowerBound, lb ? lb.getInt() : 0);
   }
-  auto decode = module->lookupSymbol<func::FuncOp>("decode");
+  auto decode = module.lookupSymbol<func::FuncOp>("decode");
   if (!decode || decode.getNumArguments() != 5)
-    return fail("the compiled model has no @decode over a KV cache");
+    return Status::error("the compiled model has no @decode over a KV cache");
   auto cache = cast<ex::BufferType>(decode.getArgumentTypes()[4]).getView();
   int64_t elt = std::max<int64_t>(1, cache.getElementTypeBitWidth() / 8);
   m.pageSize = cache.getDimSize(3);
@@ -210,42 +207,62 @@ int plan(const PlanOptions &o) {
   m.pagesPerSeq = ceilDiv(o.maxSeq, m.pageSize);
   m.kvPool = o.maxBatch * m.pagesPerSeq * m.pageSize * m.kvPerToken;
 
-  // Workspace: f32 partial results of split-K matmuls and split-KV
-  // attention (one per split of each output element, plus attention's
-  // running max and sum per row), for the largest launch.
-  for (func::FuncOp f : module->getOps<func::FuncOp>())
-    for (ex::LaunchOp l : f.getOps<ex::LaunchOp>()) {
-      auto k = module->lookupSymbol<ex::KernelOp>(l.getKernel());
-      if (!k || l.getBuffers().empty())
-        continue;
-      RankedTensorType out = cast<ex::BufferType>(l.getBuffers().back().getType()).getView();
-      int64_t elems = out.hasStaticShape() ? out.getNumElements() : 0;
-      int64_t partial = 0;
-      if (int64_t split = tileInt(k, "split_k"); split > 1)
-        partial = split * elems * 4;
-      if (int64_t splits = tileInt(k, "splits"); splits > 1)
-        partial = splits * (elems + 2 * elems / std::max<int64_t>(1, out.getShape().back())) * 4;
-      m.workspace = std::max(m.workspace, partial);
-      m.launchesDecode += f == decode;
-    }
-  int64_t buckets = 0;
+  // Workspace: the largest any kernel asks for (split-KV partials, argmax
+  // candidates), as the code generator sized it for the largest step.
+  m.workspace = workspace;
+  for (ex::LaunchOp l : decode.getOps<ex::LaunchOp>()) {
+    (void)l;
+    ++m.launchesDecode;
+  }
   for (int64_t b = 1; b < o.maxBatch * 2; b *= 2)
-    ++buckets;
-  m.graphs = buckets * (kGraphBase + m.launchesDecode * kGraphPerLaunch);
-  int64_t arena = std::max(m.arenaPrefill, m.arenaDecode);
+    ++m.buckets;
+  m.graphs = m.buckets * (kGraphBase + m.launchesDecode * kGraphPerLaunch);
+  int64_t arena = m.arena();
   m.total = m.weights + arena + m.kvPool + m.workspace + m.graphs;
 
   int64_t free = m.gpuBytes - kContextReserve - m.weights - arena - m.workspace - m.graphs;
   int64_t pageBytes = m.pageSize * m.kvPerToken;
   m.kvTokensFree = free > 0 ? free / pageBytes * m.pageSize : 0;
   m.maxBatchAtSeq = free > 0 ? free / (m.pagesPerSeq * pageBytes) : 0;
+  return Status::ok();
+}
+
+int plan(const PlanOptions &po) {
+  const BuildOptions &o = po.build;
+  auto fail = [](const std::string &m) {
+    llvm::errs() << "kiln plan: " << m << "\n";
+    return 1;
+  };
+  if (llvm::StringRef(o.model).ends_with(".onnx"))
+    return fail(o.model + ": kiln plan takes a Hugging Face model directory (ONNX models are "
+                          "not planned yet)");
+  DialectRegistry registry;
+  registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  OwningOpRef<ModuleOp> module;
+  target::TargetDesc gpu;
+  int64_t weightBytes = 0;
+  if (Status s = buildModule(ctx, o, Stage::Exec, module, gpu, weightBytes); !s)
+    return fail(s.message());
+  std::vector<codegen::EmittedKernel> kernels;
+  codegen::EmitOptions eo;
+  eo.maxBatch = o.maxBatch;
+  eo.maxTokens = std::min(o.maxNumTokens, o.maxSeq);
+  if (failed(codegen::emitKernels(*module, eo, kernels)))
+    return fail("generating the kernels of " + o.model + " failed (see the diagnostics above)");
+  MemoryPlan m;
+  if (Status s = planMemory(*module, o, gpu, weightBytes, codegen::maxWorkspace(kernels, eo), m); !s)
+    return fail(s.message());
+  int64_t arena = m.arena();
+  int64_t buckets = m.buckets;
 
   int64_t svgBuffers = 0;
-  if (!o.svg.empty())
-    if (Status s = writeSvg(*module, o.svg, svgBuffers); !s)
+  if (!po.svg.empty())
+    if (Status s = writeSvg(*module, po.svg, svgBuffers); !s)
       return fail(s.message());
 
-  if (o.json) {
+  if (po.json) {
     llvm::json::Object out{
         {"model", o.model},
         {"target", m.target},
@@ -268,7 +285,7 @@ int plan(const PlanOptions &o) {
         {"max_batch_at_max_seq", m.maxBatchAtSeq},
         {"kv_tokens_that_fit", m.kvTokensFree},
     };
-    if (!o.svg.empty())
+    if (!po.svg.empty())
       out["svg_buffers"] = svgBuffers;
     llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(out))) << "\n";
     return 0;

@@ -2,15 +2,51 @@
 #ifndef KILN_TOOLS_KILN_PLAN_H
 #define KILN_TOOLS_KILN_PLAN_H
 
+#include "runtime/support/Status.h"
+#include "runtime/target/Target.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
 #include <cstdint>
 #include <string>
 
 namespace kiln::tool {
 
-struct PlanOptions {
-  std::string model;
+/// What `kiln plan` and `kiln compile` build: the model and the limits the
+/// plan is made for.
+struct BuildOptions {
+  std::string model; // a Hugging Face directory or an .onnx file
   std::string gpu = "h100-sxm-80gb";
   int64_t maxBatch = 1, maxSeq = 4096, maxNumTokens = 512, pageSize = 16;
+};
+
+enum class Stage { Graph, Fused, Exec };
+
+/// Imports the model (headers only) and runs the pipelines up to `stage`:
+/// the imported graph, the fused and tiled graph, or the planned kiln_exec
+/// module. `weightBytes` counts each weight tensor the graph binds once.
+Status buildModule(mlir::MLIRContext &ctx, const BuildOptions &options, Stage stage,
+                   mlir::OwningOpRef<mlir::ModuleOp> &module, target::TargetDesc &gpu,
+                   int64_t &weightBytes);
+
+/// Where every byte lives on the GPU (see Plan.cpp).
+struct MemoryPlan {
+  std::string target;
+  int64_t gpuBytes = 0, weights = 0, arenaPrefill = 0, arenaDecode = 0;
+  int64_t arenaLowerBound = 0, kvPerToken = 0, pageSize = 0, pagesPerSeq = 0, kvPool = 0;
+  int64_t workspace = 0, graphs = 0, total = 0, launchesDecode = 0, buckets = 0;
+  int64_t maxBatchAtSeq = 0, kvTokensFree = 0, contextReserve = 0;
+  int64_t arena() const { return std::max(arenaPrefill, arenaDecode); }
+};
+
+/// The memory plan of a planned module; `workspace` is the largest kernel
+/// workspace the code generator reported.
+Status planMemory(mlir::ModuleOp module, const BuildOptions &options, const target::TargetDesc &gpu,
+                  int64_t weightBytes, int64_t workspace, MemoryPlan &out);
+
+struct PlanOptions {
+  BuildOptions build;
   bool json = false;
   std::string svg; // draw buffer lifetimes here when set
 };

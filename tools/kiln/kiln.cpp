@@ -1,6 +1,9 @@
 //===- kiln.cpp - the kiln command line -------------------------------------===//
 //
-//   kiln inspect MODEL [--json]
+//   kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]
+//                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
+//                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights] [--quiet]
+//   kiln inspect MODEL|ENGINE [--json]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
 //             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
 //
@@ -14,11 +17,13 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/hf/HFImporter.h"
 #include "frontend/onnx/ONNXModel.h"
+#include "tools/kiln/Compile.h"
 #include "tools/kiln/Plan.h"
 #include "ir/Kiln/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
@@ -32,7 +37,11 @@ using namespace mlir;
 namespace {
 
 int usage() {
-  llvm::errs() << "usage: kiln inspect MODEL_DIR [--json]\n"
+  llvm::errs() << "usage: kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]\n"
+                  "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
+                  "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
+                  "                    [--quiet]\n"
+                  "       kiln inspect MODEL|ENGINE [--json]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
                   "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
   return 2;
@@ -267,10 +276,14 @@ int main(int argc, char **argv) {
     }
     if (model.empty())
       return usage();
+    if (kiln::tool::looksLikeEngine(model))
+      return kiln::tool::inspectEngine(model, json);
     return inspect(model, json);
   }
-  if (cmd == "plan") {
-    kiln::tool::PlanOptions o;
+  if (cmd == "plan" || cmd == "compile") {
+    kiln::tool::PlanOptions po;
+    kiln::tool::CompileOptions co;
+    kiln::tool::BuildOptions &b = cmd == "plan" ? po.build : co.build;
     for (int i = 2; i < argc; ++i) {
       std::string a = argv[i];
       auto number = [&](int64_t &out) {
@@ -280,33 +293,58 @@ int main(int argc, char **argv) {
         out = std::strtoll(argv[++i], &end, 10);
         return end && *end == 0;
       };
+      auto text = [&](std::string &out) {
+        if (i + 1 >= argc)
+          return false;
+        out = argv[++i];
+        return true;
+      };
       bool ok = true;
-      if (a == "--json")
-        o.json = true;
-      else if (a == "--gpu" && i + 1 < argc)
-        o.gpu = argv[++i];
-      else if (a == "--svg" && i + 1 < argc)
-        o.svg = argv[++i];
+      if (a == "--gpu")
+        ok = text(b.gpu);
       else if (a == "--max-batch")
-        ok = number(o.maxBatch);
+        ok = number(b.maxBatch);
       else if (a == "--max-seq")
-        ok = number(o.maxSeq);
+        ok = number(b.maxSeq);
       else if (a == "--max-num-tokens")
-        ok = number(o.maxNumTokens);
+        ok = number(b.maxNumTokens);
       else if (a == "--page-size")
-        ok = number(o.pageSize);
-      else if (!a.empty() && a[0] != '-' && o.model.empty())
-        o.model = a;
+        ok = number(b.pageSize);
+      else if (cmd == "plan" && a == "--json")
+        po.json = true;
+      else if (cmd == "plan" && a == "--svg")
+        ok = text(po.svg);
+      else if (cmd == "compile" && (a == "-o" || a == "--output"))
+        ok = text(co.output);
+      else if (cmd == "compile" && a == "--emit")
+        ok = text(co.emit);
+      else if (cmd == "compile" && a == "--embed-weights")
+        co.embedWeights = true;
+      else if (cmd == "compile" && a == "--quiet")
+        co.quiet = true;
+      else if (cmd == "compile" && a == "--threads") {
+        int64_t n = 0;
+        ok = number(n) && n > 0 && n <= 256;
+        co.threads = static_cast<unsigned>(n);
+      } else if (cmd == "compile" && a == "--target") {
+        std::string list;
+        ok = text(list);
+        llvm::SmallVector<llvm::StringRef> parts;
+        llvm::StringRef(list).split(parts, ',', -1, false);
+        for (llvm::StringRef t : parts)
+          co.targets.push_back(t.trim().str());
+      } else if (!a.empty() && a[0] != '-' && b.model.empty())
+        b.model = a;
       else
         ok = false;
       if (!ok) {
-        llvm::errs() << "kiln plan: bad argument '" << a << "'\n";
+        llvm::errs() << "kiln " << cmd << ": bad argument '" << a << "'\n";
         return usage();
       }
     }
-    if (o.model.empty())
+    if (b.model.empty())
       return usage();
-    return kiln::tool::plan(o);
+    return cmd == "plan" ? kiln::tool::plan(po) : kiln::tool::compile(co);
   }
   llvm::errs() << "kiln: unknown command '" << cmd << "'\n";
   return usage();

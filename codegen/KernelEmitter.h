@@ -1,0 +1,73 @@
+//===- KernelEmitter.h - kiln_exec kernels -> CUDA C++ ----------*- C++ -*-===//
+//
+// Each `kiln_exec.kernel` becomes one self-contained CUDA C++ source: the
+// device library (codegen/cuda/kiln_device.cuh) followed by a generated
+// `struct S` that specialises one skeleton with the kernel's shapes,
+// constants and fused body, and an `extern "C" __global__` entry taking
+// `kiln::Args` (docs/codegen.md). Which skeleton follows from the body: a
+// matmul (GEMV for decode, GEMM with tensor cores for prefill) with its norm
+// prologue and elementwise/gated/argmax epilogues, paged attention (decode
+// split-KV or prefill), a row norm, a row argmax, or a pointwise group
+// (elementwise ops, gathers, rope, KV-cache appends) evaluated per element.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_CODEGEN_KERNELEMITTER_H
+#define KILN_CODEGEN_KERNELEMITTER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::codegen {
+
+/// The step sizes a kernel's dynamic dimensions are bound to at launch.
+enum class Sym { Batch, Tokens, Pages, MaxBlocks };
+const char *symName(Sym s); // "batch", "tokens", "pages", "max_blocks"
+
+/// blocks or bytes = ceil(factor * product(symbols) / divisor), at least 1
+/// (blocks) and at most `max` when `max` > 0.
+struct SizeRule {
+  int64_t factor = 1;
+  std::vector<Sym> symbols;
+  int64_t divisor = 1;
+  int64_t max = 0;
+};
+
+struct EmittedKernel {
+  std::string name;     // the entry point, = the kernel's symbol
+  std::string family;   // the skeleton: gemv, gemm, pointwise, norm, ...
+  std::string source;   // complete CUDA C++ (library + specialisation)
+  std::string specialisation; // the generated part alone (golden tests)
+  int64_t threads = 128;
+  int64_t smem = 0;     // dynamic shared memory bytes
+  SizeRule grid;        // blocks per launch
+  SizeRule workspace;   // zeroed scratch bytes
+};
+
+struct EmitOptions {
+  /// The largest step: bounds the workspace and the GEMV's row staging.
+  int64_t maxBatch = 1, maxTokens = 1;
+};
+
+/// A rule's value for the given step sizes.
+int64_t evalSize(const SizeRule &rule, int64_t batch, int64_t tokens, int64_t pages,
+                 int64_t maxBlocks, bool atLeastOne);
+/// The largest workspace any of `kernels` needs (they run one at a time).
+int64_t maxWorkspace(const std::vector<EmittedKernel> &kernels, const EmitOptions &options);
+
+/// The device library every kernel source starts with.
+const std::string &deviceLibrary();
+/// A kernel's complete source: the library, a newline, the specialisation.
+std::string kernelSource(const std::string &specialisation);
+
+/// Emits every kernel of `module` (lowered and planned: kiln_exec.kernel
+/// ops with launches). Errors are reported on the offending op.
+mlir::LogicalResult emitKernels(mlir::ModuleOp module, const EmitOptions &options,
+                                std::vector<EmittedKernel> &out);
+
+} // namespace kiln::codegen
+
+#endif

@@ -1,0 +1,673 @@
+// kiln device library: the kernel skeletons every generated kernel
+// specialises. codegen/KernelEmitter prepends this file to each kernel's
+// source, so a kernel's source is self-contained (the engine stores it and
+// the runtime can re-JIT it for another GPU with NVRTC alone).
+//
+// A generated kernel defines `struct S` (shapes as constants, pointers and
+// the fused body's element functions) and calls one skeleton:
+//
+//   extern "C" __global__ void NAME(kiln::Args a) { kiln::gemv<S, ...>(a); }
+//
+// Every skeleton is correct for any grid (grid-stride loops), so the runtime
+// may size grids for the actual step. Arithmetic is in f32 (f64 for rope
+// angles), loads and stores in the buffers' dtypes, as the host kernels do.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
+namespace kiln {
+
+typedef long long i64;
+typedef unsigned long long u64;
+
+__device__ __forceinline__ float inf() { return __int_as_float(0x7f800000); }
+
+/// The one kernel parameter. `p` holds the launch's buffers in operand
+/// order (inputs, then outputs); `ws` a zeroed workspace that kernels leave
+/// zeroed; the rest are the step's dynamic sizes and the launch's KV layer.
+struct Args {
+  void *p[16];
+  void *ws;
+  int batch, tokens, pages, max_blocks, layer, pad0;
+};
+
+// ---- element access -------------------------------------------------------
+
+__device__ __forceinline__ float ldf(const float *p, i64 i) { return p[i]; }
+__device__ __forceinline__ float ldf(const __nv_bfloat16 *p, i64 i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ float ldf(const __half *p, i64 i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ldf(const double *p, i64 i) { return static_cast<float>(p[i]); }
+__device__ __forceinline__ i64 ldi(const i64 *p, i64 i) { return p[i]; }
+__device__ __forceinline__ i64 ldi(const int *p, i64 i) { return p[i]; }
+__device__ __forceinline__ i64 ldi(const signed char *p, i64 i) { return p[i]; }
+__device__ __forceinline__ i64 ldi(const bool *p, i64 i) { return p[i] ? 1 : 0; }
+
+__device__ __forceinline__ void stv(float *p, i64 i, float v) { p[i] = v; }
+__device__ __forceinline__ void stv(__nv_bfloat16 *p, i64 i, float v) { p[i] = __float2bfloat16(v); }
+__device__ __forceinline__ void stv(__half *p, i64 i, float v) { p[i] = __float2half(v); }
+__device__ __forceinline__ void stv(double *p, i64 i, float v) { p[i] = v; }
+__device__ __forceinline__ void stv(i64 *p, i64 i, i64 v) { p[i] = v; }
+__device__ __forceinline__ void stv(int *p, i64 i, i64 v) { p[i] = static_cast<int>(v); }
+__device__ __forceinline__ void stv(signed char *p, i64 i, i64 v) { p[i] = static_cast<signed char>(v); }
+__device__ __forceinline__ void stv(bool *p, i64 i, i64 v) { p[i] = v != 0; }
+
+/// `v` rounded to storage type T and back: what a tensor of T would hold.
+template <typename T> __device__ __forceinline__ float roundTo(float v) { return v; }
+template <> __device__ __forceinline__ float roundTo<__nv_bfloat16>(float v) {
+  return __bfloat162float(__float2bfloat16(v));
+}
+template <> __device__ __forceinline__ float roundTo<__half>(float v) {
+  return __half2float(__float2half(v));
+}
+
+__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+__device__ __forceinline__ float geluTanh(float x) {
+  return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// ---- reductions -----------------------------------------------------------
+
+__device__ __forceinline__ float warpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+/// Sum over the block; every thread gets it. `red` holds 33 floats.
+__device__ __forceinline__ float blockSum(float v, float *red) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warpSum(v);
+  __syncthreads();
+  if (lane == 0)
+    red[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    float s = lane < warps ? red[lane] : 0.0f;
+    s = warpSum(s);
+    if (lane == 0)
+      red[32] = s;
+  }
+  __syncthreads();
+  return red[32];
+}
+
+/// A float as an unsigned key that orders as the floats do.
+__device__ __forceinline__ unsigned orderedKey(float f) {
+  unsigned u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+/// (value, index) packed so that a larger pack is a larger value, or the
+/// same value at a smaller index: the first maximum wins, as in argmax.
+__device__ __forceinline__ u64 packArgmax(float v, i64 idx) {
+  return (static_cast<u64>(orderedKey(v)) << 32) | (0xffffffffull - static_cast<u64>(idx));
+}
+__device__ __forceinline__ i64 unpackArgmaxIndex(u64 p) {
+  return static_cast<i64>(0xffffffffull - (p & 0xffffffffull));
+}
+
+/// The grid-wide argmax finish: each block has folded its candidates into
+/// `best[m]` (atomicMax); the last block to arrive writes the indices and
+/// resets `best` and the counter to zero, so the workspace stays zeroed
+/// (and CUDA graphs can replay the launch).
+__device__ __forceinline__ void finishArgmax(u64 *best, unsigned *counter, i64 rows, i64 *out) {
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0)
+    last = atomicAdd(counter, 1u) == gridDim.x * gridDim.y * gridDim.z - 1;
+  __syncthreads();
+  if (!last)
+    return;
+  __threadfence();
+  for (i64 m = threadIdx.x; m < rows; m += blockDim.x)
+    out[m] = unpackArgmaxIndex(atomicExch(best + m, 0ull));
+  if (threadIdx.x == 0)
+    *counter = 0;
+}
+
+// ---- vector loads ---------------------------------------------------------
+
+template <int BYTES> struct VecOf;
+template <> struct VecOf<16> { typedef uint4 type; };
+template <> struct VecOf<8> { typedef uint2 type; };
+template <> struct VecOf<4> { typedef unsigned type; };
+template <> struct VecOf<2> { typedef unsigned short type; };
+
+/// VEC consecutive elements of T at p[i] (aligned), converted to float.
+template <typename T, int VEC>
+__device__ __forceinline__ void loadVec(const T *p, i64 i, float (&out)[VEC]) {
+  typedef typename VecOf<VEC * sizeof(T)>::type V;
+  V raw = __ldg(reinterpret_cast<const V *>(p + i));
+  const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+  for (int j = 0; j < VEC; ++j)
+    out[j] = ldf(e, j);
+}
+template <>
+__device__ __forceinline__ void loadVec<__nv_bfloat16, 1>(const __nv_bfloat16 *p, i64 i, float (&out)[1]) {
+  out[0] = __bfloat162float(p[i]);
+}
+template <>
+__device__ __forceinline__ void loadVec<__half, 1>(const __half *p, i64 i, float (&out)[1]) {
+  out[0] = __half2float(p[i]);
+}
+template <>
+__device__ __forceinline__ void loadVec<float, 1>(const float *p, i64 i, float (&out)[1]) {
+  out[0] = p[i];
+}
+
+// ---- row norms (prologues and the norm family) -----------------------------
+
+/// Mean (layer norm only) and 1/sqrt(var + eps) of row `m` of S's input,
+/// computed by the whole block.
+template <class S>
+__device__ __forceinline__ void rowStats(const Args &a, i64 m, float *red, float &mean, float &rs) {
+  float s = 0.0f;
+  mean = 0.0f;
+  if (S::NORM == 2) {
+    for (i64 k = threadIdx.x; k < S::K; k += blockDim.x)
+      s += S::x(a, m, k);
+    mean = blockSum(s, red) / static_cast<float>(S::K);
+    s = 0.0f;
+  }
+  for (i64 k = threadIdx.x; k < S::K; k += blockDim.x) {
+    float v = S::x(a, m, k) - mean;
+    s += v * v;
+  }
+  rs = rsqrtf(blockSum(s, red) / static_cast<float>(S::K) + S::EPS);
+}
+
+/// Row `m`, element `k` after the norm, rounded to the activation dtype as
+/// the unfused norm would store it.
+template <class S>
+__device__ __forceinline__ float normed(const Args &a, i64 m, i64 k, float mean, float rs) {
+  float v = (S::x(a, m, k) - mean) * rs * S::gamma(a, k);
+  if (S::NORM == 2)
+    v += S::beta(a, k);
+  return roundTo<typename S::TA>(v);
+}
+
+/// The norm family: one block per row (grid-stride), out = S::epi(norm(x)).
+template <class S> __device__ void normRows(const Args &a) {
+  __shared__ float red[33];
+  i64 rows = S::rows(a);
+  for (i64 m = blockIdx.x; m < rows; m += gridDim.x) {
+    float mean, rs;
+    rowStats<S>(a, m, red, mean, rs);
+    for (i64 k = threadIdx.x; k < S::K; k += blockDim.x)
+      S::store(a, m, k, normed<S>(a, m, k, mean, rs));
+  }
+}
+
+// ---- GEMV: decode projections ---------------------------------------------
+//
+// y[m, n] = epi(m, n, sum_k A'[m, k] W[n, k]) for the few rows m of a decode
+// step, W [NMM, K] row-major (the weight's [N, K] form). A' is A after the
+// optional norm prologue, staged in shared memory as the activation dtype.
+// Each warp owns output columns; lanes stride K with VEC-element loads; SPLITK
+// warps share one column and add through shared memory. GATE: output
+// column n reads W rows n and n + N (SwiGLU/GeGLU over merged halves).
+// ARGMAX: the argmax over n of the stored y[m, :] goes to S::argmaxOut.
+
+template <class S, int THREADS, int COLS_PER_BLOCK, int SPLITK, int VEC>
+__device__ void gemv(const Args &a) {
+  constexpr int WARPS = THREADS / 32;
+  constexpr int GROUPS = WARPS / SPLITK;      // column groups in flight per block
+  constexpr int NM = S::GATE ? 2 : 1;         // W rows per output column
+  typedef typename S::TA TA;
+  // A' staged in shared memory when it fits (S::STAGE); otherwise read from
+  // global memory (L1/L2) with the norm applied on the fly.
+  __shared__ __align__(16) TA sA[S::STAGE ? S::MC * S::K : 8];
+  __shared__ float sMean[S::MC], sRs[S::MC];
+  __shared__ float red[33];
+  __shared__ float part[SPLITK > 1 ? WARPS * S::MC * NM : 1];
+  __shared__ u64 best[S::ARGMAX ? S::MC : 1];
+  const TA *A = S::A(a);
+  const typename S::TW *W = S::W(a);
+  i64 rows = S::rows(a);
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int group = warp / SPLITK, slice = warp % SPLITK;
+  constexpr i64 KS = (S::K + SPLITK - 1) / SPLITK; // K per split
+  for (i64 m0 = 0; m0 < rows; m0 += S::MC) {
+    int mc = static_cast<int>(rows - m0 < S::MC ? rows - m0 : S::MC);
+    // Stage A' (normalised) for rows m0 .. m0 + mc.
+    for (int r = 0; r < mc; ++r) {
+      float mean = 0.0f, rs = 1.0f;
+      if constexpr (S::NORM != 0)
+        rowStats<S>(a, m0 + r, red, mean, rs);
+      if (threadIdx.x == 0) {
+        sMean[r] = mean;
+        sRs[r] = rs;
+      }
+      if constexpr (S::STAGE != 0)
+        for (i64 k = threadIdx.x; k < S::K; k += THREADS)
+          sA[r * S::K + k] = S::NORM ? static_cast<TA>(normed<S>(a, m0 + r, k, mean, rs))
+                                     : A[(m0 + r) * S::K + k];
+    }
+    if (S::ARGMAX && threadIdx.x < S::MC)
+      best[threadIdx.x] = 0ull;
+    __syncthreads();
+    for (i64 n0 = static_cast<i64>(blockIdx.x) * COLS_PER_BLOCK; n0 < S::N;
+         n0 += static_cast<i64>(gridDim.x) * COLS_PER_BLOCK) {
+      for (int c = group; c < COLS_PER_BLOCK; c += GROUPS) {
+        i64 n = n0 + c;
+        bool live = n < S::N;
+        float acc[S::MC][NM];
+#pragma unroll
+        for (int r = 0; r < S::MC; ++r)
+#pragma unroll
+          for (int j = 0; j < NM; ++j)
+            acc[r][j] = 0.0f;
+        if (live) {
+          i64 kBegin = slice * KS, kEnd = kBegin + KS < S::K ? kBegin + KS : S::K;
+          for (i64 k = kBegin + lane * VEC; k < kEnd; k += 32 * VEC) {
+            float w[NM][VEC];
+#pragma unroll
+            for (int j = 0; j < NM; ++j)
+              loadVec<typename S::TW, VEC>(W, (n + j * S::N) * S::K + k, w[j]);
+#pragma unroll
+            for (int r = 0; r < S::MC; ++r) {
+              if (r >= mc)
+                break;
+              float x[VEC];
+              if constexpr (S::STAGE != 0) {
+#pragma unroll
+                for (int v = 0; v < VEC; ++v)
+                  x[v] = ldf(sA, r * S::K + k + v);
+              } else if constexpr (S::NORM != 0) {
+#pragma unroll
+                for (int v = 0; v < VEC; ++v)
+                  x[v] = normed<S>(a, m0 + r, k + v, sMean[r], sRs[r]);
+              } else {
+                loadVec<TA, VEC>(A, (m0 + r) * S::K + k, x);
+              }
+#pragma unroll
+              for (int j = 0; j < NM; ++j)
+#pragma unroll
+                for (int v = 0; v < VEC; ++v)
+                  acc[r][j] += x[v] * w[j][v];
+            }
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < S::MC; ++r)
+#pragma unroll
+          for (int j = 0; j < NM; ++j)
+            acc[r][j] = warpSum(acc[r][j]);
+        if (SPLITK > 1) {
+          if (lane == 0)
+            for (int r = 0; r < S::MC; ++r)
+              for (int j = 0; j < NM; ++j)
+                part[(warp * S::MC + r) * NM + j] = acc[r][j];
+          __syncthreads();
+          if (slice == 0)
+            for (int r = 0; r < S::MC; ++r)
+              for (int j = 0; j < NM; ++j) {
+                float s = 0.0f;
+                for (int q = 0; q < SPLITK; ++q)
+                  s += part[((group * SPLITK + q) * S::MC + r) * NM + j];
+                acc[r][j] = s;
+              }
+          __syncthreads();
+        }
+        if (live && slice == 0 && lane == 0)
+          for (int r = 0; r < mc; ++r) {
+            float y = S::epi(a, m0 + r, n, acc[r][0], NM > 1 ? acc[r][NM - 1] : 0.0f);
+            if (S::ARGMAX)
+              atomicMax(&best[r], packArgmax(y, n));
+          }
+      }
+    }
+    if (S::ARGMAX) {
+      __syncthreads();
+      if (threadIdx.x < mc)
+        atomicMax(S::argmaxBest(a) + m0 + threadIdx.x, best[threadIdx.x]);
+    }
+    __syncthreads();
+  }
+  if (S::ARGMAX)
+    finishArgmax(S::argmaxBest(a), S::argmaxCounter(a), rows, S::argmaxOut(a));
+}
+
+// ---- GEMM: prefill projections (tensor cores through WMMA) ------------------
+//
+// Block tile BM x BN over (rows, matmul columns), BK = 32 deep, 4 or 8 warps
+// each holding a (BM / WM) x (BN / WN) patch of 16x16 accumulators. The norm
+// prologue is applied while staging A. The epilogue goes through a BM x BN
+// f32 tile in shared memory (reusing the staging space), so GATE pairs
+// column j with j + BN/2 of the same tile.
+
+template <class S, int BM, int BN, int WM, int WN>
+__device__ void gemm(const Args &a) {
+  using namespace nvcuda;
+  constexpr int BK = 32, PAD = 8, THREADS = WM * WN * 32;
+  constexpr int FM = BM / WM / 16, FN = BN / WN / 16;
+  constexpr int NOUT = S::GATE ? BN / 2 : BN; // output columns per tile
+  typedef typename S::TA TA;
+  extern __shared__ __align__(128) unsigned char smem[];
+  TA *sA = reinterpret_cast<TA *>(smem);
+  TA *sB = sA + BM * (BK + PAD);
+  float *sC = reinterpret_cast<float *>(smem); // after the main loop
+  __shared__ float red[33];
+  __shared__ float sMean[BM], sRs[BM];
+  __shared__ u64 best[S::ARGMAX ? BM : 1];
+  const typename S::TW *W = S::W(a);
+  i64 rows = S::rows(a);
+  int warp = threadIdx.x >> 5, wm = warp / WN, wn = warp % WN;
+  i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
+  for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
+    i64 m0 = (tile / tilesN) * BM, c0 = (tile % tilesN) * NOUT;
+    if (S::NORM) {
+      for (int r = 0; r < BM; ++r) {
+        float mean = 0.0f, rs = 1.0f;
+        if (m0 + r < rows)
+          rowStats<S>(a, m0 + r, red, mean, rs);
+        if (threadIdx.x == 0) {
+          sMean[r] = mean;
+          sRs[r] = rs;
+        }
+      }
+      __syncthreads();
+    }
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FM][FN];
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j)
+        wmma::fill_fragment(acc[i][j], 0.0f);
+    for (i64 k0 = 0; k0 < S::K; k0 += BK) {
+      for (int e = threadIdx.x; e < BM * BK; e += THREADS) {
+        int r = e / BK, k = e % BK;
+        i64 m = m0 + r, kk = k0 + k;
+        float v = 0.0f;
+        if (m < rows && kk < S::K)
+          v = S::NORM ? normed<S>(a, m, kk, sMean[r], sRs[r]) : S::x(a, m, kk);
+        sA[r * (BK + PAD) + k] = static_cast<TA>(v);
+      }
+      for (int e = threadIdx.x; e < BN * BK; e += THREADS) {
+        int r = e / BK, k = e % BK;
+        i64 col = S::GATE ? (r < BN / 2 ? c0 + r : S::N + c0 + r - BN / 2) : c0 + r;
+        bool ok = (S::GATE ? (r < BN / 2 ? c0 + r : c0 + r - BN / 2) : col) < S::N;
+        i64 kk = k0 + k;
+        sB[r * (BK + PAD) + k] =
+            ok && kk < S::K ? W[col * S::K + kk] : static_cast<typename S::TW>(0.0f);
+      }
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < BK; kk += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, TA, wmma::row_major> fa[FM];
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, TA, wmma::col_major> fb[FN];
+#pragma unroll
+        for (int i = 0; i < FM; ++i)
+          wmma::load_matrix_sync(fa[i], sA + (wm * FM * 16 + i * 16) * (BK + PAD) + kk, BK + PAD);
+#pragma unroll
+        for (int j = 0; j < FN; ++j)
+          wmma::load_matrix_sync(fb[j], sB + (wn * FN * 16 + j * 16) * (BK + PAD) + kk, BK + PAD);
+#pragma unroll
+        for (int i = 0; i < FM; ++i)
+#pragma unroll
+          for (int j = 0; j < FN; ++j)
+            wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j)
+        wmma::store_matrix_sync(sC + (wm * FM * 16 + i * 16) * (BN + 4) + wn * FN * 16 + j * 16,
+                                acc[i][j], BN + 4, wmma::mem_row_major);
+    if (S::ARGMAX)
+      for (int r = threadIdx.x; r < BM; r += THREADS)
+        best[r] = 0ull;
+    __syncthreads();
+    for (int e = threadIdx.x; e < BM * NOUT; e += THREADS) {
+      int r = e / NOUT, j = e % NOUT;
+      i64 m = m0 + r, n = c0 + j;
+      if (m >= rows || n >= S::N)
+        continue;
+      float y = S::epi(a, m, n, sC[r * (BN + 4) + j], S::GATE ? sC[r * (BN + 4) + j + BN / 2] : 0.0f);
+      if (S::ARGMAX)
+        atomicMax(&best[r], packArgmax(y, n));
+    }
+    __syncthreads();
+    if (S::ARGMAX) {
+      for (int r = threadIdx.x; r < BM; r += THREADS)
+        if (m0 + r < rows)
+          atomicMax(S::argmaxBest(a) + m0 + r, best[r]);
+      __syncthreads();
+    }
+  }
+  if (S::ARGMAX)
+    finishArgmax(S::argmaxBest(a), S::argmaxCounter(a), rows, S::argmaxOut(a));
+}
+
+// ---- pointwise: elementwise groups, embeddings, rope + KV append ------------
+
+/// out_i = S::value(i) over S::count(a) elements, grid-stride; S::run does
+/// the per-element work (one or more outputs, KV-cache stores).
+template <class S> __device__ void pointwise(const Args &a) {
+  i64 n = S::count(a);
+  for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<i64>(gridDim.x) * blockDim.x)
+    S::run(a, i);
+}
+
+/// Address of element (token slot, kv head h, dim d) of K (kv = 0) or V
+/// (kv = 1) at position `pos` of sequence b, in the cache
+/// [L, P, 2, PAGE, HKV, D] at layer a.layer; -1 when the page is not mapped.
+template <int PAGE, int HKV, int D>
+__device__ __forceinline__ i64 cacheIndex(const Args &a, const int *blockTables, i64 b, i64 pos,
+                                          int kv, i64 h, i64 d) {
+  i64 page = blockTables[b * a.max_blocks + pos / PAGE];
+  if (page < 0 || page >= a.pages)
+    return -1;
+  i64 slot = pos % PAGE;
+  return ((((static_cast<i64>(a.layer) * a.pages + page) * 2 + kv) * PAGE + slot) * HKV + h) * D + d;
+}
+
+// ---- paged attention --------------------------------------------------------
+//
+// One warp per (sequence, token, query head) row and key range: lanes split
+// the head dim (D / 32 each, or one for D < 32), keys stream through the page
+// table with an online softmax. Prefill (SPLITS = 1) writes the output; decode
+// splits the keys of each row over SPLITS blocks, which leave (max, sum,
+// acc) in the workspace; the last split of a row combines them.
+
+template <class S> struct AttnRow {
+  static constexpr int PER = S::D >= 32 ? S::D / 32 : 1;
+  float m, l, acc[PER];
+};
+
+template <class S>
+__device__ __forceinline__ void attendRange(const Args &a, i64 b, i64 t, i64 h, i64 qpos, i64 kBegin,
+                                            i64 kEnd, AttnRow<S> &row) {
+  constexpr int PER = AttnRow<S>::PER;
+  int lane = threadIdx.x & 31;
+  bool laneLive = S::D >= 32 || lane < S::D;
+  float q[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j)
+    q[j] = laneLive ? S::q(a, b, t, h, lane * PER + j) : 0.0f;
+  row.m = -kiln::inf();
+  row.l = 0.0f;
+#pragma unroll
+  for (int j = 0; j < PER; ++j)
+    row.acc[j] = 0.0f;
+  const typename S::TC *cache = S::cache(a);
+  const int *bt = S::blockTables(a);
+  i64 kh = h / (S::H / S::HKV);
+  if (S::WINDOW > 0 && kBegin < qpos - S::WINDOW + 1)
+    kBegin = qpos - S::WINDOW + 1;
+  for (i64 s = kBegin; s < kEnd; ++s) {
+    if (S::CAUSAL && s > qpos)
+      break;
+    if (S::WINDOW > 0 && qpos - s >= S::WINDOW)
+      continue;
+    i64 ko = cacheIndex<S::PAGE, S::HKV, S::D>(a, bt, b, s, 0, kh, 0);
+    i64 vo = cacheIndex<S::PAGE, S::HKV, S::D>(a, bt, b, s, 1, kh, 0);
+    if (ko < 0)
+      continue;
+    float dot = 0.0f;
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      dot += laneLive ? q[j] * ldf(cache, ko + lane * PER + j) : 0.0f;
+    dot = warpSum(dot);
+    float x = dot * S::SCALE;
+    if constexpr (S::SOFTCAP > 0.0f)
+      x = S::SOFTCAP * tanhf(x / S::SOFTCAP);
+    float mNew = fmaxf(row.m, x);
+    float corr = expf(row.m - mNew), p = expf(x - mNew);
+    row.l = row.l * corr + p;
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      row.acc[j] = row.acc[j] * corr + (laneLive ? p * ldf(cache, vo + lane * PER + j) : 0.0f);
+    row.m = mNew;
+  }
+}
+
+template <class S>
+__device__ __forceinline__ void storeRow(const Args &a, i64 b, i64 t, i64 h, const AttnRow<S> &row) {
+  constexpr int PER = AttnRow<S>::PER;
+  int lane = threadIdx.x & 31;
+  if (S::D < 32 && lane >= S::D)
+    return;
+  float inv = row.l > 0.0f ? 1.0f / row.l : 0.0f;
+#pragma unroll
+  for (int j = 0; j < PER; ++j)
+    S::store(a, b, t, h, lane * PER + j, row.acc[j] * inv);
+}
+
+/// Prefill: warps take (b, t, h) rows, all keys up to the query's position.
+template <class S> __device__ void attentionPrefill(const Args &a) {
+  int warps = blockDim.x >> 5, warp = threadIdx.x >> 5;
+  i64 rowsTotal = static_cast<i64>(a.batch) * a.tokens * S::H;
+  for (i64 r = static_cast<i64>(blockIdx.x) * warps + warp; r < rowsTotal;
+       r += static_cast<i64>(gridDim.x) * warps) {
+    i64 h = r % S::H, t = (r / S::H) % a.tokens, b = r / (static_cast<i64>(S::H) * a.tokens);
+    i64 qpos = S::position(a, b, t);
+    AttnRow<S> row;
+    row.l = 0.0f;
+    if (qpos >= 0) {
+      i64 len = S::contextLen(a, b);
+      attendRange<S>(a, b, t, h, qpos, 0, len, row);
+    } else {
+#pragma unroll
+      for (int j = 0; j < AttnRow<S>::PER; ++j)
+        row.acc[j] = 0.0f;
+    }
+    storeRow<S>(a, b, t, h, row);
+  }
+}
+
+/// Decode: block (b, t, kv head, split); its warps take the group's query
+/// heads. Workspace: partials [B*T*H][SPLITS][D + 2] f32, then counters
+/// [B*T*HKV] u32.
+template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
+  constexpr int G = S::H / S::HKV, PER = AttnRow<S>::PER, STRIDE = S::D + 2;
+  int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
+  float *part = static_cast<float *>(a.ws);
+  unsigned *counters = reinterpret_cast<unsigned *>(part + static_cast<i64>(S::MAX_ROWS) * S::H * SPLITS * STRIDE);
+  __shared__ bool last;
+  for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
+    i64 split = u % SPLITS, unit = u / SPLITS;
+    i64 kvh = unit % S::HKV, bt = unit / S::HKV, t = bt % a.tokens, b = bt / a.tokens;
+    i64 qpos = S::position(a, b, t);
+    i64 len = S::contextLen(a, b);
+    i64 hi = S::CAUSAL && qpos + 1 < len ? qpos + 1 : len;
+    i64 chunk = (hi + SPLITS - 1) / SPLITS;
+    i64 kBegin = split * chunk, kEnd = kBegin + chunk < hi ? kBegin + chunk : hi;
+    for (int g = warp; g < G; g += warps) {
+      i64 h = kvh * G + g;
+      AttnRow<S> row;
+      row.m = -kiln::inf();
+      row.l = 0.0f;
+#pragma unroll
+      for (int j = 0; j < PER; ++j)
+        row.acc[j] = 0.0f;
+      if (qpos >= 0 && kBegin < kEnd)
+        attendRange<S>(a, b, t, h, qpos, kBegin, kEnd, row);
+      if (SPLITS == 1) {
+        storeRow<S>(a, b, t, h, row);
+        continue;
+      }
+      float *p = part + ((bt * S::H + h) * SPLITS + split) * STRIDE;
+      if (S::D >= 32 || lane < S::D)
+#pragma unroll
+        for (int j = 0; j < PER; ++j)
+          p[lane * PER + j] = row.acc[j];
+      if (lane == 0) {
+        p[S::D] = row.m;
+        p[S::D + 1] = row.l;
+      }
+    }
+    if (SPLITS == 1)
+      continue;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0)
+      last = atomicAdd(counters + unit, 1u) == SPLITS - 1;
+    __syncthreads();
+    if (!last)
+      continue;
+    __threadfence();
+    for (int g = warp; g < G; g += warps) {
+      i64 h = kvh * G + g;
+      const float *p = part + (bt * S::H + h) * SPLITS * STRIDE;
+      float mx = -kiln::inf();
+      for (int s = 0; s < SPLITS; ++s)
+        mx = fmaxf(mx, __ldcg(p + s * STRIDE + S::D));
+      AttnRow<S> row;
+      row.l = 0.0f;
+#pragma unroll
+      for (int j = 0; j < PER; ++j)
+        row.acc[j] = 0.0f;
+      for (int s = 0; s < SPLITS; ++s) {
+        float ms = __ldcg(p + s * STRIDE + S::D), ls = __ldcg(p + s * STRIDE + S::D + 1);
+        if (ls == 0.0f)
+          continue;
+        float w = expf(ms - mx);
+        row.l += ls * w;
+        if (S::D >= 32 || lane < S::D)
+#pragma unroll
+          for (int j = 0; j < PER; ++j)
+            row.acc[j] += __ldcg(p + s * STRIDE + lane * PER + j) * w;
+      }
+      storeRow<S>(a, b, t, h, row);
+    }
+    if (threadIdx.x == 0)
+      counters[unit] = 0;
+  }
+}
+
+// ---- row reductions (argmax over an axis) -----------------------------------
+
+/// out[r] = argmax_k S::x(a, r, k) for k < S::len(a): one warp per row.
+template <class S> __device__ void argmaxRows(const Args &a) {
+  int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  i64 rows = S::rows(a), len = S::len(a);
+  for (i64 r = static_cast<i64>(blockIdx.x) * warps + warp; r < rows;
+       r += static_cast<i64>(gridDim.x) * warps) {
+    u64 best = 0ull;
+    for (i64 k = lane; k < len; k += 32) {
+      u64 c = packArgmax(S::x(a, r, k), k);
+      best = c > best ? c : best;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      u64 other = __shfl_xor_sync(0xffffffffu, best, o);
+      best = other > best ? other : best;
+    }
+    if (lane == 0)
+      S::store(a, r, unpackArgmaxIndex(best));
+  }
+}
+
+} // namespace kiln

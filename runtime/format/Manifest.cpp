@@ -1,0 +1,438 @@
+//===- Manifest.cpp - reading and checking an engine's manifest -----------===//
+#include "runtime/format/Manifest.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace kiln::format {
+
+int64_t SizeRuleDesc::eval(int64_t batch, int64_t tokens, int64_t pages, int64_t maxBlocks) const {
+  int64_t v = factor;
+  for (const std::string &s : symbols)
+    v *= s == "batch" ? batch : s == "tokens" ? tokens : s == "pages" ? pages : maxBlocks;
+  v = (v + divisor - 1) / divisor;
+  if (max > 0)
+    v = std::min(v, max);
+  return v;
+}
+
+const FunctionDesc *EngineManifest::function(const std::string &name) const {
+  for (const FunctionDesc &f : functions)
+    if (f.name == name)
+      return &f;
+  return nullptr;
+}
+
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+/// Typed access to the manifest's JSON with errors that name the field.
+class Reader {
+public:
+  explicit Reader(std::string_view source) : source_(source) {}
+
+  Status error(const std::string &path, const std::string &what) const {
+    return Status::error(std::string(source_) + ": manifest field '" + path + "' " + what);
+  }
+
+  Status member(const JsonValue &o, const std::string &path, const char *key, JsonValue::Kind kind,
+                const JsonValue *&out) const {
+    std::string p = path.empty() ? key : path + "." + key;
+    if (!o.isObject())
+      return error(path, "must be an object");
+    out = o.find(key);
+    if (!out)
+      return error(p, "is missing");
+    if (out->kind() != kind)
+      return error(p, std::string("must be ") + article(kind) + ", not " + article(out->kind()));
+    return Status::ok();
+  }
+  Status integer(const JsonValue &o, const std::string &path, const char *key, int64_t lo, int64_t hi,
+                 int64_t &out) const {
+    const JsonValue *v;
+    KILN_RETURN_IF_ERROR(member(o, path, key, JsonValue::Kind::Number, v));
+    std::string p = path.empty() ? key : path + "." + key;
+    if (!v->isInteger())
+      return error(p, "must be an integer");
+    if (v->asInt() < lo || v->asInt() > hi)
+      return error(p, "is " + std::to_string(v->asInt()) + ", outside [" + std::to_string(lo) + ", " +
+                          (hi == kMax ? std::string("inf") : std::to_string(hi)) + "]");
+    out = v->asInt();
+    return Status::ok();
+  }
+  Status string(const JsonValue &o, const std::string &path, const char *key, std::string &out) const {
+    const JsonValue *v;
+    KILN_RETURN_IF_ERROR(member(o, path, key, JsonValue::Kind::String, v));
+    out = v->asString();
+    return Status::ok();
+  }
+  Status boolean(const JsonValue &o, const std::string &path, const char *key, bool &out) const {
+    const JsonValue *v;
+    KILN_RETURN_IF_ERROR(member(o, path, key, JsonValue::Kind::Bool, v));
+    out = v->asBool();
+    return Status::ok();
+  }
+  Status array(const JsonValue &o, const std::string &path, const char *key,
+               const std::vector<JsonValue> *&out) const {
+    const JsonValue *v;
+    KILN_RETURN_IF_ERROR(member(o, path, key, JsonValue::Kind::Array, v));
+    out = &v->asArray();
+    return Status::ok();
+  }
+  Status ints(const JsonValue &o, const std::string &path, const char *key, int64_t lo,
+              std::vector<int64_t> &out) const {
+    const std::vector<JsonValue> *a;
+    KILN_RETURN_IF_ERROR(array(o, path, key, a));
+    out.clear();
+    for (size_t i = 0; i < a->size(); ++i) {
+      const JsonValue &v = (*a)[i];
+      if (!v.isInteger() || v.asInt() < lo)
+        return error(path + "." + key + "[" + std::to_string(i) + "]",
+                     "must be an integer of at least " + std::to_string(lo));
+      out.push_back(v.asInt());
+    }
+    return Status::ok();
+  }
+  Status strings(const JsonValue &o, const std::string &path, const char *key,
+                 std::vector<std::string> &out) const {
+    const std::vector<JsonValue> *a;
+    KILN_RETURN_IF_ERROR(array(o, path, key, a));
+    out.clear();
+    for (size_t i = 0; i < a->size(); ++i) {
+      if (!(*a)[i].isString())
+        return error(path + "." + key + "[" + std::to_string(i) + "]", "must be a string");
+      out.push_back((*a)[i].asString());
+    }
+    return Status::ok();
+  }
+  /// [offset, size] inside a section of `limit` bytes.
+  Status range(const JsonValue &o, const std::string &path, const char *key, uint64_t limit,
+               const std::string &section, ByteRange &out) const {
+    std::vector<int64_t> v;
+    KILN_RETURN_IF_ERROR(ints(o, path, key, 0, v));
+    std::string p = path + "." + key;
+    if (v.size() != 2)
+      return error(p, "must be [offset, size]");
+    out.offset = static_cast<uint64_t>(v[0]);
+    out.size = static_cast<uint64_t>(v[1]);
+    if (out.offset > limit || out.size > limit - out.offset)
+      return error(p, "lies outside section '" + section + "' (" + std::to_string(limit) + " bytes)");
+    return Status::ok();
+  }
+  Status sizeRule(const JsonValue &o, const std::string &path, const char *key, SizeRuleDesc &out) const {
+    const JsonValue *v;
+    KILN_RETURN_IF_ERROR(member(o, path, key, JsonValue::Kind::Object, v));
+    std::string p = path + "." + key;
+    KILN_RETURN_IF_ERROR(integer(*v, p, "factor", 0, kMax, out.factor));
+    KILN_RETURN_IF_ERROR(integer(*v, p, "divisor", 1, kMax, out.divisor));
+    KILN_RETURN_IF_ERROR(integer(*v, p, "max", 0, kMax, out.max));
+    KILN_RETURN_IF_ERROR(strings(*v, p, "symbols", out.symbols));
+    for (const std::string &s : out.symbols)
+      if (s != "batch" && s != "tokens" && s != "pages" && s != "max_blocks")
+        return error(p + ".symbols", "names '" + s + "', not a step size (batch, tokens, pages, max_blocks)");
+    return Status::ok();
+  }
+
+private:
+  static std::string article(JsonValue::Kind k) {
+    switch (k) {
+    case JsonValue::Kind::Null: return "null";
+    case JsonValue::Kind::Bool: return "a boolean";
+    case JsonValue::Kind::Number: return "a number";
+    case JsonValue::Kind::String: return "a string";
+    case JsonValue::Kind::Array: return "an array";
+    case JsonValue::Kind::Object: return "an object";
+    }
+    return "?";
+  }
+  std::string_view source_;
+};
+
+uint64_t sectionSize(const EngineFile &e, const std::string &name) {
+  const EngineSection *s = e.find(name);
+  return s ? s->size : 0;
+}
+
+Status readOperand(const Reader &r, const JsonValue &v, const std::string &path, const FunctionDesc &f,
+                   size_t weights, OperandDesc &out) {
+  if (!v.isObject() || v.asObject().size() != 1)
+    return r.error(path, "must be an object with one of 'arg', 'arena', 'weight'");
+  const std::string &key = v.asObject().front().first;
+  if (key == "arg") {
+    out.kind = OperandDesc::Kind::Arg;
+    KILN_RETURN_IF_ERROR(r.integer(v, path, "arg", 0, static_cast<int64_t>(f.args.size()) - 1, out.index));
+  } else if (key == "weight") {
+    out.kind = OperandDesc::Kind::Weight;
+    KILN_RETURN_IF_ERROR(r.integer(v, path, "weight", 0, static_cast<int64_t>(weights) - 1, out.index));
+  } else if (key == "arena") {
+    out.kind = OperandDesc::Kind::Arena;
+    KILN_RETURN_IF_ERROR(r.range(v, path, "arena", static_cast<uint64_t>(f.arenaBytes), f.name + ".arena", out.arena));
+  } else {
+    return r.error(path, "names '" + key + "', not 'arg', 'arena' or 'weight'");
+  }
+  return Status::ok();
+}
+
+int64_t dtypeBytes(const std::string &dtype) {
+  if (dtype == "bf16" || dtype == "f16" || dtype == "i16")
+    return 2;
+  if (dtype == "f32" || dtype == "i32")
+    return 4;
+  if (dtype == "f64" || dtype == "i64")
+    return 8;
+  if (dtype == "i8" || dtype == "i1")
+    return 1;
+  return 0;
+}
+
+} // namespace
+
+Status readManifest(const EngineFile &engine, std::string_view source, EngineManifest &m) {
+  m = EngineManifest();
+  const EngineSection *section = engine.find("manifest");
+  if (!section)
+    return Status::error(std::string(source) + ": the engine has no 'manifest' section");
+  JsonValue root;
+  if (Status s = parseJson(engine.data(*section), root); !s)
+    return Status::error(std::string(source) + ": manifest: " + s.message());
+  Reader r(source);
+  KILN_RETURN_IF_ERROR(r.integer(root, "", "kiln_manifest", 0, kMax, m.version));
+  if (m.version != kManifestVersion)
+    return Status::error(std::string(source) + ": manifest version " + std::to_string(m.version) +
+                         ", this kiln reads " + std::to_string(kManifestVersion) +
+                         ": recompile the model with this kiln");
+  KILN_RETURN_IF_ERROR(r.string(root, "", "compiler", m.compiler));
+  KILN_RETURN_IF_ERROR(r.string(root, "", "nvrtc", m.nvrtc));
+  KILN_RETURN_IF_ERROR(r.string(root, "", "gpu", m.gpu));
+
+  const JsonValue *model;
+  KILN_RETURN_IF_ERROR(r.member(root, "", "model", JsonValue::Kind::Object, model));
+  KILN_RETURN_IF_ERROR(r.string(*model, "model", "source", m.modelSource));
+  KILN_RETURN_IF_ERROR(r.string(*model, "model", "architecture", m.architecture));
+  KILN_RETURN_IF_ERROR(r.boolean(*model, "model", "weights_embedded", m.weightsEmbedded));
+  if (const JsonValue *t = model->find("tokenizer"); t && t->isString())
+    m.tokenizer = t->asString();
+  else if (t && !t->isNull())
+    return r.error("model.tokenizer", "must be a string or null");
+  if (const JsonValue *c = model->find("config"))
+    m.config = *c;
+
+  KILN_RETURN_IF_ERROR(r.strings(root, "", "targets", m.targets));
+  if (m.targets.empty())
+    return r.error("targets", "must name at least one architecture");
+  for (size_t i = 0; i < m.targets.size(); ++i) {
+    const std::string &t = m.targets[i];
+    if (t.size() < 4 || t.compare(0, 3, "sm_") != 0 || t.size() > 9)
+      return r.error("targets[" + std::to_string(i) + "]", "is '" + t + "', not an architecture like sm_90a");
+    if (std::count(m.targets.begin(), m.targets.end(), t) > 1)
+      return r.error("targets", "names " + t + " twice");
+  }
+
+  const JsonValue *limits, *kv, *memory;
+  KILN_RETURN_IF_ERROR(r.member(root, "", "limits", JsonValue::Kind::Object, limits));
+  KILN_RETURN_IF_ERROR(r.integer(*limits, "limits", "max_batch", 1, kMax, m.maxBatch));
+  KILN_RETURN_IF_ERROR(r.integer(*limits, "limits", "max_seq", 1, kMax, m.maxSeq));
+  KILN_RETURN_IF_ERROR(r.integer(*limits, "limits", "max_num_tokens", 1, kMax, m.maxNumTokens));
+  KILN_RETURN_IF_ERROR(r.integer(*limits, "limits", "page_size", 1, 1024, m.pageSize));
+  KILN_RETURN_IF_ERROR(r.member(root, "", "kv_cache", JsonValue::Kind::Object, kv));
+  KILN_RETURN_IF_ERROR(r.integer(*kv, "kv_cache", "layers", 1, kMax, m.kv.layers));
+  KILN_RETURN_IF_ERROR(r.integer(*kv, "kv_cache", "page_size", 1, 1024, m.kv.pageSize));
+  KILN_RETURN_IF_ERROR(r.integer(*kv, "kv_cache", "kv_heads", 1, kMax, m.kv.kvHeads));
+  KILN_RETURN_IF_ERROR(r.integer(*kv, "kv_cache", "head_dim", 1, kMax, m.kv.headDim));
+  KILN_RETURN_IF_ERROR(r.integer(*kv, "kv_cache", "bytes_per_token", 1, kMax, m.kv.bytesPerToken));
+  KILN_RETURN_IF_ERROR(r.string(*kv, "kv_cache", "dtype", m.kv.dtype));
+  if (m.kv.bytesPerToken != m.kv.layers * 2 * m.kv.kvHeads * m.kv.headDim * dtypeBytes(m.kv.dtype))
+    return r.error("kv_cache.bytes_per_token", "disagrees with layers x 2 x kv_heads x head_dim x dtype");
+  if (m.kv.pageSize != m.pageSize)
+    return r.error("kv_cache.page_size", "differs from limits.page_size");
+  KILN_RETURN_IF_ERROR(r.member(root, "", "memory", JsonValue::Kind::Object, memory));
+  KILN_RETURN_IF_ERROR(r.integer(*memory, "memory", "weights_bytes", 0, kMax, m.memory.weights));
+  KILN_RETURN_IF_ERROR(r.integer(*memory, "memory", "arena_prefill_bytes", 0, kMax, m.memory.arenaPrefill));
+  KILN_RETURN_IF_ERROR(r.integer(*memory, "memory", "arena_decode_bytes", 0, kMax, m.memory.arenaDecode));
+  KILN_RETURN_IF_ERROR(r.integer(*memory, "memory", "kv_pool_bytes", 0, kMax, m.memory.kvPool));
+  KILN_RETURN_IF_ERROR(r.integer(*memory, "memory", "workspace_bytes", 0, kMax, m.memory.workspace));
+  KILN_RETURN_IF_ERROR(r.integer(*memory, "memory", "cuda_graph_reserve_bytes", 0, kMax, m.memory.graphs));
+  KILN_RETURN_IF_ERROR(r.integer(*memory, "memory", "total_bytes", 0, kMax, m.memory.total));
+
+  // Weights.
+  const std::vector<JsonValue> *weights;
+  KILN_RETURN_IF_ERROR(r.array(root, "", "weights", weights));
+  uint64_t weightSection = sectionSize(engine, "weights");
+  if (m.weightsEmbedded && !engine.find("weights"))
+    return r.error("model.weights_embedded", "is true but the engine has no 'weights' section");
+  for (size_t i = 0; i < weights->size(); ++i) {
+    const JsonValue &w = (*weights)[i];
+    std::string p = "weights[" + std::to_string(i) + "]";
+    WeightDesc d;
+    KILN_RETURN_IF_ERROR(r.string(w, p, "name", d.name));
+    KILN_RETURN_IF_ERROR(r.string(w, p, "dtype", d.dtype));
+    KILN_RETURN_IF_ERROR(r.string(w, p, "layout", d.layout));
+    KILN_RETURN_IF_ERROR(r.ints(w, p, "shape", 1, d.shape));
+    KILN_RETURN_IF_ERROR(r.strings(w, p, "sources", d.sources));
+    KILN_RETURN_IF_ERROR(r.ints(w, p, "source_rows", 1, d.sourceRows));
+    KILN_RETURN_IF_ERROR(r.integer(w, p, "bytes", 0, kMax, d.bytes));
+    if (d.layout != "identity" && d.layout != "transpose" && d.layout != "concat_rows" &&
+        d.layout != "transpose_concat_rows")
+      return r.error(p + ".layout", "is '" + d.layout + "', not a layout kiln knows");
+    int64_t elems = 1;
+    for (int64_t x : d.shape)
+      elems = elems > kMax / x ? kMax : elems * x;
+    if (dtypeBytes(d.dtype) == 0 || elems * dtypeBytes(d.dtype) != d.bytes)
+      return r.error(p + ".bytes", "disagrees with its shape and dtype '" + d.dtype + "'");
+    if (d.sources.empty())
+      return r.error(p + ".sources", "must name at least one tensor");
+    bool concat = d.layout == "concat_rows" || d.layout == "transpose_concat_rows";
+    if (concat && d.sourceRows.size() != d.sources.size())
+      return r.error(p + ".source_rows", "must give the rows of each of its " + std::to_string(d.sources.size()) +
+                                             " sources");
+    if (w.find("embedded")) {
+      ByteRange e;
+      KILN_RETURN_IF_ERROR(r.range(w, p, "embedded", weightSection, "weights", e));
+      if (static_cast<int64_t>(e.size) != d.bytes)
+        return r.error(p + ".embedded", "holds " + std::to_string(e.size) + " bytes, not " + std::to_string(d.bytes));
+      d.embedded = e;
+    } else if (m.weightsEmbedded) {
+      return r.error(p + ".embedded", "is missing from an engine with embedded weights");
+    }
+    m.weights.push_back(std::move(d));
+  }
+
+  // Kernels.
+  const std::vector<JsonValue> *kernels;
+  KILN_RETURN_IF_ERROR(r.array(root, "", "kernels", kernels));
+  uint64_t sourceSection = sectionSize(engine, "cuda_source");
+  for (size_t i = 0; i < kernels->size(); ++i) {
+    const JsonValue &k = (*kernels)[i];
+    std::string p = "kernels[" + std::to_string(i) + "]";
+    KernelDesc d;
+    KILN_RETURN_IF_ERROR(r.string(k, p, "name", d.name));
+    KILN_RETURN_IF_ERROR(r.string(k, p, "family", d.family));
+    KILN_RETURN_IF_ERROR(r.integer(k, p, "threads", 1, 1024, d.threads));
+    KILN_RETURN_IF_ERROR(r.integer(k, p, "smem", 0, 232448, d.smem));
+    KILN_RETURN_IF_ERROR(r.sizeRule(k, p, "grid", d.grid));
+    KILN_RETURN_IF_ERROR(r.sizeRule(k, p, "workspace", d.workspace));
+    KILN_RETURN_IF_ERROR(r.range(k, p, "source", sourceSection, "cuda_source", d.source));
+    const JsonValue *bins;
+    KILN_RETURN_IF_ERROR(r.member(k, p, "binaries", JsonValue::Kind::Object, bins));
+    for (const std::string &t : m.targets) {
+      const JsonValue *b;
+      KILN_RETURN_IF_ERROR(r.member(*bins, p + ".binaries", t.c_str(), JsonValue::Kind::Object, b));
+      KernelBinaryDesc kb;
+      kb.target = t;
+      std::string bp = p + ".binaries." + t;
+      KILN_RETURN_IF_ERROR(r.range(*b, bp, "cubin", sectionSize(engine, "cubin." + t), "cubin." + t, kb.cubin));
+      KILN_RETURN_IF_ERROR(r.range(*b, bp, "ptx", sectionSize(engine, "ptx." + t), "ptx." + t, kb.ptx));
+      if (kb.cubin.size == 0)
+        return r.error(bp + ".cubin", "is empty");
+      d.binaries.push_back(kb);
+    }
+    if (bins->asObject().size() != m.targets.size())
+      return r.error(p + ".binaries", "holds binaries for a target the engine does not list");
+    m.kernels.push_back(std::move(d));
+  }
+
+  // Functions: the schedules.
+  const std::vector<JsonValue> *functions;
+  KILN_RETURN_IF_ERROR(r.array(root, "", "functions", functions));
+  for (size_t i = 0; i < functions->size(); ++i) {
+    const JsonValue &fv = (*functions)[i];
+    std::string p = "functions[" + std::to_string(i) + "]";
+    FunctionDesc f;
+    KILN_RETURN_IF_ERROR(r.string(fv, p, "name", f.name));
+    KILN_RETURN_IF_ERROR(r.integer(fv, p, "arena_bytes", 0, kMax, f.arenaBytes));
+    const std::vector<JsonValue> *args, *launches, *results;
+    KILN_RETURN_IF_ERROR(r.array(fv, p, "args", args));
+    for (size_t a = 0; a < args->size(); ++a) {
+      TensorDesc t;
+      std::string ap = p + ".args[" + std::to_string(a) + "]";
+      KILN_RETURN_IF_ERROR(r.string((*args)[a], ap, "name", t.name));
+      KILN_RETURN_IF_ERROR(r.string((*args)[a], ap, "dtype", t.dtype));
+      KILN_RETURN_IF_ERROR(r.ints((*args)[a], ap, "shape", -1, t.shape));
+      f.args.push_back(std::move(t));
+    }
+    KILN_RETURN_IF_ERROR(r.array(fv, p, "launches", launches));
+    for (size_t l = 0; l < launches->size(); ++l) {
+      const JsonValue &lv = (*launches)[l];
+      std::string lp = p + ".launches[" + std::to_string(l) + "]";
+      LaunchDesc d;
+      KILN_RETURN_IF_ERROR(r.integer(lv, lp, "kernel", 0, static_cast<int64_t>(m.kernels.size()) - 1, d.kernel));
+      KILN_RETURN_IF_ERROR(r.integer(lv, lp, "kv_layer", 0, m.kv.layers - 1, d.kvLayer));
+      const std::vector<JsonValue> *ops;
+      KILN_RETURN_IF_ERROR(r.array(lv, lp, "operands", ops));
+      if (ops->size() > 16)
+        return r.error(lp + ".operands", "has " + std::to_string(ops->size()) + " buffers; kernels take at most 16");
+      KILN_RETURN_IF_ERROR(r.integer(lv, lp, "outputs", 0, static_cast<int64_t>(ops->size()), d.outputs));
+      for (size_t o = 0; o < ops->size(); ++o) {
+        OperandDesc od;
+        KILN_RETURN_IF_ERROR(
+            readOperand(r, (*ops)[o], lp + ".operands[" + std::to_string(o) + "]", f, m.weights.size(), od));
+        d.operands.push_back(od);
+      }
+      f.launches.push_back(std::move(d));
+    }
+    KILN_RETURN_IF_ERROR(r.array(fv, p, "results", results));
+    for (size_t o = 0; o < results->size(); ++o) {
+      OperandDesc od;
+      KILN_RETURN_IF_ERROR(
+          readOperand(r, (*results)[o], p + ".results[" + std::to_string(o) + "]", f, m.weights.size(), od));
+      f.results.push_back(od);
+    }
+    if (m.function(f.name))
+      return r.error(p + ".name", "'" + f.name + "' appears twice");
+    m.functions.push_back(std::move(f));
+  }
+  for (const char *needed : {"prefill", "decode"})
+    if (!m.function(needed))
+      return r.error("functions", std::string("has no '") + needed + "'");
+  return Status::ok();
+}
+
+namespace {
+/// "sm_90a" -> (9, 0, true).
+bool parseArch(const std::string &s, int &major, int &minor, bool &specific) {
+  if (s.size() < 5 || s.compare(0, 3, "sm_") != 0)
+    return false;
+  std::string digits = s.substr(3);
+  specific = !digits.empty() && (digits.back() == 'a' || digits.back() == 'f');
+  if (specific)
+    digits.pop_back();
+  if (digits.size() < 2 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  major = std::stoi(digits.substr(0, digits.size() - 1));
+  minor = digits.back() - '0';
+  return true;
+}
+} // namespace
+
+Status selectTarget(const EngineManifest &m, std::string_view source, const std::string &gpuArch,
+                    std::string &target) {
+  int gMajor, gMinor;
+  bool gSpecific;
+  if (!parseArch(gpuArch, gMajor, gMinor, gSpecific))
+    return Status::error("'" + gpuArch + "' is not a GPU architecture like sm_90");
+  // Prefer the exact architecture, then the newest compatible one.
+  int bestMinor = -1;
+  for (const std::string &t : m.targets) {
+    int major, minor;
+    bool specific;
+    if (!parseArch(t, major, minor, specific) || major != gMajor)
+      continue;
+    bool ok = specific ? minor == gMinor : minor <= gMinor;
+    if (ok && (minor > bestMinor || (minor == bestMinor && specific))) {
+      bestMinor = minor;
+      target = t;
+    }
+  }
+  if (bestMinor >= 0)
+    return Status::ok();
+  std::string held;
+  for (const std::string &t : m.targets)
+    held += (held.empty() ? "" : ", ") + t;
+  return Status::error(std::string(source) + " holds kernels for " + held + ", which do not run on this " +
+                       gpuArch + " GPU: recompile with --target sm_" + std::to_string(gMajor) +
+                       std::to_string(gMinor) + (gMajor >= 9 ? "a" : "") +
+                       " (the runtime re-JITs the stored CUDA sources when NVRTC is available)");
+}
+
+} // namespace kiln::format

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Every kernel of every model compiles with NVRTC: `kiln compile` on the six
+tiny models and on the Llama-3.2-1B and Llama-3.1-8B shapes (header-only
+weights, scripts/make_shape_model.py), plus a 1-layer variant whose MLP is
+wide enough (K = 24576) that the decode GEMV cannot stage its input in shared
+memory. For each engine, `kiln inspect --json` must show:
+
+  - one cubin and one PTX per kernel and target, non-empty;
+  - every kernel launched by @prefill or @decode, every launch naming one;
+  - the decode step's launches: per layer, as many as the fused graph has
+    kernels (6 for Llama), and the KV layer of each cache kernel in range;
+  - the manifest's memory figures adding up.
+
+The 8B shape must compile in at most 60 s (issue 6), for two targets.
+
+  compile_engines.py --kiln build/bin/kiln [--only llama]
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from make_shape_model import config_for, write_model  # noqa: E402
+
+TINY = ["llama", "llama31", "mistral", "qwen2", "qwen3", "gpt2"]
+
+
+def compile_engine(kiln, model, out, extra):
+    t = time.time()
+    r = subprocess.run([kiln, "compile", model, "-o", out, "--quiet"] + extra,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"FAIL: kiln compile {model}:\n{r.stderr}")
+    return time.time() - t
+
+
+def inspect(kiln, engine):
+    r = subprocess.run([kiln, "inspect", engine, "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"FAIL: kiln inspect {engine}:\n{r.stderr}")
+    return json.loads(r.stdout)
+
+
+def check(name, m, targets, layers_per_step=None):
+    errors = []
+    assert m["targets"] == targets, (m["targets"], targets)
+    for k in m["kernels"]:
+        for t in targets:
+            b = k["binaries"][t]
+            if b["cubin"][1] <= 0 or b["ptx"][1] <= 0:
+                errors.append(f"{k['name']} has an empty binary for {t}")
+    used = set()
+    fns = {f["name"]: f for f in m["functions"]}
+    for f in m["functions"]:
+        for l in f["launches"]:
+            used.add(l["kernel"])
+            if not 0 <= l["kv_layer"] < m["kv_cache"]["layers"]:
+                errors.append(f"{f['name']} launch has kv_layer {l['kv_layer']}")
+    if used != set(range(len(m["kernels"]))):
+        errors.append(f"kernels never launched: {set(range(len(m['kernels']))) - used}")
+    layers = m["kv_cache"]["layers"]
+    decode = len(fns["decode"]["launches"])
+    if layers_per_step is not None:
+        # embedding + per layer + final norm/LM head
+        expected = 1 + layers * layers_per_step + 1
+        if decode != expected:
+            errors.append(f"decode has {decode} launches, expected {expected}")
+    mem = m["memory"]
+    total = (mem["weights_bytes"] + max(mem["arena_prefill_bytes"], mem["arena_decode_bytes"]) +
+             mem["kv_pool_bytes"] + mem["workspace_bytes"] + mem["cuda_graph_reserve_bytes"])
+    if total != mem["total_bytes"]:
+        errors.append(f"memory adds up to {total}, manifest says {mem['total_bytes']}")
+    if errors:
+        sys.exit(f"FAIL {name}:\n  " + "\n  ".join(errors))
+    return decode
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kiln", required=True)
+    ap.add_argument("--only", help="one model: a tiny model name, 1b, 8b or wide")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = []
+        for t in TINY:
+            jobs.append((t, os.path.join(ROOT, "test", "models", "hf", t), ["--max-seq", "128", "--max-batch", "4"],
+                         ["sm_90a"], None))
+        for shape, key in (("llama-3.2-1b", "1b"), ("llama-3.1-8b", "8b")):
+            d = os.path.join(tmp, key)
+            write_model(d, config_for(shape))
+            # The 1B shape at batch 1 (the fused decode step of the cost
+            # test: 6 kernels per layer), the 8B at batch 8.
+            extra = ["--max-batch", "1" if key == "1b" else "8", "--max-seq", "4096"]
+            targets = ["sm_90a"]
+            if key == "8b":
+                extra += ["--target", "sm_90a,sm_80"]
+                targets = ["sm_90a", "sm_80"]
+            jobs.append((key, d, extra, targets, 6 if key == "1b" else None))
+        wide = config_for("llama-3.2-1b", layers=1)
+        wide["intermediate_size"] = 24576
+        d = os.path.join(tmp, "wide")
+        write_model(d, wide)
+        jobs.append(("wide", d, ["--max-seq", "512"], ["sm_90a"], 6))
+        for name, model, extra, targets, per_layer in jobs:
+            if args.only and args.only != name:
+                continue
+            out = os.path.join(tmp, name + ".engine")
+            secs = compile_engine(args.kiln, model, out, extra)
+            m = inspect(args.kiln, out)
+            decode = check(name, m, targets, per_layer)
+            rows.append((name, len(m["kernels"]), decode, secs, os.path.getsize(out)))
+            if name == "8b" and secs > 60:
+                sys.exit(f"FAIL: the 8B shape took {secs:.1f} s to compile (limit 60 s)")
+    print(f"{'model':10} {'kernels':>7} {'decode launches':>15} {'compile s':>9} {'engine bytes':>12}")
+    for r in rows:
+        print(f"{r[0]:10} {r[1]:7d} {r[2]:15d} {r[3]:9.1f} {r[4]:12d}")
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+//===- Compile.cpp - kiln compile: a model into an engine file ------------===//
+//
+// Imports the model (config.json and tensor headers; no weight data unless
+// --embed-weights), runs the graph and memory pipelines, generates each
+// kernel's CUDA C++ (codegen/KernelEmitter), compiles the distinct sources
+// with NVRTC for every target on several threads, and writes the engine
+// (docs/engine-format.md): the manifest (JSON: model, limits, KV layout,
+// memory plan, weight bindings, kernels, schedules), the CUDA sources, and
+// per target the cubins and PTX. `--emit` stops earlier and prints the
+// graph, the fused graph, the kiln_exec module or the CUDA.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/kiln/Compile.h"
+#include "tools/kiln/Plan.h"
+
+#include "codegen/KernelEmitter.h"
+#include "codegen/Nvrtc.h"
+#include "ir/Exec/ExecOps.h"
+#include "ir/Kiln/KilnOps.h"
+#include "runtime/format/Engine.h"
+#include "runtime/format/Manifest.h"
+#include "runtime/format/Safetensors.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <thread>
+
+using namespace mlir;
+namespace ex = kiln::exec;
+
+namespace kiln::tool {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string typeName(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
+llvm::json::Array shapeOf(RankedTensorType t) {
+  llvm::json::Array a;
+  for (int64_t d : t.getShape())
+    a.push_back(ShapedType::isDynamic(d) ? int64_t(-1) : d);
+  return a;
+}
+
+llvm::json::Object sizeRule(const codegen::SizeRule &r) {
+  llvm::json::Array syms;
+  for (codegen::Sym s : r.symbols)
+    syms.push_back(codegen::symName(s));
+  return llvm::json::Object{
+      {"factor", r.factor}, {"symbols", std::move(syms)}, {"divisor", r.divisor}, {"max", r.max}};
+}
+
+const char *layoutName(ex::WeightLayout l) {
+  switch (l) {
+  case ex::WeightLayout::Identity: return "identity";
+  case ex::WeightLayout::Transpose: return "transpose";
+  case ex::WeightLayout::ConcatRows: return "concat_rows";
+  case ex::WeightLayout::TransposeConcatRows: return "transpose_concat_rows";
+  }
+  return "identity";
+}
+
+/// Appends `bytes` to `section` at a 256-byte boundary; returns [offset, size].
+llvm::json::Array appendAligned(std::string &section, const std::string &bytes) {
+  section.resize((section.size() + 255) / 256 * 256, '\0');
+  int64_t off = static_cast<int64_t>(section.size());
+  section += bytes;
+  return llvm::json::Array{off, static_cast<int64_t>(bytes.size())};
+}
+
+/// The functions' schedules: each launch's operands as arena ranges,
+/// function arguments or weight slots.
+Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIndex,
+                 std::map<std::string, int64_t> &weightIndex, llvm::json::Array &weights,
+                 llvm::json::Array &out) {
+  for (func::FuncOp f : module.getOps<func::FuncOp>()) {
+    if (f.isExternal())
+      continue;
+    int64_t arenaBytes = 0;
+    if (auto arena = module.lookupSymbol<ex::ArenaOp>((f.getName() + ".arena").str()))
+      arenaBytes = static_cast<int64_t>(arena.getSize());
+    llvm::json::Array args;
+    for (auto [i, t] : llvm::enumerate(f.getArgumentTypes())) {
+      auto view = cast<ex::BufferType>(t).getView();
+      auto name = f.getArgAttrOfType<StringAttr>(i, "kiln.name");
+      args.push_back(llvm::json::Object{{"name", name ? name.getValue().str() : "arg" + std::to_string(i)},
+                                        {"dtype", typeName(view.getElementType())},
+                                        {"shape", shapeOf(view)}});
+    }
+    std::string error;
+    auto ref = [&](Value v) -> llvm::json::Value {
+      while (auto view = v.getDefiningOp<ex::ViewOp>())
+        v = view.getSource();
+      if (auto arg = dyn_cast<BlockArgument>(v))
+        return llvm::json::Object{{"arg", static_cast<int64_t>(arg.getArgNumber())}};
+      if (auto s = v.getDefiningOp<ex::BufferSliceOp>())
+        return llvm::json::Object{
+            {"arena", llvm::json::Array{static_cast<int64_t>(s.getOffset()), static_cast<int64_t>(s.getSize())}}};
+      if (auto w = v.getDefiningOp<ex::WeightSlotOp>()) {
+        std::string name = w.getName().str();
+        auto [it, fresh] = weightIndex.try_emplace(name, static_cast<int64_t>(weights.size()));
+        if (fresh) {
+          auto view = w.getType().getView();
+          llvm::json::Object o{{"name", name},
+                               {"dtype", typeName(view.getElementType())},
+                               {"shape", shapeOf(view)},
+                               {"layout", layoutName(w.getLayout())},
+                               {"bytes", ex::tensorBytes(view)}};
+          llvm::json::Array sources, rows;
+          if (auto src = w.getSourcesAttr())
+            for (Attribute a : src)
+              sources.push_back(cast<StringAttr>(a).getValue().str());
+          else
+            sources.push_back(name);
+          if (auto r = w.getSourceRowsAttr())
+            for (int64_t n : r.asArrayRef())
+              rows.push_back(n);
+          o["sources"] = std::move(sources);
+          o["source_rows"] = std::move(rows);
+          weights.push_back(std::move(o));
+        }
+        return llvm::json::Object{{"weight", it->second}};
+      }
+      error = "a launch operand is neither an argument, an arena slice nor a weight slot "
+              "(was the memory pipeline run?)";
+      return nullptr;
+    };
+    llvm::json::Array launches, results;
+    for (Operation &op : f.getBody().front()) {
+      if (auto l = dyn_cast<ex::LaunchOp>(op)) {
+        auto it = kernelIndex.find(l.getKernel().str());
+        if (it == kernelIndex.end())
+          return Status::error("launch of unknown kernel " + l.getKernel().str());
+        llvm::json::Array operands;
+        for (Value b : l.getBuffers())
+          operands.push_back(ref(b));
+        launches.push_back(llvm::json::Object{{"kernel", it->second},
+                                              {"operands", std::move(operands)},
+                                              {"outputs", static_cast<int64_t>(l.getNumOutputs())},
+                                              {"kv_layer", static_cast<int64_t>(l.getKvLayer())}});
+      } else if (auto r = dyn_cast<func::ReturnOp>(op)) {
+        for (Value v : r.getOperands())
+          results.push_back(ref(v));
+      }
+      if (!error.empty())
+        return Status::error(error);
+    }
+    out.push_back(llvm::json::Object{{"name", f.getName().str()},
+                                     {"arena_bytes", arenaBytes},
+                                     {"args", std::move(args)},
+                                     {"launches", std::move(launches)},
+                                     {"results", std::move(results)}});
+  }
+  return Status::ok();
+}
+
+/// The model's config.json as JSON, or null (ONNX models).
+llvm::json::Value configOf(const std::string &model) {
+  auto buf = llvm::MemoryBuffer::getFile(model + "/config.json");
+  if (!buf)
+    return nullptr;
+  llvm::Expected<llvm::json::Value> v = llvm::json::parse((*buf)->getBuffer());
+  if (!v) {
+    llvm::consumeError(v.takeError());
+    return nullptr;
+  }
+  return std::move(*v);
+}
+
+/// The weights' bytes laid out as the manifest binds them (each slot's
+/// layout applied), for --embed-weights.
+Status embedWeights(const std::string &model, const llvm::json::Array &weights, std::string &section,
+                    llvm::json::Array &ranges) {
+  format::SafetensorsIndex index;
+  KILN_RETURN_IF_ERROR(format::readSafetensorsDir(model, index));
+  for (const llvm::json::Value &w : weights) {
+    const llvm::json::Object &o = *w.getAsObject();
+    std::string layout = o.getString("layout")->str();
+    if (layout != "identity" && layout != "concat_rows")
+      return Status::error("--embed-weights does not apply the '" + layout +
+                           "' layout yet; compile without it and let the runtime bind the weights");
+    std::string bytes;
+    for (const llvm::json::Value &src : *o.getArray("sources")) {
+      std::string name = src.getAsString()->str();
+      const format::SafetensorsTensor *t = index.find(name);
+      if (!t)
+        return Status::error(model + " has no tensor '" + name + "'");
+      size_t at = bytes.size();
+      bytes.resize(at + t->size);
+      KILN_RETURN_IF_ERROR(format::readTensorData(*t, bytes.data() + at));
+    }
+    if (static_cast<int64_t>(bytes.size()) != *o.getInteger("bytes"))
+      return Status::error("weight " + o.getString("name")->str() + " has " + std::to_string(bytes.size()) +
+                           " bytes in " + model + ", the engine binds " +
+                           std::to_string(*o.getInteger("bytes")) +
+                           " (a dtype conversion is not applied when embedding)");
+    ranges.push_back(appendAligned(section, bytes));
+  }
+  return Status::ok();
+}
+
+} // namespace
+
+int compile(const CompileOptions &o) {
+  auto fail = [](const std::string &m) {
+    llvm::errs() << "kiln compile: " << m << "\n";
+    return 1;
+  };
+  static const char *kEmits[] = {"graph", "fused", "exec", "cuda", "engine"};
+  if (!llvm::is_contained(kEmits, o.emit))
+    return fail("--emit takes graph, fused, exec, cuda or engine, not '" + o.emit + "'");
+  if (o.emit == "engine" && o.output.empty())
+    return fail("name the engine with -o FILE");
+  auto progress = [&](const std::string &m) {
+    if (!o.quiet)
+      llvm::errs() << "kiln compile: " << m << "\n";
+  };
+  auto start = Clock::now();
+
+  DialectRegistry registry;
+  registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  OwningOpRef<ModuleOp> module;
+  target::TargetDesc gpu;
+  int64_t weightBytes = 0;
+  Stage stage = o.emit == "graph" ? Stage::Graph : o.emit == "fused" ? Stage::Fused : Stage::Exec;
+  if (Status s = buildModule(ctx, o.build, stage, module, gpu, weightBytes); !s)
+    return fail(s.message());
+  std::vector<std::string> archs = o.targets;
+  if (archs.empty())
+    archs.push_back(gpu.arch);
+
+  auto writeText = [&](const std::string &text) {
+    if (o.output.empty() || o.output == "-") {
+      llvm::outs() << text;
+      return 0;
+    }
+    std::error_code ec;
+    llvm::raw_fd_ostream f(o.output, ec);
+    if (ec)
+      return fail("cannot write " + o.output + ": " + ec.message());
+    f << text;
+    return 0;
+  };
+  if (stage != Stage::Exec || o.emit == "exec") {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module->print(os);
+    return writeText(text);
+  }
+  progress(llvm::formatv("{0}: compiled the graph in {1:f2} s", o.build.model, secondsSince(start)).str());
+
+  codegen::EmitOptions eo;
+  eo.maxBatch = o.build.maxBatch;
+  eo.maxTokens = std::min(o.build.maxNumTokens, o.build.maxSeq);
+  std::vector<codegen::EmittedKernel> kernels;
+  if (failed(codegen::emitKernels(*module, eo, kernels)))
+    return fail("generating the kernels of " + o.build.model + " failed (see the diagnostics above)");
+  if (o.emit == "cuda") {
+    std::string text = "// kiln " + std::string(KILN_VERSION_STRING) + ": " +
+                       std::to_string(kernels.size()) +
+                       " kernels. Each kernel's source is the device library "
+                       "(codegen/cuda/kiln_device.cuh) followed by its part below.\n";
+    for (const codegen::EmittedKernel &k : kernels)
+      text += "\n" + k.specialisation;
+    return writeText(text);
+  }
+
+  MemoryPlan memory;
+  int64_t workspace = codegen::maxWorkspace(kernels, eo);
+  if (Status s = planMemory(*module, o.build, gpu, weightBytes, workspace, memory); !s)
+    return fail(s.message());
+
+  // NVRTC: every distinct source for every target, on several threads.
+  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<codegen::KernelSource> sources;
+  for (const codegen::EmittedKernel &k : kernels)
+    sources.push_back({k.name, k.source});
+  std::string nvrtc;
+  if (Status s = codegen::nvrtcVersion(nvrtc); !s)
+    return fail(s.message());
+  progress(llvm::formatv("compiling {0} kernels for {1} with NVRTC {2} on {3} threads", kernels.size(),
+                         llvm::join(archs, ", "), nvrtc, threads)
+               .str());
+  auto nvrtcStart = Clock::now();
+  std::vector<std::vector<codegen::CompiledKernel>> compiled;
+  size_t unique = 0;
+  codegen::NvrtcOptions no;
+  if (Status s = codegen::compileAll(sources, archs, no, threads, compiled, unique); !s)
+    return fail(s.message());
+  progress(llvm::formatv("compiled {0} distinct kernels in {1:f1} s", unique, secondsSince(nvrtcStart)).str());
+
+  // Sections and the manifest.
+  std::string sourceSection = codegen::deviceLibrary(), weightSection;
+  std::vector<std::string> cubinSections(archs.size()), ptxSections(archs.size());
+  std::map<std::string, int64_t> kernelIndex;
+  llvm::json::Array kernelList;
+  for (auto [i, k] : llvm::enumerate(kernels)) {
+    kernelIndex[k.name] = static_cast<int64_t>(i);
+    llvm::json::Object binaries;
+    for (size_t t = 0; t < archs.size(); ++t)
+      binaries[archs[t]] = llvm::json::Object{{"cubin", appendAligned(cubinSections[t], compiled[i][t].cubin)},
+                                                  {"ptx", appendAligned(ptxSections[t], compiled[i][t].ptx)}};
+    kernelList.push_back(llvm::json::Object{{"name", k.name},
+                                            {"family", k.family},
+                                            {"threads", k.threads},
+                                            {"smem", k.smem},
+                                            {"grid", sizeRule(k.grid)},
+                                            {"workspace", sizeRule(k.workspace)},
+                                            {"source", appendAligned(sourceSection, k.specialisation)},
+                                            {"binaries", std::move(binaries)}});
+  }
+  std::map<std::string, int64_t> weightIndex;
+  llvm::json::Array weights, functions;
+  if (Status s = schedules(*module, kernelIndex, weightIndex, weights, functions); !s)
+    return fail(s.message());
+  if (o.embedWeights) {
+    progress("embedding the weights");
+    llvm::json::Array ranges;
+    if (Status s = embedWeights(o.build.model, weights, weightSection, ranges); !s)
+      return fail(s.message());
+    for (auto [w, r] : llvm::zip(weights, ranges))
+      (*w.getAsObject())["embedded"] = std::move(r);
+  }
+
+  auto decode = module->lookupSymbol<func::FuncOp>("decode");
+  auto cache = cast<ex::BufferType>(decode.getArgumentTypes()[4]).getView();
+  llvm::json::Object kv{{"layers", cache.getDimSize(0)},
+                        {"page_size", cache.getDimSize(3)},
+                        {"kv_heads", cache.getDimSize(4)},
+                        {"head_dim", cache.getDimSize(5)},
+                        {"dtype", typeName(cache.getElementType())},
+                        {"bytes_per_token", memory.kvPerToken},
+                        {"layout", "[layers, pages, 2, page_size, kv_heads, head_dim]"}};
+  llvm::json::Array targets;
+  for (const std::string &t : archs)
+    targets.push_back(t);
+  std::string tokenizer;
+  if (!llvm::StringRef(o.build.model).ends_with(".onnx") &&
+      llvm::sys::fs::exists(o.build.model + "/tokenizer.json"))
+    tokenizer = "tokenizer.json";
+  auto arch = (*module)->getAttrOfType<StringAttr>("kiln.architecture");
+  llvm::json::Object manifest{
+      {"kiln_manifest", int64_t(format::kManifestVersion)},
+      {"compiler", std::string("kiln ") + KILN_VERSION_STRING},
+      {"nvrtc", nvrtc},
+      {"model",
+       llvm::json::Object{{"source", o.build.model},
+                          {"architecture", arch ? arch.getValue().str() : std::string("")},
+                          {"config", configOf(o.build.model)},
+                          {"tokenizer", tokenizer.empty() ? llvm::json::Value(nullptr) : llvm::json::Value(tokenizer)},
+                          {"weights_embedded", o.embedWeights}}},
+      {"gpu", gpu.name},
+      {"targets", std::move(targets)},
+      {"limits", llvm::json::Object{{"max_batch", o.build.maxBatch},
+                                    {"max_seq", o.build.maxSeq},
+                                    {"max_num_tokens", eo.maxTokens},
+                                    {"page_size", o.build.pageSize}}},
+      {"kv_cache", std::move(kv)},
+      {"memory", llvm::json::Object{{"weights_bytes", memory.weights},
+                                    {"arena_prefill_bytes", memory.arenaPrefill},
+                                    {"arena_decode_bytes", memory.arenaDecode},
+                                    {"kv_pool_bytes", memory.kvPool},
+                                    {"workspace_bytes", memory.workspace},
+                                    {"cuda_graph_reserve_bytes", memory.graphs},
+                                    {"total_bytes", memory.total}}},
+      {"weights", std::move(weights)},
+      {"kernels", std::move(kernelList)},
+      {"functions", std::move(functions)},
+  };
+  std::string manifestText;
+  llvm::raw_string_ostream ms(manifestText);
+  ms << llvm::formatv("{0:1}", llvm::json::Value(std::move(manifest)));
+
+  format::EngineWriter writer(std::string("kiln ") + KILN_VERSION_STRING);
+  Status st = writer.add("manifest", manifestText);
+  if (st)
+    st = writer.add("cuda_source", sourceSection);
+  for (size_t t = 0; st && t < archs.size(); ++t) {
+    std::string suffix = archs[t].substr(0, 9);
+    st = writer.add("cubin." + suffix, cubinSections[t]);
+    if (st)
+      st = writer.add("ptx." + suffix, ptxSections[t]);
+  }
+  if (st && o.embedWeights)
+    st = writer.add("weights", weightSection);
+  // Check what we wrote as the runtime will read it.
+  if (st) {
+    format::EngineFile file;
+    st = format::parseEngine(writer.serialize(), o.output, file);
+    format::EngineManifest parsed;
+    if (st)
+      st = format::readManifest(file, o.output, parsed);
+  }
+  if (st)
+    st = writer.write(o.output);
+  if (!st)
+    return fail(st.message());
+  uint64_t size = 0;
+  llvm::sys::fs::file_size(o.output, size);
+  progress(llvm::formatv("wrote {0} ({1:f1} MB, {2} kernels, {3} launches per decode step) in {4:f1} s", o.output,
+                         size / 1e6, kernels.size(), memory.launchesDecode, secondsSince(start))
+               .str());
+  return 0;
+}
+
+} // namespace kiln::tool
