@@ -25,8 +25,9 @@ int compile(const CompileOptions &options);
 
 /// Whether `path` is a file that starts with the engine magic.
 bool looksLikeEngine(const std::string &path);
-/// `kiln inspect ENGINE`; returns the exit code.
-int inspectEngine(const std::string &path, bool json);
+/// `kiln inspect ENGINE`; returns the exit code. With `arch` ("sm_90"),
+/// also checks that the engine holds kernels a GPU of it runs.
+int inspectEngine(const std::string &path, bool json, const std::string &arch);
 
 } // namespace kiln::tool
 

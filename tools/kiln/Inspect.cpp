@@ -28,7 +28,7 @@ bool looksLikeEngine(const std::string &path) {
   return n == 8 && std::string(magic, 7) == "KILNENG";
 }
 
-int inspectEngine(const std::string &path, bool json) {
+int inspectEngine(const std::string &path, bool json, const std::string &arch) {
   auto fail = [](const std::string &m) {
     llvm::errs() << "kiln inspect: " << m << "\n";
     return 1;
@@ -39,6 +39,10 @@ int inspectEngine(const std::string &path, bool json) {
   format::EngineManifest m;
   if (Status s = format::readManifest(engine, path, m); !s)
     return fail(s.message());
+  std::string runs;
+  if (!arch.empty())
+    if (Status s = format::selectTarget(m, path, arch, runs); !s)
+      return fail(s.message());
   if (json) {
     llvm::outs() << engine.data(*engine.find("manifest")) << "\n";
     return 0;
@@ -53,7 +57,10 @@ int inspectEngine(const std::string &path, bool json) {
   std::string targets;
   for (const std::string &t : m.targets)
     targets += (targets.empty() ? "" : ", ") + t;
-  os << "targets       " << targets << " (tiles chosen for " << m.gpu << ")\n";
+  os << "targets       " << targets << " (tiles chosen for " << m.gpu << ")";
+  if (!runs.empty())
+    os << "; a " << arch << " GPU runs the " << runs << " kernels";
+  os << "\n";
   os << "limits        batch " << m.maxBatch << ", " << m.maxSeq << " tokens per sequence, " << m.maxNumTokens
      << " tokens per prefill step, pages of " << m.pageSize << "\n";
   os << "kv cache      " << m.kv.layers << " layers x " << m.kv.kvHeads << " kv heads x " << m.kv.headDim << " "

@@ -3,7 +3,7 @@
 //   kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]
 //                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
 //                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights] [--quiet]
-//   kiln inspect MODEL|ENGINE [--json]
+//   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
 //             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
 //
@@ -41,7 +41,7 @@ int usage() {
                   "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
                   "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
                   "                    [--quiet]\n"
-                  "       kiln inspect MODEL|ENGINE [--json]\n"
+                  "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
                   "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
   return 2;
@@ -263,12 +263,14 @@ int main(int argc, char **argv) {
     return usage();
   std::string cmd = argv[1];
   if (cmd == "inspect") {
-    std::string model;
+    std::string model, arch;
     bool json = false;
     for (int i = 2; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--json")
         json = true;
+      else if (a == "--arch" && i + 1 < argc)
+        arch = argv[++i];
       else if (!a.empty() && a[0] == '-')
         return usage();
       else
@@ -277,7 +279,7 @@ int main(int argc, char **argv) {
     if (model.empty())
       return usage();
     if (kiln::tool::looksLikeEngine(model))
-      return kiln::tool::inspectEngine(model, json);
+      return kiln::tool::inspectEngine(model, json, arch);
     return inspect(model, json);
   }
   if (cmd == "plan" || cmd == "compile") {

@@ -1,0 +1,161 @@
+//===- ManifestTest.cpp - reading and checking an engine's manifest -------===//
+//
+// The base manifest is a real one: `kiln compile` of the tiny Llama (its
+// config elided), kept as the fuzzer's seed. Each test breaks one thing and
+// expects an error that names the field.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/format/Manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+using namespace kiln;
+using namespace kiln::format;
+
+namespace {
+
+std::string seed() {
+  std::ifstream f(std::string(KILN_SOURCE_DIR) + "/test/fuzz/corpus/manifest/tiny_llama.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+/// An engine holding `manifest` and sections of the sizes the seed's ranges
+/// need (or `cubinBytes` of cubin).
+EngineFile engineWith(const std::string &manifest, size_t cubinBytes = 400000,
+                      const std::string &target = "sm_90a") {
+  EngineWriter w("kiln test");
+  EXPECT_TRUE(w.add("manifest", manifest).isOk());
+  EXPECT_TRUE(w.add("cuda_source", std::string(200000, 'x')).isOk());
+  EXPECT_TRUE(w.add("cubin." + target, std::string(cubinBytes, 'c')).isOk());
+  EXPECT_TRUE(w.add("ptx." + target, std::string(400000, 'p')).isOk());
+  EngineFile e;
+  Status s = parseEngine(w.serialize(), "t.engine", e);
+  EXPECT_TRUE(s.isOk()) << s.message();
+  return e;
+}
+
+std::string replaced(std::string s, const std::string &from, const std::string &to) {
+  size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos)
+    s.replace(at, from.size(), to);
+  return s;
+}
+
+std::string errorOf(const EngineFile &e) {
+  EngineManifest m;
+  Status s = readManifest(e, "t.engine", m);
+  EXPECT_FALSE(s.isOk());
+  return s.message();
+}
+
+} // namespace
+
+TEST(Manifest, ReadsACompiledEngine) {
+  EngineManifest m;
+  Status s = readManifest(engineWith(seed()), "t.engine", m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(m.version, kManifestVersion);
+  EXPECT_EQ(m.architecture, "LlamaForCausalLM");
+  ASSERT_EQ(m.targets, std::vector<std::string>{"sm_90a"});
+  EXPECT_EQ(m.kv.layers, 2);
+  EXPECT_EQ(m.kv.bytesPerToken, 256);
+  EXPECT_EQ(m.kernels.size(), 22u);
+  EXPECT_EQ(m.weights.size(), 15u);
+  ASSERT_NE(m.function("decode"), nullptr);
+  ASSERT_NE(m.function("prefill"), nullptr);
+  // Every decode launch is a kernel with a binary for the target.
+  for (const LaunchDesc &l : m.function("decode")->launches) {
+    const KernelDesc &k = m.kernels[static_cast<size_t>(l.kernel)];
+    ASSERT_EQ(k.binaries.size(), 1u);
+    EXPECT_GT(k.binaries[0].cubin.size, 0u);
+    EXPECT_GE(k.grid.eval(4, 1, 100, 8), 1);
+  }
+  // The embedding gathers batch x tokens x 64 elements, 256 per block.
+  EXPECT_EQ(m.kernels[0].grid.eval(2, 100, 0, 0), (2 * 100 * 64 + 255) / 256);
+}
+
+TEST(Manifest, RefusesAnotherVersion) {
+  std::string e = errorOf(engineWith(replaced(seed(), "\"kiln_manifest\":1", "\"kiln_manifest\":2")));
+  EXPECT_NE(e.find("t.engine: manifest version 2, this kiln reads 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("recompile"), std::string::npos) << e;
+}
+
+TEST(Manifest, NamesAMissingField) {
+  std::string e = errorOf(engineWith(replaced(seed(), "\"kv_cache\":", "\"kv_cachex\":")));
+  EXPECT_NE(e.find("'kv_cache' is missing"), std::string::npos) << e;
+}
+
+TEST(Manifest, NamesAFieldOfTheWrongType) {
+  std::string e = errorOf(engineWith(replaced(seed(), "\"threads\":256", "\"threads\":\"256\"")));
+  EXPECT_NE(e.find("kernels[0].threads' must be a number, not a string"), std::string::npos) << e;
+}
+
+TEST(Manifest, RefusesABinaryOutsideItsSection) {
+  std::string e = errorOf(engineWith(seed(), 1000));
+  EXPECT_NE(e.find("cubin' lies outside section 'cubin.sm_90a' (1000 bytes)"), std::string::npos) << e;
+}
+
+TEST(Manifest, RefusesALaunchOfAKernelThatIsNot) {
+  std::string e = errorOf(engineWith(replaced(seed(), "\"kernel\":0", "\"kernel\":99")));
+  EXPECT_NE(e.find("functions[0].launches[0].kernel' is 99, outside [0, 21]"), std::string::npos) << e;
+}
+
+TEST(Manifest, RefusesAnArenaRangeBeyondTheArena) {
+  std::string e = errorOf(engineWith(replaced(seed(), "{\"arena\":[0,16384]}", "{\"arena\":[65000,16384]}")));
+  EXPECT_NE(e.find("functions[0].launches[0].operands[2].arena' lies outside section 'prefill.arena'"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Manifest, RefusesWeightBytesThatDisagreeWithTheShape) {
+  std::string e = errorOf(engineWith(replaced(seed(), "\"bytes\":65536", "\"bytes\":65538")));
+  EXPECT_NE(e.find("weights[0].bytes' disagrees with its shape and dtype 'bf16'"), std::string::npos) << e;
+}
+
+TEST(Manifest, RefusesAnUnknownStepSize) {
+  std::string e = errorOf(engineWith(replaced(seed(), "\"symbols\":[\"batch\",\"tokens\"]", "\"symbols\":[\"batch\",\"sequences\"]")));
+  EXPECT_NE(e.find("names 'sequences', not a step size"), std::string::npos) << e;
+}
+
+TEST(Manifest, RefusesMalformedJson) {
+  std::string text = seed();
+  std::string e = errorOf(engineWith(text.substr(0, text.size() / 2)));
+  EXPECT_NE(e.find("t.engine: manifest: line 1, column"), std::string::npos) << e;
+}
+
+TEST(Manifest, RefusesBinariesForAnUnlistedTarget) {
+  // The engine says sm_80 but its kernels hold sm_90a binaries.
+  std::string e = errorOf(engineWith(replaced(seed(), "\"targets\":[\"sm_90a\"]", "\"targets\":[\"sm_80\"]"), 400000,
+                                     "sm_80"));
+  EXPECT_NE(e.find("kernels[0].binaries.sm_80' is missing"), std::string::npos) << e;
+}
+
+TEST(Manifest, SelectsTheTargetAGpuRuns) {
+  EngineManifest m;
+  m.targets = {"sm_90a", "sm_80"};
+  std::string t;
+  ASSERT_TRUE(selectTarget(m, "e", "sm_90", t).isOk());
+  EXPECT_EQ(t, "sm_90a");
+  ASSERT_TRUE(selectTarget(m, "e", "sm_86", t).isOk());
+  EXPECT_EQ(t, "sm_80"); // sm_80 cubins run on every 8.x GPU
+  ASSERT_TRUE(selectTarget(m, "e", "sm_80", t).isOk());
+  EXPECT_EQ(t, "sm_80");
+  // sm_90a code runs on 9.0 alone; nothing here runs on a 10.0 GPU.
+  m.targets = {"sm_90a"};
+  Status s = selectTarget(m, "e", "sm_100", t);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("e holds kernels for sm_90a, which do not run on this sm_100 GPU: recompile with "
+                             "--target sm_100a"),
+            std::string::npos)
+      << s.message();
+  s = selectTarget(m, "e", "sm_80", t);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("--target sm_80 "), std::string::npos) << s.message();
+  EXPECT_FALSE(selectTarget(m, "e", "volta", t).isOk());
+}
