@@ -80,28 +80,50 @@ WeightOp plainWeight(Value v, int64_t rank) {
 
 /// matmul(x, W[K, N]) -> matmul(x, W'[N, K] {transpose_b}) with W' stored
 /// transposed: GEMV reads each output row's K weights contiguously, and
-/// projections of one activation can then merge by rows.
+/// projections of one activation can then merge by rows. A cast between the
+/// weight and its matmuls (f32 activations over bf16 weights) is carried
+/// over to the transposed weight.
 void transposedWeightsToRows(func::FuncOp f) {
+  auto isPlainRhs = [](OpOperand &u) {
+    auto m = dyn_cast<MatmulOp>(u.getOwner());
+    return m && u.getOperandNumber() == 1 && !m.getTransposeB();
+  };
+  auto feedsMatmuls = [&](OpOperand &u) {
+    if (isPlainRhs(u))
+      return true;
+    auto c = dyn_cast<CastOp>(u.getOwner());
+    return c && !c->use_empty() && llvm::all_of(c->getUses(), isPlainRhs);
+  };
   SmallVector<WeightOp> weights(f.getOps<WeightOp>());
   for (WeightOp w : weights) {
     if (w.getSources() || w.getTransposed() || w.getType().getRank() != 2 || w->use_empty() ||
-        !llvm::all_of(w->getUses(), [](OpOperand &u) {
-          auto m = dyn_cast<MatmulOp>(u.getOwner());
-          return m && u.getOperandNumber() == 1 && !m.getTransposeB();
-        }))
+        !llvm::all_of(w->getUses(), feedsMatmuls))
       continue;
     OpBuilder b(w);
     RankedTensorType t = w.getType();
     auto rows = WeightOp::create(
         b, w.getLoc(), RankedTensorType::get({t.getDimSize(1), t.getDimSize(0)}, t.getElementType()),
         w.getNameAttr(), nullptr, nullptr, b.getUnitAttr());
-    for (Operation *u : llvm::to_vector(w->getUsers())) {
-      auto m = cast<MatmulOp>(u);
+    auto rewrite = [&](MatmulOp m, Value rhs) {
       b.setInsertionPoint(m);
-      auto nm = MatmulOp::create(b, m.getLoc(), m.getType(), m.getLhs(), rows.getResult(),
-                                 b.getUnitAttr());
+      auto nm = MatmulOp::create(b, m.getLoc(), m.getType(), m.getLhs(), rhs, b.getUnitAttr());
       m.getResult().replaceAllUsesWith(nm.getResult());
       m.erase();
+    };
+    for (Operation *u : llvm::to_vector(w->getUsers())) {
+      if (auto m = dyn_cast<MatmulOp>(u)) {
+        rewrite(m, rows.getResult());
+        continue;
+      }
+      auto c = cast<CastOp>(u);
+      b.setInsertionPoint(c);
+      auto ct = cast<RankedTensorType>(c.getType());
+      auto nc = CastOp::create(b, c.getLoc(),
+                               RankedTensorType::get({t.getDimSize(1), t.getDimSize(0)}, ct.getElementType()),
+                               rows.getResult());
+      for (Operation *mu : llvm::to_vector(c->getUsers()))
+        rewrite(cast<MatmulOp>(mu), nc.getResult());
+      c.erase();
     }
     w.erase();
   }

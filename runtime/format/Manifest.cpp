@@ -378,6 +378,19 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
           readOperand(r, (*results)[o], p + ".results[" + std::to_string(o) + "]", f, m.weights.size(), od));
       f.results.push_back(od);
     }
+    const std::vector<JsonValue> *types;
+    KILN_RETURN_IF_ERROR(r.array(fv, p, "result_types", types));
+    if (types->size() != f.results.size())
+      return r.error(p + ".result_types", "must describe each of the " + std::to_string(f.results.size()) +
+                                              " results");
+    for (size_t a = 0; a < types->size(); ++a) {
+      TensorDesc t;
+      std::string ap = p + ".result_types[" + std::to_string(a) + "]";
+      KILN_RETURN_IF_ERROR(r.string((*types)[a], ap, "name", t.name));
+      KILN_RETURN_IF_ERROR(r.string((*types)[a], ap, "dtype", t.dtype));
+      KILN_RETURN_IF_ERROR(r.ints((*types)[a], ap, "shape", -1, t.shape));
+      f.resultTypes.push_back(std::move(t));
+    }
     if (m.function(f.name))
       return r.error(p + ".name", "'" + f.name + "' appears twice");
     m.functions.push_back(std::move(f));

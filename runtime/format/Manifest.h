@@ -83,6 +83,7 @@ struct FunctionDesc {
   std::vector<TensorDesc> args;
   std::vector<LaunchDesc> launches;
   std::vector<OperandDesc> results;
+  std::vector<TensorDesc> resultTypes; // as planned: the largest step's shape
 };
 
 struct EngineManifest {

@@ -145,7 +145,7 @@ Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIn
               "(was the memory pipeline run?)";
       return nullptr;
     };
-    llvm::json::Array launches, results;
+    llvm::json::Array launches, results, resultTypes;
     for (Operation &op : f.getBody().front()) {
       if (auto l = dyn_cast<ex::LaunchOp>(op)) {
         auto it = kernelIndex.find(l.getKernel().str());
@@ -159,8 +159,15 @@ Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIn
                                               {"outputs", static_cast<int64_t>(l.getNumOutputs())},
                                               {"kv_layer", static_cast<int64_t>(l.getKvLayer())}});
       } else if (auto r = dyn_cast<func::ReturnOp>(op)) {
-        for (Value v : r.getOperands())
+        // @prefill and @decode return (logits, kv_cache, next_tokens).
+        static const char *kNames[] = {"logits", "kv_cache", "next_tokens"};
+        for (auto [i, v] : llvm::enumerate(r.getOperands())) {
           results.push_back(ref(v));
+          auto view = cast<ex::BufferType>(v.getType()).getView();
+          std::string name = r.getNumOperands() == 3 ? kNames[i] : "result" + std::to_string(i);
+          resultTypes.push_back(llvm::json::Object{
+              {"name", name}, {"dtype", typeName(view.getElementType())}, {"shape", shapeOf(view)}});
+        }
       }
       if (!error.empty())
         return Status::error(error);
@@ -169,7 +176,8 @@ Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIn
                                      {"arena_bytes", arenaBytes},
                                      {"args", std::move(args)},
                                      {"launches", std::move(launches)},
-                                     {"results", std::move(results)}});
+                                     {"results", std::move(results)},
+                                     {"result_types", std::move(resultTypes)}});
   }
   return Status::ok();
 }

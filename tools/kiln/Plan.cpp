@@ -149,7 +149,9 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
       llvm::errs() << "kiln: note: --max-seq " << o.maxSeq << " is beyond the "
                    << config.maxPositions << " positions " << o.model << " was trained for\n";
     }
-    module = hf::importHFModel(ctx, o.model, {}, status);
+    hf::ImportOptions io;
+    io.computeDType = o.dtype;
+    module = hf::importHFModel(ctx, o.model, io, status);
   }
   if (!module)
     return status;

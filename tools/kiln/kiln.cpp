@@ -2,7 +2,8 @@
 //
 //   kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]
 //                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
-//                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights] [--quiet]
+//                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]
+//                [--dtype f32|bf16|f16] [--quiet]
 //   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
 //             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
@@ -40,7 +41,7 @@ int usage() {
   llvm::errs() << "usage: kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]\n"
                   "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
                   "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
-                  "                    [--quiet]\n"
+                  "                    [--dtype f32|bf16|f16] [--quiet]\n"
                   "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
                   "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
@@ -306,6 +307,8 @@ int main(int argc, char **argv) {
         ok = text(b.gpu);
       else if (a == "--max-batch")
         ok = number(b.maxBatch);
+      else if (a == "--dtype")
+        ok = text(b.dtype);
       else if (a == "--max-seq")
         ok = number(b.maxSeq);
       else if (a == "--max-num-tokens")

@@ -38,6 +38,15 @@ const char *dtypeName(DType t) {
   return "?";
 }
 
+bool parseDType(const std::string &name, DType &out) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::F64, DType::I64, DType::I32, DType::I8, DType::Bool})
+    if (name == dtypeName(t)) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
 bool isFloat(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64;
 }

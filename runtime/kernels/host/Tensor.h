@@ -23,6 +23,8 @@ enum class DType : uint8_t { F32, F16, BF16, F64, I64, I32, I8, Bool };
 
 size_t dtypeSize(DType t);
 const char *dtypeName(DType t);
+/// The dtype `dtypeName` calls `name`; false when none does.
+bool parseDType(const std::string &name, DType &out);
 bool isFloat(DType t);
 
 // bf16 and IEEE half as raw bits, with round-to-nearest-even conversions.

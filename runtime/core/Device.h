@@ -1,0 +1,68 @@
+//===- Device.h - where an engine's kernels run -----------------*- C++ -*-===//
+//
+// The runtime drives a Device: memory, copies, and launches of the engine's
+// kernels by index with a KernelArgs. `cuda` runs the compiled kernels
+// (runtime/cuda); every call returns a Status, never aborts.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_CORE_DEVICE_H
+#define KILN_RUNTIME_CORE_DEVICE_H
+
+#include "runtime/format/Engine.h"
+#include "runtime/format/Manifest.h"
+#include "runtime/support/Status.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace kiln::rt {
+
+/// An address in a device's memory.
+using DevPtr = uint64_t;
+
+/// The kernels' one parameter (`kiln::Args` in codegen/cuda/kiln_device.cuh;
+/// docs/codegen.md): buffers in operand order, the workspace, step sizes,
+/// the KV layer.
+struct KernelArgs {
+  uint64_t p[16] = {};
+  uint64_t ws = 0;
+  int32_t batch = 0, tokens = 0, pages = 0, maxBlocks = 0, layer = 0, pad = 0;
+};
+static_assert(sizeof(KernelArgs) == 160, "KernelArgs must match kiln::Args");
+
+struct LaunchConfig {
+  unsigned grid = 1, block = 1, smem = 0;
+};
+
+class Device {
+public:
+  virtual ~Device() = default;
+  /// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)".
+  virtual std::string describe() const = 0;
+  /// The architecture kernels are chosen for: "sm_90".
+  virtual std::string arch() const = 0;
+
+  virtual Status alloc(size_t bytes, DevPtr &out) = 0;
+  virtual void free(DevPtr p) = 0;
+  virtual Status upload(DevPtr dst, const void *src, size_t bytes) = 0;
+  virtual Status download(void *dst, DevPtr src, size_t bytes) = 0;
+  virtual Status zero(DevPtr dst, size_t bytes) = 0;
+  virtual Status memoryInfo(size_t &free, size_t &total) = 0;
+
+  /// Makes the engine's kernels launchable: the binaries of the target this
+  /// device runs, or (CUDA) the stored sources compiled again for it.
+  /// `note` says which, for the caller to report.
+  virtual Status prepareKernels(const format::EngineFile &engine, const format::EngineManifest &m,
+                                std::string &note) = 0;
+  virtual Status launch(size_t kernel, const KernelArgs &args, const LaunchConfig &config) = 0;
+  virtual Status synchronize() = 0;
+};
+
+/// "cuda" (the first GPU).
+Status openDevice(const std::string &name, std::unique_ptr<Device> &out);
+
+} // namespace kiln::rt
+
+#endif

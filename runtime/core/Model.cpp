@@ -1,0 +1,289 @@
+//===- Model.cpp - a loaded engine ----------------------------------------===//
+#include "runtime/core/Model.h"
+
+#include "runtime/format/Safetensors.h"
+#include "runtime/kernels/host/Tensor.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kiln::rt {
+
+namespace {
+
+constexpr uint64_t kAlign = 256;
+uint64_t aligned(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+/// The manifest's dtype name of a safetensors dtype.
+std::string dtypeOfFile(const std::string &d) {
+  if (d == "BF16") return "bf16";
+  if (d == "F16") return "f16";
+  if (d == "F32") return "f32";
+  if (d == "F64") return "f64";
+  if (d == "I64") return "i64";
+  if (d == "I32") return "i32";
+  if (d == "I8") return "i8";
+  if (d == "BOOL") return "i1";
+  return d;
+}
+
+std::string shapeText(const std::vector<int64_t> &s) {
+  std::string t = "[";
+  for (size_t i = 0; i < s.size(); ++i)
+    t += (i ? ", " : "") + std::to_string(s[i]);
+  return t + "]";
+}
+
+int64_t elementsOf(const std::vector<int64_t> &s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    n *= d;
+  return n;
+}
+
+/// A [rows, cols] matrix of `es`-byte elements, transposed.
+void transposeInto(const char *src, int64_t rows, int64_t cols, size_t es, char *dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::memcpy(dst + (c * rows + r) * es, src + (r * cols + c) * es, es);
+}
+
+} // namespace
+
+Model::~Model() {
+  if (!device_)
+    return;
+  for (DevPtr p : {weights_, arena_, workspace_, kv_, io_})
+    device_->free(p);
+}
+
+Status Model::bindWeights(const format::EngineFile &engine, const std::string &dir) {
+  const format::EngineManifest &m = manifest_;
+  uint64_t total = 0;
+  std::vector<uint64_t> offsets;
+  for (const format::WeightDesc &w : m.weights) {
+    offsets.push_back(total);
+    total += aligned(static_cast<uint64_t>(w.bytes));
+  }
+  KILN_RETURN_IF_ERROR(device_->alloc(total, weights_).withContext("binding " + std::to_string(total) +
+                                                                     " bytes of weights"));
+  deviceBytes_ += static_cast<int64_t>(total);
+  for (uint64_t o : offsets)
+    weightPtrs_.push_back(weights_ + o);
+
+  if (m.weightsEmbedded) {
+    const format::EngineSection *s = engine.find("weights");
+    std::string_view all = engine.data(*s);
+    for (size_t i = 0; i < m.weights.size(); ++i)
+      KILN_RETURN_IF_ERROR(device_->upload(weightPtrs_[i], all.data() + m.weights[i].embedded->offset,
+                                           m.weights[i].embedded->size));
+    return Status::ok();
+  }
+
+  format::SafetensorsIndex index;
+  KILN_RETURN_IF_ERROR(format::readSafetensorsDir(dir, index)
+                           .withContext("the engine's weights come from " + dir));
+  std::vector<char> staged, raw;
+  for (size_t i = 0; i < m.weights.size(); ++i) {
+    const format::WeightDesc &w = m.weights[i];
+    bool transpose = w.layout == "transpose" || w.layout == "transpose_concat_rows";
+    staged.assign(static_cast<size_t>(w.bytes), 0);
+    size_t at = 0;
+    int64_t cols = w.shape.empty() ? 1 : elementsOf(w.shape) / std::max<int64_t>(1, w.shape.front());
+    for (const std::string &name : w.sources) {
+      const format::SafetensorsTensor *t = index.find(name);
+      if (!t)
+        return Status::error(dir + " has no tensor '" + name + "', which the engine binds to weight slot " +
+                             w.name + ": is this the model the engine was compiled from?");
+      if (dtypeOfFile(t->dtype) != w.dtype)
+        return Status::error(t->file + ": tensor '" + name + "' is " + t->dtype + ", the engine expects " +
+                             w.dtype + ": recompile the engine for this model");
+      if (at + t->size > staged.size())
+        return Status::error(t->file + ": tensor '" + name + "' " + shapeText(t->shape) + " does not fit weight slot " +
+                             w.name + " " + shapeText(w.shape) + ": recompile the engine for this model");
+      if (!transpose) {
+        KILN_RETURN_IF_ERROR(format::readTensorData(*t, staged.data() + at));
+      } else {
+        if (t->shape.size() != 2 || t->shape[0] != cols)
+          return Status::error(t->file + ": tensor '" + name + "' " + shapeText(t->shape) +
+                               " cannot be the transpose of rows of " + shapeText(w.shape));
+        raw.resize(t->size);
+        KILN_RETURN_IF_ERROR(format::readTensorData(*t, raw.data()));
+        transposeInto(raw.data(), t->shape[0], t->shape[1], t->elementSize, staged.data() + at);
+      }
+      at += t->size;
+    }
+    if (at != staged.size())
+      return Status::error(dir + ": the tensors bound to weight slot " + w.name + " hold " + std::to_string(at) +
+                           " bytes, the engine expects " + std::to_string(staged.size()) + " " + shapeText(w.shape) +
+                           ": recompile the engine for this model");
+    KILN_RETURN_IF_ERROR(device_->upload(weightPtrs_[i], staged.data(), staged.size()));
+  }
+  return Status::ok();
+}
+
+Status Model::load(std::unique_ptr<Device> device, const std::string &path, const LoadOptions &o,
+                   std::unique_ptr<Model> &out) {
+  std::unique_ptr<Model> m(new Model());
+  m->device_ = std::move(device);
+  m->source_ = path;
+  format::EngineFile engine;
+  KILN_RETURN_IF_ERROR(format::readEngine(path, engine));
+  KILN_RETURN_IF_ERROR(format::readManifest(engine, path, m->manifest_));
+  const format::EngineManifest &man = m->manifest_;
+  for (const char *fn : {"prefill", "decode"}) {
+    const format::FunctionDesc *f = man.function(fn);
+    if (f->resultTypes.size() != 3 || f->resultTypes[0].shape.empty())
+      return Status::error(path + ": @" + fn + " must return (logits, kv_cache, next_tokens)");
+  }
+  m->vocab_ = man.function("decode")->resultTypes[0].shape.back();
+  if (const format::JsonValue *e = man.config.find("eos_token_id")) {
+    if (e->isInteger())
+      m->eos_.push_back(e->asInt());
+    else if (e->isArray())
+      for (const format::JsonValue &x : e->asArray())
+        if (x.isInteger())
+          m->eos_.push_back(x.asInt());
+  }
+
+  KILN_RETURN_IF_ERROR(m->device_->prepareKernels(engine, man, m->note_).withContext(path));
+  KILN_RETURN_IF_ERROR(m->bindWeights(engine, o.weights.empty() ? man.modelSource : o.weights));
+
+  // Arena (the functions run one at a time), workspace, I/O, KV pool.
+  uint64_t arena = 0;
+  for (const format::FunctionDesc &f : man.functions)
+    arena = std::max<uint64_t>(arena, static_cast<uint64_t>(f.arenaBytes));
+  KILN_RETURN_IF_ERROR(m->device_->alloc(arena, m->arena_).withContext("allocating the activation arena"));
+  KILN_RETURN_IF_ERROR(m->device_->alloc(static_cast<size_t>(man.memory.workspace), m->workspace_));
+  KILN_RETURN_IF_ERROR(m->device_->zero(m->workspace_, static_cast<size_t>(man.memory.workspace)));
+  m->ioTokens_ = std::max(man.maxNumTokens, man.maxBatch);
+  m->ioBlocks_ = (man.maxSeq + man.pageSize - 1) / man.pageSize;
+  uint64_t io = 2 * aligned(m->ioTokens_ * 8) + aligned(m->ioTokens_ * m->ioBlocks_ * 4) + aligned(m->ioTokens_ * 4);
+  KILN_RETURN_IF_ERROR(m->device_->alloc(io, m->io_));
+  m->deviceBytes_ += static_cast<int64_t>(arena + man.memory.workspace + io);
+
+  int64_t pageBytes = man.kv.bytesPerToken * man.pageSize;
+  int64_t want = o.kvPages > 0 ? o.kvPages : man.maxBatch * m->ioBlocks_;
+  size_t free = 0, total = 0;
+  KILN_RETURN_IF_ERROR(m->device_->memoryInfo(free, total));
+  int64_t fits = static_cast<int64_t>(static_cast<double>(free) * o.kvMemoryFraction) / std::max<int64_t>(1, pageBytes);
+  if (fits < 1)
+    return Status::error("no room for the KV cache: " + std::to_string(free) + " bytes free on " +
+                         m->device_->describe() + ", a page takes " + std::to_string(pageBytes));
+  if (want > fits) {
+    if (o.kvPages > 0)
+      return Status::error("a KV pool of " + std::to_string(want) + " pages (" + std::to_string(want * pageBytes) +
+                           " bytes) does not fit the " + std::to_string(free) + " bytes free on " +
+                           m->device_->describe());
+    want = fits;
+  }
+  m->pages_ = want;
+  KILN_RETURN_IF_ERROR(m->device_->alloc(static_cast<size_t>(want * pageBytes), m->kv_)
+                           .withContext("allocating the KV cache"));
+  m->deviceBytes_ += want * pageBytes;
+  out = std::move(m);
+  return Status::ok();
+}
+
+Status Model::step(const std::string &name, const StepInput &in, StepOutput &out, bool wantLogits) {
+  const format::FunctionDesc *f = manifest_.function(name);
+  if (!f)
+    return Status::error(source_ + " has no function '" + name + "'");
+  int64_t B = in.batch, T = in.tokens, M = in.maxBlocks;
+  if (B < 1 || T < 1 || M < 1)
+    return Status::error(name + ": a step needs at least one sequence, token and block");
+  if (name == "decode" && T != 1)
+    return Status::error("decode takes one token per sequence, not " + std::to_string(T));
+  if (B * T > ioTokens_ || B > std::max(manifest_.maxBatch, manifest_.maxNumTokens))
+    return Status::error(name + " of " + std::to_string(B) + " x " + std::to_string(T) +
+                         " tokens exceeds what the engine was compiled for (max_batch " +
+                         std::to_string(manifest_.maxBatch) + ", max_num_tokens " +
+                         std::to_string(manifest_.maxNumTokens) + ")");
+  if (name == "decode" && B > manifest_.maxBatch)
+    return Status::error("a decode step of " + std::to_string(B) + " sequences exceeds max_batch " +
+                         std::to_string(manifest_.maxBatch));
+  if (M > ioBlocks_)
+    return Status::error("block tables of " + std::to_string(M) + " pages exceed the engine's " +
+                         std::to_string(ioBlocks_) + " (max_seq " + std::to_string(manifest_.maxSeq) + ")");
+  if (static_cast<int64_t>(in.ids.size()) != B * T || static_cast<int64_t>(in.positions.size()) != B * T ||
+      static_cast<int64_t>(in.blockTables.size()) != B * M || static_cast<int64_t>(in.contextLens.size()) != B)
+    return Status::error(name + ": input sizes do not match " + std::to_string(B) + " x " + std::to_string(T));
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t len = in.contextLens[b];
+    if (len < 0 || len > M * pageSize())
+      return Status::error(name + ": sequence " + std::to_string(b) + " has context length " + std::to_string(len) +
+                           ", beyond its " + std::to_string(M) + " pages");
+    for (int64_t j = 0; j < (len + pageSize() - 1) / pageSize(); ++j)
+      if (in.blockTables[b * M + j] < 0 || in.blockTables[b * M + j] >= pages_)
+        return Status::error(name + ": sequence " + std::to_string(b) + " maps page " + std::to_string(j) + " to " +
+                             std::to_string(in.blockTables[b * M + j]) + ", outside the pool of " +
+                             std::to_string(pages_));
+    for (int64_t t = 0; t < T; ++t) {
+      int64_t id = in.ids[b * T + t], pos = in.positions[b * T + t];
+      if (pos >= 0 && (id < 0 || id >= vocab_))
+        return Status::error(name + ": token id " + std::to_string(id) + " is outside the vocabulary of " +
+                             std::to_string(vocab_));
+      if (pos >= len)
+        return Status::error(name + ": position " + std::to_string(pos) + " is not below context length " +
+                             std::to_string(len));
+    }
+  }
+
+  DevPtr ids = io_, pos = io_ + aligned(ioTokens_ * 8), bt = pos + aligned(ioTokens_ * 8),
+         cl = bt + aligned(ioTokens_ * ioBlocks_ * 4);
+  KILN_RETURN_IF_ERROR(device_->upload(ids, in.ids.data(), in.ids.size() * 8));
+  KILN_RETURN_IF_ERROR(device_->upload(pos, in.positions.data(), in.positions.size() * 8));
+  KILN_RETURN_IF_ERROR(device_->upload(bt, in.blockTables.data(), in.blockTables.size() * 4));
+  KILN_RETURN_IF_ERROR(device_->upload(cl, in.contextLens.data(), in.contextLens.size() * 4));
+
+  std::vector<DevPtr> args;
+  for (const format::TensorDesc &a : f->args) {
+    if (a.name == "input_ids") args.push_back(ids);
+    else if (a.name == "positions") args.push_back(pos);
+    else if (a.name == "block_tables") args.push_back(bt);
+    else if (a.name == "context_lens") args.push_back(cl);
+    else if (a.name == "kv_cache") args.push_back(kv_);
+    else return Status::error(source_ + ": @" + name + " takes an argument '" + a.name + "' the runtime cannot bind");
+  }
+  auto resolve = [&](const format::OperandDesc &o) -> DevPtr {
+    switch (o.kind) {
+    case format::OperandDesc::Kind::Arg: return args[static_cast<size_t>(o.index)];
+    case format::OperandDesc::Kind::Weight: return weightPtrs_[static_cast<size_t>(o.index)];
+    case format::OperandDesc::Kind::Arena: return arena_ + o.arena.offset;
+    }
+    return 0;
+  };
+  for (const format::LaunchDesc &l : f->launches) {
+    const format::KernelDesc &k = manifest_.kernels[static_cast<size_t>(l.kernel)];
+    KernelArgs a;
+    for (size_t i = 0; i < l.operands.size(); ++i)
+      a.p[i] = resolve(l.operands[i]);
+    a.ws = workspace_;
+    a.batch = static_cast<int32_t>(B);
+    a.tokens = static_cast<int32_t>(T);
+    a.pages = static_cast<int32_t>(pages_);
+    a.maxBlocks = static_cast<int32_t>(M);
+    a.layer = static_cast<int32_t>(l.kvLayer);
+    int64_t grid = std::clamp<int64_t>(k.grid.eval(B, T, pages_, M), 1, int64_t(1) << 30);
+    LaunchConfig c{static_cast<unsigned>(grid), static_cast<unsigned>(k.threads), static_cast<unsigned>(k.smem)};
+    KILN_RETURN_IF_ERROR(device_->launch(static_cast<size_t>(l.kernel), a, c));
+  }
+
+  out.vocab = vocab_;
+  out.next.assign(static_cast<size_t>(B), 0);
+  KILN_RETURN_IF_ERROR(device_->download(out.next.data(), resolve(f->results[2]), static_cast<size_t>(B) * 8));
+  out.logits.clear();
+  if (wantLogits) {
+    const format::TensorDesc &lt = f->resultTypes[0];
+    host::DType dt;
+    if (!host::parseDType(lt.dtype, dt) || !host::isFloat(dt))
+      return Status::error(source_ + ": logits of dtype " + lt.dtype);
+    size_t es = host::dtypeSize(dt);
+    host::Tensor t(dt, {B, vocab_});
+    KILN_RETURN_IF_ERROR(device_->download(t.data(), resolve(f->results[0]), static_cast<size_t>(B * vocab_) * es));
+    out.logits = t.toF32();
+  }
+  return Status::ok();
+}
+
+} // namespace kiln::rt

@@ -1,0 +1,78 @@
+//===- Model.h - a loaded engine: weights bound, kernels ready --*- C++ -*-===//
+//
+// Loading verifies the engine and its manifest, binds every weight slot by
+// name from the model's safetensors (each slot's layout applied: row
+// concatenation of merged projections, transposes) or from the engine's
+// embedded weights, allocates the arena, the workspace and the KV pool, and
+// prepares the kernels on the device. `step` runs one prefill or decode
+// step as the manifest schedules it. Not thread-safe: one caller at a time.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_CORE_MODEL_H
+#define KILN_RUNTIME_CORE_MODEL_H
+
+#include "runtime/core/Device.h"
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace kiln::rt {
+
+struct LoadOptions {
+  std::string weights;   // model directory with the safetensors; default: the manifest's source
+  int64_t kvPages = 0;   // 0: the plan's (max_batch sequences of max_seq), within free memory
+  double kvMemoryFraction = 0.9; // at most this share of free memory goes to the KV pool
+};
+
+/// One step's inputs: `batch` sequences of `tokens` tokens, row-major.
+/// Positions of -1 pad a row; context lengths count the tokens in the cache
+/// after this step; block tables are `batch` rows of `maxBlocks` pages.
+struct StepInput {
+  int64_t batch = 0, tokens = 0, maxBlocks = 0;
+  std::vector<int64_t> ids, positions;
+  std::vector<int32_t> blockTables, contextLens;
+};
+
+struct StepOutput {
+  int64_t vocab = 0;
+  std::vector<float> logits;    // [batch, vocab]: each sequence's last position
+  std::vector<int64_t> next;    // [batch]: the argmax the engine computed
+};
+
+class Model {
+public:
+  ~Model();
+  static Status load(std::unique_ptr<Device> device, const std::string &enginePath, const LoadOptions &options,
+                     std::unique_ptr<Model> &out);
+
+  const format::EngineManifest &manifest() const { return manifest_; }
+  Device &device() { return *device_; }
+  const std::string &note() const { return note_; }
+  int64_t pages() const { return pages_; }
+  int64_t pageSize() const { return manifest_.kv.pageSize; }
+  int64_t vocab() const { return vocab_; }
+  /// Bytes this model holds on the device.
+  int64_t deviceBytes() const { return deviceBytes_; }
+  /// The end-of-sequence ids config.json names.
+  const std::vector<int64_t> &eos() const { return eos_; }
+
+  /// Runs `function` ("prefill" or "decode") on `in`.
+  Status step(const std::string &function, const StepInput &in, StepOutput &out, bool wantLogits = true);
+
+private:
+  Model() = default;
+  Status bindWeights(const format::EngineFile &engine, const std::string &dir);
+
+  std::unique_ptr<Device> device_;
+  format::EngineManifest manifest_;
+  std::string source_, note_;
+  DevPtr weights_ = 0, arena_ = 0, workspace_ = 0, kv_ = 0, io_ = 0;
+  std::vector<DevPtr> weightPtrs_;
+  int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;
+  std::vector<int64_t> eos_;
+};
+
+} // namespace kiln::rt
+
+#endif

@@ -1,0 +1,186 @@
+//===- CudaDevice.cpp - the cuda device -----------------------------------===//
+//
+// The first GPU's primary context and one stream. Kernels come from the
+// engine's cubins for the target this GPU runs (format::selectTarget); when
+// the engine holds none, the stored CUDA sources are compiled again with
+// NVRTC for this GPU (re-JIT), and the note says so.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Nvrtc.h"
+#include "runtime/core/Device.h"
+#include "runtime/cuda/CudaDriver.h"
+
+#include <vector>
+
+namespace kiln::rt {
+
+namespace {
+
+using namespace kiln::cuda;
+
+class CudaDevice : public Device {
+public:
+  ~CudaDevice() override {
+    if (!d_ || !ctx_)
+      return;
+    d_->cuCtxSetCurrent(ctx_);
+    for (CUmodule m : modules_)
+      d_->cuModuleUnload(m);
+    if (stream_)
+      d_->cuStreamDestroy(stream_);
+    d_->cuDevicePrimaryCtxRelease(dev_);
+  }
+
+  Status open() {
+    KILN_RETURN_IF_ERROR(driver(d_));
+    int count = 0;
+    KILN_RETURN_IF_ERROR(check(d_->cuDeviceGetCount(&count), "cuDeviceGetCount"));
+    if (count == 0)
+      return Status::error("no NVIDIA GPU is visible (CUDA_VISIBLE_DEVICES?)");
+    KILN_RETURN_IF_ERROR(check(d_->cuDeviceGet(&dev_, 0), "cuDeviceGet"));
+    char name[256] = {};
+    d_->cuDeviceGetName(name, sizeof(name) - 1, dev_);
+    int major = 0, minor = 0, sms = 0;
+    d_->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev_);
+    d_->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev_);
+    d_->cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev_);
+    arch_ = "sm_" + std::to_string(major) + std::to_string(minor);
+    describe_ = std::string(name) + " (" + arch_ + ", " + std::to_string(sms) + " SMs)";
+    KILN_RETURN_IF_ERROR(check(d_->cuDevicePrimaryCtxRetain(&ctx_, dev_), "cuDevicePrimaryCtxRetain"));
+    KILN_RETURN_IF_ERROR(check(d_->cuCtxSetCurrent(ctx_), "cuCtxSetCurrent"));
+    KILN_RETURN_IF_ERROR(check(d_->cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate"));
+    return Status::ok();
+  }
+
+  std::string describe() const override { return describe_; }
+  std::string arch() const override { return arch_; }
+
+  Status alloc(size_t bytes, DevPtr &out) override {
+    CUdeviceptr p = 0;
+    KILN_RETURN_IF_ERROR(check(d_->cuMemAlloc(&p, bytes ? bytes : 1),
+                               "allocating " + std::to_string(bytes) + " bytes on the GPU"));
+    out = p;
+    return Status::ok();
+  }
+  void free(DevPtr p) override {
+    if (p)
+      d_->cuMemFree(p);
+  }
+  Status upload(DevPtr dst, const void *src, size_t bytes) override {
+    if (!bytes)
+      return Status::ok();
+    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, src, bytes, stream_), "copying to the GPU"));
+    return check(d_->cuStreamSynchronize(stream_), "copying to the GPU");
+  }
+  Status download(void *dst, DevPtr src, size_t bytes) override {
+    if (!bytes)
+      return Status::ok();
+    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyDtoHAsync(dst, src, bytes, stream_), "copying from the GPU"));
+    return check(d_->cuStreamSynchronize(stream_), "copying from the GPU (or a kernel before it)");
+  }
+  Status zero(DevPtr dst, size_t bytes) override {
+    return check(d_->cuMemsetD8(dst, 0, bytes), "clearing GPU memory");
+  }
+  Status memoryInfo(size_t &free, size_t &total) override {
+    return check(d_->cuMemGetInfo(&free, &total), "cuMemGetInfo");
+  }
+
+  Status prepareKernels(const format::EngineFile &engine, const format::EngineManifest &m,
+                        std::string &note) override {
+    std::string target;
+    Status chosen = format::selectTarget(m, "the engine", arch_, target);
+    const format::EngineSection *cubins = chosen ? engine.find("cubin." + target) : nullptr;
+    std::vector<std::string> rebuilt;
+    if (!cubins) {
+      // Re-JIT: the stored sources, compiled for this GPU.
+      const format::EngineSection *src = engine.find("cuda_source");
+      if (!src)
+        return chosen ? Status::error("the engine has no cubin." + target + " section") : chosen;
+      std::string_view all = engine.data(*src);
+      uint64_t libEnd = m.kernels.empty() ? 0 : m.kernels.front().source.offset;
+      std::string library(all.substr(0, libEnd));
+      while (!library.empty() && library.back() == '\0')
+        library.pop_back();
+      std::vector<codegen::KernelSource> sources;
+      for (const format::KernelDesc &k : m.kernels)
+        sources.push_back({k.name, library + "\n" + std::string(all.substr(k.source.offset, k.source.size))});
+      std::string jitArch = arch_ + (arch_ >= "sm_90" ? "a" : "");
+      std::vector<std::vector<codegen::CompiledKernel>> compiled;
+      size_t unique = 0;
+      Status s = codegen::compileAll(sources, {jitArch}, codegen::NvrtcOptions(), 4, compiled, unique);
+      if (!s)
+        return Status::error(chosen.message() + "; compiling its CUDA sources for " + jitArch +
+                             " failed too: " + s.message());
+      for (auto &c : compiled)
+        rebuilt.push_back(std::move(c[0].cubin));
+      note = "compiled the engine's " + std::to_string(m.kernels.size()) + " kernels for " + jitArch +
+             " with NVRTC (the engine holds " + m.targets.front() + "...)";
+    } else {
+      note = "using the engine's " + target + " kernels";
+    }
+    for (size_t i = 0; i < m.kernels.size(); ++i) {
+      const format::KernelDesc &k = m.kernels[i];
+      std::string image;
+      if (cubins) {
+        const format::KernelBinaryDesc *b = nullptr;
+        for (const auto &kb : k.binaries)
+          if (kb.target == target)
+            b = &kb;
+        if (!b)
+          return Status::error("kernel " + k.name + " has no " + target + " binary");
+        image = std::string(engine.data(*cubins).substr(b->cubin.offset, b->cubin.size));
+      } else {
+        image = std::move(rebuilt[i]);
+      }
+      CUmodule mod = nullptr;
+      KILN_RETURN_IF_ERROR(check(d_->cuModuleLoadData(&mod, image.data()), "loading kernel " + k.name));
+      modules_.push_back(mod);
+      CUfunction f = nullptr;
+      KILN_RETURN_IF_ERROR(check(d_->cuModuleGetFunction(&f, mod, k.name.c_str()), "finding kernel " + k.name));
+      if (k.smem > 48 * 1024)
+        KILN_RETURN_IF_ERROR(check(
+            d_->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(k.smem)),
+            "raising the shared memory of " + k.name));
+      functions_.push_back(f);
+      names_.push_back(k.name);
+    }
+    return Status::ok();
+  }
+
+  Status launch(size_t kernel, const KernelArgs &args, const LaunchConfig &c) override {
+    if (kernel >= functions_.size())
+      return Status::error("launch of kernel " + std::to_string(kernel) + ", which was not loaded");
+    KernelArgs copy = args;
+    void *params[] = {&copy};
+    return check(d_->cuLaunchKernel(functions_[kernel], c.grid, 1, 1, c.block, 1, 1, c.smem, stream_, params,
+                                    nullptr),
+                 "launching " + names_[kernel]);
+  }
+  Status synchronize() override {
+    return check(d_->cuStreamSynchronize(stream_), "running the kernels");
+  }
+
+private:
+  const Driver *d_ = nullptr;
+  CUdevice dev_ = 0;
+  CUcontext ctx_ = nullptr;
+  CUstream stream_ = nullptr;
+  std::string arch_, describe_;
+  std::vector<CUmodule> modules_;
+  std::vector<CUfunction> functions_;
+  std::vector<std::string> names_;
+};
+
+} // namespace
+
+Status openDevice(const std::string &name, std::unique_ptr<Device> &out) {
+  if (name == "cuda") {
+    auto d = std::make_unique<CudaDevice>();
+    KILN_RETURN_IF_ERROR(d->open());
+    out = std::move(d);
+    return Status::ok();
+  }
+  return Status::error("unknown device '" + name + "' (this runtime has: cuda)");
+}
+
+} // namespace kiln::rt

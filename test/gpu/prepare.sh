@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run here (the compiler machine) before test/gpu/run.sh on the GPU machine:
+# compiles the engines the GPU checks run into .device/engines (ignored by
+# git; carry `.device` to the device) and copies the peers' script.
+#
+#   test/gpu/prepare.sh [BIN]      # BIN: the build's bin/ (default build/bin)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${1:-build/bin}
+OUT=.device/engines
+mkdir -p "$OUT" .device/bench
+for m in llama llama31 mistral qwen2 qwen3 gpt2; do
+  for dt in f32 bf16; do
+    "$BIN/kiln" compile test/models/hf/$m --dtype $dt --max-batch 4 --max-seq 128 --quiet -o "$OUT/$m-$dt.engine"
+  done
+done
+# The Llama-3.2-1B shape exactly as peer_decode.py builds it (rope theta 5e5
+# without scaling, tied embeddings), header-only: the engine reads no weights.
+python3 - <<'PY'
+import os, sys
+sys.path.insert(0, "scripts")
+from make_shape_model import config_for, write_model
+c = config_for("llama-3.2-1b")
+c.pop("rope_scaling", None)
+c.update(rope_theta=500000.0, max_position_embeddings=8192, head_dim=64, tie_word_embeddings=True,
+         rms_norm_eps=1e-6)
+write_model(".device/l1b-peer", c)
+PY
+"$BIN/kiln" compile .device/l1b-peer --max-batch 1 --max-seq 1024 --quiet -o "$OUT/l1b.engine"
+cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
+ls -la "$OUT"

@@ -1,0 +1,163 @@
+//===- kiln-run.cpp - run an engine (runtime only, no compiler) ------------===//
+//
+//   kiln-run ENGINE [--weights DIR] [--device cuda] [--prompt-ids 1,2,3]
+//            [--max-tokens N] [--min-tokens N] [--temperature T] [--top-k K]
+//            [--top-p P] [--seed S] [--kv-pages N]
+//   kiln-run ENGINE --golden golden.json [--tolerance 2e-2]
+//
+// Builds on a machine without MLIR (the GPU machine). --golden takes a
+// transformers golden (test/models/hf/*/golden.json): its prompt, 32 greedy
+// tokens with end-of-sequence masked, and last-position logits, which must
+// agree within the tolerance relative to the largest logit; the tokens must
+// be identical. Prints one line and exits 1 on a mismatch.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Generate.h"
+#include "runtime/format/Json.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace kiln;
+
+namespace {
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: kiln-run ENGINE [--weights DIR] [--device cuda] [--prompt-ids 1,2,3] [--max-tokens N]\n"
+               "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+               "                [--kv-pages N] [--golden golden.json [--tolerance X]]\n");
+  return 2;
+}
+
+bool parseIds(const std::string &s, std::vector<int64_t> &out) {
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char *end = nullptr;
+    long long v = std::strtoll(item.c_str(), &end, 10);
+    if (!end || *end)
+      return false;
+    out.push_back(v);
+  }
+  return !out.empty();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage();
+  std::string engine = argv[1], device = "cuda", golden, prompt;
+  rt::LoadOptions lo;
+  rt::GenerateOptions go;
+  double tolerance = 2e-2;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char *v = nullptr;
+    if (a == "--weights" && (v = next())) lo.weights = v;
+    else if (a == "--device" && (v = next())) device = v;
+    else if (a == "--golden" && (v = next())) golden = v;
+    else if (a == "--prompt-ids" && (v = next())) prompt = v;
+    else if (a == "--max-tokens" && (v = next())) go.maxTokens = std::atoll(v);
+    else if (a == "--min-tokens" && (v = next())) go.minTokens = std::atoll(v);
+    else if (a == "--temperature" && (v = next())) go.sampling.temperature = std::strtof(v, nullptr);
+    else if (a == "--top-k" && (v = next())) go.sampling.topK = std::atoll(v);
+    else if (a == "--top-p" && (v = next())) go.sampling.topP = std::strtof(v, nullptr);
+    else if (a == "--seed" && (v = next())) go.seed = std::strtoull(v, nullptr, 10);
+    else if (a == "--kv-pages" && (v = next())) lo.kvPages = std::atoll(v);
+    else if (a == "--tolerance" && (v = next())) tolerance = std::strtod(v, nullptr);
+    else {
+      std::fprintf(stderr, "kiln-run: bad argument '%s'\n", a.c_str());
+      return usage();
+    }
+  }
+  std::vector<int64_t> ids, want;
+  std::vector<double> wantLogits;
+  if (!golden.empty()) {
+    std::ifstream f(golden);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    format::JsonValue g;
+    if (!f || !format::parseJson(ss.str(), g) || !g.find("prompt") || !g.find("greedy_tokens")) {
+      std::fprintf(stderr, "kiln-run: %s is not a golden (prompt, greedy_tokens, last_logits)\n", golden.c_str());
+      return 1;
+    }
+    for (const auto &x : g.find("prompt")->asArray())
+      ids.push_back(x.asInt());
+    for (const auto &x : g.find("greedy_tokens")->asArray())
+      want.push_back(x.asInt());
+    if (const format::JsonValue *l = g.find("last_logits"))
+      for (const auto &x : l->asArray())
+        wantLogits.push_back(x.asNumber());
+    go.maxTokens = go.minTokens = static_cast<int64_t>(want.size());
+  } else if (!prompt.empty() && !parseIds(prompt, ids)) {
+    std::fprintf(stderr, "kiln-run: --prompt-ids takes comma-separated token ids\n");
+    return 2;
+  }
+  if (ids.empty()) {
+    std::fprintf(stderr, "kiln-run: give --prompt-ids or --golden\n");
+    return 2;
+  }
+
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<rt::Device> dev;
+  if (Status s = rt::openDevice(device, dev); !s) {
+    std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+    return 1;
+  }
+  std::string describe = dev->describe();
+  std::unique_ptr<rt::Model> model;
+  if (Status s = rt::Model::load(std::move(dev), engine, lo, model); !s) {
+    std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+    return 1;
+  }
+  double loadS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<std::vector<int64_t>> out;
+  std::vector<std::vector<float>> first;
+  auto t1 = std::chrono::steady_clock::now();
+  if (Status s = rt::generate(*model, {ids}, go, out, &first); !s) {
+    std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+    return 1;
+  }
+  double genS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  std::fprintf(stderr, "kiln-run: %s on %s: %s; loaded in %.2f s, %zu tokens in %.3f s\n", engine.c_str(),
+               describe.c_str(), model->note().c_str(), loadS, out[0].size(), genS);
+  if (golden.empty()) {
+    for (size_t i = 0; i < out[0].size(); ++i)
+      std::printf("%s%lld", i ? "," : "", static_cast<long long>(out[0][i]));
+    std::printf("\n");
+    return 0;
+  }
+  double worst = 0, scale = 0;
+  if (wantLogits.size() == first[0].size()) {
+    for (size_t j = 0; j < wantLogits.size(); ++j) {
+      double d = std::fabs(first[0][j] - wantLogits[j]);
+      worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+      scale = std::max(scale, std::fabs(wantLogits[j]));
+    }
+  } else {
+    worst = INFINITY;
+  }
+  size_t same = 0;
+  while (same < want.size() && same < out[0].size() && want[same] == out[0][same])
+    ++same;
+  bool ok = same == want.size() && out[0].size() == want.size() && worst / std::max(scale, 1e-30) <= tolerance;
+  std::printf("%s %s: logits max error %.3e of the largest, greedy tokens %zu/%zu identical\n",
+              ok ? "PASS" : "FAIL", golden.c_str(), worst / std::max(scale, 1e-30), same, want.size());
+  if (!ok) {
+    std::printf("  want:");
+    for (int64_t t : want)
+      std::printf(" %lld", static_cast<long long>(t));
+    std::printf("\n  got: ");
+    for (int64_t t : out[0])
+      std::printf(" %lld", static_cast<long long>(t));
+    std::printf("\n");
+  }
+  return ok ? 0 : 1;
+}
