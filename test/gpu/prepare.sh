@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-build/bin}
 OUT=.device/engines
-mkdir -p "$OUT" .device/bench
+mkdir -p "$OUT" .device/bench .scratch
 for m in llama llama31 mistral qwen2 qwen3 gpt2; do
   for dt in f32 bf16; do
     "$BIN/kiln" compile test/models/hf/$m --dtype $dt --max-batch 4 --max-seq 128 --quiet -o "$OUT/$m-$dt.engine"
@@ -24,8 +24,8 @@ c = config_for("llama-3.2-1b")
 c.pop("rope_scaling", None)
 c.update(rope_theta=500000.0, max_position_embeddings=8192, head_dim=64, tie_word_embeddings=True,
          rms_norm_eps=1e-6)
-write_model(".device/l1b-peer", c)
+write_model(".scratch/l1b-peer", c)
 PY
-"$BIN/kiln" compile .device/l1b-peer --max-batch 1 --max-seq 1024 --quiet -o "$OUT/l1b.engine"
+"$BIN/kiln" compile .scratch/l1b-peer --max-batch 1 --max-seq 1024 --quiet -o "$OUT/l1b.engine"
 cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
 ls -la "$OUT"
