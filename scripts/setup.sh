@@ -13,7 +13,7 @@ APT_PACKAGES=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler
 )
-PIP_PACKAGES=(numpy onnx onnxruntime)
+PIP_PACKAGES=(numpy onnx onnxruntime tokenizers)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -32,7 +32,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import numpy, onnx, onnxruntime" 2>/dev/null; then
+if ! .venv/bin/python -c "import numpy, onnx, onnxruntime, tokenizers" 2>/dev/null; then
   echo "setup: installing ${PIP_PACKAGES[*]} into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi

@@ -1,0 +1,109 @@
+//===- TokenizerTest.cpp - the regex subset and tokenizer.json errors -----===//
+//
+// Encoding itself is checked against pip's tokenizers on a multilingual
+// corpus (test/tokenizer/check_tokenizers.py); these pin the pieces and the
+// errors.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/tokenizer/Regex.h"
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <gtest/gtest.h>
+
+using namespace kiln;
+using namespace kiln::tok;
+
+namespace {
+
+std::vector<std::string> split(const char *pattern, const std::string &text) {
+  Regex re;
+  Status s = Regex::compile(pattern, re);
+  EXPECT_TRUE(s.isOk()) << s.message();
+  std::vector<uint32_t> cps = decodeUtf8(text);
+  std::vector<std::pair<size_t, size_t>> m;
+  s = re.findAll(cps, m);
+  EXPECT_TRUE(s.isOk()) << s.message();
+  std::vector<std::string> out;
+  for (auto [b, e] : m) {
+    std::string piece;
+    for (size_t i = b; i < e; ++i)
+      appendUtf8(cps[i], piece);
+    out.push_back(piece);
+  }
+  return out;
+}
+
+const char *kGpt2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+} // namespace
+
+TEST(Regex, SplitsAsGpt2Does) {
+  EXPECT_EQ(split(kGpt2, "Hello world's 123!!"),
+            (std::vector<std::string>{"Hello", " world", "'s", " 123", "!!"}));
+  // \s+(?!\S) leaves the last space to the next word.
+  EXPECT_EQ(split(kGpt2, "a   b"), (std::vector<std::string>{"a", "  ", " b"}));
+  EXPECT_EQ(split(kGpt2, "Größe 日本語"), (std::vector<std::string>{"Größe", " 日本語"}));
+}
+
+TEST(Regex, CaseInsensitiveGroupsAndCountedRepeats) {
+  const char *p = "(?i:'s|'t)|\\p{N}{1,3}|\\p{L}+";
+  EXPECT_EQ(split(p, "IT'S 12345"), (std::vector<std::string>{"IT", "'S", "123", "45"}));
+}
+
+TEST(Regex, RefusesWhatItDoesNotImplement) {
+  Regex re;
+  for (const char *p : {"(?<=a)b", "\\p{Lu}", "(a", "a{2", "[a-", "^a", "a++"}) {
+    Status s = Regex::compile(p, re);
+    EXPECT_FALSE(s.isOk()) << p;
+    EXPECT_NE(s.message().find("regex: "), std::string::npos) << s.message();
+  }
+}
+
+TEST(Regex, StopsRunawayBacktracking) {
+  Regex re;
+  ASSERT_TRUE(Regex::compile("(a|aa)*c", re).isOk());
+  std::vector<std::pair<size_t, size_t>> m;
+  Status s = re.findAll(decodeUtf8(std::string(64, 'a')), m);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("backtracks too much"), std::string::npos) << s.message();
+}
+
+TEST(Tokenizer, ErrorsNameTheFileAndThePart) {
+  Tokenizer t;
+  auto error = [&](const std::string &json) {
+    Status s = Tokenizer::parse(json, "tok.json", t);
+    EXPECT_FALSE(s.isOk());
+    return s.message();
+  };
+  EXPECT_NE(error("{").find("tok.json: line 1"), std::string::npos);
+  EXPECT_NE(error("{\"model\": {\"type\": \"WordPiece\"}}").find("tok.json: model 'WordPiece' is not supported"),
+            std::string::npos);
+  EXPECT_NE(error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}")
+                .find("merge 'a b' names a token not in the vocab"),
+            std::string::npos);
+  EXPECT_NE(error("{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}, "
+                  "\"pre_tokenizer\": {\"type\": \"BertPreTokenizer\"}}")
+                .find("pre_tokenizer 'BertPreTokenizer' is not supported"),
+            std::string::npos);
+}
+
+TEST(Tokenizer, MergesByRankAndDecodes) {
+  // b + c merges first (rank 0), then a + bc.
+  const char *json = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2, "bc": 3, "abc": 4, "ab": 5},
+    "merges": ["b c", "a bc", "a b"]}, "added_tokens": [{"id": 6, "content": "<eos>", "special": true}]})";
+  Tokenizer t;
+  ASSERT_TRUE(Tokenizer::parse(json, "t.json", t).isOk());
+  std::vector<int64_t> ids;
+  ASSERT_TRUE(t.encode("abcab<eos>c", ids).isOk());
+  EXPECT_EQ(ids, (std::vector<int64_t>{4, 5, 6, 2}));
+  std::string text;
+  ASSERT_TRUE(t.decode(ids, text).isOk());
+  EXPECT_EQ(text, "abcab<eos>c");
+  ASSERT_TRUE(t.decode(ids, text, /*skipSpecial=*/true).isOk());
+  EXPECT_EQ(text, "abcabc");
+  Status s = t.encode("abd", ids);
+  EXPECT_FALSE(s.isOk()); // no token for d, no unk, no byte fallback
+  s = t.decode({99}, text);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("token id 99 is not in the vocabulary"), std::string::npos);
+}
