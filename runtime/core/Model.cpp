@@ -34,13 +34,6 @@ std::string shapeText(const std::vector<int64_t> &s) {
   return t + "]";
 }
 
-int64_t elementsOf(const std::vector<int64_t> &s) {
-  int64_t n = 1;
-  for (int64_t d : s)
-    n *= d;
-  return n;
-}
-
 /// A [rows, cols] matrix of `es`-byte elements, transposed.
 void transposeInto(const char *src, int64_t rows, int64_t cols, size_t es, char *dst) {
   for (int64_t r = 0; r < rows; ++r)
@@ -89,8 +82,9 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
     bool transpose = w.layout == "transpose" || w.layout == "transpose_concat_rows";
     staged.assign(static_cast<size_t>(w.bytes), 0);
     size_t at = 0;
-    int64_t cols = w.shape.empty() ? 1 : elementsOf(w.shape) / std::max<int64_t>(1, w.shape.front());
-    for (const std::string &name : w.sources) {
+    int64_t rows = w.shape.empty() ? 1 : w.shape.front();
+    for (size_t si = 0; si < w.sources.size(); ++si) {
+      const std::string &name = w.sources[si];
       const format::SafetensorsTensor *t = index.find(name);
       if (!t)
         return Status::error(dir + " has no tensor '" + name + "', which the engine binds to weight slot " +
@@ -98,15 +92,24 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
       if (dtypeOfFile(t->dtype) != w.dtype)
         return Status::error(t->file + ": tensor '" + name + "' is " + t->dtype + ", the engine expects " +
                              w.dtype + ": recompile the engine for this model");
+      // The shape each source must have: the slot's (identity), its rows of
+      // the slot (concatenations), or the transpose of either.
+      std::vector<int64_t> want = w.shape;
+      if (w.sources.size() > 1 || !w.sourceRows.empty()) {
+        int64_t r = si < w.sourceRows.size() ? w.sourceRows[si] : rows;
+        if (!want.empty())
+          want[0] = r;
+      }
+      if (transpose && want.size() == 2)
+        std::swap(want[0], want[1]);
+      if (t->shape != want)
+        return Status::error(t->file + ": tensor '" + name + "' is " + shapeText(t->shape) + ", the engine binds " +
+                             shapeText(want) + " for weight slot " + w.name + ": recompile the engine for this model");
       if (at + t->size > staged.size())
-        return Status::error(t->file + ": tensor '" + name + "' " + shapeText(t->shape) + " does not fit weight slot " +
-                             w.name + " " + shapeText(w.shape) + ": recompile the engine for this model");
+        return Status::error(t->file + ": tensor '" + name + "' does not fit weight slot " + w.name);
       if (!transpose) {
         KILN_RETURN_IF_ERROR(format::readTensorData(*t, staged.data() + at));
       } else {
-        if (t->shape.size() != 2 || t->shape[0] != cols)
-          return Status::error(t->file + ": tensor '" + name + "' " + shapeText(t->shape) +
-                               " cannot be the transpose of rows of " + shapeText(w.shape));
         raw.resize(t->size);
         KILN_RETURN_IF_ERROR(format::readTensorData(*t, raw.data()));
         transposeInto(raw.data(), t->shape[0], t->shape[1], t->elementSize, staged.data() + at);

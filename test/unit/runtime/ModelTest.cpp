@@ -1,0 +1,267 @@
+//===- ModelTest.cpp - loading engines and validating steps ---------------===//
+//
+// The loader and the step loop on a recording device: memory is host memory,
+// launches are recorded, not run. The engine is the tiny Llama's real
+// manifest (the fuzzer's seed, from `kiln compile`) with stand-in kernel
+// sections, and the weights are the tiny Llama's safetensors, so binding is
+// real. What runs the kernels is checked on the GPU (test/gpu).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Generate.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+using namespace kiln;
+using namespace kiln::rt;
+
+namespace {
+
+const std::string kLlama = std::string(KILN_SOURCE_DIR) + "/test/models/hf/llama";
+
+struct Recorded {
+  std::vector<std::pair<size_t, LaunchConfig>> launches;
+  std::vector<KernelArgs> args;
+  size_t kernels = 0;
+};
+
+class RecordingDevice : public Device {
+public:
+  RecordingDevice(Recorded &r, size_t freeBytes) : r_(r), free_(freeBytes) {}
+  ~RecordingDevice() override {
+    for (auto &[p, b] : blocks_)
+      std::free(reinterpret_cast<void *>(p));
+  }
+  std::string describe() const override { return "recording device"; }
+  std::string arch() const override { return "sm_90"; }
+  Status alloc(size_t bytes, DevPtr &out) override {
+    void *p = std::calloc(1, bytes ? bytes : 1);
+    out = reinterpret_cast<DevPtr>(p);
+    blocks_[out] = bytes;
+    return Status::ok();
+  }
+  void free(DevPtr p) override {
+    if (blocks_.erase(p))
+      std::free(reinterpret_cast<void *>(p));
+  }
+  Status upload(DevPtr dst, const void *src, size_t n) override {
+    std::memcpy(reinterpret_cast<void *>(dst), src, n);
+    return Status::ok();
+  }
+  Status download(void *dst, DevPtr src, size_t n) override {
+    std::memcpy(dst, reinterpret_cast<const void *>(src), n);
+    return Status::ok();
+  }
+  Status zero(DevPtr dst, size_t n) override {
+    std::memset(reinterpret_cast<void *>(dst), 0, n);
+    return Status::ok();
+  }
+  Status memoryInfo(size_t &f, size_t &t) override {
+    f = free_;
+    t = free_ * 2;
+    return Status::ok();
+  }
+  Status prepareKernels(const format::EngineFile &, const format::EngineManifest &m, std::string &note) override {
+    r_.kernels = m.kernels.size();
+    note = "recording";
+    return Status::ok();
+  }
+  Status launch(size_t kernel, const KernelArgs &a, const LaunchConfig &c) override {
+    r_.launches.push_back({kernel, c});
+    r_.args.push_back(a);
+    return Status::ok();
+  }
+  Status synchronize() override { return Status::ok(); }
+
+private:
+  Recorded &r_;
+  size_t free_;
+  std::map<DevPtr, size_t> blocks_;
+};
+
+/// The tiny Llama's manifest (batch 1, max_seq 128, pages of 16) in an
+/// engine file with stand-in kernel sections, written to a temp path.
+std::string writeEngine(const std::string &name, const std::string &edit = "", const std::string &with = "") {
+  std::ifstream f(std::string(KILN_SOURCE_DIR) + "/test/fuzz/corpus/manifest/tiny_llama.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string manifest = ss.str();
+  if (!edit.empty()) {
+    size_t at = manifest.find(edit);
+    EXPECT_NE(at, std::string::npos) << edit;
+    manifest.replace(at, edit.size(), with);
+  }
+  format::EngineWriter w("kiln test");
+  EXPECT_TRUE(w.add("manifest", manifest).isOk());
+  EXPECT_TRUE(w.add("cuda_source", std::string(200000, 'x')).isOk());
+  EXPECT_TRUE(w.add("cubin.sm_90a", std::string(400000, 'c')).isOk());
+  EXPECT_TRUE(w.add("ptx.sm_90a", std::string(400000, 'p')).isOk());
+  std::string path = ::testing::TempDir() + "/" + name + ".engine";
+  EXPECT_TRUE(w.write(path).isOk());
+  return path;
+}
+
+Status load(Recorded &r, const std::string &engine, LoadOptions o, std::unique_ptr<Model> &m,
+            size_t freeBytes = size_t(1) << 30) {
+  if (o.weights.empty())
+    o.weights = kLlama;
+  return Model::load(std::make_unique<RecordingDevice>(r, freeBytes), engine, o, m);
+}
+
+} // namespace
+
+TEST(Model, LoadsAndRunsTheScheduleOfEachStep) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  Status s = load(r, writeEngine("ok"), {}, m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(r.kernels, 22u);
+  EXPECT_EQ(m->vocab(), 512);
+  EXPECT_EQ(m->pages(), 8); // max_batch 1 x 128 tokens in pages of 16
+  // Weights (312960 bytes in 15 slots, 256-aligned), arena, KV pool.
+  EXPECT_GE(m->deviceBytes(), 312960 + 8 * 16 * 256);
+
+  GenerateOptions g;
+  g.maxTokens = 3;
+  std::vector<std::vector<int64_t>> out;
+  s = generate(*m, {{1, 2, 3, 4, 5}}, g, out);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].size(), 3u);
+  // One prefill (20 launches) and two decode steps (14 each).
+  EXPECT_EQ(r.launches.size(), 20u + 2 * 14u);
+  // The first decode launch sees batch 1, one token, the pool and the
+  // table width; its KV-cache kernels address layers 0 and 1.
+  const KernelArgs &a = r.args[20];
+  EXPECT_EQ(a.batch, 1);
+  EXPECT_EQ(a.tokens, 1);
+  EXPECT_EQ(a.pages, 8);
+  EXPECT_EQ(a.maxBlocks, 8);
+  std::set<int32_t> layers;
+  for (size_t i = 20; i < 34; ++i)
+    layers.insert(r.args[i].layer);
+  EXPECT_EQ(layers, (std::set<int32_t>{0, 1}));
+}
+
+TEST(Model, NamesWhatIsWrongWithTheWeights) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  LoadOptions o;
+  o.weights = "/nonexistent/model";
+  Status s = load(r, writeEngine("noweights"), o, m);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("the engine's weights come from /nonexistent/model"), std::string::npos) << s.message();
+
+  o.weights = std::string(KILN_SOURCE_DIR) + "/test/models/hf/gpt2";
+  s = load(r, writeEngine("gpt2weights"), o, m);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("has no tensor 'model.embed_tokens.weight'"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("is this the model the engine was compiled from?"), std::string::npos);
+
+  // The engine binds the embedding as [512, 64]; pretend it is [256, 128].
+  s = load(r, writeEngine("shape", "\"name\":\"model.embed_tokens.weight\",\"shape\":[512,64]",
+                          "\"name\":\"model.embed_tokens.weight\",\"shape\":[256,128]"),
+           {}, m);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("tensor 'model.embed_tokens.weight' is [512, 64], the engine binds [256, 128]"),
+            std::string::npos)
+      << s.message();
+}
+
+TEST(Model, RefusesAKvPoolThatDoesNotFit) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  LoadOptions o;
+  o.kvPages = 1000000;
+  Status s = load(r, writeEngine("bigpool"), o, m, size_t(64) << 20);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("a KV pool of 1000000 pages"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("does not fit"), std::string::npos);
+  // Without the option the pool shrinks to what fits.
+  s = load(r, writeEngine("smallpool"), {}, m, size_t(1) << 20);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_LT(m->pages(), 8 * 1024);
+}
+
+TEST(Model, RefusesRequestsBeyondTheEngine) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(load(r, writeEngine("limits"), {}, m).isOk());
+  std::vector<std::vector<int64_t>> out;
+  GenerateOptions g;
+  g.maxTokens = 16;
+  // 120 + 16 tokens > max_seq 128.
+  Status s = generate(*m, {std::vector<int64_t>(120, 7)}, g, out);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("exceeds the engine's max_seq 128: recompile with a larger --max-seq"),
+            std::string::npos)
+      << s.message();
+  s = generate(*m, {{}}, g, out);
+  EXPECT_FALSE(s.isOk());
+
+  StepInput in;
+  in.batch = 2;
+  in.tokens = 1;
+  in.maxBlocks = 8;
+  in.ids = {1, 2};
+  in.positions = {0, 0};
+  in.blockTables.assign(16, 0);
+  in.contextLens = {1, 1};
+  StepOutput o;
+  s = m->step("decode", in, o);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("exceeds max_batch 1"), std::string::npos) << s.message();
+
+  in.batch = 1;
+  in.ids = {9999};
+  in.positions = {0};
+  in.blockTables.assign(8, 0);
+  in.contextLens = {1};
+  s = m->step("decode", in, o);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("token id 9999 is outside the vocabulary of 512"), std::string::npos) << s.message();
+
+  in.ids = {1};
+  in.blockTables[0] = 8;
+  s = m->step("decode", in, o);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("outside the pool of 8"), std::string::npos) << s.message();
+}
+
+TEST(Model, AFullKvPoolIsAnError) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  LoadOptions o;
+  o.kvPages = 1; // 16 tokens
+  ASSERT_TRUE(load(r, writeEngine("onepage"), o, m).isOk());
+  GenerateOptions g;
+  g.maxTokens = 8;
+  std::vector<std::vector<int64_t>> out;
+  Status s = generate(*m, {std::vector<int64_t>(12, 3)}, g, out);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("the KV cache is full"), std::string::npos) << s.message();
+}
+
+TEST(BlockManager, ReservesReleasesAndRefusesWithoutChange) {
+  BlockManager b(4, 16);
+  ASSERT_TRUE(b.reserve(0, 17).isOk()); // 2 pages
+  EXPECT_EQ(b.table(0), (std::vector<int32_t>{0, 1}));
+  ASSERT_TRUE(b.reserve(0, 32).isOk()); // still 2
+  EXPECT_EQ(b.freePages(), 2);
+  ASSERT_TRUE(b.reserve(1, 20).isOk());
+  EXPECT_EQ(b.table(1), (std::vector<int32_t>{2, 3}));
+  Status s = b.reserve(0, 33);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_EQ(b.table(0).size(), 2u); // unchanged
+  b.release(0);
+  EXPECT_EQ(b.freePages(), 2);
+  ASSERT_TRUE(b.reserve(2, 1).isOk());
+  EXPECT_EQ(b.table(2).size(), 1u);
+  EXPECT_TRUE(b.table(0).empty());
+}
