@@ -1,0 +1,138 @@
+//===- kiln_c.cpp - the C API over the runtime ----------------------------===//
+#include "kiln/kiln.h"
+
+#include "runtime/core/Generate.h"
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <cstring>
+#include <new>
+
+struct kiln_status {
+  std::string message;
+};
+struct kiln_model {
+  std::unique_ptr<kiln::rt::Model> model;
+  std::string device;
+};
+struct kiln_tokenizer {
+  kiln::tok::Tokenizer tokenizer;
+};
+
+namespace {
+kiln_status *fail(const std::string &m) { return new (std::nothrow) kiln_status{m}; }
+kiln_status *wrap(const kiln::Status &s) { return s ? nullptr : fail(s.message()); }
+} // namespace
+
+extern "C" {
+
+const char *kiln_status_message(const kiln_status *s) { return s ? s->message.c_str() : "ok"; }
+void kiln_status_free(kiln_status *s) { delete s; }
+
+void kiln_load_options_init(kiln_load_options *o) {
+  if (o)
+    *o = kiln_load_options{nullptr, nullptr, 0};
+}
+
+kiln_status *kiln_model_load(const char *path, const kiln_load_options *o, kiln_model **out) {
+  if (!path || !out)
+    return fail("kiln_model_load: the engine path and the output must not be NULL");
+  *out = nullptr;
+  kiln_load_options defaults;
+  kiln_load_options_init(&defaults);
+  if (!o)
+    o = &defaults;
+  std::unique_ptr<kiln::rt::Device> dev;
+  if (kiln::Status s = kiln::rt::openDevice(o->device ? o->device : "cuda", dev); !s)
+    return wrap(s);
+  std::string describe = dev->describe();
+  kiln::rt::LoadOptions lo;
+  if (o->weights)
+    lo.weights = o->weights;
+  lo.kvPages = o->kv_pages;
+  auto m = std::make_unique<kiln_model>();
+  if (kiln::Status s = kiln::rt::Model::load(std::move(dev), path, lo, m->model); !s)
+    return wrap(s);
+  m->device = describe;
+  *out = m.release();
+  return nullptr;
+}
+
+void kiln_model_free(kiln_model *m) { delete m; }
+int64_t kiln_model_vocab_size(const kiln_model *m) { return m ? m->model->vocab() : 0; }
+int64_t kiln_model_max_seq(const kiln_model *m) { return m ? m->model->manifest().maxSeq : 0; }
+const char *kiln_model_device(const kiln_model *m) { return m ? m->device.c_str() : ""; }
+
+void kiln_generate_options_init(kiln_generate_options *o) {
+  if (o)
+    *o = kiln_generate_options{32, 0, 0.0f, 0, 1.0f, 0, nullptr, 0, nullptr, nullptr};
+}
+
+kiln_status *kiln_generate(kiln_model *m, const int64_t *prompt, size_t n, const kiln_generate_options *o,
+                           int64_t *tokens, size_t capacity, size_t *count) {
+  if (!m || !prompt || !count || (!tokens && capacity))
+    return fail("kiln_generate: the model, prompt and count must not be NULL");
+  kiln_generate_options defaults;
+  kiln_generate_options_init(&defaults);
+  if (!o)
+    o = &defaults;
+  kiln::rt::GenerateOptions g;
+  g.maxTokens = o->max_tokens;
+  g.minTokens = o->min_tokens;
+  g.sampling.temperature = o->temperature;
+  g.sampling.topK = o->top_k;
+  g.sampling.topP = o->top_p;
+  g.seed = o->seed;
+  if (o->stop_tokens)
+    g.stop.assign(o->stop_tokens, o->stop_tokens + o->num_stop_tokens);
+  if (o->on_token)
+    g.onToken = [o](size_t, int64_t t) { return o->on_token(o->user, t) != 0; };
+  std::vector<std::vector<int64_t>> out;
+  if (kiln::Status s = kiln::rt::generate(*m->model, {std::vector<int64_t>(prompt, prompt + n)}, g, out); !s)
+    return wrap(s);
+  *count = out[0].size();
+  std::memcpy(tokens, out[0].data(), std::min(capacity, out[0].size()) * sizeof(int64_t));
+  return nullptr;
+}
+
+kiln_status *kiln_tokenizer_load(const char *path, kiln_tokenizer **out) {
+  if (!path || !out)
+    return fail("kiln_tokenizer_load: the path and the output must not be NULL");
+  *out = nullptr;
+  auto t = std::make_unique<kiln_tokenizer>();
+  if (kiln::Status s = kiln::tok::Tokenizer::load(path, t->tokenizer); !s)
+    return wrap(s);
+  *out = t.release();
+  return nullptr;
+}
+
+void kiln_tokenizer_free(kiln_tokenizer *t) { delete t; }
+
+kiln_status *kiln_tokenize(const kiln_tokenizer *t, const char *text, size_t len, int64_t *ids, size_t capacity,
+                           size_t *count) {
+  if (!t || (!text && len) || !count || (!ids && capacity))
+    return fail("kiln_tokenize: NULL argument");
+  std::vector<int64_t> v;
+  if (kiln::Status s = t->tokenizer.encode(std::string_view(text ? text : "", len), v); !s)
+    return wrap(s);
+  *count = v.size();
+  std::memcpy(ids, v.data(), std::min(capacity, v.size()) * sizeof(int64_t));
+  return nullptr;
+}
+
+kiln_status *kiln_detokenize(const kiln_tokenizer *t, const int64_t *ids, size_t n, char *text, size_t capacity,
+                             size_t *len) {
+  if (!t || (!ids && n) || !len || (!text && capacity))
+    return fail("kiln_detokenize: NULL argument");
+  std::string s;
+  if (kiln::Status st = t->tokenizer.decode(std::vector<int64_t>(ids, ids + n), s); !st)
+    return wrap(st);
+  *len = s.size();
+  if (capacity) {
+    size_t k = std::min(capacity - 1, s.size());
+    std::memcpy(text, s.data(), k);
+    text[k] = '\0';
+  }
+  return nullptr;
+}
+
+} // extern "C"

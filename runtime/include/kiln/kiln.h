@@ -1,0 +1,91 @@
+/*===- kiln.h - the kiln runtime's C API ---------------------------------===*
+ *
+ * Load an engine made by `kiln compile`, turn prompts into tokens, and
+ * tokenize text with the model's tokenizer.json.
+ *
+ * Errors: every call that can fail returns a kiln_status pointer: NULL on
+ * success, else an error the caller reads with kiln_status_message and
+ * releases with kiln_status_free. Nothing aborts or throws across the API.
+ *
+ * Threads:
+ *   kiln_model      not thread-safe: one call at a time per model (use a
+ *                   lock, or one model per thread); different models are
+ *                   independent.
+ *   kiln_tokenizer  immutable after kiln_tokenizer_load: any number of
+ *                   threads may call kiln_tokenize/kiln_detokenize at once.
+ *   kiln_status     owned by the caller; not shared.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef KILN_KILN_H
+#define KILN_KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kiln_status kiln_status;
+typedef struct kiln_model kiln_model;
+typedef struct kiln_tokenizer kiln_tokenizer;
+
+/* The error's text (never NULL for a non-NULL status). */
+const char *kiln_status_message(const kiln_status *status);
+void kiln_status_free(kiln_status *status);
+
+typedef struct kiln_load_options {
+  const char *device;  /* "cuda" (the default when NULL) */
+  const char *weights; /* the model directory; NULL: the one the engine was compiled from */
+  int64_t kv_pages;    /* KV-cache pages; 0: the engine's plan, within free memory */
+} kiln_load_options;
+
+void kiln_load_options_init(kiln_load_options *options);
+
+kiln_status *kiln_model_load(const char *engine_path, const kiln_load_options *options, kiln_model **model);
+void kiln_model_free(kiln_model *model);
+int64_t kiln_model_vocab_size(const kiln_model *model);
+int64_t kiln_model_max_seq(const kiln_model *model);
+/* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)"; valid while the model lives. */
+const char *kiln_model_device(const kiln_model *model);
+
+/* Called for each new token; return 0 to stop generating. */
+typedef int (*kiln_token_callback)(void *user, int64_t token);
+
+typedef struct kiln_generate_options {
+  int64_t max_tokens;   /* 32 */
+  int64_t min_tokens;   /* 0: end-of-sequence ids are masked until this many */
+  float temperature;    /* 0: greedy */
+  int64_t top_k;        /* 0: all */
+  float top_p;          /* 1: all */
+  uint64_t seed;        /* 0 */
+  const int64_t *stop_tokens; /* besides the model's end-of-sequence ids */
+  size_t num_stop_tokens;
+  kiln_token_callback on_token; /* NULL: none */
+  void *user;
+} kiln_generate_options;
+
+void kiln_generate_options_init(kiln_generate_options *options);
+
+/* Generates after `prompt`; writes at most `capacity` tokens to `tokens`
+ * and their number to `count`. */
+kiln_status *kiln_generate(kiln_model *model, const int64_t *prompt, size_t prompt_len,
+                           const kiln_generate_options *options, int64_t *tokens, size_t capacity,
+                           size_t *count);
+
+kiln_status *kiln_tokenizer_load(const char *tokenizer_json, kiln_tokenizer **tokenizer);
+void kiln_tokenizer_free(kiln_tokenizer *tokenizer);
+/* Token ids of `text` (`len` bytes of UTF-8). `count` receives the number of
+ * ids, also when it exceeds `capacity` (then only `capacity` are written). */
+kiln_status *kiln_tokenize(const kiln_tokenizer *tokenizer, const char *text, size_t len, int64_t *ids,
+                           size_t capacity, size_t *count);
+/* The text of `ids`, NUL-terminated when it fits; `len` receives its length
+ * in bytes without the NUL. */
+kiln_status *kiln_detokenize(const kiln_tokenizer *tokenizer, const int64_t *ids, size_t n, char *text,
+                             size_t capacity, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
