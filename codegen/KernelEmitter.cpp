@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/KernelEmitter.h"
 
+#include "interp/HostOpConversion.h"
 #include "ir/Exec/ExecOps.h"
 #include "ir/Kiln/KilnOps.h"
 #include "runtime/kernels/host/HostKernels.h"
@@ -21,6 +22,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
@@ -163,6 +165,7 @@ private:
   LogicalResult emitNorm(Operation *norm, EmittedKernel &out);
   LogicalResult emitArgmaxRows(ArgmaxOp am, EmittedKernel &out);
   LogicalResult emitPointwise(EmittedKernel &out);
+  LogicalResult emitHostProgram(EmittedKernel &out);
 
   /// The buffer slot of a kernel result (outputs follow the inputs).
   unsigned outputSlot(unsigned result) { return body_->getNumArguments() + result; }
@@ -260,7 +263,7 @@ FailureOr<Shape> Emitter::shapeOf(Value v) {
       return failure();
     Shape out;
     for (auto [i, d] : llvm::enumerate(*in)) {
-      if (static_cast<int64_t>(i) != am.getAxis())
+      if (static_cast<int64_t>(i) != static_cast<int64_t>(am.getAxis()))
         out.push_back(d);
       else if (am.getKeepDims())
         out.push_back(Dim{1, std::nullopt});
@@ -271,7 +274,7 @@ FailureOr<Shape> Emitter::shapeOf(Value v) {
     if (failed(first))
       return failure();
     r = fromType([&](int64_t i) -> std::optional<Dim> {
-      return i == c.getAxis() ? std::nullopt : std::optional<Dim>((*first)[i]);
+      return i == static_cast<int64_t>(c.getAxis()) ? std::nullopt : std::optional<Dim>((*first)[i]);
     });
   } else if (auto rs = dyn_cast<ReshapeOp>(op)) {
     FailureOr<Shape> in = shapeOf(rs.getInput());
@@ -819,7 +822,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
     return fail(mm, "a matmul kernel must yield the product");
   if (argmax) {
     int64_t r = cast<RankedTensorType>(argmax.getInput().getType()).getRank();
-    if (argmax.getInput() != y || argmax.getAxis() != r - 1)
+    if (argmax.getInput() != y || static_cast<int64_t>(argmax.getAxis()) != r - 1)
       return fail(argmax, "the argmax must be over the last axis of the yielded product");
   }
   FailureOr<Shape> ys = shapeOf(y);
@@ -1075,7 +1078,7 @@ LogicalResult Emitter::emitArgmaxRows(ArgmaxOp am, EmittedKernel &out) {
   if (failed(in))
     return failure();
   int64_t r = static_cast<int64_t>(in->size());
-  if (yOut < 0 || yield_->getNumOperands() != 1 || am.getAxis() != r - 1)
+  if (yOut < 0 || yield_->getNumOperands() != 1 || static_cast<int64_t>(am.getAxis()) != r - 1)
     return fail(am, "a standalone argmax must be over the last axis and yielded alone");
   FailureOr<std::string> xf = fn(am.getInput());
   if (failed(xf))
@@ -1206,6 +1209,88 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
   return success();
 }
 
+/// A double as JSON: non-finite values as the strings "inf", "-inf", "nan".
+llvm::json::Value finite(double d) {
+  if (std::isnan(d))
+    return "nan";
+  if (std::isinf(d))
+    return d > 0 ? "inf" : "-inf";
+  return d;
+}
+
+LogicalResult Emitter::emitHostProgram(EmittedKernel &out) {
+  DenseMap<Value, int64_t> ids;
+  llvm::json::Array args, ops, yields;
+  for (BlockArgument a : body_->getArguments()) {
+    ids[a] = static_cast<int64_t>(ids.size());
+    llvm::json::Array dims;
+    for (const Dim &d : argShapes_[a.getArgNumber()])
+      dims.push_back(d.sym ? llvm::json::Value(symName(*d.sym)) : llvm::json::Value(d.value));
+    std::string dt;
+    llvm::raw_string_ostream os(dt);
+    elemOf(a).print(os);
+    args.push_back(llvm::json::Object{{"dtype", dt}, {"shape", std::move(dims)}});
+  }
+  for (Operation &op : body_->without_terminator()) {
+    host::HostOp h;
+    if (Status s = interp::toHostOp(&op, h); !s)
+      return fail(&op, "has no host form: " + s.message());
+    llvm::json::Array operands, results;
+    for (Value v : op.getOperands())
+      operands.push_back(ids.lookup(v));
+    for (auto [i, r] : llvm::enumerate(op.getResults())) {
+      ids[r] = static_cast<int64_t>(ids.size());
+      llvm::json::Array shape;
+      for (int64_t d : h.resultShapes[i])
+        shape.push_back(d);
+      results.push_back(llvm::json::Object{{"dtype", host::dtypeName(h.resultTypes[i])}, {"shape", std::move(shape)}});
+    }
+    llvm::json::Object attrs;
+    for (const auto &[name, a] : h.attrs) {
+      using K = host::HostAttr::Kind;
+      switch (a.kind) {
+      case K::Int: attrs[name] = a.i; break;
+      case K::Float: attrs[name] = llvm::json::Object{{"f", finite(a.f)}}; break;
+      case K::Bool: attrs[name] = a.b; break;
+      case K::Str: attrs[name] = a.s; break;
+      case K::Ints: {
+        llvm::json::Array v;
+        for (int64_t x : a.ints)
+          v.push_back(x);
+        attrs[name] = llvm::json::Object{{"ints", std::move(v)}};
+        break;
+      }
+      case K::Floats: {
+        llvm::json::Array v;
+        for (double x : a.floats)
+          v.push_back(finite(x));
+        attrs[name] = llvm::json::Object{{"floats", std::move(v)}};
+        break;
+      }
+      }
+    }
+    llvm::json::Object o{{"op", h.name}, {"operands", std::move(operands)}, {"results", std::move(results)},
+                         {"attrs", std::move(attrs)}};
+    if (h.name == "constant") {
+      llvm::json::Array shape, data;
+      for (int64_t d : h.value.shape())
+        shape.push_back(d);
+      for (int64_t i = 0; i < h.value.numel(); ++i)
+        data.push_back(host::isFloat(h.value.dtype()) ? finite(h.value.get(i))
+                                                      : llvm::json::Value(h.value.getInt(i)));
+      o["value"] = llvm::json::Object{{"shape", std::move(shape)}, {"data", std::move(data)}};
+    }
+    ops.push_back(std::move(o));
+  }
+  for (Value v : yield_->getOperands())
+    yields.push_back(ids.lookup(v));
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(llvm::json::Object{{"args", std::move(args)}, {"ops", std::move(ops)}, {"yields", std::move(yields)}});
+  out.hostProgram = std::move(text);
+  return success();
+}
+
 LogicalResult Emitter::emit(EmittedKernel &out) {
   out.name = kernel_.getSymName().str();
   if (kernel_.getBody().empty())
@@ -1254,7 +1339,7 @@ LogicalResult Emitter::emit(EmittedKernel &out) {
     r = emitArgmaxRows(cast<ArgmaxOp>(am), out);
   else
     r = emitPointwise(out);
-  if (failed(r))
+  if (failed(r) || failed(emitHostProgram(out)))
     return failure();
   out.specialisation = "// ---- " + out.name + " (" + out.family + ") ----\n" + out.specialisation;
   out.source = kernelSource(out.specialisation);

@@ -45,6 +45,10 @@ struct EmittedKernel {
   int64_t smem = 0;     // dynamic shared memory bytes
   SizeRule grid;        // blocks per launch
   SizeRule workspace;   // zeroed scratch bytes
+  /// The fused body for the host device, as JSON (docs/engine-format.md:
+  /// host programs): operand types with step-size dims, the ops as
+  /// host::HostOp (name, attributes, result types, operands), the yields.
+  std::string hostProgram;
 };
 
 struct EmitOptions {

@@ -2,7 +2,8 @@
 //
 // The runtime drives a Device: memory, copies, and launches of the engine's
 // kernels by index with a KernelArgs. `cuda` runs the compiled kernels
-// (runtime/cuda); every call returns a Status, never aborts.
+// (runtime/cuda); `host` evaluates each kernel's host program with the
+// reference kernels (runtime/host). Every call returns a Status.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_RUNTIME_CORE_DEVICE_H
@@ -60,8 +61,10 @@ public:
   virtual Status synchronize() = 0;
 };
 
-/// "cuda" (the first GPU).
+/// "cuda" (the first GPU) or "host" (the reference kernels on the CPU).
 Status openDevice(const std::string &name, std::unique_ptr<Device> &out);
+Status openCudaDevice(std::unique_ptr<Device> &out);
+Status openHostDevice(std::unique_ptr<Device> &out);
 
 } // namespace kiln::rt
 

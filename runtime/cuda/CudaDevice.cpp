@@ -173,14 +173,11 @@ private:
 
 } // namespace
 
-Status openDevice(const std::string &name, std::unique_ptr<Device> &out) {
-  if (name == "cuda") {
-    auto d = std::make_unique<CudaDevice>();
-    KILN_RETURN_IF_ERROR(d->open());
-    out = std::move(d);
-    return Status::ok();
-  }
-  return Status::error("unknown device '" + name + "' (this runtime has: cuda)");
+Status openCudaDevice(std::unique_ptr<Device> &out) {
+  auto d = std::make_unique<CudaDevice>();
+  KILN_RETURN_IF_ERROR(d->open());
+  out = std::move(d);
+  return Status::ok();
 }
 
 } // namespace kiln::rt

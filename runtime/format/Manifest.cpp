@@ -154,6 +154,150 @@ uint64_t sectionSize(const EngineFile &e, const std::string &name) {
   return s ? s->size : 0;
 }
 
+/// A number, or "inf"/"-inf"/"nan" (JSON has no non-finite numbers).
+bool readDouble(const JsonValue &v, double &out) {
+  if (v.isNumber()) {
+    out = v.asNumber();
+    return true;
+  }
+  if (!v.isString())
+    return false;
+  if (v.asString() == "inf")
+    out = std::numeric_limits<double>::infinity();
+  else if (v.asString() == "-inf")
+    out = -std::numeric_limits<double>::infinity();
+  else if (v.asString() == "nan")
+    out = std::numeric_limits<double>::quiet_NaN();
+  else
+    return false;
+  return true;
+}
+
+Status readHostProgram(const Reader &r, const JsonValue &k, const std::string &path, HostProgramDesc &hp) {
+  const JsonValue *h;
+  KILN_RETURN_IF_ERROR(r.member(k, path, "host", JsonValue::Kind::Object, h));
+  std::string p = path + ".host";
+  const std::vector<JsonValue> *args, *ops;
+  KILN_RETURN_IF_ERROR(r.array(*h, p, "args", args));
+  for (size_t i = 0; i < args->size(); ++i) {
+    std::string ap = p + ".args[" + std::to_string(i) + "]";
+    HostProgramDesc::Arg a;
+    KILN_RETURN_IF_ERROR(r.string((*args)[i], ap, "dtype", a.dtype));
+    host::DType dt;
+    if (!host::parseDType(a.dtype, dt))
+      return r.error(ap + ".dtype", "is '" + a.dtype + "', not a dtype kiln knows");
+    const std::vector<JsonValue> *dims;
+    KILN_RETURN_IF_ERROR(r.array((*args)[i], ap, "shape", dims));
+    for (const JsonValue &d : *dims) {
+      if (d.isInteger() && d.asInt() >= 0) {
+        a.sizes.push_back(d.asInt());
+        a.symbols.push_back("");
+      } else if (d.isString() && (d.asString() == "batch" || d.asString() == "tokens" || d.asString() == "pages" ||
+                                  d.asString() == "max_blocks")) {
+        a.sizes.push_back(-1);
+        a.symbols.push_back(d.asString());
+      } else {
+        return r.error(ap + ".shape", "holds something that is neither a size nor a step-size name");
+      }
+    }
+    hp.args.push_back(std::move(a));
+  }
+  int64_t values = static_cast<int64_t>(hp.args.size());
+  KILN_RETURN_IF_ERROR(r.array(*h, p, "ops", ops));
+  for (size_t i = 0; i < ops->size(); ++i) {
+    const JsonValue &ov = (*ops)[i];
+    std::string op = p + ".ops[" + std::to_string(i) + "]";
+    HostProgramDesc::Op o;
+    KILN_RETURN_IF_ERROR(r.string(ov, op, "op", o.op.name));
+    KILN_RETURN_IF_ERROR(r.ints(ov, op, "operands", 0, o.operands));
+    for (int64_t id : o.operands)
+      if (id >= values)
+        return r.error(op + ".operands", "names value " + std::to_string(id) + " before it is made");
+    const std::vector<JsonValue> *results;
+    KILN_RETURN_IF_ERROR(r.array(ov, op, "results", results));
+    for (size_t j = 0; j < results->size(); ++j) {
+      std::string rp = op + ".results[" + std::to_string(j) + "]";
+      std::string dtName;
+      KILN_RETURN_IF_ERROR(r.string((*results)[j], rp, "dtype", dtName));
+      host::DType dt;
+      if (!host::parseDType(dtName, dt))
+        return r.error(rp + ".dtype", "is '" + dtName + "', not a dtype kiln knows");
+      std::vector<int64_t> shape;
+      KILN_RETURN_IF_ERROR(r.ints((*results)[j], rp, "shape", -1, shape));
+      o.op.resultTypes.push_back(dt);
+      o.op.resultShapes.push_back(shape);
+    }
+    values += static_cast<int64_t>(results->size());
+    const JsonValue *attrs;
+    KILN_RETURN_IF_ERROR(r.member(ov, op, "attrs", JsonValue::Kind::Object, attrs));
+    for (const auto &[name, v] : attrs->asObject()) {
+      host::HostAttr a;
+      using K = host::HostAttr::Kind;
+      std::string at = op + ".attrs." + name;
+      if (v.isInteger()) {
+        a.kind = K::Int;
+        a.i = v.asInt();
+      } else if (v.isBool()) {
+        a.kind = K::Bool;
+        a.b = v.asBool();
+      } else if (v.isString()) {
+        a.kind = K::Str;
+        a.s = v.asString();
+      } else if (v.isObject() && v.find("f")) {
+        a.kind = K::Float;
+        if (!readDouble(*v.find("f"), a.f))
+          return r.error(at, "is not a number");
+      } else if (v.isObject() && v.find("ints")) {
+        a.kind = K::Ints;
+        KILN_RETURN_IF_ERROR(r.ints(v, at, "ints", std::numeric_limits<int64_t>::min(), a.ints));
+      } else if (v.isObject() && v.find("floats") && v.find("floats")->isArray()) {
+        a.kind = K::Floats;
+        for (const JsonValue &x : v.find("floats")->asArray()) {
+          double d;
+          if (!readDouble(x, d))
+            return r.error(at, "holds something that is not a number");
+          a.floats.push_back(d);
+        }
+      } else {
+        return r.error(at, "is not an attribute kiln knows how to read");
+      }
+      o.op.attrs[name] = std::move(a);
+    }
+    if (o.op.name == "constant") {
+      const JsonValue *value;
+      KILN_RETURN_IF_ERROR(r.member(ov, op, "value", JsonValue::Kind::Object, value));
+      std::vector<int64_t> shape;
+      KILN_RETURN_IF_ERROR(r.ints(*value, op + ".value", "shape", 0, shape));
+      const std::vector<JsonValue> *data;
+      KILN_RETURN_IF_ERROR(r.array(*value, op + ".value", "data", data));
+      if (o.op.resultTypes.size() != 1)
+        return r.error(op + ".results", "of a constant must be one");
+      int64_t n = 1;
+      for (int64_t d : shape)
+        n = d && n > (int64_t(1) << 32) / d ? -1 : n * d;
+      if (n < 0 || n != static_cast<int64_t>(data->size()))
+        return r.error(op + ".value.data", "does not hold its shape's elements");
+      o.op.value = host::Tensor(o.op.resultTypes[0], shape);
+      for (int64_t e = 0; e < n; ++e) {
+        const JsonValue &x = (*data)[static_cast<size_t>(e)];
+        double d;
+        if (x.isInteger())
+          o.op.value.setInt(e, x.asInt());
+        else if (readDouble(x, d))
+          o.op.value.set(e, d);
+        else
+          return r.error(op + ".value.data", "holds something that is not a number");
+      }
+    }
+    hp.ops.push_back(std::move(o));
+  }
+  KILN_RETURN_IF_ERROR(r.ints(*h, p, "yields", 0, hp.yields));
+  for (int64_t id : hp.yields)
+    if (id >= values)
+      return r.error(p + ".yields", "names value " + std::to_string(id) + ", which is never made");
+  return Status::ok();
+}
+
 Status readOperand(const Reader &r, const JsonValue &v, const std::string &path, const FunctionDesc &f,
                    size_t weights, OperandDesc &out) {
   if (!v.isObject() || v.asObject().size() != 1)
@@ -329,6 +473,7 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
     }
     if (bins->asObject().size() != m.targets.size())
       return r.error(p + ".binaries", "holds binaries for a target the engine does not list");
+    KILN_RETURN_IF_ERROR(readHostProgram(r, k, p, d.host));
     m.kernels.push_back(std::move(d));
   }
 

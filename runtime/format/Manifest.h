@@ -15,6 +15,7 @@
 
 #include "runtime/format/Engine.h"
 #include "runtime/format/Json.h"
+#include "runtime/kernels/host/HostOp.h"
 #include "runtime/support/Status.h"
 
 #include <cstdint>
@@ -44,12 +45,31 @@ struct KernelBinaryDesc {
   ByteRange cubin, ptx;
 };
 
+/// A kernel's fused body for the host device: its operands' types (each
+/// dimension a size or a step-size name), ops over numbered values (the
+/// operands first, then each op's results) and the values it yields.
+struct HostProgramDesc {
+  struct Arg {
+    std::string dtype;
+    std::vector<int64_t> sizes;        // -1 where `symbols` names the dimension
+    std::vector<std::string> symbols;  // "" for a fixed size
+  };
+  struct Op {
+    host::HostOp op;
+    std::vector<int64_t> operands;
+  };
+  std::vector<Arg> args;
+  std::vector<Op> ops;
+  std::vector<int64_t> yields;
+};
+
 struct KernelDesc {
   std::string name, family;
   int64_t threads = 0, smem = 0;
   SizeRuleDesc grid, workspace;
   ByteRange source; // its part of `cuda_source` (the device library is bytes [0, library))
   std::vector<KernelBinaryDesc> binaries;
+  HostProgramDesc host;
 };
 
 struct WeightDesc {

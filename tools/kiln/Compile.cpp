@@ -330,7 +330,11 @@ int compile(const CompileOptions &o) {
     for (size_t t = 0; t < archs.size(); ++t)
       binaries[archs[t]] = llvm::json::Object{{"cubin", appendAligned(cubinSections[t], compiled[i][t].cubin)},
                                                   {"ptx", appendAligned(ptxSections[t], compiled[i][t].ptx)}};
+    llvm::Expected<llvm::json::Value> host = llvm::json::parse(k.hostProgram);
+    if (!host)
+      return fail("the host program of " + k.name + " is not JSON: " + llvm::toString(host.takeError()));
     kernelList.push_back(llvm::json::Object{{"name", k.name},
+                                            {"host", std::move(*host)},
                                             {"family", k.family},
                                             {"threads", k.threads},
                                             {"smem", k.smem},

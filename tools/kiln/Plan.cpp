@@ -54,11 +54,6 @@ constexpr int64_t kGraphBase = int64_t(1) << 20, kGraphPerLaunch = 4096;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t tileInt(ex::KernelOp k, StringRef key) {
-  auto a = k.getTile().getAs<IntegerAttr>(key);
-  return a ? a.getInt() : 0;
-}
-
 /// Buffer lifetimes as bars: x is the launch index, y the arena offset; one
 /// panel per planned function. Each bar has a tooltip with its range.
 Status writeSvg(ModuleOp module, const std::string &path, int64_t &buffers) {

@@ -1,0 +1,14 @@
+//===- Device.cpp - opening a device by name ------------------------------===//
+#include "runtime/core/Device.h"
+
+namespace kiln::rt {
+
+Status openDevice(const std::string &name, std::unique_ptr<Device> &out) {
+  if (name == "cuda")
+    return openCudaDevice(out);
+  if (name == "host")
+    return openHostDevice(out);
+  return Status::error("unknown device '" + name + "' (cuda or host)");
+}
+
+} // namespace kiln::rt
