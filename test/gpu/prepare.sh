@@ -26,6 +26,6 @@ c.update(rope_theta=500000.0, max_position_embeddings=8192, head_dim=64, tie_wor
          rms_norm_eps=1e-6)
 write_model(".scratch/l1b-peer", c)
 PY
-"$BIN/kiln" compile .scratch/l1b-peer --max-batch 1 --max-seq 1024 --quiet -o "$OUT/l1b.engine"
+"$BIN/kiln" compile .scratch/l1b-peer --max-batch 1 --max-seq 512 --quiet -o "$OUT/l1b.engine"
 cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
 ls -la "$OUT"

@@ -5,6 +5,7 @@
 //            [--top-p P] [--seed S] [--kv-pages N]
 //   kiln-run ENGINE --golden golden.json [--tolerance 2e-2] [--min-identical N]
 //   kiln-run ENGINE --prompt-ids ... --reference host [--tolerance 1e-2] [--min-identical 16]
+//   kiln-run ENGINE --golden g.json --teacher-forced [--min-agreement 0.99] [--memory-report]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
 // transformers golden (test/models/hf/*/golden.json): its prompt, 32 greedy
@@ -34,7 +35,7 @@ int usage() {
                "usage: kiln-run ENGINE [--weights DIR] [--device cuda] [--prompt-ids 1,2,3] [--max-tokens N]\n"
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
-               "                [--min-identical N]\n");
+               "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n");
   return 2;
 }
 
@@ -62,6 +63,8 @@ int main(int argc, char **argv) {
   double tolerance = 2e-2;
   int64_t minIdentical = -1;
   std::string reference;
+  bool memoryReport = false, teacherForced = false;
+  double minAgreement = 0.99;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char * { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -80,6 +83,9 @@ int main(int argc, char **argv) {
     else if (a == "--tolerance" && (v = next())) tolerance = std::strtod(v, nullptr);
     else if (a == "--min-identical" && (v = next())) minIdentical = std::atoll(v);
     else if (a == "--reference" && (v = next())) reference = v;
+    else if (a == "--memory-report") memoryReport = true;
+    else if (a == "--teacher-forced") teacherForced = true;
+    else if (a == "--min-agreement" && (v = next())) minAgreement = std::strtod(v, nullptr);
     else {
       std::fprintf(stderr, "kiln-run: bad argument '%s'\n", a.c_str());
       return usage();
@@ -116,6 +122,7 @@ int main(int argc, char **argv) {
   struct Run {
     std::vector<int64_t> tokens;
     std::vector<float> logits;
+    double agreement = -1;
   };
   auto runOn = [&](const std::string &dev, Run &r) -> int {
     auto t0 = std::chrono::steady_clock::now();
@@ -125,6 +132,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     std::string describe = d->describe();
+    size_t free0 = 0, total = 0;
+    (void)d->memoryInfo(free0, total);
     std::unique_ptr<rt::Model> model;
     if (Status s = rt::Model::load(std::move(d), engine, lo, model); !s) {
       std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
@@ -141,6 +150,62 @@ int main(int argc, char **argv) {
     double genS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     std::fprintf(stderr, "kiln-run: %s on %s: %s; loaded in %.2f s, %zu tokens in %.3f s\n", engine.c_str(),
                  describe.c_str(), model->note().c_str(), loadS, out[0].size(), genS);
+    if (memoryReport) {
+      size_t free1 = 0;
+      (void)model->device().memoryInfo(free1, total);
+      const auto &mem = model->manifest().memory;
+      int64_t planned = mem.total - mem.graphs; // no CUDA graphs are captured yet
+      int64_t used = static_cast<int64_t>(free0) - static_cast<int64_t>(free1);
+      std::printf("memory: device %lld bytes in use after the run, the model holds %lld, the manifest plans %lld "
+                  "(without the %lld-byte graph reserve): %+.2f%%\n",
+                  static_cast<long long>(used), static_cast<long long>(model->deviceBytes()),
+                  static_cast<long long>(planned), static_cast<long long>(mem.graphs),
+                  100.0 * (static_cast<double>(used) - static_cast<double>(planned)) / static_cast<double>(planned));
+    }
+    if (teacherForced && !want.empty()) {
+      // Feed the golden tokens and count how often the engine's argmax
+      // (EOS not masked) is the golden next token.
+      const auto &man = model->manifest();
+      rt::BlockManager blocks(model->pages(), model->pageSize());
+      int64_t maxBlocks = (man.maxSeq + man.pageSize - 1) / man.pageSize;
+      std::vector<int64_t> seq = ids;
+      seq.insert(seq.end(), want.begin(), want.end());
+      if (Status st = blocks.reserve(0, static_cast<int64_t>(seq.size())); !st) {
+        std::fprintf(stderr, "kiln-run: %s\n", st.message().c_str());
+        return 1;
+      }
+      rt::StepInput in;
+      in.batch = 1;
+      in.tokens = static_cast<int64_t>(ids.size());
+      in.maxBlocks = maxBlocks;
+      in.ids = ids;
+      for (int64_t p = 0; p < in.tokens; ++p)
+        in.positions.push_back(p);
+      in.blockTables.assign(static_cast<size_t>(maxBlocks), 0);
+      std::copy(blocks.table(0).begin(), blocks.table(0).end(), in.blockTables.begin());
+      in.contextLens = {static_cast<int32_t>(in.tokens)};
+      rt::StepOutput so;
+      if (Status st = model->step("prefill", in, so, false); !st) {
+        std::fprintf(stderr, "kiln-run: %s\n", st.message().c_str());
+        return 1;
+      }
+      size_t agree = so.next[0] == want[0];
+      for (size_t i = 0; i + 1 < want.size(); ++i) {
+        int64_t pos = static_cast<int64_t>(ids.size() + i);
+        in.tokens = 1;
+        in.ids = {want[i]};
+        in.positions = {pos};
+        in.contextLens = {static_cast<int32_t>(pos + 1)};
+        if (Status st = model->step("decode", in, so, false); !st) {
+          std::fprintf(stderr, "kiln-run: %s\n", st.message().c_str());
+          return 1;
+        }
+        agree += so.next[0] == want[i + 1];
+      }
+      std::printf("teacher-forced top-1 agreement: %zu/%zu (%.1f%%)\n", agree, want.size(),
+                  100.0 * static_cast<double>(agree) / static_cast<double>(want.size()));
+      r.agreement = static_cast<double>(agree) / static_cast<double>(want.size());
+    }
     r.tokens = out[0];
     r.logits = first[0];
     return 0;
@@ -178,7 +243,8 @@ int main(int argc, char **argv) {
   while (same < want.size() && same < out[0].size() && want[same] == out[0][same])
     ++same;
   size_t needed = minIdentical < 0 ? want.size() : std::min(want.size(), static_cast<size_t>(minIdentical));
-  bool ok = same >= needed && worst / std::max(scale, 1e-30) <= tolerance;
+  bool ok = same >= needed && worst / std::max(scale, 1e-30) <= tolerance &&
+            (!teacherForced || run.agreement >= minAgreement);
   std::printf("%s %s: logits max error %.3e of the largest, greedy tokens %zu/%zu identical\n",
               ok ? "PASS" : "FAIL", golden.c_str(), worst / std::max(scale, 1e-30), same, want.size());
   if (!ok) {
