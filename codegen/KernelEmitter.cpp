@@ -1405,12 +1405,14 @@ int64_t evalSize(const SizeRule &rule, int64_t batch, int64_t tokens, int64_t pa
   return v;
 }
 
-int64_t maxWorkspace(const std::vector<EmittedKernel> &kernels, const EmitOptions &o) {
+int64_t totalWorkspace(const std::vector<EmittedKernel> &kernels, const EmitOptions &o) {
+  // Each kernel has its own 256-byte aligned region (what one kernel leaves
+  // there, say attention partials, must not be another's zeroed counters);
+  // the runtime lays them out in kernel order and clears them once at load.
   int64_t w = 0;
   for (const EmittedKernel &k : kernels)
-    w = std::max(w, evalSize(k.workspace, o.maxBatch, o.maxTokens, 0, 0, false));
-  // 256-byte granules: the runtime clears it once at load.
-  return (w + 255) / 256 * 256;
+    w += (evalSize(k.workspace, o.maxBatch, o.maxTokens, 0, 0, false) + 255) / 256 * 256;
+  return w;
 }
 
 LogicalResult emitKernels(ModuleOp module, const EmitOptions &options, std::vector<EmittedKernel> &out) {

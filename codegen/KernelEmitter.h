@@ -59,8 +59,9 @@ struct EmitOptions {
 /// A rule's value for the given step sizes.
 int64_t evalSize(const SizeRule &rule, int64_t batch, int64_t tokens, int64_t pages,
                  int64_t maxBlocks, bool atLeastOne);
-/// The largest workspace any of `kernels` needs (they run one at a time).
-int64_t maxWorkspace(const std::vector<EmittedKernel> &kernels, const EmitOptions &options);
+/// The workspace of all `kernels`: each its own 256-byte aligned region, in
+/// kernel order (docs/codegen.md).
+int64_t totalWorkspace(const std::vector<EmittedKernel> &kernels, const EmitOptions &options);
 
 /// The device library every kernel source starts with.
 const std::string &deviceLibrary();

@@ -157,6 +157,15 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
   for (const format::FunctionDesc &f : man.functions)
     arena = std::max<uint64_t>(arena, static_cast<uint64_t>(f.arenaBytes));
   KILN_RETURN_IF_ERROR(m->device_->alloc(arena, m->arena_).withContext("allocating the activation arena"));
+  // Each kernel's workspace region, in kernel order, at the largest step.
+  uint64_t ws = 0;
+  for (const format::KernelDesc &k : man.kernels) {
+    m->workspaceOffsets_.push_back(ws);
+    ws += aligned(static_cast<uint64_t>(std::max<int64_t>(0, k.workspace.eval(man.maxBatch, man.maxNumTokens, 0, 0))));
+  }
+  if (ws > static_cast<uint64_t>(man.memory.workspace))
+    return Status::error(path + ": the kernels' workspaces need " + std::to_string(ws) + " bytes, the manifest plans " +
+                         std::to_string(man.memory.workspace));
   KILN_RETURN_IF_ERROR(m->device_->alloc(static_cast<size_t>(man.memory.workspace), m->workspace_));
   KILN_RETURN_IF_ERROR(m->device_->zero(m->workspace_, static_cast<size_t>(man.memory.workspace)));
   m->ioTokens_ = std::max(man.maxNumTokens, man.maxBatch);
@@ -261,7 +270,7 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
     KernelArgs a;
     for (size_t i = 0; i < l.operands.size(); ++i)
       a.p[i] = resolve(l.operands[i]);
-    a.ws = workspace_;
+    a.ws = workspace_ + workspaceOffsets_[static_cast<size_t>(l.kernel)];
     a.batch = static_cast<int32_t>(B);
     a.tokens = static_cast<int32_t>(T);
     a.pages = static_cast<int32_t>(pages_);

@@ -69,6 +69,7 @@ private:
   std::string source_, note_;
   DevPtr weights_ = 0, arena_ = 0, workspace_ = 0, kv_ = 0, io_ = 0;
   std::vector<DevPtr> weightPtrs_;
+  std::vector<uint64_t> workspaceOffsets_; // each kernel's region
   int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;
   std::vector<int64_t> eos_;
 };

@@ -21,6 +21,15 @@ ids = torch.tensor([prompt], device="cuda")
 with torch.no_grad():
     logits = m(ids).logits[0, -1].cpu()
     toks = m.generate(ids, max_new_tokens=a.new, min_new_tokens=a.new, do_sample=False)[0, len(prompt):].tolist()
+# The precision floor: transformers itself in bf16, teacher-forced on the
+# same sequence, against the float32 tokens.
+mb = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=torch.bfloat16).cuda().eval()
+seq = torch.tensor([prompt + toks], device="cuda")
+with torch.no_grad():
+    pred = mb(seq).logits[0, len(prompt) - 1:-1].argmax(-1).tolist()
+agree = sum(int(p == t) for p, t in zip(pred, toks))
 json.dump(dict(prompt=prompt, greedy_tokens=toks, last_logits=logits.tolist(),
-               golden_dtype="float32 from bf16 weights"), open(a.out, "w"))
-print(f"wrote {a.out}: {len(toks)} tokens")
+               golden_dtype="float32 from bf16 weights", hf_bf16_teacher_forced_agreement=agree / len(toks)),
+          open(a.out, "w"))
+print(f"wrote {a.out}: {len(toks)} tokens; transformers bf16 teacher-forced top-1 agreement with it: "
+      f"{agree}/{len(toks)} ({100.0 * agree / len(toks):.1f}%)")

@@ -28,7 +28,7 @@ RUN=build-gpu/bin/kiln-run
 declare -a rows
 fail=0
 row() { rows+=("$(printf '%-8s %-13s %s' "$1" "$2" "$3")"); }
-for m in llama llama31 mistral qwen2 qwen3 gpt2; do
+for m in ${TINY_MODELS-llama llama31 mistral qwen2 qwen3 gpt2}; do
   g=test/models/hf/$m/golden.json
   line=$($RUN .device/engines/$m-f32.engine --golden $g --tolerance 1e-3 2> "$OUT/$m-f32.log" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-f32.log")"
@@ -48,6 +48,7 @@ if [ "${SKIP_1B:-0}" != 1 ] && [ -f .device/engines/l1b.engine ]; then
     --prompt 128 --no-time > "$OUT/peer1b.log" 2>&1 || tail -20 "$OUT/peer1b.log"
   python3 test/gpu/golden_long.py "$OUT/m1b" "$OUT/m1b/golden.json" "$OUT/m1b/golden128.json" --new 128 \
     > "$OUT/golden128.log" 2>&1 || tail -20 "$OUT/golden128.log"
+  row l1b "hf-bf16" "$(tail -1 "$OUT/golden128.log")"
   $RUN .device/engines/l1b.engine --weights "$OUT/m1b" --golden "$OUT/m1b/golden128.json" --tolerance 1e-1 \
     --min-identical 0 --teacher-forced --min-agreement 0.99 --memory-report > "$OUT/l1b.out" 2> "$OUT/l1b.log"
   rc=$?

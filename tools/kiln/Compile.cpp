@@ -296,7 +296,7 @@ int compile(const CompileOptions &o) {
   }
 
   MemoryPlan memory;
-  int64_t workspace = codegen::maxWorkspace(kernels, eo);
+  int64_t workspace = codegen::totalWorkspace(kernels, eo);
   if (Status s = planMemory(*module, o.build, gpu, weightBytes, workspace, memory); !s)
     return fail(s.message());
 

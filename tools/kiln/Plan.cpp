@@ -249,7 +249,7 @@ int plan(const PlanOptions &po) {
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.model + " failed (see the diagnostics above)");
   MemoryPlan m;
-  if (Status s = planMemory(*module, o, gpu, weightBytes, codegen::maxWorkspace(kernels, eo), m); !s)
+  if (Status s = planMemory(*module, o, gpu, weightBytes, codegen::totalWorkspace(kernels, eo), m); !s)
     return fail(s.message());
   int64_t arena = m.arena();
   int64_t buckets = m.buckets;
