@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The main job, for now: set up, build, and evaluate the bundled tiny Llama
-# (test/models/tiny_llama_1layer.mlir, random seeded weights) with the IR
-# interpreter on the host, printing its logits and greedy next tokens.
-# Later issues make this compile the bundled model and generate with it.
+# The main job: set up, build, compile the bundled tiny Llama
+# (test/models/hf/llama: 2 layers, random weights, its transformers golden
+# alongside) into an engine, and generate 32 tokens from the golden's prompt
+# with the runtime: on the GPU when there is one, else on the host device.
+# The tokens are the golden's (transformers, float32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build
-echo "== kiln-interp test/models/tiny_llama_1layer.mlir (8 random tokens, seed 0)"
-build/bin/kiln-interp test/models/tiny_llama_1layer.mlir --seed 0 --dynamic-size 8 --int-range 512 --print
+echo "== kiln compile test/models/hf/llama -o build/tiny-llama.engine"
+build/bin/kiln compile test/models/hf/llama --dtype f32 --max-seq 256 -o build/tiny-llama.engine
+build/bin/kiln inspect build/tiny-llama.engine | head -8
+echo "== kiln-run build/tiny-llama.engine (32 greedy tokens; the GPU if present, else the host)"
+build/bin/kiln-run build/tiny-llama.engine --device auto --golden test/models/hf/llama/golden.json --tolerance 1e-3

@@ -8,7 +8,13 @@ Status openDevice(const std::string &name, std::unique_ptr<Device> &out) {
     return openCudaDevice(out);
   if (name == "host")
     return openHostDevice(out);
-  return Status::error("unknown device '" + name + "' (cuda or host)");
+  if (name == "auto") {
+    // The GPU when there is one, else the host.
+    if (openCudaDevice(out))
+      return Status::ok();
+    return openHostDevice(out);
+  }
+  return Status::error("unknown device '" + name + "' (cuda, host or auto)");
 }
 
 } // namespace kiln::rt

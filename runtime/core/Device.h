@@ -61,7 +61,8 @@ public:
   virtual Status synchronize() = 0;
 };
 
-/// "cuda" (the first GPU) or "host" (the reference kernels on the CPU).
+/// "cuda" (the first GPU), "host" (the reference kernels on the CPU), or
+/// "auto" (cuda when a GPU can be opened, else host).
 Status openDevice(const std::string &name, std::unique_ptr<Device> &out);
 Status openCudaDevice(std::unique_ptr<Device> &out);
 Status openHostDevice(std::unique_ptr<Device> &out);

@@ -1,6 +1,6 @@
 //===- kiln-run.cpp - run an engine (runtime only, no compiler) ------------===//
 //
-//   kiln-run ENGINE [--weights DIR] [--device cuda] [--prompt-ids 1,2,3]
+//   kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt-ids 1,2,3]
 //            [--max-tokens N] [--min-tokens N] [--temperature T] [--top-k K]
 //            [--top-p P] [--seed S] [--kv-pages N]
 //   kiln-run ENGINE --golden golden.json [--tolerance 2e-2] [--min-identical N]
@@ -32,7 +32,7 @@ namespace {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: kiln-run ENGINE [--weights DIR] [--device cuda] [--prompt-ids 1,2,3] [--max-tokens N]\n"
+               "usage: kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt-ids 1,2,3] [--max-tokens N]\n"
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n");
@@ -57,7 +57,7 @@ bool parseIds(const std::string &s, std::vector<int64_t> &out) {
 int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
-  std::string engine = argv[1], device = "cuda", golden, prompt;
+  std::string engine = argv[1], device = "auto", golden, prompt;
   rt::LoadOptions lo;
   rt::GenerateOptions go;
   double tolerance = 2e-2;
@@ -247,6 +247,10 @@ int main(int argc, char **argv) {
             (!teacherForced || run.agreement >= minAgreement);
   std::printf("%s %s: logits max error %.3e of the largest, greedy tokens %zu/%zu identical\n",
               ok ? "PASS" : "FAIL", golden.c_str(), worst / std::max(scale, 1e-30), same, want.size());
+  std::printf("  tokens:");
+  for (int64_t t : out[0])
+    std::printf(" %lld", static_cast<long long>(t));
+  std::printf("\n");
   if (!ok) {
     std::printf("  want:");
     for (int64_t t : want)
