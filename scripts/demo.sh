@@ -13,3 +13,5 @@ build/bin/kiln compile test/models/hf/llama --dtype f32 --max-seq 256 -o build/t
 build/bin/kiln inspect build/tiny-llama.engine | head -8
 echo "== kiln-run build/tiny-llama.engine (32 greedy tokens; the GPU if present, else the host)"
 build/bin/kiln-run build/tiny-llama.engine --device auto --golden test/models/hf/llama/golden.json --tolerance 1e-3
+echo "== kiln-run with a text prompt (the bundled tokenizer.json; random weights, so random text)"
+build/bin/kiln-run build/tiny-llama.engine --device auto --prompt "The quick brown fox" --max-tokens 16

@@ -1,6 +1,7 @@
 //===- kiln-run.cpp - run an engine (runtime only, no compiler) ------------===//
 //
-//   kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt-ids 1,2,3]
+//   kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt TEXT [--tokenizer T]]
+//            [--prompt-ids 1,2,3]
 //            [--max-tokens N] [--min-tokens N] [--temperature T] [--top-k K]
 //            [--top-p P] [--seed S] [--kv-pages N]
 //   kiln-run ENGINE --golden golden.json [--tolerance 2e-2] [--min-identical N]
@@ -18,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Generate.h"
 #include "runtime/format/Json.h"
+#include "runtime/tokenizer/Tokenizer.h"
 
 #include <chrono>
 #include <cmath>
@@ -32,7 +34,8 @@ namespace {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt-ids 1,2,3] [--max-tokens N]\n"
+               "usage: kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt TEXT [--tokenizer T]]\n"
+               "                [--prompt-ids 1,2,3] [--max-tokens N]\n"
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n");
@@ -57,7 +60,7 @@ bool parseIds(const std::string &s, std::vector<int64_t> &out) {
 int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
-  std::string engine = argv[1], device = "auto", golden, prompt;
+  std::string engine = argv[1], device = "auto", golden, prompt, text, tokenizerPath;
   rt::LoadOptions lo;
   rt::GenerateOptions go;
   double tolerance = 2e-2;
@@ -73,6 +76,8 @@ int main(int argc, char **argv) {
     else if (a == "--device" && (v = next())) device = v;
     else if (a == "--golden" && (v = next())) golden = v;
     else if (a == "--prompt-ids" && (v = next())) prompt = v;
+    else if (a == "--prompt" && (v = next())) text = v;
+    else if (a == "--tokenizer" && (v = next())) tokenizerPath = v;
     else if (a == "--max-tokens" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--min-tokens" && (v = next())) go.minTokens = std::atoll(v);
     else if (a == "--temperature" && (v = next())) go.sampling.temperature = std::strtof(v, nullptr);
@@ -114,8 +119,42 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "kiln-run: --prompt-ids takes comma-separated token ids\n");
     return 2;
   }
+  // A text prompt: the model's tokenizer.json (the engine names it) or --tokenizer.
+  tok::Tokenizer tokenizer;
+  bool haveTokenizer = false;
+  if (!text.empty() || !tokenizerPath.empty()) {
+    if (tokenizerPath.empty()) {
+      format::EngineFile ef;
+      format::EngineManifest em;
+      Status s = format::readEngine(engine, ef);
+      if (s)
+        s = format::readManifest(ef, engine, em);
+      if (!s) {
+        std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+        return 1;
+      }
+      if (!em.tokenizer) {
+        std::fprintf(stderr, "kiln-run: %s was compiled from a model without tokenizer.json: pass --tokenizer or "
+                             "--prompt-ids\n", engine.c_str());
+        return 1;
+      }
+      tokenizerPath = (lo.weights.empty() ? em.modelSource : lo.weights) + "/" + *em.tokenizer;
+    }
+    if (Status s = tok::Tokenizer::load(tokenizerPath, tokenizer); !s) {
+      std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+      return 1;
+    }
+    haveTokenizer = true;
+    if (!text.empty()) {
+      ids.clear();
+      if (Status s = tokenizer.encode(text, ids); !s) {
+        std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+        return 1;
+      }
+    }
+  }
   if (ids.empty()) {
-    std::fprintf(stderr, "kiln-run: give --prompt-ids or --golden\n");
+    std::fprintf(stderr, "kiln-run: give --prompt, --prompt-ids or --golden\n");
     return 2;
   }
 
@@ -227,6 +266,14 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < out[0].size(); ++i)
       std::printf("%s%lld", i ? "," : "", static_cast<long long>(out[0][i]));
     std::printf("\n");
+    if (haveTokenizer) {
+      std::string decoded;
+      if (Status s = tokenizer.decode(out[0], decoded, true); !s) {
+        std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+        return 1;
+      }
+      std::printf("%s%s\n", text.c_str(), decoded.c_str());
+    }
     return 0;
   }
   double worst = 0, scale = 0;
