@@ -90,7 +90,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     s.tokens.push_back(token);
     ++s.generated;
     bool stop = s.generated >= o.maxTokens ||
-                (s.generated > o.minTokens &&
+                (s.generated > o.minTokens && !o.ignoreEos &&
                  (std::count(model.eos().begin(), model.eos().end(), token) ||
                   std::count(o.stop.begin(), o.stop.end(), token)));
     if (o.onToken && !o.onToken(s.index, token))
@@ -152,12 +152,20 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       const std::vector<int32_t> &t = blocks.table(static_cast<int64_t>(s.index));
       std::copy(t.begin(), t.end(), in.blockTables.begin() + static_cast<int64_t>(b) * maxBlocks);
     }
+    // Greedy decoding with nothing to mask takes the engine's own argmax
+    // and leaves the logits on the device.
+    bool needLogits = o.sampling.temperature > 0.0f;
+    for (Sequence *s : active)
+      needLogits |= s->generated < o.minTokens && !model.eos().empty() && !o.ignoreEos;
     StepOutput out;
-    KILN_RETURN_IF_ERROR(model.step("decode", in, out));
+    KILN_RETURN_IF_ERROR(model.step("decode", in, out, needLogits));
     for (size_t b = 0; b < active.size(); ++b) {
       int64_t token;
-      KILN_RETURN_IF_ERROR(pick(out.logits.data() + b * static_cast<size_t>(out.vocab), out.vocab, *active[b], o,
-                                model.eos(), rng, scratch, token));
+      if (needLogits)
+        KILN_RETURN_IF_ERROR(pick(out.logits.data() + b * static_cast<size_t>(out.vocab), out.vocab, *active[b], o,
+                                  model.eos(), rng, scratch, token));
+      else
+        token = out.next[b];
       finish(*active[b], token);
       if (active[b]->done)
         blocks.release(static_cast<int64_t>(active[b]->index));

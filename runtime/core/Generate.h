@@ -35,6 +35,7 @@ struct GenerateOptions {
   host::SamplingParams sampling;
   uint64_t seed = 0;
   std::vector<int64_t> stop; // besides the model's end-of-sequence ids
+  bool ignoreEos = false;     // generate maxTokens whatever comes (benchmarks)
   /// Called with (sequence, token) as each token is made; false stops that sequence.
   std::function<bool(size_t, int64_t)> onToken;
 };

@@ -7,6 +7,7 @@
 //   kiln-run ENGINE --golden golden.json [--tolerance 2e-2] [--min-identical N]
 //   kiln-run ENGINE --prompt-ids ... --reference host [--tolerance 1e-2] [--min-identical 16]
 //   kiln-run ENGINE --golden g.json --teacher-forced [--min-agreement 0.99] [--memory-report]
+//   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
 // transformers golden (test/models/hf/*/golden.json): its prompt, 32 greedy
@@ -38,7 +39,8 @@ int usage() {
                "                [--prompt-ids 1,2,3] [--max-tokens N]\n"
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
-               "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n");
+               "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n"
+               "                [--bench [--prompt-len N] [--gen M]]\n");
   return 2;
 }
 
@@ -66,7 +68,8 @@ int main(int argc, char **argv) {
   double tolerance = 2e-2;
   int64_t minIdentical = -1;
   std::string reference;
-  bool memoryReport = false, teacherForced = false;
+  bool memoryReport = false, teacherForced = false, bench = false;
+  int64_t promptLen = 128;
   double minAgreement = 0.99;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -89,6 +92,9 @@ int main(int argc, char **argv) {
     else if (a == "--min-identical" && (v = next())) minIdentical = std::atoll(v);
     else if (a == "--reference" && (v = next())) reference = v;
     else if (a == "--memory-report") memoryReport = true;
+    else if (a == "--bench") bench = true;
+    else if (a == "--prompt-len" && (v = next())) promptLen = std::atoll(v);
+    else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
     else if (a == "--min-agreement" && (v = next())) minAgreement = std::strtod(v, nullptr);
     else {
@@ -153,8 +159,17 @@ int main(int argc, char **argv) {
       }
     }
   }
+  if (bench) {
+    // A seeded random prompt (ids below 256 fit every vocabulary kiln
+    // compiles); every token generated, end-of-sequence or not.
+    host::Rng rng(go.seed + 1);
+    ids.clear();
+    for (int64_t i = 0; i < promptLen; ++i)
+      ids.push_back(static_cast<int64_t>(rng.next() % 256));
+    go.ignoreEos = true;
+  }
   if (ids.empty()) {
-    std::fprintf(stderr, "kiln-run: give --prompt, --prompt-ids or --golden\n");
+    std::fprintf(stderr, "kiln-run: give --prompt, --prompt-ids, --golden or --bench\n");
     return 2;
   }
 
@@ -182,7 +197,23 @@ int main(int argc, char **argv) {
     std::vector<std::vector<int64_t>> out;
     std::vector<std::vector<float>> first;
     auto t1 = std::chrono::steady_clock::now();
-    if (Status s = rt::generate(*model, {ids}, go, out, &first); !s) {
+    std::vector<std::chrono::steady_clock::time_point> stamps;
+    rt::GenerateOptions g = go;
+    if (bench)
+      g.onToken = [&](size_t, int64_t) {
+        stamps.push_back(std::chrono::steady_clock::now());
+        return true;
+      };
+    if (bench) {
+      // Warm up (module load, first-launch costs) on a short run.
+      rt::GenerateOptions w = g;
+      w.maxTokens = 4;
+      std::vector<std::vector<int64_t>> o2;
+      (void)rt::generate(*model, {ids}, w, o2);
+      stamps.clear();
+      t1 = std::chrono::steady_clock::now();
+    }
+    if (Status s = rt::generate(*model, {ids}, g, out, bench ? nullptr : &first); !s) {
       std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
       return 1;
     }
@@ -246,12 +277,28 @@ int main(int argc, char **argv) {
       r.agreement = static_cast<double>(agree) / static_cast<double>(want.size());
     }
     r.tokens = out[0];
-    r.logits = first[0];
+    if (!first.empty())
+      r.logits = first[0];
+    if (bench && stamps.size() >= 2) {
+      double prefillMs = std::chrono::duration<double, std::milli>(stamps.front() - t1).count();
+      double decodeS = std::chrono::duration<double>(stamps.back() - stamps.front()).count();
+      double steps = static_cast<double>(stamps.size() - 1);
+      const auto &mem = model->manifest().memory;
+      double bytes = static_cast<double>(mem.weights) +
+                     static_cast<double>(model->manifest().kv.bytesPerToken) *
+                         (static_cast<double>(ids.size()) + steps / 2);
+      std::printf("bench: %s on %s: prompt %zu, %zu tokens: prefill %.2f ms; decode %.1f tok/s, %.3f ms/token, "
+                  "%.0f bytes/token (weights + KV), %.1f GB/s (host-timed, no CUDA graphs yet)\n",
+                  engine.c_str(), describe.c_str(), ids.size(), out[0].size(), prefillMs, steps / decodeS,
+                  1e3 * decodeS / steps, bytes, bytes * steps / decodeS / 1e9);
+    }
     return 0;
   };
   Run run;
   if (int rc = runOn(device, run))
     return rc;
+  if (bench)
+    return 0;
   std::vector<std::vector<int64_t>> out{run.tokens};
   std::vector<std::vector<float>> first{run.logits};
   if (!reference.empty()) {

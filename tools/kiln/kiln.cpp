@@ -4,6 +4,8 @@
 //                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
 //                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]
 //                [--dtype f32|bf16|f16] [--quiet]
+//   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
+//   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--device ...]
 //   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
 //             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
@@ -26,7 +28,11 @@
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -42,6 +48,10 @@ int usage() {
                   "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
                   "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
                   "                    [--dtype f32|bf16|f16] [--quiet]\n"
+                  "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
+                  "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
+                  "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
+                  "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--device auto|cuda|host]\n"
                   "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
                   "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
@@ -350,6 +360,65 @@ int main(int argc, char **argv) {
     if (b.model.empty())
       return usage();
     return cmd == "plan" ? kiln::tool::plan(po) : kiln::tool::compile(co);
+  }
+  if (cmd == "run" || cmd == "bench") {
+    // Runs an engine with kiln-run (the runtime's own tool); a model is
+    // compiled first, into a temporary engine.
+    if (argc < 3)
+      return usage();
+    std::string target = argv[2];
+    std::vector<std::string> rest;
+    kiln::tool::CompileOptions co;
+    co.quiet = true;
+    for (int i = 3; i < argc; ++i) {
+      std::string a = argv[i];
+      auto number = [&](int64_t &out) {
+        out = i + 1 < argc ? std::strtoll(argv[++i], nullptr, 10) : 0;
+        return out > 0;
+      };
+      if (a == "--max-seq" || a == "--max-batch" || a == "--max-num-tokens") {
+        int64_t v;
+        if (!number(v))
+          return usage();
+        (a == "--max-seq" ? co.build.maxSeq : a == "--max-batch" ? co.build.maxBatch : co.build.maxNumTokens) = v;
+      } else if (a == "--dtype" && i + 1 < argc) {
+        co.build.dtype = argv[++i];
+      } else {
+        rest.push_back(a);
+      }
+    }
+    std::string engine = target;
+    llvm::SmallString<128> tmp;
+    if (!kiln::tool::looksLikeEngine(target)) {
+      int fd = -1;
+      if (llvm::sys::fs::createTemporaryFile("kiln", "engine", fd, tmp)) {
+        llvm::errs() << "kiln " << cmd << ": cannot create a temporary engine file\n";
+        return 1;
+      }
+      llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+      co.build.model = target;
+      co.output = tmp.str().str();
+      if (int rc = kiln::tool::compile(co))
+        return rc;
+      engine = co.output;
+    }
+    std::string self = llvm::sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&usage));
+    llvm::SmallString<256> runner(llvm::sys::path::parent_path(self));
+    llvm::sys::path::append(runner, "kiln-run");
+    std::vector<llvm::StringRef> args{runner, engine};
+    if (cmd == "bench")
+      args.push_back("--bench");
+    for (const std::string &a : rest)
+      args.push_back(a);
+    std::string error;
+    int rc = llvm::sys::ExecuteAndWait(runner, args, std::nullopt, {}, 0, 0, &error);
+    if (!tmp.empty())
+      llvm::sys::fs::remove(tmp);
+    if (rc < 0) {
+      llvm::errs() << "kiln " << cmd << ": cannot run " << runner << ": " << error << "\n";
+      return 1;
+    }
+    return rc;
   }
   llvm::errs() << "kiln: unknown command '" << cmd << "'\n";
   return usage();
