@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run here before bench/decode.sh on the GPU machine: compiles the Llama-3.2-1B
+# and Llama-3.1-8B shapes exactly as peer_decode.py builds them (header-only
+# weights; the engines read none) into .device/engines, and copies the peers'
+# script. Carry `.device` to the device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-build/bin}
+mkdir -p .device/engines .device/bench .scratch
+python3 - <<'PY'
+import sys
+sys.path.insert(0, "scripts")
+from make_shape_model import config_for, write_model
+for shape, name, hd in (("llama-3.2-1b", "l1b", 64), ("llama-3.1-8b", "l8b", 128)):
+    c = config_for(shape)
+    c.pop("rope_scaling", None)
+    c.update(rope_theta=500000.0, max_position_embeddings=8192, head_dim=hd, rms_norm_eps=1e-6)
+    write_model(f".scratch/{name}-peer", c)
+PY
+for m in l1b l8b; do
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 512 --quiet -o .device/engines/$m.engine
+done
+cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
+ls -la .device/engines
