@@ -90,7 +90,8 @@ kiln_status *kiln_generate(kiln_model *m, const int64_t *prompt, size_t n, const
   if (kiln::Status s = kiln::rt::generate(*m->model, {std::vector<int64_t>(prompt, prompt + n)}, g, out); !s)
     return wrap(s);
   *count = out[0].size();
-  std::memcpy(tokens, out[0].data(), std::min(capacity, out[0].size()) * sizeof(int64_t));
+  if (size_t n = std::min(capacity, out[0].size()))
+    std::memcpy(tokens, out[0].data(), n * sizeof(int64_t));
   return nullptr;
 }
 
@@ -115,7 +116,8 @@ kiln_status *kiln_tokenize(const kiln_tokenizer *t, const char *text, size_t len
   if (kiln::Status s = t->tokenizer.encode(std::string_view(text ? text : "", len), v); !s)
     return wrap(s);
   *count = v.size();
-  std::memcpy(ids, v.data(), std::min(capacity, v.size()) * sizeof(int64_t));
+  if (size_t n = std::min(capacity, v.size()))
+    std::memcpy(ids, v.data(), n * sizeof(int64_t));
   return nullptr;
 }
 
@@ -129,7 +131,8 @@ kiln_status *kiln_detokenize(const kiln_tokenizer *t, const int64_t *ids, size_t
   *len = s.size();
   if (capacity) {
     size_t k = std::min(capacity - 1, s.size());
-    std::memcpy(text, s.data(), k);
+    if (k)
+      std::memcpy(text, s.data(), k);
     text[k] = '\0';
   }
   return nullptr;

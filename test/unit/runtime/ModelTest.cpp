@@ -51,15 +51,18 @@ public:
       std::free(reinterpret_cast<void *>(p));
   }
   Status upload(DevPtr dst, const void *src, size_t n) override {
-    std::memcpy(reinterpret_cast<void *>(dst), src, n);
+    if (n)
+      std::memcpy(reinterpret_cast<void *>(dst), src, n);
     return Status::ok();
   }
   Status download(void *dst, DevPtr src, size_t n) override {
-    std::memcpy(dst, reinterpret_cast<const void *>(src), n);
+    if (n)
+      std::memcpy(dst, reinterpret_cast<const void *>(src), n);
     return Status::ok();
   }
   Status zero(DevPtr dst, size_t n) override {
-    std::memset(reinterpret_cast<void *>(dst), 0, n);
+    if (n)
+      std::memset(reinterpret_cast<void *>(dst), 0, n);
     return Status::ok();
   }
   Status memoryInfo(size_t &f, size_t &t) override {
