@@ -166,6 +166,8 @@ private:
   LogicalResult emitArgmaxRows(ArgmaxOp am, EmittedKernel &out);
   LogicalResult emitPointwise(EmittedKernel &out);
   LogicalResult emitHostProgram(EmittedKernel &out);
+  /// `name(a, k)`: element k of a 1-D operand or constant (+ `add`), or 0.
+  LogicalResult vectorLoad(llvm::raw_ostream &os, Value v, const std::string &name, float add);
 
   /// The buffer slot of a kernel result (outputs follow the inputs).
   unsigned outputSlot(unsigned result) { return body_->getNumArguments() + result; }
@@ -231,7 +233,12 @@ FailureOr<Shape> Emitter::shapeOf(Value v) {
     }
     return out;
   };
-  if (isa<MatmulOp>(op)) {
+  if (rt.hasStaticShape()) {
+    Shape out;
+    for (int64_t d : rt.getShape())
+      out.push_back(Dim{d, std::nullopt});
+    r = out;
+  } else if (isa<MatmulOp>(op)) {
     FailureOr<Shape> a = shapeOf(op->getOperand(0));
     if (failed(a))
       return failure();
@@ -281,9 +288,31 @@ FailureOr<Shape> Emitter::shapeOf(Value v) {
     if (failed(in))
       return failure();
     ArrayRef<int64_t> spec = rs.getShape();
+    // A -1 entry is inferred: it carries the input's one step size when the
+    // other sizes match up (an exporter's [1, -1, heads, dim] view).
+    int64_t inStatic = 1, outStatic = 1;
+    SmallVector<Dim> inSyms;
+    for (const Dim &d : *in) {
+      if (d.sym)
+        inSyms.push_back(d);
+      else
+        inStatic *= d.value;
+    }
+    for (auto [i, d] : llvm::enumerate(spec)) {
+      if (d > 0)
+        outStatic *= d;
+      else if (d == 0 && i < in->size())
+        outStatic *= (*in)[i].sym ? 1 : (*in)[i].value;
+    }
     r = fromType([&](int64_t i) -> std::optional<Dim> {
       if (i < static_cast<int64_t>(spec.size()) && spec[i] == 0 && i < static_cast<int64_t>(in->size()))
         return (*in)[i];
+      bool copiesSym = llvm::any_of(llvm::enumerate(spec), [&](auto e) {
+        return e.value() == 0 && e.index() < in->size() && (*in)[e.index()].sym;
+      });
+      if (i < static_cast<int64_t>(spec.size()) && spec[i] == -1 && inSyms.size() == 1 && !copiesSym &&
+          inStatic == outStatic)
+        return inSyms.front();
       return std::nullopt;
     });
   } else if (auto sl = dyn_cast<SliceOp>(op)) {
@@ -732,6 +761,26 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
 
 //===--- families --------------------------------------------------------===//
 
+LogicalResult Emitter::vectorLoad(llvm::raw_ostream &os, Value v, const std::string &name, float add) {
+  std::string plus = add != 0.0f ? " + " + fmtFloat(add) : "";
+  if (!v) {
+    os << "  __device__ static __forceinline__ float " << name << "(const kiln::Args &, kiln::i64) { return 0.0f; }\n";
+    return success();
+  }
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    os << "  __device__ static __forceinline__ float " << name << "(const kiln::Args &a, kiln::i64 k) { return kiln::ldf("
+       << ptr(arg.getArgNumber(), elemOf(v), true) << ", k)" << plus << "; }\n";
+    return success();
+  }
+  FailureOr<std::string> f = fn(v);
+  if (failed(f))
+    return failure();
+  os << "  __device__ static __forceinline__ float " << name
+     << "(const kiln::Args &a, kiln::i64 k) { kiln::i64 ix[1] = {k}; float mm0 = 0.0f, mm1 = 0.0f; return "
+     << call(*f, "ix") << plus << "; }\n";
+  return success();
+}
+
 /// Threads, rows-per-block and such from the tile, with a default.
 int64_t tileInt(ex::KernelOp k, StringRef key, int64_t otherwise) {
   auto a = k.getTile().getAs<IntegerAttr>(key);
@@ -774,7 +823,10 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
     auto arg = dyn_cast_or_null<BlockArgument>(v);
     return arg && arg.getOwner() == body_;
   };
-  if (!isArg(x) || (gamma && !isArg(gamma)) || (beta && !isArg(beta)))
+  // A norm's weight and bias: kernel operands, or constants (an ONNX
+  // export's small initializers).
+  auto isArgOrConst = [&](Value v) { return isArg(v) || v.getDefiningOp<ConstantOp>(); };
+  if (!isArg(x) || (gamma && !isArgOrConst(gamma)) || (beta && !isArgOrConst(beta)))
     return fail(mm, "the matmul's input must be a kernel operand or a norm of one");
 
   // Epilogue: the yielded value that is the matmul's result through
@@ -864,18 +916,8 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
      << ptr(wArg.getArgNumber(), tw, true) << "; }\n";
   os << "  __device__ static __forceinline__ float x(const kiln::Args &a, kiln::i64 m, kiln::i64 k) { "
         "return kiln::ldf(A(a), m * K + k); }\n";
-  auto vecLoad = [&](Value v, const std::string &name, float add) {
-    if (!v) {
-      os << "  __device__ static __forceinline__ float " << name
-         << "(const kiln::Args &, kiln::i64) { return 0.0f; }\n";
-      return;
-    }
-    os << "  __device__ static __forceinline__ float " << name << "(const kiln::Args &a, kiln::i64 k) { return kiln::ldf("
-       << ptr(cast<BlockArgument>(v).getArgNumber(), elemOf(v), true) << ", k)"
-       << (add != 0.0f ? " + " + fmtFloat(add) : "") << "; }\n";
-  };
-  vecLoad(gamma, "gamma", offset);
-  vecLoad(beta, "beta", 0.0f);
+  if (failed(vectorLoad(os, gamma, "gamma", offset)) || failed(vectorLoad(os, beta, "beta", 0.0f)))
+    return failure();
   os << decls_;
   int yOut = yieldIndex(y);
   os << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
@@ -1029,8 +1071,9 @@ LogicalResult Emitter::emitNorm(Operation *norm, EmittedKernel &out) {
     auto arg = dyn_cast_or_null<BlockArgument>(v);
     return arg && arg.getOwner() == body_;
   };
-  if (!isArg(x) || !isArg(gamma) || (beta && !isArg(beta)))
-    return fail(norm, "a norm kernel's operands must be kernel operands");
+  auto isArgOrConst = [&](Value v) { return isArg(v) || v.getDefiningOp<ConstantOp>(); };
+  if (!isArg(x) || !isArgOrConst(gamma) || (beta && !isArgOrConst(beta)))
+    return fail(norm, "a norm kernel's input must be a kernel operand, its weights operands or constants");
   FailureOr<Shape> xs = shapeOf(x);
   if (failed(xs) || xs->back().sym)
     return failure();
@@ -1049,14 +1092,9 @@ LogicalResult Emitter::emitNorm(Operation *norm, EmittedKernel &out) {
   os << "  __device__ static __forceinline__ float x(const kiln::Args &a, kiln::i64 m, kiln::i64 k) { return "
         "kiln::ldf("
      << ptr(cast<BlockArgument>(x).getArgNumber(), elemOf(x), true) << ", m * K + k); }\n";
-  os << "  __device__ static __forceinline__ float gamma(const kiln::Args &a, kiln::i64 k) { return kiln::ldf("
-     << ptr(cast<BlockArgument>(gamma).getArgNumber(), elemOf(gamma), true) << ", k)"
-     << (offset != 0.0f ? " + " + fmtFloat(offset) : "") << "; }\n";
-  if (beta)
-    os << "  __device__ static __forceinline__ float beta(const kiln::Args &a, kiln::i64 k) { return kiln::ldf("
-       << ptr(cast<BlockArgument>(beta).getArgNumber(), elemOf(beta), true) << ", k); }\n";
-  else
-    os << "  __device__ static __forceinline__ float beta(const kiln::Args &, kiln::i64) { return 0.0f; }\n";
+  if (failed(vectorLoad(os, gamma, "gamma", offset)) || failed(vectorLoad(os, beta, "beta", 0.0f)))
+    return failure();
+  os << decls_;
   os << "  __device__ static __forceinline__ void store(const kiln::Args &a, kiln::i64 m, kiln::i64 k, float v) { "
         "kiln::stv("
      << ptr(outputSlot(yOut), elemOf(norm->getResult(0)), false) << ", m * K + k, v); }\n";

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every kernel of every model compiles with NVRTC: `kiln compile` on the six
-tiny models and on the Llama-3.2-1B and Llama-3.1-8B shapes (header-only
-weights, scripts/make_shape_model.py), plus a 1-layer variant whose MLP is
+tiny models, the torch.onnx export of the tiny Llama, and on the Llama-3.2-1B
+and Llama-3.1-8B shapes (header-only weights, scripts/make_shape_model.py),
+plus a 1-layer variant whose MLP is
 wide enough (K = 24576) that the decode GEMV cannot stage its input in shared
 memory. For each engine, `kiln inspect --json` must show:
 
@@ -78,7 +79,7 @@ def check(name, m, targets, layers_per_step=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kiln", required=True)
-    ap.add_argument("--only", help="one model: a tiny model name, 1b, 8b or wide")
+    ap.add_argument("--only", help="one model: a tiny model name, 1b, 8b, onnx or wide")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +98,9 @@ def main():
                 extra += ["--target", "sm_90a,sm_80"]
                 targets = ["sm_90a", "sm_80"]
             jobs.append((key, d, extra, targets, 6 if key == "1b" else None))
+        # A torch.onnx export (constants for norm weights, -1 reshapes).
+        jobs.append(("onnx", os.path.join(ROOT, "test", "models", "onnx", "llama_plain.onnx"), ["--max-seq", "64"],
+                     ["sm_90a"], None))
         wide = config_for("llama-3.2-1b", layers=1)
         wide["intermediate_size"] = 24576
         d = os.path.join(tmp, "wide")
