@@ -18,6 +18,8 @@ for s in ${SHAPES-l1b l8b}; do
     || tail -5 "$OUT/$s-peer.log"
   build-gpu/bin/kiln-run .device/engines/$s.engine --weights "$OUT/$s" --bench --prompt-len 128 --gen 256 \
     > "$OUT/$s-kiln.txt" 2> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  build-gpu/bin/kiln-run .device/engines/$s.engine --weights "$OUT/$s" --bench --prompt-len 128 --gen 256 --no-graphs \
+    > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   rm -rf "$OUT/$s"/*.safetensors
 done
 python3 - "$OUT" <<'PY'
@@ -40,4 +42,8 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     gf = peer.get("gptfast_tok_s", float("nan"))
     hf = peer.get("hf_eager_tok_s", float("nan"))
     print(f"{s:6} {tps:10.1f} {ms:7.3f} {tbs:6.2f} {100 * tbs / copy:6.1f}% {gf:9.1f} {hf:9.1f} {tps / gf:12.2f}")
+    ng = open(f"{out}/{s}-kiln-nographs.txt").read() if os.path.exists(f"{out}/{s}-kiln-nographs.txt") else ""
+    n = re.search(r"decode ([\d.]+) tok/s", ng)
+    if n:
+        print(f"{s:6} without CUDA graphs: {float(n[1]):.1f} tok/s")
 PY

@@ -59,6 +59,15 @@ public:
                                 std::string &note) = 0;
   virtual Status launch(size_t kernel, const KernelArgs &args, const LaunchConfig &config) = 0;
   virtual Status synchronize() = 0;
+
+  /// Launch graphs (CUDA graphs): the launches between beginGraph and
+  /// endGraph are recorded, not run, into graph `key`; runGraph replays it.
+  /// Devices without graphs return false from supportsGraphs.
+  virtual bool supportsGraphs() const { return false; }
+  virtual Status beginGraph() { return Status::error("this device has no launch graphs"); }
+  virtual Status endGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
+  virtual bool hasGraph(uint64_t key) const { return false; }
+  virtual Status runGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
 };
 
 /// "cuda" (the first GPU), "host" (the reference kernels on the CPU), or

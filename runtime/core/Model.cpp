@@ -130,6 +130,7 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
   std::unique_ptr<Model> m(new Model());
   m->device_ = std::move(device);
   m->source_ = path;
+  m->useGraphs_ = o.graphs;
   format::EngineFile engine;
   KILN_RETURN_IF_ERROR(format::readEngine(path, engine));
   KILN_RETURN_IF_ERROR(format::readManifest(engine, path, m->manifest_));
@@ -194,6 +195,26 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
                            .withContext("allocating the KV cache"));
   m->deviceBytes_ += want * pageBytes;
   out = std::move(m);
+  return Status::ok();
+}
+
+Status Model::launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M,
+                        const std::function<DevPtr(const format::OperandDesc &)> &resolve) {
+  for (const format::LaunchDesc &l : f.launches) {
+    const format::KernelDesc &k = manifest_.kernels[static_cast<size_t>(l.kernel)];
+    KernelArgs a;
+    for (size_t i = 0; i < l.operands.size(); ++i)
+      a.p[i] = resolve(l.operands[i]);
+    a.ws = workspace_ + workspaceOffsets_[static_cast<size_t>(l.kernel)];
+    a.batch = static_cast<int32_t>(B);
+    a.tokens = static_cast<int32_t>(T);
+    a.pages = static_cast<int32_t>(pages_);
+    a.maxBlocks = static_cast<int32_t>(M);
+    a.layer = static_cast<int32_t>(l.kvLayer);
+    int64_t grid = std::clamp<int64_t>(k.grid.eval(B, T, pages_, M), 1, int64_t(1) << 30);
+    LaunchConfig c{static_cast<unsigned>(grid), static_cast<unsigned>(k.threads), static_cast<unsigned>(k.smem)};
+    KILN_RETURN_IF_ERROR(device_->launch(static_cast<size_t>(l.kernel), a, c));
+  }
   return Status::ok();
 }
 
@@ -265,20 +286,25 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
     }
     return 0;
   };
-  for (const format::LaunchDesc &l : f->launches) {
-    const format::KernelDesc &k = manifest_.kernels[static_cast<size_t>(l.kernel)];
-    KernelArgs a;
-    for (size_t i = 0; i < l.operands.size(); ++i)
-      a.p[i] = resolve(l.operands[i]);
-    a.ws = workspace_ + workspaceOffsets_[static_cast<size_t>(l.kernel)];
-    a.batch = static_cast<int32_t>(B);
-    a.tokens = static_cast<int32_t>(T);
-    a.pages = static_cast<int32_t>(pages_);
-    a.maxBlocks = static_cast<int32_t>(M);
-    a.layer = static_cast<int32_t>(l.kvLayer);
-    int64_t grid = std::clamp<int64_t>(k.grid.eval(B, T, pages_, M), 1, int64_t(1) << 30);
-    LaunchConfig c{static_cast<unsigned>(grid), static_cast<unsigned>(k.threads), static_cast<unsigned>(k.smem)};
-    KILN_RETURN_IF_ERROR(device_->launch(static_cast<size_t>(l.kernel), a, c));
+  // A decode step of a given batch and table width always launches the same
+  // kernels with the same arguments (inputs live at fixed addresses): the
+  // first one is captured as a graph, later ones replay it.
+  bool graph = useGraphs_ && name == "decode" && device_->supportsGraphs();
+  uint64_t key = (static_cast<uint64_t>(B) << 32) | static_cast<uint64_t>(M);
+  if (graph && device_->hasGraph(key)) {
+    KILN_RETURN_IF_ERROR(device_->runGraph(key));
+  } else {
+    if (graph)
+      KILN_RETURN_IF_ERROR(device_->beginGraph());
+    Status launched = launchAll(*f, B, T, M, resolve);
+    if (graph) {
+      Status ended = device_->endGraph(key);
+      KILN_RETURN_IF_ERROR(launched);
+      KILN_RETURN_IF_ERROR(ended);
+      KILN_RETURN_IF_ERROR(device_->runGraph(key));
+    } else {
+      KILN_RETURN_IF_ERROR(launched);
+    }
   }
 
   out.vocab = vocab_;

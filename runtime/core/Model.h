@@ -5,7 +5,9 @@
 // concatenation of merged projections, transposes) or from the engine's
 // embedded weights, allocates the arena, the workspace and the KV pool, and
 // prepares the kernels on the device. `step` runs one prefill or decode
-// step as the manifest schedules it. Not thread-safe: one caller at a time.
+// step as the manifest schedules it; on devices with launch graphs a decode
+// step of each (batch, table width) is captured once and replayed. Not
+// thread-safe: one caller at a time.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_RUNTIME_CORE_MODEL_H
@@ -23,6 +25,7 @@ struct LoadOptions {
   std::string weights;   // model directory with the safetensors; default: the manifest's source
   int64_t kvPages = 0;   // 0: the plan's (max_batch sequences of max_seq), within free memory
   double kvMemoryFraction = 0.9; // at most this share of free memory goes to the KV pool
+  bool graphs = true;            // replay decode steps as CUDA graphs (per batch and table width)
 };
 
 /// One step's inputs: `batch` sequences of `tokens` tokens, row-major.
@@ -63,6 +66,8 @@ public:
 private:
   Model() = default;
   Status bindWeights(const format::EngineFile &engine, const std::string &dir);
+  Status launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M,
+                   const std::function<DevPtr(const format::OperandDesc &)> &resolve);
 
   std::unique_ptr<Device> device_;
   format::EngineManifest manifest_;
@@ -72,6 +77,7 @@ private:
   std::vector<uint64_t> workspaceOffsets_; // each kernel's region
   int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;
   std::vector<int64_t> eos_;
+  bool useGraphs_ = true;
 };
 
 } // namespace kiln::rt

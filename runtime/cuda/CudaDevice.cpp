@@ -10,6 +10,7 @@
 #include "runtime/core/Device.h"
 #include "runtime/cuda/CudaDriver.h"
 
+#include <map>
 #include <vector>
 
 namespace kiln::rt {
@@ -24,6 +25,8 @@ public:
     if (!d_ || !ctx_)
       return;
     d_->cuCtxSetCurrent(ctx_);
+    for (auto &[k, g] : graphs_)
+      d_->cuGraphExecDestroy(g);
     for (CUmodule m : modules_)
       d_->cuModuleUnload(m);
     if (stream_)
@@ -69,8 +72,9 @@ public:
   Status upload(DevPtr dst, const void *src, size_t bytes) override {
     if (!bytes)
       return Status::ok();
-    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, src, bytes, stream_), "copying to the GPU"));
-    return check(d_->cuStreamSynchronize(stream_), "copying to the GPU");
+    // From pageable host memory the copy is staged before the call returns,
+    // so the caller may reuse `src`; the stream orders it before the kernels.
+    return check(d_->cuMemcpyHtoDAsync(dst, src, bytes, stream_), "copying to the GPU");
   }
   Status download(void *dst, DevPtr src, size_t bytes) override {
     if (!bytes)
@@ -160,6 +164,30 @@ public:
     return check(d_->cuStreamSynchronize(stream_), "running the kernels");
   }
 
+  bool supportsGraphs() const override { return true; }
+  Status beginGraph() override {
+    return check(d_->cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "starting a graph capture");
+  }
+  Status endGraph(uint64_t key) override {
+    CUgraph g = nullptr;
+    KILN_RETURN_IF_ERROR(check(d_->cuStreamEndCapture(stream_, &g), "ending a graph capture"));
+    CUgraphExec exec = nullptr;
+    Status s = check(d_->cuGraphInstantiate(&exec, g, 0), "instantiating a graph");
+    d_->cuGraphDestroy(g);
+    KILN_RETURN_IF_ERROR(s);
+    if (auto it = graphs_.find(key); it != graphs_.end())
+      d_->cuGraphExecDestroy(it->second);
+    graphs_[key] = exec;
+    return Status::ok();
+  }
+  bool hasGraph(uint64_t key) const override { return graphs_.count(key) != 0; }
+  Status runGraph(uint64_t key) override {
+    auto it = graphs_.find(key);
+    if (it == graphs_.end())
+      return Status::error("no graph " + std::to_string(key));
+    return check(d_->cuGraphLaunch(it->second, stream_), "launching a graph");
+  }
+
 private:
   const Driver *d_ = nullptr;
   CUdevice dev_ = 0;
@@ -169,6 +197,7 @@ private:
   std::vector<CUmodule> modules_;
   std::vector<CUfunction> functions_;
   std::vector<std::string> names_;
+  std::map<uint64_t, CUgraphExec> graphs_;
 };
 
 } // namespace

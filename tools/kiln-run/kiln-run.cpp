@@ -40,7 +40,7 @@ int usage() {
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n"
-               "                [--bench [--prompt-len N] [--gen M]]\n");
+               "                [--bench [--prompt-len N] [--gen M]] [--no-graphs]\n");
   return 2;
 }
 
@@ -93,6 +93,7 @@ int main(int argc, char **argv) {
     else if (a == "--reference" && (v = next())) reference = v;
     else if (a == "--memory-report") memoryReport = true;
     else if (a == "--bench") bench = true;
+    else if (a == "--no-graphs") lo.graphs = false;
     else if (a == "--prompt-len" && (v = next())) promptLen = std::atoll(v);
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
@@ -288,9 +289,10 @@ int main(int argc, char **argv) {
                      static_cast<double>(model->manifest().kv.bytesPerToken) *
                          (static_cast<double>(ids.size()) + steps / 2);
       std::printf("bench: %s on %s: prompt %zu, %zu tokens: prefill %.2f ms; decode %.1f tok/s, %.3f ms/token, "
-                  "%.0f bytes/token (weights + KV), %.1f GB/s (host-timed, no CUDA graphs yet)\n",
+                  "%.0f bytes/token (weights + KV), %.1f GB/s (host-timed%s)\n",
                   engine.c_str(), describe.c_str(), ids.size(), out[0].size(), prefillMs, steps / decodeS,
-                  1e3 * decodeS / steps, bytes, bytes * steps / decodeS / 1e9);
+                  1e3 * decodeS / steps, bytes, bytes * steps / decodeS / 1e9,
+                  lo.graphs ? "" : ", no graphs");
     }
     return 0;
   };
