@@ -16,10 +16,13 @@ for s in ${SHAPES-l1b l8b}; do
   shape=$([ $s = l1b ] && echo llama3.2-1b || echo llama3.1-8b)
   python3 .device/bench/peer_decode.py --shape $shape --save "$OUT/$s" --prompt 128 --gen 256 > "$OUT/$s-peer.json" 2> "$OUT/$s-peer.log" \
     || tail -5 "$OUT/$s-peer.log"
-  build-gpu/bin/kiln-run .device/engines/$s.engine --weights "$OUT/$s" --bench --prompt-len 128 --gen 256 \
-    > "$OUT/$s-kiln.txt" 2> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
-  build-gpu/bin/kiln-run .device/engines/$s.engine --weights "$OUT/$s" --bench --prompt-len 128 --gen 256 --no-graphs \
-    > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  K="build-gpu/bin/kiln-run .device/engines/$s.engine --weights $OUT/$s --bench --prompt-len 128 --gen 256"
+  $K > "$OUT/$s-kiln.txt" 2> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  # Variants: without programmatic dependent launch, without CUDA graphs;
+  # and the per-kernel profile.
+  $K --no-overlap > "$OUT/$s-kiln-nooverlap.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  $K --no-graphs --no-overlap > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  $K --gen 32 --profile > "$OUT/$s-profile.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   rm -rf "$OUT/$s"/*.safetensors
 done
 python3 - "$OUT" <<'PY'
@@ -42,8 +45,9 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     gf = peer.get("gptfast_tok_s", float("nan"))
     hf = peer.get("hf_eager_tok_s", float("nan"))
     print(f"{s:6} {tps:10.1f} {ms:7.3f} {tbs:6.2f} {100 * tbs / copy:6.1f}% {gf:9.1f} {hf:9.1f} {tps / gf:12.2f}")
-    ng = open(f"{out}/{s}-kiln-nographs.txt").read() if os.path.exists(f"{out}/{s}-kiln-nographs.txt") else ""
-    n = re.search(r"decode ([\d.]+) tok/s", ng)
-    if n:
-        print(f"{s:6} without CUDA graphs: {float(n[1]):.1f} tok/s")
+    for variant, what in (("nooverlap", "CUDA graphs, no overlap"), ("nographs", "no graphs, no overlap")):
+        f = f"{out}/{s}-kiln-{variant}.txt"
+        n = re.search(r"decode ([\d.]+) tok/s", open(f).read() if os.path.exists(f) else "")
+        if n:
+            print(f"{s:6}   {what}: {float(n[1]):.1f} tok/s")
 PY

@@ -971,17 +971,25 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
       vec /= 2;
     if (ta != tw || !(ta.isBF16() || ta.isF16() || ta.isF32()))
       vec = 1;
-    int64_t splitK = std::min<int64_t>(4, pow2Floor(std::max<int64_t>(1, tileInt(kernel_, "split_k", 1))));
-    int64_t groups = (threads / 32) / splitK;
-    int64_t cols = std::max<int64_t>(groups, tileInt(kernel_, "rows_per_block", 4));
-    cols = (cols + groups - 1) / groups * groups;
+    int64_t warps = threads / 32;
+    int64_t splitK = std::min<int64_t>(warps, pow2Floor(std::max<int64_t>(1, tileInt(kernel_, "split_k", 1))));
+    int64_t chunk = 32 * vec, iters = ((K + splitK - 1) / splitK + chunk - 1) / chunk;
+    int64_t unroll = 1;
+    while (unroll < std::min<int64_t>(8, iters))
+      unroll *= 2;
+    unroll = std::min<int64_t>(unroll, pow2Floor(std::max<int64_t>(1, tileInt(kernel_, "unroll", unroll))));
+    // Fewer loads in flight per lane when several rows or the gate's second
+    // half multiply the accumulators and the registers holding them.
+    if (mc * (gate ? 2 : 1) > 4)
+      unroll = std::min<int64_t>(unroll, 4);
+    int64_t cols = warps / splitK;
     out.family = "gemv";
     out.threads = threads;
     out.smem = 0;
     out.grid = SizeRule{(N + cols - 1) / cols, {}, 1, 0};
     os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
                         "kiln::gemv<S, {0}, {2}, {3}, {4}>(a); }\n",
-                        threads, kernel_.getSymName(), cols, splitK, vec);
+                        threads, kernel_.getSymName(), splitK, vec, unroll);
   }
   out.specialisation = std::move(s);
   return success();
@@ -1047,9 +1055,25 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
     out.family = "attention_decode";
     out.grid = SizeRule{hkv * splits, {Sym::Batch, Sym::Tokens}, 1, 0};
     out.workspace = SizeRule{splits > 1 ? maxRows * H * splits * (D + 2) * 4 + maxRows * hkv * 4 : 0, {}, 1, 0};
-    os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
-                        "kiln::attentionDecode<S, {1}>(a); }\n",
-                        kernel_.getSymName(), splits);
+    // Many keys in flight (attentionDecodeTiled) when a key splits into
+    // 16-byte vectors over a power-of-two number of lanes and the scores and
+    // partial sums fit in shared memory; otherwise a warp per query head.
+    int64_t cbytes = std::max<int64_t>(1, ct.getElementType().getIntOrFloatBitWidth() / 8);
+    int64_t vec = std::max<int64_t>(1, 16 / cbytes);
+    auto fits = [&](int64_t v) { return D % v == 0 && D / v <= 32 && llvm::isPowerOf2_64(D / v); };
+    while (vec > 1 && !fits(vec))
+      vec /= 2;
+    const int64_t keysPerThread = 4, G = H / hkv;
+    int64_t chunk = fits(vec) ? 4 * (32 / (D / vec)) * keysPerThread : 0;
+    int64_t sharedBytes = 4 * (G * chunk + 3 * G + 4 * G * D);
+    if (fits(vec) && H % hkv == 0 && sharedBytes <= 40 * 1024)
+      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
+                          "kiln::attentionDecodeTiled<S, {1}, {2}, {3}>(a); }\n",
+                          kernel_.getSymName(), splits, vec, keysPerThread);
+    else
+      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
+                          "kiln::attentionDecode<S, {1}>(a); }\n",
+                          kernel_.getSymName(), splits);
   } else {
     out.family = "attention_prefill";
     out.grid = SizeRule{H, {Sym::Batch, Sym::Tokens}, 4, 0};
@@ -1331,6 +1355,8 @@ LogicalResult Emitter::emitHostProgram(EmittedKernel &out) {
 
 LogicalResult Emitter::emit(EmittedKernel &out) {
   out.name = kernel_.getSymName().str();
+  out.bytes = static_cast<int64_t>(kernel_.getBytes());
+  out.flops = static_cast<int64_t>(kernel_.getFlops());
   if (kernel_.getBody().empty())
     return fail(kernel_, "has no body to generate code from");
   body_ = &kernel_.getBody().front();

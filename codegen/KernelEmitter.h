@@ -49,6 +49,11 @@ struct EmittedKernel {
   /// host programs): operand types with step-size dims, the ops as
   /// host::HostOp (name, attributes, result types, operands), the yields.
   std::string hostProgram;
+  /// Bytes moved and FLOPs at the step the cost model planned (choose-tiling).
+  int64_t bytes = 0, flops = 0;
+  /// The kernel waits for the previous one itself (dependOnPrevious in the
+  /// device library), so the runtime may launch it while that one finishes.
+  bool dependentLaunch = true;
 };
 
 struct EmitOptions {

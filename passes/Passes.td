@@ -191,11 +191,12 @@ def ChooseTiling : Pass<"kiln-choose-tiling", "mlir::ModuleOp"> {
     registers, clocks, tensor-core rate) and keeps the fastest under the
     model in `passes/tiling/CostModel.h`:
 
-    - `gemv` (at most 16 rows of tokens): `rows_per_block`, `split_k`,
-      `vector_width` (16-byte loads where K allows), `threads`. Time is the
-      bytes over the streaming bandwidth, scaled by the fraction of the
-      bandwidth-latency product the resident blocks keep in flight, plus
-      split-K's partial sums.
+    - `gemv` (at most 16 rows of tokens): `split_k` (warps sharing a weight
+      row), `unroll` (16-byte loads per lane in flight), `vector_width`
+      (16-byte loads where K allows), `threads`. Time is the bytes over the
+      streaming bandwidth, scaled by the fraction of the bandwidth-latency
+      product the resident warps keep in flight, plus the activations'
+      rereads from L2.
     - `gemm`: `block_m`, `block_n`, `block_k`, `stages` within shared memory;
       time is the larger of wave-quantised tensor-core time and traffic.
     - `paged_attention` (decode): the split-KV chunk `kv_chunk` and `splits`
@@ -210,7 +211,7 @@ def ChooseTiling : Pass<"kiln-choose-tiling", "mlir::ModuleOp"> {
     needed.
 
     ```mlir
-    %0 = kiln.fused "matmul"(...) {kiln.cost = {bytes = 8650752 : i64, ...}, kiln.tile = {family = "gemv", rows_per_block = 2 : i64, split_k = 1 : i64, threads = 128 : i64, vector_width = 8 : i64}} : ...
+    %0 = kiln.fused "matmul"(...) {kiln.cost = {bytes = 8650752 : i64, ...}, kiln.tile = {family = "gemv", split_k = 1 : i64, threads = 128 : i64, unroll = 8 : i64, vector_width = 8 : i64}} : ...
     ```
   }];
   let options = [

@@ -32,6 +32,21 @@ struct Args {
   int batch, tokens, pages, max_blocks, layer, pad0;
 };
 
+// ---- programmatic dependent launch ------------------------------------------
+//
+// On sm_90 the runtime launches a kernel while the previous one finishes.
+// Every skeleton calls dependOnPrevious() before it touches any buffer but
+// the weights: it returns once the previous kernel has completed and its
+// writes are visible. It then lets the next kernel start launching, so at
+// most one kernel waits ahead. Without the launch attribute both are no-ops.
+
+__device__ __forceinline__ void dependOnPrevious() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // ---- element access -------------------------------------------------------
 
 __device__ __forceinline__ float ldf(const float *p, i64 i) { return p[i]; }
@@ -139,6 +154,7 @@ template <> struct VecOf<16> { typedef uint4 type; };
 template <> struct VecOf<8> { typedef uint2 type; };
 template <> struct VecOf<4> { typedef unsigned type; };
 template <> struct VecOf<2> { typedef unsigned short type; };
+template <> struct VecOf<1> { typedef unsigned char type; };
 
 /// VEC consecutive elements of T at p[i] (aligned), converted to float.
 template <typename T, int VEC>
@@ -197,6 +213,7 @@ __device__ __forceinline__ float normed(const Args &a, i64 m, i64 k, float mean,
 /// The norm family: one block per row (grid-stride), out = S::epi(norm(x)).
 template <class S> __device__ void normRows(const Args &a) {
   __shared__ float red[33];
+  dependOnPrevious();
   i64 rows = S::rows(a);
   for (i64 m = blockIdx.x; m < rows; m += gridDim.x) {
     float mean, rs;
@@ -211,76 +228,192 @@ template <class S> __device__ void normRows(const Args &a) {
 // y[m, n] = epi(m, n, sum_k A'[m, k] W[n, k]) for the few rows m of a decode
 // step, W [NMM, K] row-major (the weight's [N, K] form). A' is A after the
 // optional norm prologue, staged in shared memory as the activation dtype.
-// Each warp owns output columns; lanes stride K with VEC-element loads; SPLITK
-// warps share one column and add through shared memory. GATE: output
-// column n reads W rows n and n + N (SwiGLU/GeGLU over merged halves).
-// ARGMAX: the argmax over n of the stored y[m, :] goes to S::argmaxOut.
+//
+// The weights are streamed once, so the kernel is bound by how many of their
+// bytes are in flight: each warp owns one output column (or, with SPLITK,
+// one K slice of a column shared by SPLITK warps of the block); its lanes
+// read 16-byte vectors of consecutive K and issue UNROLL of them before the
+// first multiply. Before the prologue each warp asks L2 for its first
+// column's leading bytes, so the norm and the staging overlap the first
+// weight fetch. GATE: output column n reads W rows n and n + N (SwiGLU/GeGLU
+// over merged halves). ARGMAX: the argmax over n of the stored y[m, :] goes
+// to S::argmaxOut.
 
-template <class S, int THREADS, int COLS_PER_BLOCK, int SPLITK, int VEC>
+/// The raw bits of VEC consecutive T (VEC * sizeof(T) bytes, aligned).
+template <typename T, int VEC> struct Raw {
+  typedef typename VecOf<VEC * sizeof(T)>::type type;
+};
+template <typename T, int VEC>
+__device__ __forceinline__ typename Raw<T, VEC>::type loadRaw(const T *p, i64 i) {
+  return __ldg(reinterpret_cast<const typename Raw<T, VEC>::type *>(p + i));
+}
+template <typename T, int VEC>
+__device__ __forceinline__ void unpackRaw(const typename Raw<T, VEC>::type &raw, float (&out)[VEC]) {
+  const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+  for (int j = 0; j < VEC; ++j)
+    out[j] = ldf(e, j);
+}
+/// VEC consecutive elements of T at p[i] in shared memory, as floats.
+template <typename T, int VEC>
+__device__ __forceinline__ void loadShared(const T *p, i64 i, float (&out)[VEC]) {
+  typename Raw<T, VEC>::type raw = *reinterpret_cast<const typename Raw<T, VEC>::type *>(p + i);
+  unpackRaw<T, VEC>(raw, out);
+}
+
+__device__ __forceinline__ void prefetchL2(const void *p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+/// Rows m0 .. m0 + mc of A, normalised when S::NORM, into sA (S::MC x S::K
+/// of the activation dtype). The copy moves 16-byte vectors with eight per
+/// thread in flight; the norm then reads shared memory, so the prologue
+/// costs a few memory round trips however long K is.
+template <class S, int THREADS>
+__device__ __forceinline__ void stageRows(const Args &a, i64 m0, int mc, typename S::TA *sA, float *red,
+                                          float *sMean, float *sRs) {
+  typedef typename S::TA TA;
+  constexpr int AV = S::K % (16 / sizeof(TA)) == 0 ? static_cast<int>(16 / sizeof(TA)) : 1;
+  typedef typename Raw<TA, AV>::type RA;
+  constexpr i64 NV = S::K / AV;
+  const TA *A = S::A(a);
+  for (int r = 0; r < mc; ++r)
+    for (i64 v0 = threadIdx.x; v0 < NV; v0 += THREADS * 8) {
+      RA buf[8];
+#pragma unroll
+      for (int u = 0; u < 8; ++u)
+        if (v0 + u * THREADS < NV)
+          buf[u] = loadRaw<TA, AV>(A, (m0 + r) * S::K + (v0 + u * THREADS) * AV);
+#pragma unroll
+      for (int u = 0; u < 8; ++u)
+        if (v0 + u * THREADS < NV)
+          *reinterpret_cast<RA *>(sA + r * S::K + (v0 + u * THREADS) * AV) = buf[u];
+    }
+  __syncthreads();
+  for (int r = 0; r < mc; ++r) {
+    float mean = 0.0f, rs = 1.0f;
+    if constexpr (S::NORM != 0) {
+      TA *row = sA + r * S::K;
+      float sum = 0.0f;
+      if (S::NORM == 2) {
+        for (i64 k = threadIdx.x; k < S::K; k += THREADS)
+          sum += ldf(row, k);
+        mean = blockSum(sum, red) / static_cast<float>(S::K);
+        sum = 0.0f;
+      }
+      for (i64 k = threadIdx.x; k < S::K; k += THREADS) {
+        float v = ldf(row, k) - mean;
+        sum += v * v;
+      }
+      rs = rsqrtf(blockSum(sum, red) / static_cast<float>(S::K) + S::EPS);
+#pragma unroll 8
+      for (i64 k = threadIdx.x; k < S::K; k += THREADS) {
+        float v = (ldf(row, k) - mean) * rs * S::gamma(a, k);
+        if (S::NORM == 2)
+          v += S::beta(a, k);
+        row[k] = static_cast<TA>(roundTo<TA>(v));
+      }
+    }
+    if (threadIdx.x == 0) {
+      sMean[r] = mean;
+      sRs[r] = rs;
+    }
+  }
+}
+
+template <class S, int THREADS, int SPLITK, int VEC, int UNROLL>
 __device__ void gemv(const Args &a) {
   constexpr int WARPS = THREADS / 32;
-  constexpr int GROUPS = WARPS / SPLITK;      // column groups in flight per block
+  constexpr int GROUPS = WARPS / SPLITK;      // columns in flight per block
   constexpr int NM = S::GATE ? 2 : 1;         // W rows per output column
+  constexpr i64 CHUNK = 32 * VEC;             // K elements per warp-wide load
+  constexpr i64 KS = ((S::K + SPLITK - 1) / SPLITK + VEC - 1) / VEC * VEC; // K per split
+  constexpr int ITERS = static_cast<int>((KS + CHUNK - 1) / CHUNK);
   typedef typename S::TA TA;
-  // A' staged in shared memory when it fits (S::STAGE); otherwise read from
-  // global memory (L1/L2) with the norm applied on the fly.
+  typedef typename S::TW TW;
+  typedef typename Raw<TW, VEC>::type RW;
   __shared__ __align__(16) TA sA[S::STAGE ? S::MC * S::K : 8];
   __shared__ float sMean[S::MC], sRs[S::MC];
   __shared__ float red[33];
   __shared__ float part[SPLITK > 1 ? WARPS * S::MC * NM : 1];
   __shared__ u64 best[S::ARGMAX ? S::MC : 1];
   const TA *A = S::A(a);
-  const typename S::TW *W = S::W(a);
+  const TW *W = S::W(a);
   i64 rows = S::rows(a);
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int group = warp / SPLITK, slice = warp % SPLITK;
-  constexpr i64 KS = (S::K + SPLITK - 1) / SPLITK; // K per split
+  const i64 kBegin = slice * KS, kEnd = kBegin + KS < S::K ? kBegin + KS : S::K;
+  {
+    i64 n = static_cast<i64>(blockIdx.x) * GROUPS + group;
+    if (n < S::N)
+#pragma unroll
+      for (int u = 0; u < UNROLL && u < ITERS; ++u) {
+        i64 k = kBegin + u * CHUNK + lane * VEC;
+        if (k < kEnd)
+#pragma unroll
+          for (int j = 0; j < NM; ++j)
+            prefetchL2(W + (n + j * S::N) * S::K + k);
+      }
+  }
+  dependOnPrevious();
   for (i64 m0 = 0; m0 < rows; m0 += S::MC) {
     int mc = static_cast<int>(rows - m0 < S::MC ? rows - m0 : S::MC);
-    // Stage A' (normalised) for rows m0 .. m0 + mc.
-    for (int r = 0; r < mc; ++r) {
-      float mean = 0.0f, rs = 1.0f;
-      if constexpr (S::NORM != 0)
-        rowStats<S>(a, m0 + r, red, mean, rs);
-      if (threadIdx.x == 0) {
-        sMean[r] = mean;
-        sRs[r] = rs;
+    // Stage A' (normalised) for rows m0 .. m0 + mc, or only its norm
+    // statistics when it does not fit.
+    if constexpr (S::STAGE != 0) {
+      stageRows<S, THREADS>(a, m0, mc, sA, red, sMean, sRs);
+    } else {
+      for (int r = 0; r < mc; ++r) {
+        float mean = 0.0f, rs = 1.0f;
+        if constexpr (S::NORM != 0)
+          rowStats<S>(a, m0 + r, red, mean, rs);
+        if (threadIdx.x == 0) {
+          sMean[r] = mean;
+          sRs[r] = rs;
+        }
       }
-      if constexpr (S::STAGE != 0)
-        for (i64 k = threadIdx.x; k < S::K; k += THREADS)
-          sA[r * S::K + k] = S::NORM ? static_cast<TA>(normed<S>(a, m0 + r, k, mean, rs))
-                                     : A[(m0 + r) * S::K + k];
     }
     if (S::ARGMAX && threadIdx.x < S::MC)
       best[threadIdx.x] = 0ull;
     __syncthreads();
-    for (i64 n0 = static_cast<i64>(blockIdx.x) * COLS_PER_BLOCK; n0 < S::N;
-         n0 += static_cast<i64>(gridDim.x) * COLS_PER_BLOCK) {
-      for (int c = group; c < COLS_PER_BLOCK; c += GROUPS) {
-        i64 n = n0 + c;
-        bool live = n < S::N;
-        float acc[S::MC][NM];
+    for (i64 n0 = static_cast<i64>(blockIdx.x) * GROUPS; n0 < S::N;
+         n0 += static_cast<i64>(gridDim.x) * GROUPS) {
+      i64 n = n0 + group;
+      bool live = n < S::N;
+      float acc[S::MC][NM];
 #pragma unroll
-        for (int r = 0; r < S::MC; ++r)
+      for (int r = 0; r < S::MC; ++r)
 #pragma unroll
-          for (int j = 0; j < NM; ++j)
-            acc[r][j] = 0.0f;
-        if (live) {
-          i64 kBegin = slice * KS, kEnd = kBegin + KS < S::K ? kBegin + KS : S::K;
-          for (i64 k = kBegin + lane * VEC; k < kEnd; k += 32 * VEC) {
+        for (int j = 0; j < NM; ++j)
+          acc[r][j] = 0.0f;
+      if (live) {
+        for (int it0 = 0; it0 < ITERS; it0 += UNROLL) {
+          // All UNROLL x NM loads first, then the arithmetic.
+          RW raw[UNROLL][NM];
+#pragma unroll
+          for (int u = 0; u < UNROLL; ++u) {
+            i64 k = kBegin + (it0 + u) * CHUNK + lane * VEC;
+#pragma unroll
+            for (int j = 0; j < NM; ++j)
+              if (it0 + u < ITERS && k < kEnd)
+                raw[u][j] = loadRaw<TW, VEC>(W, (n + j * S::N) * S::K + k);
+          }
+#pragma unroll
+          for (int u = 0; u < UNROLL; ++u) {
+            i64 k = kBegin + (it0 + u) * CHUNK + lane * VEC;
+            if (it0 + u >= ITERS || k >= kEnd)
+              continue;
             float w[NM][VEC];
 #pragma unroll
             for (int j = 0; j < NM; ++j)
-              loadVec<typename S::TW, VEC>(W, (n + j * S::N) * S::K + k, w[j]);
+              unpackRaw<TW, VEC>(raw[u][j], w[j]);
 #pragma unroll
             for (int r = 0; r < S::MC; ++r) {
               if (r >= mc)
                 break;
               float x[VEC];
               if constexpr (S::STAGE != 0) {
-#pragma unroll
-                for (int v = 0; v < VEC; ++v)
-                  x[v] = ldf(sA, r * S::K + k + v);
+                loadShared<TA, VEC>(sA, r * S::K + k, x);
               } else if constexpr (S::NORM != 0) {
 #pragma unroll
                 for (int v = 0; v < VEC; ++v)
@@ -296,34 +429,34 @@ __device__ void gemv(const Args &a) {
             }
           }
         }
-#pragma unroll
-        for (int r = 0; r < S::MC; ++r)
-#pragma unroll
-          for (int j = 0; j < NM; ++j)
-            acc[r][j] = warpSum(acc[r][j]);
-        if (SPLITK > 1) {
-          if (lane == 0)
-            for (int r = 0; r < S::MC; ++r)
-              for (int j = 0; j < NM; ++j)
-                part[(warp * S::MC + r) * NM + j] = acc[r][j];
-          __syncthreads();
-          if (slice == 0)
-            for (int r = 0; r < S::MC; ++r)
-              for (int j = 0; j < NM; ++j) {
-                float s = 0.0f;
-                for (int q = 0; q < SPLITK; ++q)
-                  s += part[((group * SPLITK + q) * S::MC + r) * NM + j];
-                acc[r][j] = s;
-              }
-          __syncthreads();
-        }
-        if (live && slice == 0 && lane == 0)
-          for (int r = 0; r < mc; ++r) {
-            float y = S::epi(a, m0 + r, n, acc[r][0], NM > 1 ? acc[r][NM - 1] : 0.0f);
-            if (S::ARGMAX)
-              atomicMax(&best[r], packArgmax(y, n));
-          }
       }
+#pragma unroll
+      for (int r = 0; r < S::MC; ++r)
+#pragma unroll
+        for (int j = 0; j < NM; ++j)
+          acc[r][j] = warpSum(acc[r][j]);
+      if (SPLITK > 1) {
+        if (lane == 0)
+          for (int r = 0; r < S::MC; ++r)
+            for (int j = 0; j < NM; ++j)
+              part[(warp * S::MC + r) * NM + j] = acc[r][j];
+        __syncthreads();
+        if (slice == 0)
+          for (int r = 0; r < S::MC; ++r)
+            for (int j = 0; j < NM; ++j) {
+              float s = 0.0f;
+              for (int q = 0; q < SPLITK; ++q)
+                s += part[((group * SPLITK + q) * S::MC + r) * NM + j];
+              acc[r][j] = s;
+            }
+        __syncthreads();
+      }
+      if (live && slice == 0 && lane == 0)
+        for (int r = 0; r < mc; ++r) {
+          float y = S::epi(a, m0 + r, n, acc[r][0], NM > 1 ? acc[r][NM - 1] : 0.0f);
+          if (S::ARGMAX)
+            atomicMax(&best[r], packArgmax(y, n));
+        }
     }
     if (S::ARGMAX) {
       __syncthreads();
@@ -358,6 +491,7 @@ __device__ void gemm(const Args &a) {
   __shared__ float red[33];
   __shared__ float sMean[BM], sRs[BM];
   __shared__ u64 best[S::ARGMAX ? BM : 1];
+  dependOnPrevious();
   const typename S::TW *W = S::W(a);
   i64 rows = S::rows(a);
   int warp = threadIdx.x >> 5, wm = warp / WN, wn = warp % WN;
@@ -453,7 +587,9 @@ __device__ void gemm(const Args &a) {
 
 /// out_i = S::value(i) over S::count(a) elements, grid-stride; S::run does
 /// the per-element work (one or more outputs, KV-cache stores).
+
 template <class S> __device__ void pointwise(const Args &a) {
+  dependOnPrevious();
   i64 n = S::count(a);
   for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<i64>(gridDim.x) * blockDim.x)
@@ -546,7 +682,9 @@ __device__ __forceinline__ void storeRow(const Args &a, i64 b, i64 t, i64 h, con
 }
 
 /// Prefill: warps take (b, t, h) rows, all keys up to the query's position.
+
 template <class S> __device__ void attentionPrefill(const Args &a) {
+  dependOnPrevious();
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5;
   i64 rowsTotal = static_cast<i64>(a.batch) * a.tokens * S::H;
   for (i64 r = static_cast<i64>(blockIdx.x) * warps + warp; r < rowsTotal;
@@ -567,16 +705,63 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
   }
 }
 
+/// The end of a split decode: every split of (b, t, kv head) has left its
+/// rows' (acc, max, sum) in `part`; the last split to arrive merges them,
+/// writes the output and resets the counter (the workspace stays zeroed).
+template <class S, int SPLITS>
+__device__ __forceinline__ void combineSplits(const Args &a, const float *part, unsigned *counters, i64 unit,
+                                              i64 bt, i64 b, i64 t, i64 kvh) {
+  constexpr int G = S::H / S::HKV, PER = AttnRow<S>::PER, STRIDE = S::D + 2;
+  int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0)
+    last = atomicAdd(counters + unit, 1u) == SPLITS - 1;
+  __syncthreads();
+  if (!last)
+    return;
+  __threadfence();
+  for (int g = warp; g < G; g += warps) {
+    i64 h = kvh * G + g;
+    const float *p = part + (bt * S::H + h) * SPLITS * STRIDE;
+    float mx = -kiln::inf();
+    for (int s = 0; s < SPLITS; ++s)
+      mx = fmaxf(mx, __ldcg(p + s * STRIDE + S::D));
+    AttnRow<S> row;
+    row.l = 0.0f;
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      row.acc[j] = 0.0f;
+    for (int s = 0; s < SPLITS; ++s) {
+      float ms = __ldcg(p + s * STRIDE + S::D), ls = __ldcg(p + s * STRIDE + S::D + 1);
+      if (ls == 0.0f)
+        continue;
+      float w = expf(ms - mx);
+      row.l += ls * w;
+      if (S::D >= 32 || lane < S::D)
+#pragma unroll
+        for (int j = 0; j < PER; ++j)
+          row.acc[j] += __ldcg(p + s * STRIDE + lane * PER + j) * w;
+    }
+    storeRow<S>(a, b, t, h, row);
+  }
+  if (threadIdx.x == 0)
+    counters[unit] = 0;
+  __syncthreads();
+}
+
 /// Decode: block (b, t, kv head, split); its warps take the group's query
 /// heads. Workspace: partials [B*T*H][SPLITS][D + 2] f32, then counters
 /// [B*T*HKV] u32.
+
 template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
+  dependOnPrevious();
   constexpr int G = S::H / S::HKV, PER = AttnRow<S>::PER, STRIDE = S::D + 2;
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
   float *part = static_cast<float *>(a.ws);
   unsigned *counters = reinterpret_cast<unsigned *>(part + static_cast<i64>(S::MAX_ROWS) * S::H * SPLITS * STRIDE);
-  __shared__ bool last;
   for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
     i64 split = u % SPLITS, unit = u / SPLITS;
     i64 kvh = unit % S::HKV, bt = unit / S::HKV, t = bt % a.tokens, b = bt / a.tokens;
@@ -609,49 +794,183 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
         p[S::D + 1] = row.l;
       }
     }
-    if (SPLITS == 1)
-      continue;
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0)
-      last = atomicAdd(counters + unit, 1u) == SPLITS - 1;
-    __syncthreads();
-    if (!last)
-      continue;
-    __threadfence();
-    for (int g = warp; g < G; g += warps) {
-      i64 h = kvh * G + g;
-      const float *p = part + (bt * S::H + h) * SPLITS * STRIDE;
-      float mx = -kiln::inf();
-      for (int s = 0; s < SPLITS; ++s)
-        mx = fmaxf(mx, __ldcg(p + s * STRIDE + S::D));
-      AttnRow<S> row;
-      row.l = 0.0f;
+    if (SPLITS > 1)
+      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh);
+  }
+}
+
+/// Decode with many keys in flight: block (b, t, kv head, split) of 128
+/// threads. TG = D / VEC lanes read one key (16-byte vectors), a warp covers
+/// 32 / TG keys and the block KPB of them; each thread loads the K and V of
+/// J keys before using any, so a chunk of KPB * J keys costs about one
+/// memory round trip. Scores go through shared memory for the softmax (all
+/// G query heads of the kv head at once); each thread accumulates P V for
+/// its keys and vector, reduced over the keys at the end. Workspace and
+/// split merge as in attentionDecode.
+template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTiled(const Args &a) {
+  typedef typename S::TC TC;
+  typedef typename Raw<TC, VEC>::type RC;
+  constexpr int THREADS = 128, WARPS = THREADS / 32, G = S::H / S::HKV, TG = S::D / VEC, KPW = 32 / TG;
+  constexpr int KPB = WARPS * KPW, CH = KPB * J, STRIDE = S::D + 2;
+  static_assert(S::D % VEC == 0 && 32 % TG == 0, "a key must split evenly over a warp's lanes");
+  dependOnPrevious();
+  __shared__ float sc[G][CH];
+  __shared__ float sM[G], sL[G], sCorr[G];
+  __shared__ float sRed[WARPS][G * S::D];
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int piece = lane % TG, slot = warp * KPW + lane / TG;
+  i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
+  float *part = static_cast<float *>(a.ws);
+  unsigned *counters = reinterpret_cast<unsigned *>(part + static_cast<i64>(S::MAX_ROWS) * S::H * SPLITS * STRIDE);
+  const TC *cache = S::cache(a);
+  const int *tables = S::blockTables(a);
+  constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * S::D; // K to V within a page
+  for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
+    i64 split = u % SPLITS, unit = u / SPLITS;
+    i64 kvh = unit % S::HKV, bt = unit / S::HKV, t = bt % a.tokens, b = bt / a.tokens;
+    i64 qpos = S::position(a, b, t);
+    i64 len = S::contextLen(a, b);
+    i64 hi = S::CAUSAL && qpos + 1 < len ? qpos + 1 : len;
+    i64 chunk = (hi + SPLITS - 1) / SPLITS;
+    i64 kBegin = split * chunk, kEnd = kBegin + chunk < hi ? kBegin + chunk : hi;
+    if (S::WINDOW > 0 && kBegin < qpos - S::WINDOW + 1)
+      kBegin = qpos - S::WINDOW + 1;
+    if (qpos < 0)
+      kEnd = kBegin; // a padding row attends to nothing
+    float q[G][VEC], acc[G][VEC];
 #pragma unroll
-      for (int j = 0; j < PER; ++j)
-        row.acc[j] = 0.0f;
-      for (int s = 0; s < SPLITS; ++s) {
-        float ms = __ldcg(p + s * STRIDE + S::D), ls = __ldcg(p + s * STRIDE + S::D + 1);
-        if (ls == 0.0f)
-          continue;
-        float w = expf(ms - mx);
-        row.l += ls * w;
-        if (S::D >= 32 || lane < S::D)
+    for (int g = 0; g < G; ++g)
 #pragma unroll
-          for (int j = 0; j < PER; ++j)
-            row.acc[j] += __ldcg(p + s * STRIDE + lane * PER + j) * w;
+      for (int v = 0; v < VEC; ++v) {
+        q[g][v] = qpos >= 0 ? S::q(a, b, t, kvh * G + g, piece * VEC + v) : 0.0f;
+        acc[g][v] = 0.0f;
       }
-      storeRow<S>(a, b, t, h, row);
+    if (threadIdx.x < G) {
+      sM[threadIdx.x] = -kiln::inf();
+      sL[threadIdx.x] = 0.0f;
     }
-    if (threadIdx.x == 0)
-      counters[unit] = 0;
+    __syncthreads();
+    for (i64 c0 = kBegin; c0 < kEnd; c0 += CH) {
+      RC kr[J], vr[J];
+      bool ok[J];
+#pragma unroll
+      for (int j = 0; j < J; ++j) {
+        i64 s = c0 + slot + j * KPB;
+        i64 at = s < kEnd ? cacheIndex<S::PAGE, S::HKV, S::D>(a, tables, b, s, 0, kvh, piece * VEC) : -1;
+        ok[j] = at >= 0;
+        if (ok[j]) {
+          kr[j] = loadRaw<TC, VEC>(cache, at);
+          vr[j] = loadRaw<TC, VEC>(cache, at + V_OFFSET);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < J; ++j) {
+        float kf[VEC];
+        if (ok[j])
+          unpackRaw<TC, VEC>(kr[j], kf);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          float dot = 0.0f;
+          if (ok[j])
+#pragma unroll
+            for (int v = 0; v < VEC; ++v)
+              dot += q[g][v] * kf[v];
+#pragma unroll
+          for (int o = TG / 2; o > 0; o >>= 1)
+            dot += __shfl_xor_sync(0xffffffffu, dot, o);
+          float x = dot * S::SCALE;
+          if constexpr (S::SOFTCAP > 0.0f)
+            x = S::SOFTCAP * tanhf(x / S::SOFTCAP);
+          if (piece == 0)
+            sc[g][slot + j * KPB] = ok[j] ? x : -kiln::inf();
+        }
+      }
+      __syncthreads();
+      for (int g = warp; g < G; g += WARPS) {
+        float mx = -kiln::inf();
+        for (int i = lane; i < CH; i += 32)
+          mx = fmaxf(mx, sc[g][i]);
+        mx = warpMax(mx);
+        float mOld = sM[g], mNew = fmaxf(mOld, mx), sum = 0.0f;
+        for (int i = lane; i < CH; i += 32) {
+          float p = mNew == -kiln::inf() ? 0.0f : expf(sc[g][i] - mNew);
+          sc[g][i] = p;
+          sum += p;
+        }
+        sum = warpSum(sum);
+        if (lane == 0) {
+          float corr = mOld == -kiln::inf() ? 0.0f : expf(mOld - mNew);
+          sCorr[g] = corr;
+          sL[g] = sL[g] * corr + sum;
+          sM[g] = mNew;
+        }
+      }
+      __syncthreads();
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float corr = sCorr[g];
+#pragma unroll
+        for (int v = 0; v < VEC; ++v)
+          acc[g][v] *= corr;
+      }
+#pragma unroll
+      for (int j = 0; j < J; ++j) {
+        if (!ok[j])
+          continue;
+        float vf[VEC];
+        unpackRaw<TC, VEC>(vr[j], vf);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          float p = sc[g][slot + j * KPB];
+#pragma unroll
+          for (int v = 0; v < VEC; ++v)
+            acc[g][v] += p * vf[v];
+        }
+      }
+      __syncthreads();
+    }
+    // Sum over the keys: the warp's key slots by shuffles, then the warps.
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+#pragma unroll
+      for (int v = 0; v < VEC; ++v) {
+#pragma unroll
+        for (int o = TG; o < 32; o <<= 1)
+          acc[g][v] += __shfl_xor_sync(0xffffffffu, acc[g][v], o);
+        if (lane < TG)
+          sRed[warp][g * S::D + piece * VEC + v] = acc[g][v];
+      }
+    __syncthreads();
+    for (int e = threadIdx.x; e < G * S::D; e += THREADS) {
+      float o = 0.0f;
+#pragma unroll
+      for (int w = 0; w < WARPS; ++w)
+        o += sRed[w][e];
+      int g = e / S::D, d = e % S::D;
+      i64 h = kvh * G + g;
+      if (SPLITS == 1) {
+        S::store(a, b, t, h, d, sL[g] > 0.0f ? o / sL[g] : 0.0f);
+      } else {
+        float *p = part + ((bt * S::H + h) * SPLITS + split) * STRIDE;
+        p[d] = o;
+        if (d == 0) {
+          p[S::D] = sM[g];
+          p[S::D + 1] = sL[g];
+        }
+      }
+    }
+    if (SPLITS > 1)
+      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh);
+    __syncthreads();
   }
 }
 
 // ---- row reductions (argmax over an axis) -----------------------------------
 
 /// out[r] = argmax_k S::x(a, r, k) for k < S::len(a): one warp per row.
+
 template <class S> __device__ void argmaxRows(const Args &a) {
+  dependOnPrevious();
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   i64 rows = S::rows(a), len = S::len(a);
   for (i64 r = static_cast<i64>(blockIdx.x) * warps + warp; r < rows;

@@ -181,32 +181,33 @@ int64_t vectorWidth(int64_t k, int64_t elementBytes) {
 }
 
 std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDesc &t) {
+  // The kernel (codegen/cuda/kiln_device.cuh, gemv): a 128-thread block of
+  // 4 warps; each warp streams one weight row (a column of the output) over
+  // K / split_k with `unroll` 16-byte loads per lane in flight; split_k
+  // warps of a block share a column. Every block stages all of A.
   std::vector<Tiling> out;
-  const int64_t threads = 128, unroll = 4;
+  const int64_t threads = 128, warps = threads / 32;
   int64_t v = vectorWidth(s.k, s.elementBytes);
-  for (int64_t rows : {1, 2, 4, 8, 16})
-    for (int64_t splitK : {1, 2, 4, 8, 16}) {
-      // Each block streams `rows` rows over K / splitK; every thread keeps
-      // `unroll` vector loads per row in flight.
-      if (splitK > 1 && s.k / splitK < threads * v)
-        continue;
-      Tiling tl;
-      tl.family = "gemv";
-      tl.blocks = ceilDiv(s.n, rows) * splitK;
-      int64_t inflight = threads * v * s.elementBytes * std::min<int64_t>(rows, unroll);
-      int64_t perSm = std::min<int64_t>(t.maxBlocksPerSm, t.maxThreadsPerSm / threads);
-      double eff = streamEfficiency(t, tl.blocks, inflight, perSm);
-      double bytes = static_cast<double>(s.bytes);
-      // Split-K partial sums: written and read back in f32, then reduced.
-      double partial = splitK > 1 ? 2.0 * s.m * s.n * splitK * 4 : 0.0;
-      // Every block reads its slice of the activations, mostly from L2.
-      double l2 = static_cast<double>(tl.blocks) * s.m * (s.k / splitK) * s.elementBytes /
-                  (t.l2BandwidthGBps * 1e9);
-      tl.timeUs = ((bytes / eff + partial) / t.streamBytesPerSecond() + l2) * 1e6 + launchUs(t);
-      tl.params = {{"rows_per_block", rows}, {"split_k", splitK}, {"vector_width", v},
-                   {"threads", threads}};
-      out.push_back(std::move(tl));
-    }
+  for (int64_t splitK : {1, 2, 4}) {
+    int64_t chunk = 32 * v;
+    if (splitK > 1 && s.k / splitK < chunk)
+      continue;
+    int64_t iters = ceilDiv(ceilDiv(s.k, splitK), chunk);
+    int64_t unroll = 1;
+    while (unroll < 8 && unroll < iters)
+      unroll *= 2;
+    Tiling tl;
+    tl.family = "gemv";
+    tl.blocks = ceilDiv(s.n * splitK, warps);
+    int64_t inflight = threads * v * s.elementBytes * unroll;
+    int64_t perSm = std::min<int64_t>(t.maxBlocksPerSm, t.maxThreadsPerSm / threads);
+    double eff = streamEfficiency(t, tl.blocks, inflight, perSm);
+    // Every block reads all of the activations, mostly from L2.
+    double l2 = static_cast<double>(tl.blocks) * s.m * s.k * s.elementBytes / (t.l2BandwidthGBps * 1e9);
+    tl.timeUs = (static_cast<double>(s.bytes) / eff / t.streamBytesPerSecond() + l2) * 1e6 + launchUs(t);
+    tl.params = {{"split_k", splitK}, {"threads", threads}, {"unroll", unroll}, {"vector_width", v}};
+    out.push_back(std::move(tl));
+  }
   return out;
 }
 

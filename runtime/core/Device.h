@@ -35,6 +35,9 @@ static_assert(sizeof(KernelArgs) == 160, "KernelArgs must match kiln::Args");
 
 struct LaunchConfig {
   unsigned grid = 1, block = 1, smem = 0;
+  /// The kernel waits for its predecessor itself (the manifest's
+  /// dependent_launch): a device may start it while that one finishes.
+  bool dependent = false;
 };
 
 class Device {
@@ -44,6 +47,8 @@ public:
   virtual std::string describe() const = 0;
   /// The architecture kernels are chosen for: "sm_90".
   virtual std::string arch() const = 0;
+  /// Streaming multiprocessors (0 where the notion does not apply).
+  virtual int64_t multiprocessors() const { return 0; }
 
   virtual Status alloc(size_t bytes, DevPtr &out) = 0;
   virtual void free(DevPtr p) = 0;
@@ -68,6 +73,14 @@ public:
   virtual Status endGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
   virtual bool hasGraph(uint64_t key) const { return false; }
   virtual Status runGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
+
+  /// Launches and waits for one kernel, and its time on the device in
+  /// microseconds (device events where there are any; otherwise the host
+  /// clock around the launch).
+  virtual Status timedLaunch(size_t kernel, const KernelArgs &args, const LaunchConfig &config, double &us);
+  /// Bytes per second (read plus written) of a large copy within device
+  /// memory: the bandwidth a streaming kernel can hope for.
+  virtual Status copyBandwidth(double &bytesPerSecond);
 };
 
 /// "cuda" (the first GPU), "host" (the reference kernels on the CPU), or

@@ -131,6 +131,7 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
   m->device_ = std::move(device);
   m->source_ = path;
   m->useGraphs_ = o.graphs;
+  m->overlap_ = o.overlap;
   format::EngineFile engine;
   KILN_RETURN_IF_ERROR(format::readEngine(path, engine));
   KILN_RETURN_IF_ERROR(format::readManifest(engine, path, m->manifest_));
@@ -212,10 +213,25 @@ Status Model::launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int
     a.maxBlocks = static_cast<int32_t>(M);
     a.layer = static_cast<int32_t>(l.kvLayer);
     int64_t grid = std::clamp<int64_t>(k.grid.eval(B, T, pages_, M), 1, int64_t(1) << 30);
-    LaunchConfig c{static_cast<unsigned>(grid), static_cast<unsigned>(k.threads), static_cast<unsigned>(k.smem)};
-    KILN_RETURN_IF_ERROR(device_->launch(static_cast<size_t>(l.kernel), a, c));
+    LaunchConfig c{static_cast<unsigned>(grid), static_cast<unsigned>(k.threads), static_cast<unsigned>(k.smem),
+                   overlap_ && k.dependentLaunch};
+    if (profiling_) {
+      double us = 0;
+      KILN_RETURN_IF_ERROR(device_->timedLaunch(static_cast<size_t>(l.kernel), a, c, us));
+      KernelTime &t = profile_[static_cast<size_t>(l.kernel)];
+      ++t.calls;
+      t.us += us;
+    } else {
+      KILN_RETURN_IF_ERROR(device_->launch(static_cast<size_t>(l.kernel), a, c));
+    }
   }
   return Status::ok();
+}
+
+void Model::setProfiling(bool on) {
+  if (on && !profiling_)
+    profile_.assign(manifest_.kernels.size(), KernelTime());
+  profiling_ = on;
 }
 
 Status Model::step(const std::string &name, const StepInput &in, StepOutput &out, bool wantLogits) {
@@ -289,7 +305,7 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
   // A decode step of a given batch and table width always launches the same
   // kernels with the same arguments (inputs live at fixed addresses): the
   // first one is captured as a graph, later ones replay it.
-  bool graph = useGraphs_ && name == "decode" && device_->supportsGraphs();
+  bool graph = useGraphs_ && !profiling_ && name == "decode" && device_->supportsGraphs();
   uint64_t key = (static_cast<uint64_t>(B) << 32) | static_cast<uint64_t>(M);
   if (graph && device_->hasGraph(key)) {
     KILN_RETURN_IF_ERROR(device_->runGraph(key));

@@ -26,6 +26,13 @@ struct LoadOptions {
   int64_t kvPages = 0;   // 0: the plan's (max_batch sequences of max_seq), within free memory
   double kvMemoryFraction = 0.9; // at most this share of free memory goes to the KV pool
   bool graphs = true;            // replay decode steps as CUDA graphs (per batch and table width)
+  bool overlap = true;           // start each kernel while the previous one finishes (sm_90)
+};
+
+/// A kernel's launches while profiling.
+struct KernelTime {
+  int64_t calls = 0;
+  double us = 0; // device time, all calls
 };
 
 /// One step's inputs: `batch` sequences of `tokens` tokens, row-major.
@@ -57,6 +64,11 @@ public:
   int64_t vocab() const { return vocab_; }
   /// Bytes this model holds on the device.
   int64_t deviceBytes() const { return deviceBytes_; }
+  /// Time each launch on its own (no graphs, no overlap) into profile(),
+  /// indexed like the manifest's kernels; turning it on clears it,
+  /// turning it off keeps it for reading.
+  void setProfiling(bool on);
+  const std::vector<KernelTime> &profile() const { return profile_; }
   /// The end-of-sequence ids config.json names.
   const std::vector<int64_t> &eos() const { return eos_; }
 
@@ -77,7 +89,8 @@ private:
   std::vector<uint64_t> workspaceOffsets_; // each kernel's region
   int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;
   std::vector<int64_t> eos_;
-  bool useGraphs_ = true;
+  bool useGraphs_ = true, overlap_ = true, profiling_ = false;
+  std::vector<KernelTime> profile_;
 };
 
 } // namespace kiln::rt

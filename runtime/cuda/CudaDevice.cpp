@@ -10,6 +10,7 @@
 #include "runtime/core/Device.h"
 #include "runtime/cuda/CudaDriver.h"
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -27,6 +28,9 @@ public:
     d_->cuCtxSetCurrent(ctx_);
     for (auto &[k, g] : graphs_)
       d_->cuGraphExecDestroy(g);
+    for (CUevent e : events_)
+      if (e)
+        d_->cuEventDestroy(e);
     for (CUmodule m : modules_)
       d_->cuModuleUnload(m);
     if (stream_)
@@ -48,6 +52,8 @@ public:
     d_->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev_);
     d_->cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev_);
     arch_ = "sm_" + std::to_string(major) + std::to_string(minor);
+    dependentLaunch_ = major >= 9 && d_->cuLaunchKernelEx;
+    sms_ = sms;
     describe_ = std::string(name) + " (" + arch_ + ", " + std::to_string(sms) + " SMs)";
     KILN_RETURN_IF_ERROR(check(d_->cuDevicePrimaryCtxRetain(&ctx_, dev_), "cuDevicePrimaryCtxRetain"));
     KILN_RETURN_IF_ERROR(check(d_->cuCtxSetCurrent(ctx_), "cuCtxSetCurrent"));
@@ -57,6 +63,7 @@ public:
 
   std::string describe() const override { return describe_; }
   std::string arch() const override { return arch_; }
+  int64_t multiprocessors() const override { return sms_; }
 
   Status alloc(size_t bytes, DevPtr &out) override {
     CUdeviceptr p = 0;
@@ -145,20 +152,83 @@ public:
         KILN_RETURN_IF_ERROR(check(
             d_->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(k.smem)),
             "raising the shared memory of " + k.name));
+      // Every skeleton strides over its work, so a grid larger than the
+      // blocks the GPU holds at once gains nothing but repeated prologues:
+      // launches are capped at one full wave.
+      int perSm = 0;
+      KILN_RETURN_IF_ERROR(check(d_->cuOccupancyMaxActiveBlocksPerMultiprocessor(
+                                     &perSm, f, static_cast<int>(k.threads), static_cast<size_t>(k.smem)),
+                                 "sizing the grid of " + k.name));
+      waveBlocks_.push_back(static_cast<unsigned>(std::max(1, perSm)) * static_cast<unsigned>(sms_));
       functions_.push_back(f);
       names_.push_back(k.name);
     }
     return Status::ok();
   }
 
-  Status launch(size_t kernel, const KernelArgs &args, const LaunchConfig &c) override {
+  Status launch(size_t kernel, const KernelArgs &args, const LaunchConfig &config) override {
     if (kernel >= functions_.size())
       return Status::error("launch of kernel " + std::to_string(kernel) + ", which was not loaded");
     KernelArgs copy = args;
     void *params[] = {&copy};
+    LaunchConfig c = config;
+    c.grid = std::min(c.grid, waveBlocks_[kernel]);
+    if (c.dependent && dependentLaunch_) {
+      // Programmatic dependent launch: the kernel may start while the
+      // previous one finishes; it waits for it itself (griddepcontrol.wait).
+      CUlaunchAttribute attr = {};
+      attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attr.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchConfig lc = {c.grid, 1, 1, c.block, 1, 1, c.smem, stream_, &attr, 1};
+      return check(d_->cuLaunchKernelEx(&lc, functions_[kernel], params, nullptr), "launching " + names_[kernel]);
+    }
     return check(d_->cuLaunchKernel(functions_[kernel], c.grid, 1, 1, c.block, 1, 1, c.smem, stream_, params,
                                     nullptr),
                  "launching " + names_[kernel]);
+  }
+  Status timedLaunch(size_t kernel, const KernelArgs &args, const LaunchConfig &c, double &us) override {
+    KILN_RETURN_IF_ERROR(ensureEvents());
+    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(events_[0], stream_), "recording an event"));
+    LaunchConfig serial = c;
+    serial.dependent = false;
+    KILN_RETURN_IF_ERROR(launch(kernel, args, serial));
+    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(events_[1], stream_), "recording an event"));
+    KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(events_[1]), "running " + names_[kernel]));
+    float ms = 0;
+    KILN_RETURN_IF_ERROR(check(d_->cuEventElapsedTime(&ms, events_[0], events_[1]), "timing a kernel"));
+    us = 1e3 * ms;
+    return Status::ok();
+  }
+  Status copyBandwidth(double &bytesPerSecond) override {
+    // Two 512 MiB buffers, far past the L2: the median of 10 copies, each
+    // counted as the bytes read plus the bytes written.
+    const size_t bytes = size_t(512) << 20;
+    DevPtr a = 0, b = 0;
+    KILN_RETURN_IF_ERROR(alloc(bytes, a));
+    Status s = alloc(bytes, b);
+    std::vector<float> ms;
+    for (int i = 0; s && i < 12; ++i) {
+      s = ensureEvents();
+      if (s)
+        s = check(d_->cuEventRecord(events_[0], stream_), "recording an event");
+      if (s)
+        s = check(d_->cuMemcpyDtoDAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, stream_), "copying on the GPU");
+      if (s)
+        s = check(d_->cuEventRecord(events_[1], stream_), "recording an event");
+      if (s)
+        s = check(d_->cuEventSynchronize(events_[1]), "copying on the GPU");
+      float t = 0;
+      if (s)
+        s = check(d_->cuEventElapsedTime(&t, events_[0], events_[1]), "timing a copy");
+      if (s && i >= 2)
+        ms.push_back(t);
+    }
+    free(a);
+    free(b);
+    KILN_RETURN_IF_ERROR(s);
+    std::sort(ms.begin(), ms.end());
+    bytesPerSecond = 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3);
+    return Status::ok();
   }
   Status synchronize() override {
     return check(d_->cuStreamSynchronize(stream_), "running the kernels");
@@ -189,7 +259,17 @@ public:
   }
 
 private:
+  Status ensureEvents() {
+    for (CUevent &e : events_)
+      if (!e)
+        KILN_RETURN_IF_ERROR(check(d_->cuEventCreate(&e, CU_EVENT_DEFAULT), "creating an event"));
+    return Status::ok();
+  }
+
   const Driver *d_ = nullptr;
+  bool dependentLaunch_ = false;
+  int64_t sms_ = 0;
+  CUevent events_[2] = {nullptr, nullptr};
   CUdevice dev_ = 0;
   CUcontext ctx_ = nullptr;
   CUstream stream_ = nullptr;
@@ -197,6 +277,7 @@ private:
   std::vector<CUmodule> modules_;
   std::vector<CUfunction> functions_;
   std::vector<std::string> names_;
+  std::vector<unsigned> waveBlocks_; // blocks of one full wave, per kernel
   std::map<uint64_t, CUgraphExec> graphs_;
 };
 

@@ -50,11 +50,15 @@ Loaded open() {
   resolve(lib, "cuMemcpyHtoDAsync_v2", d.cuMemcpyHtoDAsync, missing);
   resolve(lib, "cuMemcpyDtoHAsync_v2", d.cuMemcpyDtoHAsync, missing);
   resolve(lib, "cuMemsetD8_v2", d.cuMemsetD8, missing);
+  resolve(lib, "cuMemcpyDtoDAsync_v2", d.cuMemcpyDtoDAsync, missing);
   resolve(lib, "cuModuleLoadData", d.cuModuleLoadData, missing);
   resolve(lib, "cuModuleUnload", d.cuModuleUnload, missing);
   resolve(lib, "cuModuleGetFunction", d.cuModuleGetFunction, missing);
   resolve(lib, "cuFuncSetAttribute", d.cuFuncSetAttribute, missing);
+  resolve(lib, "cuOccupancyMaxActiveBlocksPerMultiprocessor", d.cuOccupancyMaxActiveBlocksPerMultiprocessor, missing);
   resolve(lib, "cuLaunchKernel", d.cuLaunchKernel, missing);
+  std::string optional;
+  resolve(lib, "cuLaunchKernelEx", d.cuLaunchKernelEx, optional);
   resolve(lib, "cuStreamCreate", d.cuStreamCreate, missing);
   resolve(lib, "cuStreamDestroy_v2", d.cuStreamDestroy, missing);
   resolve(lib, "cuStreamSynchronize", d.cuStreamSynchronize, missing);

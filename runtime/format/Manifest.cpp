@@ -454,6 +454,12 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
     KILN_RETURN_IF_ERROR(r.string(k, p, "family", d.family));
     KILN_RETURN_IF_ERROR(r.integer(k, p, "threads", 1, 1024, d.threads));
     KILN_RETURN_IF_ERROR(r.integer(k, p, "smem", 0, 232448, d.smem));
+    if (k.find("dependent_launch"))
+      KILN_RETURN_IF_ERROR(r.boolean(k, p, "dependent_launch", d.dependentLaunch));
+    if (k.find("bytes"))
+      KILN_RETURN_IF_ERROR(r.integer(k, p, "bytes", 0, kMax, d.bytes));
+    if (k.find("flops"))
+      KILN_RETURN_IF_ERROR(r.integer(k, p, "flops", 0, kMax, d.flops));
     KILN_RETURN_IF_ERROR(r.sizeRule(k, p, "grid", d.grid));
     KILN_RETURN_IF_ERROR(r.sizeRule(k, p, "workspace", d.workspace));
     KILN_RETURN_IF_ERROR(r.range(k, p, "source", sourceSection, "cuda_source", d.source));

@@ -66,6 +66,11 @@ struct HostProgramDesc {
 struct KernelDesc {
   std::string name, family;
   int64_t threads = 0, smem = 0;
+  /// Bytes and FLOPs at the step the compiler planned (0: not recorded).
+  int64_t bytes = 0, flops = 0;
+  /// The kernel orders itself after the previous one (programmatic
+  /// dependent launch); absent: false.
+  bool dependentLaunch = false;
   SizeRuleDesc grid, workspace;
   ByteRange source; // its part of `cuda_source` (the device library is bytes [0, library))
   std::vector<KernelBinaryDesc> binaries;

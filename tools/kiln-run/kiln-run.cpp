@@ -7,7 +7,7 @@
 //   kiln-run ENGINE --golden golden.json [--tolerance 2e-2] [--min-identical N]
 //   kiln-run ENGINE --prompt-ids ... --reference host [--tolerance 1e-2] [--min-identical 16]
 //   kiln-run ENGINE --golden g.json --teacher-forced [--min-agreement 0.99] [--memory-report]
-//   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256]
+//   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--profile] [--no-graphs] [--no-overlap]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
 // transformers golden (test/models/hf/*/golden.json): its prompt, 32 greedy
@@ -16,9 +16,12 @@
 // be identical (the first N with --min-identical). --reference DEVICE runs the
 // same engine and prompt on a second device (the host's reference kernels)
 // and compares the same way. Prints one line and exits 1 on a mismatch.
+// --bench times greedy decode of a seeded random prompt and measures the
+// device's copy bandwidth; --profile adds a per-kernel table (tools/kiln-run/Bench.h).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Generate.h"
+#include "tools/kiln-run/Bench.h"
 #include "runtime/format/Json.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
@@ -40,7 +43,7 @@ int usage() {
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n"
-               "                [--bench [--prompt-len N] [--gen M]] [--no-graphs]\n");
+               "                [--bench [--prompt-len N] [--gen M] [--profile]] [--no-graphs] [--no-overlap]\n");
   return 2;
 }
 
@@ -68,7 +71,7 @@ int main(int argc, char **argv) {
   double tolerance = 2e-2;
   int64_t minIdentical = -1;
   std::string reference;
-  bool memoryReport = false, teacherForced = false, bench = false;
+  bool memoryReport = false, teacherForced = false, bench = false, profile = false;
   int64_t promptLen = 128;
   double minAgreement = 0.99;
   for (int i = 2; i < argc; ++i) {
@@ -94,6 +97,8 @@ int main(int argc, char **argv) {
     else if (a == "--memory-report") memoryReport = true;
     else if (a == "--bench") bench = true;
     else if (a == "--no-graphs") lo.graphs = false;
+    else if (a == "--no-overlap") lo.overlap = false;
+    else if (a == "--profile") bench = profile = true;
     else if (a == "--prompt-len" && (v = next())) promptLen = std::atoll(v);
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
@@ -225,12 +230,12 @@ int main(int argc, char **argv) {
       size_t free1 = 0;
       (void)model->device().memoryInfo(free1, total);
       const auto &mem = model->manifest().memory;
-      int64_t planned = mem.total - mem.graphs; // no CUDA graphs are captured yet
+      int64_t planned = lo.graphs ? mem.total : mem.total - mem.graphs;
       int64_t used = static_cast<int64_t>(free0) - static_cast<int64_t>(free1);
       std::printf("memory: device %lld bytes in use after the run, the model holds %lld, the manifest plans %lld "
-                  "(without the %lld-byte graph reserve): %+.2f%%\n",
+                  "(%s the %lld-byte graph reserve): %+.2f%%\n",
                   static_cast<long long>(used), static_cast<long long>(model->deviceBytes()),
-                  static_cast<long long>(planned), static_cast<long long>(mem.graphs),
+                  static_cast<long long>(planned), lo.graphs ? "with" : "without", static_cast<long long>(mem.graphs),
                   100.0 * (static_cast<double>(used) - static_cast<double>(planned)) / static_cast<double>(planned));
     }
     if (teacherForced && !want.empty()) {
@@ -281,18 +286,32 @@ int main(int argc, char **argv) {
     if (!first.empty())
       r.logits = first[0];
     if (bench && stamps.size() >= 2) {
-      double prefillMs = std::chrono::duration<double, std::milli>(stamps.front() - t1).count();
-      double decodeS = std::chrono::duration<double>(stamps.back() - stamps.front()).count();
-      double steps = static_cast<double>(stamps.size() - 1);
-      const auto &mem = model->manifest().memory;
-      double bytes = static_cast<double>(mem.weights) +
-                     static_cast<double>(model->manifest().kv.bytesPerToken) *
-                         (static_cast<double>(ids.size()) + steps / 2);
-      std::printf("bench: %s on %s: prompt %zu, %zu tokens: prefill %.2f ms; decode %.1f tok/s, %.3f ms/token, "
-                  "%.0f bytes/token (weights + KV), %.1f GB/s (host-timed%s)\n",
-                  engine.c_str(), describe.c_str(), ids.size(), out[0].size(), prefillMs, steps / decodeS,
-                  1e3 * decodeS / steps, bytes, bytes * steps / decodeS / 1e9,
-                  lo.graphs ? "" : ", no graphs");
+      tools::BenchFigures f;
+      f.engine = engine;
+      f.device = describe;
+      f.prompt = ids.size();
+      f.tokens = out[0].size();
+      f.prefillMs = std::chrono::duration<double, std::milli>(stamps.front() - t1).count();
+      f.decodeSeconds = std::chrono::duration<double>(stamps.back() - stamps.front()).count();
+      f.steps = static_cast<double>(stamps.size() - 1);
+      f.graphs = lo.graphs;
+      f.overlap = lo.overlap;
+      double copy = 0;
+      if (Status s = model->device().copyBandwidth(copy); !s)
+        std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+      tools::printBench(*model, f, copy);
+      if (profile) {
+        rt::GenerateOptions p = go;
+        p.maxTokens = std::min<int64_t>(go.maxTokens, 64);
+        std::vector<std::vector<int64_t>> o3;
+        model->setProfiling(true);
+        if (Status s = rt::generate(*model, {ids}, p, o3); !s) {
+          std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+          return 1;
+        }
+        model->setProfiling(false);
+        tools::printProfile(*model, std::max<double>(1.0, static_cast<double>(o3[0].size()) - 1.0), copy);
+      }
     }
     return 0;
   };

@@ -1,0 +1,71 @@
+//===- Bench.cpp - kiln-run --bench and --profile reports -----------------===//
+#include "tools/kiln-run/Bench.h"
+
+#include "runtime/target/Target.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <vector>
+
+namespace kiln::tools {
+
+namespace {
+
+/// The dense bf16 peak (FLOP/s) of the built-in target with the device's
+/// architecture and SM count, or 0.
+double peakFlops(rt::Device &d) {
+  for (const target::TargetDesc &t : target::builtinTargets())
+    if (t.arch.rfind(d.arch(), 0) == 0 && t.smCount == d.multiprocessors())
+      return t.bf16DenseTflops * 1e12;
+  return 0;
+}
+
+} // namespace
+
+void printBench(rt::Model &model, const BenchFigures &f, double copy) {
+  const auto &m = model.manifest();
+  // Bytes one decode step must read: the weights, and on average half the
+  // generated context's KV on top of the prompt's.
+  double bytes = static_cast<double>(m.memory.weights) +
+                 static_cast<double>(m.kv.bytesPerToken) * (static_cast<double>(f.prompt) + f.steps / 2);
+  double perSecond = bytes * f.steps / f.decodeSeconds;
+  std::printf("bench: %s on %s: prompt %zu, %zu tokens: prefill %.2f ms; decode %.1f tok/s, %.3f ms/token, "
+              "%.0f bytes/token (weights + KV), %.1f GB/s",
+              f.engine.c_str(), f.device.c_str(), f.prompt, f.tokens, f.prefillMs, f.steps / f.decodeSeconds,
+              1e3 * f.decodeSeconds / f.steps, bytes, perSecond / 1e9);
+  if (copy > 0)
+    std::printf(" = %.1f%% of the measured copy bandwidth (%.1f GB/s)", 100.0 * perSecond / copy, copy / 1e9);
+  std::printf(" (host-timed%s%s)\n", f.graphs ? "" : ", no graphs", f.overlap ? "" : ", no overlap");
+}
+
+void printProfile(rt::Model &model, double steps, double copy) {
+  const auto &kernels = model.manifest().kernels;
+  const auto &prof = model.profile();
+  double peak = peakFlops(model.device());
+  std::vector<size_t> order;
+  double total = 0;
+  for (size_t i = 0; i < prof.size(); ++i)
+    if (prof[i].calls && kernels[i].name.rfind("decode", 0) == 0) {
+      order.push_back(i);
+      total += prof[i].us;
+    }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prof[a].us > prof[b].us; });
+  std::printf("profile: %.0f decode steps, each kernel timed on its own (no graphs, no overlap): %.1f us per step "
+              "in kernels; roofline from the planned bytes and FLOPs, %.0f GB/s copy%s\n",
+              steps, total / steps, copy / 1e9, peak > 0 ? "" : ", no FLOP peak known for this device");
+  std::printf("  %-28s %-17s %5s %9s %9s %6s %12s %14s %8s %7s\n", "kernel", "family", "calls", "us/call",
+              "us/step", "share", "bytes", "flops", "GB/s", "%roof");
+  for (size_t i : order) {
+    const auto &k = kernels[i];
+    double perCall = prof[i].us / static_cast<double>(prof[i].calls);
+    double floorUs = std::max(copy > 0 ? static_cast<double>(k.bytes) / copy * 1e6 : 0.0,
+                              peak > 0 ? static_cast<double>(k.flops) / peak * 1e6 : 0.0);
+    std::printf("  %-28s %-17s %5lld %9.2f %9.2f %5.1f%% %12lld %14lld %8.1f %6.1f%%\n", k.name.c_str(),
+                k.family.c_str(), static_cast<long long>(prof[i].calls), perCall, prof[i].us / steps,
+                100.0 * prof[i].us / total, static_cast<long long>(k.bytes), static_cast<long long>(k.flops),
+                static_cast<double>(k.bytes) / perCall * 1e-3, 100.0 * floorUs / perCall);
+  }
+}
+
+} // namespace kiln::tools

@@ -1,0 +1,36 @@
+//===- Bench.h - kiln-run --bench and --profile reports ---------*- C++ -*-===//
+//
+// The decode benchmark's summary line (tok/s, ms/token, achieved bandwidth
+// and its share of the copy bandwidth measured on the device in the same
+// run) and the per-kernel profile table (device time, bytes, FLOPs and the
+// share of each kernel's roofline).
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_TOOLS_KILN_RUN_BENCH_H
+#define KILN_TOOLS_KILN_RUN_BENCH_H
+
+#include "runtime/core/Model.h"
+
+#include <string>
+
+namespace kiln::tools {
+
+struct BenchFigures {
+  std::string engine, device;
+  size_t prompt = 0, tokens = 0;
+  double prefillMs = 0, decodeSeconds = 0, steps = 0;
+  bool graphs = true, overlap = true;
+};
+
+/// Prints the summary line; measures the device's copy bandwidth first.
+void printBench(rt::Model &model, const BenchFigures &f, double copyBytesPerSecond);
+
+/// Prints the profile of `steps` decode steps (model.profile() after them):
+/// one row per kernel, slowest first. The roofline takes the bytes and FLOPs
+/// the compiler planned for each kernel, the measured copy bandwidth, and the
+/// tensor-core peak of the built-in target that matches the device (if any).
+void printProfile(rt::Model &model, double steps, double copyBytesPerSecond);
+
+} // namespace kiln::tools
+
+#endif
