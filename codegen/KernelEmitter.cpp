@@ -964,7 +964,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
                         "kiln::gemm<S, {2}, {3}, {4}, {5}>(a); }\n",
                         out.threads, kernel_.getSymName(), bm, bn, wm, wn);
   } else {
-    int64_t threads = 128;
+    int64_t threads = pow2Floor(std::clamp<int64_t>(tileInt(kernel_, "threads", 256), 64, 512));
     int64_t vecBytes = 16, ebytes = std::max<int64_t>(1, tw.getIntOrFloatBitWidth() / 8);
     int64_t vec = vecBytes / ebytes;
     while (vec > 1 && K % vec)

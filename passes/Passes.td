@@ -211,7 +211,7 @@ def ChooseTiling : Pass<"kiln-choose-tiling", "mlir::ModuleOp"> {
     needed.
 
     ```mlir
-    %0 = kiln.fused "matmul"(...) {kiln.cost = {bytes = 8650752 : i64, ...}, kiln.tile = {family = "gemv", split_k = 1 : i64, threads = 128 : i64, unroll = 8 : i64, vector_width = 8 : i64}} : ...
+    %0 = kiln.fused "matmul"(...) {kiln.cost = {bytes = 8650752 : i64, ...}, kiln.tile = {family = "gemv", split_k = 1 : i64, threads = 256 : i64, unroll = 8 : i64, vector_width = 8 : i64}} : ...
     ```
   }];
   let options = [
