@@ -55,6 +55,8 @@ public:
   virtual Status upload(DevPtr dst, const void *src, size_t bytes) = 0;
   virtual Status download(void *dst, DevPtr src, size_t bytes) = 0;
   virtual Status zero(DevPtr dst, size_t bytes) = 0;
+  /// Copies within device memory, ordered with the launches.
+  virtual Status copy(DevPtr dst, DevPtr src, size_t bytes) = 0;
   virtual Status memoryInfo(size_t &free, size_t &total) = 0;
 
   /// Makes the engine's kernels launchable: the binaries of the target this

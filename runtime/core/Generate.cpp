@@ -2,44 +2,10 @@
 #include "runtime/core/Generate.h"
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 
 namespace kiln::rt {
-
-BlockManager::BlockManager(int64_t pages, int64_t pageSize) : pageSize_(pageSize) {
-  // Hand out low pages first.
-  for (int64_t p = pages - 1; p >= 0; --p)
-    free_.push_back(static_cast<int32_t>(p));
-}
-
-Status BlockManager::reserve(int64_t seq, int64_t tokens) {
-  std::vector<int32_t> &t = tables_[seq];
-  int64_t need = (tokens + pageSize_ - 1) / pageSize_ - static_cast<int64_t>(t.size());
-  if (need > static_cast<int64_t>(free_.size()))
-    return Status::error("the KV cache is full: sequence " + std::to_string(seq) + " needs " + std::to_string(need) +
-                         " more pages of " + std::to_string(pageSize_) + " tokens, " +
-                         std::to_string(free_.size()) + " are free");
-  for (int64_t i = 0; i < need; ++i) {
-    t.push_back(free_.back());
-    free_.pop_back();
-  }
-  return Status::ok();
-}
-
-void BlockManager::release(int64_t seq) {
-  auto it = tables_.find(seq);
-  if (it == tables_.end())
-    return;
-  for (auto p = it->second.rbegin(); p != it->second.rend(); ++p)
-    free_.push_back(*p);
-  tables_.erase(it);
-}
-
-const std::vector<int32_t> &BlockManager::table(int64_t seq) const {
-  static const std::vector<int32_t> none;
-  auto it = tables_.find(seq);
-  return it == tables_.end() ? none : it->second;
-}
 
 namespace {
 
@@ -66,12 +32,18 @@ Status pick(const float *logits, int64_t vocab, const Sequence &s, const Generat
 } // namespace
 
 Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, const GenerateOptions &o,
-                std::vector<std::vector<int64_t>> &outputs, std::vector<std::vector<float>> *firstLogits) {
+                std::vector<std::vector<int64_t>> &outputs, std::vector<std::vector<float>> *firstLogits,
+                GenerateReport *report) {
   const format::EngineManifest &m = model.manifest();
+  GenerateReport local;
+  GenerateReport &r = report ? *report : local;
+  r = GenerateReport();
+  r.status.assign(prompts.size(), Status::ok());
+  r.cachedTokens.assign(prompts.size(), 0);
   outputs.assign(prompts.size(), {});
   if (firstLogits)
     firstLogits->assign(prompts.size(), {});
-  BlockManager blocks(model.pages(), model.pageSize());
+  BlockManager blocks(model.pages(), model.pageSize(), o.prefixCaching);
   int64_t maxBlocks = (m.maxSeq + m.pageSize - 1) / m.pageSize;
   host::Rng rng(o.seed);
   std::vector<float> scratch;
@@ -85,6 +57,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
                            std::to_string(m.maxSeq) + ": recompile with a larger --max-seq");
     seqs.push_back({i, prompts[i]});
   }
+  auto seqId = [](const Sequence &s) { return static_cast<int64_t>(s.index); };
   auto finish = [&](Sequence &s, int64_t token) {
     outputs[s.index].push_back(token);
     s.tokens.push_back(token);
@@ -97,17 +70,48 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       stop = true;
     s.done = stop;
   };
+  // A sequence leaves: the KV of all its tokens but the last (not yet
+  // written) stays in the prefix cache for whoever begins alike.
+  auto retire = [&](Sequence &s) {
+    blocks.publish(seqId(s), s.tokens, static_cast<int64_t>(s.tokens.size()) - 1);
+    blocks.release(seqId(s));
+  };
+  auto refuse = [&](Sequence &s, Status why) {
+    r.status[s.index] = std::move(why);
+    s.done = true;
+    blocks.release(seqId(s));
+  };
+  auto applyCopies = [&](std::vector<PageCopy> &copies) -> Status {
+    r.pageCopies += static_cast<int64_t>(copies.size());
+    Status st = model.copyPages(copies);
+    copies.clear();
+    return st;
+  };
 
-  // Prefill each prompt alone, in chunks the engine takes.
-  for (Sequence &s : seqs) {
-    if (o.maxTokens <= 0) {
-      s.done = true;
-      continue;
-    }
-    KILN_RETURN_IF_ERROR(blocks.reserve(static_cast<int64_t>(s.index), static_cast<int64_t>(s.tokens.size()) + 1));
+  // Prefills `s` from its first uncached token; samples its next token.
+  auto prefill = [&](Sequence &s) -> Status {
     int64_t n = static_cast<int64_t>(s.tokens.size());
+    int64_t cached = 0;
+    blocks.admit(seqId(s), s.tokens, n, cached);
+    // At least the last token is computed (its logits give the next one):
+    // when every page was cached, it is rewritten into a private copy of
+    // the last page (prepareWrite below).
+    cached = std::min(cached, n - 1);
+    if (Status st = blocks.reserve(seqId(s), n + 1); !st) {
+      blocks.release(seqId(s));
+      return st;
+    }
+    std::vector<PageCopy> copies;
+    if (Status st = blocks.prepareWrite(seqId(s), cached, n, copies); !st) {
+      blocks.release(seqId(s));
+      return st;
+    }
+    KILN_RETURN_IF_ERROR(applyCopies(copies));
+    if (s.generated == 0)
+      r.cachedTokens[s.index] = cached;
+    r.prefillTokens += n - cached;
     StepOutput out;
-    for (int64_t c0 = 0; c0 < n; c0 += m.maxNumTokens) {
+    for (int64_t c0 = cached; c0 < n; c0 += m.maxNumTokens) {
       int64_t c1 = std::min(n, c0 + m.maxNumTokens);
       StepInput in;
       in.batch = 1;
@@ -117,60 +121,132 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       for (int64_t p = c0; p < c1; ++p)
         in.positions.push_back(p);
       in.blockTables.assign(static_cast<size_t>(maxBlocks), 0);
-      const std::vector<int32_t> &t = blocks.table(static_cast<int64_t>(s.index));
+      const std::vector<int32_t> &t = blocks.table(seqId(s));
       std::copy(t.begin(), t.end(), in.blockTables.begin());
       in.contextLens = {static_cast<int32_t>(c1)};
       KILN_RETURN_IF_ERROR(model.step("prefill", in, out, c1 == n));
     }
-    if (firstLogits)
+    blocks.publish(seqId(s), s.tokens, n);
+    if (firstLogits && (*firstLogits)[s.index].empty())
       (*firstLogits)[s.index] = out.logits;
     int64_t token;
     KILN_RETURN_IF_ERROR(pick(out.logits.data(), out.vocab, s, o, model.eos(), rng, scratch, token));
     finish(s, token);
-  }
+    return Status::ok();
+  };
 
-  // Decode every unfinished sequence together, at most max_batch at a time.
-  while (true) {
-    std::vector<Sequence *> active;
-    for (Sequence &s : seqs)
-      if (!s.done && static_cast<int64_t>(active.size()) < m.maxBatch)
-        active.push_back(&s);
-    if (active.empty())
-      break;
+  std::deque<Sequence *> waiting;
+  for (Sequence &s : seqs) {
+    if (o.maxTokens <= 0)
+      s.done = true;
+    else
+      waiting.push_back(&s);
+  }
+  std::vector<Sequence *> running; // in admission order
+  while (!waiting.empty() || !running.empty()) {
+    // Admit waiting prompts in order while a slot and their pages are free.
+    while (!waiting.empty() && static_cast<int64_t>(running.size()) < m.maxBatch) {
+      Sequence &s = *waiting.front();
+      Status st = prefill(s);
+      if (!st) {
+        if (st.message().rfind("the KV cache is full", 0) != 0)
+          return st; // a device error, not a want of pages
+        if (!running.empty()) {
+          ++r.waits; // pages free up as running sequences finish
+          break;
+        }
+        waiting.pop_front();
+        refuse(s, Status::error("prompt " + std::to_string(s.index) + " of " + std::to_string(s.tokens.size()) +
+                                " tokens does not fit the KV pool even alone: " + st.message()));
+        continue;
+      }
+      waiting.pop_front();
+      if (s.done)
+        retire(s);
+      else
+        running.push_back(&s);
+    }
+    if (running.empty())
+      continue;
+
+    // Pages for this step's token of each running sequence (a private copy
+    // where that page is shared); when there are none, preempt the most
+    // recently admitted other sequence, dropping any copies made for it.
+    std::vector<std::vector<PageCopy>> copies(running.size());
+    for (size_t b = 0; b < running.size();) {
+      Sequence &s = *running[b];
+      int64_t len = static_cast<int64_t>(s.tokens.size());
+      Status st = blocks.reserve(seqId(s), len);
+      if (st)
+        st = blocks.prepareWrite(seqId(s), len - 1, len, copies[b]);
+      if (st) {
+        ++b;
+        continue;
+      }
+      if (running.size() == 1) {
+        // Alone and still out of pages: it cannot grow any further.
+        refuse(s, Status::error("sequence " + std::to_string(s.index) + " stopped after " +
+                                std::to_string(s.generated) + " tokens: " + st.message()));
+        running.clear();
+        break;
+      }
+      size_t victim = running.size() - 1 == b ? b - 1 : running.size() - 1;
+      Sequence &v = *running[victim];
+      retire(v);
+      waiting.push_front(&v);
+      running.erase(running.begin() + static_cast<long>(victim));
+      copies.erase(copies.begin() + static_cast<long>(victim));
+      ++r.preemptions;
+      if (victim < b)
+        --b;
+    }
+    if (running.empty())
+      continue;
+    for (std::vector<PageCopy> &c : copies)
+      KILN_RETURN_IF_ERROR(applyCopies(c));
+
     StepInput in;
-    in.batch = static_cast<int64_t>(active.size());
+    in.batch = static_cast<int64_t>(running.size());
     in.tokens = 1;
     in.maxBlocks = maxBlocks;
     in.blockTables.assign(static_cast<size_t>(in.batch * maxBlocks), 0);
-    for (size_t b = 0; b < active.size(); ++b) {
-      Sequence &s = *active[b];
+    for (size_t b = 0; b < running.size(); ++b) {
+      Sequence &s = *running[b];
       int64_t len = static_cast<int64_t>(s.tokens.size());
-      KILN_RETURN_IF_ERROR(blocks.reserve(static_cast<int64_t>(s.index), len));
       in.ids.push_back(s.tokens.back());
       in.positions.push_back(len - 1);
       in.contextLens.push_back(static_cast<int32_t>(len));
-      const std::vector<int32_t> &t = blocks.table(static_cast<int64_t>(s.index));
+      const std::vector<int32_t> &t = blocks.table(seqId(s));
       std::copy(t.begin(), t.end(), in.blockTables.begin() + static_cast<int64_t>(b) * maxBlocks);
     }
     // Greedy decoding with nothing to mask takes the engine's own argmax
     // and leaves the logits on the device.
     bool needLogits = o.sampling.temperature > 0.0f;
-    for (Sequence *s : active)
+    for (Sequence *s : running)
       needLogits |= s->generated < o.minTokens && !model.eos().empty() && !o.ignoreEos;
     StepOutput out;
     KILN_RETURN_IF_ERROR(model.step("decode", in, out, needLogits));
-    for (size_t b = 0; b < active.size(); ++b) {
+    ++r.decodeSteps;
+    r.largestBatch = std::max<int64_t>(r.largestBatch, in.batch);
+    std::vector<Sequence *> still;
+    for (size_t b = 0; b < running.size(); ++b) {
       int64_t token;
       if (needLogits)
-        KILN_RETURN_IF_ERROR(pick(out.logits.data() + b * static_cast<size_t>(out.vocab), out.vocab, *active[b], o,
+        KILN_RETURN_IF_ERROR(pick(out.logits.data() + b * static_cast<size_t>(out.vocab), out.vocab, *running[b], o,
                                   model.eos(), rng, scratch, token));
       else
         token = out.next[b];
-      finish(*active[b], token);
-      if (active[b]->done)
-        blocks.release(static_cast<int64_t>(active[b]->index));
+      finish(*running[b], token);
+      if (running[b]->done)
+        retire(*running[b]);
+      else
+        still.push_back(running[b]);
     }
+    running = std::move(still);
   }
+  for (const Status &st : r.status)
+    if (!st)
+      return st;
   return Status::ok();
 }
 

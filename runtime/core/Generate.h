@@ -2,6 +2,7 @@
 #ifndef KILN_RUNTIME_CORE_GENERATE_H
 #define KILN_RUNTIME_CORE_GENERATE_H
 
+#include "runtime/core/BlockManager.h"
 #include "runtime/core/Model.h"
 #include "runtime/kernels/host/HostKernels.h"
 
@@ -10,24 +11,6 @@
 #include <vector>
 
 namespace kiln::rt {
-
-/// The KV pool's pages: a free list and each sequence's block table.
-class BlockManager {
-public:
-  explicit BlockManager(int64_t pages, int64_t pageSize);
-  /// Gives sequence `seq` pages for `tokens` tokens in all; an error (and
-  /// nothing changed) when the pool cannot.
-  Status reserve(int64_t seq, int64_t tokens);
-  void release(int64_t seq);
-  const std::vector<int32_t> &table(int64_t seq) const;
-  int64_t freePages() const { return static_cast<int64_t>(free_.size()); }
-  int64_t pageSize() const { return pageSize_; }
-
-private:
-  int64_t pageSize_;
-  std::vector<int32_t> free_;
-  std::map<int64_t, std::vector<int32_t>> tables_;
-};
 
 struct GenerateOptions {
   int64_t maxTokens = 32;
@@ -38,13 +21,37 @@ struct GenerateOptions {
   bool ignoreEos = false;     // generate maxTokens whatever comes (benchmarks)
   /// Called with (sequence, token) as each token is made; false stops that sequence.
   std::function<bool(size_t, int64_t)> onToken;
+  /// Reuse the KV pages of prompt prefixes already computed (this call's
+  /// earlier prompts, or a preempted sequence's own).
+  bool prefixCaching = true;
 };
 
-/// Generates for each prompt: prefill (in chunks of the engine's
-/// max_num_tokens), then decode steps over every unfinished sequence at once.
-/// `firstLogits`, when given, receives each prompt's last-position logits.
+/// What the step loop did, per prompt and in all.
+struct GenerateReport {
+  std::vector<Status> status;        // per prompt: ok, or why it was refused or cut short
+  std::vector<int64_t> cachedTokens; // per prompt: tokens whose KV came from the prefix cache
+  int64_t prefillTokens = 0;         // tokens prefilled (cached ones excluded)
+  int64_t decodeSteps = 0, largestBatch = 0;
+  int64_t preemptions = 0;           // sequences evicted to free pages, later resumed
+  int64_t waits = 0;                 // admissions deferred for want of pages
+  int64_t pageCopies = 0;            // copy-on-write copies of shared pages
+};
+
+/// Generates for each prompt with continuous batching: a prompt is admitted
+/// when a batch slot and the pages for it are free (sharing the cached
+/// pages of a prefix it begins with), prefilled in chunks of the engine's
+/// max_num_tokens, then decoded together with every running sequence, at
+/// most max_batch at a time; a finished sequence frees its slot and pages
+/// at once for the next prompt. When a running sequence needs a page and
+/// none is free, the most recently admitted other one is preempted: its
+/// pages are released (its prefix stays cached) and it resumes later from
+/// its tokens, so no work is lost. A prompt that cannot fit even alone is
+/// refused (its status in `report`) while the others complete; the call
+/// then returns the first such error. `firstLogits`, when given, receives
+/// each prompt's last-position logits.
 Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, const GenerateOptions &options,
-                std::vector<std::vector<int64_t>> &outputs, std::vector<std::vector<float>> *firstLogits = nullptr);
+                std::vector<std::vector<int64_t>> &outputs, std::vector<std::vector<float>> *firstLogits = nullptr,
+                GenerateReport *report = nullptr);
 
 } // namespace kiln::rt
 

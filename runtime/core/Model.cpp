@@ -228,6 +228,23 @@ Status Model::launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int
   return Status::ok();
 }
 
+Status Model::copyPages(const std::vector<PageCopy> &copies) {
+  // The pool is [layers, pages, 2, page_size, kv_heads, head_dim]: a page
+  // of one layer (its K and V) is contiguous.
+  const auto &kv = manifest_.kv;
+  int64_t layerPage = kv.bytesPerToken * kv.pageSize / std::max<int64_t>(1, kv.layers);
+  for (const PageCopy &c : copies) {
+    if (c.from < 0 || c.to < 0 || c.from >= pages_ || c.to >= pages_)
+      return Status::error("a KV page copy from " + std::to_string(c.from) + " to " + std::to_string(c.to) +
+                           " is outside the pool of " + std::to_string(pages_) + " pages");
+    for (int64_t l = 0; l < kv.layers; ++l)
+      KILN_RETURN_IF_ERROR(device_->copy(kv_ + static_cast<DevPtr>((l * pages_ + c.to) * layerPage),
+                                         kv_ + static_cast<DevPtr>((l * pages_ + c.from) * layerPage),
+                                         static_cast<size_t>(layerPage)));
+  }
+  return Status::ok();
+}
+
 void Model::setProfiling(bool on) {
   if (on && !profiling_)
     profile_.assign(manifest_.kernels.size(), KernelTime());

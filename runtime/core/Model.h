@@ -13,6 +13,7 @@
 #ifndef KILN_RUNTIME_CORE_MODEL_H
 #define KILN_RUNTIME_CORE_MODEL_H
 
+#include "runtime/core/BlockManager.h"
 #include "runtime/core/Device.h"
 
 #include <functional>
@@ -64,6 +65,8 @@ public:
   int64_t vocab() const { return vocab_; }
   /// Bytes this model holds on the device.
   int64_t deviceBytes() const { return deviceBytes_; }
+  /// Copies KV pages (every layer's K and V), ordered before the next step.
+  Status copyPages(const std::vector<PageCopy> &copies);
   /// Time each launch on its own (no graphs, no overlap) into profile(),
   /// indexed like the manifest's kernels; turning it on clears it,
   /// turning it off keeps it for reading.

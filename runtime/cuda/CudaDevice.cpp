@@ -89,6 +89,11 @@ public:
     KILN_RETURN_IF_ERROR(check(d_->cuMemcpyDtoHAsync(dst, src, bytes, stream_), "copying from the GPU"));
     return check(d_->cuStreamSynchronize(stream_), "copying from the GPU (or a kernel before it)");
   }
+  Status copy(DevPtr dst, DevPtr src, size_t bytes) override {
+    if (!bytes)
+      return Status::ok();
+    return check(d_->cuMemcpyDtoDAsync(dst, src, bytes, stream_), "copying on the GPU");
+  }
   Status zero(DevPtr dst, size_t bytes) override {
     return check(d_->cuMemsetD8(dst, 0, bytes), "clearing GPU memory");
   }

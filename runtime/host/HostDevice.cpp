@@ -51,6 +51,11 @@ public:
       std::memcpy(dst, reinterpret_cast<const void *>(src), n);
     return Status::ok();
   }
+  Status copy(DevPtr dst, DevPtr src, size_t n) override {
+    if (n)
+      std::memmove(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n);
+    return Status::ok();
+  }
   Status zero(DevPtr dst, size_t n) override {
     if (n)
       std::memset(reinterpret_cast<void *>(dst), 0, n);

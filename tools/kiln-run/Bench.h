@@ -9,6 +9,7 @@
 #ifndef KILN_TOOLS_KILN_RUN_BENCH_H
 #define KILN_TOOLS_KILN_RUN_BENCH_H
 
+#include "runtime/core/Generate.h"
 #include "runtime/core/Model.h"
 
 #include <string>
@@ -30,6 +31,14 @@ void printBench(rt::Model &model, const BenchFigures &f, double copyBytesPerSeco
 /// the compiler planned for each kernel, the measured copy bandwidth, and the
 /// tensor-core peak of the built-in target that matches the device (if any).
 void printProfile(rt::Model &model, double steps, double copyBytesPerSecond);
+
+/// kiln-run --check-batching: prompts derived from `prompt` (itself twice,
+/// prefixes of it with other continuations, its reverse, a longer one) in
+/// one generate() call, against each alone without prefix caching; greedy
+/// tokens must be identical. Prints PASS/FAIL with what the scheduler did;
+/// returns the exit code.
+int checkBatching(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
+                  rt::GenerateOptions options, const std::vector<int64_t> &prompt);
 
 } // namespace kiln::tools
 

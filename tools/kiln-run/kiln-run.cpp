@@ -7,6 +7,7 @@
 //   kiln-run ENGINE --golden golden.json [--tolerance 2e-2] [--min-identical N]
 //   kiln-run ENGINE --prompt-ids ... --reference host [--tolerance 1e-2] [--min-identical 16]
 //   kiln-run ENGINE --golden g.json --teacher-forced [--min-agreement 0.99] [--memory-report]
+//   kiln-run ENGINE --golden g.json|--prompt-ids ... --check-batching [--kv-pages N]
 //   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--profile] [--no-graphs] [--no-overlap]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
@@ -16,7 +17,10 @@
 // be identical (the first N with --min-identical). --reference DEVICE runs the
 // same engine and prompt on a second device (the host's reference kernels)
 // and compares the same way. Prints one line and exits 1 on a mismatch.
-// --bench times greedy decode of a seeded random prompt and measures the
+// --check-batching runs six prompts made from the given one (the same again,
+// shared prefixes, a different one) through one continuous-batching call,
+// then each alone without prefix caching, and requires identical greedy
+// tokens. --bench times greedy decode of a seeded random prompt and measures the
 // device's copy bandwidth; --profile adds a per-kernel table (tools/kiln-run/Bench.h).
 //
 //===----------------------------------------------------------------------===//
@@ -43,7 +47,8 @@ int usage() {
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n"
-               "                [--bench [--prompt-len N] [--gen M] [--profile]] [--no-graphs] [--no-overlap]\n");
+               "                [--check-batching] [--bench [--prompt-len N] [--gen M] [--profile]] [--no-graphs]\n"
+               "                [--no-overlap]\n");
   return 2;
 }
 
@@ -71,7 +76,7 @@ int main(int argc, char **argv) {
   double tolerance = 2e-2;
   int64_t minIdentical = -1;
   std::string reference;
-  bool memoryReport = false, teacherForced = false, bench = false, profile = false;
+  bool memoryReport = false, teacherForced = false, bench = false, profile = false, checkBatching = false;
   int64_t promptLen = 128;
   double minAgreement = 0.99;
   for (int i = 2; i < argc; ++i) {
@@ -102,6 +107,7 @@ int main(int argc, char **argv) {
     else if (a == "--prompt-len" && (v = next())) promptLen = std::atoll(v);
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
+    else if (a == "--check-batching") checkBatching = true;
     else if (a == "--min-agreement" && (v = next())) minAgreement = std::strtod(v, nullptr);
     else {
       std::fprintf(stderr, "kiln-run: bad argument '%s'\n", a.c_str());
@@ -178,6 +184,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "kiln-run: give --prompt, --prompt-ids, --golden or --bench\n");
     return 2;
   }
+  if (checkBatching)
+    return tools::checkBatching(engine, device, lo, go, ids);
 
   struct Run {
     std::vector<int64_t> tokens;

@@ -60,6 +60,11 @@ public:
       std::memcpy(dst, reinterpret_cast<const void *>(src), n);
     return Status::ok();
   }
+  Status copy(DevPtr dst, DevPtr src, size_t n) override {
+    if (n)
+      std::memmove(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n);
+    return Status::ok();
+  }
   Status zero(DevPtr dst, size_t n) override {
     if (n)
       std::memset(reinterpret_cast<void *>(dst), 0, n);
@@ -267,4 +272,203 @@ TEST(BlockManager, ReservesReleasesAndRefusesWithoutChange) {
   ASSERT_TRUE(b.reserve(2, 1).isOk());
   EXPECT_EQ(b.table(2).size(), 1u);
   EXPECT_TRUE(b.table(0).empty());
+}
+
+namespace {
+std::vector<int64_t> iota(int64_t n, int64_t start) {
+  std::vector<int64_t> v;
+  for (int64_t i = 0; i < n; ++i)
+    v.push_back(start + i);
+  return v;
+}
+} // namespace
+
+TEST(BlockManager, SharesTheCachedPagesOfACommonPrefix) {
+  BlockManager b(8, 16);
+  std::vector<int64_t> a = iota(40, 100); // pages [0,16) [16,32) full, [32,40) partial
+  int64_t cached = -1;
+  b.admit(0, a, 40, cached);
+  EXPECT_EQ(cached, 0);
+  ASSERT_TRUE(b.reserve(0, 41).isOk());
+  b.publish(0, a, 40); // the two full pages enter the cache
+  const std::vector<int32_t> ta = b.table(0);
+  EXPECT_TRUE(b.cached(ta[0]) && b.cached(ta[1]) && !b.cached(ta[2]));
+
+  // Same first 32 tokens, then different: shares two pages.
+  std::vector<int64_t> c = iota(32, 100);
+  for (int64_t x : iota(9, 7))
+    c.push_back(x);
+  b.admit(1, c, static_cast<int64_t>(c.size()), cached);
+  EXPECT_EQ(cached, 32);
+  ASSERT_TRUE(b.reserve(1, 42).isOk());
+  EXPECT_EQ(b.table(1)[0], ta[0]);
+  EXPECT_EQ(b.table(1)[1], ta[1]);
+  EXPECT_NE(b.table(1)[2], ta[2]);
+  EXPECT_EQ(b.references(ta[0]), 2);
+
+  // Differs in the first page: the second page's tokens alone do not match
+  // (the key chains the whole prefix).
+  std::vector<int64_t> d = a;
+  d[3] = 1;
+  b.admit(2, d, 40, cached);
+  EXPECT_EQ(cached, 0);
+  b.release(2);
+
+  // Releasing keeps the pages cached; a later sequence still finds them.
+  b.release(0);
+  b.release(1);
+  EXPECT_EQ(b.references(ta[0]), 0);
+  EXPECT_EQ(b.freePages(), 8);
+  b.admit(3, a, 40, cached);
+  EXPECT_EQ(cached, 32);
+  EXPECT_EQ(b.references(ta[1]), 1);
+}
+
+TEST(BlockManager, CopiesASharedPageBeforeItIsWritten) {
+  BlockManager b(6, 16);
+  std::vector<int64_t> a = iota(32, 5); // exactly two pages
+  int64_t cached = 0;
+  b.admit(0, a, 32, cached);
+  ASSERT_TRUE(b.reserve(0, 33).isOk());
+  b.publish(0, a, 32);
+  // A second sequence with the same prompt shares both pages; to compute
+  // the last token's logits it rewrites position 31, in the shared page.
+  b.admit(1, a, 32, cached);
+  EXPECT_EQ(cached, 32);
+  std::vector<PageCopy> copies;
+  ASSERT_TRUE(b.prepareWrite(1, 31, 32, copies).isOk());
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].from, b.table(0)[1]);
+  EXPECT_EQ(copies[0].to, b.table(1)[1]);
+  EXPECT_NE(b.table(1)[1], b.table(0)[1]);
+  EXPECT_EQ(b.table(1)[0], b.table(0)[0]); // the untouched page stays shared
+  EXPECT_EQ(b.references(b.table(0)[1]), 1);
+  // Writing a private page copies nothing.
+  copies.clear();
+  ASSERT_TRUE(b.prepareWrite(1, 31, 32, copies).isOk());
+  EXPECT_TRUE(copies.empty());
+  // A cached page is read-only even for its only holder.
+  b.release(1);
+  ASSERT_TRUE(b.prepareWrite(0, 20, 21, copies).isOk());
+  EXPECT_EQ(copies.size(), 1u);
+}
+
+TEST(BlockManager, ReusesTheLeastRecentlyReleasedCachedPagesLast) {
+  BlockManager b(4, 16);
+  std::vector<int64_t> a = iota(32, 1), c = iota(32, 50);
+  int64_t cached = 0;
+  b.admit(0, a, 32, cached);
+  ASSERT_TRUE(b.reserve(0, 32).isOk());
+  b.publish(0, a, 32);
+  b.release(0);
+  b.admit(1, c, 32, cached);
+  ASSERT_TRUE(b.reserve(1, 32).isOk()); // the two free pages
+  b.publish(1, c, 32);
+  b.release(1);
+  // All four pages are cached and idle; a sequence of three pages evicts
+  // a's (released first) and one of c's.
+  ASSERT_TRUE(b.reserve(2, 48).isOk());
+  EXPECT_EQ(b.freePages(), 1);
+  b.admit(3, a, 32, cached);
+  EXPECT_EQ(cached, 0);
+  b.release(3);
+  // Out of pages: an error, nothing taken.
+  Status s = b.reserve(4, 48);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("the KV cache is full"), std::string::npos) << s.message();
+  EXPECT_EQ(b.freePages(), 1);
+}
+
+TEST(Generate, BatchesContinuouslyWithinMaxBatch) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(load(r, writeEngine("batch4", "\"max_batch\":1", "\"max_batch\":4"), {}, m).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  std::vector<std::vector<int64_t>> prompts, out;
+  for (int i = 0; i < 6; ++i)
+    prompts.push_back(iota(5 + i, 10 * i + 1));
+  g.maxTokens = 4;
+  GenerateReport rep;
+  Status s = generate(*m, prompts, g, out, nullptr, &rep);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  for (const auto &o : out)
+    EXPECT_EQ(o.size(), 4u);
+  EXPECT_EQ(rep.largestBatch, 4);
+  // Every decode launch ran at most 4 sequences; the first batch's four
+  // finish together and the last two run as a pair: 3 + 3 steps.
+  EXPECT_EQ(rep.decodeSteps, 6);
+  for (const KernelArgs &a : r.args)
+    EXPECT_LE(a.batch, 4);
+  EXPECT_EQ(rep.prefillTokens, 5 + 6 + 7 + 8 + 9 + 10);
+}
+
+TEST(Generate, ReusesPromptPrefixesAcrossRequests) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(load(r, writeEngine("prefix"), {}, m).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 2;
+  std::vector<int64_t> system = iota(32, 3), a = system, b = system;
+  a.push_back(100);
+  b.push_back(200);
+  b.push_back(201);
+  std::vector<std::vector<int64_t>> out;
+  GenerateReport rep;
+  ASSERT_TRUE(generate(*m, {a, b, system}, g, out, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{0, 32, 31}));
+  EXPECT_EQ(rep.prefillTokens, 33 + 2 + 1);
+  // The third prompt is all cached: its last token is recomputed into a
+  // copy of the shared last page.
+  EXPECT_EQ(rep.pageCopies, 1);
+  // Without prefix caching everything is prefilled.
+  g.prefixCaching = false;
+  ASSERT_TRUE(generate(*m, {a, b, system}, g, out, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.prefillTokens, 33 + 34 + 32);
+  EXPECT_EQ(rep.pageCopies, 0);
+}
+
+TEST(Generate, WaitsOrPreemptsWhenTheKvPoolIsFullAndLosesNoWork) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  LoadOptions o;
+  o.kvPages = 4; // 64 tokens
+  ASSERT_TRUE(load(r, writeEngine("tight", "\"max_batch\":1", "\"max_batch\":4"), o, m).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 24; // each sequence ends at 10 + 24 tokens: 3 pages
+  g.prefixCaching = false;
+  std::vector<std::vector<int64_t>> prompts, out;
+  for (int i = 0; i < 3; ++i)
+    prompts.push_back(iota(10, 40 * i + 1));
+  GenerateReport rep;
+  Status s = generate(*m, prompts, g, out, nullptr, &rep);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  for (const auto &t : out)
+    EXPECT_EQ(t.size(), 24u);
+  EXPECT_GT(rep.preemptions + rep.waits, 0);
+  for (const Status &st : rep.status)
+    EXPECT_TRUE(st.isOk());
+}
+
+TEST(Generate, RefusesOnlyThePromptThatCannotFitAlone) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  LoadOptions o;
+  o.kvPages = 2; // 32 tokens
+  ASSERT_TRUE(load(r, writeEngine("refuse", "\"max_batch\":1", "\"max_batch\":2"), o, m).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 4;
+  std::vector<std::vector<int64_t>> out;
+  GenerateReport rep;
+  Status s = generate(*m, {iota(8, 1), iota(40, 1), iota(6, 9)}, g, out, nullptr, &rep);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("prompt 1 of 40 tokens does not fit the KV pool even alone"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(out[0].size(), 4u);
+  EXPECT_TRUE(out[1].empty());
+  EXPECT_EQ(out[2].size(), 4u);
+  EXPECT_TRUE(rep.status[0].isOk() && rep.status[2].isOk());
 }
