@@ -195,6 +195,9 @@ private:
   DenseMap<Value, int> mmSlot_; // matmul-derived values -> 0 (mm0) or 1 (mm1)
   Value matmul_;
   std::string decls_; // element functions and tables, in definition order
+  /// Constant tables, at namespace scope before `struct S`: a table local
+  /// to a function would be rebuilt in local memory at every call.
+  std::string globals_;
   int counter_ = 0;
 };
 
@@ -459,13 +462,15 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     if (isFloatValue(v)) {
       for (APFloat f : dense.getValues<APFloat>())
         items += fmtFloat(f.convertToDouble()) + ",";
-      decls_ += "  static __device__ __forceinline__ float " + table +
-                "(kiln::i64 i) { constexpr float t[] = {" + items + "}; return t[i]; }\n";
+      globals_ += "__device__ const float kiln_" + table + "[] = {" + items + "};\n";
+      decls_ += "  static __device__ __forceinline__ float " + table + "(kiln::i64 i) { return kiln_" + table +
+                "[i]; }\n";
     } else {
       for (APInt i : dense.getValues<APInt>())
         items += std::to_string(i.getSExtValue()) + "LL,";
-      decls_ += "  static __device__ __forceinline__ kiln::i64 " + table +
-                "(kiln::i64 i) { constexpr kiln::i64 t[] = {" + items + "}; return t[i]; }\n";
+      globals_ += "__device__ const kiln::i64 kiln_" + table + "[] = {" + items + "};\n";
+      decls_ += "  static __device__ __forceinline__ kiln::i64 " + table + "(kiln::i64 i) { return kiln_" + table +
+                "[i]; }\n";
     }
     b += "    return " + table + "(" + linearise("ix", shape) + ");\n";
     return std::string();
@@ -730,8 +735,9 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     std::string table = "t" + std::to_string(counter_++), items;
     for (double f : inv)
       items += fmtDouble(f) + ",";
-    decls_ += "  static __device__ __forceinline__ double " + table +
-              "(kiln::i64 i) { constexpr double t[] = {" + items + "}; return t[i]; }\n";
+    globals_ += "__device__ const double kiln_" + table + "[] = {" + items + "};\n";
+    decls_ += "  static __device__ __forceinline__ double " + table + "(kiln::i64 i) { return kiln_" + table +
+              "[i]; }\n";
     bool shared = !(*ps)[0].sym && (*ps)[0].value == 1 && !(shape[0].sym == std::nullopt && shape[0].value == 1);
     int64_t half = rd / 2;
     bool neox = p.style == host::RopeStyle::Neox;
@@ -991,7 +997,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
                         "kiln::gemv<S, {0}, {2}, {3}, {4}>(a); }\n",
                         threads, kernel_.getSymName(), splitK, vec, unroll);
   }
-  out.specialisation = std::move(s);
+  out.specialisation = globals_ + s;
   return success();
 }
 
@@ -1081,7 +1087,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
                         "kiln::attentionPrefill<S>(a); }\n",
                         kernel_.getSymName());
   }
-  out.specialisation = std::move(s);
+  out.specialisation = globals_ + s;
   return success();
 }
 
@@ -1130,7 +1136,7 @@ LogicalResult Emitter::emitNorm(Operation *norm, EmittedKernel &out) {
   os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
                       "kiln::normRows<S>(a); }\n",
                       threads, kernel_.getSymName());
-  out.specialisation = std::move(s);
+  out.specialisation = globals_ + s;
   return success();
 }
 
@@ -1170,7 +1176,7 @@ LogicalResult Emitter::emitArgmaxRows(ArgmaxOp am, EmittedKernel &out) {
   os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
                       "kiln::argmaxRows<S>(a); }\n",
                       kernel_.getSymName());
-  out.specialisation = std::move(s);
+  out.specialisation = globals_ + s;
   return success();
 }
 
@@ -1267,7 +1273,7 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
   os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
                       "kiln::pointwise<S>(a); }\n",
                       threads, kernel_.getSymName());
-  out.specialisation = std::move(s);
+  out.specialisation = globals_ + s;
   return success();
 }
 
