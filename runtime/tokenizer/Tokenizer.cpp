@@ -2,6 +2,7 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include "runtime/format/Json.h"
+#include "runtime/tokenizer/Normalize.h"
 #include "runtime/tokenizer/Regex.h"
 
 #include <algorithm>
@@ -41,7 +42,7 @@ const char *kGpt2Split =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 struct NormStep {
-  enum Kind { Prepend, Replace, Identity } kind = Identity;
+  enum Kind { Prepend, Replace, Nfc } kind = Prepend;
   std::string a, b;
 };
 
@@ -123,9 +124,7 @@ Status Tokenizer::Impl::parseNormalizer(const JsonValue *n) {
     if (s.a.empty())
       return fail("normalizer Replace of an empty string");
   } else if (type == "NFC") {
-    // Identity on text that is already composed (what models see in
-    // practice); composing decomposed input is not implemented.
-    s.kind = NormStep::Identity;
+    s.kind = NormStep::Nfc;
   } else {
     return fail("normalizer '" + type + "' is not supported");
   }
@@ -308,6 +307,8 @@ void Tokenizer::Impl::normalize(std::string &s) const {
     if (n.kind == NormStep::Prepend) {
       if (!s.empty())
         s = n.a + s;
+    } else if (n.kind == NormStep::Nfc) {
+      s = toNfc(s);
     } else if (n.kind == NormStep::Replace) {
       std::string out;
       size_t i = 0;

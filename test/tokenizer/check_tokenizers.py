@@ -23,6 +23,7 @@ and decodes kiln's ids with both. Ids and decoded text must be identical.
 """
 import argparse, json, os, subprocess, sys, tempfile
 
+import unicodedata
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers, Regex
 
 LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -60,6 +61,10 @@ CORPUS = [
     "quotes “curly” ‘single’ «guillemets» „German“",
     "Tiếng Việt có dấu: Tôi yêu Việt Nam.",
     "Ελληνικά και English mixed με 123 αριθμούς.",
+    # Decomposed (NFD) and unordered text: the NFC normalizer (qwen2 here)
+    # must compose it as tokenizers does; the others see it as it is.
+    unicodedata.normalize("NFD", "Übermäßig café naïve crème brûlée, Tiếng Việt, 안녕하세요, がぎぐ, Å."),
+    "q\u0307\u0323 e\u0301\u0327 \u212b \u0958 \u0344 \u0b47\u0b3e x\u0301\u0301 \u1100\u1161\u11a8 \u0301lone",
 ]
 # Texts with the special tokens inside them, for the tokenizers that have them.
 SPECIAL_TEXTS = [

@@ -5,6 +5,7 @@
 // errors.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/tokenizer/Normalize.h"
 #include "runtime/tokenizer/Regex.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
@@ -106,4 +107,34 @@ TEST(Tokenizer, MergesByRankAndDecodes) {
   s = t.decode({99}, text);
   ASSERT_FALSE(s.isOk());
   EXPECT_NE(s.message().find("token id 99 is not in the vocabulary"), std::string::npos);
+}
+
+// Expected values from Python's unicodedata.normalize("NFC", ...): composition,
+// Hangul LV and LVT, canonical reordering, singletons, a composition
+// exclusion, blocked marks, a starter + starter pair, a lone mark.
+TEST(Normalize, ComposesAsUnicodeNfc) {
+  const std::pair<const char *, const char *> cases[] = {
+      {"e\u0301", "\u00e9"},
+      {"\u1100\u1161\u11a8", "\uac01"},
+      {"\u1100\u1161", "\uac00"},
+      {"q\u0307\u0323", "q\u0323\u0307"},
+      {"\u212b", "\u00c5"},
+      {"\u0958", "\u0915\u093c"},
+      {"a\u0308\u0301", "\u00e4\u0301"},
+      {"\u0344", "\u0308\u0301"},
+      {"A\u030a\u0301", "\u01fa"},
+      {"\u0b47\u0b3e", "\u0b4b"},
+      {"\u00e9\u0327", "\u0229\u0301"},
+      {"\u1e0b\u0323", "\u1e0d\u0307"},
+      {"x\u0301\u0301", "x\u0301\u0301"},
+      {"\u0301e", "\u0301e"},
+      {"Tie\u0302\u0301ng Vie\u0323\u0302t", "Ti\u1ebfng Vi\u1ec7t"},
+      {"\U0001d15e", "\U0001d157\U0001d165"},
+      {"\u304b\u3099", "\u304c"},
+  };
+  for (const auto &[in, want] : cases)
+    EXPECT_EQ(tok::toNfc(in), want) << in;
+  EXPECT_EQ(tok::toNfc("plain ascii"), "plain ascii");
+  // Bytes that are not UTF-8 pass through; text around them is composed.
+  EXPECT_EQ(tok::toNfc(std::string("e\u0301\xff") + "e\u0301"), std::string("\u00e9\xff") + "\u00e9");
 }
