@@ -1,6 +1,7 @@
 //===- Model.cpp - a loaded engine ----------------------------------------===//
 #include "runtime/core/Model.h"
 
+#include "runtime/format/OnnxWeights.h"
 #include "runtime/format/Safetensors.h"
 #include "runtime/kernels/host/Tensor.h"
 
@@ -74,8 +75,7 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
   }
 
   format::SafetensorsIndex index;
-  KILN_RETURN_IF_ERROR(format::readSafetensorsDir(dir, index)
-                           .withContext("the engine's weights come from " + dir));
+  KILN_RETURN_IF_ERROR(format::readWeightIndex(dir, index).withContext("the engine's weights come from " + dir));
   std::vector<char> staged, raw;
   for (size_t i = 0; i < m.weights.size(); ++i) {
     const format::WeightDesc &w = m.weights[i];

@@ -4,6 +4,7 @@
 #include "runtime/format/Json.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -237,6 +238,14 @@ Status readSafetensorsDir(const std::string &dir, SafetensorsIndex &index) {
 }
 
 Status readTensorData(const SafetensorsTensor &t, void *dst) {
+  if (!t.inlineData.empty() || t.size == 0) {
+    if (t.inlineData.size() != t.size)
+      return Status::error(t.file + ": tensor '" + t.name + "' holds " + std::to_string(t.inlineData.size()) +
+                           " bytes, not " + std::to_string(t.size));
+    if (t.size)
+      std::memcpy(dst, t.inlineData.data(), t.size);
+    return Status::ok();
+  }
   std::ifstream in(t.file, std::ios::binary);
   if (!in)
     return Status::error(t.file + ": cannot open file");

@@ -29,6 +29,9 @@ struct SafetensorsTensor {
   uint64_t offset = 0;         // absolute byte offset of the data in `file`
   uint64_t size = 0;           // bytes
   std::string file;            // path of the file holding it
+  /// The bytes themselves when the file does not hold them contiguously
+  /// (ONNX varint-encoded values); then `file` and `offset` are unused.
+  std::string inlineData;
 };
 
 struct SafetensorsIndex {
@@ -56,7 +59,8 @@ Status parseSafetensorsHeader(std::string_view prefix, uint64_t fileSize,
 /// says), else `model.safetensors`, else every `*.safetensors` file in it.
 Status readSafetensorsDir(const std::string &dir, SafetensorsIndex &index);
 
-/// Reads one tensor's bytes into `dst` (which holds `t.size` bytes).
+/// Reads one tensor's bytes into `dst` (which holds `t.size` bytes), from
+/// its file or its inline data.
 Status readTensorData(const SafetensorsTensor &t, void *dst);
 
 } // namespace kiln::format

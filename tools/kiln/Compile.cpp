@@ -19,6 +19,7 @@
 #include "ir/Kiln/KilnOps.h"
 #include "runtime/format/Engine.h"
 #include "runtime/format/Manifest.h"
+#include "runtime/format/OnnxWeights.h"
 #include "runtime/format/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -200,7 +201,7 @@ llvm::json::Value configOf(const std::string &model) {
 Status embedWeights(const std::string &model, const llvm::json::Array &weights, std::string &section,
                     llvm::json::Array &ranges) {
   format::SafetensorsIndex index;
-  KILN_RETURN_IF_ERROR(format::readSafetensorsDir(model, index));
+  KILN_RETURN_IF_ERROR(format::readWeightIndex(model, index));
   for (const llvm::json::Value &w : weights) {
     const llvm::json::Object &o = *w.getAsObject();
     std::string layout = o.getString("layout")->str();
