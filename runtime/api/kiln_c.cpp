@@ -4,8 +4,11 @@
 #include "runtime/core/Generate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
+#include <string>
+#include <vector>
 
 struct kiln_status {
   std::string message;
@@ -67,10 +70,8 @@ void kiln_generate_options_init(kiln_generate_options *o) {
     *o = kiln_generate_options{32, 0, 0.0f, 0, 1.0f, 0, nullptr, 0, nullptr, nullptr};
 }
 
-kiln_status *kiln_generate(kiln_model *m, const int64_t *prompt, size_t n, const kiln_generate_options *o,
-                           int64_t *tokens, size_t capacity, size_t *count) {
-  if (!m || !prompt || !count || (!tokens && capacity))
-    return fail("kiln_generate: the model, prompt and count must not be NULL");
+namespace {
+kiln::rt::GenerateOptions generateOptions(const kiln_generate_options *o) {
   kiln_generate_options defaults;
   kiln_generate_options_init(&defaults);
   if (!o)
@@ -84,7 +85,49 @@ kiln_status *kiln_generate(kiln_model *m, const int64_t *prompt, size_t n, const
   g.seed = o->seed;
   if (o->stop_tokens)
     g.stop.assign(o->stop_tokens, o->stop_tokens + o->num_stop_tokens);
-  if (o->on_token)
+  return g;
+}
+} // namespace
+
+kiln_status *kiln_generate_batch(kiln_model *m, kiln_request *r, size_t n, const kiln_generate_options *o,
+                                 kiln_request_callback onToken, void *user) {
+  if (!m || (!r && n))
+    return fail("kiln_generate_batch: the model and the requests must not be NULL");
+  std::vector<std::vector<int64_t>> prompts, out;
+  for (size_t i = 0; i < n; ++i) {
+    r[i].count = 0;
+    r[i].status = nullptr;
+    if (!r[i].prompt || (!r[i].tokens && r[i].capacity))
+      return fail("kiln_generate_batch: request " + std::to_string(i) + " has a NULL prompt or tokens");
+    prompts.emplace_back(r[i].prompt, r[i].prompt + r[i].prompt_len);
+  }
+  kiln::rt::GenerateOptions g = generateOptions(o);
+  if (onToken)
+    g.onToken = [onToken, user](size_t i, int64_t t) { return onToken(user, i, t) != 0; };
+  kiln::rt::GenerateReport report;
+  kiln::Status s = kiln::rt::generate(*m->model, prompts, g, out, nullptr, &report);
+  bool perRequest = false;
+  for (size_t i = 0; i < n && i < report.status.size(); ++i)
+    if (!report.status[i]) {
+      r[i].status = fail(report.status[i].message());
+      perRequest = true;
+    }
+  if (!s && !perRequest)
+    return wrap(s); // not a refusal: bad prompts, or the device failed
+  for (size_t i = 0; i < n && i < out.size(); ++i) {
+    r[i].count = out[i].size();
+    if (size_t k = std::min(r[i].capacity, out[i].size()))
+      std::memcpy(r[i].tokens, out[i].data(), k * sizeof(int64_t));
+  }
+  return nullptr;
+}
+
+kiln_status *kiln_generate(kiln_model *m, const int64_t *prompt, size_t n, const kiln_generate_options *o,
+                           int64_t *tokens, size_t capacity, size_t *count) {
+  if (!m || !prompt || !count || (!tokens && capacity))
+    return fail("kiln_generate: the model, prompt and count must not be NULL");
+  kiln::rt::GenerateOptions g = generateOptions(o);
+  if (o && o->on_token)
     g.onToken = [o](size_t, int64_t t) { return o->on_token(o->user, t) != 0; };
   std::vector<std::vector<int64_t>> out;
   if (kiln::Status s = kiln::rt::generate(*m->model, {std::vector<int64_t>(prompt, prompt + n)}, g, out); !s)

@@ -73,6 +73,30 @@ kiln_status *kiln_generate(kiln_model *model, const int64_t *prompt, size_t prom
                            const kiln_generate_options *options, int64_t *tokens, size_t capacity,
                            size_t *count);
 
+/* Several prompts at once, with continuous batching: each prompt is
+ * admitted when a batch slot and KV pages are free, sequences decode
+ * together, finished ones make room for the next, and prompts that begin
+ * alike share their cached KV pages. Every request gets its own tokens
+ * (at most `capacity` written, `count` their number) and `status`: NULL
+ * when it completed, else why it was refused or cut short (a prompt that
+ * cannot fit the KV pool even alone; the caller frees it). The call's own
+ * status is for errors that stop everything (bad arguments, the device).
+ * `on_token` (may be NULL) gets (user, request index, token); returning 0
+ * stops that request. `options->on_token` is not used. */
+typedef struct kiln_request {
+  const int64_t *prompt;
+  size_t prompt_len;
+  int64_t *tokens;     /* out: room for `capacity` tokens */
+  size_t capacity;
+  size_t count;        /* out */
+  kiln_status *status; /* out */
+} kiln_request;
+
+typedef int (*kiln_request_callback)(void *user, size_t request, int64_t token);
+
+kiln_status *kiln_generate_batch(kiln_model *model, kiln_request *requests, size_t num_requests,
+                                 const kiln_generate_options *options, kiln_request_callback on_token, void *user);
+
 kiln_status *kiln_tokenizer_load(const char *tokenizer_json, kiln_tokenizer **tokenizer);
 void kiln_tokenizer_free(kiln_tokenizer *tokenizer);
 /* Token ids of `text` (`len` bytes of UTF-8). `count` receives the number of

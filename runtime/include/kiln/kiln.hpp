@@ -78,6 +78,24 @@ public:
     out.resize(e.empty() ? n : 0);
     return e;
   }
+  /// Several prompts with continuous batching (kiln_generate_batch): `out`
+  /// gets each one's tokens and `errors` each one's error ("" when it
+  /// completed); the result is the error that stopped everything, or "".
+  std::string generate(const std::vector<std::vector<int64_t>> &prompts, const kiln_generate_options &options,
+                       std::vector<std::vector<int64_t>> &out, std::vector<std::string> &errors) {
+    size_t room = static_cast<size_t>(options.max_tokens > 0 ? options.max_tokens : 0);
+    out.assign(prompts.size(), std::vector<int64_t>(room));
+    std::vector<kiln_request> r(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i)
+      r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), room, 0, nullptr};
+    std::string e = detail::take(kiln_generate_batch(m_.get(), r.data(), r.size(), &options, nullptr, nullptr));
+    errors.assign(prompts.size(), "");
+    for (size_t i = 0; i < r.size(); ++i) {
+      errors[i] = detail::take(r[i].status);
+      out[i].resize(e.empty() ? r[i].count : 0);
+    }
+    return e;
+  }
   int64_t vocabSize() const { return kiln_model_vocab_size(m_.get()); }
   std::string device() const { return kiln_model_device(m_.get()); }
 

@@ -1,6 +1,7 @@
 //===- CApiTest.cpp - the C API: statuses, tokenizer, loader errors -------===//
 #include "kiln/kiln.h"
 #include "kiln/kiln.hpp"
+#include "test/unit/runtime/TestEngine.h"
 
 #include <gtest/gtest.h>
 
@@ -60,4 +61,71 @@ TEST(CApi, TokenizesAndDetokenizes) {
   std::string s;
   ASSERT_EQ(cpp.decode(ids2, s), "");
   EXPECT_EQ(s, text);
+}
+
+// The tiny Llama on the host device (its real weights, the manifest's host
+// programs): prompts generated together through kiln_generate_batch give
+// each prompt's tokens from kiln_generate alone, the callback sees every
+// token of every request, and a prompt too long for the KV pool is refused
+// on its own.
+namespace {
+struct Seen {
+  std::vector<std::vector<int64_t>> tokens;
+};
+int record(void *user, size_t request, int64_t token) {
+  auto *s = static_cast<Seen *>(user);
+  s->tokens[request].push_back(token);
+  return 1;
+}
+} // namespace
+
+TEST(CApi, GeneratesSeveralPromptsTogether) {
+  std::string engine = kiln::test::writeTinyLlamaEngine("capi_batch", "\"max_batch\":1", "\"max_batch\":2");
+  kiln_load_options lo;
+  kiln_load_options_init(&lo);
+  lo.device = "host";
+  lo.weights = kiln::test::kTinyLlama.c_str();
+  lo.kv_pages = 4; // 64 tokens: the 70-token prompt cannot fit
+  kiln_model *m = nullptr;
+  ASSERT_EQ(messageOf(kiln_model_load(engine.c_str(), &lo, &m)), "");
+  kiln_generate_options go;
+  kiln_generate_options_init(&go);
+  go.max_tokens = 6;
+  std::vector<std::vector<int64_t>> prompts = {{1, 2, 3, 4, 5}, {1, 2, 3, 4, 5, 6, 7, 8}, std::vector<int64_t>(70, 9),
+                                               {42, 7}};
+  std::vector<std::vector<int64_t>> out(prompts.size(), std::vector<int64_t>(6));
+  std::vector<kiln_request> r(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i)
+    r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), out[i].size(), 0, nullptr};
+  Seen seen;
+  seen.tokens.resize(prompts.size());
+  ASSERT_EQ(messageOf(kiln_generate_batch(m, r.data(), r.size(), &go, record, &seen)), "");
+  EXPECT_NE(messageOf(r[2].status).find("does not fit the KV pool even alone"), std::string::npos);
+  EXPECT_EQ(r[2].count, 0u);
+  for (size_t i : {0u, 1u, 3u}) {
+    EXPECT_EQ(r[i].status, nullptr);
+    ASSERT_GT(r[i].count, 0u);
+    std::vector<int64_t> batched(out[i].begin(), out[i].begin() + static_cast<long>(r[i].count));
+    EXPECT_EQ(seen.tokens[i], batched);
+    std::vector<int64_t> alone(6);
+    size_t n = 0;
+    ASSERT_EQ(messageOf(kiln_generate(m, prompts[i].data(), prompts[i].size(), &go, alone.data(), alone.size(), &n)),
+              "");
+    alone.resize(n);
+    EXPECT_EQ(batched, alone) << "prompt " << i;
+  }
+  EXPECT_NE(messageOf(kiln_generate_batch(m, nullptr, 2, &go, nullptr, nullptr)).find("must not be NULL"),
+            std::string::npos);
+  kiln_model_free(m);
+
+  // The C++ wrapper, the same requests.
+  kiln::api::Model cpp;
+  ASSERT_EQ(cpp.load(engine, &lo), "");
+  std::vector<std::vector<int64_t>> got;
+  std::vector<std::string> errors;
+  ASSERT_EQ(cpp.generate(prompts, go, got, errors), "");
+  EXPECT_NE(errors[2].find("does not fit the KV pool even alone"), std::string::npos);
+  EXPECT_EQ(got[0], seen.tokens[0]);
+  EXPECT_EQ(got[3], seen.tokens[3]);
+  EXPECT_TRUE(got[2].empty());
 }

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Generate.h"
+#include "test/unit/runtime/TestEngine.h"
 
 #include <gtest/gtest.h>
 
@@ -23,7 +24,7 @@ using namespace kiln::rt;
 
 namespace {
 
-const std::string kLlama = std::string(KILN_SOURCE_DIR) + "/test/models/hf/llama";
+const std::string kLlama = test::kTinyLlama;
 
 struct Recorded {
   std::vector<std::pair<size_t, LaunchConfig>> launches;
@@ -93,26 +94,8 @@ private:
   std::map<DevPtr, size_t> blocks_;
 };
 
-/// The tiny Llama's manifest (batch 1, max_seq 128, pages of 16) in an
-/// engine file with stand-in kernel sections, written to a temp path.
 std::string writeEngine(const std::string &name, const std::string &edit = "", const std::string &with = "") {
-  std::ifstream f(std::string(KILN_SOURCE_DIR) + "/test/fuzz/corpus/manifest/tiny_llama.json");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string manifest = ss.str();
-  if (!edit.empty()) {
-    size_t at = manifest.find(edit);
-    EXPECT_NE(at, std::string::npos) << edit;
-    manifest.replace(at, edit.size(), with);
-  }
-  format::EngineWriter w("kiln test");
-  EXPECT_TRUE(w.add("manifest", manifest).isOk());
-  EXPECT_TRUE(w.add("cuda_source", std::string(200000, 'x')).isOk());
-  EXPECT_TRUE(w.add("cubin.sm_90a", std::string(400000, 'c')).isOk());
-  EXPECT_TRUE(w.add("ptx.sm_90a", std::string(400000, 'p')).isOk());
-  std::string path = ::testing::TempDir() + "/" + name + ".engine";
-  EXPECT_TRUE(w.write(path).isOk());
-  return path;
+  return test::writeTinyLlamaEngine(name, edit, with);
 }
 
 Status load(Recorded &r, const std::string &engine, LoadOptions o, std::unique_ptr<Model> &m,
