@@ -25,11 +25,16 @@ with torch.no_grad():
 # same sequence, against the float32 tokens.
 mb = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=torch.bfloat16).cuda().eval()
 seq = torch.tensor([prompt + toks], device="cuda")
+eos = m.generation_config.eos_token_id
+eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
 with torch.no_grad():
-    pred = mb(seq).logits[0, len(prompt) - 1:-1].argmax(-1).tolist()
+    lb = mb(seq).logits[0, len(prompt) - 1:-1].float()
+    lb[:, eos] = float("-inf")  # as the golden, which generated with end-of-sequence masked
+    pred = lb.argmax(-1).tolist()
 agree = sum(int(p == t) for p, t in zip(pred, toks))
 json.dump(dict(prompt=prompt, greedy_tokens=toks, last_logits=logits.tolist(),
-               golden_dtype="float32 from bf16 weights", hf_bf16_teacher_forced_agreement=agree / len(toks)),
+               golden_dtype="float32 from bf16 weights", hf_bf16_teacher_forced_agreement=agree / len(toks),
+               reference_bf16_tokens=pred),
           open(a.out, "w"))
 print(f"wrote {a.out}: {len(toks)} tokens; transformers bf16 teacher-forced top-1 agreement with it: "
       f"{agree}/{len(toks)} ({100.0 * agree / len(toks):.1f}%)")
