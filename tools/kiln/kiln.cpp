@@ -5,7 +5,7 @@
 //                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]
 //                [--dtype f32|bf16|f16] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
-//   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--device ...]
+//   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--profile] [--device ...]
 //   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
 //             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
@@ -51,7 +51,7 @@ int usage() {
                   "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
                   "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
-                  "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--device auto|cuda|host]\n"
+                  "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--profile] [--device auto|cuda|host]\n"
                   "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
                   "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
