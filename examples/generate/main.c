@@ -4,6 +4,7 @@
  *
  *   kiln-example-generate ENGINE [--tokenizer tokenizer.json] [--weights DIR]
  *                         (--prompt TEXT | --ids 1,2,3) [--max-tokens N]
+ *                         [--device auto|cuda|host]
  */
 #include "kiln/kiln.h"
 
@@ -27,7 +28,7 @@ static int print_token(void *user, int64_t token) {
 }
 
 int main(int argc, char **argv) {
-  const char *engine = NULL, *tok_path = NULL, *weights = NULL, *prompt = NULL, *ids_arg = NULL;
+  const char *engine = NULL, *tok_path = NULL, *weights = NULL, *prompt = NULL, *ids_arg = NULL, *device = NULL;
   int64_t max_tokens = 16;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
@@ -35,9 +36,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--prompt") && i + 1 < argc) prompt = argv[++i];
     else if (!strcmp(argv[i], "--ids") && i + 1 < argc) ids_arg = argv[++i];
     else if (!strcmp(argv[i], "--max-tokens") && i + 1 < argc) max_tokens = atoll(argv[++i]);
+    else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
     else if (!engine && argv[i][0] != '-') engine = argv[i];
     else {
-      fprintf(stderr, "usage: %s ENGINE [--tokenizer T] [--weights DIR] (--prompt TEXT | --ids 1,2) [--max-tokens N]\n",
+      fprintf(stderr, "usage: %s ENGINE [--tokenizer T] [--weights DIR] (--prompt TEXT | --ids 1,2) [--max-tokens N] "
+                      "[--device auto|cuda|host]\n",
               argv[0]);
       return 2;
     }
@@ -66,6 +69,7 @@ int main(int argc, char **argv) {
   kiln_load_options lo;
   kiln_load_options_init(&lo);
   lo.weights = weights;
+  lo.device = device;
   kiln_model *model = NULL;
   if (failed(kiln_model_load(engine, &lo, &model), "load")) {
     kiln_tokenizer_free(tok);
