@@ -18,9 +18,9 @@ for s in ${SHAPES-l1b l8b}; do
     || tail -5 "$OUT/$s-peer.log"
   K="build-gpu/bin/kiln-run .device/engines/$s.engine --weights $OUT/$s --bench --prompt-len 128 --gen 256"
   $K > "$OUT/$s-kiln.txt" 2> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
-  # Variants: without programmatic dependent launch, without CUDA graphs;
-  # and the per-kernel profile.
-  $K --no-overlap > "$OUT/$s-kiln-nooverlap.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  # Variants: programmatic dependent launch on and off, interleaved in one
+  # process (5 runs each); without CUDA graphs; and the per-kernel profile.
+  $K --ab-overlap 5 > "$OUT/$s-kiln-ab.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --no-graphs --no-overlap > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --gen 32 --profile > "$OUT/$s-profile.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   rm -rf "$OUT/$s"/*.safetensors
@@ -45,7 +45,11 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     gf = peer.get("gptfast_tok_s", float("nan"))
     hf = peer.get("hf_eager_tok_s", float("nan"))
     print(f"{s:6} {tps:10.1f} {ms:7.3f} {tbs:6.2f} {100 * tbs / copy:6.1f}% {gf:9.1f} {hf:9.1f} {tps / gf:12.2f}")
-    for variant, what in (("nooverlap", "CUDA graphs, no overlap"), ("nographs", "no graphs, no overlap")):
+    ab = open(f"{out}/{s}-kiln-ab.txt").read() if os.path.exists(f"{out}/{s}-kiln-ab.txt") else ""
+    n = re.search(r"ab: median decode tok/s over (\d+) runs each: overlap on ([\d.]+), off ([\d.]+)", ab)
+    if n:
+        print(f"{s:6}   CUDA graphs, median of {n[1]} interleaved runs: overlap on {n[2]}, off {n[3]} tok/s")
+    for variant, what in (("nographs", "no graphs, no overlap"),):
         f = f"{out}/{s}-kiln-{variant}.txt"
         n = re.search(r"decode ([\d.]+) tok/s", open(f).read() if os.path.exists(f) else "")
         if n:

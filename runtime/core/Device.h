@@ -75,6 +75,8 @@ public:
   virtual Status endGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
   virtual bool hasGraph(uint64_t key) const { return false; }
   virtual Status runGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
+  /// Forgets every captured graph (their launches changed).
+  virtual void dropGraphs() {}
 
   /// Launches and waits for one kernel, and its time on the device in
   /// microseconds (device events where there are any; otherwise the host

@@ -245,6 +245,13 @@ Status Model::copyPages(const std::vector<PageCopy> &copies) {
   return Status::ok();
 }
 
+void Model::setOverlap(bool on) {
+  if (on == overlap_)
+    return;
+  overlap_ = on;
+  device_->dropGraphs();
+}
+
 void Model::setProfiling(bool on) {
   if (on && !profiling_)
     profile_.assign(manifest_.kernels.size(), KernelTime());

@@ -67,6 +67,10 @@ public:
   int64_t deviceBytes() const { return deviceBytes_; }
   /// Copies KV pages (every layer's K and V), ordered before the next step.
   Status copyPages(const std::vector<PageCopy> &copies);
+  /// Programmatic dependent launch on or off from the next step (captured
+  /// decode graphs are dropped, to be captured again).
+  void setOverlap(bool on);
+  bool overlap() const { return overlap_; }
   /// Time each launch on its own (no graphs, no overlap) into profile(),
   /// indexed like the manifest's kernels; turning it on clears it,
   /// turning it off keeps it for reading.

@@ -256,6 +256,11 @@ public:
     return Status::ok();
   }
   bool hasGraph(uint64_t key) const override { return graphs_.count(key) != 0; }
+  void dropGraphs() override {
+    for (auto &[k, g] : graphs_)
+      d_->cuGraphExecDestroy(g);
+    graphs_.clear();
+  }
   Status runGraph(uint64_t key) override {
     auto it = graphs_.find(key);
     if (it == graphs_.end())

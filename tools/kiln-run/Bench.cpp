@@ -4,6 +4,7 @@
 #include "runtime/target/Target.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <numeric>
 #include <vector>
@@ -66,6 +67,42 @@ void printProfile(rt::Model &model, double steps, double copy) {
                 100.0 * prof[i].us / total, static_cast<long long>(k.bytes), static_cast<long long>(k.flops),
                 static_cast<double>(k.bytes) / perCall * 1e-3, 100.0 * floorUs / perCall);
   }
+}
+
+int abOverlap(rt::Model &model, const std::vector<int64_t> &prompt, rt::GenerateOptions o, int runs) {
+  std::vector<double> rate[2]; // [overlap off, on]
+  bool initial = model.overlap();
+  for (int i = 0; i < 2 * runs; ++i) {
+    bool on = i % 2 == 0;
+    model.setOverlap(on);
+    std::vector<std::chrono::steady_clock::time_point> stamps;
+    o.onToken = [&](size_t, int64_t) {
+      stamps.push_back(std::chrono::steady_clock::now());
+      return true;
+    };
+    std::vector<std::vector<int64_t>> out;
+    if (Status s = rt::generate(model, {prompt}, o, out); !s) {
+      std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+      return 1;
+    }
+    if (stamps.size() < 3)
+      continue;
+    // The first decode step captures the graph: time from the second on.
+    double seconds = std::chrono::duration<double>(stamps.back() - stamps[1]).count();
+    double tps = static_cast<double>(stamps.size() - 2) / seconds;
+    rate[on].push_back(tps);
+    std::printf("ab: run %d, overlap %s: decode %.1f tok/s\n", i / 2 + 1, on ? "on" : "off", tps);
+  }
+  model.setOverlap(initial);
+  auto median = [](std::vector<double> v) {
+    if (v.empty())
+      return 0.0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  std::printf("ab: median decode tok/s over %zu runs each: overlap on %.1f, off %.1f (%+.1f%%)\n", rate[1].size(),
+              median(rate[1]), median(rate[0]), 100.0 * (median(rate[1]) / std::max(1e-9, median(rate[0])) - 1.0));
+  return 0;
 }
 
 int checkBatching(const std::string &engine, const std::string &device, const rt::LoadOptions &load,

@@ -32,6 +32,11 @@ void printBench(rt::Model &model, const BenchFigures &f, double copyBytesPerSeco
 /// tensor-core peak of the built-in target that matches the device (if any).
 void printProfile(rt::Model &model, double steps, double copyBytesPerSecond);
 
+/// kiln-run --bench --ab-overlap N: N decode runs with programmatic
+/// dependent launch and N without, interleaved in one process on one set
+/// of weights; prints each run and the medians. Returns the exit code.
+int abOverlap(rt::Model &model, const std::vector<int64_t> &prompt, rt::GenerateOptions options, int runs);
+
 /// kiln-run --check-batching: prompts derived from `prompt` (itself twice,
 /// prefixes of it with other continuations, its reverse, a longer one) in
 /// one generate() call, against each alone without prefix caching; greedy

@@ -11,6 +11,7 @@
 //     positions where transformers bf16 keeps its own f32 argmax)
 //   kiln-run ENGINE --golden g.json|--prompt-ids ... --check-batching [--kv-pages N]
 //   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--profile] [--no-graphs] [--no-overlap]
+//            [--ab-overlap N]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
 // transformers golden (test/models/hf/*/golden.json): its prompt, 32 greedy
@@ -51,7 +52,7 @@ int usage() {
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n"
                "                [--check-batching] [--bench [--prompt-len N] [--gen M] [--profile]] [--no-graphs]\n"
-               "                [--no-overlap]\n");
+               "                [--no-overlap] [--ab-overlap N]\n");
   return 2;
 }
 
@@ -80,6 +81,7 @@ int main(int argc, char **argv) {
   int64_t minIdentical = -1;
   std::string reference;
   bool memoryReport = false, teacherForced = false, bench = false, profile = false, checkBatching = false;
+  int abRuns = 0;
   int64_t promptLen = 128;
   double minAgreement = 0.99;
   for (int i = 2; i < argc; ++i) {
@@ -107,6 +109,7 @@ int main(int argc, char **argv) {
     else if (a == "--no-graphs") lo.graphs = false;
     else if (a == "--no-overlap") lo.overlap = false;
     else if (a == "--profile") bench = profile = true;
+    else if (a == "--ab-overlap" && (v = next())) bench = true, abRuns = std::atoi(v);
     else if (a == "--prompt-len" && (v = next())) promptLen = std::atoll(v);
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
@@ -344,6 +347,8 @@ int main(int argc, char **argv) {
       if (Status s = model->device().copyBandwidth(copy); !s)
         std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
       tools::printBench(*model, f, copy);
+      if (abRuns > 0 && tools::abOverlap(*model, ids, go, abRuns))
+        return 1;
       if (profile) {
         rt::GenerateOptions p = go;
         p.maxTokens = std::min<int64_t>(go.maxTokens, 64);
