@@ -705,6 +705,33 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
   }
 }
 
+/// Work item `u` of a split decode: the row (b, t) and kv head of
+/// `unit`, and the key range [kBegin, kEnd) of its split (causal, within
+/// the sliding window; empty for a padding row).
+struct SplitUnit {
+  i64 unit, split, kvh, bt, t, b, qpos, kBegin, kEnd;
+};
+template <class S, int SPLITS> __device__ __forceinline__ SplitUnit splitUnit(const Args &a, i64 u) {
+  SplitUnit w;
+  w.split = u % SPLITS;
+  w.unit = u / SPLITS;
+  w.kvh = w.unit % S::HKV;
+  w.bt = w.unit / S::HKV;
+  w.t = w.bt % a.tokens;
+  w.b = w.bt / a.tokens;
+  w.qpos = S::position(a, w.b, w.t);
+  i64 len = S::contextLen(a, w.b);
+  i64 hi = S::CAUSAL && w.qpos + 1 < len ? w.qpos + 1 : len;
+  i64 chunk = (hi + SPLITS - 1) / SPLITS;
+  w.kBegin = w.split * chunk;
+  w.kEnd = w.kBegin + chunk < hi ? w.kBegin + chunk : hi;
+  if (S::WINDOW > 0 && w.kBegin < w.qpos - S::WINDOW + 1)
+    w.kBegin = w.qpos - S::WINDOW + 1;
+  if (w.qpos < 0)
+    w.kEnd = w.kBegin;
+  return w;
+}
+
 /// The end of a split decode: every split of (b, t, kv head) has left its
 /// rows' (acc, max, sum) in `part`; the last split to arrive merges them,
 /// writes the output and resets the counter (the workspace stays zeroed).
@@ -763,13 +790,9 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
   float *part = static_cast<float *>(a.ws);
   unsigned *counters = reinterpret_cast<unsigned *>(part + static_cast<i64>(S::MAX_ROWS) * S::H * SPLITS * STRIDE);
   for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
-    i64 split = u % SPLITS, unit = u / SPLITS;
-    i64 kvh = unit % S::HKV, bt = unit / S::HKV, t = bt % a.tokens, b = bt / a.tokens;
-    i64 qpos = S::position(a, b, t);
-    i64 len = S::contextLen(a, b);
-    i64 hi = S::CAUSAL && qpos + 1 < len ? qpos + 1 : len;
-    i64 chunk = (hi + SPLITS - 1) / SPLITS;
-    i64 kBegin = split * chunk, kEnd = kBegin + chunk < hi ? kBegin + chunk : hi;
+    SplitUnit w = splitUnit<S, SPLITS>(a, u);
+    i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
+    i64 kBegin = w.kBegin, kEnd = w.kEnd;
     for (int g = warp; g < G; g += warps) {
       i64 h = kvh * G + g;
       AttnRow<S> row;
@@ -826,17 +849,9 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
   const int *tables = S::blockTables(a);
   constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * S::D; // K to V within a page
   for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
-    i64 split = u % SPLITS, unit = u / SPLITS;
-    i64 kvh = unit % S::HKV, bt = unit / S::HKV, t = bt % a.tokens, b = bt / a.tokens;
-    i64 qpos = S::position(a, b, t);
-    i64 len = S::contextLen(a, b);
-    i64 hi = S::CAUSAL && qpos + 1 < len ? qpos + 1 : len;
-    i64 chunk = (hi + SPLITS - 1) / SPLITS;
-    i64 kBegin = split * chunk, kEnd = kBegin + chunk < hi ? kBegin + chunk : hi;
-    if (S::WINDOW > 0 && kBegin < qpos - S::WINDOW + 1)
-      kBegin = qpos - S::WINDOW + 1;
-    if (qpos < 0)
-      kEnd = kBegin; // a padding row attends to nothing
+    SplitUnit w = splitUnit<S, SPLITS>(a, u);
+    i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
+    i64 kBegin = w.kBegin, kEnd = w.kEnd;
     float q[G][VEC], acc[G][VEC];
 #pragma unroll
     for (int g = 0; g < G; ++g)

@@ -26,8 +26,7 @@ public:
     if (!d_ || !ctx_)
       return;
     d_->cuCtxSetCurrent(ctx_);
-    for (auto &[k, g] : graphs_)
-      d_->cuGraphExecDestroy(g);
+    dropGraphs();
     for (CUevent e : events_)
       if (e)
         d_->cuEventDestroy(e);

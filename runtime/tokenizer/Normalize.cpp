@@ -1,6 +1,8 @@
 //===- Normalize.cpp - Unicode canonical composition (NFC) ----------------===//
 #include "runtime/tokenizer/Normalize.h"
 
+#include "runtime/tokenizer/Regex.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -91,24 +93,6 @@ bool decode(const std::string &s, size_t &i, uint32_t &cp) {
   return true;
 }
 
-void encode(uint32_t cp, std::string &out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 /// NFC of a run of code points, appended to `out` as UTF-8.
 void normalizeRun(std::vector<uint32_t> &cps, std::string &out) {
   std::vector<uint32_t> d;
@@ -149,7 +133,7 @@ void normalizeRun(std::vector<uint32_t> &cps, std::string &out) {
     r.push_back(c);
   }
   for (uint32_t c : r)
-    encode(c, out);
+    appendUtf8(c, out);
   cps.clear();
 }
 
