@@ -87,6 +87,14 @@ struct Tokenizer::Impl {
   std::vector<bool> isSpecial;
 
   Status fail(const std::string &what) const { return Status::error(source + ": " + what); }
+  // Token ids index a table, so they must be nearly dense: an id far past
+  // the number of tokens would make a file of a few bytes ask for gigabytes.
+  Status checkId(const std::string &what, int64_t id, size_t entries) const {
+    if (id < 0 || static_cast<uint64_t>(id) >= 4 * static_cast<uint64_t>(entries) + 65536)
+      return fail(what + " has id " + std::to_string(id) + ", far beyond the " + std::to_string(entries) +
+                  " tokens (ids must be nearly dense)");
+    return Status::ok();
+  }
 
   Status parseNormalizer(const JsonValue *n);
   Status parsePre(const JsonValue *p);
@@ -261,8 +269,9 @@ Status Tokenizer::Impl::parseModel(const JsonValue *m) {
   if (!v || !v->isObject())
     return fail("BPE without a vocab");
   for (const auto &[tok, id] : v->asObject()) {
-    if (!id.isInteger() || id.asInt() < 0 || id.asInt() > (int64_t(1) << 31))
+    if (!id.isInteger())
       return fail("vocab entry '" + tok + "' has a bad id");
+    KILN_RETURN_IF_ERROR(checkId("vocab entry '" + tok + "'", id.asInt(), v->asObject().size()));
     vocab[tok] = id.asInt();
     if (static_cast<size_t>(id.asInt()) >= idToToken.size())
       idToToken.resize(static_cast<size_t>(id.asInt()) + 1);
@@ -537,6 +546,8 @@ Status Tokenizer::parse(std::string_view json, const std::string &source, Tokeni
       std::string content = str(a.find("content"));
       if (!id || !id->isInteger() || id->asInt() < 0 || content.empty())
         return Status::error(source + ": an added token without id or content");
+      KILN_RETURN_IF_ERROR(impl->checkId("added token '" + content + "'", id->asInt(),
+                                         impl->vocab.size() + added->asArray().size()));
       AddedToken t{id->asInt(), content, flag(a.find("special"), false)};
       impl->added.push_back(t);
       impl->vocab[content] = t.id;
