@@ -23,6 +23,14 @@ for s in ${SHAPES-l1b l8b}; do
   $K --ab-overlap 5 > "$OUT/$s-kiln-ab.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --no-graphs --no-overlap > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --gen 32 --profile > "$OUT/$s-profile.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  # The same step compiled with --no-append-in-attention (RoPE and the KV
+  # append a kernel of their own), alternated with the default engine.
+  if [ -f .device/engines/$s-apart.engine ]; then
+    for i in 1 2 3; do
+      ${K/$s.engine/$s-apart.engine} >> "$OUT/$s-kiln-apart.txt" 2>> "$OUT/$s-kiln.log"
+      $K >> "$OUT/$s-kiln-fused.txt" 2>> "$OUT/$s-kiln.log"
+    done
+  fi
   rm -rf "$OUT/$s"/*.safetensors
 done
 python3 - "$OUT" <<'PY'
@@ -49,9 +57,11 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     n = re.search(r"ab: median decode tok/s over (\d+) runs each: overlap on ([\d.]+), off ([\d.]+)", ab)
     if n:
         print(f"{s:6}   CUDA graphs, median of {n[1]} interleaved runs: overlap on {n[2]}, off {n[3]} tok/s")
-    for variant, what in (("nographs", "no graphs, no overlap"),):
+    for variant, what in (("nographs", "no graphs, no overlap"),
+                          ("apart", "--no-append-in-attention, median of 3"),
+                          ("fused", "default engine alternated with it, median of 3")):
         f = f"{out}/{s}-kiln-{variant}.txt"
-        n = re.search(r"decode ([\d.]+) tok/s", open(f).read() if os.path.exists(f) else "")
-        if n:
-            print(f"{s:6}   {what}: {float(n[1]):.1f} tok/s")
+        runs = sorted(float(x) for x in re.findall(r"decode ([\d.]+) tok/s", open(f).read() if os.path.exists(f) else ""))
+        if runs:
+            print(f"{s:6}   {what}: {runs[len(runs) // 2]:.1f} tok/s")
 PY

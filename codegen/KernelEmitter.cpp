@@ -165,6 +165,18 @@ private:
   LogicalResult emitNorm(Operation *norm, EmittedKernel &out);
   LogicalResult emitArgmaxRows(ArgmaxOp am, EmittedKernel &out);
   LogicalResult emitPointwise(EmittedKernel &out);
+  /// A rope's inverse frequencies as a device table `fn(i)`, its rotated
+  /// dims and the cos/sin magnitude.
+  struct RopeTable {
+    std::string fn;
+    int64_t rotaryDim = 0;
+    double magnitude = 1.0;
+    bool neox = true;
+  };
+  RopeTable ropeTable(RopeOp r, int64_t D);
+  /// Code storing `key` and `value` at `pos` of (ix[0], ix[2], ix[3]) in
+  /// the cache of kernel slot `slot` (returns when the page is unmapped).
+  std::string kvStore(KvAppendOp kv, unsigned slot, const std::string &key, const std::string &value);
   LogicalResult emitHostProgram(EmittedKernel &out);
   /// `name(a, k)`: element k of a 1-D operand or constant (+ `add`), or 0.
   LogicalResult vectorLoad(llvm::raw_ostream &os, Value v, const std::string &name, float add);
@@ -193,6 +205,7 @@ private:
   DenseMap<Value, Shape> shapes_;
   DenseMap<Value, std::string> fns_;
   DenseMap<Value, int> mmSlot_; // matmul-derived values -> 0 (mm0) or 1 (mm1)
+  DenseMap<Operation *, RopeTable> ropeTables_;
   Value matmul_;
   std::string decls_; // element functions and tables, in definition order
   /// Constant tables, at namespace scope before `struct S`: a table local
@@ -708,39 +721,13 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     FailureOr<Shape> ps = shapeOf(r.getPositions());
     if (failed(xf) || failed(pf) || failed(ps) || shape.size() != 4 || shape[3].sym)
       return fail("rope needs [batch, tokens, heads, static head_dim]");
-    int64_t D = shape[3].value;
-    host::RopeParams p;
-    p.style = r.getStyle() == RopeStyle::Neox ? host::RopeStyle::Neox : host::RopeStyle::GptJ;
-    p.theta = r.getTheta().convertToDouble();
-    p.rotaryDim = static_cast<int64_t>(r.getRotaryDim().value_or(0));
-    switch (r.getScaling()) {
-    case RopeScaling::None: p.scaling = host::RopeScaling::None; break;
-    case RopeScaling::Linear: p.scaling = host::RopeScaling::Linear; break;
-    case RopeScaling::Llama3: p.scaling = host::RopeScaling::Llama3; break;
-    case RopeScaling::Yarn: p.scaling = host::RopeScaling::Yarn; break;
-    }
-    p.factor = r.getFactor().convertToDouble();
-    p.lowFreqFactor = r.getLowFreqFactor().convertToDouble();
-    p.highFreqFactor = r.getHighFreqFactor().convertToDouble();
-    p.originalMaxPositions = static_cast<int64_t>(r.getOriginalMaxPositions());
-    p.betaFast = r.getBetaFast().convertToDouble();
-    p.betaSlow = r.getBetaSlow().convertToDouble();
-    if (std::optional<APFloat> f = r.getAttentionFactor())
-      p.attentionFactor = f->convertToDouble();
-    if (std::optional<ArrayRef<double>> inv = r.getInvFreq())
-      p.invFreq.assign(inv->begin(), inv->end());
-    int64_t rd = p.rotaryDim ? p.rotaryDim : D;
-    std::vector<double> inv = host::ropeInvFreq(p, rd);
-    double mag = host::ropeMagnitude(p);
-    std::string table = "t" + std::to_string(counter_++), items;
-    for (double f : inv)
-      items += fmtDouble(f) + ",";
-    globals_ += "__device__ const double kiln_" + table + "[] = {" + items + "};\n";
-    decls_ += "  static __device__ __forceinline__ double " + table + "(kiln::i64 i) { return kiln_" + table +
-              "[i]; }\n";
+    RopeTable rt = ropeTable(r, shape[3].value);
+    std::string table = rt.fn;
+    double mag = rt.magnitude;
+    int64_t rd = rt.rotaryDim;
     bool shared = !(*ps)[0].sym && (*ps)[0].value == 1 && !(shape[0].sym == std::nullopt && shape[0].value == 1);
     int64_t half = rd / 2;
-    bool neox = p.style == host::RopeStyle::Neox;
+    bool neox = rt.neox;
     b += llvm::formatv("    kiln::i64 d = ix[3];\n"
                        "    if (d >= {0}) return {1};\n"
                        "    kiln::i64 px[2] = {{{2}, ix[1]};\n"
@@ -763,6 +750,58 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     return std::string();
   }
   return fail("op '" + op->getName().getStringRef() + "' cannot be evaluated per element");
+}
+
+Emitter::RopeTable Emitter::ropeTable(RopeOp r, int64_t D) {
+  if (auto it = ropeTables_.find(r); it != ropeTables_.end())
+    return it->second;
+  host::RopeParams p;
+  p.style = r.getStyle() == RopeStyle::Neox ? host::RopeStyle::Neox : host::RopeStyle::GptJ;
+  p.theta = r.getTheta().convertToDouble();
+  p.rotaryDim = static_cast<int64_t>(r.getRotaryDim().value_or(0));
+  switch (r.getScaling()) {
+  case RopeScaling::None: p.scaling = host::RopeScaling::None; break;
+  case RopeScaling::Linear: p.scaling = host::RopeScaling::Linear; break;
+  case RopeScaling::Llama3: p.scaling = host::RopeScaling::Llama3; break;
+  case RopeScaling::Yarn: p.scaling = host::RopeScaling::Yarn; break;
+  }
+  p.factor = r.getFactor().convertToDouble();
+  p.lowFreqFactor = r.getLowFreqFactor().convertToDouble();
+  p.highFreqFactor = r.getHighFreqFactor().convertToDouble();
+  p.originalMaxPositions = static_cast<int64_t>(r.getOriginalMaxPositions());
+  p.betaFast = r.getBetaFast().convertToDouble();
+  p.betaSlow = r.getBetaSlow().convertToDouble();
+  if (std::optional<APFloat> f = r.getAttentionFactor())
+    p.attentionFactor = f->convertToDouble();
+  if (std::optional<ArrayRef<double>> inv = r.getInvFreq())
+    p.invFreq.assign(inv->begin(), inv->end());
+  RopeTable t;
+  t.rotaryDim = p.rotaryDim ? p.rotaryDim : D;
+  t.magnitude = host::ropeMagnitude(p);
+  t.neox = p.style == host::RopeStyle::Neox;
+  std::string items;
+  for (double f : host::ropeInvFreq(p, t.rotaryDim))
+    items += fmtDouble(f) + ",";
+  t.fn = "t" + std::to_string(counter_++);
+  globals_ += "__device__ const double kiln_" + t.fn + "[] = {" + items + "};\n";
+  decls_ += "  static __device__ __forceinline__ double " + t.fn + "(kiln::i64 i) { return kiln_" + t.fn +
+            "[i]; }\n";
+  ropeTables_[r] = t;
+  return t;
+}
+
+std::string Emitter::kvStore(KvAppendOp kv, unsigned slot, const std::string &key, const std::string &value) {
+  auto ct = cast<RankedTensorType>(kv.getCache().getType());
+  return llvm::formatv("    kiln::i64 at = kiln::cacheIndex<{0}, {1}, {2}>(a, static_cast<const int *>(a.p[{3}]), "
+                       "ix[0], pos, 0, ix[2], ix[3]);\n"
+                       "    if (at < 0) return;\n"
+                       "    {4} *cache = static_cast<{4} *>(a.p[{5}]);\n"
+                       "    kiln::stv(cache, at, {6});\n"
+                       "    kiln::stv(cache, at + {7}LL * {1} * {2}, {8});\n",
+                       ct.getDimSize(3), ct.getDimSize(4), ct.getDimSize(5),
+                       cast<BlockArgument>(kv.getBlockTables()).getArgNumber(), cType(ct.getElementType()), slot,
+                       key, ct.getDimSize(3), value)
+      .str();
 }
 
 //===--- families --------------------------------------------------------===//
@@ -1002,10 +1041,12 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
 }
 
 LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
-  int yOut = yieldIndex(pa);
-  if (yOut < 0 || yield_->getNumOperands() != 1)
-    return fail(pa, "an attention kernel yields the attention result alone");
-  auto cacheArg = dyn_cast<BlockArgument>(pa.getCache());
+  // In decode the layer's append may precede the attention in the kernel.
+  auto kv = pa.getCache().getDefiningOp<KvAppendOp>();
+  int yOut = yieldIndex(pa), yCache = kv ? yieldIndex(kv.getResult()) : -1;
+  if (yOut < 0 || yield_->getNumOperands() != (kv ? 2u : 1u) || (kv && yCache < 0))
+    return fail(pa, "an attention kernel yields the attention result (and the cache it appends to) alone");
+  auto cacheArg = dyn_cast<BlockArgument>(kv ? kv.getCache() : pa.getCache());
   auto btArg = dyn_cast<BlockArgument>(pa.getBlockTables());
   auto lenArg = dyn_cast<BlockArgument>(pa.getContextLens());
   auto posArg = dyn_cast<BlockArgument>(pa.getPositions());
@@ -1024,6 +1065,53 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   int64_t maxRows = maxProduct(ArrayRef<Dim>(*qs).take_front(2), options_);
   bool decode = kernel_.getFamily() == "paged_attention";
   int64_t splits = decode ? std::max<int64_t>(1, tileInt(kernel_, "splits", 1)) : 1;
+  if (kv && (!decode || (*qs)[1].sym || (*qs)[1].value != 1 || kv.getPositions() != pa.getPositions() ||
+             !isa<BlockArgument>(kv.getBlockTables())))
+    return fail(pa, "appends in its own kernel only in decode (one token per sequence, the attention's "
+                    "positions, block tables a kernel operand)");
+  // RoPE from a per-row table when queries and keys are rotated alike at the
+  // attention's positions; otherwise per element (S::q, S::key).
+  auto qRope = pa.getQuery().getDefiningOp<RopeOp>();
+  auto kRope = kv ? kv.getKey().getDefiningOp<RopeOp>() : RopeOp();
+  bool tableRope = qRope && kRope && qRope.getPositions() == pa.getPositions() &&
+                   kRope.getPositions() == pa.getPositions() &&
+                   qRope->getAttrDictionary() == kRope->getAttrDictionary();
+  // Element functions of the append and the rotation's inputs (fn() adds to
+  // decls_, so before the struct is written).
+  std::string more = std::string("  static constexpr bool APPEND = ") + (kv ? "true" : "false") + ";\n";
+  auto element = [&](StringRef name, Value v) -> LogicalResult {
+    FailureOr<std::string> f = fn(v);
+    if (failed(f))
+      return failure();
+    more += ("  __device__ static __forceinline__ float " + name +
+             "(const kiln::Args &a, kiln::i64 b, kiln::i64 t, kiln::i64 h, kiln::i64 d) { kiln::i64 ix[4] = {b, "
+             "t, h, d}; float mm0 = 0.0f, mm1 = 0.0f; return " +
+             call(*f, "ix") + "; }\n")
+                .str();
+    return success();
+  };
+  if (kv) {
+    if (failed(element("key", kv.getKey())) || failed(element("value", kv.getValue())))
+      return failure();
+    more += "  __device__ static __forceinline__ void storeKV(const kiln::Args &a, kiln::i64 b, kiln::i64 t, "
+            "kiln::i64 h, kiln::i64 d, float k, float v) {\n    kiln::i64 ix[4] = {b, t, h, d};\n"
+            "    kiln::i64 pos = position(a, b, t);\n    if (pos < 0) return;\n" +
+            kvStore(kv, outputSlot(yCache), "k", "v") + "  }\n";
+  }
+  if (tableRope) {
+    RopeTable rt = ropeTable(qRope, D);
+    if (failed(element("qIn", qRope.getInput())) || (kv && failed(element("kIn", kRope.getInput()))))
+      return failure();
+    more += llvm::formatv("  static constexpr int ROPE = {0}, ROT = {1};\n"
+                          "  static constexpr double ROPE_MAG = {2};\n"
+                          "  __device__ static __forceinline__ double invFreq(int i) {{ return {3}(i); }\n"
+                          "  __device__ static __forceinline__ float roundQ(float x) {{ return {4}; }\n",
+                          rt.neox ? 1 : 2, rt.rotaryDim, fmtDouble(rt.magnitude), rt.fn,
+                          elemOf(qRope).isF32() ? "x" : "kiln::roundTo<" + cType(elemOf(qRope)) + ">(x)")
+                .str();
+  } else {
+    more += "  static constexpr int ROPE = 0, ROT = 0;\n";
+  }
 
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -1054,7 +1142,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   os << "  __device__ static __forceinline__ void store(const kiln::Args &a, kiln::i64 b, kiln::i64 t, kiln::i64 h, "
         "kiln::i64 d, float v) { kiln::stv("
      << ptr(outputSlot(yOut), elemOf(pa), false) << ", ((b * a.tokens + t) * H + h) * D + d, v); }\n";
-  os << "};\n";
+  os << more << "};\n";
   out.threads = 128;
   out.smem = 0;
   if (decode) {
@@ -1071,7 +1159,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
       vec /= 2;
     const int64_t keysPerThread = 4, G = H / hkv;
     int64_t chunk = fits(vec) ? 4 * (32 / (D / vec)) * keysPerThread : 0;
-    int64_t sharedBytes = 4 * (G * chunk + 3 * G + 4 * G * D);
+    int64_t sharedBytes = 4 * (G * chunk + 3 * G + 4 * G * D + (tableRope ? D : 0));
     if (fits(vec) && H % hkv == 0 && sharedBytes <= 40 * 1024)
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
                           "kiln::attentionDecodeTiled<S, {1}, {2}, {3}>(a); }\n",
@@ -1195,7 +1283,6 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
       auto btArg = dyn_cast<BlockArgument>(kv.getBlockTables());
       if (!cacheArg || !btArg)
         return fail(kv, "the cache and block tables must be kernel operands");
-      auto ct = cast<RankedTensorType>(kv.getCache().getType());
       FailureOr<std::string> kf = fn(kv.getKey()), vf = fn(kv.getValue()), pf = fn(kv.getPositions());
       FailureOr<Shape> ks = shapeOf(kv.getKey()), ps = shapeOf(kv.getPositions());
       if (failed(kf) || failed(vf) || failed(pf) || failed(ks) || failed(ps))
@@ -1210,17 +1297,7 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
                                 "    if (pos < 0) return;\n",
                                 sharedPos ? "0" : "ix[0]", call(*pf, "px"))
                       .str();
-      seg.code += llvm::formatv(
-                      "    kiln::i64 at = kiln::cacheIndex<{0}, {1}, {2}>(a, static_cast<const int *>(a.p[{3}]), "
-                      "ix[0], pos, 0, ix[2], ix[3]);\n"
-                      "    if (at < 0) return;\n"
-                      "    {4} *cache = static_cast<{4} *>(a.p[{5}]);\n"
-                      "    kiln::stv(cache, at, {6});\n"
-                      "    kiln::stv(cache, at + {7}LL * {1} * {2}, {8});\n",
-                      ct.getDimSize(3), ct.getDimSize(4), ct.getDimSize(5), btArg.getArgNumber(),
-                      cType(ct.getElementType()), outputSlot(i), call(*kf, "ix"),
-                      ct.getDimSize(3), call(*vf, "ix"))
-                      .str();
+      seg.code += kvStore(kv, outputSlot(i), call(*kf, "ix"), call(*vf, "ix"));
       segments.push_back(seg);
       if (llvm::any_of(kv.getCache().getUsers(), [&](Operation *u) { return u != kv; }))
         return fail(kv, "the cache is read in the kernel that appends to it");

@@ -134,6 +134,11 @@ def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
       keys and values to the paged cache.
     - `paged_attention`, `attention`, `embedding`, `norm`, `elementwise`
       (chains of elementwise ops) and one group per remaining op.
+    - In a decode function (one token per sequence) with
+      `append-in-attention`, the `rope_kv_append` group joins its layer's
+      `paged_attention`: one kernel ropes the queries as it loads them and
+      the split that holds the new token appends its key and value before
+      reading the cache, saving a launch per layer.
 
     Reshapes between groups are views and stay outside. A group is only
     formed when it stays convex (no outside op both depends on it and lies
@@ -176,7 +181,9 @@ def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
     Option<"maxEpilogueOps", "max-epilogue-ops", "int64_t", /*default=*/"8",
            "most elementwise ops in one matmul epilogue">,
     Option<"mergeProjections", "merge-projections", "bool", /*default=*/"true",
-           "merge matmuls of one activation into one over concatenated weights">
+           "merge matmuls of one activation into one over concatenated weights">,
+    Option<"appendInAttention", "append-in-attention", "bool", /*default=*/"true",
+           "in decode, RoPE and the KV append join the attention kernel">
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }

@@ -16,6 +16,7 @@ void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) 
   FuseOptions fuse;
   fuse.decodeTokens = o.decodeBatch;
   fuse.prefillTokens = o.prefillTokens;
+  fuse.appendInAttention = o.appendInAttention;
   pm.addPass(createFuse(fuse));
   pm.addPass(createChooseTiling(
       ChooseTilingOptions{o.target, o.decodeBatch, o.prefillTokens, o.context}));

@@ -21,6 +21,9 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<int64_t> context{*this, "context",
                           llvm::cl::desc("cached tokens a decode step attends to"),
                           llvm::cl::init(1024)};
+  Option<bool> appendInAttention{*this, "append-in-attention",
+                                 llvm::cl::desc("in decode, RoPE and the KV append join the attention kernel"),
+                                 llvm::cl::init(true)};
 };
 
 struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> {

@@ -247,6 +247,13 @@ template <typename T, int VEC>
 __device__ __forceinline__ typename Raw<T, VEC>::type loadRaw(const T *p, i64 i) {
   return __ldg(reinterpret_cast<const typename Raw<T, VEC>::type *>(p + i));
 }
+/// As loadRaw, through L2 only (ld.global.cg): for data the kernel itself
+/// may have written (the decode attention's own appended keys), which the
+/// non-coherent path of loadRaw must not read.
+template <typename T, int VEC>
+__device__ __forceinline__ typename Raw<T, VEC>::type loadRawCoherent(const T *p, i64 i) {
+  return __ldcg(reinterpret_cast<const typename Raw<T, VEC>::type *>(p + i));
+}
 template <typename T, int VEC>
 __device__ __forceinline__ void unpackRaw(const typename Raw<T, VEC>::type &raw, float (&out)[VEC]) {
   const T *e = reinterpret_cast<const T *>(&raw);
@@ -707,9 +714,12 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
 
 /// Work item `u` of a split decode: the row (b, t) and kv head of
 /// `unit`, and the key range [kBegin, kEnd) of its split (causal, within
-/// the sliding window; empty for a padding row).
+/// the sliding window; empty for a padding row). `appends`: the split that
+/// holds the row's own position (the last one when the context ends
+/// before it), which appends the new key and value when the kernel does.
 struct SplitUnit {
   i64 unit, split, kvh, bt, t, b, qpos, kBegin, kEnd;
+  bool appends;
 };
 template <class S, int SPLITS> __device__ __forceinline__ SplitUnit splitUnit(const Args &a, i64 u) {
   SplitUnit w;
@@ -727,9 +737,69 @@ template <class S, int SPLITS> __device__ __forceinline__ SplitUnit splitUnit(co
   w.kEnd = w.kBegin + chunk < hi ? w.kBegin + chunk : hi;
   if (S::WINDOW > 0 && w.kBegin < w.qpos - S::WINDOW + 1)
     w.kBegin = w.qpos - S::WINDOW + 1;
+  w.appends = w.qpos >= 0 && (w.qpos < hi ? w.kBegin <= w.qpos && w.qpos < w.kEnd : w.split == SPLITS - 1);
   if (w.qpos < 0)
     w.kEnd = w.kBegin;
   return w;
+}
+
+// ---- RoPE and the KV append inside decode attention -------------------------
+//
+// When S::APPEND, the kernel's group holds the layer's kv_append: the split
+// that holds a row's position writes the new key and value (S::storeKV) and
+// synchronises before any thread reads the cache. When S::ROPE (1 NeoX, 2
+// GPT-J), queries and keys are rotated here from their inputs (S::qIn,
+// S::kIn) with a per-row table of cos/sin in shared memory, instead of per
+// element through S::q / S::key.
+
+/// The partner of element d in its rotation, and the sign of its term.
+template <class S> __device__ __forceinline__ int ropePartner(int d) {
+  constexpr int HALF = S::ROT / 2;
+  if constexpr (S::ROPE == 1)
+    return d < HALF ? d + HALF : d - HALF;
+  else
+    return d ^ 1;
+}
+/// Element d (< S::ROT) of a rotated vector from its inputs x[d] and
+/// x[partner] and the row's table (ROT / 2 cosines, then the sines).
+template <class S> __device__ __forceinline__ float ropeElem(float x, float xp, int d, const float *tab) {
+  constexpr int HALF = S::ROT / 2;
+  int i = S::ROPE == 1 ? (d < HALF ? d : d - HALF) : d / 2;
+  float sign = S::ROPE == 1 ? (d < HALF ? -1.0f : 1.0f) : ((d & 1) ? 1.0f : -1.0f);
+  return x * tab[i] + sign * xp * tab[HALF + i];
+}
+/// Fills the table for position `pos` (all threads; synchronises first and
+/// after).
+template <class S> __device__ __forceinline__ void ropeTable(i64 pos, float *tab) {
+  constexpr int HALF = S::ROT / 2;
+  __syncthreads();
+  for (int i = threadIdx.x; i < HALF; i += blockDim.x) {
+    double ang = static_cast<double>(pos) * S::invFreq(i);
+    tab[i] = static_cast<float>(cos(ang) * S::ROPE_MAG);
+    tab[HALF + i] = static_cast<float>(sin(ang) * S::ROPE_MAG);
+  }
+  __syncthreads();
+}
+/// The new key and value of (b, t, kv head) into the cache, by the split
+/// that appends; the block then sees them. With a table (`tab`), keys are
+/// rotated from S::kIn; without, S::key computes them per element.
+template <class S> __device__ __forceinline__ void appendKV(const Args &a, const SplitUnit &w, const float *tab) {
+  if constexpr (S::APPEND) {
+    if (!w.appends)
+      return;
+    for (int d = threadIdx.x; d < S::D; d += blockDim.x) {
+      float k;
+      if constexpr (S::ROPE != 0)
+        k = !tab          ? S::key(a, w.b, w.t, w.kvh, d)
+            : d < S::ROT ? ropeElem<S>(S::kIn(a, w.b, w.t, w.kvh, d),
+                                       S::kIn(a, w.b, w.t, w.kvh, ropePartner<S>(d)), d, tab)
+                         : S::kIn(a, w.b, w.t, w.kvh, d);
+      else
+        k = S::key(a, w.b, w.t, w.kvh, d);
+      S::storeKV(a, w.b, w.t, w.kvh, d, k, S::value(a, w.b, w.t, w.kvh, d));
+    }
+    __syncthreads();
+  }
 }
 
 /// The end of a split decode: every split of (b, t, kv head) has left its
@@ -793,6 +863,7 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
     SplitUnit w = splitUnit<S, SPLITS>(a, u);
     i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
     i64 kBegin = w.kBegin, kEnd = w.kEnd;
+    appendKV<S>(a, w, nullptr);
     for (int g = warp; g < G; g += warps) {
       i64 h = kvh * G + g;
       AttnRow<S> row;
@@ -840,6 +911,7 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
   __shared__ float sc[G][CH];
   __shared__ float sM[G], sL[G], sCorr[G];
   __shared__ float sRed[WARPS][G * S::D];
+  __shared__ float sRope[S::ROPE != 0 ? S::ROT : 1]; // the row's cos, sin
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int piece = lane % TG, slot = warp * KPW + lane / TG;
   i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
@@ -852,12 +924,24 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
     SplitUnit w = splitUnit<S, SPLITS>(a, u);
     i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
     i64 kBegin = w.kBegin, kEnd = w.kEnd;
+    if constexpr (S::ROPE != 0)
+      if (qpos >= 0)
+        ropeTable<S>(qpos, sRope);
+    appendKV<S>(a, w, S::ROPE != 0 ? sRope : nullptr);
     float q[G][VEC], acc[G][VEC];
 #pragma unroll
     for (int g = 0; g < G; ++g)
 #pragma unroll
       for (int v = 0; v < VEC; ++v) {
-        q[g][v] = qpos >= 0 ? S::q(a, b, t, kvh * G + g, piece * VEC + v) : 0.0f;
+        int d = piece * VEC + v;
+        i64 h = kvh * G + g;
+        if constexpr (S::ROPE != 0)
+          q[g][v] = qpos < 0     ? 0.0f
+                    : d < S::ROT ? S::roundQ(ropeElem<S>(S::qIn(a, b, t, h, d),
+                                                         S::qIn(a, b, t, h, ropePartner<S>(d)), d, sRope))
+                                 : S::qIn(a, b, t, h, d);
+        else
+          q[g][v] = qpos >= 0 ? S::q(a, b, t, h, d) : 0.0f;
         acc[g][v] = 0.0f;
       }
     if (threadIdx.x < G) {
@@ -874,8 +958,13 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
         i64 at = s < kEnd ? cacheIndex<S::PAGE, S::HKV, S::D>(a, tables, b, s, 0, kvh, piece * VEC) : -1;
         ok[j] = at >= 0;
         if (ok[j]) {
-          kr[j] = loadRaw<TC, VEC>(cache, at);
-          vr[j] = loadRaw<TC, VEC>(cache, at + V_OFFSET);
+          if constexpr (S::APPEND) {
+            kr[j] = loadRawCoherent<TC, VEC>(cache, at);
+            vr[j] = loadRawCoherent<TC, VEC>(cache, at + V_OFFSET);
+          } else {
+            kr[j] = loadRaw<TC, VEC>(cache, at);
+            vr[j] = loadRaw<TC, VEC>(cache, at + V_OFFSET);
+          }
         }
       }
 #pragma unroll

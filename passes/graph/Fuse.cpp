@@ -267,6 +267,7 @@ private:
   void matmulGroup(MatmulOp m);
   void absorbEpilogue(Operation *anchor, Value r);
   void kvGroup(KvAppendOp a);
+  bool attentionAppendGroup(KvAppendOp a);
   void absorbProducers(Operation *anchor, Value v);
   bool normPrologueFits(Operation *norm, MatmulOp m);
 
@@ -412,13 +413,41 @@ void Grouper::kvGroup(KvAppendOp a) {
         absorbProducers(a, p.getQuery());
 }
 
+/// In decode (one token per sequence), the append of a layer's key and value
+/// with their RoPE, and the queries' RoPE, join that layer's attention: the
+/// kernel appends before it reads the cache. Not with several tokens per
+/// sequence, whose later queries would read keys other blocks append.
+bool Grouper::attentionAppendGroup(KvAppendOp a) {
+  auto oneToken = [](Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    return t.getRank() >= 2 && t.getDimSize(1) == 1;
+  };
+  if (!o_.appendInAttention || !step_.decode || !oneToken(a.getKey()))
+    return false;
+  PagedAttentionOp p;
+  for (Operation *u : a.getResult().getUsers())
+    if (auto pa = dyn_cast<PagedAttentionOp>(u); pa && pa.getLayer() == a.getLayer())
+      p = p ? PagedAttentionOp() : pa;
+  if (!p || p.getPositions() != a.getPositions() || !oneToken(p.getQuery()) || grouped(p))
+    return false;
+  start(p, "paged_attention");
+  if (!join(p, a))
+    return false;
+  absorbProducers(p, a.getKey());
+  absorbProducers(p, a.getValue());
+  absorbProducers(p, p.getQuery());
+  return true;
+}
+
 void Grouper::run() {
   Block &body = f_.getBody().front();
   for (Operation &op : body)
-    if (auto a = dyn_cast<KvAppendOp>(op))
+    if (auto a = dyn_cast<KvAppendOp>(op); a && !attentionAppendGroup(a))
       kvGroup(a);
   for (Operation &op : body)
     if (auto p = dyn_cast<PagedAttentionOp>(op)) {
+      if (grouped(p)) // with its layer's append
+        continue;
       start(p, "paged_attention");
       absorbProducers(p, p.getQuery());
     }
@@ -541,8 +570,8 @@ struct FusePass : kiln::impl::FuseBase<FusePass> {
         transposedWeightsToRows(f);
         mergeAllProjections(f);
       }
-      kiln::FuseOptions opts{decodeTokens, prefillTokens, launchBytes, l2Ratio,
-                             maxEpilogueOps, mergeProjections};
+      kiln::FuseOptions opts{decodeTokens,   prefillTokens,    launchBytes,      l2Ratio,
+                             maxEpilogueOps, mergeProjections, appendInAttention};
       Grouper g(f, opts);
       g.run();
       for (auto &[kind, ops] : g.groups())

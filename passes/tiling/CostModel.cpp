@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 using namespace mlir;
 
@@ -62,9 +63,15 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
     Value in = inner(i);
     Type t = outer.getType();
     if (isCache(t)) {
-      for (Operation *u : in.getUsers())
-        if (isa<PagedAttentionOp>(u))
-          s.bytes += step.batch * (step.decode ? step.context : step.tokens) * kvTokenBytes(t);
+      // Read by an attention in the kernel, directly or after an append.
+      std::function<bool(Value)> attended = [&](Value c) {
+        return llvm::any_of(c.getUsers(), [&](Operation *u) {
+          auto kv = dyn_cast<KvAppendOp>(u);
+          return isa<PagedAttentionOp>(u) || (kv && attended(kv.getResult()));
+        });
+      };
+      if (attended(in))
+        s.bytes += step.batch * (step.decode ? step.context : step.tokens) * kvTokenBytes(t);
       continue;
     }
     int64_t b = stepBytes(t, step);

@@ -169,6 +169,7 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
   g.decodeBatch = o.maxBatch;
   g.prefillTokens = prefillTokens;
   g.context = o.maxSeq;
+  g.appendInAttention = o.appendInAttention;
   buildGraphPipeline(pm, g);
   if (stage == Stage::Exec) {
     MemoryPipelineOptions mem;

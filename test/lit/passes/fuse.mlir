@@ -1,6 +1,7 @@
 // RUN: kiln-opt %s -split-input-file -kiln-fuse | FileCheck %s
 // RUN: kiln-opt %s -split-input-file -kiln-fuse=launch-bytes=0 | FileCheck %s --check-prefix=NOLAUNCH
 // RUN: kiln-opt %s -split-input-file -kiln-fuse=merge-projections=false | FileCheck %s --check-prefix=NOMERGE
+// RUN: kiln-opt %s -split-input-file -kiln-fuse=append-in-attention=false | FileCheck %s --check-prefix=APART
 
 // A decode layer's attention half: the norm, Q/K/V merged into one matmul
 // over a load-time concatenation, RoPE of queries and keys with the append,
@@ -51,6 +52,44 @@ func.func @decode(%x: tensor<?x1x64xf32>, %pos: tensor<?x1xi64>, %bt: tensor<?x?
   %o = kiln.matmul %a3, %wo {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
   %h = kiln.add %x, %o : tensor<?x1x64xf32>, tensor<?x1x64xf32> -> tensor<?x1x64xf32>
   return %h, %c1 : tensor<?x1x64xf32>, tensor<2x?x2x16x2x16xf32>
+}
+
+// -----
+
+// A decode step (token ids [?, 1] first): RoPE of queries and keys, the
+// append and the attention are one group, which yields the cache it
+// appended to and the attention; the next layer's append reads that cache.
+// With append-in-attention=false they are two kernels.
+// CHECK-LABEL: func.func @decode_step
+// CHECK: %[[A:.*]]:2 = kiln.fused "paged_attention"(%{{.*}}) : {{.*}} -> (tensor<2x?x2x16x2x16xf32>, tensor<?x1x4x16xf32>)
+// CHECK-COUNT-3: kiln.slice
+// CHECK-COUNT-3: kiln.reshape
+// CHECK-COUNT-2: kiln.rope
+// CHECK-NEXT: kiln.kv_append
+// CHECK-NEXT: kiln.paged_attention
+// CHECK-NEXT: kiln.yield
+// CHECK: %[[B:.*]]:2 = kiln.fused "paged_attention"(%[[A]]#0,
+// CHECK-NOT: kiln.fused
+// CHECK: return %[[A]]#1, %[[B]]#1, %[[B]]#0
+// APART-LABEL: func.func @decode_step
+// APART: kiln.fused "rope_kv_append"
+// APART: kiln.fused "paged_attention"
+// APART: kiln.fused "kv_append"
+// APART: kiln.fused "paged_attention"
+func.func @decode_step(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %c: tensor<2x?x2x16x2x16xf32>, %qkv: tensor<?x1x128xf32>, %q2: tensor<?x1x4x16xf32>, %k2: tensor<?x1x2x16xf32>, %v2: tensor<?x1x2x16xf32>) -> (tensor<?x1x4x16xf32>, tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>) {
+  %q = kiln.slice %qkv {starts = array<i64: 0, 0, 0>, ends = array<i64: 9223372036854775807, 9223372036854775807, 64>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x64xf32>
+  %k = kiln.slice %qkv {starts = array<i64: 0, 0, 64>, ends = array<i64: 9223372036854775807, 9223372036854775807, 96>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %v = kiln.slice %qkv {starts = array<i64: 0, 0, 96>, ends = array<i64: 9223372036854775807, 9223372036854775807, 128>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %q4 = kiln.reshape %q {shape = array<i64: 0, 0, 4, 16>} : tensor<?x1x64xf32> -> tensor<?x1x4x16xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %v4 = kiln.reshape %v {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %qr = kiln.rope %q4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x4x16xf32>, tensor<?x1xi64>
+  %kr = kiln.rope %k4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x2x16xf32>, tensor<?x1xi64>
+  %c1 = kiln.kv_append %c[0], %kr, %v4, %bt, %pos : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+  %a = kiln.paged_attention %qr, %c1[0], %bt, %ctx, %pos {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  %c2 = kiln.kv_append %c1[1], %k2, %v2, %bt, %pos : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+  %a2 = kiln.paged_attention %q2, %c2[1], %bt, %ctx, %pos {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  return %a, %a2, %c2 : tensor<?x1x4x16xf32>, tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>
 }
 
 // -----
