@@ -23,12 +23,12 @@ for s in ${SHAPES-l1b l8b}; do
   $K --ab-overlap 5 > "$OUT/$s-kiln-ab.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --no-graphs --no-overlap > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --gen 32 --profile > "$OUT/$s-profile.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
-  # The same step compiled with --no-append-in-attention (RoPE and the KV
-  # append a kernel of their own), alternated with the default engine.
-  if [ -f .device/engines/$s-apart.engine ]; then
+  # The same step compiled with --append-in-attention (RoPE and the KV
+  # append inside the attention kernel), alternated with the default engine.
+  if [ -f .device/engines/$s-att.engine ]; then
     for i in 1 2 3; do
-      ${K/$s.engine/$s-apart.engine} >> "$OUT/$s-kiln-apart.txt" 2>> "$OUT/$s-kiln.log"
-      $K >> "$OUT/$s-kiln-fused.txt" 2>> "$OUT/$s-kiln.log"
+      ${K/$s.engine/$s-att.engine} >> "$OUT/$s-kiln-att.txt" 2>> "$OUT/$s-kiln.log"
+      $K >> "$OUT/$s-kiln-default.txt" 2>> "$OUT/$s-kiln.log"
     done
   fi
   rm -rf "$OUT/$s"/*.safetensors
@@ -58,8 +58,8 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     if n:
         print(f"{s:6}   CUDA graphs, median of {n[1]} interleaved runs: overlap on {n[2]}, off {n[3]} tok/s")
     for variant, what in (("nographs", "no graphs, no overlap"),
-                          ("apart", "--no-append-in-attention, median of 3"),
-                          ("fused", "default engine alternated with it, median of 3")):
+                          ("att", "--append-in-attention, median of 3"),
+                          ("default", "default engine alternated with it, median of 3")):
         f = f"{out}/{s}-kiln-{variant}.txt"
         runs = sorted(float(x) for x in re.findall(r"decode ([\d.]+) tok/s", open(f).read() if os.path.exists(f) else ""))
         if runs:

@@ -20,8 +20,10 @@ PY
 for m in l1b l8b; do
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 512 --quiet -o .device/engines/$m.engine
 done
-# For the A/B in decode.sh: RoPE and the KV append in a kernel of their own.
-"$BIN/kiln" compile .scratch/l1b-peer --max-batch 1 --max-seq 512 --no-append-in-attention --quiet \
-  -o .device/engines/l1b-apart.engine
+# For the A/B in decode.sh: RoPE and the KV append inside the attention.
+for m in l1b l8b; do
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 512 --append-in-attention --quiet \
+    -o .device/engines/$m-att.engine
+done
 cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
 ls -la .device/engines

@@ -23,7 +23,7 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
                           llvm::cl::init(1024)};
   Option<bool> appendInAttention{*this, "append-in-attention",
                                  llvm::cl::desc("in decode, RoPE and the KV append join the attention kernel"),
-                                 llvm::cl::init(true)};
+                                 llvm::cl::init(false)};
 };
 
 struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> {

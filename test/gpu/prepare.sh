@@ -13,6 +13,9 @@ for m in llama llama31 mistral qwen2 qwen3 gpt2; do
   for dt in f32 bf16; do
     "$BIN/kiln" compile test/models/hf/$m --dtype $dt --max-batch 4 --max-seq 128 --quiet -o "$OUT/$m-$dt.engine"
   done
+  # RoPE and the KV append inside decode's attention kernel (opt-in).
+  "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --append-in-attention --quiet \
+    -o "$OUT/$m-bf16-att.engine"
 done
 # The Llama-3.2-1B shape exactly as peer_decode.py builds it (rope theta 5e5
 # without scaling, tied embeddings), header-only: the engine reads no weights.

@@ -8,10 +8,13 @@
 #   3. every tiny model's bf16 engine, CUDA against the host device (the
 #      reference kernels): logits within 1e-2 of the largest, the first 16
 #      greedy tokens identical (and, for information, against transformers);
-#   4. continuous batching on the GPU (llama, qwen3, gpt2 bf16): six prompts
-#      in one call, with the engine's pool and with 6 pages, give each
-#      prompt's greedy tokens from a run alone;
-#   5. the Llama-3.2-1B shape with peer_decode.py's random weights:
+#   4. the same with the engines compiled --append-in-attention (RoPE and
+#      the KV append inside decode's attention kernel), against the host;
+#   5. continuous batching on the GPU (llama, qwen3, gpt2 bf16, and with
+#      --append-in-attention): six prompts in one call, with the engine's
+#      pool and with 6 pages, give each prompt's greedy tokens from a run
+#      alone;
+#   6. the Llama-3.2-1B shape with peer_decode.py's random weights:
 #      teacher-forced top-1 agreement with transformers over 128 positions
 #      (end-of-sequence masked on both sides, as the golden generated), at
 #      least 99% of the positions where transformers' own bf16 keeps its f32
@@ -47,14 +50,20 @@ for m in ${TINY_MODELS-llama llama31 mistral qwen2 qwen3 gpt2}; do
   line=$($RUN .device/engines/$m-bf16.engine --golden $g --tolerance 5e-2 --min-identical 0 \
            2> "$OUT/$m-bf16.log" | head -1)
   row $m "bf16-vs-hf" "$line"
+  line=$($RUN .device/engines/$m-bf16-att.engine --golden $g --reference host --tolerance 1e-2 --min-identical 16 \
+           2> "$OUT/$m-att-vs-host.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-att-vs-host.log")"
+  row $m "att-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
 done
 
 for m in ${BATCH_MODELS-llama qwen3 gpt2}; do
-  for pool in "" "--kv-pages 6"; do
-    line=$($RUN .device/engines/$m-bf16.engine --golden test/models/hf/$m/golden.json --check-batching $pool \
-             2> "$OUT/$m-batching.log" | head -1)
-    [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-batching.log")"
-    row $m "batching${pool:+ (6 pages)}" "${line:0:160}"; [[ "$line" != PASS* ]] && fail=1
+  for e in bf16 bf16-att; do
+    for pool in "" "--kv-pages 6"; do
+      line=$($RUN .device/engines/$m-$e.engine --golden test/models/hf/$m/golden.json --check-batching $pool \
+               2> "$OUT/$m-$e-batching.log" | head -1)
+      [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-batching.log")"
+      row $m "$e batching${pool:+ 6p}" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
+    done
   done
 done
 

@@ -20,7 +20,7 @@ struct BuildOptions {
   std::string gpu = "h100-sxm-80gb";
   int64_t maxBatch = 1, maxSeq = 4096, maxNumTokens = 512, pageSize = 16;
   std::string dtype; // activations: f32, bf16, f16; empty: the model's own
-  bool appendInAttention = true; // decode's RoPE and KV append inside the attention kernel
+  bool appendInAttention = false; // decode's RoPE and KV append inside the attention kernel
 };
 
 enum class Stage { Graph, Fused, Exec };

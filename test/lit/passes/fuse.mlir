@@ -1,7 +1,7 @@
 // RUN: kiln-opt %s -split-input-file -kiln-fuse | FileCheck %s
 // RUN: kiln-opt %s -split-input-file -kiln-fuse=launch-bytes=0 | FileCheck %s --check-prefix=NOLAUNCH
 // RUN: kiln-opt %s -split-input-file -kiln-fuse=merge-projections=false | FileCheck %s --check-prefix=NOMERGE
-// RUN: kiln-opt %s -split-input-file -kiln-fuse=append-in-attention=false | FileCheck %s --check-prefix=APART
+// RUN: kiln-opt %s -split-input-file -kiln-fuse=append-in-attention=true | FileCheck %s --check-prefix=INATT
 
 // A decode layer's attention half: the norm, Q/K/V merged into one matmul
 // over a load-time concatenation, RoPE of queries and keys with the append,
@@ -56,26 +56,27 @@ func.func @decode(%x: tensor<?x1x64xf32>, %pos: tensor<?x1xi64>, %bt: tensor<?x?
 
 // -----
 
-// A decode step (token ids [?, 1] first): RoPE of queries and keys, the
-// append and the attention are one group, which yields the cache it
-// appended to and the attention; the next layer's append reads that cache.
-// With append-in-attention=false they are two kernels.
+// A decode step (token ids [?, 1] first). By default RoPE with the append
+// is one kernel and the attention another. With append-in-attention, RoPE
+// of queries and keys, the append and the attention are one group, which
+// yields the cache it appended to and the attention; the next layer's
+// append reads that cache.
 // CHECK-LABEL: func.func @decode_step
-// CHECK: %[[A:.*]]:2 = kiln.fused "paged_attention"(%{{.*}}) : {{.*}} -> (tensor<2x?x2x16x2x16xf32>, tensor<?x1x4x16xf32>)
-// CHECK-COUNT-3: kiln.slice
-// CHECK-COUNT-3: kiln.reshape
-// CHECK-COUNT-2: kiln.rope
-// CHECK-NEXT: kiln.kv_append
-// CHECK-NEXT: kiln.paged_attention
-// CHECK-NEXT: kiln.yield
-// CHECK: %[[B:.*]]:2 = kiln.fused "paged_attention"(%[[A]]#0,
-// CHECK-NOT: kiln.fused
-// CHECK: return %[[A]]#1, %[[B]]#1, %[[B]]#0
-// APART-LABEL: func.func @decode_step
-// APART: kiln.fused "rope_kv_append"
-// APART: kiln.fused "paged_attention"
-// APART: kiln.fused "kv_append"
-// APART: kiln.fused "paged_attention"
+// CHECK: kiln.fused "rope_kv_append"
+// CHECK: kiln.fused "paged_attention"
+// CHECK: kiln.fused "kv_append"
+// CHECK: kiln.fused "paged_attention"
+// INATT-LABEL: func.func @decode_step
+// INATT: %[[A:.*]]:2 = kiln.fused "paged_attention"(%{{.*}}) : {{.*}} -> (tensor<2x?x2x16x2x16xf32>, tensor<?x1x4x16xf32>)
+// INATT-COUNT-3: kiln.slice
+// INATT-COUNT-3: kiln.reshape
+// INATT-COUNT-2: kiln.rope
+// INATT-NEXT: kiln.kv_append
+// INATT-NEXT: kiln.paged_attention
+// INATT-NEXT: kiln.yield
+// INATT: %[[B:.*]]:2 = kiln.fused "paged_attention"(%[[A]]#0,
+// INATT-NOT: kiln.fused
+// INATT: return %[[A]]#1, %[[B]]#1, %[[B]]#0
 func.func @decode_step(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %c: tensor<2x?x2x16x2x16xf32>, %qkv: tensor<?x1x128xf32>, %q2: tensor<?x1x4x16xf32>, %k2: tensor<?x1x2x16xf32>, %v2: tensor<?x1x2x16xf32>) -> (tensor<?x1x4x16xf32>, tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>) {
   %q = kiln.slice %qkv {starts = array<i64: 0, 0, 0>, ends = array<i64: 9223372036854775807, 9223372036854775807, 64>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x64xf32>
   %k = kiln.slice %qkv {starts = array<i64: 0, 0, 64>, ends = array<i64: 9223372036854775807, 9223372036854775807, 96>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
