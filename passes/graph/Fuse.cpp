@@ -416,19 +416,29 @@ void Grouper::kvGroup(KvAppendOp a) {
 /// In decode (one token per sequence), the append of a layer's key and value
 /// with their RoPE, and the queries' RoPE, join that layer's attention: the
 /// kernel appends before it reads the cache. Not with several tokens per
-/// sequence, whose later queries would read keys other blocks append.
+/// sequence, whose later queries would read keys other blocks append; nor
+/// with per-head norms before RoPE (Qwen3), which the attention would
+/// recompute for every element it loads.
 bool Grouper::attentionAppendGroup(KvAppendOp a) {
   auto oneToken = [](Value v) {
     auto t = cast<RankedTensorType>(v.getType());
     return t.getRank() >= 2 && t.getDimSize(1) == 1;
   };
-  if (!o_.appendInAttention || !step_.decode || !oneToken(a.getKey()))
+  auto normed = [](Value v) {
+    for (Operation *d = v.getDefiningOp(); d && isa<RopeOp, ReshapeOp, SliceOp, RmsNormOp, LayerNormOp>(d);
+         d = d->getOperand(0).getDefiningOp())
+      if (isa<RmsNormOp, LayerNormOp>(d))
+        return true;
+    return false;
+  };
+  if (!o_.appendInAttention || !step_.decode || !oneToken(a.getKey()) || normed(a.getKey()))
     return false;
   PagedAttentionOp p;
   for (Operation *u : a.getResult().getUsers())
     if (auto pa = dyn_cast<PagedAttentionOp>(u); pa && pa.getLayer() == a.getLayer())
       p = p ? PagedAttentionOp() : pa;
-  if (!p || p.getPositions() != a.getPositions() || !oneToken(p.getQuery()) || grouped(p))
+  if (!p || p.getPositions() != a.getPositions() || !oneToken(p.getQuery()) || normed(p.getQuery()) ||
+      grouped(p))
     return false;
   start(p, "paged_attention");
   if (!join(p, a))

@@ -95,6 +95,29 @@ func.func @decode_step(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt: tensor
 
 // -----
 
+// Per-head norms before RoPE (Qwen3) keep the append in its own kernel even
+// with append-in-attention: the attention would recompute each norm for
+// every element it loads.
+// INATT-LABEL: func.func @decode_step_normed
+// INATT: kiln.fused "rope_kv_append"
+// INATT: kiln.rms_norm
+// INATT: kiln.fused "paged_attention"
+// INATT-NOT: kiln.kv_append
+// INATT: return
+func.func @decode_step_normed(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %c: tensor<2x?x2x16x2x16xf32>, %q4: tensor<?x1x4x16xf32>, %k4: tensor<?x1x2x16xf32>, %v4: tensor<?x1x2x16xf32>) -> (tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>) {
+  %gq = kiln.weight "l.q_norm" : tensor<16xf32>
+  %gk = kiln.weight "l.k_norm" : tensor<16xf32>
+  %qn = kiln.rms_norm %q4, %gq {epsilon = 1.0e-06 : f32} : tensor<?x1x4x16xf32>, tensor<16xf32>
+  %kn = kiln.rms_norm %k4, %gk {epsilon = 1.0e-06 : f32} : tensor<?x1x2x16xf32>, tensor<16xf32>
+  %qr = kiln.rope %qn, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x4x16xf32>, tensor<?x1xi64>
+  %kr = kiln.rope %kn, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x2x16xf32>, tensor<?x1xi64>
+  %c1 = kiln.kv_append %c[0], %kr, %v4, %bt, %pos : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+  %a = kiln.paged_attention %qr, %c1[0], %bt, %ctx, %pos {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  return %a, %c1 : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>
+}
+
+// -----
+
 // The MLP half: gate and up merged, SwiGLU of the two halves in the
 // epilogue, down projection with the residual; biases merge with their
 // projections (Qwen2's Q/K/V spelling).
