@@ -75,7 +75,7 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
   }
 
   format::SafetensorsIndex index;
-  KILN_RETURN_IF_ERROR(format::readWeightIndex(dir, index).withContext("the engine's weights come from " + dir));
+  KILN_RETURN_IF_ERROR(format::readWeightIndex(dir, index).withContext("reading the engine's weights"));
   std::vector<char> staged, raw;
   for (size_t i = 0; i < m.weights.size(); ++i) {
     const format::WeightDesc &w = m.weights[i];
