@@ -246,10 +246,8 @@ int compile(const CompileOptions &o) {
   };
   auto start = Clock::now();
 
-  DialectRegistry registry;
-  registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
-  MLIRContext ctx(registry);
-  ctx.loadAllAvailableDialects();
+  std::unique_ptr<MLIRContext> context = makeContext();
+  MLIRContext &ctx = *context;
   OwningOpRef<ModuleOp> module;
   target::TargetDesc gpu;
   int64_t weightBytes = 0;

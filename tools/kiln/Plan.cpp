@@ -123,6 +123,14 @@ Status writeSvg(ModuleOp module, const std::string &path, int64_t &buffers) {
 
 } // namespace
 
+std::unique_ptr<MLIRContext> makeContext() {
+  DialectRegistry registry;
+  registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
+  auto ctx = std::make_unique<MLIRContext>(registry);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
 Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
                    OwningOpRef<ModuleOp> &module, target::TargetDesc &gpu, int64_t &weightBytes) {
   if (o.maxBatch <= 0 || o.maxSeq <= 0 || o.maxNumTokens <= 0)
@@ -234,10 +242,8 @@ int plan(const PlanOptions &po) {
   if (llvm::StringRef(o.model).ends_with(".onnx"))
     return fail(o.model + ": kiln plan takes a Hugging Face model directory (ONNX models are "
                           "not planned yet)");
-  DialectRegistry registry;
-  registry.insert<KilnDialect, ex::ExecDialect, func::FuncDialect>();
-  MLIRContext ctx(registry);
-  ctx.loadAllAvailableDialects();
+  std::unique_ptr<MLIRContext> context = makeContext();
+  MLIRContext &ctx = *context;
   OwningOpRef<ModuleOp> module;
   target::TargetDesc gpu;
   int64_t weightBytes = 0;

@@ -9,6 +9,7 @@
 #include "mlir/IR/OwningOpRef.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace kiln::tool {
@@ -28,6 +29,9 @@ enum class Stage { Graph, Fused, Exec };
 /// Imports the model (headers only) and runs the pipelines up to `stage`:
 /// the imported graph, the fused and tiled graph, or the planned kiln_exec
 /// module. `weightBytes` counts each weight tensor the graph binds once.
+/// A context with kiln's dialects loaded (kiln, kiln_exec, func).
+std::unique_ptr<mlir::MLIRContext> makeContext();
+
 Status buildModule(mlir::MLIRContext &ctx, const BuildOptions &options, Stage stage,
                    mlir::OwningOpRef<mlir::ModuleOp> &module, target::TargetDesc &gpu,
                    int64_t &weightBytes);
