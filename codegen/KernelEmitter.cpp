@@ -173,7 +173,7 @@ private:
     double magnitude = 1.0;
     bool neox = true;
   };
-  RopeTable ropeTable(RopeOp r, int64_t D);
+  FailureOr<RopeTable> ropeTable(RopeOp r, int64_t D);
   /// Code storing `key` and `value` at `pos` of (ix[0], ix[2], ix[3]) in
   /// the cache of kernel slot `slot` (returns when the page is unmapped).
   std::string kvStore(KvAppendOp kv, unsigned slot, const std::string &key, const std::string &value);
@@ -721,13 +721,15 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     FailureOr<Shape> ps = shapeOf(r.getPositions());
     if (failed(xf) || failed(pf) || failed(ps) || shape.size() != 4 || shape[3].sym)
       return fail("rope needs [batch, tokens, heads, static head_dim]");
-    RopeTable rt = ropeTable(r, shape[3].value);
-    std::string table = rt.fn;
-    double mag = rt.magnitude;
-    int64_t rd = rt.rotaryDim;
+    FailureOr<RopeTable> rt = ropeTable(r, shape[3].value);
+    if (failed(rt))
+      return failure();
+    std::string table = rt->fn;
+    double mag = rt->magnitude;
+    int64_t rd = rt->rotaryDim;
     bool shared = !(*ps)[0].sym && (*ps)[0].value == 1 && !(shape[0].sym == std::nullopt && shape[0].value == 1);
     int64_t half = rd / 2;
-    bool neox = rt.neox;
+    bool neox = rt->neox;
     b += llvm::formatv("    kiln::i64 d = ix[3];\n"
                        "    if (d >= {0}) return {1};\n"
                        "    kiln::i64 px[2] = {{{2}, ix[1]};\n"
@@ -752,29 +754,16 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
   return fail("op '" + op->getName().getStringRef() + "' cannot be evaluated per element");
 }
 
-Emitter::RopeTable Emitter::ropeTable(RopeOp r, int64_t D) {
+FailureOr<Emitter::RopeTable> Emitter::ropeTable(RopeOp r, int64_t D) {
   if (auto it = ropeTables_.find(r); it != ropeTables_.end())
     return it->second;
+  // The parameters as the host kernels read them (one conversion from the IR).
+  host::HostOp h;
   host::RopeParams p;
-  p.style = r.getStyle() == RopeStyle::Neox ? host::RopeStyle::Neox : host::RopeStyle::GptJ;
-  p.theta = r.getTheta().convertToDouble();
-  p.rotaryDim = static_cast<int64_t>(r.getRotaryDim().value_or(0));
-  switch (r.getScaling()) {
-  case RopeScaling::None: p.scaling = host::RopeScaling::None; break;
-  case RopeScaling::Linear: p.scaling = host::RopeScaling::Linear; break;
-  case RopeScaling::Llama3: p.scaling = host::RopeScaling::Llama3; break;
-  case RopeScaling::Yarn: p.scaling = host::RopeScaling::Yarn; break;
-  }
-  p.factor = r.getFactor().convertToDouble();
-  p.lowFreqFactor = r.getLowFreqFactor().convertToDouble();
-  p.highFreqFactor = r.getHighFreqFactor().convertToDouble();
-  p.originalMaxPositions = static_cast<int64_t>(r.getOriginalMaxPositions());
-  p.betaFast = r.getBetaFast().convertToDouble();
-  p.betaSlow = r.getBetaSlow().convertToDouble();
-  if (std::optional<APFloat> f = r.getAttentionFactor())
-    p.attentionFactor = f->convertToDouble();
-  if (std::optional<ArrayRef<double>> inv = r.getInvFreq())
-    p.invFreq.assign(inv->begin(), inv->end());
+  if (Status s = interp::toHostOp(r, h); !s)
+    return fail(r, s.message());
+  if (Status s = host::ropeParams(h, p); !s)
+    return fail(r, s.message());
   RopeTable t;
   t.rotaryDim = p.rotaryDim ? p.rotaryDim : D;
   t.magnitude = host::ropeMagnitude(p);
@@ -1055,10 +1044,9 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   auto ct = cast<RankedTensorType>(pa.getCache().getType());
   auto qt = cast<RankedTensorType>(pa.getQuery().getType());
   int64_t page = ct.getDimSize(3), hkv = ct.getDimSize(4), D = ct.getDimSize(5), H = qt.getDimSize(2);
-  FailureOr<std::string> qf = fn(pa.getQuery());
   FailureOr<Shape> ps = shapeOf(pa.getPositions());
   FailureOr<Shape> qs = shapeOf(pa.getQuery());
-  if (failed(qf) || failed(ps) || failed(qs))
+  if (failed(ps) || failed(qs))
     return failure();
   bool sharedPos = !(*ps)[0].sym && (*ps)[0].value == 1;
   double scale = pa.getScale() ? pa.getScale()->convertToDouble() : 1.0 / std::sqrt(static_cast<double>(D));
@@ -1076,8 +1064,9 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   bool tableRope = qRope && kRope && qRope.getPositions() == pa.getPositions() &&
                    kRope.getPositions() == pa.getPositions() &&
                    qRope->getAttrDictionary() == kRope->getAttrDictionary();
-  // Element functions of the append and the rotation's inputs (fn() adds to
-  // decls_, so before the struct is written).
+  // Element accessors (b, t, h, d): the queries, the append's keys and
+  // values, the rotation's inputs (fn() adds to decls_, so before the
+  // struct is written).
   std::string more = std::string("  static constexpr bool APPEND = ") + (kv ? "true" : "false") + ";\n";
   auto element = [&](StringRef name, Value v) -> LogicalResult {
     FailureOr<std::string> f = fn(v);
@@ -1090,6 +1079,8 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
                 .str();
     return success();
   };
+  if (failed(element("q", pa.getQuery())))
+    return failure();
   if (kv) {
     if (failed(element("key", kv.getKey())) || failed(element("value", kv.getValue())))
       return failure();
@@ -1099,14 +1090,14 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
             kvStore(kv, outputSlot(yCache), "k", "v") + "  }\n";
   }
   if (tableRope) {
-    RopeTable rt = ropeTable(qRope, D);
-    if (failed(element("qIn", qRope.getInput())) || (kv && failed(element("kIn", kRope.getInput()))))
+    FailureOr<RopeTable> rt = ropeTable(qRope, D);
+    if (failed(rt) || failed(element("qIn", qRope.getInput())) || (kv && failed(element("kIn", kRope.getInput()))))
       return failure();
     more += llvm::formatv("  static constexpr int ROPE = {0}, ROT = {1};\n"
                           "  static constexpr double ROPE_MAG = {2};\n"
                           "  __device__ static __forceinline__ double invFreq(int i) {{ return {3}(i); }\n"
                           "  __device__ static __forceinline__ float roundQ(float x) {{ return {4}; }\n",
-                          rt.neox ? 1 : 2, rt.rotaryDim, fmtDouble(rt.magnitude), rt.fn,
+                          rt->neox ? 1 : 2, rt->rotaryDim, fmtDouble(rt->magnitude), rt->fn,
                           elemOf(qRope).isF32() ? "x" : "kiln::roundTo<" + cType(elemOf(qRope)) + ">(x)")
                 .str();
   } else {
@@ -1124,9 +1115,6 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   os << "  static constexpr float SCALE = " << fmtFloat(scale)
      << ", SOFTCAP = " << fmtFloat(pa.getSoftcap() ? pa.getSoftcap()->convertToDouble() : 0.0) << ";\n";
   os << decls_;
-  os << "  __device__ static __forceinline__ float q(const kiln::Args &a, kiln::i64 b, kiln::i64 t, kiln::i64 h, "
-        "kiln::i64 d) { kiln::i64 ix[4] = {b, t, h, d}; float mm0 = 0.0f, mm1 = 0.0f; return "
-     << call(*qf, "ix") << "; }\n";
   os << "  __device__ static __forceinline__ const TC *cache(const kiln::Args &a) { return "
      << ptr(cacheArg.getArgNumber(), ct.getElementType(), true) << "; }\n";
   os << "  __device__ static __forceinline__ const int *blockTables(const kiln::Args &a) { return "

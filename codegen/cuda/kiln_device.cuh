@@ -760,13 +760,15 @@ template <class S> __device__ __forceinline__ int ropePartner(int d) {
   else
     return d ^ 1;
 }
-/// Element d (< S::ROT) of a rotated vector from its inputs x[d] and
-/// x[partner] and the row's table (ROT / 2 cosines, then the sines).
-template <class S> __device__ __forceinline__ float ropeElem(float x, float xp, int d, const float *tab) {
+/// Element d of a rotated vector whose inputs `in(j)` gives, with the row's
+/// table (ROT / 2 cosines, then the sines); dims from S::ROT on pass through.
+template <class S, class In> __device__ __forceinline__ float rotated(In in, int d, const float *tab) {
   constexpr int HALF = S::ROT / 2;
+  if (d >= S::ROT)
+    return in(d);
   int i = S::ROPE == 1 ? (d < HALF ? d : d - HALF) : d / 2;
   float sign = S::ROPE == 1 ? (d < HALF ? -1.0f : 1.0f) : ((d & 1) ? 1.0f : -1.0f);
-  return x * tab[i] + sign * xp * tab[HALF + i];
+  return in(d) * tab[i] + sign * in(ropePartner<S>(d)) * tab[HALF + i];
 }
 /// Fills the table for position `pos` (all threads; synchronises first and
 /// after).
@@ -790,10 +792,8 @@ template <class S> __device__ __forceinline__ void appendKV(const Args &a, const
     for (int d = threadIdx.x; d < S::D; d += blockDim.x) {
       float k;
       if constexpr (S::ROPE != 0)
-        k = !tab          ? S::key(a, w.b, w.t, w.kvh, d)
-            : d < S::ROT ? ropeElem<S>(S::kIn(a, w.b, w.t, w.kvh, d),
-                                       S::kIn(a, w.b, w.t, w.kvh, ropePartner<S>(d)), d, tab)
-                         : S::kIn(a, w.b, w.t, w.kvh, d);
+        k = tab ? rotated<S>([&](int j) { return S::kIn(a, w.b, w.t, w.kvh, j); }, d, tab)
+                : S::key(a, w.b, w.t, w.kvh, d);
       else
         k = S::key(a, w.b, w.t, w.kvh, d);
       S::storeKV(a, w.b, w.t, w.kvh, d, k, S::value(a, w.b, w.t, w.kvh, d));
@@ -920,6 +920,14 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
   const TC *cache = S::cache(a);
   const int *tables = S::blockTables(a);
   constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * S::D; // K to V within a page
+  // A kernel that appends reads what it wrote: through L2, not the
+  // non-coherent path.
+  auto loadCache = [&](i64 i) {
+    if constexpr (S::APPEND)
+      return loadRawCoherent<TC, VEC>(cache, i);
+    else
+      return loadRaw<TC, VEC>(cache, i);
+  };
   for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
     SplitUnit w = splitUnit<S, SPLITS>(a, u);
     i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
@@ -935,13 +943,12 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
       for (int v = 0; v < VEC; ++v) {
         int d = piece * VEC + v;
         i64 h = kvh * G + g;
-        if constexpr (S::ROPE != 0)
-          q[g][v] = qpos < 0     ? 0.0f
-                    : d < S::ROT ? S::roundQ(ropeElem<S>(S::qIn(a, b, t, h, d),
-                                                         S::qIn(a, b, t, h, ropePartner<S>(d)), d, sRope))
-                                 : S::qIn(a, b, t, h, d);
+        if (qpos < 0)
+          q[g][v] = 0.0f;
+        else if constexpr (S::ROPE != 0)
+          q[g][v] = S::roundQ(rotated<S>([&](int j) { return S::qIn(a, b, t, h, j); }, d, sRope));
         else
-          q[g][v] = qpos >= 0 ? S::q(a, b, t, h, d) : 0.0f;
+          q[g][v] = S::q(a, b, t, h, d);
         acc[g][v] = 0.0f;
       }
     if (threadIdx.x < G) {
@@ -958,13 +965,8 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
         i64 at = s < kEnd ? cacheIndex<S::PAGE, S::HKV, S::D>(a, tables, b, s, 0, kvh, piece * VEC) : -1;
         ok[j] = at >= 0;
         if (ok[j]) {
-          if constexpr (S::APPEND) {
-            kr[j] = loadRawCoherent<TC, VEC>(cache, at);
-            vr[j] = loadRawCoherent<TC, VEC>(cache, at + V_OFFSET);
-          } else {
-            kr[j] = loadRaw<TC, VEC>(cache, at);
-            vr[j] = loadRaw<TC, VEC>(cache, at + V_OFFSET);
-          }
+          kr[j] = loadCache(at);
+          vr[j] = loadCache(at + V_OFFSET);
         }
       }
 #pragma unroll

@@ -93,20 +93,6 @@ Status reshapeDims(const Shape &input, const std::vector<int64_t> &pattern, Shap
   return Status::ok();
 }
 
-namespace {
-
-AttentionParams attentionParams(const HostOp &op) {
-  AttentionParams p;
-  p.causal = op.getBool("causal");
-  if (op.has("scale"))
-    p.scale = op.getFloat("scale");
-  if (op.has("sliding_window"))
-    p.slidingWindow = op.getInt("sliding_window");
-  if (op.has("softcap"))
-    p.softcap = op.getFloat("softcap");
-  return p;
-}
-
 Status ropeParams(const HostOp &op, RopeParams &p) {
   std::string style = op.getStr("style"), scaling = op.getStr("scaling");
   if (style != "neox" && style != "gptj")
@@ -135,6 +121,21 @@ Status ropeParams(const HostOp &op, RopeParams &p) {
   p.invFreq = op.getFloats("inv_freq");
   return Status::ok();
 }
+
+namespace {
+
+AttentionParams attentionParams(const HostOp &op) {
+  AttentionParams p;
+  p.causal = op.getBool("causal");
+  if (op.has("scale"))
+    p.scale = op.getFloat("scale");
+  if (op.has("sliding_window"))
+    p.slidingWindow = op.getInt("sliding_window");
+  if (op.has("softcap"))
+    p.softcap = op.getFloat("softcap");
+  return p;
+}
+
 
 bool unaryKind(const std::string &n, const HostOp &op, UnaryOp &k) {
   static const std::pair<const char *, UnaryOp> table[] = {

@@ -56,6 +56,10 @@ struct HostOp {
 Status evalHostOp(const HostOp &op, const std::vector<const Tensor *> &operands, std::vector<Tensor> &results,
                   int64_t kvLayerBase = 0);
 
+struct RopeParams;
+/// A rope op's parameters from its attributes; errors name what is unknown.
+Status ropeParams(const HostOp &op, RopeParams &p);
+
 /// ONNX Slice on one dimension of size `dim`: the clamped first index and the
 /// number of elements taken.
 struct SliceRange {
