@@ -21,7 +21,7 @@ for s in ${SHAPES-l1b l8b}; do
   # Variants: programmatic dependent launch on and off, interleaved in one
   # process (5 runs each); without CUDA graphs; and the per-kernel profile.
   $K --ab-overlap 5 > "$OUT/$s-kiln-ab.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
-  $K --no-graphs --no-overlap > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  $K --no-graphs --overlap off > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --gen 32 --profile > "$OUT/$s-profile.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   # The same step compiled with --append-in-attention (RoPE and the KV
   # append inside the attention kernel), alternated with the default engine
@@ -54,6 +54,9 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     gf = peer.get("gptfast_tok_s", float("nan"))
     hf = peer.get("hf_eager_tok_s", float("nan"))
     print(f"{s:6} {tps:10.1f} {ms:7.3f} {tbs:6.2f} {100 * tbs / copy:6.1f}% {gf:9.1f} {hf:9.1f} {tps / gf:12.2f}")
+    for line in txt.splitlines():
+        if line.startswith("bench: programmatic dependent launch"):
+            print(f"{s:6}   auto: {line[len('bench: '):]}")
     ab = open(f"{out}/{s}-kiln-ab.txt").read() if os.path.exists(f"{out}/{s}-kiln-ab.txt") else ""
     n = re.search(r"ab: median decode tok/s over (\d+) runs each: overlap on ([\d.]+), off ([\d.]+)", ab)
     if n:

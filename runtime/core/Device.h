@@ -77,6 +77,13 @@ public:
   virtual Status runGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
   /// Forgets every captured graph (their launches changed).
   virtual void dropGraphs() {}
+  /// Replays graph `key` `reps` times and waits: their device time in
+  /// microseconds.
+  virtual Status timeGraph(uint64_t key, int reps, double &us) {
+    return Status::error("this device has no launch graphs");
+  }
+  /// Whether LaunchConfig::dependent changes anything here.
+  virtual bool supportsDependentLaunch() const { return false; }
 
   /// Launches and waits for one kernel, and its time on the device in
   /// microseconds (device events where there are any; otherwise the host

@@ -22,12 +22,19 @@
 
 namespace kiln::rt {
 
+/// Programmatic dependent launch (sm_90: each kernel starts while the
+/// previous one finishes). Whether it pays depends on the model and the GPU
+/// (on the H100 it gains on Llama-3.1-8B and loses on Llama-3.2-1B), so by
+/// default the first decode graph is captured both ways and timed, and the
+/// faster one is kept for the model's life.
+enum class Overlap { Auto, On, Off };
+
 struct LoadOptions {
   std::string weights;   // model directory with the safetensors; default: the manifest's source
   int64_t kvPages = 0;   // 0: the plan's (max_batch sequences of max_seq), within free memory
   double kvMemoryFraction = 0.9; // at most this share of free memory goes to the KV pool
   bool graphs = true;            // replay decode steps as CUDA graphs (per batch and table width)
-  bool overlap = true;           // start each kernel while the previous one finishes (sm_90)
+  Overlap overlap = Overlap::Auto; // Auto needs graphs; without them it is On
 };
 
 /// A kernel's launches while profiling.
@@ -67,10 +74,12 @@ public:
   int64_t deviceBytes() const { return deviceBytes_; }
   /// Copies KV pages (every layer's K and V), ordered before the next step.
   Status copyPages(const std::vector<PageCopy> &copies);
-  /// Programmatic dependent launch on or off from the next step (captured
-  /// decode graphs are dropped, to be captured again).
+  /// Programmatic dependent launch on or off from the next step (no more
+  /// timing); overlap() is what steps use now, overlapChoice() says how
+  /// Auto chose ("" until it has).
   void setOverlap(bool on);
   bool overlap() const { return overlap_; }
+  const std::string &overlapChoice() const { return overlapChoice_; }
   /// Time each launch on its own (no graphs, no overlap) into profile(),
   /// indexed like the manifest's kernels; turning it on clears it,
   /// turning it off keeps it for reading.
@@ -85,18 +94,26 @@ public:
 private:
   Model() = default;
   Status bindWeights(const format::EngineFile &engine, const std::string &dir);
-  Status launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M,
-                   const std::function<DevPtr(const format::OperandDesc &)> &resolve);
+  using Resolve = std::function<DevPtr(const format::OperandDesc &)>;
+  Status launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M, const Resolve &resolve);
+  /// Records f's launches into graph `key` with overlap_ as it is.
+  Status capture(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M, const Resolve &resolve,
+                 uint64_t key);
+  /// Overlap::Auto: captures the step both ways, times them alternately on
+  /// its own inputs (a step is a function of them: replays rewrite the same
+  /// values), and keeps the faster.
+  Status chooseOverlap(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M, const Resolve &resolve,
+                       uint64_t key);
 
   std::unique_ptr<Device> device_;
   format::EngineManifest manifest_;
-  std::string source_, note_;
+  std::string source_, note_, overlapChoice_;
   DevPtr weights_ = 0, arena_ = 0, workspace_ = 0, kv_ = 0, io_ = 0;
   std::vector<DevPtr> weightPtrs_;
   std::vector<uint64_t> workspaceOffsets_; // each kernel's region
   int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;
   std::vector<int64_t> eos_;
-  bool useGraphs_ = true, overlap_ = true, profiling_ = false;
+  bool useGraphs_ = true, overlap_ = true, autoOverlap_ = false, profiling_ = false;
   std::vector<KernelTime> profile_;
 };
 

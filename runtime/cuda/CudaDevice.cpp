@@ -11,6 +11,7 @@
 #include "runtime/cuda/CudaDriver.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -191,17 +192,9 @@ public:
                  "launching " + names_[kernel]);
   }
   Status timedLaunch(size_t kernel, const KernelArgs &args, const LaunchConfig &c, double &us) override {
-    KILN_RETURN_IF_ERROR(ensureEvents());
-    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(events_[0], stream_), "recording an event"));
     LaunchConfig serial = c;
     serial.dependent = false;
-    KILN_RETURN_IF_ERROR(launch(kernel, args, serial));
-    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(events_[1], stream_), "recording an event"));
-    KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(events_[1]), "running " + names_[kernel]));
-    float ms = 0;
-    KILN_RETURN_IF_ERROR(check(d_->cuEventElapsedTime(&ms, events_[0], events_[1]), "timing a kernel"));
-    us = 1e3 * ms;
-    return Status::ok();
+    return timed([&] { return launch(kernel, args, serial); }, "running " + names_[kernel], us);
   }
   Status copyBandwidth(double &bytesPerSecond) override {
     // Two 512 MiB buffers, far past the L2: the median of 10 copies, each
@@ -210,28 +203,20 @@ public:
     DevPtr a = 0, b = 0;
     KILN_RETURN_IF_ERROR(alloc(bytes, a));
     Status s = alloc(bytes, b);
-    std::vector<float> ms;
+    std::vector<double> us;
     for (int i = 0; s && i < 12; ++i) {
-      s = ensureEvents();
-      if (s)
-        s = check(d_->cuEventRecord(events_[0], stream_), "recording an event");
-      if (s)
-        s = check(d_->cuMemcpyDtoDAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, stream_), "copying on the GPU");
-      if (s)
-        s = check(d_->cuEventRecord(events_[1], stream_), "recording an event");
-      if (s)
-        s = check(d_->cuEventSynchronize(events_[1]), "copying on the GPU");
-      float t = 0;
-      if (s)
-        s = check(d_->cuEventElapsedTime(&t, events_[0], events_[1]), "timing a copy");
+      double t = 0;
+      s = timed([&] { return check(d_->cuMemcpyDtoDAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, stream_),
+                                   "copying on the GPU"); },
+                "copying on the GPU", t);
       if (s && i >= 2)
-        ms.push_back(t);
+        us.push_back(t);
     }
     free(a);
     free(b);
     KILN_RETURN_IF_ERROR(s);
-    std::sort(ms.begin(), ms.end());
-    bytesPerSecond = 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3);
+    std::sort(us.begin(), us.end());
+    bytesPerSecond = 2.0 * static_cast<double>(bytes) / (us[us.size() / 2] * 1e-6);
     return Status::ok();
   }
   Status synchronize() override {
@@ -266,8 +251,30 @@ public:
       return Status::error("no graph " + std::to_string(key));
     return check(d_->cuGraphLaunch(it->second, stream_), "launching a graph");
   }
+  Status timeGraph(uint64_t key, int reps, double &us) override {
+    return timed(
+        [&] {
+          for (int i = 0; i < reps; ++i)
+            KILN_RETURN_IF_ERROR(runGraph(key));
+          return Status::ok();
+        },
+        "running a graph", us);
+  }
+  bool supportsDependentLaunch() const override { return dependentLaunch_; }
 
 private:
+  /// Device time of what `work` enqueues, waited for (events around it).
+  Status timed(const std::function<Status()> &work, const std::string &what, double &us) {
+    KILN_RETURN_IF_ERROR(ensureEvents());
+    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(events_[0], stream_), "recording an event"));
+    KILN_RETURN_IF_ERROR(work());
+    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(events_[1], stream_), "recording an event"));
+    KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(events_[1]), what));
+    float ms = 0;
+    KILN_RETURN_IF_ERROR(check(d_->cuEventElapsedTime(&ms, events_[0], events_[1]), "timing " + what));
+    us = 1e3 * static_cast<double>(ms);
+    return Status::ok();
+  }
   Status ensureEvents() {
     for (CUevent &e : events_)
       if (!e)

@@ -30,5 +30,7 @@ c.update(rope_theta=500000.0, max_position_embeddings=8192, head_dim=64, tie_wor
 write_model(".scratch/l1b-peer", c)
 PY
 "$BIN/kiln" compile .scratch/l1b-peer --max-batch 1 --max-seq 512 --quiet -o "$OUT/l1b.engine"
+# The same in f32 compute over the model's bf16 weights, for the 99% check.
+"$BIN/kiln" compile .scratch/l1b-peer --dtype f32 --max-batch 1 --max-seq 512 --quiet -o "$OUT/l1b-f32.engine"
 cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
 ls -la "$OUT"

@@ -14,13 +14,19 @@
 #      --append-in-attention): six prompts in one call, with the engine's
 #      pool and with 6 pages, give each prompt's greedy tokens from a run
 #      alone;
-#   6. the Llama-3.2-1B shape with peer_decode.py's random weights:
-#      teacher-forced top-1 agreement with transformers over 128 positions
-#      (end-of-sequence masked on both sides, as the golden generated), at
-#      least 99% of the positions where transformers' own bf16 keeps its f32
-#      argmax (golden_long.py records it; elsewhere the top two logits are
-#      within bf16 noise on these near-flat random weights; both figures
-#      print), and the device memory in use against the manifest.
+#   6. the Llama-3.2-1B shape with peer_decode.py's random weights, against
+#      transformers' float32 greedy golden (from the bf16 weights, 128
+#      positions, end-of-sequence masked on both sides):
+#      - the engine compiled --dtype f32 (f32 compute over the bf16
+#        weights): teacher-forced top-1 agreement at least 99% of all
+#        positions;
+#      - the bf16 engine: at least 90% of the positions where transformers'
+#        own bf16 keeps its f32 argmax (golden_long.py records it). On these
+#        near-flat logits (init 0.02, 128256 ids) the top two are often
+#        within bf16 noise: transformers bf16 itself agrees on ~96%, so 99%
+#        is out of reach of any bf16 computation; 90% catches real faults
+#        (a broken attention gave 0%). Both figures print;
+#      - the device memory in use against the manifest.
 #
 # Prints a table last; logs go to $OUT when set.
 set -uo pipefail
@@ -37,7 +43,7 @@ RUN=build-gpu/bin/kiln-run
 
 declare -a rows
 fail=0
-row() { rows+=("$(printf '%-8s %-13s %s' "$1" "$2" "$3")"); }
+row() { rows+=("$(printf '%-8s %-14s %s' "$1" "$2" "$3")"); }
 for m in ${TINY_MODELS-llama llama31 mistral qwen2 qwen3 gpt2}; do
   g=test/models/hf/$m/golden.json
   line=$($RUN .device/engines/$m-f32.engine --golden $g --tolerance 1e-3 2> "$OUT/$m-f32.log" | head -1)
@@ -75,17 +81,25 @@ if [ "${SKIP_1B:-0}" != 1 ] && [ -f .device/engines/l1b.engine ]; then
     > "$OUT/golden128.log" 2>&1 || tail -20 "$OUT/golden128.log"
   row l1b "hf-bf16" "$(tail -1 "$OUT/golden128.log")"
   $RUN .device/engines/l1b.engine --weights "$OUT/m1b" --golden "$OUT/m1b/golden128.json" --tolerance 1e-1 \
-    --min-identical 0 --teacher-forced --min-agreement 0.99 --memory-report > "$OUT/l1b.out" 2> "$OUT/l1b.log"
+    --min-identical 0 --teacher-forced --min-agreement 0.9 --memory-report > "$OUT/l1b.out" 2> "$OUT/l1b.log"
   rc=$?
   cat "$OUT/l1b.out"
   tail -2 "$OUT/l1b.log"
   row l1b "bf16-vs-hf" "$(grep -E '^(PASS|FAIL)' "$OUT/l1b.out" || echo "ERROR $(tail -1 "$OUT/l1b.log")")"
-  row l1b "teacher" "$(grep teacher "$OUT/l1b.out")"
+  row l1b "bf16 teacher" "$(grep teacher "$OUT/l1b.out" | tr '\n' ' ')"
   row l1b "memory" "$(grep memory "$OUT/l1b.out")"
+  $RUN .device/engines/l1b-f32.engine --weights "$OUT/m1b" --golden "$OUT/m1b/golden128.json" --tolerance 1e-3 \
+    --min-identical 0 --teacher-forced --min-agreement 0.99 > "$OUT/l1b-f32.out" 2> "$OUT/l1b-f32.log"
+  rc32=$?
+  cat "$OUT/l1b-f32.out"
+  tail -2 "$OUT/l1b-f32.log"
+  row l1b "f32-vs-hf" "$(grep -E '^(PASS|FAIL)' "$OUT/l1b-f32.out" || echo "ERROR $(tail -1 "$OUT/l1b-f32.log")")"
+  row l1b "f32 teacher" "$(grep teacher "$OUT/l1b-f32.out")"
+  [ $rc32 -ne 0 ] && fail=1
   [ $rc -ne 0 ] && fail=1
 fi
 
 echo
-echo "model    check         result"
+echo "model    check          result"
 for r in "${rows[@]}"; do echo "$r"; done
 exit $fail

@@ -38,6 +38,8 @@ void printBench(rt::Model &model, const BenchFigures &f, double copy) {
   if (copy > 0)
     std::printf(" = %.1f%% of the measured copy bandwidth (%.1f GB/s)", 100.0 * perSecond / copy, copy / 1e9);
   std::printf(" (host-timed%s%s)\n", f.graphs ? "" : ", no graphs", f.overlap ? "" : ", no overlap");
+  if (!f.overlapChoice.empty())
+    std::printf("bench: %s\n", f.overlapChoice.c_str());
 }
 
 void printProfile(rt::Model &model, double steps, double copy) {

@@ -20,7 +20,8 @@ struct BenchFigures {
   std::string engine, device;
   size_t prompt = 0, tokens = 0;
   double prefillMs = 0, decodeSeconds = 0, steps = 0;
-  bool graphs = true, overlap = true;
+  bool graphs = true, overlap = true; // overlap: as the decode steps ran
+  std::string overlapChoice;          // how Overlap::Auto chose, if it did
 };
 
 /// Prints the summary line; measures the device's copy bandwidth first.

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -94,6 +95,50 @@ private:
   std::map<DevPtr, size_t> blocks_;
 };
 
+/// Launch graphs that record their launches' dependent flags; a replay of
+/// one captured with dependent launches takes `onUs`, without them `offUs`.
+class GraphDevice : public RecordingDevice {
+public:
+  GraphDevice(Recorded &r, double onUs, double offUs) : RecordingDevice(r, size_t(1) << 30), on_(onUs), off_(offUs) {}
+  bool supportsGraphs() const override { return true; }
+  bool supportsDependentLaunch() const override { return true; }
+  Status beginGraph() override {
+    capturing_ = true;
+    current_.clear();
+    return Status::ok();
+  }
+  Status launch(size_t kernel, const KernelArgs &a, const LaunchConfig &c) override {
+    if (!capturing_)
+      return RecordingDevice::launch(kernel, a, c);
+    current_.push_back(c.dependent);
+    return Status::ok();
+  }
+  Status endGraph(uint64_t key) override {
+    capturing_ = false;
+    graphs[key] = current_;
+    return Status::ok();
+  }
+  bool hasGraph(uint64_t key) const override { return graphs.count(key) != 0; }
+  Status runGraph(uint64_t key) override {
+    ++runs[key];
+    return Status::ok();
+  }
+  Status timeGraph(uint64_t key, int reps, double &us) override {
+    const std::vector<bool> &g = graphs.at(key);
+    us = reps * (std::find(g.begin(), g.end(), true) != g.end() ? on_ : off_);
+    timed[key] += reps;
+    return Status::ok();
+  }
+
+  std::map<uint64_t, std::vector<bool>> graphs; // each launch's dependent flag
+  std::map<uint64_t, int> runs, timed;
+
+private:
+  double on_, off_;
+  bool capturing_ = false;
+  std::vector<bool> current_;
+};
+
 std::string writeEngine(const std::string &name, const std::string &edit = "", const std::string &with = "") {
   return test::writeTinyLlamaEngine(name, edit, with);
 }
@@ -138,6 +183,62 @@ TEST(Model, LoadsAndRunsTheScheduleOfEachStep) {
   for (size_t i = 20; i < 34; ++i)
     layers.insert(r.args[i].layer);
   EXPECT_EQ(layers, (std::set<int32_t>{0, 1}));
+}
+
+TEST(Model, KeepsTheFasterOfDependentLaunchOnAndOff) {
+  // The seed predates dependent_launch in the manifest: every kernel may.
+  std::string engine = writeEngine("overlap", "\"family\":", "\"dependent_launch\":true,\"family\":");
+  for (double onUs : {10.0, 6.0}) {
+    Recorded r;
+    auto owned = std::make_unique<GraphDevice>(r, onUs, 8.0);
+    GraphDevice &d = *owned;
+    LoadOptions o;
+    o.weights = kLlama;
+    std::unique_ptr<Model> m;
+    Status s = Model::load(std::move(owned), engine, o, m);
+    ASSERT_TRUE(s.isOk()) << s.message();
+    GenerateOptions g;
+    g.maxTokens = 4;
+    std::vector<std::vector<int64_t>> out;
+    s = generate(*m, {{1, 2, 3, 4, 5}}, g, out);
+    ASSERT_TRUE(s.isOk()) << s.message();
+    bool on = onUs < 8.0;
+    EXPECT_EQ(m->overlap(), on) << onUs;
+    EXPECT_NE(m->overlapChoice().find(on ? "launch on" : "launch off"), std::string::npos) << m->overlapChoice();
+    // The one decode shape was captured both ways, 14 launches each, the
+    // one with dependent launches where the manifest allows them; each was
+    // timed 16 times; the three decode steps replay the faster one.
+    ASSERT_EQ(d.graphs.size(), 2u);
+    int dependent = 0;
+    for (auto &[key, flags] : d.graphs) {
+      EXPECT_EQ(flags.size(), 14u);
+      EXPECT_EQ(d.timed[key], 16);
+      bool keyOn = std::find(flags.begin(), flags.end(), true) != flags.end();
+      dependent += keyOn;
+      EXPECT_EQ(d.runs[key], keyOn == on ? 1 + 3 : 1) << "warm-up, then the steps";
+    }
+    EXPECT_EQ(dependent, 1);
+  }
+  // Set explicitly, nothing is timed.
+  for (Overlap set : {Overlap::On, Overlap::Off}) {
+    Recorded r;
+    auto owned = std::make_unique<GraphDevice>(r, 10.0, 8.0);
+    GraphDevice &d = *owned;
+    LoadOptions o;
+    o.weights = kLlama;
+    o.overlap = set;
+    std::unique_ptr<Model> m;
+    ASSERT_TRUE(Model::load(std::move(owned), engine, o, m).isOk());
+    GenerateOptions g;
+    g.maxTokens = 3;
+    std::vector<std::vector<int64_t>> out;
+    ASSERT_TRUE(generate(*m, {{1, 2, 3}}, g, out).isOk());
+    EXPECT_EQ(m->overlap(), set == Overlap::On);
+    EXPECT_TRUE(m->overlapChoice().empty());
+    ASSERT_EQ(d.graphs.size(), 1u);
+    EXPECT_TRUE(d.timed.empty());
+    EXPECT_EQ(d.runs.begin()->second, 2);
+  }
 }
 
 TEST(Model, NamesWhatIsWrongWithTheWeights) {

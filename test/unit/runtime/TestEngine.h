@@ -21,8 +21,8 @@ namespace kiln::test {
 
 inline const std::string kTinyLlama = std::string(KILN_SOURCE_DIR) + "/test/models/hf/llama";
 
-/// Writes the engine to a temp path named after `name`; `edit` (when not
-/// empty) is replaced by `with` in the manifest first.
+/// Writes the engine to a temp path named after `name`; every `edit` (when
+/// not empty) is replaced by `with` in the manifest first.
 inline std::string writeTinyLlamaEngine(const std::string &name, const std::string &edit = "",
                                         const std::string &with = "") {
   std::ifstream f(std::string(KILN_SOURCE_DIR) + "/test/fuzz/corpus/manifest/tiny_llama.json");
@@ -30,9 +30,8 @@ inline std::string writeTinyLlamaEngine(const std::string &name, const std::stri
   ss << f.rdbuf();
   std::string manifest = ss.str();
   if (!edit.empty()) {
-    size_t at = manifest.find(edit);
-    EXPECT_NE(at, std::string::npos) << edit;
-    if (at != std::string::npos)
+    EXPECT_NE(manifest.find(edit), std::string::npos) << edit;
+    for (size_t at = manifest.find(edit); at != std::string::npos; at = manifest.find(edit, at + with.size()))
       manifest.replace(at, edit.size(), with);
   }
   format::EngineWriter w("kiln test");
