@@ -17,6 +17,9 @@ for m in llama llama31 mistral qwen2 qwen3 gpt2; do
   "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --append-in-attention --quiet \
     -o "$OUT/$m-bf16-att.engine"
 done
+# Built for the A100 only: the H100 must compile its sources again (re-JIT).
+"$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 128 --target sm_80 --quiet \
+  -o "$OUT/llama-bf16-sm80.engine"
 # The Llama-3.2-1B shape exactly as peer_decode.py builds it (rope theta 5e5
 # without scaling, tied embeddings), header-only: the engine reads no weights.
 python3 - <<'PY'

@@ -10,11 +10,13 @@
 #      greedy tokens identical (and, for information, against transformers);
 #   4. the same with the engines compiled --append-in-attention (RoPE and
 #      the KV append inside decode's attention kernel), against the host;
-#   5. continuous batching on the GPU (llama, qwen3, gpt2 bf16, and with
+#   5. an engine compiled for sm_80 only: the runtime compiles its CUDA
+#      sources for the H100 with NVRTC (re-JIT), then as 3.;
+#   6. continuous batching on the GPU (llama, qwen3, gpt2 bf16, and with
 #      --append-in-attention): six prompts in one call, with the engine's
 #      pool and with 6 pages, give each prompt's greedy tokens from a run
 #      alone;
-#   6. the Llama-3.2-1B shape with peer_decode.py's random weights, against
+#   7. the Llama-3.2-1B shape with peer_decode.py's random weights, against
 #      transformers' float32 greedy golden (from the bf16 weights, 128
 #      positions, end-of-sequence masked on both sides):
 #      - the engine compiled --dtype f32 (f32 compute over the bf16
@@ -61,6 +63,13 @@ for m in ${TINY_MODELS-llama llama31 mistral qwen2 qwen3 gpt2}; do
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-att-vs-host.log")"
   row $m "att-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
 done
+
+# An engine built for sm_80 only: re-JIT with NVRTC, then the same check.
+line=$($RUN .device/engines/llama-bf16-sm80.engine --golden test/models/hf/llama/golden.json --reference host \
+         --tolerance 1e-2 --min-identical 16 2> "$OUT/llama-sm80.log" | head -1)
+[ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-sm80.log")"
+grep -q "with NVRTC" "$OUT/llama-sm80.log" || line="FAIL not re-JIT: $(grep -m1 kiln-run "$OUT/llama-sm80.log")"
+row llama "sm80-rejit" "$line"; [[ "$line" != PASS* ]] && fail=1
 
 for m in ${BATCH_MODELS-llama qwen3 gpt2}; do
   for e in bf16 bf16-att; do
