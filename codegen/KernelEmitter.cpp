@@ -832,7 +832,17 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   matmul_ = mm;
   if (!mm.getTransposeB())
     return fail(mm, "matmul kernels take the weight as [N, K] (transpose_b)");
-  auto wArg = dyn_cast<BlockArgument>(mm.getRhs());
+  // A widening cast of an operand (f32 compute over bf16 weights) is the
+  // load itself: every element is read as float.
+  auto narrow = [&](Value v) -> Value {
+    auto c = v ? v.getDefiningOp<CastOp>() : CastOp();
+    auto arg = c ? dyn_cast<BlockArgument>(c.getInput()) : BlockArgument();
+    if (!arg || arg.getOwner() != body_)
+      return v;
+    auto from = dyn_cast<FloatType>(elemOf(arg)), to = dyn_cast<FloatType>(elemOf(v));
+    return from && to && from.getWidth() <= to.getWidth() ? Value(arg) : v;
+  };
+  auto wArg = dyn_cast<BlockArgument>(narrow(mm.getRhs()));
   if (!wArg || wArg.getOwner() != body_)
     return fail(mm, "the matmul's weight must be a kernel operand");
   auto wType = cast<RankedTensorType>(wArg.getType());
@@ -847,10 +857,10 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   Value x = a, gamma, beta;
   float eps = 0.0f, offset = 0.0f;
   if (auto r = dyn_cast_or_null<RmsNormOp>(norm)) {
-    normKind = 1, x = r.getInput(), gamma = r.getWeight(), eps = r.getEpsilon().convertToFloat();
+    normKind = 1, x = r.getInput(), gamma = narrow(r.getWeight()), eps = r.getEpsilon().convertToFloat();
     offset = r.getWeightOffset().convertToFloat();
   } else if (auto l = dyn_cast_or_null<LayerNormOp>(norm)) {
-    normKind = 2, x = l.getInput(), gamma = l.getWeight(), beta = l.getBias(),
+    normKind = 2, x = l.getInput(), gamma = narrow(l.getWeight()), beta = narrow(l.getBias()),
     eps = l.getEpsilon().convertToFloat();
   }
   auto isArg = [&](Value v) {

@@ -72,10 +72,45 @@ std::string mergedName(ArrayRef<StringRef> names) {
   return out + "}" + names[0].substr(names[0].size() - suf).str();
 }
 
-/// A weight op of `rank` dimensions without sources, or null.
+/// A widening float cast of a weight: f32 compute over bf16 or f16 weights.
+bool isWeightCast(Operation *op) {
+  auto c = dyn_cast_or_null<CastOp>(op);
+  if (!c || !c.getInput().getDefiningOp<WeightOp>())
+    return false;
+  auto from = dyn_cast<FloatType>(getElementTypeOrSelf(c.getInput().getType()));
+  auto to = dyn_cast<FloatType>(getElementTypeOrSelf(c.getType()));
+  return from && to && from.getWidth() <= to.getWidth();
+}
+
+/// A weight op of `rank` dimensions without sources, read directly or
+/// through a weight cast; or null.
 WeightOp plainWeight(Value v, int64_t rank) {
+  if (isWeightCast(v.getDefiningOp()))
+    v = v.getDefiningOp()->getOperand(0);
   auto w = v.getDefiningOp<WeightOp>();
   return w && !w.getSources() && w.getType().getRank() == rank ? w : WeightOp();
+}
+
+/// `w`, widened to `like`'s element type when `like` is a weight cast.
+Value castLike(OpBuilder &b, Location loc, WeightOp w, Value like) {
+  if (!isWeightCast(like.getDefiningOp()))
+    return w.getResult();
+  return CastOp::create(b, loc, w.getType().clone(getElementTypeOrSelf(like.getType())), w.getResult());
+}
+
+/// Every use of a weight cast gets its own copy just before its user, so
+/// each consuming kernel reads the narrow weight and widens it as it loads:
+/// no kernel writes widened weights.
+void weightCastsPerUse(func::FuncOp f) {
+  for (CastOp c : llvm::to_vector(f.getOps<CastOp>())) {
+    if (!isWeightCast(c))
+      continue;
+    for (OpOperand &u : llvm::make_early_inc_range(c->getUses())) {
+      OpBuilder b(u.getOwner());
+      u.set(CastOp::create(b, c.getLoc(), c.getType(), c.getInput()).getResult());
+    }
+    c.erase();
+  }
 }
 
 /// matmul(x, W[K, N]) -> matmul(x, W'[N, K] {transpose_b}) with W' stored
@@ -157,12 +192,14 @@ bool mergeProjectionsOf(Value x) {
         mms.push_back(m);
   if (mms.empty())
     return false;
-  WeightOp first0 = mms[0].getRhs().getDefiningOp<WeightOp>();
+  WeightOp first0 = plainWeight(mms[0].getRhs(), 2);
   llvm::erase_if(mms, [&](MatmulOp m) {
     auto w = cast<RankedTensorType>(m.getRhs().getType());
     auto w0 = cast<RankedTensorType>(mms[0].getRhs().getType());
+    WeightOp stored = plainWeight(m.getRhs(), 2);
     return w.getElementType() != w0.getElementType() || w.getDimSize(1) != w0.getDimSize(1) ||
-           m.getRhs().getDefiningOp<WeightOp>().getTransposed() != first0.getTransposed();
+           stored.getType().getElementType() != first0.getType().getElementType() ||
+           stored.getTransposed() != first0.getTransposed();
   });
   if (mms.size() < 2)
     return false;
@@ -186,16 +223,19 @@ bool mergeProjectionsOf(Value x) {
   Location loc = first.getLoc();
   SmallVector<WeightOp> weights;
   for (MatmulOp m : mms)
-    weights.push_back(m.getRhs().getDefiningOp<WeightOp>());
+    weights.push_back(plainWeight(m.getRhs(), 2));
   WeightOp w = concatWeights(b, loc, weights);
-  Value merged = MatmulOp::create(b, loc, x, w.getResult(), /*transpose_b=*/true);
+  Value merged = MatmulOp::create(b, loc, x, castLike(b, loc, w, first.getRhs()), /*transpose_b=*/true);
   if (!biases.empty()) {
     SmallVector<WeightOp> parts;
-    for (AddOp add : biases)
-      parts.push_back((add.getLhs().getDefiningOp<WeightOp>() ? add.getLhs() : add.getRhs())
-                          .getDefiningOp<WeightOp>());
+    Value bias0;
+    for (AddOp add : biases) {
+      Value bv = add.getLhs().getDefiningOp<MatmulOp>() ? add.getRhs() : add.getLhs();
+      bias0 = bias0 ? bias0 : bv;
+      parts.push_back(plainWeight(bv, 1));
+    }
     WeightOp bias = concatWeights(b, loc, parts);
-    merged = AddOp::create(b, loc, merged, bias.getResult());
+    merged = AddOp::create(b, loc, merged, castLike(b, loc, bias, bias0));
   }
   auto rt = cast<RankedTensorType>(merged.getType());
   int64_t rank = rt.getRank(), offset = 0;
@@ -231,9 +271,9 @@ void mergeAllProjections(func::FuncOp f) {
   };
   while (mergeOne()) {
   }
-  // Weights left without users.
-  for (Operation &op : llvm::make_early_inc_range(f.getBody().front()))
-    if (isa<WeightOp>(op) && op.use_empty())
+  // Weights (and their casts) left without users.
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(f.getBody().front())))
+    if ((isa<WeightOp>(op) || isWeightCast(&op)) && op.use_empty())
       op.erase();
 }
 
@@ -465,7 +505,7 @@ void Grouper::run() {
     if (auto m = dyn_cast<MatmulOp>(op); m && !grouped(m))
       matmulGroup(m);
   for (Operation &op : body) {
-    if (grouped(&op) || isFree(&op))
+    if (grouped(&op) || isFree(&op) || isWeightCast(&op)) // weight casts: below
       continue;
     if (isElementwise(&op)) {
       // Chains: join an elementwise producer's group whose value is used once.
@@ -481,12 +521,19 @@ void Grouper::run() {
       continue;
     }
     StringRef kind = op.getName().stripDialect();
-    if (isa<GatherOp>(op) && op.getOperand(0).getDefiningOp<WeightOp>())
+    if (isa<GatherOp>(op) && plainWeight(op.getOperand(0), 2))
       kind = "embedding";
     else if (isa<RmsNormOp, LayerNormOp>(op))
       kind = "norm";
     start(&op, kind);
   }
+  // A weight cast (one use, weightCastsPerUse) joins its user's kernel.
+  for (Operation &op : body)
+    if (isWeightCast(&op) && !grouped(&op)) {
+      Operation *user = op.hasOneUse() ? *op.getUsers().begin() : nullptr;
+      if (!user || !grouped(user) || !join(user, &op))
+        start(&op, "elementwise");
+    }
 }
 
 SmallVector<std::pair<std::string, SmallVector<Operation *>>> Grouper::groups() {
@@ -576,10 +623,11 @@ struct FusePass : kiln::impl::FuseBase<FusePass> {
     for (func::FuncOp f : getOperation().getOps<func::FuncOp>()) {
       if (f.isExternal() || f.getNumArguments() == 0)
         continue;
-      if (mergeProjections) {
+      if (mergeProjections)
         transposedWeightsToRows(f);
+      weightCastsPerUse(f);
+      if (mergeProjections)
         mergeAllProjections(f);
-      }
       kiln::FuseOptions opts{decodeTokens,   prefillTokens,    launchBytes,      l2Ratio,
                              maxEpilogueOps, mergeProjections, appendInAttention};
       Grouper g(f, opts);

@@ -82,10 +82,16 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
       for (Operation *u : in.getUsers())
         if (llvm::is_contained(ops, u))
           users.push_back(u);
-      bool gathered = !users.empty() && llvm::all_of(users, [&](Operation *u) {
+      // (A cast between them: f32 compute over bf16 weights.)
+      std::function<bool(Operation *, Value)> gathers = [&](Operation *u, Value from) {
+        if (auto c = dyn_cast<CastOp>(u))
+          return !c->use_empty() && llvm::all_of(c->getUsers(), [&](Operation *cu) {
+            return gathers(cu, c.getResult());
+          });
         auto g = dyn_cast<GatherOp>(u);
-        return g && g.getData() == in;
-      });
+        return g && g.getData() == from;
+      };
+      bool gathered = !users.empty() && llvm::all_of(users, [&](Operation *u) { return gathers(u, in); });
       if (gathered) {
         auto rt = cast<RankedTensorType>(t);
         b = tokens * (rt.getNumElements() / rt.getDimSize(0)) * elemBytes(t);
@@ -101,13 +107,19 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
   // The family and FLOPs, from the anchor op.
   s.family = "elementwise";
   for (Operation *op : ops) {
+    if (isa<CastOp>(op) && isa<BlockArgument>(op->getOperand(0)))
+      continue; // converts an operand as it loads
     if (auto m = dyn_cast<MatmulOp>(op)) {
       auto a = cast<RankedTensorType>(m.getLhs().getType());
       auto b = cast<RankedTensorType>(m.getRhs().getType());
       s.k = a.getShape().back();
       s.n = m.getTransposeB() ? b.getDimSize(b.getRank() - 2) : b.getShape().back();
       s.m = stepElements(a, step) / std::max<int64_t>(1, s.k);
-      s.elementBytes = elemBytes(b);
+      // The bytes the weight streams: through a widening cast, its own.
+      Value stored = m.getRhs();
+      if (auto c = stored.getDefiningOp<CastOp>(); c && isa<BlockArgument>(c.getInput()))
+        stored = c.getInput();
+      s.elementBytes = elemBytes(stored.getType());
       s.flops += 2 * s.m * s.n * s.k;
       s.family = s.m <= 16 ? "gemv" : "gemm";
     } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {

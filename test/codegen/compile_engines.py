@@ -10,7 +10,9 @@ memory. For each engine, `kiln inspect --json` must show:
   - every kernel launched by @prefill or @decode, every launch naming one;
   - the decode step's launches: per layer, as many as the fused graph has
     kernels (6 for Llama; 5 with --append-in-attention, which puts RoPE and
-    the KV append inside the attention kernel), and the KV layer of each cache kernel in range;
+    the KV append inside the attention kernel; 6 with --dtype f32 over the
+    bf16 weights, whose kernels widen them as they load, holding the same
+    weight bytes), and the KV layer of each cache kernel in range;
   - the manifest's memory figures adding up.
 
 The 8B shape must compile in at most 60 s (issue 6), for two targets.
@@ -82,7 +84,7 @@ def main():
     ap.add_argument("--kiln", required=True)
     ap.add_argument("--only", help="one model: a tiny model name, 1b, 8b, onnx or wide")
     args = ap.parse_args()
-    rows = []
+    rows, weights = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         jobs = []
         for t in TINY:
@@ -101,6 +103,9 @@ def main():
             jobs.append((key, d, extra, targets, 6 if key == "1b" else None))
             if key == "1b":
                 jobs.append(("1b-att", d, extra + ["--append-in-attention"], targets, 5))
+                # f32 compute over the bf16 weights: the same kernels, each
+                # widening its weights as it loads (none written in f32).
+                jobs.append(("1b-f32", d, extra + ["--dtype", "f32"], targets, 6))
         # A torch.onnx export (constants for norm weights, -1 reshapes).
         jobs.append(("onnx", os.path.join(ROOT, "test", "models", "onnx", "llama_plain.onnx"), ["--max-seq", "64"],
                      ["sm_90a"], None))
@@ -117,6 +122,10 @@ def main():
             m = inspect(args.kiln, out)
             decode = check(name, m, targets, per_layer)
             rows.append((name, len(m["kernels"]), decode, secs, os.path.getsize(out)))
+            weights[name] = m["memory"]["weights_bytes"]
+            if name == "1b-f32" and "1b" in weights and weights[name] != weights["1b"]:
+                sys.exit(f"FAIL: the f32-compute 1B engine holds {weights[name]} bytes of weights, "
+                         f"the bf16 one {weights['1b']}")
             if name == "8b" and secs > 60:
                 sys.exit(f"FAIL: the 8B shape took {secs:.1f} s to compile (limit 60 s)")
     print(f"{'model':10} {'kernels':>7} {'decode launches':>15} {'compile s':>9} {'engine bytes':>12}")

@@ -272,3 +272,58 @@ func.func @kn_weights(%x: tensor<?x1x64xf32>) -> (tensor<?x1x64xf32>, tensor<?x1
   %k = kiln.matmul %x, %wk : tensor<?x1x64xf32>, tensor<64x32xf32> -> tensor<?x1x32xf32>
   return %q, %k : tensor<?x1x64xf32>, tensor<?x1x32xf32>
 }
+
+// -----
+
+// f32 compute over bf16 weights (`kiln compile --dtype f32` of a bf16
+// model): each consumer gets its own copy of a weight's cast, inside its
+// kernel, so kernels read the bf16 weights and widen them as they load; no
+// kernel writes f32 weights. Projections and their biases merge through
+// the casts; the tied table is gathered by one kernel and read whole by the
+// LM head.
+// CHECK-LABEL: func.func @bf16_weights
+// CHECK-NOT: kiln.cast
+// CHECK: %[[E:.*]] = kiln.weight "embed" : tensor<512x64xbf16>
+// CHECK: %[[H:.*]] = kiln.fused "embedding"(%[[E]], %{{.*}})
+// CHECK-NEXT: ^bb0(%[[T:.*]]: tensor<512x64xbf16>, %{{.*}}: tensor<?x1xi64>):
+// CHECK-NEXT: %[[C:.*]] = kiln.cast %[[T]] : tensor<512x64xbf16> to tensor<512x64xf32>
+// CHECK-NEXT: kiln.gather %[[C]]
+// CHECK: %[[W:.*]] = kiln.weight "l.{q,k}" {source_rows = array<i64: 64, 32>, sources = ["l.q", "l.k"]} : tensor<96x64xbf16>
+// CHECK: %[[B:.*]] = kiln.weight "l.{bq,bk}" {source_rows = array<i64: 64, 32>, sources = ["l.bq", "l.bk"]} : tensor<96xbf16>
+// CHECK: kiln.fused "matmul"(%{{.*}}, %[[H]], %[[W]], %[[B]]) : (tensor<64xbf16>, tensor<?x1x64xf32>, tensor<96x64xbf16>, tensor<96xbf16>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.cast %{{.*}} : tensor<64xbf16> to tensor<64xf32>
+// CHECK-NEXT: kiln.rms_norm
+// CHECK-NEXT: kiln.cast %{{.*}} : tensor<96x64xbf16> to tensor<96x64xf32>
+// CHECK-NEXT: kiln.matmul
+// CHECK-NEXT: kiln.cast %{{.*}} : tensor<96xbf16> to tensor<96xf32>
+// CHECK-NEXT: kiln.add
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused "matmul"(%[[E]], %{{.*}})
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.cast %{{.*}} : tensor<512x64xbf16> to tensor<512x64xf32>
+// CHECK-NEXT: kiln.matmul
+// CHECK-NOT: kiln.fused
+// CHECK: return
+func.func @bf16_weights(%ids: tensor<?x1xi64>) -> (tensor<?x1x64xf32>, tensor<?x1x32xf32>, tensor<?x1x512xf32>) {
+  %e = kiln.weight "embed" : tensor<512x64xbf16>
+  %ef = kiln.cast %e : tensor<512x64xbf16> to tensor<512x64xf32>
+  %h = kiln.gather %ef[%ids] {axis = 0 : i64} : tensor<512x64xf32>, tensor<?x1xi64> -> tensor<?x1x64xf32>
+  %g = kiln.weight "norm" : tensor<64xbf16>
+  %gf = kiln.cast %g : tensor<64xbf16> to tensor<64xf32>
+  %x = kiln.rms_norm %h, %gf {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+  %wq = kiln.weight "l.q" : tensor<64x64xbf16>
+  %wqf = kiln.cast %wq : tensor<64x64xbf16> to tensor<64x64xf32>
+  %bq = kiln.weight "l.bq" : tensor<64xbf16>
+  %bqf = kiln.cast %bq : tensor<64xbf16> to tensor<64xf32>
+  %wk = kiln.weight "l.k" : tensor<32x64xbf16>
+  %wkf = kiln.cast %wk : tensor<32x64xbf16> to tensor<32x64xf32>
+  %bk = kiln.weight "l.bk" : tensor<32xbf16>
+  %bkf = kiln.cast %bk : tensor<32xbf16> to tensor<32xf32>
+  %q = kiln.matmul %x, %wqf {transpose_b} : tensor<?x1x64xf32>, tensor<64x64xf32> -> tensor<?x1x64xf32>
+  %qb = kiln.add %q, %bqf : tensor<?x1x64xf32>, tensor<64xf32> -> tensor<?x1x64xf32>
+  %k = kiln.matmul %x, %wkf {transpose_b} : tensor<?x1x64xf32>, tensor<32x64xf32> -> tensor<?x1x32xf32>
+  %kb = kiln.add %bkf, %k : tensor<32xf32>, tensor<?x1x32xf32> -> tensor<?x1x32xf32>
+  %l = kiln.matmul %qb, %ef {transpose_b} : tensor<?x1x64xf32>, tensor<512x64xf32> -> tensor<?x1x512xf32>
+  return %qb, %kb, %l : tensor<?x1x64xf32>, tensor<?x1x32xf32>, tensor<?x1x512xf32>
+}
