@@ -1013,7 +1013,10 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
     int64_t vec = vecBytes / ebytes;
     while (vec > 1 && K % vec)
       vec /= 2;
-    if (ta != tw || !(ta.isBF16() || ta.isF16() || ta.isF32()))
+    // Weights in 16-byte loads; the activation's VEC elements follow in as
+    // many 16-byte loads as they take (two of f32 beside bf16 weights).
+    auto vectorisable = [](Type t) { return t.isBF16() || t.isF16() || t.isF32(); };
+    if (!vectorisable(ta) || !vectorisable(tw))
       vec = 1;
     int64_t warps = threads / 32;
     int64_t splitK = std::min<int64_t>(warps, pow2Floor(std::max<int64_t>(1, tileInt(kernel_, "split_k", 1))));

@@ -156,15 +156,25 @@ template <> struct VecOf<4> { typedef unsigned type; };
 template <> struct VecOf<2> { typedef unsigned short type; };
 template <> struct VecOf<1> { typedef unsigned char type; };
 
-/// VEC consecutive elements of T at p[i] (aligned), converted to float.
+/// Elements of T in one load of at most 16 bytes, of VEC wanted.
+template <typename T, int VEC> struct Piece {
+  static constexpr int value = VEC * sizeof(T) > 16 ? static_cast<int>(16 / sizeof(T)) : VEC;
+};
+
+/// VEC consecutive elements of T at p[i] (aligned), converted to float; in
+/// 16-byte loads when they span more (f32 activations beside bf16 weights).
 template <typename T, int VEC>
 __device__ __forceinline__ void loadVec(const T *p, i64 i, float (&out)[VEC]) {
-  typedef typename VecOf<VEC * sizeof(T)>::type V;
-  V raw = __ldg(reinterpret_cast<const V *>(p + i));
-  const T *e = reinterpret_cast<const T *>(&raw);
+  constexpr int PER = Piece<T, VEC>::value;
+  typedef typename VecOf<PER * sizeof(T)>::type V;
 #pragma unroll
-  for (int j = 0; j < VEC; ++j)
-    out[j] = ldf(e, j);
+  for (int c = 0; c < VEC; c += PER) {
+    V raw = __ldg(reinterpret_cast<const V *>(p + i + c));
+    const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      out[c + j] = ldf(e, j);
+  }
 }
 template <>
 __device__ __forceinline__ void loadVec<__nv_bfloat16, 1>(const __nv_bfloat16 *p, i64 i, float (&out)[1]) {
@@ -264,8 +274,15 @@ __device__ __forceinline__ void unpackRaw(const typename Raw<T, VEC>::type &raw,
 /// VEC consecutive elements of T at p[i] in shared memory, as floats.
 template <typename T, int VEC>
 __device__ __forceinline__ void loadShared(const T *p, i64 i, float (&out)[VEC]) {
-  typename Raw<T, VEC>::type raw = *reinterpret_cast<const typename Raw<T, VEC>::type *>(p + i);
-  unpackRaw<T, VEC>(raw, out);
+  constexpr int PER = Piece<T, VEC>::value;
+#pragma unroll
+  for (int c = 0; c < VEC; c += PER) {
+    float part[PER];
+    unpackRaw<T, PER>(*reinterpret_cast<const typename Raw<T, PER>::type *>(p + i + c), part);
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      out[c + j] = part[j];
+  }
 }
 
 __device__ __forceinline__ void prefetchL2(const void *p) {
