@@ -4,7 +4,8 @@
 # peer_decode.py builds each shape, saves it, times transformers eager and a
 # gpt-fast-style torch.compile decoder and the device-to-device copy
 # bandwidth; kiln-run --bench runs the engine bench/prepare.sh compiled on
-# those weights. Prints a table; raw output under $OUT.
+# those weights, and the engine compiled --dtype f32 (f32 compute over the
+# same bf16 weights) once. Prints a table; raw output under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/kiln-bench}
@@ -23,10 +24,13 @@ for s in ${SHAPES-l1b l8b}; do
   $K --ab-overlap 5 > "$OUT/$s-kiln-ab.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --no-graphs --overlap off > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --gen 32 --profile > "$OUT/$s-profile.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  # The same weights computed in f32 (compiled --dtype f32).
+  [ -f .device/engines/$s-f32.engine ] && { ${K/$s.engine/$s-f32.engine} > "$OUT/$s-kiln-f32.txt" 2>> "$OUT/$s-kiln.log" \
+    || tail -3 "$OUT/$s-kiln.log"; }
   # The same step compiled with --append-in-attention (RoPE and the KV
   # append inside the attention kernel), alternated with the default engine
-  # (for the shapes in AB_SHAPES, default l1b: the call has 10 minutes).
-  if [ -f .device/engines/$s-att.engine ] && [[ " ${AB_SHAPES-l1b} " == *" $s "* ]]; then
+  # (for the shapes in AB_SHAPES, default none: measured in NOTES item 10).
+  if [ -f .device/engines/$s-att.engine ] && [[ " ${AB_SHAPES-} " == *" $s "* ]]; then
     for i in 1 2 3; do
       ${K/$s.engine/$s-att.engine} >> "$OUT/$s-kiln-att.txt" 2>> "$OUT/$s-kiln.log"
       $K >> "$OUT/$s-kiln-default.txt" 2>> "$OUT/$s-kiln.log"
@@ -61,11 +65,13 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     n = re.search(r"ab: median decode tok/s over (\d+) runs each: overlap on ([\d.]+), off ([\d.]+)", ab)
     if n:
         print(f"{s:6}   CUDA graphs, median of {n[1]} interleaved runs: overlap on {n[2]}, off {n[3]} tok/s")
-    for variant, what in (("nographs", "no graphs, no overlap"),
+    for variant, what in (("f32", "--dtype f32 (f32 compute, bf16 weights)"),
+                          ("nographs", "no graphs, no overlap"),
                           ("att", "--append-in-attention, median of 3"),
                           ("default", "default engine alternated with it, median of 3")):
         f = f"{out}/{s}-kiln-{variant}.txt"
         runs = sorted(float(x) for x in re.findall(r"decode ([\d.]+) tok/s", open(f).read() if os.path.exists(f) else ""))
         if runs:
-            print(f"{s:6}   {what}: {runs[len(runs) // 2]:.1f} tok/s")
+            gf_ = f" = {runs[len(runs) // 2] / gf:.2f}x gpt-fast" if variant == "f32" else ""
+            print(f"{s:6}   {what}: {runs[len(runs) // 2]:.1f} tok/s{gf_}")
 PY

@@ -25,5 +25,10 @@ for m in l1b l8b; do
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 512 --append-in-attention --quiet \
     -o .device/engines/$m-att.engine
 done
+# f32 compute over the same bf16 weights (the precise engine: 128/128
+# teacher-forced on the 1B shape, test/gpu/run.sh).
+for m in l1b l8b; do
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 512 --dtype f32 --quiet -o .device/engines/$m-f32.engine
+done
 cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
 ls -la .device/engines
