@@ -277,8 +277,11 @@ __device__ __forceinline__ void loadShared(const T *p, i64 i, float (&out)[VEC])
   constexpr int PER = Piece<T, VEC>::value;
 #pragma unroll
   for (int c = 0; c < VEC; c += PER) {
+    // One vector load into a register first: unpacking through the
+    // pointer would read the elements one by one.
+    typename Raw<T, PER>::type raw = *reinterpret_cast<const typename Raw<T, PER>::type *>(p + i + c);
     float part[PER];
-    unpackRaw<T, PER>(*reinterpret_cast<const typename Raw<T, PER>::type *>(p + i + c), part);
+    unpackRaw<T, PER>(raw, part);
 #pragma unroll
     for (int j = 0; j < PER; ++j)
       out[c + j] = part[j];
