@@ -33,7 +33,7 @@ void kiln_status_free(kiln_status *s) { delete s; }
 
 void kiln_load_options_init(kiln_load_options *o) {
   if (o)
-    *o = kiln_load_options{nullptr, nullptr, 0};
+    *o = kiln_load_options{nullptr, nullptr, 0, nullptr};
 }
 
 kiln_status *kiln_model_load(const char *path, const kiln_load_options *o, kiln_model **out) {
@@ -44,11 +44,16 @@ kiln_status *kiln_model_load(const char *path, const kiln_load_options *o, kiln_
   kiln_load_options_init(&defaults);
   if (!o)
     o = &defaults;
+  kiln::rt::LoadOptions lo;
+  std::string overlap = o->overlap ? o->overlap : "auto";
+  if (overlap != "auto" && overlap != "on" && overlap != "off")
+    return fail("kiln_model_load: overlap '" + overlap + "' is not auto, on or off");
+  lo.overlap = overlap == "on" ? kiln::rt::Overlap::On : overlap == "off" ? kiln::rt::Overlap::Off
+                                                                          : kiln::rt::Overlap::Auto;
   std::unique_ptr<kiln::rt::Device> dev;
   if (kiln::Status s = kiln::rt::openDevice(o->device ? o->device : "cuda", dev); !s)
     return wrap(s);
   std::string describe = dev->describe();
-  kiln::rt::LoadOptions lo;
   if (o->weights)
     lo.weights = o->weights;
   lo.kvPages = o->kv_pages;

@@ -38,6 +38,10 @@ typedef struct kiln_load_options {
   const char *device;  /* "cuda" (the default when NULL) */
   const char *weights; /* the model directory; NULL: the one the engine was compiled from */
   int64_t kv_pages;    /* KV-cache pages; 0: the engine's plan, within free memory */
+  /* Programmatic dependent launch on sm_90: "on", "off", or "auto" (the
+     default when NULL: the first decode step is timed both ways, ~35 extra
+     replays of it, and the faster kept). */
+  const char *overlap;
 } kiln_load_options;
 
 void kiln_load_options_init(kiln_load_options *options);

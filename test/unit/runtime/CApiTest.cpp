@@ -24,6 +24,11 @@ TEST(CApi, ErrorsComeBackAsStatuses) {
   o.device = "tpu";
   EXPECT_NE(messageOf(kiln_model_load("x.engine", &o, &m)).find("unknown device 'tpu'"), std::string::npos);
   EXPECT_EQ(m, nullptr);
+  o.device = "host";
+  o.overlap = "sideways";
+  EXPECT_NE(messageOf(kiln_model_load("x.engine", &o, &m)).find("overlap 'sideways' is not auto, on or off"),
+            std::string::npos);
+  EXPECT_EQ(m, nullptr);
   kiln_tokenizer *t = nullptr;
   EXPECT_NE(messageOf(kiln_tokenizer_load("/nonexistent/tokenizer.json", &t)).find("cannot open"), std::string::npos);
   EXPECT_EQ(t, nullptr);
@@ -86,6 +91,7 @@ TEST(CApi, GeneratesSeveralPromptsTogether) {
   lo.device = "host";
   lo.weights = kiln::test::kTinyLlama.c_str();
   lo.kv_pages = 4; // 64 tokens: the 70-token prompt cannot fit
+  lo.overlap = "off";
   kiln_model *m = nullptr;
   ASSERT_EQ(messageOf(kiln_model_load(engine.c_str(), &lo, &m)), "");
   kiln_generate_options go;
