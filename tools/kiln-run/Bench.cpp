@@ -26,15 +26,23 @@ double peakFlops(rt::Device &d) {
 
 void printBench(rt::Model &model, const BenchFigures &f, double copy) {
   const auto &m = model.manifest();
-  // Bytes one decode step must read: the weights, and on average half the
-  // generated context's KV on top of the prompt's.
+  // Bytes one decode step must read: the weights, and for each sequence on
+  // average half the generated context's KV on top of the prompt's.
+  double batch = static_cast<double>(f.batch);
   double bytes = static_cast<double>(m.memory.weights) +
-                 static_cast<double>(m.kv.bytesPerToken) * (static_cast<double>(f.prompt) + f.steps / 2);
+                 batch * static_cast<double>(m.kv.bytesPerToken) * (static_cast<double>(f.prompt) + f.steps / 2);
   double perSecond = bytes * f.steps / f.decodeSeconds;
-  std::printf("bench: %s on %s: prompt %zu, %zu tokens: prefill %.2f ms; decode %.1f tok/s, %.3f ms/token, "
-              "%.0f bytes/token (weights + KV), %.1f GB/s",
-              f.engine.c_str(), f.device.c_str(), f.prompt, f.tokens, f.prefillMs, f.steps / f.decodeSeconds,
-              1e3 * f.decodeSeconds / f.steps, bytes, perSecond / 1e9);
+  if (f.batch == 1)
+    std::printf("bench: %s on %s: prompt %zu, %zu tokens: prefill %.2f ms; decode %.1f tok/s, %.3f ms/token, "
+                "%.0f bytes/token (weights + KV), %.1f GB/s",
+                f.engine.c_str(), f.device.c_str(), f.prompt, f.tokens, f.prefillMs, f.steps / f.decodeSeconds,
+                1e3 * f.decodeSeconds / f.steps, bytes, perSecond / 1e9);
+  else
+    std::printf("bench: %s on %s: batch %zu, prompt %zu, %zu tokens each: prefill %.2f ms; decode %.1f tok/s "
+                "(%.1f per sequence), %.3f ms/step, %.0f bytes/step (weights + KV), %.1f GB/s",
+                f.engine.c_str(), f.device.c_str(), f.batch, f.prompt, f.tokens, f.prefillMs,
+                batch * f.steps / f.decodeSeconds, f.steps / f.decodeSeconds, 1e3 * f.decodeSeconds / f.steps, bytes,
+                perSecond / 1e9);
   if (copy > 0)
     std::printf(" = %.1f%% of the measured copy bandwidth (%.1f GB/s)", 100.0 * perSecond / copy, copy / 1e9);
   std::printf(" (host-timed%s%s)\n", f.graphs ? "" : ", no graphs", f.overlap ? "" : ", no overlap");

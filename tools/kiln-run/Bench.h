@@ -18,7 +18,8 @@ namespace kiln::tools {
 
 struct BenchFigures {
   std::string engine, device;
-  size_t prompt = 0, tokens = 0;
+  size_t prompt = 0, tokens = 0, batch = 1; // tokens: of the first prompt; batch: prompts decoding together
+  // steps: decode steps timed, each giving `batch` tokens
   double prefillMs = 0, decodeSeconds = 0, steps = 0;
   bool graphs = true, overlap = true; // overlap: as the decode steps ran
   std::string overlapChoice;          // how Overlap::Auto chose, if it did

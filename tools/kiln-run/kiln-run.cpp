@@ -11,7 +11,7 @@
 //     reference_bf16_tokens, the criterion counts the positions where
 //     transformers bf16 keeps its own f32 argmax)
 //   kiln-run ENGINE --golden g.json|--prompt-ids ... --check-batching [--kv-pages N]
-//   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--profile] [--no-graphs]
+//   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--batch 1] [--profile] [--no-graphs]
 //            [--overlap auto|on|off] [--ab-overlap N]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
@@ -24,7 +24,8 @@
 // --check-batching runs six prompts made from the given one (the same again,
 // shared prefixes, a different one) through one continuous-batching call,
 // then each alone without prefix caching, and requires identical greedy
-// tokens. --bench times greedy decode of a seeded random prompt and measures the
+// tokens. --bench times greedy decode of a seeded random prompt (--batch N:
+// N of them decoding together) and measures the
 // device's copy bandwidth; --profile adds a per-kernel table (tools/kiln-run/Bench.h).
 //
 //===----------------------------------------------------------------------===//
@@ -52,7 +53,7 @@ int usage() {
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n"
-               "                [--check-batching] [--bench [--prompt-len N] [--gen M] [--profile]] [--no-graphs]\n"
+               "                [--check-batching] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
                "                [--overlap auto|on|off] [--ab-overlap N]\n");
   return 2;
 }
@@ -83,7 +84,7 @@ int main(int argc, char **argv) {
   std::string reference;
   bool memoryReport = false, teacherForced = false, bench = false, profile = false, checkBatching = false;
   int abRuns = 0;
-  int64_t promptLen = 128;
+  int64_t promptLen = 128, benchBatch = 1;
   double minAgreement = 0.99;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -117,6 +118,7 @@ int main(int argc, char **argv) {
     else if (a == "--profile") bench = profile = true;
     else if (a == "--ab-overlap" && (v = next())) bench = true, abRuns = std::atoi(v);
     else if (a == "--prompt-len" && (v = next())) promptLen = std::atoll(v);
+    else if (a == "--batch" && (v = next())) bench = true, benchBatch = std::atoll(v);
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
     else if (a == "--check-batching") checkBatching = true;
@@ -188,13 +190,22 @@ int main(int argc, char **argv) {
       }
     }
   }
+  std::vector<std::vector<int64_t>> batchPrompts; // --bench: all the prompts, ids first
   if (bench) {
-    // A seeded random prompt (ids below 256 fit every vocabulary kiln
+    if (benchBatch < 1) {
+      std::fprintf(stderr, "kiln-run: --batch takes a count of at least 1\n");
+      return 2;
+    }
+    // Seeded random prompts (ids below 256 fit every vocabulary kiln
     // compiles); every token generated, end-of-sequence or not.
-    host::Rng rng(go.seed + 1);
-    ids.clear();
-    for (int64_t i = 0; i < promptLen; ++i)
-      ids.push_back(static_cast<int64_t>(rng.next() % 256));
+    for (int64_t b = 0; b < benchBatch; ++b) {
+      host::Rng rng(go.seed + 1 + static_cast<uint64_t>(b));
+      std::vector<int64_t> p;
+      for (int64_t i = 0; i < promptLen; ++i)
+        p.push_back(static_cast<int64_t>(rng.next() % 256));
+      batchPrompts.push_back(std::move(p));
+    }
+    ids = batchPrompts[0];
     go.ignoreEos = true;
   }
   if (ids.empty()) {
@@ -230,21 +241,30 @@ int main(int argc, char **argv) {
     auto t1 = std::chrono::steady_clock::now();
     std::vector<std::chrono::steady_clock::time_point> stamps;
     rt::GenerateOptions g = go;
-    if (bench)
-      g.onToken = [&](size_t, int64_t) {
+    std::vector<size_t> stampRequest; // which prompt each stamp's token is of
+    if (bench) {
+      if (benchBatch > model->manifest().maxBatch) {
+        std::fprintf(stderr, "kiln-run: --batch %lld exceeds the engine's max_batch %lld: recompile with --max-batch\n",
+                     static_cast<long long>(benchBatch), static_cast<long long>(model->manifest().maxBatch));
+        return 1;
+      }
+      g.onToken = [&](size_t request, int64_t) {
         stamps.push_back(std::chrono::steady_clock::now());
+        stampRequest.push_back(request);
         return true;
       };
-    if (bench) {
       // Warm up (module load, first-launch costs) on a short run.
       rt::GenerateOptions w = g;
       w.maxTokens = 4;
       std::vector<std::vector<int64_t>> o2;
-      (void)rt::generate(*model, {ids}, w, o2);
+      (void)rt::generate(*model, batchPrompts, w, o2);
       stamps.clear();
+      stampRequest.clear();
       t1 = std::chrono::steady_clock::now();
     }
-    if (Status s = rt::generate(*model, {ids}, g, out, bench ? nullptr : &first); !s) {
+    if (Status s = rt::generate(*model, bench ? batchPrompts : std::vector<std::vector<int64_t>>{ids}, g, out,
+                                bench ? nullptr : &first);
+        !s) {
       std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
       return 1;
     }
@@ -341,15 +361,29 @@ int main(int argc, char **argv) {
     r.tokens = out[0];
     if (!first.empty())
       r.logits = first[0];
-    if (bench && stamps.size() >= 2) {
+    // Decode starts once every prompt has its first token (the prefills
+    // are done); the tokens after that are the decode steps' output.
+    size_t decodeFrom = 0;
+    if (bench) {
+      std::vector<bool> seen(batchPrompts.size(), false);
+      size_t n = 0;
+      for (; decodeFrom < stamps.size(); ++decodeFrom) {
+        n += !seen[stampRequest[decodeFrom]];
+        seen[stampRequest[decodeFrom]] = true;
+        if (n == seen.size())
+          break;
+      }
+    }
+    if (bench && decodeFrom + 1 < stamps.size()) {
       tools::BenchFigures f;
       f.engine = engine;
       f.device = describe;
       f.prompt = ids.size();
       f.tokens = out[0].size();
-      f.prefillMs = std::chrono::duration<double, std::milli>(stamps.front() - t1).count();
-      f.decodeSeconds = std::chrono::duration<double>(stamps.back() - stamps.front()).count();
-      f.steps = static_cast<double>(stamps.size() - 1);
+      f.batch = batchPrompts.size();
+      f.prefillMs = std::chrono::duration<double, std::milli>(stamps[decodeFrom] - t1).count();
+      f.decodeSeconds = std::chrono::duration<double>(stamps.back() - stamps[decodeFrom]).count();
+      f.steps = static_cast<double>(stamps.size() - 1 - decodeFrom) / static_cast<double>(f.batch);
       f.graphs = lo.graphs;
       f.overlap = model->overlap();
       f.overlapChoice = model->overlapChoice();

@@ -5,7 +5,7 @@
 //                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]
 //                [--dtype f32|bf16|f16] [--append-in-attention] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
-//   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--profile] [--device ...]
+//   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
 //   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
 //             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
@@ -51,7 +51,7 @@ int usage() {
                   "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
                   "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
-                  "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--profile] [--device auto|cuda|host]\n"
+                  "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device auto|cuda|host]\n"
                   "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
                   "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
@@ -372,6 +372,8 @@ int main(int argc, char **argv) {
     std::vector<std::string> rest;
     kiln::tool::CompileOptions co;
     co.quiet = true;
+    int64_t benchBatch = 1;
+    bool maxBatchGiven = false;
     for (int i = 3; i < argc; ++i) {
       std::string a = argv[i];
       auto number = [&](int64_t &out) {
@@ -383,12 +385,21 @@ int main(int argc, char **argv) {
         if (!number(v))
           return usage();
         (a == "--max-seq" ? co.build.maxSeq : a == "--max-batch" ? co.build.maxBatch : co.build.maxNumTokens) = v;
+        maxBatchGiven |= a == "--max-batch";
       } else if (a == "--dtype" && i + 1 < argc) {
         co.build.dtype = argv[++i];
+      } else if (a == "--batch" && cmd == "bench") {
+        // Passed on; a model compiled here gets room for the batch.
+        if (!number(benchBatch))
+          return usage();
+        rest.push_back(a);
+        rest.push_back(std::to_string(benchBatch));
       } else {
         rest.push_back(a);
       }
     }
+    if (!maxBatchGiven && benchBatch > co.build.maxBatch)
+      co.build.maxBatch = benchBatch;
     std::string engine = target;
     llvm::SmallString<128> tmp;
     if (!kiln::tool::looksLikeEngine(target)) {
