@@ -73,14 +73,12 @@ struct ChooseTilingPass : kiln::impl::ChooseTilingBase<ChooseTilingPass> {
   }
 };
 
-/// Whether every use of `w`, directly or through a fused group's argument
-/// or a cast (f32 compute over bf16 weights), is the table of a gather.
+/// Whether every use of `w`, directly or through a fused group's argument,
+/// gathers rows of it (cost::gathersRows).
 bool onlyGathered(Value w) {
   for (OpOperand &use : w.getUses()) {
     Operation *u = use.getOwner();
-    if (auto g = dyn_cast<GatherOp>(u); g && g.getData() == w)
-      continue;
-    if (auto c = dyn_cast<CastOp>(u); c && onlyGathered(c.getResult()))
+    if (cost::gathersRows(u, w))
       continue;
     auto f = dyn_cast<FusedOp>(u);
     if (!f || !onlyGathered(f.getBody().front().getArgument(use.getOperandNumber())))

@@ -45,6 +45,14 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 } // namespace
 
+bool gathersRows(Operation *user, Value table) {
+  if (auto c = dyn_cast<CastOp>(user))
+    return !c->use_empty() &&
+           llvm::all_of(c->getUsers(), [&](Operation *u) { return gathersRows(u, c.getResult()); });
+  auto g = dyn_cast<GatherOp>(user);
+  return g && g.getData() == table;
+}
+
 KernelShape describe(Operation *kernel, const StepShape &step) {
   KernelShape s;
   SmallVector<Operation *> ops = opsOf(kernel);
@@ -82,16 +90,7 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
       for (Operation *u : in.getUsers())
         if (llvm::is_contained(ops, u))
           users.push_back(u);
-      // (A cast between them: f32 compute over bf16 weights.)
-      std::function<bool(Operation *, Value)> gathers = [&](Operation *u, Value from) {
-        if (auto c = dyn_cast<CastOp>(u))
-          return !c->use_empty() && llvm::all_of(c->getUsers(), [&](Operation *cu) {
-            return gathers(cu, c.getResult());
-          });
-        auto g = dyn_cast<GatherOp>(u);
-        return g && g.getData() == from;
-      };
-      bool gathered = !users.empty() && llvm::all_of(users, [&](Operation *u) { return gathers(u, in); });
+      bool gathered = !users.empty() && llvm::all_of(users, [&](Operation *u) { return gathersRows(u, in); });
       if (gathered) {
         auto rt = cast<RankedTensorType>(t);
         b = tokens * (rt.getNumElements() / rt.getDimSize(0)) * elemBytes(t);

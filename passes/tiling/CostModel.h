@@ -47,6 +47,9 @@ struct Tiling {
   int64_t blocks = 0;
 };
 
+/// Whether `user` reads only rows of `table` by gathering them, directly or
+/// through a cast (f32 compute over bf16 weights) only gathered from.
+bool gathersRows(mlir::Operation *user, mlir::Value table);
 /// Reads the shape of `kernel` (a FusedOp or a single op) for `step`.
 KernelShape describe(mlir::Operation *kernel, const StepShape &step);
 /// Every candidate tiling of `shape` on `t`, with its predicted time.

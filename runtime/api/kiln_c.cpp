@@ -45,11 +45,8 @@ kiln_status *kiln_model_load(const char *path, const kiln_load_options *o, kiln_
   if (!o)
     o = &defaults;
   kiln::rt::LoadOptions lo;
-  std::string overlap = o->overlap ? o->overlap : "auto";
-  if (overlap != "auto" && overlap != "on" && overlap != "off")
-    return fail("kiln_model_load: overlap '" + overlap + "' is not auto, on or off");
-  lo.overlap = overlap == "on" ? kiln::rt::Overlap::On : overlap == "off" ? kiln::rt::Overlap::Off
-                                                                          : kiln::rt::Overlap::Auto;
+  if (o->overlap && !kiln::rt::parseOverlap(o->overlap, lo.overlap))
+    return fail(std::string("kiln_model_load: overlap '") + o->overlap + "' is not auto, on or off");
   std::unique_ptr<kiln::rt::Device> dev;
   if (kiln::Status s = kiln::rt::openDevice(o->device ? o->device : "cuda", dev); !s)
     return wrap(s);

@@ -75,8 +75,6 @@ public:
   virtual Status endGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
   virtual bool hasGraph(uint64_t key) const { return false; }
   virtual Status runGraph(uint64_t key) { return Status::error("this device has no launch graphs"); }
-  /// Forgets every captured graph (their launches changed).
-  virtual void dropGraphs() {}
   /// Replays graph `key` `reps` times and waits: their device time in
   /// microseconds.
   virtual Status timeGraph(uint64_t key, int reps, double &us) {

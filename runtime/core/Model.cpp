@@ -250,6 +250,13 @@ Status Model::copyPages(const std::vector<PageCopy> &copies) {
   return Status::ok();
 }
 
+bool parseOverlap(const std::string &text, Overlap &out) {
+  if (text != "auto" && text != "on" && text != "off")
+    return false;
+  out = text == "auto" ? Overlap::Auto : text == "on" ? Overlap::On : Overlap::Off;
+  return true;
+}
+
 Status Model::capture(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M, const Resolve &resolve,
                       uint64_t key) {
   KILN_RETURN_IF_ERROR(device_->beginGraph());

@@ -28,6 +28,8 @@ namespace kiln::rt {
 /// default the first decode graph is captured both ways and timed, and the
 /// faster one is kept for the model's life.
 enum class Overlap { Auto, On, Off };
+/// "auto", "on" or "off"; false for anything else.
+bool parseOverlap(const std::string &text, Overlap &out);
 
 struct LoadOptions {
   std::string weights;   // model directory with the safetensors; default: the manifest's source

@@ -27,7 +27,8 @@ public:
     if (!d_ || !ctx_)
       return;
     d_->cuCtxSetCurrent(ctx_);
-    dropGraphs();
+    for (auto &[k, g] : graphs_)
+      d_->cuGraphExecDestroy(g);
     for (CUevent e : events_)
       if (e)
         d_->cuEventDestroy(e);
@@ -240,11 +241,6 @@ public:
     return Status::ok();
   }
   bool hasGraph(uint64_t key) const override { return graphs_.count(key) != 0; }
-  void dropGraphs() override {
-    for (auto &[k, g] : graphs_)
-      d_->cuGraphExecDestroy(g);
-    graphs_.clear();
-  }
   Status runGraph(uint64_t key) override {
     auto it = graphs_.find(key);
     if (it == graphs_.end())

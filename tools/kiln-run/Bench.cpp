@@ -32,17 +32,18 @@ void printBench(rt::Model &model, const BenchFigures &f, double copy) {
   double bytes = static_cast<double>(m.memory.weights) +
                  batch * static_cast<double>(m.kv.bytesPerToken) * (static_cast<double>(f.prompt) + f.steps / 2);
   double perSecond = bytes * f.steps / f.decodeSeconds;
-  if (f.batch == 1)
-    std::printf("bench: %s on %s: prompt %zu, %zu tokens: prefill %.2f ms; decode %.1f tok/s, %.3f ms/token, "
-                "%.0f bytes/token (weights + KV), %.1f GB/s",
-                f.engine.c_str(), f.device.c_str(), f.prompt, f.tokens, f.prefillMs, f.steps / f.decodeSeconds,
-                1e3 * f.decodeSeconds / f.steps, bytes, perSecond / 1e9);
-  else
-    std::printf("bench: %s on %s: batch %zu, prompt %zu, %zu tokens each: prefill %.2f ms; decode %.1f tok/s "
-                "(%.1f per sequence), %.3f ms/step, %.0f bytes/step (weights + KV), %.1f GB/s",
-                f.engine.c_str(), f.device.c_str(), f.batch, f.prompt, f.tokens, f.prefillMs,
-                batch * f.steps / f.decodeSeconds, f.steps / f.decodeSeconds, 1e3 * f.decodeSeconds / f.steps, bytes,
-                perSecond / 1e9);
+  // Batch 1 reports per token; a batch per step of `batch` tokens.
+  bool one = f.batch == 1;
+  std::string batchText = one ? "" : "batch " + std::to_string(f.batch) + ", ";
+  char each[48] = "";
+  if (!one)
+    std::snprintf(each, sizeof each, " (%.1f per sequence)", f.steps / f.decodeSeconds);
+  const char *unit = one ? "token" : "step";
+  std::printf("bench: %s on %s: %sprompt %zu, %zu tokens%s: prefill %.2f ms; decode %.1f tok/s%s, %.3f ms/%s, "
+              "%.0f bytes/%s (weights + KV), %.1f GB/s",
+              f.engine.c_str(), f.device.c_str(), batchText.c_str(), f.prompt, f.tokens, one ? "" : " each",
+              f.prefillMs, batch * f.steps / f.decodeSeconds, each, 1e3 * f.decodeSeconds / f.steps, unit, bytes, unit,
+              perSecond / 1e9);
   if (copy > 0)
     std::printf(" = %.1f%% of the measured copy bandwidth (%.1f GB/s)", 100.0 * perSecond / copy, copy / 1e9);
   std::printf(" (host-timed%s%s)\n", f.graphs ? "" : ", no graphs", f.overlap ? "" : ", no overlap");

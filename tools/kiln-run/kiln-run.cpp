@@ -110,10 +110,8 @@ int main(int argc, char **argv) {
     else if (a == "--bench") bench = true;
     else if (a == "--no-graphs") lo.graphs = false;
     else if (a == "--overlap" && (v = next())) {
-      std::string m = v;
-      if (m != "auto" && m != "on" && m != "off")
+      if (!rt::parseOverlap(v, lo.overlap))
         return usage();
-      lo.overlap = m == "auto" ? rt::Overlap::Auto : m == "on" ? rt::Overlap::On : rt::Overlap::Off;
     }
     else if (a == "--profile") bench = profile = true;
     else if (a == "--ab-overlap" && (v = next())) bench = true, abRuns = std::atoi(v);

@@ -26,12 +26,12 @@ struct BuildOptions {
 
 enum class Stage { Graph, Fused, Exec };
 
-/// Imports the model (headers only) and runs the pipelines up to `stage`:
-/// the imported graph, the fused and tiled graph, or the planned kiln_exec
-/// module. `weightBytes` counts each weight tensor the graph binds once.
 /// A context with kiln's dialects loaded (kiln, kiln_exec, func).
 std::unique_ptr<mlir::MLIRContext> makeContext();
 
+/// Imports the model (headers only) and runs the pipelines up to `stage`:
+/// the imported graph, the fused and tiled graph, or the planned kiln_exec
+/// module. `weightBytes` counts each weight tensor the graph binds once.
 Status buildModule(mlir::MLIRContext &ctx, const BuildOptions &options, Stage stage,
                    mlir::OwningOpRef<mlir::ModuleOp> &module, target::TargetDesc &gpu,
                    int64_t &weightBytes);

@@ -136,7 +136,6 @@ AttentionParams attentionParams(const HostOp &op) {
   return p;
 }
 
-
 bool unaryKind(const std::string &n, const HostOp &op, UnaryOp &k) {
   static const std::pair<const char *, UnaryOp> table[] = {
       {"neg", UnaryOp::Neg},   {"abs", UnaryOp::Abs},       {"exp", UnaryOp::Exp},
