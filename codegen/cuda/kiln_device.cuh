@@ -37,13 +37,18 @@ struct Args {
 // On sm_90 the runtime launches a kernel while the previous one finishes.
 // Every skeleton calls dependOnPrevious() before it touches any buffer but
 // the weights: it returns once the previous kernel has completed and its
-// writes are visible. It then lets the next kernel start launching, so at
-// most one kernel waits ahead. Without the launch attribute both are no-ops.
+// writes are visible. No kernel triggers its dependents early
+// (griddepcontrol.launch_dependents): the next kernel launches as the
+// blocks of this one exit. Measured on the H100 (1B shape, bench/NOTES.md
+// item 14): a trigger right after the wait made the step 3% slower than
+// no overlap at all (the waiting blocks of the next kernel sit on the SMs
+// the GEMV streams with), a trigger after each GEMV's main loop was even
+// with it, and none was 1.5% faster. Without the launch attribute the wait
+// is a no-op.
 
 __device__ __forceinline__ void dependOnPrevious() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
 
