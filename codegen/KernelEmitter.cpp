@@ -161,6 +161,10 @@ private:
 
   // Families.
   LogicalResult emitMatmul(MatmulOp mm, EmittedKernel &out);
+  /// Decode's QKV projection with its RoPE and KV append: each output item
+  /// is a pair of columns the rotation mixes (d and d + D/2 of a head, or 2i
+  /// and 2i + 1); `epi` stores queries and the cache. Sets `pairOffset_`.
+  LogicalResult pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std::string &row, std::string &epi);
   LogicalResult emitAttention(PagedAttentionOp pa, EmittedKernel &out);
   LogicalResult emitNorm(Operation *norm, EmittedKernel &out);
   LogicalResult emitArgmaxRows(ArgmaxOp am, EmittedKernel &out);
@@ -175,7 +179,8 @@ private:
   };
   FailureOr<RopeTable> ropeTable(RopeOp r, int64_t D);
   /// Code storing `key` and `value` at `pos` of (ix[0], ix[2], ix[3]) in
-  /// the cache of kernel slot `slot` (returns when the page is unmapped).
+  /// the cache of kernel slot `slot`, either left out when empty (returns
+  /// when the page is unmapped).
   std::string kvStore(KvAppendOp kv, unsigned slot, const std::string &key, const std::string &value);
   LogicalResult emitHostProgram(EmittedKernel &out);
   /// `name(a, k)`: element k of a 1-D operand or constant (+ `add`), or 0.
@@ -204,7 +209,8 @@ private:
   Operation *yield_ = nullptr;
   DenseMap<Value, Shape> shapes_;
   DenseMap<Value, std::string> fns_;
-  DenseMap<Value, int> mmSlot_; // matmul-derived values -> 0 (mm0) or 1 (mm1)
+  DenseMap<Value, int> mmSlot_; // matmul-derived values -> 0 (mm0), 1 (mm1), 2 (by column: pairs)
+  int64_t pairOffset_ = 0;      // slot 2: column c is mm0 when c % (2 * offset) < offset
   DenseMap<Operation *, RopeTable> ropeTables_;
   Value matmul_;
   std::string decls_; // element functions and tables, in definition order
@@ -441,7 +447,11 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     b += "    return " + (rounded.empty() ? expr : rounded + "(" + expr + ")") + ";\n";
   };
   if (auto it = mmSlot_.find(v); it != mmSlot_.end()) {
-    ret(it->second ? "mm1" : "mm0");
+    if (it->second == 2)
+      ret(llvm::formatv("(ix[{0}] % {1} < {2} ? mm0 : mm1)", shape.size() - 1, 2 * pairOffset_, pairOffset_)
+              .str());
+    else
+      ret(it->second ? "mm1" : "mm0");
     return std::string();
   }
   if (auto arg = dyn_cast<BlockArgument>(v)) {
@@ -781,16 +791,21 @@ FailureOr<Emitter::RopeTable> Emitter::ropeTable(RopeOp r, int64_t D) {
 
 std::string Emitter::kvStore(KvAppendOp kv, unsigned slot, const std::string &key, const std::string &value) {
   auto ct = cast<RankedTensorType>(kv.getCache().getType());
-  return llvm::formatv("    kiln::i64 at = kiln::cacheIndex<{0}, {1}, {2}>(a, static_cast<const int *>(a.p[{3}]), "
-                       "ix[0], pos, 0, ix[2], ix[3]);\n"
-                       "    if (at < 0) return;\n"
-                       "    {4} *cache = static_cast<{4} *>(a.p[{5}]);\n"
-                       "    kiln::stv(cache, at, {6});\n"
-                       "    kiln::stv(cache, at + {7}LL * {1} * {2}, {8});\n",
-                       ct.getDimSize(3), ct.getDimSize(4), ct.getDimSize(5),
-                       cast<BlockArgument>(kv.getBlockTables()).getArgNumber(), cType(ct.getElementType()), slot,
-                       key, ct.getDimSize(3), value)
-      .str();
+  std::string s =
+      llvm::formatv("    kiln::i64 at = kiln::cacheIndex<{0}, {1}, {2}>(a, static_cast<const int *>(a.p[{3}]), "
+                    "ix[0], pos, 0, ix[2], ix[3]);\n"
+                    "    if (at < 0) return;\n"
+                    "    {4} *cache = static_cast<{4} *>(a.p[{5}]);\n",
+                    ct.getDimSize(3), ct.getDimSize(4), ct.getDimSize(5),
+                    cast<BlockArgument>(kv.getBlockTables()).getArgNumber(), cType(ct.getElementType()), slot)
+          .str();
+  if (!key.empty())
+    s += "    kiln::stv(cache, at, " + key + ");\n";
+  if (!value.empty())
+    s += llvm::formatv("    kiln::stv(cache, at + {0}LL * {1} * {2}, {3});\n", ct.getDimSize(3), ct.getDimSize(4),
+                       ct.getDimSize(5), value)
+             .str();
+  return s;
 }
 
 //===--- families --------------------------------------------------------===//
@@ -873,68 +888,93 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   if (!isArg(x) || (gamma && !isArgOrConst(gamma)) || (beta && !isArgOrConst(beta)))
     return fail(mm, "the matmul's input must be a kernel operand or a norm of one");
 
-  // Epilogue: the yielded value that is the matmul's result through
+  // Epilogue: RoPE pairs (decode's QKV projection with its RoPE and KV
+  // append), or the yielded value that is the matmul's result through
   // elementwise ops (or gated halves), and an optional argmax of it.
+  bool ropePairs = llvm::any_of(body_->without_terminator(),
+                                [](Operation &op) { return isa<RopeOp, KvAppendOp>(op); });
   int gate = 0;
   int64_t N = nmm;
-  SmallVector<SliceOp> slices;
-  for (Operation *u : mm->getUsers())
-    if (auto s = dyn_cast<SliceOp>(u))
-      slices.push_back(s);
-  if (!slices.empty()) {
-    if (slices.size() != 2 || !llvm::all_of(mm->getUsers(), [](Operation *u) { return isa<SliceOp>(u); }))
-      return fail(mm, "a matmul read through slices must split into exactly two halves");
-    int64_t r = cast<RankedTensorType>(mm.getType()).getRank();
-    for (SliceOp s : slices) {
-      int64_t start = s.getStarts()[r - 1], end = s.getEnds()[r - 1];
-      end = std::min(end, nmm);
-      if (s.getSteps()[r - 1] != 1 || end - start != nmm / 2 || (start != 0 && start != nmm / 2))
-        return fail(s, "a gated matmul's slices must be its two halves");
-      for (int64_t i = 0; i + 1 < r; ++i)
-        if (s.getStarts()[i] != 0 || s.getSteps()[i] != 1 ||
-            s.getEnds()[i] != std::numeric_limits<int64_t>::max())
-          return fail(s, "a gated matmul's slices may cut only the last axis");
-      mmSlot_[s] = start == 0 ? 0 : 1;
-    }
+  Shape lead;
+  std::string row = "n", epi;
+  ArgmaxOp argmax;
+  Type ty;
+  if (ropePairs) {
+    if (failed(pairedEpilogue(mm, nmm, lead, row, epi)))
+      return failure();
     gate = 1, N = nmm / 2;
   } else {
-    mmSlot_[mm] = 0;
-  }
-  if (!mmSlot_.count(mm))
-    mmSlot_[mm] = 0; // the matmul itself is yielded alongside its halves: not supported below
-
-  Value y;
-  ArgmaxOp argmax;
-  for (Value v : yield_->getOperands()) {
-    if (auto am = v.getDefiningOp<ArgmaxOp>()) {
-      argmax = am;
-      continue;
+    SmallVector<SliceOp> slices;
+    for (Operation *u : mm->getUsers())
+      if (auto s = dyn_cast<SliceOp>(u))
+        slices.push_back(s);
+    if (!slices.empty()) {
+      if (slices.size() != 2 || !llvm::all_of(mm->getUsers(), [](Operation *u) { return isa<SliceOp>(u); }))
+        return fail(mm, "a matmul read through slices must split into exactly two halves");
+      int64_t r = cast<RankedTensorType>(mm.getType()).getRank();
+      for (SliceOp s : slices) {
+        int64_t start = s.getStarts()[r - 1], end = s.getEnds()[r - 1];
+        end = std::min(end, nmm);
+        if (s.getSteps()[r - 1] != 1 || end - start != nmm / 2 || (start != 0 && start != nmm / 2))
+          return fail(s, "a gated matmul's slices must be its two halves");
+        for (int64_t i = 0; i + 1 < r; ++i)
+          if (s.getStarts()[i] != 0 || s.getSteps()[i] != 1 ||
+              s.getEnds()[i] != std::numeric_limits<int64_t>::max())
+            return fail(s, "a gated matmul's slices may cut only the last axis");
+        mmSlot_[s] = start == 0 ? 0 : 1;
+      }
+      gate = 1, N = nmm / 2, row = "n + j * N";
+    } else {
+      mmSlot_[mm] = 0;
     }
-    if (y)
-      return fail(mm, "a matmul kernel yields one tensor (and optionally its argmax)");
-    y = v;
+    if (!mmSlot_.count(mm))
+      mmSlot_[mm] = 0; // the matmul itself is yielded alongside its halves: not supported below
+
+    Value y;
+    for (Value v : yield_->getOperands()) {
+      if (auto am = v.getDefiningOp<ArgmaxOp>()) {
+        argmax = am;
+        continue;
+      }
+      if (y)
+        return fail(mm, "a matmul kernel yields one tensor (and optionally its argmax)");
+      y = v;
+    }
+    if (!y)
+      return fail(mm, "a matmul kernel must yield the product");
+    if (argmax) {
+      int64_t r = cast<RankedTensorType>(argmax.getInput().getType()).getRank();
+      if (argmax.getInput() != y || static_cast<int64_t>(argmax.getAxis()) != r - 1)
+        return fail(argmax, "the argmax must be over the last axis of the yielded product");
+    }
+    FailureOr<Shape> ys = shapeOf(y);
+    if (failed(ys))
+      return failure();
+    if (ys->back().sym || ys->back().value != N)
+      return fail(mm, "the epilogue must keep the product's columns");
+    // Every op between the matmul and y must be elementwise of y's shape (or
+    // a broadcast operand of it); fn() rejects anything else.
+    lead.assign(ys->begin(), ys->end() - 1);
+    FailureOr<std::string> yf = fn(y);
+    if (failed(yf))
+      return failure();
+    ty = elemOf(y);
+    llvm::raw_string_ostream es(epi);
+    es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
+          "float mm0, float mm1) {\n";
+    es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 ix[" << ys->size() << "];";
+    for (size_t i = 0; i + 1 < ys->size(); ++i)
+      es << " ix[" << i << "] = ix0[" << i << "];";
+    es << " ix[" << ys->size() - 1 << "] = n;\n";
+    es << "    float y = " << call(*yf, "ix") << ";\n";
+    es << "    kiln::stv(" << ptr(outputSlot(yieldIndex(y)), ty, false) << ", m * N + n, y);\n";
+    es << "    return kiln::roundTo<" << cType(ty) << ">(y);\n  }\n";
   }
-  if (!y)
-    return fail(mm, "a matmul kernel must yield the product");
-  if (argmax) {
-    int64_t r = cast<RankedTensorType>(argmax.getInput().getType()).getRank();
-    if (argmax.getInput() != y || static_cast<int64_t>(argmax.getAxis()) != r - 1)
-      return fail(argmax, "the argmax must be over the last axis of the yielded product");
-  }
-  FailureOr<Shape> ys = shapeOf(y);
   FailureOr<Shape> xs = shapeOf(x);
-  if (failed(ys) || failed(xs))
-    return failure();
-  if (ys->back().sym || ys->back().value != N)
-    return fail(mm, "the epilogue must keep the product's columns");
-  // Every op between the matmul and y must be elementwise of y's shape (or
-  // a broadcast operand of it); fn() rejects anything else.
-  Shape lead(ys->begin(), ys->end() - 1);
-  FailureOr<std::string> yf = fn(y);
-  if (failed(yf))
+  if (failed(xs))
     return failure();
 
-  Type ta = elemOf(x), tw = wType.getElementType(), ty = elemOf(y);
+  Type ta = elemOf(x), tw = wType.getElementType();
   bool tensorCores = kernel_.getFamily() == "gemm" && (ta.isBF16() || ta.isF16()) && ta == tw;
 
   // Rows staged per pass in the GEMV: as many as fit 48 KB of A.
@@ -953,6 +993,9 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   os << "  static constexpr float EPS = " << fmtFloat(eps) << ";\n";
   os << "  __device__ static __forceinline__ kiln::i64 rows(const kiln::Args &a) { return "
      << product(lead) << "; }\n";
+  os << "  /// The weight row of output item n (j: its gated or paired second row).\n";
+  os << "  __device__ static __forceinline__ kiln::i64 row(kiln::i64 n, int j) { return " << row
+     << (gate ? "" : " + 0 * j") << "; }\n";
   unsigned xSlot = cast<BlockArgument>(x).getArgNumber();
   os << "  __device__ static __forceinline__ const TA *A(const kiln::Args &a) { return "
      << ptr(xSlot, ta, true) << "; }\n";
@@ -962,18 +1005,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
         "return kiln::ldf(A(a), m * K + k); }\n";
   if (failed(vectorLoad(os, gamma, "gamma", offset)) || failed(vectorLoad(os, beta, "beta", 0.0f)))
     return failure();
-  os << decls_;
-  int yOut = yieldIndex(y);
-  os << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
-        "float mm0, float mm1) {\n";
-  std::string ixDecl = delinearise("m", lead, "ix0");
-  os << "    " << ixDecl << "\n    kiln::i64 ix[" << ys->size() << "];";
-  for (size_t i = 0; i + 1 < ys->size(); ++i)
-    os << " ix[" << i << "] = ix0[" << i << "];";
-  os << " ix[" << ys->size() - 1 << "] = n;\n";
-  os << "    float y = " << call(*yf, "ix") << ";\n";
-  os << "    kiln::stv(" << ptr(outputSlot(yOut), ty, false) << ", m * N + n, y);\n";
-  os << "    return kiln::roundTo<" << cType(ty) << ">(y);\n  }\n";
+  os << decls_ << epi;
   if (argmax) {
     int amOut = yieldIndex(argmax);
     os << "  __device__ static __forceinline__ kiln::i64 *argmaxOut(const kiln::Args &a) { return "
@@ -991,7 +1023,6 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
           "  __device__ static __forceinline__ unsigned *argmaxCounter(const kiln::Args &) { return nullptr; }\n";
   }
   os << "};\n";
-
   out.workspace = SizeRule{argmax ? maxRows * 8 + 8 : 0, {}, 1, 0};
   if (tensorCores) {
     int64_t bm = tileInt(kernel_, "block_m", 64) >= 128 ? 128 : 64, bn = 64;
@@ -1039,6 +1070,168 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
                         threads, kernel_.getSymName(), splitK, vec, unroll);
   }
   out.specialisation = globals_ + s;
+  return success();
+}
+
+LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std::string &row,
+                                      std::string &epi) {
+  // The slices all cut one value P: the product through elementwise ops
+  // (a bias) with the product's shape.
+  Value p;
+  for (Operation &op : body_->without_terminator())
+    if (auto sl = dyn_cast<SliceOp>(op)) {
+      if (p && sl.getInput() != p)
+        return fail(sl, "RoPE pairs: every slice must cut the same product");
+      p = sl.getInput();
+    }
+  FailureOr<Shape> ps = p ? shapeOf(p) : FailureOr<Shape>(failure());
+  if (failed(ps) || ps->size() != 3 || ps->back().sym || ps->back().value != nmm)
+    return fail(mm, "RoPE pairs: the product must be [batch, tokens, columns], cut by slices");
+  lead.assign(ps->begin(), ps->end() - 1);
+
+  // Each stored tensor: [batch, tokens, heads, D], a reshaped slice of P of
+  // whole heads, rotated or not.
+  struct Segment {
+    int64_t start = 0, heads = 0;
+    RopeOp rope;
+    Value stored;      // the tensor whose elements are stored
+    KvAppendOp kv;     // or the append it is the key or value of
+    bool key = false;
+    int yield = -1;    // the kernel result
+  };
+  SmallVector<Segment> segs;
+  int64_t D = 0;
+  auto trace = [&](Value v, Segment &seg) -> LogicalResult {
+    seg.stored = v;
+    seg.rope = v.getDefiningOp<RopeOp>();
+    Value t = seg.rope ? seg.rope.getInput() : v;
+    auto rs = t.getDefiningOp<ReshapeOp>();
+    auto sl = rs ? rs.getInput().getDefiningOp<SliceOp>() : SliceOp();
+    auto rt = cast<RankedTensorType>(v.getType());
+    if (!sl || rt.getRank() != 4 || rt.isDynamicDim(2) || rt.isDynamicDim(3))
+      return fail(v.getDefiningOp(), "RoPE pairs: expected [batch, tokens, heads, D] reshaped from a slice");
+    int64_t d = rt.getDimSize(3), last = 2;
+    int64_t start = sl.getStarts()[last], end = std::min(sl.getEnds()[last], nmm);
+    for (int64_t i = 0; i < last; ++i)
+      if (sl.getStarts()[i] != 0 || sl.getSteps()[i] != 1 || sl.getEnds()[i] != std::numeric_limits<int64_t>::max())
+        return fail(sl, "RoPE pairs: slices may cut only the columns");
+    if (D && d != D)
+      return fail(sl, "RoPE pairs: every head must have the same size");
+    D = d;
+    if (sl.getSteps()[last] != 1 || start % D || end - start != rt.getDimSize(2) * D)
+      return fail(sl, "RoPE pairs: a slice must be whole heads");
+    seg.start = start, seg.heads = rt.getDimSize(2);
+    return success();
+  };
+  for (auto [i, y] : llvm::enumerate(yield_->getOperands())) {
+    if (auto kv = y.getDefiningOp<KvAppendOp>()) {
+      if (!isa<BlockArgument>(kv.getCache()) || !isa<BlockArgument>(kv.getBlockTables()))
+        return fail(kv, "the cache and block tables must be kernel operands");
+      Segment k, v;
+      k.kv = v.kv = kv, k.key = true, k.yield = v.yield = static_cast<int>(i);
+      if (failed(trace(kv.getKey(), k)) || failed(trace(kv.getValue(), v)))
+        return failure();
+      segs.push_back(k), segs.push_back(v);
+      continue;
+    }
+    Segment q;
+    q.yield = static_cast<int>(i);
+    if (failed(trace(y, q)))
+      return failure();
+    segs.push_back(q);
+  }
+  // One pairing for all: RoPE's (neox: d, d + D/2; gptj: 2i, 2i + 1), over
+  // every dimension of the head.
+  std::optional<bool> neox;
+  for (Segment &seg : segs) {
+    if (!seg.rope)
+      continue;
+    FailureOr<RopeTable> rt = ropeTable(seg.rope, D);
+    if (failed(rt))
+      return failure();
+    if (rt->rotaryDim != D || (neox && *neox != rt->neox))
+      return fail(seg.rope, "RoPE pairs: every rotation must turn whole heads in one style");
+    neox = rt->neox;
+  }
+  if (!neox)
+    return fail(mm, "RoPE pairs: no rotation to pair columns for");
+  llvm::sort(segs, [](const Segment &a, const Segment &b) { return a.start < b.start; });
+  for (size_t i = 1; i < segs.size(); ++i)
+    if (segs[i].start < segs[i - 1].start + segs[i - 1].heads * D)
+      return fail(mm, "RoPE pairs: two stored tensors read the same columns");
+  int64_t po = *neox ? D / 2 : 1;
+  pairOffset_ = po, mmSlot_[mm] = 2;
+  row = llvm::formatv("(n / {0}) * {1} + n % {0} + j * {0}", po, 2 * po).str();
+
+  // One function per segment stores the pair (d, d + po) of head h.
+  std::string fns;
+  llvm::raw_string_ostream es(epi);
+  for (auto [si, seg] : llvm::enumerate(segs)) {
+    std::string name = "pair" + std::to_string(si);
+    std::string body;
+    // The pair's two values, y0 and y1.
+    if (seg.rope) {
+      FailureOr<RopeTable> rt = ropeTable(seg.rope, D);
+      FailureOr<std::string> in = fn(seg.rope.getInput()), pos = fn(seg.rope.getPositions());
+      FailureOr<Shape> pshape = shapeOf(seg.rope.getPositions());
+      if (failed(rt) || failed(in) || failed(pos) || failed(pshape))
+        return failure();
+      bool shared = !(*pshape)[0].sym && (*pshape)[0].value == 1;
+      Type et = elemOf(seg.rope);
+      std::string round = et.isF32() ? "" : "kiln::roundTo<" + cType(et) + ">";
+      body += llvm::formatv("    kiln::i64 px[2] = {{{0}, t};\n"
+                            "    double ang = static_cast<double>({1}) * {2}({3});\n"
+                            "    double sn, cs;\n    sincos(ang, &sn, &cs);\n"
+                            "    float c = static_cast<float>(cs * {4}), s = static_cast<float>(sn * {4});\n"
+                            "    float x0 = {5}, x1 = {6};\n"
+                            "    float y0 = {7}(x0 * c - x1 * s), y1 = {7}(x1 * c + x0 * s);\n",
+                            shared ? "0" : "b", call(*pos, "px"), rt->fn, *neox ? "d" : "d / 2",
+                            fmtDouble(rt->magnitude), call(*in, "ix"), call(*in, "jx"), round)
+                  .str();
+    } else {
+      FailureOr<std::string> f = fn(seg.stored);
+      if (failed(f))
+        return failure();
+      body += "    float y0 = " + call(*f, "ix") + ", y1 = " + call(*f, "jx") + ";\n";
+    }
+    // Where they go.
+    if (seg.kv) {
+      FailureOr<std::string> pos = fn(seg.kv.getPositions());
+      FailureOr<Shape> pshape = shapeOf(seg.kv.getPositions());
+      if (failed(pos) || failed(pshape))
+        return failure();
+      bool shared = !(*pshape)[0].sym && (*pshape)[0].value == 1;
+      std::string store0 = kvStore(seg.kv, outputSlot(seg.yield), seg.key ? "y0" : "", seg.key ? "" : "y0");
+      std::string store1 = kvStore(seg.kv, outputSlot(seg.yield), seg.key ? "y1" : "", seg.key ? "" : "y1");
+      body += llvm::formatv("    kiln::i64 qx[2] = {{{0}, t};\n    kiln::i64 pos = {1};\n    if (pos < 0) return;\n",
+                            shared ? "0" : "b", call(*pos, "qx"))
+                  .str();
+      body += "    {\n" + store0 + "    }\n    {\n    kiln::i64 ix[4] = {jx[0], jx[1], jx[2], jx[3]};\n" + store1 +
+              "    }\n";
+    } else {
+      FailureOr<Shape> ys = shapeOf(seg.stored);
+      if (failed(ys))
+        return failure();
+      std::string out = ptr(outputSlot(seg.yield), elemOf(seg.stored), false);
+      body += "    kiln::stv(" + out + ", " + linearise("ix", *ys) + ", y0);\n";
+      body += "    kiln::stv(" + out + ", " + linearise("jx", *ys) + ", y1);\n";
+    }
+    fns += llvm::formatv("  __device__ static __forceinline__ void {0}(const kiln::Args &a, kiln::i64 b, kiln::i64 t, "
+                         "kiln::i64 h, kiln::i64 d, float mm0, float mm1) {{\n"
+                         "    kiln::i64 ix[4] = {{b, t, h, d}, jx[4] = {{b, t, h, d + {1}};\n{2}  }\n",
+                         name, po, body)
+               .str();
+  }
+  es << fns;
+  es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
+        "float mm0, float mm1) {\n";
+  es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 c = row(n, 0);\n";
+  for (auto [si, seg] : llvm::enumerate(segs))
+    es << llvm::formatv("    if (c >= {0} && c < {1}) {{ pair{2}(a, ix0[0], ix0[1], (c - {0}) / {3}, (c - {0}) % {3}, "
+                        "mm0, mm1); return 0.0f; }\n",
+                        seg.start, seg.start + seg.heads * D, si, D)
+              .str();
+  es << "    return 0.0f;\n  }\n";
   return success();
 }
 

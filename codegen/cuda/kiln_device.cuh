@@ -250,8 +250,10 @@ template <class S> __device__ void normRows(const Args &a) {
 // read 16-byte vectors of consecutive K and issue UNROLL of them before the
 // first multiply. Before the prologue each warp asks L2 for its first
 // column's leading bytes, so the norm and the staging overlap the first
-// weight fetch. GATE: output column n reads W rows n and n + N (SwiGLU/GeGLU
-// over merged halves). ARGMAX: the argmax over n of the stored y[m, :] goes
+// weight fetch. GATE: output item n reads the two W rows S::row(n, 0) and
+// S::row(n, 1): n and n + N (SwiGLU/GeGLU over merged halves), or d and
+// d + D/2 of a head (RoPE's pairs: the epilogue rotates them and stores
+// queries and the KV cache). ARGMAX: the argmax over n of the stored y[m, :] goes
 // to S::argmaxOut.
 
 /// The raw bits of VEC consecutive T (VEC * sizeof(T) bytes, aligned).
@@ -384,7 +386,7 @@ __device__ void gemv(const Args &a) {
         if (k < kEnd)
 #pragma unroll
           for (int j = 0; j < NM; ++j)
-            prefetchL2(W + (n + j * S::N) * S::K + k);
+            prefetchL2(W + S::row(n, j) * S::K + k);
       }
   }
   dependOnPrevious();
@@ -428,7 +430,7 @@ __device__ void gemv(const Args &a) {
 #pragma unroll
             for (int j = 0; j < NM; ++j)
               if (it0 + u < ITERS && k < kEnd)
-                raw[u][j] = loadRaw<TW, VEC>(W, (n + j * S::N) * S::K + k);
+                raw[u][j] = loadRaw<TW, VEC>(W, S::row(n, j) * S::K + k);
           }
 #pragma unroll
           for (int u = 0; u < UNROLL; ++u) {
@@ -507,7 +509,7 @@ __device__ void gemv(const Args &a) {
 // each holding a (BM / WM) x (BN / WN) patch of 16x16 accumulators. The norm
 // prologue is applied while staging A. The epilogue goes through a BM x BN
 // f32 tile in shared memory (reusing the staging space), so GATE pairs
-// column j with j + BN/2 of the same tile.
+// column j with j + BN/2 of the same tile (W rows S::row(item, 0 or 1)).
 
 template <class S, int BM, int BN, int WM, int WN>
 __device__ void gemm(const Args &a) {
@@ -559,8 +561,10 @@ __device__ void gemm(const Args &a) {
       }
       for (int e = threadIdx.x; e < BN * BK; e += THREADS) {
         int r = e / BK, k = e % BK;
-        i64 col = S::GATE ? (r < BN / 2 ? c0 + r : S::N + c0 + r - BN / 2) : c0 + r;
-        bool ok = (S::GATE ? (r < BN / 2 ? c0 + r : c0 + r - BN / 2) : col) < S::N;
+        int half = S::GATE && r >= BN / 2 ? 1 : 0;
+        i64 item = c0 + r - half * (BN / 2);
+        bool ok = item < S::N;
+        i64 col = S::row(item, half);
         i64 kk = k0 + k;
         sB[r * (BK + PAD) + k] =
             ok && kk < S::K ? W[col * S::K + kk] : static_cast<typename S::TW>(0.0f);

@@ -308,6 +308,8 @@ private:
   void absorbEpilogue(Operation *anchor, Value r);
   void kvGroup(KvAppendOp a);
   bool attentionAppendGroup(KvAppendOp a);
+  void ropeIntoProjection(KvAppendOp a);
+  SmallVector<Operation *> membersOf(Operation *op);
   void absorbProducers(Operation *anchor, Value v);
   bool normPrologueFits(Operation *norm, MatmulOp m);
 
@@ -489,6 +491,52 @@ bool Grouper::attentionAppendGroup(KvAppendOp a) {
   return true;
 }
 
+SmallVector<Operation *> Grouper::membersOf(Operation *op) {
+  SmallVector<Operation *> out;
+  for (auto it = classes_.findLeader(op); it != classes_.member_end(); ++it)
+    out.push_back(*it);
+  return out;
+}
+
+/// In decode (one token per sequence), a layer's `rope_kv_append` group
+/// joins the QKV projection it slices: the GEMV computes the two columns
+/// each rotation mixes side by side, rotates them in its epilogue and
+/// stores the queries and the cache (codegen's RoPE pairs), saving a
+/// launch per layer. Only when the group is nothing but slices of that
+/// projection, reshapes, RoPE over whole heads in one style and the
+/// append (not with Qwen3's per-head norms, which need the whole head),
+/// and when the projection has no gated halves, no argmax and no other
+/// reader.
+void Grouper::ropeIntoProjection(KvAppendOp a) {
+  auto keyType = cast<RankedTensorType>(a.getKey().getType());
+  if (!step_.decode || !grouped(a) || kind_[leader(a)] != "rope_kv_append" || keyType.getRank() != 4 ||
+      keyType.getDimSize(1) != 1)
+    return;
+  SmallVector<Operation *> group = membersOf(a);
+  Value src;
+  std::optional<RopeStyle> style;
+  for (Operation *op : group) {
+    if (auto sl = dyn_cast<SliceOp>(op)) {
+      if (src && sl.getInput() != src)
+        return;
+      src = sl.getInput();
+    } else if (auto r = dyn_cast<RopeOp>(op)) {
+      int64_t d = cast<RankedTensorType>(r.getType()).getDimSize(3);
+      if ((r.getRotaryDim() && static_cast<int64_t>(*r.getRotaryDim()) != d) || (style && *style != r.getStyle()))
+        return;
+      style = r.getStyle();
+    } else if (!isa<ReshapeOp, KvAppendOp>(op)) {
+      return;
+    }
+  }
+  Operation *proj = src ? src.getDefiningOp() : nullptr;
+  if (!style || !proj || !grouped(proj) || kind_[leader(proj)] != "matmul" ||
+      llvm::any_of(src.getUsers(), [&](Operation *u) { return !sameGroup(u, a); }) ||
+      llvm::any_of(membersOf(proj), [](Operation *op) { return isa<SliceOp, ArgmaxOp>(op); }))
+    return;
+  join(proj, a);
+}
+
 void Grouper::run() {
   Block &body = f_.getBody().front();
   for (Operation &op : body)
@@ -504,6 +552,9 @@ void Grouper::run() {
   for (Operation &op : body)
     if (auto m = dyn_cast<MatmulOp>(op); m && !grouped(m))
       matmulGroup(m);
+  for (Operation &op : body)
+    if (auto a = dyn_cast<KvAppendOp>(op))
+      ropeIntoProjection(a);
   for (Operation &op : body) {
     if (grouped(&op) || isFree(&op) || isWeightCast(&op)) // weight casts: below
       continue;

@@ -7,10 +7,11 @@ and reads `kiln-test-print-cost` for @decode on the H100 description:
 
   kernels per layer = (kernels(16 layers) - kernels(1 layer)) / 15
 
-Checks: 16 kernels per layer before fusion and 6 after (norm+QKV, rope+
-kv_append, paged attention, O+residual, norm+gate/up+SwiGLU,
-down+residual), 5 with append-in-attention (rope+kv_append+paged attention
-in one) at a lower predicted time; the fused step reads each weight exactly once; its
+Checks: 16 kernels per layer before fusion and 5 after (norm+QKV with
+RoPE and the KV append in its epilogue, paged attention, O+residual,
+norm+gate/up+SwiGLU, down+residual), 5 with append-in-attention too
+(norm+QKV, rope+kv_append+paged attention) at no lower predicted time
+than the default; the fused step reads each weight exactly once; its
 predicted bytes per token stay within 2% of the weight bytes (the rest is
 the KV cache at the costed context); fusion lowers the predicted time.
 """
@@ -61,12 +62,12 @@ def main():
     fails = []
     if per_layer["unfused"] != 16:
         fails.append(f"{per_layer['unfused']} kernels per layer before fusion, expected 16")
-    if per_layer["fused"] != 6:
-        fails.append(f"{per_layer['fused']} kernels per layer after fusion, expected 6")
+    if per_layer["fused"] != 5:
+        fails.append(f"{per_layer['fused']} kernels per layer after fusion, expected 5")
     if per_layer["in-attn"] != 5:
         fails.append(f"{per_layer['in-attn']} kernels per layer with append-in-attention, expected 5")
-    if not res[("in-attn", 16)]["us"] < res[("fused", 16)]["us"]:
-        fails.append("append-in-attention does not lower the predicted decode time")
+    if res[("in-attn", 16)]["us"] < res[("fused", 16)]["us"]:
+        fails.append("append-in-attention is predicted faster than the default")
     f = res[("fused", 16)]
     # Each weight once; the gathered embedding row is the only extra read.
     if not (f["weights"] <= f["read"] <= f["weights"] + 2048 * 2):

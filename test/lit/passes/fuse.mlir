@@ -118,6 +118,102 @@ func.func @decode_step_normed(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt:
 
 // -----
 
+// In decode, RoPE and the KV append join the QKV projection they slice:
+// one GEMV rotates each pair of columns in its epilogue and stores the
+// queries and the cache (codegen's RoPE pairs). With append-in-attention
+// they join the attention instead.
+// CHECK-LABEL: func.func @decode_step_qkv
+// CHECK: %[[P:.*]]:2 = kiln.fused "matmul"(%{{.*}}) : {{.*}} -> (tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: kiln.rms_norm
+// CHECK-NEXT: kiln.matmul
+// CHECK-COUNT-3: kiln.slice
+// CHECK-COUNT-3: kiln.reshape
+// CHECK-COUNT-2: kiln.rope
+// CHECK-NEXT: kiln.kv_append
+// CHECK-NEXT: kiln.yield
+// CHECK-NEXT: }
+// CHECK-NEXT: kiln.fused "paged_attention"(%[[P]]#0, %[[P]]#1,
+// INATT-LABEL: func.func @decode_step_qkv
+// INATT: kiln.fused "matmul"
+// INATT: kiln.matmul
+// INATT-NEXT: kiln.yield
+// INATT: kiln.fused "paged_attention"
+// INATT: kiln.kv_append
+func.func @decode_step_qkv(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %c: tensor<2x?x2x16x2x16xf32>, %x: tensor<?x1x64xf32>) -> (tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>) {
+  %g = kiln.weight "l.norm" : tensor<64xf32>
+  %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+  %w = kiln.weight "l.qkv" : tensor<128x64xf32>
+  %qkv = kiln.matmul %n, %w {transpose_b} : tensor<?x1x64xf32>, tensor<128x64xf32> -> tensor<?x1x128xf32>
+  %q = kiln.slice %qkv {starts = array<i64: 0, 0, 0>, ends = array<i64: 9223372036854775807, 9223372036854775807, 64>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x64xf32>
+  %k = kiln.slice %qkv {starts = array<i64: 0, 0, 64>, ends = array<i64: 9223372036854775807, 9223372036854775807, 96>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %v = kiln.slice %qkv {starts = array<i64: 0, 0, 96>, ends = array<i64: 9223372036854775807, 9223372036854775807, 128>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %q4 = kiln.reshape %q {shape = array<i64: 0, 0, 4, 16>} : tensor<?x1x64xf32> -> tensor<?x1x4x16xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %v4 = kiln.reshape %v {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %qr = kiln.rope %q4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x4x16xf32>, tensor<?x1xi64>
+  %kr = kiln.rope %k4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x2x16xf32>, tensor<?x1xi64>
+  %c1 = kiln.kv_append %c[0], %kr, %v4, %bt, %pos : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+  %a = kiln.paged_attention %qr, %c1[0], %bt, %ctx, %pos {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  return %a, %c1 : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>
+}
+
+// -----
+
+// Near misses: per-head norms before RoPE (Qwen3: a pair does not hold the
+// head the norm needs), and a product that something else reads too.
+// CHECK-LABEL: func.func @decode_step_qkv_normed
+// CHECK: kiln.fused "matmul"
+// CHECK: kiln.matmul
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused "rope_kv_append"
+func.func @decode_step_qkv_normed(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %c: tensor<2x?x2x16x2x16xf32>, %x: tensor<?x1x64xf32>) -> (tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>) {
+  %g = kiln.weight "l.norm" : tensor<64xf32>
+  %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+  %w = kiln.weight "l.qkv" : tensor<128x64xf32>
+  %qkv = kiln.matmul %n, %w {transpose_b} : tensor<?x1x64xf32>, tensor<128x64xf32> -> tensor<?x1x128xf32>
+  %q = kiln.slice %qkv {starts = array<i64: 0, 0, 0>, ends = array<i64: 9223372036854775807, 9223372036854775807, 64>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x64xf32>
+  %k = kiln.slice %qkv {starts = array<i64: 0, 0, 64>, ends = array<i64: 9223372036854775807, 9223372036854775807, 96>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %v = kiln.slice %qkv {starts = array<i64: 0, 0, 96>, ends = array<i64: 9223372036854775807, 9223372036854775807, 128>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %q4 = kiln.reshape %q {shape = array<i64: 0, 0, 4, 16>} : tensor<?x1x64xf32> -> tensor<?x1x4x16xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %v4 = kiln.reshape %v {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %gq = kiln.weight "l.q_norm" : tensor<16xf32>
+  %gk = kiln.weight "l.k_norm" : tensor<16xf32>
+  %qn = kiln.rms_norm %q4, %gq {epsilon = 1.0e-06 : f32} : tensor<?x1x4x16xf32>, tensor<16xf32>
+  %kn = kiln.rms_norm %k4, %gk {epsilon = 1.0e-06 : f32} : tensor<?x1x2x16xf32>, tensor<16xf32>
+  %qr = kiln.rope %qn, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x4x16xf32>, tensor<?x1xi64>
+  %kr = kiln.rope %kn, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x2x16xf32>, tensor<?x1xi64>
+  %c1 = kiln.kv_append %c[0], %kr, %v4, %bt, %pos : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+  %a = kiln.paged_attention %qr, %c1[0], %bt, %ctx, %pos {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  return %a, %c1 : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>
+}
+
+// CHECK-LABEL: func.func @decode_step_qkv_read
+// CHECK: kiln.fused "matmul"
+// CHECK: kiln.matmul
+// CHECK-NEXT: kiln.yield
+// CHECK: kiln.fused "rope_kv_append"
+func.func @decode_step_qkv_read(%ids: tensor<?x1xi64>, %pos: tensor<?x1xi64>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %c: tensor<2x?x2x16x2x16xf32>, %x: tensor<?x1x64xf32>) -> (tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x1x128xf32>) {
+  %g = kiln.weight "l.norm" : tensor<64xf32>
+  %n = kiln.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x1x64xf32>, tensor<64xf32>
+  %w = kiln.weight "l.qkv" : tensor<128x64xf32>
+  %qkv = kiln.matmul %n, %w {transpose_b} : tensor<?x1x64xf32>, tensor<128x64xf32> -> tensor<?x1x128xf32>
+  %q = kiln.slice %qkv {starts = array<i64: 0, 0, 0>, ends = array<i64: 9223372036854775807, 9223372036854775807, 64>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x64xf32>
+  %k = kiln.slice %qkv {starts = array<i64: 0, 0, 64>, ends = array<i64: 9223372036854775807, 9223372036854775807, 96>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %v = kiln.slice %qkv {starts = array<i64: 0, 0, 96>, ends = array<i64: 9223372036854775807, 9223372036854775807, 128>, steps = array<i64: 1, 1, 1>} : tensor<?x1x128xf32> -> tensor<?x1x32xf32>
+  %q4 = kiln.reshape %q {shape = array<i64: 0, 0, 4, 16>} : tensor<?x1x64xf32> -> tensor<?x1x4x16xf32>
+  %k4 = kiln.reshape %k {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %v4 = kiln.reshape %v {shape = array<i64: 0, 0, 2, 16>} : tensor<?x1x32xf32> -> tensor<?x1x2x16xf32>
+  %qr = kiln.rope %q4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x4x16xf32>, tensor<?x1xi64>
+  %kr = kiln.rope %k4, %pos {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<?x1x2x16xf32>, tensor<?x1xi64>
+  %c1 = kiln.kv_append %c[0], %kr, %v4, %bt, %pos : tensor<2x?x2x16x2x16xf32>, tensor<?x1x2x16xf32>, tensor<?x?xi32>, tensor<?x1xi64>
+  %a = kiln.paged_attention %qr, %c1[0], %bt, %ctx, %pos {causal} : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
+  return %a, %c1, %qkv : tensor<?x1x4x16xf32>, tensor<2x?x2x16x2x16xf32>, tensor<?x1x128xf32>
+}
+
+// -----
+
 // The MLP half: gate and up merged, SwiGLU of the two halves in the
 // epilogue, down projection with the residual; biases merge with their
 // projections (Qwen2's Q/K/V spelling).
