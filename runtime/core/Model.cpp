@@ -353,12 +353,18 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
     }
   }
 
-  DevPtr ids = io_, pos = io_ + aligned(ioTokens_ * 8), bt = pos + aligned(ioTokens_ * 8),
-         cl = bt + aligned(ioTokens_ * ioBlocks_ * 4);
-  KILN_RETURN_IF_ERROR(device_->upload(ids, in.ids.data(), in.ids.size() * 8));
-  KILN_RETURN_IF_ERROR(device_->upload(pos, in.positions.data(), in.positions.size() * 8));
-  KILN_RETURN_IF_ERROR(device_->upload(bt, in.blockTables.data(), in.blockTables.size() * 4));
-  KILN_RETURN_IF_ERROR(device_->upload(cl, in.contextLens.data(), in.contextLens.size() * 4));
+  // The inputs packed for this step's sizes, in one copy: ids, positions,
+  // block tables, context lengths. A decode graph is keyed by (B, M), so its
+  // addresses stay fixed.
+  uint64_t oPos = aligned(static_cast<uint64_t>(B * T) * 8), oBt = oPos + aligned(static_cast<uint64_t>(B * T) * 8),
+           oCl = oBt + aligned(static_cast<uint64_t>(B * M) * 4), total = oCl + static_cast<uint64_t>(B) * 4;
+  staging_.resize(total);
+  std::memcpy(staging_.data(), in.ids.data(), in.ids.size() * 8);
+  std::memcpy(staging_.data() + oPos, in.positions.data(), in.positions.size() * 8);
+  std::memcpy(staging_.data() + oBt, in.blockTables.data(), in.blockTables.size() * 4);
+  std::memcpy(staging_.data() + oCl, in.contextLens.data(), in.contextLens.size() * 4);
+  KILN_RETURN_IF_ERROR(device_->upload(io_, staging_.data(), total));
+  DevPtr ids = io_, pos = io_ + oPos, bt = io_ + oBt, cl = io_ + oCl;
 
   std::vector<DevPtr> args;
   for (const format::TensorDesc &a : f->args) {

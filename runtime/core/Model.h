@@ -111,6 +111,7 @@ private:
   format::EngineManifest manifest_;
   std::string source_, note_, overlapChoice_;
   DevPtr weights_ = 0, arena_ = 0, workspace_ = 0, kv_ = 0, io_ = 0;
+  std::vector<unsigned char> staging_; // a step's inputs, packed for one upload
   std::vector<DevPtr> weightPtrs_;
   std::vector<uint64_t> workspaceOffsets_; // each kernel's region
   int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;

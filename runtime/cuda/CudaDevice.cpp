@@ -11,6 +11,7 @@
 #include "runtime/cuda/CudaDriver.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <vector>
@@ -34,6 +35,11 @@ public:
         d_->cuEventDestroy(e);
     for (CUmodule m : modules_)
       d_->cuModuleUnload(m);
+    if (uploaded_)
+      d_->cuEventDestroy(uploaded_);
+    for (void *p : {pinnedUp_, pinnedDown_})
+      if (p)
+        d_->cuMemFreeHost(p);
     if (stream_)
       d_->cuStreamDestroy(stream_);
     d_->cuDevicePrimaryCtxRelease(dev_);
@@ -59,6 +65,16 @@ public:
     KILN_RETURN_IF_ERROR(check(d_->cuDevicePrimaryCtxRetain(&ctx_, dev_), "cuDevicePrimaryCtxRetain"));
     KILN_RETURN_IF_ERROR(check(d_->cuCtxSetCurrent(ctx_), "cuCtxSetCurrent"));
     KILN_RETURN_IF_ERROR(check(d_->cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate"));
+    // Page-locked staging for the small copies of every step (inputs in,
+    // tokens out): a copy from pageable memory goes through the driver's own
+    // staging first. Without it (page-locking refused), copies stay pageable.
+    if (d_->cuMemHostAlloc(&pinnedUp_, kPinnedBytes, 0) != 0 ||
+        d_->cuMemHostAlloc(&pinnedDown_, kPinnedBytes, 0) != 0 ||
+        d_->cuEventCreate(&uploaded_, CU_EVENT_DISABLE_TIMING) != 0) {
+      for (void **p : {&pinnedUp_, &pinnedDown_})
+        if (*p)
+          d_->cuMemFreeHost(*p), *p = nullptr;
+    }
     return Status::ok();
   }
 
@@ -80,15 +96,29 @@ public:
   Status upload(DevPtr dst, const void *src, size_t bytes) override {
     if (!bytes)
       return Status::ok();
-    // From pageable host memory the copy is staged before the call returns,
-    // so the caller may reuse `src`; the stream orders it before the kernels.
-    return check(d_->cuMemcpyHtoDAsync(dst, src, bytes, stream_), "copying to the GPU");
+    // The caller may reuse `src` on return: a small copy goes through the
+    // page-locked buffer (once the previous copy from it has landed), a
+    // large one from pageable memory is staged by the driver before the call
+    // returns. The stream orders either before the kernels.
+    if (!pinnedUp_ || bytes > kPinnedBytes)
+      return check(d_->cuMemcpyHtoDAsync(dst, src, bytes, stream_), "copying to the GPU");
+    if (uploadPending_)
+      KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(uploaded_), "copying to the GPU"));
+    std::memcpy(pinnedUp_, src, bytes);
+    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, pinnedUp_, bytes, stream_), "copying to the GPU"));
+    uploadPending_ = true;
+    return check(d_->cuEventRecord(uploaded_, stream_), "copying to the GPU");
   }
   Status download(void *dst, DevPtr src, size_t bytes) override {
     if (!bytes)
       return Status::ok();
-    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyDtoHAsync(dst, src, bytes, stream_), "copying from the GPU"));
-    return check(d_->cuStreamSynchronize(stream_), "copying from the GPU (or a kernel before it)");
+    bool pinned = pinnedDown_ && bytes <= kPinnedBytes;
+    KILN_RETURN_IF_ERROR(
+        check(d_->cuMemcpyDtoHAsync(pinned ? pinnedDown_ : dst, src, bytes, stream_), "copying from the GPU"));
+    KILN_RETURN_IF_ERROR(check(d_->cuStreamSynchronize(stream_), "copying from the GPU (or a kernel before it)"));
+    if (pinned)
+      std::memcpy(dst, pinnedDown_, bytes);
+    return Status::ok();
   }
   Status copy(DevPtr dst, DevPtr src, size_t bytes) override {
     if (!bytes)
@@ -285,6 +315,10 @@ private:
   CUdevice dev_ = 0;
   CUcontext ctx_ = nullptr;
   CUstream stream_ = nullptr;
+  static constexpr size_t kPinnedBytes = 1 << 20;
+  void *pinnedUp_ = nullptr, *pinnedDown_ = nullptr; // page-locked staging
+  CUevent uploaded_ = nullptr;                       // the last copy from pinnedUp_
+  bool uploadPending_ = false;
   std::string arch_, describe_;
   std::vector<CUmodule> modules_;
   std::vector<CUfunction> functions_;

@@ -51,6 +51,8 @@ Loaded open() {
   resolve(lib, "cuMemcpyDtoHAsync_v2", d.cuMemcpyDtoHAsync, missing);
   resolve(lib, "cuMemsetD8_v2", d.cuMemsetD8, missing);
   resolve(lib, "cuMemcpyDtoDAsync_v2", d.cuMemcpyDtoDAsync, missing);
+  resolve(lib, "cuMemHostAlloc", d.cuMemHostAlloc, missing);
+  resolve(lib, "cuMemFreeHost", d.cuMemFreeHost, missing);
   resolve(lib, "cuModuleLoadData", d.cuModuleLoadData, missing);
   resolve(lib, "cuModuleUnload", d.cuModuleUnload, missing);
   resolve(lib, "cuModuleGetFunction", d.cuModuleGetFunction, missing);

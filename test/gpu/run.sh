@@ -15,7 +15,9 @@
 #   6. continuous batching on the GPU (llama, qwen3, gpt2 bf16, and with
 #      --append-in-attention): six prompts in one call, with the engine's
 #      pool and with 6 pages, give each prompt's greedy tokens from a run
-#      alone;
+#      alone; and a llama engine with room for 32 sequences (decode through
+#      the tensor-core GEMM, RoPE and the KV append in its epilogue), alone
+#      against the host and batched;
 #   7. the Llama-3.2-1B shape with peer_decode.py's random weights, against
 #      transformers' float32 greedy golden (from the bf16 weights, 128
 #      positions, end-of-sequence masked on both sides):
@@ -81,6 +83,16 @@ for m in ${BATCH_MODELS-llama qwen3 gpt2}; do
     done
   done
 done
+
+# Decode through the tensor-core GEMM (max batch 32).
+line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/golden.json --reference host \
+         --tolerance 1e-2 --min-identical 16 2> "$OUT/llama-b32.log" | head -1)
+[ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32.log")"
+row llama "b32-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/golden.json --check-batching \
+         2> "$OUT/llama-b32-batching.log" | head -1)
+[ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-batching.log")"
+row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
 
 if [ "${SKIP_1B:-0}" != 1 ] && [ -f .device/engines/l1b.engine ]; then
   echo "== Llama-3.2-1B shape with random weights (peer_decode.py)"
