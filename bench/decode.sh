@@ -23,6 +23,8 @@ for s in ${SHAPES-l1b l8b}; do
   # process (5 runs each); without CUDA graphs; and the per-kernel profile.
   $K --ab-overlap 5 > "$OUT/$s-kiln-ab.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --no-graphs --overlap off > "$OUT/$s-kiln-nographs.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+  # Each step launched only once the previous one's tokens are back.
+  $K --no-lookahead > "$OUT/$s-kiln-nolookahead.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   $K --gen 32 --profile > "$OUT/$s-profile.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
   # The same weights computed in f32 (compiled --dtype f32).
   [ -f .device/engines/$s-f32.engine ] && { ${K/$s.engine/$s-f32.engine} > "$OUT/$s-kiln-f32.txt" 2>> "$OUT/$s-kiln.log" \
@@ -67,6 +69,7 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
         print(f"{s:6}   CUDA graphs, median of {n[1]} interleaved runs: overlap on {n[2]}, off {n[3]} tok/s")
     for variant, what in (("f32", "--dtype f32 (f32 compute, bf16 weights)"),
                           ("nographs", "no graphs, no overlap"),
+                          ("nolookahead", "no lookahead (each step launched after the last one's tokens)"),
                           ("att", "--append-in-attention, median of 3"),
                           ("default", "default engine alternated with it, median of 3")):
         f = f"{out}/{s}-kiln-{variant}.txt"

@@ -1,6 +1,8 @@
 //===- Device.cpp - opening a device by name ------------------------------===//
 #include "runtime/core/Device.h"
 
+#include <cstring>
+
 #include <chrono>
 
 namespace kiln::rt {
@@ -11,6 +13,21 @@ Status Device::timedLaunch(size_t kernel, const KernelArgs &args, const LaunchCo
   KILN_RETURN_IF_ERROR(launch(kernel, args, config));
   KILN_RETURN_IF_ERROR(synchronize());
   us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  return Status::ok();
+}
+
+Status Device::downloadBegin(DevPtr src, size_t bytes, int &ticket) {
+  ticket = nextTicket_;
+  nextTicket_ = (nextTicket_ + 1) % kDownloadsInFlight;
+  early_[ticket].resize(bytes);
+  return download(early_[ticket].data(), src, bytes);
+}
+
+Status Device::downloadEnd(int ticket, void *dst, size_t bytes) {
+  if (ticket < 0 || ticket >= kDownloadsInFlight || early_[ticket].size() != bytes)
+    return Status::error("downloadEnd: no download of " + std::to_string(bytes) + " bytes under ticket " +
+                         std::to_string(ticket));
+  std::memcpy(dst, early_[ticket].data(), bytes);
   return Status::ok();
 }
 

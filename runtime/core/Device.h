@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kiln::rt {
 
@@ -54,6 +55,14 @@ public:
   virtual void free(DevPtr p) = 0;
   virtual Status upload(DevPtr dst, const void *src, size_t bytes) = 0;
   virtual Status download(void *dst, DevPtr src, size_t bytes) = 0;
+  /// A download in two halves: begin orders the copy after the launches so
+  /// far and returns at once (later launches may overwrite `src`); end
+  /// waits for it and writes the bytes to `dst`. Copies begun and not yet
+  /// ended: at most kDownloadsInFlight. By default, begin copies at once
+  /// (devices that run launches as they are made).
+  static constexpr int kDownloadsInFlight = 4;
+  virtual Status downloadBegin(DevPtr src, size_t bytes, int &ticket);
+  virtual Status downloadEnd(int ticket, void *dst, size_t bytes);
   virtual Status zero(DevPtr dst, size_t bytes) = 0;
   /// Copies within device memory, ordered with the launches.
   virtual Status copy(DevPtr dst, DevPtr src, size_t bytes) = 0;
@@ -90,6 +99,10 @@ public:
   /// Bytes per second (read plus written) of a large copy within device
   /// memory: the bandwidth a streaming kernel can hope for.
   virtual Status copyBandwidth(double &bytesPerSecond);
+
+private:
+  std::vector<unsigned char> early_[kDownloadsInFlight]; // the default downloadBegin's copies
+  int nextTicket_ = 0;
 };
 
 /// "cuda" (the first GPU), "host" (the reference kernels on the CPU), or

@@ -135,6 +135,91 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     return Status::ok();
   };
 
+  // The rows of a decode step from `running`: each sequence's last token
+  // at its position, and its block table.
+  auto decodeInput = [&](const std::vector<Sequence *> &rows) {
+    StepInput in;
+    in.batch = static_cast<int64_t>(rows.size());
+    in.tokens = 1;
+    in.maxBlocks = maxBlocks;
+    in.blockTables.assign(static_cast<size_t>(in.batch * maxBlocks), 0);
+    for (size_t b = 0; b < rows.size(); ++b) {
+      Sequence &s = *rows[b];
+      int64_t len = static_cast<int64_t>(s.tokens.size());
+      in.ids.push_back(s.tokens.back());
+      in.positions.push_back(len - 1);
+      in.contextLens.push_back(static_cast<int32_t>(len));
+      const std::vector<int32_t> &t = blocks.table(seqId(s));
+      std::copy(t.begin(), t.end(), in.blockTables.begin() + static_cast<int64_t>(b) * maxBlocks);
+    }
+    return in;
+  };
+  // Greedy decoding of `running` (its pages for this step reserved) while
+  // nothing changes it: step N + 1 is launched before step N's tokens are
+  // back, its ids being N's argmax on the device. The host then only reads
+  // tokens one step behind. When a sequence finishes, the step already
+  // launched still runs for it; its row is discarded and the loop returns
+  // to the caller once that step is read.
+  std::vector<Sequence *> running; // in admission order
+  auto decodeAheadSteps = [&]() -> Status {
+    std::vector<Sequence *> rows = running;
+    KILN_RETURN_IF_ERROR(model.beginDecode(decodeInput(rows), false));
+    bool ahead = true;
+    while (true) {
+      // Launch the next step now when every row is still going, one may
+      // want another token, and each has the page for it. The step in
+      // flight writes position tokens.size() - 1.
+      bool next = ahead && std::any_of(rows.begin(), rows.end(),
+                                       [&](Sequence *s) { return s->generated + 1 < o.maxTokens; });
+      for (size_t b = 0; next && b < rows.size(); ++b) {
+        Sequence &s = *rows[b];
+        int64_t len = static_cast<int64_t>(s.tokens.size());
+        std::vector<PageCopy> copies;
+        Status st = blocks.reserve(seqId(s), len + 1);
+        if (st)
+          st = blocks.prepareWrite(seqId(s), len, len + 1, copies);
+        KILN_RETURN_IF_ERROR(applyCopies(copies)); // ordered before the next step on the device
+        next = static_cast<bool>(st);
+      }
+      if (next) {
+        StepInput in = decodeInput(rows);
+        for (size_t b = 0; b < rows.size(); ++b)
+          ++in.positions[b], ++in.contextLens[b];
+        KILN_RETURN_IF_ERROR(model.beginDecode(in, /*feedIds=*/true));
+        ++r.aheadSteps;
+      }
+      StepOutput out;
+      KILN_RETURN_IF_ERROR(model.endDecode(out));
+      ++r.decodeSteps;
+      r.largestBatch = std::max<int64_t>(r.largestBatch, static_cast<int64_t>(rows.size()));
+      for (size_t b = 0; b < rows.size(); ++b) {
+        Sequence &s = *rows[b];
+        if (s.done) {
+          ++r.discardedRows; // finished at the step before
+          continue;
+        }
+        finish(s, out.next[b]);
+        if (s.done) {
+          retire(s);
+          ahead = false;
+        }
+      }
+      if (!next)
+        break;
+    }
+    running.erase(std::remove_if(running.begin(), running.end(), [](Sequence *s) { return s->done; }),
+                  running.end());
+    return Status::ok();
+  };
+  auto decodeAhead = [&]() -> Status {
+    Status st = decodeAheadSteps();
+    while (model.decodesInFlight() > 0) { // after an error: nothing left begun
+      StepOutput unused;
+      (void)model.endDecode(unused);
+    }
+    return st;
+  };
+
   std::deque<Sequence *> waiting;
   for (Sequence &s : seqs) {
     if (o.maxTokens <= 0)
@@ -142,7 +227,6 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     else
       waiting.push_back(&s);
   }
-  std::vector<Sequence *> running; // in admission order
   while (!waiting.empty() || !running.empty()) {
     // Admit waiting prompts in order while a slot and their pages are free.
     while (!waiting.empty() && static_cast<int64_t>(running.size()) < m.maxBatch) {
@@ -205,25 +289,16 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     for (std::vector<PageCopy> &c : copies)
       KILN_RETURN_IF_ERROR(applyCopies(c));
 
-    StepInput in;
-    in.batch = static_cast<int64_t>(running.size());
-    in.tokens = 1;
-    in.maxBlocks = maxBlocks;
-    in.blockTables.assign(static_cast<size_t>(in.batch * maxBlocks), 0);
-    for (size_t b = 0; b < running.size(); ++b) {
-      Sequence &s = *running[b];
-      int64_t len = static_cast<int64_t>(s.tokens.size());
-      in.ids.push_back(s.tokens.back());
-      in.positions.push_back(len - 1);
-      in.contextLens.push_back(static_cast<int32_t>(len));
-      const std::vector<int32_t> &t = blocks.table(seqId(s));
-      std::copy(t.begin(), t.end(), in.blockTables.begin() + static_cast<int64_t>(b) * maxBlocks);
-    }
     // Greedy decoding with nothing to mask takes the engine's own argmax
     // and leaves the logits on the device.
     bool needLogits = o.sampling.temperature > 0.0f;
     for (Sequence *s : running)
       needLogits |= s->generated < o.minTokens && !model.eos().empty() && !o.ignoreEos;
+    if (!needLogits && o.lookahead && waiting.empty()) {
+      KILN_RETURN_IF_ERROR(decodeAhead());
+      continue;
+    }
+    StepInput in = decodeInput(running);
     StepOutput out;
     KILN_RETURN_IF_ERROR(model.step("decode", in, out, needLogits));
     ++r.decodeSteps;

@@ -24,6 +24,12 @@ struct GenerateOptions {
   /// Reuse the KV pages of prompt prefixes already computed (this call's
   /// earlier prompts, or a preempted sequence's own).
   bool prefixCaching = true;
+  /// Greedy decoding with nothing waiting to be admitted launches each
+  /// decode step before the previous one's tokens are back (its ids copied
+  /// on the device), so the GPU does not wait for the host between steps.
+  /// Tokens are the same either way; a step launched for a sequence that
+  /// then finishes is discarded.
+  bool lookahead = true;
 };
 
 /// What the step loop did, per prompt and in all.
@@ -32,6 +38,8 @@ struct GenerateReport {
   std::vector<int64_t> cachedTokens; // per prompt: tokens whose KV came from the prefix cache
   int64_t prefillTokens = 0;         // tokens prefilled (cached ones excluded)
   int64_t decodeSteps = 0, largestBatch = 0;
+  int64_t aheadSteps = 0;            // decode steps launched before the previous one's tokens were back
+  int64_t discardedRows = 0;         // rows of those for sequences that had finished
   int64_t preemptions = 0;           // sequences evicted to free pages, later resumed
   int64_t waits = 0;                 // admissions deferred for want of pages
   int64_t pageCopies = 0;            // copy-on-write copies of shared pages

@@ -309,8 +309,9 @@ void Model::setProfiling(bool on) {
   profiling_ = on;
 }
 
-Status Model::step(const std::string &name, const StepInput &in, StepOutput &out, bool wantLogits) {
-  const format::FunctionDesc *f = manifest_.function(name);
+Status Model::launchStep(const std::string &name, const StepInput &in, bool feedIds, const format::FunctionDesc *&f,
+                         std::vector<DevPtr> &results) {
+  f = manifest_.function(name);
   if (!f)
     return Status::error(source_ + " has no function '" + name + "'");
   int64_t B = in.batch, T = in.tokens, M = in.maxBlocks;
@@ -329,6 +330,9 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
   if (M > ioBlocks_)
     return Status::error("block tables of " + std::to_string(M) + " pages exceed the engine's " +
                          std::to_string(ioBlocks_) + " (max_seq " + std::to_string(manifest_.maxSeq) + ")");
+  if (feedIds && (name != "decode" || lastBatch_ != B))
+    return Status::error("decode: ids fed from the previous step need a decode step of the same " +
+                         std::to_string(B) + " sequences just before");
   if (static_cast<int64_t>(in.ids.size()) != B * T || static_cast<int64_t>(in.positions.size()) != B * T ||
       static_cast<int64_t>(in.blockTables.size()) != B * M || static_cast<int64_t>(in.contextLens.size()) != B)
     return Status::error(name + ": input sizes do not match " + std::to_string(B) + " x " + std::to_string(T));
@@ -344,7 +348,7 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
                              std::to_string(pages_));
     for (int64_t t = 0; t < T; ++t) {
       int64_t id = in.ids[b * T + t], pos = in.positions[b * T + t];
-      if (pos >= 0 && (id < 0 || id >= vocab_))
+      if (!feedIds && pos >= 0 && (id < 0 || id >= vocab_))
         return Status::error(name + ": token id " + std::to_string(id) + " is outside the vocabulary of " +
                              std::to_string(vocab_));
       if (pos >= len)
@@ -365,6 +369,8 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
   std::memcpy(staging_.data() + oCl, in.contextLens.data(), in.contextLens.size() * 4);
   KILN_RETURN_IF_ERROR(device_->upload(io_, staging_.data(), total));
   DevPtr ids = io_, pos = io_ + oPos, bt = io_ + oBt, cl = io_ + oCl;
+  if (feedIds)
+    KILN_RETURN_IF_ERROR(device_->copy(ids, lastNext_, static_cast<size_t>(B) * 8));
 
   std::vector<DevPtr> args;
   for (const format::TensorDesc &a : f->args) {
@@ -399,10 +405,24 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
       KILN_RETURN_IF_ERROR(capture(*f, B, T, M, resolve, key));
     KILN_RETURN_IF_ERROR(device_->runGraph(key));
   }
+  results.clear();
+  for (const format::OperandDesc &r : f->results)
+    results.push_back(resolve(r));
+  lastNext_ = results.size() > 2 ? results[2] : 0;
+  lastBatch_ = name == "decode" ? B : 0;
+  return Status::ok();
+}
 
+Status Model::step(const std::string &name, const StepInput &in, StepOutput &out, bool wantLogits) {
+  if (!inFlight_.empty())
+    return Status::error(name + ": " + std::to_string(inFlight_.size()) + " decode steps begun and not ended");
+  const format::FunctionDesc *f = nullptr;
+  std::vector<DevPtr> results;
+  KILN_RETURN_IF_ERROR(launchStep(name, in, false, f, results));
+  int64_t B = in.batch;
   out.vocab = vocab_;
   out.next.assign(static_cast<size_t>(B), 0);
-  KILN_RETURN_IF_ERROR(device_->download(out.next.data(), resolve(f->results[2]), static_cast<size_t>(B) * 8));
+  KILN_RETURN_IF_ERROR(device_->download(out.next.data(), results[2], static_cast<size_t>(B) * 8));
   out.logits.clear();
   if (wantLogits) {
     const format::TensorDesc &lt = f->resultTypes[0];
@@ -411,10 +431,33 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
       return Status::error(source_ + ": logits of dtype " + lt.dtype);
     size_t es = host::dtypeSize(dt);
     host::Tensor t(dt, {B, vocab_});
-    KILN_RETURN_IF_ERROR(device_->download(t.data(), resolve(f->results[0]), static_cast<size_t>(B * vocab_) * es));
+    KILN_RETURN_IF_ERROR(device_->download(t.data(), results[0], static_cast<size_t>(B * vocab_) * es));
     out.logits = t.toF32();
   }
   return Status::ok();
+}
+
+Status Model::beginDecode(const StepInput &in, bool feedIds) {
+  if (inFlight_.size() >= 2)
+    return Status::error("decode: two steps are in flight already; end one first");
+  const format::FunctionDesc *f = nullptr;
+  std::vector<DevPtr> results;
+  KILN_RETURN_IF_ERROR(launchStep("decode", in, feedIds, f, results));
+  InFlight s{0, in.batch};
+  KILN_RETURN_IF_ERROR(device_->downloadBegin(results[2], static_cast<size_t>(in.batch) * 8, s.ticket));
+  inFlight_.push_back(s);
+  return Status::ok();
+}
+
+Status Model::endDecode(StepOutput &out) {
+  if (inFlight_.empty())
+    return Status::error("decode: no step in flight to end");
+  InFlight s = inFlight_.front();
+  inFlight_.erase(inFlight_.begin());
+  out.vocab = vocab_;
+  out.logits.clear();
+  out.next.assign(static_cast<size_t>(s.batch), 0);
+  return device_->downloadEnd(s.ticket, out.next.data(), static_cast<size_t>(s.batch) * 8);
 }
 
 } // namespace kiln::rt

@@ -93,10 +93,25 @@ public:
   /// Runs `function` ("prefill" or "decode") on `in`.
   Status step(const std::string &function, const StepInput &in, StepOutput &out, bool wantLogits = true);
 
+  /// A decode step in two halves, so the next one can be launched before
+  /// this one's tokens are back (greedy decoding without logits on the
+  /// host). beginDecode launches it and starts copying its next tokens
+  /// back; with `feedIds`, its input ids are the next tokens of the decode
+  /// step begun just before (same batch, same order), copied on the device,
+  /// and `in.ids` is not read. endDecode waits for the oldest step begun and
+  /// not ended, and gives its next tokens. At most two are in flight.
+  Status beginDecode(const StepInput &in, bool feedIds);
+  Status endDecode(StepOutput &out);
+  int64_t decodesInFlight() const { return static_cast<int64_t>(inFlight_.size()); }
+
 private:
+  /// Checks `in`, uploads it and launches `function` on it (as a graph for
+  /// decode); `f` and `resolve` locate its results.
+  using Resolve = std::function<DevPtr(const format::OperandDesc &)>;
+  Status launchStep(const std::string &function, const StepInput &in, bool feedIds, const format::FunctionDesc *&f,
+                    std::vector<DevPtr> &results);
   Model() = default;
   Status bindWeights(const format::EngineFile &engine, const std::string &dir);
-  using Resolve = std::function<DevPtr(const format::OperandDesc &)>;
   Status launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M, const Resolve &resolve);
   /// Records f's launches into graph `key` with overlap_ as it is.
   Status capture(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M, const Resolve &resolve,
@@ -118,6 +133,13 @@ private:
   std::vector<int64_t> eos_;
   bool useGraphs_ = true, overlap_ = true, autoOverlap_ = false, profiling_ = false;
   std::vector<KernelTime> profile_;
+  struct InFlight {
+    int ticket;
+    int64_t batch;
+  };
+  std::vector<InFlight> inFlight_; // decode steps begun, oldest first
+  DevPtr lastNext_ = 0;             // the last decode's next tokens on the device
+  int64_t lastBatch_ = 0;           // and its batch (0: none to feed from)
 };
 
 } // namespace kiln::rt

@@ -35,6 +35,9 @@ public:
         d_->cuEventDestroy(e);
     for (CUmodule m : modules_)
       d_->cuModuleUnload(m);
+    for (CUevent e : landed_)
+      if (e)
+        d_->cuEventDestroy(e);
     if (uploaded_)
       d_->cuEventDestroy(uploaded_);
     for (void *p : {pinnedUp_, pinnedDown_})
@@ -69,12 +72,14 @@ public:
     // tokens out): a copy from pageable memory goes through the driver's own
     // staging first. Without it (page-locking refused), copies stay pageable.
     if (d_->cuMemHostAlloc(&pinnedUp_, kPinnedBytes, 0) != 0 ||
-        d_->cuMemHostAlloc(&pinnedDown_, kPinnedBytes, 0) != 0 ||
+        d_->cuMemHostAlloc(&pinnedDown_, kPinnedBytes + kDownloadsInFlight * kSlotBytes, 0) != 0 ||
         d_->cuEventCreate(&uploaded_, CU_EVENT_DISABLE_TIMING) != 0) {
       for (void **p : {&pinnedUp_, &pinnedDown_})
         if (*p)
           d_->cuMemFreeHost(*p), *p = nullptr;
     }
+    for (CUevent &e : landed_)
+      KILN_RETURN_IF_ERROR(check(d_->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING), "creating an event"));
     return Status::ok();
   }
 
@@ -118,6 +123,24 @@ public:
     KILN_RETURN_IF_ERROR(check(d_->cuStreamSynchronize(stream_), "copying from the GPU (or a kernel before it)"));
     if (pinned)
       std::memcpy(dst, pinnedDown_, bytes);
+    return Status::ok();
+  }
+  Status downloadBegin(DevPtr src, size_t bytes, int &ticket) override {
+    if (!pinnedDown_ || bytes > kSlotBytes)
+      return Device::downloadBegin(src, bytes, ticket);
+    ticket = nextSlot_;
+    nextSlot_ = (nextSlot_ + 1) % kDownloadsInFlight;
+    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyDtoHAsync(slot(ticket), src, bytes, stream_), "copying from the GPU"));
+    return check(d_->cuEventRecord(landed_[ticket], stream_), "copying from the GPU");
+  }
+  Status downloadEnd(int ticket, void *dst, size_t bytes) override {
+    if (!pinnedDown_ || bytes > kSlotBytes)
+      return Device::downloadEnd(ticket, dst, bytes);
+    if (ticket < 0 || ticket >= kDownloadsInFlight)
+      return Status::error("downloadEnd: no download under ticket " + std::to_string(ticket));
+    KILN_RETURN_IF_ERROR(
+        check(d_->cuEventSynchronize(landed_[ticket]), "copying from the GPU (or a kernel before it)"));
+    std::memcpy(dst, slot(ticket), bytes);
     return Status::ok();
   }
   Status copy(DevPtr dst, DevPtr src, size_t bytes) override {
@@ -319,6 +342,12 @@ private:
   void *pinnedUp_ = nullptr, *pinnedDown_ = nullptr; // page-locked staging
   CUevent uploaded_ = nullptr;                       // the last copy from pinnedUp_
   bool uploadPending_ = false;
+  // downloadBegin's copies: slot i of pinnedDown_ past the first
+  // kPinnedBytes, and the event after its copy.
+  static constexpr size_t kSlotBytes = 64 << 10;
+  CUevent landed_[kDownloadsInFlight] = {};
+  int nextSlot_ = 0;
+  unsigned char *slot(int i) { return static_cast<unsigned char *>(pinnedDown_) + kPinnedBytes + i * kSlotBytes; }
   std::string arch_, describe_;
   std::vector<CUmodule> modules_;
   std::vector<CUfunction> functions_;

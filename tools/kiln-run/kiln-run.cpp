@@ -12,7 +12,7 @@
 //     transformers bf16 keeps its own f32 argmax)
 //   kiln-run ENGINE --golden g.json|--prompt-ids ... --check-batching [--kv-pages N]
 //   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--batch 1] [--profile] [--no-graphs]
-//            [--overlap auto|on|off] [--ab-overlap N]
+//            [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
 // transformers golden (test/models/hf/*/golden.json): its prompt, 32 greedy
@@ -27,6 +27,8 @@
 // tokens. --bench times greedy decode of a seeded random prompt (--batch N:
 // N of them decoding together) and measures the
 // device's copy bandwidth; --profile adds a per-kernel table (tools/kiln-run/Bench.h).
+// --no-lookahead launches each greedy decode step only once the previous
+// one's tokens are on the host (GenerateOptions::lookahead).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Generate.h"
@@ -54,7 +56,7 @@ int usage() {
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F]] [--memory-report]\n"
                "                [--check-batching] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
-               "                [--overlap auto|on|off] [--ab-overlap N]\n");
+               "                [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]\n");
   return 2;
 }
 
@@ -109,6 +111,7 @@ int main(int argc, char **argv) {
     else if (a == "--memory-report") memoryReport = true;
     else if (a == "--bench") bench = true;
     else if (a == "--no-graphs") lo.graphs = false;
+    else if (a == "--no-lookahead") go.lookahead = false;
     else if (a == "--overlap" && (v = next())) {
       if (!rt::parseOverlap(v, lo.overlap))
         return usage();

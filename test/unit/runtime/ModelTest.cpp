@@ -556,3 +556,55 @@ TEST(Generate, RefusesOnlyThePromptThatCannotFitAlone) {
   EXPECT_EQ(out[2].size(), 4u);
   EXPECT_TRUE(rep.status[0].isOk() && rep.status[2].isOk());
 }
+
+namespace {
+
+/// Greedy generation on the host device (the tiny Llama, real weights).
+Status hostGenerate(const std::vector<std::vector<int64_t>> &prompts, const GenerateOptions &g,
+                    std::vector<std::vector<int64_t>> &out, GenerateReport &rep) {
+  std::unique_ptr<Device> host;
+  KILN_RETURN_IF_ERROR(openHostDevice(host));
+  std::unique_ptr<Model> m;
+  LoadOptions o;
+  o.weights = kLlama;
+  KILN_RETURN_IF_ERROR(
+      Model::load(std::move(host), writeEngine("ahead", "\"max_batch\":1", "\"max_batch\":2"), o, m));
+  return generate(*m, prompts, g, out, nullptr, &rep);
+}
+
+} // namespace
+
+// Decode steps launched one ahead (ids fed from the previous step on the
+// device) give the tokens of steps launched one at a time: with a queue
+// (two slots, three prompts), and when a sequence stops on a token while
+// the step after it is already launched (its row is discarded).
+TEST(Generate, LaunchingAheadKeepsTheTokens) {
+  std::vector<std::vector<int64_t>> prompts = {iota(7, 3), iota(12, 40), iota(5, 90)}, plain, ahead;
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 12;
+  g.lookahead = false;
+  GenerateReport rep;
+  Status s = hostGenerate(prompts, g, plain, rep);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(rep.aheadSteps, 0);
+  std::set<int64_t> distinct(plain[2].begin(), plain[2].end());
+  ASSERT_GT(distinct.size(), 3u) << "the tiny Llama repeats one token: this test would prove little";
+  g.lookahead = true;
+  s = hostGenerate(prompts, g, ahead, rep);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(ahead, plain);
+  EXPECT_GT(rep.aheadSteps, 0);
+  EXPECT_EQ(rep.discardedRows, 0); // every sequence runs to max_tokens: nothing launched for nothing
+
+  // Stop the last prompt at its 4th token; the others go on.
+  g.ignoreEos = false;
+  g.stop = {plain[2][3]};
+  g.lookahead = false;
+  ASSERT_TRUE(hostGenerate(prompts, g, plain, rep).isOk());
+  ASSERT_EQ(plain[2].size(), 4u);
+  g.lookahead = true;
+  ASSERT_TRUE(hostGenerate(prompts, g, ahead, rep).isOk());
+  EXPECT_EQ(ahead, plain);
+  EXPECT_GT(rep.discardedRows, 0);
+}
