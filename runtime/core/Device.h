@@ -55,6 +55,10 @@ public:
   virtual void free(DevPtr p) = 0;
   virtual Status upload(DevPtr dst, const void *src, size_t bytes) = 0;
   virtual Status download(void *dst, DevPtr src, size_t bytes) = 0;
+  /// An upload the caller knows no launch still running reads or writes:
+  /// it need not wait for them (CUDA: a second stream), and launches made
+  /// after it see it. By default, upload.
+  virtual Status uploadAside(DevPtr dst, const void *src, size_t bytes) { return upload(dst, src, bytes); }
   /// A download in two halves: begin orders the copy after the launches so
   /// far and returns at once (later launches may overwrite `src`); end
   /// waits for it and writes the bytes to `dst`. Copies begun and not yet

@@ -16,6 +16,8 @@ namespace {
 /// Graph keys: batch << 32 | table width, and this bit when captured with
 /// programmatic dependent launch.
 constexpr uint64_t kOverlapKey = uint64_t(1) << 63;
+constexpr uint64_t kSlotKey = uint64_t(1) << 62; // the second decode input buffer
+constexpr uint64_t kFedKey = uint64_t(1) << 61;  // ids read from the previous step's next tokens
 
 constexpr uint64_t kAlign = 256;
 uint64_t aligned(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
@@ -52,7 +54,7 @@ void transposeInto(const char *src, int64_t rows, int64_t cols, size_t es, char 
 Model::~Model() {
   if (!device_)
     return;
-  for (DevPtr p : {weights_, arena_, workspace_, kv_, io_})
+  for (DevPtr p : {weights_, arena_, workspace_, kv_, io_, ioDecode_})
     device_->free(p);
 }
 
@@ -180,7 +182,35 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
   m->ioBlocks_ = (man.maxSeq + man.pageSize - 1) / man.pageSize;
   uint64_t io = 2 * aligned(m->ioTokens_ * 8) + aligned(m->ioTokens_ * m->ioBlocks_ * 4) + aligned(m->ioTokens_ * 4);
   KILN_RETURN_IF_ERROR(m->device_->alloc(io, m->io_));
-  m->deviceBytes_ += static_cast<int64_t>(arena + man.memory.workspace + io);
+  // A second input buffer for decode (batch <= max_batch), so a step's
+  // inputs are uploaded while the one before runs.
+  uint64_t ioDecode =
+      2 * aligned(man.maxBatch * 8) + aligned(man.maxBatch * m->ioBlocks_ * 4) + aligned(man.maxBatch * 4);
+  KILN_RETURN_IF_ERROR(m->device_->alloc(ioDecode, m->ioDecode_));
+  m->deviceBytes_ += static_cast<int64_t>(arena + man.memory.workspace + io + ioDecode);
+  if (const format::FunctionDesc *d = man.function("decode"); d && d->results.size() > 2) {
+    const format::OperandDesc &next = d->results[2];
+    int64_t idsArg = -1, lastRead = -1;
+    for (size_t i = 0; i < d->args.size(); ++i)
+      if (d->args[i].name == "input_ids")
+        idsArg = static_cast<int64_t>(i);
+    for (size_t l = 0; l < d->launches.size(); ++l)
+      for (const format::OperandDesc &o : d->launches[l].operands)
+        if (o.kind == format::OperandDesc::Kind::Arg && o.index == idsArg)
+          lastRead = static_cast<int64_t>(l);
+    bool clear = next.kind == format::OperandDesc::Kind::Arena && idsArg >= 0 && lastRead >= 0;
+    for (int64_t l = 0; clear && l <= lastRead; ++l) {
+      const format::LaunchDesc &ld = d->launches[static_cast<size_t>(l)];
+      for (size_t i = ld.operands.size() - static_cast<size_t>(std::min<int64_t>(ld.outputs, ld.operands.size()));
+           i < ld.operands.size(); ++i) {
+        const format::OperandDesc &o = ld.operands[i];
+        if (o.kind == format::OperandDesc::Kind::Arena && o.arena.offset < next.arena.offset + next.arena.size &&
+            next.arena.offset < o.arena.offset + o.arena.size)
+          clear = false;
+      }
+    }
+    m->feedInPlace_ = clear;
+  }
 
   int64_t pageBytes = man.kv.bytesPerToken * man.pageSize;
   int64_t want = o.kvPages > 0 ? o.kvPages : man.maxBatch * m->ioBlocks_;
@@ -309,8 +339,8 @@ void Model::setProfiling(bool on) {
   profiling_ = on;
 }
 
-Status Model::launchStep(const std::string &name, const StepInput &in, bool feedIds, const format::FunctionDesc *&f,
-                         std::vector<DevPtr> &results) {
+Status Model::launchStep(const std::string &name, const StepInput &in, bool feedIds, int slot,
+                         const format::FunctionDesc *&f, std::vector<DevPtr> &results) {
   f = manifest_.function(name);
   if (!f)
     return Status::error(source_ + " has no function '" + name + "'");
@@ -367,9 +397,15 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
   std::memcpy(staging_.data() + oPos, in.positions.data(), in.positions.size() * 8);
   std::memcpy(staging_.data() + oBt, in.blockTables.data(), in.blockTables.size() * 4);
   std::memcpy(staging_.data() + oCl, in.contextLens.data(), in.contextLens.size() * 4);
-  KILN_RETURN_IF_ERROR(device_->upload(io_, staging_.data(), total));
-  DevPtr ids = io_, pos = io_ + oPos, bt = io_ + oBt, cl = io_ + oCl;
-  if (feedIds)
+  DevPtr io = slot ? ioDecode_ : io_;
+  if (slot && B > manifest_.maxBatch)
+    return Status::error("decode of " + std::to_string(B) + " sequences exceeds max_batch");
+  KILN_RETURN_IF_ERROR(slot ? device_->uploadAside(io, staging_.data(), total)
+                            : device_->upload(io, staging_.data(), total));
+  DevPtr ids = io, pos = io + oPos, bt = io + oBt, cl = io + oCl;
+  if (feedIds && feedInPlace_)
+    ids = lastNext_;
+  else if (feedIds)
     KILN_RETURN_IF_ERROR(device_->copy(ids, lastNext_, static_cast<size_t>(B) * 8));
 
   std::vector<DevPtr> args;
@@ -398,6 +434,10 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
     KILN_RETURN_IF_ERROR(chooseOverlap(*f, B, T, M, resolve, key));
   if (overlap_)
     key |= kOverlapKey;
+  if (slot)
+    key |= kSlotKey;
+  if (feedIds && feedInPlace_)
+    key |= kFedKey;
   if (!graph) {
     KILN_RETURN_IF_ERROR(launchAll(*f, B, T, M, resolve));
   } else {
@@ -418,7 +458,7 @@ Status Model::step(const std::string &name, const StepInput &in, StepOutput &out
     return Status::error(name + ": " + std::to_string(inFlight_.size()) + " decode steps begun and not ended");
   const format::FunctionDesc *f = nullptr;
   std::vector<DevPtr> results;
-  KILN_RETURN_IF_ERROR(launchStep(name, in, false, f, results));
+  KILN_RETURN_IF_ERROR(launchStep(name, in, false, 0, f, results));
   int64_t B = in.batch;
   out.vocab = vocab_;
   out.next.assign(static_cast<size_t>(B), 0);
@@ -442,7 +482,8 @@ Status Model::beginDecode(const StepInput &in, bool feedIds) {
     return Status::error("decode: two steps are in flight already; end one first");
   const format::FunctionDesc *f = nullptr;
   std::vector<DevPtr> results;
-  KILN_RETURN_IF_ERROR(launchStep("decode", in, feedIds, f, results));
+  KILN_RETURN_IF_ERROR(launchStep("decode", in, feedIds, nextSlot_, f, results));
+  nextSlot_ ^= 1;
   InFlight s{0, in.batch};
   KILN_RETURN_IF_ERROR(device_->downloadBegin(results[2], static_cast<size_t>(in.batch) * 8, s.ticket));
   inFlight_.push_back(s);

@@ -103,13 +103,19 @@ public:
   Status beginDecode(const StepInput &in, bool feedIds);
   Status endDecode(StepOutput &out);
   int64_t decodesInFlight() const { return static_cast<int64_t>(inFlight_.size()); }
+  /// Whether fed ids are read where the previous step wrote them (else
+  /// copied first): the manifest shows decode writes nothing over its next
+  /// tokens before its last read of the ids.
+  bool feedsIdsInPlace() const { return feedInPlace_; }
 
 private:
   /// Checks `in`, uploads it and launches `function` on it (as a graph for
   /// decode); `f` and `resolve` locate its results.
   using Resolve = std::function<DevPtr(const format::OperandDesc &)>;
-  Status launchStep(const std::string &function, const StepInput &in, bool feedIds, const format::FunctionDesc *&f,
-                    std::vector<DevPtr> &results);
+  /// `slot` 1: the second decode input buffer, uploaded aside (beginDecode
+  /// alternates, so the step in flight never reads the one written).
+  Status launchStep(const std::string &function, const StepInput &in, bool feedIds, int slot,
+                    const format::FunctionDesc *&f, std::vector<DevPtr> &results);
   Model() = default;
   Status bindWeights(const format::EngineFile &engine, const std::string &dir);
   Status launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int64_t M, const Resolve &resolve);
@@ -140,6 +146,12 @@ private:
   std::vector<InFlight> inFlight_; // decode steps begun, oldest first
   DevPtr lastNext_ = 0;             // the last decode's next tokens on the device
   int64_t lastBatch_ = 0;           // and its batch (0: none to feed from)
+  DevPtr ioDecode_ = 0;             // the second decode input buffer
+  int nextSlot_ = 0;                // beginDecode's next input buffer
+  // Fed ids are read where the previous step left them (no copy): decode
+  // writes nothing over its next-token result before its last read of the
+  // ids (checked on the manifest at load).
+  bool feedInPlace_ = false;
 };
 
 } // namespace kiln::rt

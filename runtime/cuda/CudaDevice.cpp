@@ -43,6 +43,8 @@ public:
     for (void *p : {pinnedUp_, pinnedDown_})
       if (p)
         d_->cuMemFreeHost(p);
+    if (aside_)
+      d_->cuStreamDestroy(aside_);
     if (stream_)
       d_->cuStreamDestroy(stream_);
     d_->cuDevicePrimaryCtxRelease(dev_);
@@ -80,6 +82,7 @@ public:
     }
     for (CUevent &e : landed_)
       KILN_RETURN_IF_ERROR(check(d_->cuEventCreate(&e, CU_EVENT_DISABLE_TIMING), "creating an event"));
+    KILN_RETURN_IF_ERROR(check(d_->cuStreamCreate(&aside_, CU_STREAM_NON_BLOCKING), "cuStreamCreate"));
     return Status::ok();
   }
 
@@ -113,6 +116,19 @@ public:
     KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, pinnedUp_, bytes, stream_), "copying to the GPU"));
     uploadPending_ = true;
     return check(d_->cuEventRecord(uploaded_, stream_), "copying to the GPU");
+  }
+  Status uploadAside(DevPtr dst, const void *src, size_t bytes) override {
+    if (!bytes)
+      return Status::ok();
+    if (!pinnedUp_ || bytes > kPinnedBytes || !aside_)
+      return upload(dst, src, bytes);
+    if (uploadPending_)
+      KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(uploaded_), "copying to the GPU"));
+    std::memcpy(pinnedUp_, src, bytes);
+    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, pinnedUp_, bytes, aside_), "copying to the GPU"));
+    uploadPending_ = true;
+    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(uploaded_, aside_), "copying to the GPU"));
+    return check(d_->cuStreamWaitEvent(stream_, uploaded_, 0), "ordering a copy before the kernels");
   }
   Status download(void *dst, DevPtr src, size_t bytes) override {
     if (!bytes)
@@ -338,6 +354,7 @@ private:
   CUdevice dev_ = 0;
   CUcontext ctx_ = nullptr;
   CUstream stream_ = nullptr;
+  CUstream aside_ = nullptr; // uploadAside's copies
   static constexpr size_t kPinnedBytes = 1 << 20;
   void *pinnedUp_ = nullptr, *pinnedDown_ = nullptr; // page-locked staging
   CUevent uploaded_ = nullptr;                       // the last copy from pinnedUp_

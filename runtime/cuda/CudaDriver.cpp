@@ -53,6 +53,7 @@ Loaded open() {
   resolve(lib, "cuMemcpyDtoDAsync_v2", d.cuMemcpyDtoDAsync, missing);
   resolve(lib, "cuMemHostAlloc", d.cuMemHostAlloc, missing);
   resolve(lib, "cuMemFreeHost", d.cuMemFreeHost, missing);
+  resolve(lib, "cuStreamWaitEvent", d.cuStreamWaitEvent, missing);
   resolve(lib, "cuModuleLoadData", d.cuModuleLoadData, missing);
   resolve(lib, "cuModuleUnload", d.cuModuleUnload, missing);
   resolve(lib, "cuModuleGetFunction", d.cuModuleGetFunction, missing);
