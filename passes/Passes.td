@@ -131,15 +131,21 @@ def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
       (greedy decoding's LM head).
     - `rope_kv_append` (or `kv_append`): the slices of the merged QKV, the
       per-head norms (Qwen3), RoPE of queries and keys and the append of
-      keys and values to the paged cache.
+      keys and values to the paged cache. In a decode function, when the
+      group is only slices of one QKV projection, reshapes, RoPE over whole
+      heads in one style and the append, and nothing else reads that
+      projection (no gated halves, no argmax), it joins the projection's
+      `matmul` group: codegen computes each rotated pair of columns side by
+      side and rotates and stores them in the epilogue.
     - `paged_attention`, `attention`, `embedding`, `norm`, `elementwise`
       (chains of elementwise ops) and one group per remaining op.
     - In a decode function (one token per sequence) with
       `append-in-attention`, the `rope_kv_append` group joins its layer's
-      `paged_attention`: one kernel ropes the queries as it loads them and
-      the split that holds the new token appends its key and value before
-      reading the cache, saving a launch per layer. Off by default until
-      the CUDA kernel has been measured and checked on a GPU.
+      `paged_attention` instead: one kernel ropes the queries as it loads
+      them and the split that holds the new token appends its key and value
+      before reading the cache. Off by default: checked on the H100, and
+      slower there than the separate kernels it replaced (bench/NOTES.md
+      item 10).
 
     Reshapes between groups are views and stay outside. A group is only
     formed when it stays convex (no outside op both depends on it and lies
@@ -184,7 +190,7 @@ def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
     Option<"mergeProjections", "merge-projections", "bool", /*default=*/"true",
            "merge matmuls of one activation into one over concatenated weights">,
     Option<"appendInAttention", "append-in-attention", "bool", /*default=*/"false",
-           "in decode, RoPE and the KV append join the attention kernel">
+           "in decode, RoPE and the KV append join the attention kernel (instead of the QKV projection)">
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }
