@@ -748,14 +748,9 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
 /// before it), which appends the new key and value when the kernel does.
 struct SplitUnit {
   i64 unit, split, kvh, bt, t, b, qpos, kBegin, kEnd;
-  i64 active; // splits with keys (or split 0 alone): the others only append
   bool appends;
 };
-/// Split `u % SPLITS` of unit `u / SPLITS`: its keys [kBegin, kEnd), at
-/// least MINCHUNK of them (a kernel's keys per round trip) per split, so a
-/// short context runs on fewer splits, each a full chunk.
-template <class S, int SPLITS, int MINCHUNK = 1>
-__device__ __forceinline__ SplitUnit splitUnit(const Args &a, i64 u) {
+template <class S, int SPLITS> __device__ __forceinline__ SplitUnit splitUnit(const Args &a, i64 u) {
   SplitUnit w;
   w.split = u % SPLITS;
   w.unit = u / SPLITS;
@@ -767,9 +762,6 @@ __device__ __forceinline__ SplitUnit splitUnit(const Args &a, i64 u) {
   i64 len = S::contextLen(a, w.b);
   i64 hi = S::CAUSAL && w.qpos + 1 < len ? w.qpos + 1 : len;
   i64 chunk = (hi + SPLITS - 1) / SPLITS;
-  if (chunk < MINCHUNK)
-    chunk = MINCHUNK;
-  w.active = hi > chunk ? (hi + chunk - 1) / chunk : 1;
   w.kBegin = w.split * chunk;
   w.kEnd = w.kBegin + chunk < hi ? w.kBegin + chunk : hi;
   if (S::WINDOW > 0 && w.kBegin < w.qpos - S::WINDOW + 1)
@@ -839,20 +831,19 @@ template <class S> __device__ __forceinline__ void appendKV(const Args &a, const
   }
 }
 
-/// The end of a split decode: each of the `active` splits of (b, t, kv
-/// head) has left its rows' (acc, max, sum) in `part`; the last to arrive
-/// merges them, writes the output and resets the counter (the workspace
-/// stays zeroed).
+/// The end of a split decode: every split of (b, t, kv head) has left its
+/// rows' (acc, max, sum) in `part`; the last split to arrive merges them,
+/// writes the output and resets the counter (the workspace stays zeroed).
 template <class S, int SPLITS>
 __device__ __forceinline__ void combineSplits(const Args &a, const float *part, unsigned *counters, i64 unit,
-                                              i64 bt, i64 b, i64 t, i64 kvh, i64 active) {
+                                              i64 bt, i64 b, i64 t, i64 kvh) {
   constexpr int G = S::H / S::HKV, PER = AttnRow<S>::PER, STRIDE = S::D + 2;
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   __shared__ bool last;
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0)
-    last = atomicAdd(counters + unit, 1u) == active - 1;
+    last = atomicAdd(counters + unit, 1u) == SPLITS - 1;
   __syncthreads();
   if (!last)
     return;
@@ -861,14 +852,14 @@ __device__ __forceinline__ void combineSplits(const Args &a, const float *part, 
     i64 h = kvh * G + g;
     const float *p = part + (bt * S::H + h) * SPLITS * STRIDE;
     float mx = -kiln::inf();
-    for (int s = 0; s < active; ++s)
+    for (int s = 0; s < SPLITS; ++s)
       mx = fmaxf(mx, __ldcg(p + s * STRIDE + S::D));
     AttnRow<S> row;
     row.l = 0.0f;
 #pragma unroll
     for (int j = 0; j < PER; ++j)
       row.acc[j] = 0.0f;
-    for (int s = 0; s < active; ++s) {
+    for (int s = 0; s < SPLITS; ++s) {
       float ms = __ldcg(p + s * STRIDE + S::D), ls = __ldcg(p + s * STRIDE + S::D + 1);
       if (ls == 0.0f)
         continue;
@@ -902,8 +893,6 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
     i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
     i64 kBegin = w.kBegin, kEnd = w.kEnd;
     appendKV<S>(a, w, nullptr);
-    if (SPLITS > 1 && split >= w.active)
-      continue; // no keys here: not part of the merge
     for (int g = warp; g < G; g += warps) {
       i64 h = kvh * G + g;
       AttnRow<S> row;
@@ -929,7 +918,7 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
       }
     }
     if (SPLITS > 1)
-      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh, w.active);
+      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh);
   }
 }
 
@@ -969,15 +958,13 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
       return loadRaw<TC, VEC>(cache, i);
   };
   for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
-    SplitUnit w = splitUnit<S, SPLITS, CH>(a, u);
+    SplitUnit w = splitUnit<S, SPLITS>(a, u);
     i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
     i64 kBegin = w.kBegin, kEnd = w.kEnd;
     if constexpr (S::ROPE != 0)
       if (qpos >= 0)
         ropeTable<S>(qpos, sRope);
     appendKV<S>(a, w, S::ROPE != 0 ? sRope : nullptr);
-    if (SPLITS > 1 && split >= w.active)
-      continue; // no keys here: not part of the merge
     float q[G][VEC], acc[G][VEC];
 #pragma unroll
     for (int g = 0; g < G; ++g)
@@ -1108,7 +1095,7 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
       }
     }
     if (SPLITS > 1)
-      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh, w.active);
+      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh);
     __syncthreads();
   }
 }
