@@ -178,10 +178,12 @@ private:
     bool neox = true;
   };
   FailureOr<RopeTable> ropeTable(RopeOp r, int64_t D);
-  /// Code storing `key` and `value` at `pos` of (ix[0], ix[2], ix[3]) in
-  /// the cache of kernel slot `slot`, either left out when empty (returns
-  /// when the page is unmapped).
-  std::string kvStore(KvAppendOp kv, unsigned slot, const std::string &key, const std::string &value);
+  /// Code finding `at`, the key of (ix[0], pos, ix[2], ix[3]) in the cache
+  /// of kernel slot `slot` (returns when the page is unmapped), then storing
+  /// each (offset from `at`, value): a value's offset is kvValue(kv).
+  std::string kvStore(KvAppendOp kv, unsigned slot, ArrayRef<std::pair<std::string, std::string>> stores);
+  /// From a key to its value within a page of the cache.
+  std::string kvValue(KvAppendOp kv);
   LogicalResult emitHostProgram(EmittedKernel &out);
   /// `name(a, k)`: element k of a 1-D operand or constant (+ `add`), or 0.
   LogicalResult vectorLoad(llvm::raw_ostream &os, Value v, const std::string &name, float add);
@@ -789,7 +791,7 @@ FailureOr<Emitter::RopeTable> Emitter::ropeTable(RopeOp r, int64_t D) {
   return t;
 }
 
-std::string Emitter::kvStore(KvAppendOp kv, unsigned slot, const std::string &key, const std::string &value) {
+std::string Emitter::kvStore(KvAppendOp kv, unsigned slot, ArrayRef<std::pair<std::string, std::string>> stores) {
   auto ct = cast<RankedTensorType>(kv.getCache().getType());
   std::string s =
       llvm::formatv("    kiln::i64 at = kiln::cacheIndex<{0}, {1}, {2}>(a, static_cast<const int *>(a.p[{3}]), "
@@ -799,13 +801,14 @@ std::string Emitter::kvStore(KvAppendOp kv, unsigned slot, const std::string &ke
                     ct.getDimSize(3), ct.getDimSize(4), ct.getDimSize(5),
                     cast<BlockArgument>(kv.getBlockTables()).getArgNumber(), cType(ct.getElementType()), slot)
           .str();
-  if (!key.empty())
-    s += "    kiln::stv(cache, at, " + key + ");\n";
-  if (!value.empty())
-    s += llvm::formatv("    kiln::stv(cache, at + {0}LL * {1} * {2}, {3});\n", ct.getDimSize(3), ct.getDimSize(4),
-                       ct.getDimSize(5), value)
-             .str();
+  for (const auto &[offset, value] : stores)
+    s += "    kiln::stv(cache, at" + (offset == "0" ? "" : " + " + offset) + ", " + value + ");\n";
   return s;
+}
+
+std::string Emitter::kvValue(KvAppendOp kv) {
+  auto ct = cast<RankedTensorType>(kv.getCache().getType());
+  return llvm::formatv("{0}LL * {1} * {2}", ct.getDimSize(3), ct.getDimSize(4), ct.getDimSize(5)).str();
 }
 
 //===--- families --------------------------------------------------------===//
@@ -1164,7 +1167,6 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
   row = llvm::formatv("(n / {0}) * {1} + n % {0} + j * {0}", po, 2 * po).str();
 
   // One function per segment stores the pair (d, d + po) of head h.
-  std::string fns;
   llvm::raw_string_ostream es(epi);
   for (auto [si, seg] : llvm::enumerate(segs)) {
     std::string name = "pair" + std::to_string(si);
@@ -1201,13 +1203,14 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
       if (failed(pos) || failed(pshape))
         return failure();
       bool shared = !(*pshape)[0].sym && (*pshape)[0].value == 1;
-      std::string store0 = kvStore(seg.kv, outputSlot(seg.yield), seg.key ? "y0" : "", seg.key ? "" : "y0");
-      std::string store1 = kvStore(seg.kv, outputSlot(seg.yield), seg.key ? "y1" : "", seg.key ? "" : "y1");
+      // d + po is po elements past d in the same head's row of the page.
+      std::string off0 = seg.key ? "0" : kvValue(seg.kv), off1 = std::to_string(po);
+      if (!seg.key)
+        off1 = off0 + " + " + off1;
       body += llvm::formatv("    kiln::i64 qx[2] = {{{0}, t};\n    kiln::i64 pos = {1};\n    if (pos < 0) return;\n",
                             shared ? "0" : "b", call(*pos, "qx"))
                   .str();
-      body += "    {\n" + store0 + "    }\n    {\n    kiln::i64 ix[4] = {jx[0], jx[1], jx[2], jx[3]};\n" + store1 +
-              "    }\n";
+      body += kvStore(seg.kv, outputSlot(seg.yield), {{off0, "y0"}, {off1, "y1"}});
     } else {
       FailureOr<Shape> ys = shapeOf(seg.stored);
       if (failed(ys))
@@ -1216,13 +1219,12 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
       body += "    kiln::stv(" + out + ", " + linearise("ix", *ys) + ", y0);\n";
       body += "    kiln::stv(" + out + ", " + linearise("jx", *ys) + ", y1);\n";
     }
-    fns += llvm::formatv("  __device__ static __forceinline__ void {0}(const kiln::Args &a, kiln::i64 b, kiln::i64 t, "
+    es << llvm::formatv("  __device__ static __forceinline__ void {0}(const kiln::Args &a, kiln::i64 b, kiln::i64 t, "
                          "kiln::i64 h, kiln::i64 d, float mm0, float mm1) {{\n"
                          "    kiln::i64 ix[4] = {{b, t, h, d}, jx[4] = {{b, t, h, d + {1}};\n{2}  }\n",
                          name, po, body)
                .str();
   }
-  es << fns;
   es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
         "float mm0, float mm1) {\n";
   es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 c = row(n, 0);\n";
@@ -1293,7 +1295,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
     more += "  __device__ static __forceinline__ void storeKV(const kiln::Args &a, kiln::i64 b, kiln::i64 t, "
             "kiln::i64 h, kiln::i64 d, float k, float v) {\n    kiln::i64 ix[4] = {b, t, h, d};\n"
             "    kiln::i64 pos = position(a, b, t);\n    if (pos < 0) return;\n" +
-            kvStore(kv, outputSlot(yCache), "k", "v") + "  }\n";
+            kvStore(kv, outputSlot(yCache), {{"0", "k"}, {kvValue(kv), "v"}}) + "  }\n";
   }
   if (tableRope) {
     FailureOr<RopeTable> rt = ropeTable(qRope, D);
@@ -1491,7 +1493,7 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
                                 "    if (pos < 0) return;\n",
                                 sharedPos ? "0" : "ix[0]", call(*pf, "px"))
                       .str();
-      seg.code += kvStore(kv, outputSlot(i), call(*kf, "ix"), call(*vf, "ix"));
+      seg.code += kvStore(kv, outputSlot(i), {{"0", call(*kf, "ix")}, {kvValue(kv), call(*vf, "ix")}});
       segments.push_back(seg);
       if (llvm::any_of(kv.getCache().getUsers(), [&](Operation *u) { return u != kv; }))
         return fail(kv, "the cache is read in the kernel that appends to it");

@@ -326,8 +326,8 @@ bool Grouper::convex(Operation *a, Operation *b) {
   // Members of the union, and the span they cover.
   DenseSet<Operation *> members;
   for (Operation *x : {a, b})
-    for (auto it = classes_.findLeader(x); it != classes_.member_end(); ++it)
-      members.insert(*it);
+    for (Operation *m : membersOf(x))
+      members.insert(m);
   unsigned first = std::numeric_limits<unsigned>::max(), last = 0;
   for (Operation *m : members) {
     first = std::min(first, pos_[m]);

@@ -161,6 +161,21 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
   // launched still runs for it; its row is discarded and the loop returns
   // to the caller once that step is read.
   std::vector<Sequence *> running; // in admission order
+  // A decode step of `rows` read: its count, and each row's token (a
+  // sequence that finishes leaves at once).
+  auto stepped = [&](size_t rows) {
+    ++r.decodeSteps;
+    r.largestBatch = std::max<int64_t>(r.largestBatch, static_cast<int64_t>(rows));
+  };
+  auto accept = [&](Sequence &s, int64_t token) {
+    finish(s, token);
+    if (s.done)
+      retire(s);
+  };
+  auto dropDone = [&]() {
+    running.erase(std::remove_if(running.begin(), running.end(), [](Sequence *s) { return s->done; }),
+                  running.end());
+  };
   auto decodeAheadSteps = [&]() -> Status {
     std::vector<Sequence *> rows = running;
     KILN_RETURN_IF_ERROR(model.beginDecode(decodeInput(rows), false));
@@ -190,25 +205,20 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       }
       StepOutput out;
       KILN_RETURN_IF_ERROR(model.endDecode(out));
-      ++r.decodeSteps;
-      r.largestBatch = std::max<int64_t>(r.largestBatch, static_cast<int64_t>(rows.size()));
+      stepped(rows.size());
       for (size_t b = 0; b < rows.size(); ++b) {
         Sequence &s = *rows[b];
         if (s.done) {
           ++r.discardedRows; // finished at the step before
           continue;
         }
-        finish(s, out.next[b]);
-        if (s.done) {
-          retire(s);
-          ahead = false;
-        }
+        accept(s, out.next[b]);
+        ahead &= !s.done;
       }
       if (!next)
         break;
     }
-    running.erase(std::remove_if(running.begin(), running.end(), [](Sequence *s) { return s->done; }),
-                  running.end());
+    dropDone();
     return Status::ok();
   };
   auto decodeAhead = [&]() -> Status {
@@ -301,23 +311,15 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     StepInput in = decodeInput(running);
     StepOutput out;
     KILN_RETURN_IF_ERROR(model.step("decode", in, out, needLogits));
-    ++r.decodeSteps;
-    r.largestBatch = std::max<int64_t>(r.largestBatch, in.batch);
-    std::vector<Sequence *> still;
+    stepped(running.size());
     for (size_t b = 0; b < running.size(); ++b) {
-      int64_t token;
+      int64_t token = out.next[b];
       if (needLogits)
         KILN_RETURN_IF_ERROR(pick(out.logits.data() + b * static_cast<size_t>(out.vocab), out.vocab, *running[b], o,
                                   model.eos(), rng, scratch, token));
-      else
-        token = out.next[b];
-      finish(*running[b], token);
-      if (running[b]->done)
-        retire(*running[b]);
-      else
-        still.push_back(running[b]);
+      accept(*running[b], token);
     }
-    running = std::move(still);
+    dropDone();
   }
   for (const Status &st : r.status)
     if (!st)

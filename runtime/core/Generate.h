@@ -25,7 +25,7 @@ struct GenerateOptions {
   /// earlier prompts, or a preempted sequence's own).
   bool prefixCaching = true;
   /// Greedy decoding with nothing waiting to be admitted launches each
-  /// decode step before the previous one's tokens are back (its ids copied
+  /// decode step before the previous one's tokens are back (its ids read
   /// on the device), so the GPU does not wait for the host between steps.
   /// Tokens are the same either way; a step launched for a sequence that
   /// then finishes is discarded.

@@ -19,6 +19,37 @@ constexpr uint64_t kOverlapKey = uint64_t(1) << 63;
 constexpr uint64_t kSlotKey = uint64_t(1) << 62; // the second decode input buffer
 constexpr uint64_t kFedKey = uint64_t(1) << 61;  // ids read from the previous step's next tokens
 
+/// Whether `f` reads its input ids for the last time before any launch
+/// writes over its next-token result (an arena range): then the next step
+/// may read its ids where this one leaves its next tokens.
+bool idsReadBeforeNextWritten(const format::FunctionDesc &f) {
+  using Kind = format::OperandDesc::Kind;
+  if (f.results.size() <= 2 || f.results[2].kind != Kind::Arena)
+    return false;
+  const format::ByteRange next = f.results[2].arena;
+  int64_t ids = -1, lastRead = -1;
+  for (size_t i = 0; i < f.args.size(); ++i)
+    if (f.args[i].name == "input_ids")
+      ids = static_cast<int64_t>(i);
+  for (size_t l = 0; l < f.launches.size(); ++l)
+    for (const format::OperandDesc &o : f.launches[l].operands)
+      if (o.kind == Kind::Arg && o.index == ids)
+        lastRead = static_cast<int64_t>(l);
+  if (lastRead < 0)
+    return false;
+  for (int64_t l = 0; l <= lastRead; ++l) {
+    const format::LaunchDesc &ld = f.launches[static_cast<size_t>(l)];
+    size_t outputs = static_cast<size_t>(std::clamp<int64_t>(ld.outputs, 0, static_cast<int64_t>(ld.operands.size())));
+    for (size_t i = ld.operands.size() - outputs; i < ld.operands.size(); ++i) {
+      const format::OperandDesc &o = ld.operands[i];
+      if (o.kind == Kind::Arena && o.arena.offset < next.offset + next.size &&
+          next.offset < o.arena.offset + o.arena.size)
+        return false;
+    }
+  }
+  return true;
+}
+
 constexpr uint64_t kAlign = 256;
 uint64_t aligned(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -188,29 +219,8 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
       2 * aligned(man.maxBatch * 8) + aligned(man.maxBatch * m->ioBlocks_ * 4) + aligned(man.maxBatch * 4);
   KILN_RETURN_IF_ERROR(m->device_->alloc(ioDecode, m->ioDecode_));
   m->deviceBytes_ += static_cast<int64_t>(arena + man.memory.workspace + io + ioDecode);
-  if (const format::FunctionDesc *d = man.function("decode"); d && d->results.size() > 2) {
-    const format::OperandDesc &next = d->results[2];
-    int64_t idsArg = -1, lastRead = -1;
-    for (size_t i = 0; i < d->args.size(); ++i)
-      if (d->args[i].name == "input_ids")
-        idsArg = static_cast<int64_t>(i);
-    for (size_t l = 0; l < d->launches.size(); ++l)
-      for (const format::OperandDesc &o : d->launches[l].operands)
-        if (o.kind == format::OperandDesc::Kind::Arg && o.index == idsArg)
-          lastRead = static_cast<int64_t>(l);
-    bool clear = next.kind == format::OperandDesc::Kind::Arena && idsArg >= 0 && lastRead >= 0;
-    for (int64_t l = 0; clear && l <= lastRead; ++l) {
-      const format::LaunchDesc &ld = d->launches[static_cast<size_t>(l)];
-      for (size_t i = ld.operands.size() - static_cast<size_t>(std::min<int64_t>(ld.outputs, ld.operands.size()));
-           i < ld.operands.size(); ++i) {
-        const format::OperandDesc &o = ld.operands[i];
-        if (o.kind == format::OperandDesc::Kind::Arena && o.arena.offset < next.arena.offset + next.arena.size &&
-            next.arena.offset < o.arena.offset + o.arena.size)
-          clear = false;
-      }
-    }
-    m->feedInPlace_ = clear;
-  }
+  if (const format::FunctionDesc *d = man.function("decode"))
+    m->feedInPlace_ = idsReadBeforeNextWritten(*d);
 
   int64_t pageBytes = man.kv.bytesPerToken * man.pageSize;
   int64_t want = o.kvPages > 0 ? o.kvPages : man.maxBatch * m->ioBlocks_;
@@ -397,9 +407,7 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
   std::memcpy(staging_.data() + oPos, in.positions.data(), in.positions.size() * 8);
   std::memcpy(staging_.data() + oBt, in.blockTables.data(), in.blockTables.size() * 4);
   std::memcpy(staging_.data() + oCl, in.contextLens.data(), in.contextLens.size() * 4);
-  DevPtr io = slot ? ioDecode_ : io_;
-  if (slot && B > manifest_.maxBatch)
-    return Status::error("decode of " + std::to_string(B) + " sequences exceeds max_batch");
+  DevPtr io = slot ? ioDecode_ : io_; // slot 1: decode only, checked within max_batch above
   KILN_RETURN_IF_ERROR(slot ? device_->uploadAside(io, staging_.data(), total)
                             : device_->upload(io, staging_.data(), total));
   DevPtr ids = io, pos = io + oPos, bt = io + oBt, cl = io + oCl;

@@ -97,8 +97,8 @@ public:
   /// this one's tokens are back (greedy decoding without logits on the
   /// host). beginDecode launches it and starts copying its next tokens
   /// back; with `feedIds`, its input ids are the next tokens of the decode
-  /// step begun just before (same batch, same order), copied on the device,
-  /// and `in.ids` is not read. endDecode waits for the oldest step begun and
+  /// step begun just before (same batch, same order), read on the device
+  /// (in place, or copied: feedsIdsInPlace), and `in.ids` is not read. endDecode waits for the oldest step begun and
   /// not ended, and gives its next tokens. At most two are in flight.
   Status beginDecode(const StepInput &in, bool feedIds);
   Status endDecode(StepOutput &out);
@@ -109,9 +109,9 @@ public:
   bool feedsIdsInPlace() const { return feedInPlace_; }
 
 private:
-  /// Checks `in`, uploads it and launches `function` on it (as a graph for
-  /// decode); `f` and `resolve` locate its results.
   using Resolve = std::function<DevPtr(const format::OperandDesc &)>;
+  /// Checks `in`, uploads it and launches `function` on it (as a graph for
+  /// decode); `f` is the function and `results` where its results are.
   /// `slot` 1: the second decode input buffer, uploaded aside (beginDecode
   /// alternates, so the step in flight never reads the one written).
   Status launchStep(const std::string &function, const StepInput &in, bool feedIds, int slot,

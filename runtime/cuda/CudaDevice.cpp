@@ -110,24 +110,12 @@ public:
     // returns. The stream orders either before the kernels.
     if (!pinnedUp_ || bytes > kPinnedBytes)
       return check(d_->cuMemcpyHtoDAsync(dst, src, bytes, stream_), "copying to the GPU");
-    if (uploadPending_)
-      KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(uploaded_), "copying to the GPU"));
-    std::memcpy(pinnedUp_, src, bytes);
-    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, pinnedUp_, bytes, stream_), "copying to the GPU"));
-    uploadPending_ = true;
-    return check(d_->cuEventRecord(uploaded_, stream_), "copying to the GPU");
+    return uploadPinned(dst, src, bytes, stream_);
   }
   Status uploadAside(DevPtr dst, const void *src, size_t bytes) override {
-    if (!bytes)
-      return Status::ok();
-    if (!pinnedUp_ || bytes > kPinnedBytes || !aside_)
+    if (!bytes || !pinnedUp_ || bytes > kPinnedBytes)
       return upload(dst, src, bytes);
-    if (uploadPending_)
-      KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(uploaded_), "copying to the GPU"));
-    std::memcpy(pinnedUp_, src, bytes);
-    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, pinnedUp_, bytes, aside_), "copying to the GPU"));
-    uploadPending_ = true;
-    KILN_RETURN_IF_ERROR(check(d_->cuEventRecord(uploaded_, aside_), "copying to the GPU"));
+    KILN_RETURN_IF_ERROR(uploadPinned(dst, src, bytes, aside_));
     return check(d_->cuStreamWaitEvent(stream_, uploaded_, 0), "ordering a copy before the kernels");
   }
   Status download(void *dst, DevPtr src, size_t bytes) override {
@@ -158,6 +146,16 @@ public:
         check(d_->cuEventSynchronize(landed_[ticket]), "copying from the GPU (or a kernel before it)"));
     std::memcpy(dst, slot(ticket), bytes);
     return Status::ok();
+  }
+  /// Through the page-locked buffer, once the copy before from it has
+  /// landed, on `stream`; `uploaded_` marks this one.
+  Status uploadPinned(DevPtr dst, const void *src, size_t bytes, CUstream stream) {
+    if (uploadPending_)
+      KILN_RETURN_IF_ERROR(check(d_->cuEventSynchronize(uploaded_), "copying to the GPU"));
+    std::memcpy(pinnedUp_, src, bytes);
+    KILN_RETURN_IF_ERROR(check(d_->cuMemcpyHtoDAsync(dst, pinnedUp_, bytes, stream), "copying to the GPU"));
+    uploadPending_ = true;
+    return check(d_->cuEventRecord(uploaded_, stream), "copying to the GPU");
   }
   Status copy(DevPtr dst, DevPtr src, size_t bytes) override {
     if (!bytes)
