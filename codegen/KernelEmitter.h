@@ -1,7 +1,7 @@
 //===- KernelEmitter.h - kiln_exec kernels -> CUDA C++ ----------*- C++ -*-===//
 //
 // Each `kiln_exec.kernel` becomes one self-contained CUDA C++ source: the
-// device library (codegen/cuda/kiln_device.cuh) followed by a generated
+// device library (codegen/cuda/*.cuh) followed by a generated
 // `struct S` that specialises one skeleton with the kernel's shapes,
 // constants and fused body, and an `extern "C" __global__` entry taking
 // `kiln::Args` (docs/codegen.md). Which skeleton follows from the body: a

@@ -199,7 +199,7 @@ int64_t vectorWidth(int64_t k, int64_t elementBytes) {
 }
 
 std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDesc &t) {
-  // The kernel (codegen/cuda/kiln_device.cuh, gemv): a 256-thread block of
+  // The kernel (codegen/cuda/gemv.cuh): a 256-thread block of
   // 8 warps (measured on the H100: 3-5% faster than 4 on the 1B shape); each warp streams one weight row (a column of the output) over
   // K / split_k with `unroll` 16-byte loads per lane in flight; split_k
   // warps of a block share a column. Every block stages all of A.

@@ -24,7 +24,7 @@ namespace kiln::rt {
 /// An address in a device's memory.
 using DevPtr = uint64_t;
 
-/// The kernels' one parameter (`kiln::Args` in codegen/cuda/kiln_device.cuh;
+/// The kernels' one parameter (`kiln::Args` in codegen/cuda/common.cuh;
 /// docs/codegen.md): buffers in operand order, the workspace, step sizes,
 /// the KV layer.
 struct KernelArgs {

@@ -288,7 +288,7 @@ int compile(const CompileOptions &o) {
     std::string text = "// kiln " + std::string(KILN_VERSION_STRING) + ": " +
                        std::to_string(kernels.size()) +
                        " kernels. Each kernel's source is the device library "
-                       "(codegen/cuda/kiln_device.cuh) followed by its part below.\n";
+                       "(codegen/cuda/*.cuh) followed by its part below.\n";
     for (const codegen::EmittedKernel &k : kernels)
       text += "\n" + k.specialisation;
     return writeText(text);

@@ -1,0 +1,286 @@
+// kiln device library: what every kernel family shares. The library is
+// this file and one file per family (gemv.cuh, gemm.cuh, norm.cuh,
+// pointwise.cuh, attention/{common,prefill,decode}.cuh, argmax.cuh),
+// joined in that order by codegen/CMakeLists.txt; codegen/KernelEmitter
+// prepends the joined text to each kernel's source, so a kernel's source is
+// self-contained (the engine stores it and the runtime can re-JIT it for
+// another GPU with NVRTC alone).
+//
+// A generated kernel defines `struct S` (shapes as constants, pointers and
+// the fused body's element functions) and calls one skeleton:
+//
+//   extern "C" __global__ void NAME(kiln::Args a) { kiln::gemv<S, ...>(a); }
+//
+// Every skeleton is correct for any grid (grid-stride loops), so the runtime
+// may size grids for the actual step. Arithmetic is in f32 (f64 for rope
+// angles), loads and stores in the buffers' dtypes, as the host kernels do.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
+namespace kiln {
+
+typedef long long i64;
+typedef unsigned long long u64;
+
+__device__ __forceinline__ float inf() { return __int_as_float(0x7f800000); }
+
+/// The one kernel parameter. `p` holds the launch's buffers in operand
+/// order (inputs, then outputs); `ws` a zeroed workspace that kernels leave
+/// zeroed; the rest are the step's dynamic sizes and the launch's KV layer.
+struct Args {
+  void *p[16];
+  void *ws;
+  int batch, tokens, pages, max_blocks, layer, pad0;
+};
+
+// ---- programmatic dependent launch ------------------------------------------
+//
+// On sm_90 the runtime launches a kernel while the previous one finishes.
+// Every skeleton calls dependOnPrevious() before it touches any buffer but
+// the weights: it returns once the previous kernel has completed and its
+// writes are visible. No kernel triggers its dependents early
+// (griddepcontrol.launch_dependents): the next kernel launches as the
+// blocks of this one exit. Measured on the H100 (1B shape, bench/NOTES.md
+// item 14): a trigger right after the wait made the step 3% slower than
+// no overlap at all (the waiting blocks of the next kernel sit on the SMs
+// the GEMV streams with), a trigger after each GEMV's main loop was even
+// with it, and none was 1.5% faster. Without the launch attribute the wait
+// is a no-op.
+
+__device__ __forceinline__ void dependOnPrevious() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// ---- element access -------------------------------------------------------
+
+__device__ __forceinline__ float ldf(const float *p, i64 i) { return p[i]; }
+__device__ __forceinline__ float ldf(const __nv_bfloat16 *p, i64 i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ float ldf(const __half *p, i64 i) { return __half2float(p[i]); }
+__device__ __forceinline__ float ldf(const double *p, i64 i) { return static_cast<float>(p[i]); }
+__device__ __forceinline__ i64 ldi(const i64 *p, i64 i) { return p[i]; }
+__device__ __forceinline__ i64 ldi(const int *p, i64 i) { return p[i]; }
+__device__ __forceinline__ i64 ldi(const signed char *p, i64 i) { return p[i]; }
+__device__ __forceinline__ i64 ldi(const bool *p, i64 i) { return p[i] ? 1 : 0; }
+
+__device__ __forceinline__ void stv(float *p, i64 i, float v) { p[i] = v; }
+__device__ __forceinline__ void stv(__nv_bfloat16 *p, i64 i, float v) { p[i] = __float2bfloat16(v); }
+__device__ __forceinline__ void stv(__half *p, i64 i, float v) { p[i] = __float2half(v); }
+__device__ __forceinline__ void stv(double *p, i64 i, float v) { p[i] = v; }
+__device__ __forceinline__ void stv(i64 *p, i64 i, i64 v) { p[i] = v; }
+__device__ __forceinline__ void stv(int *p, i64 i, i64 v) { p[i] = static_cast<int>(v); }
+__device__ __forceinline__ void stv(signed char *p, i64 i, i64 v) { p[i] = static_cast<signed char>(v); }
+__device__ __forceinline__ void stv(bool *p, i64 i, i64 v) { p[i] = v != 0; }
+
+/// `v` rounded to storage type T and back: what a tensor of T would hold.
+template <typename T> __device__ __forceinline__ float roundTo(float v) { return v; }
+template <> __device__ __forceinline__ float roundTo<__nv_bfloat16>(float v) {
+  return __bfloat162float(__float2bfloat16(v));
+}
+template <> __device__ __forceinline__ float roundTo<__half>(float v) {
+  return __half2float(__float2half(v));
+}
+
+__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+__device__ __forceinline__ float geluTanh(float x) {
+  return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// ---- reductions -----------------------------------------------------------
+
+__device__ __forceinline__ float warpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+/// Sum over the block; every thread gets it. `red` holds 33 floats.
+__device__ __forceinline__ float blockSum(float v, float *red) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+  v = warpSum(v);
+  __syncthreads();
+  if (lane == 0)
+    red[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    float s = lane < warps ? red[lane] : 0.0f;
+    s = warpSum(s);
+    if (lane == 0)
+      red[32] = s;
+  }
+  __syncthreads();
+  return red[32];
+}
+
+/// A float as an unsigned key that orders as the floats do.
+__device__ __forceinline__ unsigned orderedKey(float f) {
+  unsigned u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+/// (value, index) packed so that a larger pack is a larger value, or the
+/// same value at a smaller index: the first maximum wins, as in argmax.
+__device__ __forceinline__ u64 packArgmax(float v, i64 idx) {
+  return (static_cast<u64>(orderedKey(v)) << 32) | (0xffffffffull - static_cast<u64>(idx));
+}
+__device__ __forceinline__ i64 unpackArgmaxIndex(u64 p) {
+  return static_cast<i64>(0xffffffffull - (p & 0xffffffffull));
+}
+
+/// The grid-wide argmax finish: each block has folded its candidates into
+/// `best[m]` (atomicMax); the last block to arrive writes the indices and
+/// resets `best` and the counter to zero, so the workspace stays zeroed
+/// (and CUDA graphs can replay the launch).
+__device__ __forceinline__ void finishArgmax(u64 *best, unsigned *counter, i64 rows, i64 *out) {
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0)
+    last = atomicAdd(counter, 1u) == gridDim.x * gridDim.y * gridDim.z - 1;
+  __syncthreads();
+  if (!last)
+    return;
+  __threadfence();
+  for (i64 m = threadIdx.x; m < rows; m += blockDim.x)
+    out[m] = unpackArgmaxIndex(atomicExch(best + m, 0ull));
+  if (threadIdx.x == 0)
+    *counter = 0;
+}
+
+// ---- vector loads ---------------------------------------------------------
+
+template <int BYTES> struct VecOf;
+template <> struct VecOf<16> { typedef uint4 type; };
+template <> struct VecOf<8> { typedef uint2 type; };
+template <> struct VecOf<4> { typedef unsigned type; };
+template <> struct VecOf<2> { typedef unsigned short type; };
+template <> struct VecOf<1> { typedef unsigned char type; };
+
+/// Elements of T in one load of at most 16 bytes, of VEC wanted.
+template <typename T, int VEC> struct Piece {
+  static constexpr int value = VEC * sizeof(T) > 16 ? static_cast<int>(16 / sizeof(T)) : VEC;
+};
+
+/// VEC consecutive elements of T at p[i] (aligned), converted to float; in
+/// 16-byte loads when they span more (f32 activations beside bf16 weights).
+template <typename T, int VEC>
+__device__ __forceinline__ void loadVec(const T *p, i64 i, float (&out)[VEC]) {
+  constexpr int PER = Piece<T, VEC>::value;
+  typedef typename VecOf<PER * sizeof(T)>::type V;
+#pragma unroll
+  for (int c = 0; c < VEC; c += PER) {
+    V raw = __ldg(reinterpret_cast<const V *>(p + i + c));
+    const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      out[c + j] = ldf(e, j);
+  }
+}
+template <>
+__device__ __forceinline__ void loadVec<__nv_bfloat16, 1>(const __nv_bfloat16 *p, i64 i, float (&out)[1]) {
+  out[0] = __bfloat162float(p[i]);
+}
+template <>
+__device__ __forceinline__ void loadVec<__half, 1>(const __half *p, i64 i, float (&out)[1]) {
+  out[0] = __half2float(p[i]);
+}
+template <>
+__device__ __forceinline__ void loadVec<float, 1>(const float *p, i64 i, float (&out)[1]) {
+  out[0] = p[i];
+}
+
+// ---- row norms (prologues and the norm family) -----------------------------
+
+/// Mean (layer norm only) and 1/sqrt(var + eps) of row `m` of S's input,
+/// computed by the whole block.
+template <class S>
+__device__ __forceinline__ void rowStats(const Args &a, i64 m, float *red, float &mean, float &rs) {
+  float s = 0.0f;
+  mean = 0.0f;
+  if (S::NORM == 2) {
+    for (i64 k = threadIdx.x; k < S::K; k += blockDim.x)
+      s += S::x(a, m, k);
+    mean = blockSum(s, red) / static_cast<float>(S::K);
+    s = 0.0f;
+  }
+  for (i64 k = threadIdx.x; k < S::K; k += blockDim.x) {
+    float v = S::x(a, m, k) - mean;
+    s += v * v;
+  }
+  rs = rsqrtf(blockSum(s, red) / static_cast<float>(S::K) + S::EPS);
+}
+
+/// Row `m`, element `k` after the norm, rounded to the activation dtype as
+/// the unfused norm would store it.
+template <class S>
+__device__ __forceinline__ float normed(const Args &a, i64 m, i64 k, float mean, float rs) {
+  float v = (S::x(a, m, k) - mean) * rs * S::gamma(a, k);
+  if (S::NORM == 2)
+    v += S::beta(a, k);
+  return roundTo<typename S::TA>(v);
+}
+
+
+/// The raw bits of VEC consecutive T (VEC * sizeof(T) bytes, aligned).
+template <typename T, int VEC> struct Raw {
+  typedef typename VecOf<VEC * sizeof(T)>::type type;
+};
+template <typename T, int VEC>
+__device__ __forceinline__ typename Raw<T, VEC>::type loadRaw(const T *p, i64 i) {
+  return __ldg(reinterpret_cast<const typename Raw<T, VEC>::type *>(p + i));
+}
+/// As loadRaw, through L2 only (ld.global.cg): for data the kernel itself
+/// may have written (the decode attention's own appended keys), which the
+/// non-coherent path of loadRaw must not read.
+template <typename T, int VEC>
+__device__ __forceinline__ typename Raw<T, VEC>::type loadRawCoherent(const T *p, i64 i) {
+  return __ldcg(reinterpret_cast<const typename Raw<T, VEC>::type *>(p + i));
+}
+template <typename T, int VEC>
+__device__ __forceinline__ void unpackRaw(const typename Raw<T, VEC>::type &raw, float (&out)[VEC]) {
+  const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+  for (int j = 0; j < VEC; ++j)
+    out[j] = ldf(e, j);
+}
+/// VEC consecutive elements of T at p[i] in shared memory, as floats.
+template <typename T, int VEC>
+__device__ __forceinline__ void loadShared(const T *p, i64 i, float (&out)[VEC]) {
+  constexpr int PER = Piece<T, VEC>::value;
+#pragma unroll
+  for (int c = 0; c < VEC; c += PER) {
+    // One vector load into a register first: unpacking through the
+    // pointer would read the elements one by one.
+    typename Raw<T, PER>::type raw = *reinterpret_cast<const typename Raw<T, PER>::type *>(p + i + c);
+    float part[PER];
+    unpackRaw<T, PER>(raw, part);
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      out[c + j] = part[j];
+  }
+}
+
+// ---- the paged KV cache ------------------------------------------------------
+
+/// Address of element (token slot, kv head h, dim d) of K (kv = 0) or V
+/// (kv = 1) at position `pos` of sequence b, in the cache
+/// [L, P, 2, PAGE, HKV, D] at layer a.layer; -1 when the page is not mapped.
+template <int PAGE, int HKV, int D>
+__device__ __forceinline__ i64 cacheIndex(const Args &a, const int *blockTables, i64 b, i64 pos,
+                                          int kv, i64 h, i64 d) {
+  i64 page = blockTables[b * a.max_blocks + pos / PAGE];
+  if (page < 0 || page >= a.pages)
+    return -1;
+  i64 slot = pos % PAGE;
+  return ((((static_cast<i64>(a.layer) * a.pages + page) * 2 + kv) * PAGE + slot) * HKV + h) * D + d;
+}
+
+} // namespace kiln
