@@ -17,6 +17,18 @@ for m in llama llama31 mistral qwen2 qwen3 gpt2; do
   "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --append-in-attention --quiet \
     -o "$OUT/$m-bf16-att.engine"
 done
+# Head dims 24 to 256: f32, bf16, --append-in-attention, and prefill in
+# chunks of 32 tokens.
+for d in 24 32 48 64 80 96 112 128 256; do
+  m=llama-hd$d
+  for dt in f32 bf16; do
+    "$BIN/kiln" compile test/models/hf/$m --dtype $dt --max-batch 4 --max-seq 128 --quiet -o "$OUT/$m-$dt.engine"
+  done
+  "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --append-in-attention --quiet \
+    -o "$OUT/$m-bf16-att.engine"
+  "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --max-num-tokens 32 --quiet \
+    -o "$OUT/$m-bf16-c32.engine"
+done
 # Room for 32 sequences: decode's projections (RoPE and the KV append in
 # the QKV epilogue) take the tensor-core GEMM path instead of the GEMV.
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --quiet -o "$OUT/llama-bf16-b32.engine"

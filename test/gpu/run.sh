@@ -18,7 +18,8 @@
 #      alone; and a llama engine with room for 32 sequences (decode through
 #      the tensor-core GEMM, RoPE and the KV append in its epilogue), alone
 #      against the host and batched;
-#   7. the Llama-3.2-1B shape with peer_decode.py's random weights, against
+#   7. head dims 24 to 256 (llama-hdD): see below;
+#   8. the Llama-3.2-1B shape with peer_decode.py's random weights, against
 #      transformers' float32 greedy golden (from the bf16 weights, 128
 #      positions, end-of-sequence masked on both sides):
 #      - the engine compiled --dtype f32 (f32 compute over the bf16
@@ -93,6 +94,33 @@ line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/
          2> "$OUT/llama-b32-batching.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-batching.log")"
 row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
+
+# Head dims 24 to 256 (test/models/hf/llama-hdD; issue 16: lanes once
+# dropped the dims of a head not a multiple of 32): f32 against transformers,
+# bf16 and --append-in-attention against the host at the golden's prompt
+# (prefill, then 16 decode steps), and a 90-token prompt against the host in
+# one prefill step and in chunks of 32 tokens (the prefill attention over
+# several key tiles, and over keys already in the cache).
+long=$(python3 -c "import random; r = random.Random(5); print(','.join(str(r.randrange(512)) for _ in range(90)))")
+for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
+  m=llama-hd$d; g=test/models/hf/$m/golden.json
+  [ -f .device/engines/$m-f32.engine ] || continue
+  line=$($RUN .device/engines/$m-f32.engine --golden $g --tolerance 1e-3 2> "$OUT/$m-f32.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-f32.log")"
+  row hd$d "f32-vs-hf" "$line"; [[ "$line" != PASS* ]] && fail=1
+  for e in bf16 bf16-att; do
+    line=$($RUN .device/engines/$m-$e.engine --golden $g --reference host --tolerance 1e-2 --min-identical 16 \
+             2> "$OUT/$m-$e-vs-host.log" | head -1)
+    [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-vs-host.log")"
+    row hd$d "$e-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+  done
+  for e in bf16 bf16-c32; do
+    line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 1e-2 \
+             --min-identical 16 2> "$OUT/$m-$e-long.log" | head -1)
+    [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-long.log")"
+    row hd$d "$e-90-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+  done
+done
 
 if [ "${SKIP_1B:-0}" != 1 ] && [ -f .device/engines/l1b.engine ]; then
   echo "== Llama-3.2-1B shape with random weights (peer_decode.py)"

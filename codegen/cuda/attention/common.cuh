@@ -10,26 +10,30 @@ namespace kiln {
 // ---- paged attention --------------------------------------------------------
 //
 // One warp per (sequence, token, query head) row and key range: lanes split
-// the head dim (D / 32 each, or one for D < 32), keys stream through the page
+// the head dim (lane l holds dims l * PER .. l * PER + PER - 1 below D, PER =
+// ceil(D / 32), so any head dim is whole), keys stream through the page
 // table with an online softmax. Prefill (SPLITS = 1) writes the output; decode
 // splits the keys of each row over SPLITS blocks, which leave (max, sum,
 // acc) in the workspace; the last split of a row combines them.
 
 template <class S> struct AttnRow {
-  static constexpr int PER = S::D >= 32 ? S::D / 32 : 1;
+  static constexpr int PER = (S::D + 31) / 32;
   float m, l, acc[PER];
+  /// Whether this lane's j-th dimension exists (the last lanes of a head
+  /// dim that is not a multiple of 32 hold fewer, or none).
+  __device__ static __forceinline__ bool live(int lane, int j) { return lane * PER + j < S::D; }
 };
 
 template <class S>
 __device__ __forceinline__ void attendRange(const Args &a, i64 b, i64 t, i64 h, i64 qpos, i64 kBegin,
                                             i64 kEnd, AttnRow<S> &row) {
   constexpr int PER = AttnRow<S>::PER;
+  typedef AttnRow<S> R;
   int lane = threadIdx.x & 31;
-  bool laneLive = S::D >= 32 || lane < S::D;
   float q[PER];
 #pragma unroll
   for (int j = 0; j < PER; ++j)
-    q[j] = laneLive ? S::q(a, b, t, h, lane * PER + j) : 0.0f;
+    q[j] = R::live(lane, j) ? S::q(a, b, t, h, lane * PER + j) : 0.0f;
   row.m = -kiln::inf();
   row.l = 0.0f;
 #pragma unroll
@@ -52,7 +56,7 @@ __device__ __forceinline__ void attendRange(const Args &a, i64 b, i64 t, i64 h, 
     float dot = 0.0f;
 #pragma unroll
     for (int j = 0; j < PER; ++j)
-      dot += laneLive ? q[j] * ldf(cache, ko + lane * PER + j) : 0.0f;
+      dot += R::live(lane, j) ? q[j] * ldf(cache, ko + lane * PER + j) : 0.0f;
     dot = warpSum(dot);
     float x = dot * S::SCALE;
     if constexpr (S::SOFTCAP > 0.0f)
@@ -62,7 +66,7 @@ __device__ __forceinline__ void attendRange(const Args &a, i64 b, i64 t, i64 h, 
     row.l = row.l * corr + p;
 #pragma unroll
     for (int j = 0; j < PER; ++j)
-      row.acc[j] = row.acc[j] * corr + (laneLive ? p * ldf(cache, vo + lane * PER + j) : 0.0f);
+      row.acc[j] = row.acc[j] * corr + (R::live(lane, j) ? p * ldf(cache, vo + lane * PER + j) : 0.0f);
     row.m = mNew;
   }
 }
@@ -71,12 +75,11 @@ template <class S>
 __device__ __forceinline__ void storeRow(const Args &a, i64 b, i64 t, i64 h, const AttnRow<S> &row) {
   constexpr int PER = AttnRow<S>::PER;
   int lane = threadIdx.x & 31;
-  if (S::D < 32 && lane >= S::D)
-    return;
   float inv = row.l > 0.0f ? 1.0f / row.l : 0.0f;
 #pragma unroll
   for (int j = 0; j < PER; ++j)
-    S::store(a, b, t, h, lane * PER + j, row.acc[j] * inv);
+    if (AttnRow<S>::live(lane, j))
+      S::store(a, b, t, h, lane * PER + j, row.acc[j] * inv);
 }
 
 } // namespace kiln

@@ -131,9 +131,9 @@ __device__ __forceinline__ void combineSplits(const Args &a, const float *part, 
         continue;
       float w = expf(ms - mx);
       row.l += ls * w;
-      if (S::D >= 32 || lane < S::D)
 #pragma unroll
-        for (int j = 0; j < PER; ++j)
+      for (int j = 0; j < PER; ++j)
+        if (AttnRow<S>::live(lane, j))
           row.acc[j] += __ldcg(p + s * STRIDE + lane * PER + j) * w;
     }
     storeRow<S>(a, b, t, h, row);
@@ -174,9 +174,9 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
         continue;
       }
       float *p = part + ((bt * S::H + h) * SPLITS + split) * STRIDE;
-      if (S::D >= 32 || lane < S::D)
 #pragma unroll
-        for (int j = 0; j < PER; ++j)
+      for (int j = 0; j < PER; ++j)
+        if (AttnRow<S>::live(lane, j))
           p[lane * PER + j] = row.acc[j];
       if (lane == 0) {
         p[S::D] = row.m;

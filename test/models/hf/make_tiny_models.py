@@ -13,6 +13,8 @@ It also exports the tiny Llama with torch.onnx, as a plain forward
 export against torch with onnxruntime.
 
   python3 make_tiny_models.py --out DIR      # then copy DIR/* to test/models/hf/
+  python3 make_tiny_models.py --golden-for DIR...   # fill in the goldens of saved
+      models whose golden.json holds only the prompt (make_head_dim_models.py)
 """
 import argparse, json, os, sys, traceback
 
@@ -164,7 +166,29 @@ def export_onnx(f, cfg, out, prompt):
     return results
 
 
+def golden_for(dirs):
+    """transformers' float32 golden (loaded from the bf16 weights) for each
+    saved model, at the prompt its golden.json holds."""
+    from transformers import AutoModelForCausalLM
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    for d in dirs:
+        path = os.path.join(d, "golden.json")
+        g = json.load(open(path))
+        f = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager").to(dev).eval()
+        prompt = torch.tensor([g["prompt"]], device=dev)
+        with torch.no_grad():
+            logits = f(prompt).logits[0, -1]
+            toks = f.generate(prompt, max_new_tokens=GEN, min_new_tokens=GEN, do_sample=False,
+                              pad_token_id=0)[0, prompt.shape[1]:]
+        g.update(greedy_tokens=toks.tolist(), last_logits=logits.tolist(),
+                 golden_dtype="float32 from bf16 weights", transformers=transformers.__version__)
+        json.dump(g, open(path, "w"))
+        print(d, "distinct tokens:", len(set(toks.tolist())))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--golden-for":
+        return golden_for(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
