@@ -32,3 +32,11 @@ for m in l1b l8b; do
 done
 cp ../shared/bench/peer_decode.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_decode.py .device/bench/
 ls -la .device/engines
+# bench/prefill.sh: the whole prompt (up to 4096 tokens, or 8 x 512) in one
+# prefill step, and the default chunking (512 tokens per step).
+for m in l1b l8b; do
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --quiet \
+    -o .device/engines/$m-p4k.engine
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 4096 --quiet -o .device/engines/$m-p512.engine
+done
+cp ../shared/bench/peer_prefill.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_prefill.py .device/bench/

@@ -51,33 +51,145 @@ void printBench(rt::Model &model, const BenchFigures &f, double copy) {
     std::printf("bench: %s\n", f.overlapChoice.c_str());
 }
 
-void printProfile(rt::Model &model, double steps, double copy) {
+void printProfile(rt::Model &model, double steps, double copy, const std::string &function) {
   const auto &kernels = model.manifest().kernels;
   const auto &prof = model.profile();
   double peak = peakFlops(model.device());
   std::vector<size_t> order;
   double total = 0;
   for (size_t i = 0; i < prof.size(); ++i)
-    if (prof[i].calls && kernels[i].name.rfind("decode", 0) == 0) {
+    if (prof[i].calls && kernels[i].name.rfind(function, 0) == 0) {
       order.push_back(i);
       total += prof[i].us;
     }
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prof[a].us > prof[b].us; });
-  std::printf("profile: %.0f decode steps, each kernel timed on its own (no graphs, no overlap): %.1f us per step "
+  std::printf("profile: %.0f %s steps, each kernel timed on its own (no graphs, no overlap): %.1f us per step "
               "in kernels; roofline from the planned bytes and FLOPs, %.0f GB/s copy%s\n",
-              steps, total / steps, copy / 1e9, peak > 0 ? "" : ", no FLOP peak known for this device");
-  std::printf("  %-28s %-17s %5s %9s %9s %6s %12s %14s %8s %7s\n", "kernel", "family", "calls", "us/call",
-              "us/step", "share", "bytes", "flops", "GB/s", "%roof");
+              steps, function.c_str(), total / steps, copy / 1e9, peak > 0 ? "" : ", no FLOP peak known for this device");
+  std::printf("  %-28s %-17s %5s %9s %9s %6s %12s %14s %8s %8s %7s\n", "kernel", "family", "calls", "us/call",
+              "us/step", "share", "bytes", "flops", "GB/s", "TFLOP/s", "%roof");
   for (size_t i : order) {
     const auto &k = kernels[i];
     double perCall = prof[i].us / static_cast<double>(prof[i].calls);
     double floorUs = std::max(copy > 0 ? static_cast<double>(k.bytes) / copy * 1e6 : 0.0,
                               peak > 0 ? static_cast<double>(k.flops) / peak * 1e6 : 0.0);
-    std::printf("  %-28s %-17s %5lld %9.2f %9.2f %5.1f%% %12lld %14lld %8.1f %6.1f%%\n", k.name.c_str(),
+    std::printf("  %-28s %-17s %5lld %9.2f %9.2f %5.1f%% %12lld %14lld %8.1f %8.1f %6.1f%%\n", k.name.c_str(),
                 k.family.c_str(), static_cast<long long>(prof[i].calls), perCall, prof[i].us / steps,
                 100.0 * prof[i].us / total, static_cast<long long>(k.bytes), static_cast<long long>(k.flops),
-                static_cast<double>(k.bytes) / perCall * 1e-3, 100.0 * floorUs / perCall);
+                static_cast<double>(k.bytes) / perCall * 1e-3, static_cast<double>(k.flops) / perCall * 1e-6,
+                100.0 * floorUs / perCall);
   }
+}
+
+namespace {
+
+/// An integer member of the engine's config.json, or `otherwise`.
+int64_t configInt(const rt::Model &model, const char *key, int64_t otherwise) {
+  const format::JsonValue *v = model.manifest().config.find(key);
+  return v && v->isInteger() ? v->asInt() : otherwise;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return 0.0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+} // namespace
+
+int benchPrefill(rt::Model &model, const std::string &engine, const std::string &device,
+                 const std::vector<int64_t> &lengths, int64_t batch, int64_t reps, bool profile, uint64_t seed) {
+  const auto &m = model.manifest();
+  if (batch < 1 || batch > m.maxBatch) {
+    std::fprintf(stderr, "kiln-run: --batch %lld: the engine takes 1 to %lld sequences\n",
+                 static_cast<long long>(batch), static_cast<long long>(m.maxBatch));
+    return 2;
+  }
+  int64_t H = configInt(model, "hidden_size", 0), L = configInt(model, "num_hidden_layers", 0);
+  int64_t NH = configInt(model, "num_attention_heads", 0), KV = configInt(model, "num_key_value_heads", NH);
+  int64_t I = configInt(model, "intermediate_size", 0), V = configInt(model, "vocab_size", 0);
+  int64_t D = configInt(model, "head_dim", NH ? H / std::max<int64_t>(1, NH) : 0);
+  double perToken = 2.0 * L * (static_cast<double>(H) * (NH + 2 * KV) * D + static_cast<double>(NH) * D * H +
+                               3.0 * static_cast<double>(H) * I);
+  int64_t perStep = std::max<int64_t>(1, m.maxNumTokens / batch); // tokens of each sequence per step
+  int64_t maxBlocks = (m.maxSeq + m.pageSize - 1) / m.pageSize;
+  for (size_t li = 0; li < lengths.size(); ++li) {
+    int64_t n = lengths[li];
+    if (n > m.maxSeq) {
+      std::fprintf(stderr, "kiln-run: a prompt of %lld tokens exceeds the engine's max_seq %lld\n",
+                   static_cast<long long>(n), static_cast<long long>(m.maxSeq));
+      return 2;
+    }
+    rt::BlockManager blocks(model.pages(), model.pageSize());
+    std::vector<std::vector<int64_t>> prompts;
+    for (int64_t b = 0; b < batch; ++b) {
+      if (Status s = blocks.reserve(b, n); !s) {
+        std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+        return 1;
+      }
+      host::Rng rng(seed + 1 + static_cast<uint64_t>(b));
+      std::vector<int64_t> p;
+      for (int64_t i = 0; i < n; ++i)
+        p.push_back(static_cast<int64_t>(rng.next() % 256));
+      prompts.push_back(std::move(p));
+    }
+    int64_t chunk = std::min(n, perStep), steps = (n + chunk - 1) / chunk;
+    auto prefill = [&]() -> Status {
+      rt::StepOutput so;
+      for (int64_t c = 0; c < n; c += chunk) {
+        int64_t t = std::min(chunk, n - c);
+        rt::StepInput in;
+        in.batch = batch;
+        in.tokens = t;
+        in.maxBlocks = maxBlocks;
+        in.blockTables.assign(static_cast<size_t>(batch * maxBlocks), 0);
+        for (int64_t b = 0; b < batch; ++b) {
+          for (int64_t i = 0; i < t; ++i) {
+            in.ids.push_back(prompts[b][c + i]);
+            in.positions.push_back(c + i);
+          }
+          const std::vector<int32_t> &tab = blocks.table(b);
+          std::copy(tab.begin(), tab.end(), in.blockTables.begin() + b * maxBlocks);
+          in.contextLens.push_back(static_cast<int32_t>(c + t));
+        }
+        if (Status s = model.step("prefill", in, so, c + t >= n); !s)
+          return s;
+      }
+      return Status::ok();
+    };
+    std::vector<double> ms;
+    for (int64_t r = 0; r <= reps; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (Status s = prefill(); !s) {
+        std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+        return 1;
+      }
+      if (r > 0) // the first run warms up
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    double flops = batch * (perToken * n + 2.0 * V * H + 4.0 * L * NH * D * (static_cast<double>(n) * n / 2));
+    double med = median(ms);
+    std::printf("prefill: %s on %s: batch %lld x %lld tokens in %lld step%s of %lld: TTFT %.3f ms (median of %zu, "
+                "min %.3f), %.1f TFLOP/s%s\n",
+                engine.c_str(), device.c_str(), static_cast<long long>(batch), static_cast<long long>(n),
+                static_cast<long long>(steps), steps == 1 ? "" : "s", static_cast<long long>(chunk), med, ms.size(),
+                *std::min_element(ms.begin(), ms.end()), flops / med * 1e-9,
+                H && L && NH && I && V ? "" : " (config lacks Llama fields: FLOPs unknown)");
+    if (profile && li + 1 == lengths.size()) {
+      model.setProfiling(true);
+      Status s = prefill();
+      model.setProfiling(false);
+      if (!s) {
+        std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+        return 1;
+      }
+      double copy = 0;
+      (void)model.device().copyBandwidth(copy);
+      printProfile(model, static_cast<double>(steps), copy, "prefill");
+    }
+  }
+  return 0;
 }
 
 int abOverlap(rt::Model &model, const std::vector<int64_t> &prompt, rt::GenerateOptions o, int runs) {

@@ -32,7 +32,19 @@ void printBench(rt::Model &model, const BenchFigures &f, double copyBytesPerSeco
 /// one row per kernel, slowest first. The roofline takes the bytes and FLOPs
 /// the compiler planned for each kernel, the measured copy bandwidth, and the
 /// tensor-core peak of the built-in target that matches the device (if any).
-void printProfile(rt::Model &model, double steps, double copyBytesPerSecond);
+void printProfile(rt::Model &model, double steps, double copyBytesPerSecond,
+                  const std::string &function = "decode");
+
+/// kiln-run --bench-prefill: for each length N, `batch` seeded prompts of N
+/// tokens prefilled together (in chunks of max_num_tokens / batch tokens
+/// per sequence when they do not fit one step), once to warm up and then
+/// `reps` times; prints the median time to first token and the TFLOP/s of
+/// a Llama-shaped model of the engine's config (2 x weights x tokens, the
+/// LM head once per sequence, causal attention as N^2 / 2, as
+/// peer_prefill.py counts). `profile`: the per-kernel table of one more
+/// prefill of the last length. Returns the exit code.
+int benchPrefill(rt::Model &model, const std::string &engine, const std::string &device,
+                 const std::vector<int64_t> &lengths, int64_t batch, int64_t reps, bool profile, uint64_t seed);
 
 /// kiln-run --bench --ab-overlap N: N decode runs with programmatic
 /// dependent launch and N without, interleaved in one process on one set

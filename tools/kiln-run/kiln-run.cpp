@@ -13,6 +13,7 @@
 //   kiln-run ENGINE --golden g.json|--prompt-ids ... --check-batching [--kv-pages N]
 //   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--batch 1] [--profile] [--no-graphs]
 //            [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]
+//   kiln-run ENGINE --bench-prefill 512,2048,4096 [--batch B] [--reps R] [--profile]
 //
 // Builds on a machine without MLIR (the GPU machine). --golden takes a
 // transformers golden (test/models/hf/*/golden.json): its prompt, 32 greedy
@@ -29,6 +30,10 @@
 // device's copy bandwidth; --profile adds a per-kernel table (tools/kiln-run/Bench.h).
 // --no-lookahead launches each greedy decode step only once the previous
 // one's tokens are on the host (GenerateOptions::lookahead).
+// --bench-prefill times the prefill of B seeded prompts of each length (in
+// chunks of the engine's max_num_tokens when they do not fit one step):
+// time to first token and TFLOP/s; --profile adds the per-kernel table of
+// one prefill of the longest length (tools/kiln-run/Bench.h).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Generate.h"
@@ -86,7 +91,8 @@ int main(int argc, char **argv) {
   std::string reference;
   bool memoryReport = false, teacherForced = false, bench = false, profile = false, checkBatching = false;
   int abRuns = 0;
-  int64_t promptLen = 128, benchBatch = 1;
+  int64_t promptLen = 128, benchBatch = 1, prefillReps = 5;
+  std::vector<int64_t> prefillLens;
   double minAgreement = 0.99;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -119,6 +125,14 @@ int main(int argc, char **argv) {
     else if (a == "--profile") bench = profile = true;
     else if (a == "--ab-overlap" && (v = next())) bench = true, abRuns = std::atoi(v);
     else if (a == "--prompt-len" && (v = next())) promptLen = std::atoll(v);
+    else if (a == "--bench-prefill" && (v = next())) {
+      if (!parseIds(v, prefillLens) || prefillLens.empty() ||
+          std::any_of(prefillLens.begin(), prefillLens.end(), [](int64_t n) { return n < 1; })) {
+        std::fprintf(stderr, "kiln-run: --bench-prefill takes prompt lengths like 512,2048\n");
+        return 2;
+      }
+    }
+    else if (a == "--reps" && (v = next())) prefillReps = std::atoll(v);
     else if (a == "--batch" && (v = next())) bench = true, benchBatch = std::atoll(v);
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
@@ -190,6 +204,20 @@ int main(int argc, char **argv) {
         return 1;
       }
     }
+  }
+  if (!prefillLens.empty()) {
+    std::unique_ptr<rt::Device> d;
+    if (Status s = rt::openDevice(device, d); !s) {
+      std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+      return 1;
+    }
+    std::string describe = d->describe();
+    std::unique_ptr<rt::Model> model;
+    if (Status s = rt::Model::load(std::move(d), engine, lo, model); !s) {
+      std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+      return 1;
+    }
+    return tools::benchPrefill(*model, engine, describe, prefillLens, benchBatch, prefillReps, profile, go.seed);
   }
   std::vector<std::vector<int64_t>> batchPrompts; // --bench: all the prompts, ids first
   if (bench) {
