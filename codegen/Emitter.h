@@ -14,6 +14,7 @@
 #define KILN_CODEGEN_EMITTER_H
 
 #include "codegen/KernelEmitter.h"
+#include "runtime/target/Target.h"
 
 #include "interp/HostOpConversion.h"
 #include "ir/Exec/ExecOps.h"
@@ -125,6 +126,15 @@ inline int64_t pow2Floor(int64_t v) {
   return p;
 }
 
+/// The tile a GEMM kernel runs with (families/Gemm.cpp): choose-tiling's
+/// block_m, block_n, block_k and stages where gemmMma takes them; `mma`
+/// false: K is not a multiple of 8 (the WMMA kernel instead).
+struct GemmTile {
+  target::GemmTileShape shape;
+  bool mma = true;
+};
+GemmTile gemmTile(ex::KernelOp kernel, int64_t K);
+
 class Emitter {
 public:
   Emitter(ex::KernelOp kernel, ArrayRef<Shape> argShapes, const EmitOptions &options)
@@ -157,7 +167,7 @@ private:
   LogicalResult emitMatmul(MatmulOp mm, EmittedKernel &out); // families/Matmul.cpp
   /// The launch of a matmul kernel (struct S written): the tensor-core
   /// GEMM (families/Gemm.cpp) or the GEMV (families/Gemv.cpp).
-  void gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t N, int gate, const Shape &lead);
+  void gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate, const Shape &lead);
   void gemvSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate, int64_t mc, Type ta,
                     Type tw);
   /// Decode's QKV projection with its RoPE and KV append: each output item

@@ -230,31 +230,48 @@ std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDes
 }
 
 std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDesc &t) {
+  // The kernel (codegen/cuda/gemm.cuh, gemmMma): mma.sync m16n8k16 tiles
+  // fed by a cp.async ring; the tiles it takes (target::GemmTileShape).
+  // Its rate: the tensor cores' mma.sync share of the dense peak (wgmma
+  // reaches the datasheet figure, mma.sync about two thirds of it on
+  // sm_90), times how well a tile feeds them: warp tiles of 64 x 64 reuse
+  // each fragment most, shallow rings stall on memory. Blocks run in waves
+  // of the SMs times the blocks an SM holds (shared memory, registers:
+  // about 200 per thread).
   std::vector<Tiling> out;
-  double peak = t.bf16DenseTflops * 1e12;
+  bool hopper = t.arch.rfind("sm_90", 0) == 0;
+  double peak = t.bf16DenseTflops * 1e12 * (hopper ? 0.66 : 1.0);
   for (int64_t bm : {64, 128, 256})
     for (int64_t bn : {64, 128, 256})
       for (int64_t bk : {32, 64})
         for (int64_t stages : {2, 3, 4}) {
-          int64_t smem = (bm + bn) * bk * s.elementBytes * stages;
-          if (smem > t.smemPerBlockBytes)
+          target::GemmTileShape g{bm, bn, bk, stages};
+          int64_t smem = g.smemBytes(s.elementBytes);
+          if (!g.supported() || smem > t.smemPerBlockBytes)
             continue;
           Tiling tl;
           tl.family = "gemm";
           int64_t tiles = ceilDiv(s.m, bm) * ceilDiv(s.n, bn);
+          int64_t perSm = std::max<int64_t>(1, std::min({t.smemPerSmBytes / std::max<int64_t>(1, smem),
+                                                          t.registersPerSm / (g.threads() * 200),
+                                                          t.maxBlocksPerSm}));
           tl.blocks = tiles;
-          int64_t waves = ceilDiv(tiles, t.smCount);
-          // Small tiles reuse less per byte of shared memory traffic and keep
-          // the tensor cores less busy; deep pipelines hide latency.
-          double tileEff = std::min(1.0, static_cast<double>(bm * bn) / (128.0 * 256.0)) *
-                           (stages >= 3 ? 1.0 : 0.8) * 0.75;
-          double perTile = 2.0 * bm * bn * s.k / (peak / t.smCount * tileEff);
+          int64_t waves = ceilDiv(tiles, t.smCount * perSm);
+          double warpTile = static_cast<double>(bm / g.wm()) * static_cast<double>(bn / g.wn());
+          double tileEff = (warpTile >= 64 * 64 ? 1.0 : warpTile >= 64 * 32 ? 0.85 : 0.7) *
+                           (stages >= 4 ? 1.0 : stages == 3 ? 0.95 : 0.75) * (bk == 64 ? 1.0 : 0.95) * 0.85;
+          // perSm blocks share an SM's tensor cores: a wave of them takes
+          // perSm tiles' time.
+          double perTile = 2.0 * bm * bn * s.k * perSm / (peak / t.smCount * tileEff);
           double compute = waves * perTile;
-          double traffic = (static_cast<double>(s.m) * s.k * ceilDiv(s.n, bn) +
-                            static_cast<double>(s.n) * s.k * ceilDiv(s.m, bm)) *
-                               s.elementBytes +
-                           static_cast<double>(s.m) * s.n * s.elementBytes;
-          double memory = traffic / t.streamBytesPerSecond();
+          // Operands from memory once (the grouped tile order keeps a
+          // wave's rows and columns in L2); each tile re-reads its A rows
+          // and W columns from L2.
+          double once = (static_cast<double>(s.m) * s.k + static_cast<double>(s.n) * s.k +
+                         static_cast<double>(s.m) * s.n) * s.elementBytes;
+          double reread = (static_cast<double>(s.m) * s.k * ceilDiv(s.n, bn) +
+                           static_cast<double>(s.n) * s.k * ceilDiv(s.m, bm)) * s.elementBytes;
+          double memory = std::max(once / t.streamBytesPerSecond(), reread / (t.l2BandwidthGBps * 1e9));
           tl.timeUs = std::max(compute, memory) * 1e6 + launchUs(t);
           tl.params = {{"block_m", bm}, {"block_n", bn}, {"block_k", bk}, {"stages", stages},
                        {"smem", smem}};

@@ -13,6 +13,8 @@
 #include "runtime/support/Status.h"
 
 #include <cstdint>
+#include <algorithm>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +51,31 @@ Status parseTarget(std::string_view json, std::string_view source, TargetDesc &o
 const std::vector<TargetDesc> &builtinTargets();
 /// A built-in target by name or alias, or a description file by path.
 Status findTarget(std::string_view nameOrPath, TargetDesc &out);
+
+/// The tensor-core GEMM's tiles (codegen/cuda/gemm.cuh, gemmMma), shared by
+/// the cost model that picks them and the emitter that builds them: a BM x
+/// BN block tile, BK deep, in STAGES shared-memory stages, over WM x WN
+/// warps (two or four along M, then up to eight in all; warp tiles of 32 or
+/// 64 each way).
+struct GemmTileShape {
+  int64_t bm = 128, bn = 128, bk = 64, stages = 3;
+  int64_t wm() const { return bm >= 256 ? 4 : 2; }
+  int64_t wn() const { return std::min<int64_t>(bn / 32, 8 / wm()); }
+  int64_t threads() const { return wm() * wn() * 32; }
+  int64_t smemBytes(int64_t elementBytes = 2) const { return stages * (bm + bn) * bk * elementBytes; }
+  /// BM, BN in {64, 128, 256} but not both 256 (the accumulators would
+  /// spill), BK 32 or 64, 2 to 4 stages.
+  bool supported() const {
+    auto in = [](int64_t v, std::initializer_list<int64_t> set) {
+      for (int64_t x : set)
+        if (v == x)
+          return true;
+      return false;
+    };
+    return in(bm, {64, 128, 256}) && in(bn, {64, 128, 256}) && !(bm == 256 && bn == 256) && in(bk, {32, 64}) &&
+           stages >= 2 && stages <= 4;
+  }
+};
 
 } // namespace kiln::target
 

@@ -101,6 +101,10 @@ double median(std::vector<double> v) {
 int benchPrefill(rt::Model &model, const std::string &engine, const std::string &device,
                  const std::vector<int64_t> &lengths, int64_t batch, int64_t reps, bool profile, uint64_t seed) {
   const auto &m = model.manifest();
+  if (reps < 1) {
+    std::fprintf(stderr, "kiln-run: --reps takes a count of at least 1\n");
+    return 2;
+  }
   if (batch < 1 || batch > m.maxBatch) {
     std::fprintf(stderr, "kiln-run: --batch %lld: the engine takes 1 to %lld sequences\n",
                  static_cast<long long>(batch), static_cast<long long>(m.maxBatch));
