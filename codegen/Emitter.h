@@ -179,7 +179,8 @@ private:
   /// or prefill (families/AttentionPrefill.cpp).
   void attentionDecodeSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H, int64_t hkv, int64_t D,
                                int64_t splits, int64_t maxRows, Type cacheType, bool tableRope);
-  void attentionPrefillSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H);
+  void attentionPrefillSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H, int64_t hkv, int64_t D,
+                                Type cacheType);
   LogicalResult emitNorm(Operation *norm, EmittedKernel &out);           // families/Norm.cpp
   LogicalResult emitArgmaxRows(ArgmaxOp am, EmittedKernel &out);         // families/Argmax.cpp
   LogicalResult emitPointwise(EmittedKernel &out);                       // families/Pointwise.cpp

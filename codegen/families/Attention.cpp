@@ -116,7 +116,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   if (decode)
     attentionDecodeSkeleton(os, out, H, hkv, D, splits, maxRows, ct.getElementType(), tableRope);
   else
-    attentionPrefillSkeleton(os, out, H);
+    attentionPrefillSkeleton(os, out, H, hkv, D, ct.getElementType());
   out.specialisation = globals_ + s;
   return success();
 }

@@ -7,8 +7,24 @@
 
 namespace kiln::codegen::detail {
 
-void Emitter::attentionPrefillSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H) {
+void Emitter::attentionPrefillSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H, int64_t hkv,
+                                       int64_t D, Type cacheType) {
   out.family = "attention_prefill";
+  int64_t G = hkv > 0 && H % hkv == 0 ? H / hkv : 0;
+  if ((cacheType.isBF16() || cacheType.isF16()) && D % 16 == 0 && D <= 256 && G > 0) {
+    // Tensor cores (attentionPrefillMma): the largest divisor of the group
+    // up to 8 query heads per block, 16-token warp tiles up to 8 warps;
+    // choose-tiling's key tile where the registers hold it.
+    target::AttentionTileShape t = target::AttentionTileShape::of(G, D, tileInt(kernel_, "block_kv", 64));
+    int64_t hb = t.hb, bq = t.bq, bkv = t.bkv;
+    out.threads = t.threads();
+    out.smem = t.smemBytes();
+    out.grid = SizeRule{hkv * (G / hb), {Sym::Batch, Sym::Tokens}, bq, 0};
+    os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
+                        "kiln::attentionPrefillMma<S, {2}, {3}, {4}>(a); }\n",
+                        out.threads, kernel_.getSymName(), hb, bq, bkv);
+    return;
+  }
   out.grid = SizeRule{H, {Sym::Batch, Sym::Tokens}, 4, 0};
   os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
                       "kiln::attentionPrefill<S>(a); }\n",

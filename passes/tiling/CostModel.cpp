@@ -304,25 +304,31 @@ std::vector<Tiling> pagedAttentionCandidates(const KernelShape &s, const target:
 }
 
 std::vector<Tiling> flashAttentionCandidates(const KernelShape &s, const target::TargetDesc &t) {
+  // The kernel (codegen/cuda/attention/prefill.cuh, attentionPrefillMma):
+  // its query tile follows from the GQA group (target::AttentionTileShape);
+  // the key tile is the choice. mma.sync at 0.66 of the sm_90 peak, about
+  // half of it kept busy by the softmax between the two products.
   std::vector<Tiling> out;
-  double peak = t.bf16DenseTflops * 1e12;
+  bool hopper = t.arch.rfind("sm_90", 0) == 0;
+  double peak = t.bf16DenseTflops * 1e12 * (hopper ? 0.66 : 1.0);
   int64_t queries = std::max<int64_t>(1, s.m ? s.m : s.contextTokens * 2);
-  for (int64_t bq : {64, 128})
-    for (int64_t bkv : {64, 128}) {
-      int64_t smem = (bq + 2 * bkv) * s.headDim * s.elementBytes * 2;
-      if (smem > t.smemPerBlockBytes)
-        continue;
-      Tiling tl;
-      tl.family = "flash_attention";
-      tl.blocks = std::max<int64_t>(1, s.sequences) * s.heads * ceilDiv(queries, bq);
-      int64_t waves = ceilDiv(tl.blocks, t.smCount);
-      double eff = 0.5 * (bq == 128 ? 1.0 : 0.8) * (bkv == 128 ? 1.0 : 0.9);
-      double perBlock = 4.0 * bq * s.contextTokens * s.headDim / (peak / t.smCount * eff);
-      tl.timeUs = std::max(waves * perBlock, s.bytes / t.streamBytesPerSecond()) * 1e6 +
-                  launchUs(t);
-      tl.params = {{"block_q", bq}, {"block_kv", bkv}, {"smem", smem}};
-      out.push_back(std::move(tl));
-    }
+  int64_t g = s.kvHeads > 0 && s.heads % s.kvHeads == 0 ? s.heads / s.kvHeads : 1;
+  std::vector<int64_t> tried;
+  for (int64_t asked : {64, 128}) {
+    target::AttentionTileShape a = target::AttentionTileShape::of(g, s.headDim, asked);
+    if (llvm::is_contained(tried, a.bkv))
+      continue;
+    tried.push_back(a.bkv);
+    Tiling tl;
+    tl.family = "flash_attention";
+    tl.blocks = std::max<int64_t>(1, s.sequences) * s.kvHeads * (g / a.hb) * ceilDiv(queries, a.bq);
+    int64_t waves = ceilDiv(tl.blocks, t.smCount);
+    double eff = 0.5 * (a.bkv >= 64 ? 1.0 : 0.85);
+    double perBlock = 4.0 * a.rows() * s.contextTokens * s.headDim / (peak / t.smCount * eff);
+    tl.timeUs = std::max(waves * perBlock, s.bytes / t.streamBytesPerSecond()) * 1e6 + launchUs(t);
+    tl.params = {{"block_q", a.rows()}, {"block_kv", a.bkv}, {"smem", a.smemBytes()}};
+    out.push_back(std::move(tl));
+  }
   return out;
 }
 

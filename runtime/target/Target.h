@@ -77,6 +77,29 @@ struct GemmTileShape {
   }
 };
 
+/// The tensor-core prefill attention's tiles (codegen/cuda/attention/
+/// prefill.cuh, attentionPrefillMma) for G query heads per KV head and head
+/// dim D (a multiple of 16 up to 256): hb query heads per block (the largest
+/// divisor of G up to 8), bq tokens (16 per warp, up to 8 warps), bkv keys
+/// per tile (128 where D <= 64 and asked for, 32 above D = 128, else 64:
+/// what the registers hold).
+struct AttentionTileShape {
+  int64_t hb = 1, bq = 128, bkv = 64, d = 128;
+  static AttentionTileShape of(int64_t g, int64_t d, int64_t bkvAsked) {
+    AttentionTileShape t;
+    t.d = d;
+    for (int64_t x = 1; x <= std::min<int64_t>(g, 8); ++x)
+      if (g % x == 0)
+        t.hb = x;
+    t.bq = 16 * std::max<int64_t>(1, 8 / t.hb);
+    t.bkv = d > 128 ? 32 : bkvAsked >= 128 && d <= 64 ? 128 : 64;
+    return t;
+  }
+  int64_t threads() const { return hb * bq / 16 * 32; }
+  int64_t rows() const { return hb * bq; }
+  int64_t smemBytes() const { return (hb * bq + 4 * bkv) * (d + 8) * 2; }
+};
+
 } // namespace kiln::target
 
 #endif

@@ -1,6 +1,9 @@
 // kiln device library: the prefill attention family.
 //
-// Every query of a prompt against the paged cache.
+// Every query of a prompt against the paged cache: attentionPrefillMma
+// (tensor cores, FlashAttention-2 style) for 16-bit caches and head dims
+// that are multiples of 16 up to 256; attentionPrefill (a warp per query
+// row, f32) for the rest.
 // codegen/CMakeLists.txt joins the device library's files in order after
 // common.cuh into the one text every kernel's source begins with; no
 // file includes another (NVRTC compiles the joined text alone).
@@ -28,6 +31,211 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
         row.acc[j] = 0.0f;
     }
     storeRow<S>(a, b, t, h, row);
+  }
+}
+
+
+// ---- prefill attention on tensor cores -----------------------------------------
+//
+// A block takes BQ consecutive tokens of one sequence for HB query heads
+// that share a KV head (GQA: the K/V tiles are loaded once for all of
+// them) -- W = HB * BQ / 16 warps, each owning 16 rows (16 tokens of one
+// head). Q is staged in shared memory and kept in registers as mma A
+// fragments. Keys stream through the page table in tiles of BKV, double
+// buffered with cp.async; per tile S = Q K^T (m16n8k16, f32), scale,
+// softcap, the causal / sliding-window / unmapped-page mask, an online
+// softmax per row in registers (each thread holds rows lane/4 and lane/4+8
+// of its warp's 16), then P (rounded to the cache dtype, as FlashAttention
+// does) times V through ldmatrix.trans. Tiles wholly above the block's
+// last query or before its window are never loaded; a warp skips the
+// tiles past its own last query. Query tiles run longest first.
+// Rows padded by 8 elements keep ldmatrix phases in distinct banks.
+
+template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(const Args &a) {
+  typedef typename S::TC T;
+  constexpr int D = S::D, G = S::H / S::HKV, TPW = BQ / 16, W = HB * TPW, THREADS = W * 32;
+  constexpr int LD = D + 8, CH = D / 8, DK = D / 16, NO = D / 8, NS = BKV / 8;
+  static_assert(sizeof(T) == 2 && D % 16 == 0 && BKV % 16 == 0 && BQ % 16 == 0 && G % HB == 0,
+                "tensor-core attention: 16-bit cache, D and tiles multiples of 16");
+  constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * D; // K to V within a page
+  extern __shared__ __align__(128) unsigned char smem[];
+  T *sQ = reinterpret_cast<T *>(smem); // [HB * BQ][LD]
+  T *sK = sQ + HB * BQ * LD;           // [2][BKV][LD]
+  T *sV = sK + 2 * BKV * LD;           // [2][BKV][LD]
+  __shared__ i64 sPos[BQ];
+  __shared__ bool sValid[2][BKV];
+  __shared__ i64 sRange[2];
+  dependOnPrevious();
+  const T *cache = S::cache(a);
+  const int *tables = S::blockTables(a);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int hw = warp / TPW, tw = warp % TPW;
+  const i64 qTiles = (a.tokens + BQ - 1) / BQ, groups = G / HB;
+  const i64 units = static_cast<i64>(a.batch) * S::HKV * groups * qTiles;
+  for (i64 u = blockIdx.x; u < units; u += gridDim.x) {
+    i64 qt = qTiles - 1 - u % qTiles, rest = u / qTiles;
+    i64 hg = rest % groups;
+    rest /= groups;
+    i64 kvh = rest % S::HKV, b = rest / S::HKV, t0 = qt * BQ;
+    __syncthreads(); // the previous unit is done with shared memory
+    for (int i = tid; i < BQ; i += THREADS)
+      sPos[i] = t0 + i < a.tokens ? S::position(a, b, t0 + i) : -1;
+    __syncthreads();
+    for (int e = tid; e < HB * BQ * D; e += THREADS) {
+      int r = e / D, d = e % D, hh = r / BQ, i = r % BQ;
+      i64 h = kvh * G + hg * HB + hh;
+      sQ[r * LD + d] = static_cast<T>(sPos[i] >= 0 ? S::q(a, b, t0 + i, h, d) : 0.0f);
+    }
+    if (tid == 0) {
+      // Keys [lo, hi): up to the last query (causal) within the context,
+      // from the first query's window; lo on a tile boundary.
+      i64 lo = -1, hi = 0;
+      for (int i = 0; i < BQ; ++i)
+        if (sPos[i] >= 0) {
+          lo = lo < 0 || sPos[i] < lo ? sPos[i] : lo;
+          hi = sPos[i] + 1 > hi ? sPos[i] + 1 : hi;
+        }
+      i64 len = S::contextLen(a, b);
+      if (!S::CAUSAL || hi > len)
+        hi = len;
+      lo = S::WINDOW > 0 && lo >= 0 && lo - S::WINDOW + 1 > 0 ? (lo - S::WINDOW + 1) / BKV * BKV : 0;
+      sRange[0] = lo;
+      sRange[1] = hi;
+    }
+    __syncthreads();
+    const i64 kLo = sRange[0], kHi = sRange[1];
+    const int nTiles = kHi > kLo ? static_cast<int>((kHi - kLo + BKV - 1) / BKV) : 0;
+    unsigned qf[DK][4];
+#pragma unroll
+    for (int kd = 0; kd < DK; ++kd)
+      ldmatrix4(qf[kd], sQ + (hw * BQ + tw * 16 + (lane & 15)) * LD + kd * 16 + (lane >> 4) * 8);
+    const i64 p0 = sPos[tw * 16 + (lane >> 2)], p1 = sPos[tw * 16 + (lane >> 2) + 8];
+    i64 warpLast = -1;
+    for (int i = 0; i < 16; ++i)
+      warpLast = sPos[tw * 16 + i] > warpLast ? sPos[tw * 16 + i] : warpLast;
+    float o[NO][4], mRow[2] = {-kiln::inf(), -kiln::inf()}, lRow[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        o[n][q] = 0.0f;
+    auto load = [&](int buf, i64 s0) {
+      for (int e = tid; e < BKV * CH; e += THREADS) {
+        int r = e / CH, c = e % CH;
+        i64 s = s0 + r;
+        i64 at = s < kHi ? cacheIndex<S::PAGE, S::HKV, D>(a, tables, b, s, 0, kvh, c * 8) : -1;
+        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, at >= 0 ? cache + at : cache, at >= 0 ? 16 : 0);
+        cpAsync16(sV + (buf * BKV + r) * LD + c * 8, at >= 0 ? cache + at + V_OFFSET : cache, at >= 0 ? 16 : 0);
+        if (c == 0)
+          sValid[buf][r] = at >= 0;
+      }
+    };
+    if (nTiles > 0)
+      load(0, kLo);
+    cpAsyncCommit();
+    for (int j = 0; j < nTiles; ++j) {
+      const int buf = j & 1;
+      const i64 s0 = kLo + static_cast<i64>(j) * BKV;
+      if (j + 1 < nTiles)
+        load(buf ^ 1, s0 + BKV);
+      cpAsyncCommit();
+      cpAsyncWait<1>();
+      __syncthreads(); // tile j landed for every thread
+      if (!S::CAUSAL || s0 <= warpLast) {
+        float sc[NS][4];
+#pragma unroll
+        for (int n = 0; n < NS; ++n)
+#pragma unroll
+          for (int q = 0; q < 4; ++q)
+            sc[n][q] = 0.0f;
+        const T *tK = sK + buf * BKV * LD, *tV = sV + buf * BKV * LD;
+#pragma unroll
+        for (int kd = 0; kd < DK; ++kd)
+#pragma unroll
+          for (int n = 0; n < NS; n += 2) {
+            unsigned r[4];
+            ldmatrix4(r, tK + (n * 8 + (lane & 7) + ((lane >> 4) << 3)) * LD + kd * 16 + ((lane >> 3) & 1) * 8);
+            mma16816<T>(sc[n], qf[kd], r[0], r[1]);
+            mma16816<T>(sc[n + 1], qf[kd], r[2], r[3]);
+          }
+        // Scores, masked; the row maxima over the quad that shares a row.
+        float mx[2] = {-kiln::inf(), -kiln::inf()};
+#pragma unroll
+        for (int n = 0; n < NS; ++n)
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            int key = n * 8 + 2 * (lane & 3) + (q & 1);
+            i64 s = s0 + key, p = q < 2 ? p0 : p1;
+            bool ok = s < kHi && p >= 0 && sValid[buf][key] && (!S::CAUSAL || s <= p) &&
+                      (S::WINDOW <= 0 || p - s < S::WINDOW);
+            float x = sc[n][q] * S::SCALE;
+            if constexpr (S::SOFTCAP > 0.0f)
+              x = S::SOFTCAP * tanhf(x / S::SOFTCAP);
+            x = ok ? x : -kiln::inf();
+            sc[n][q] = x;
+            mx[q >> 1] = fmaxf(mx[q >> 1], x);
+          }
+        float corr[2];
+#pragma unroll
+        for (int hr = 0; hr < 2; ++hr) {
+          mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
+          mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
+          float mNew = fmaxf(mRow[hr], mx[hr]);
+          corr[hr] = mRow[hr] == -kiln::inf() ? 0.0f : expf(mRow[hr] - mNew);
+          mRow[hr] = mNew;
+          lRow[hr] *= corr[hr];
+        }
+#pragma unroll
+        for (int n = 0; n < NO; ++n)
+#pragma unroll
+          for (int q = 0; q < 4; ++q)
+            o[n][q] *= corr[q >> 1];
+        // P = exp(S - m), summed per thread (the quad's sums meet at the end),
+        // as A fragments of 16 keys each.
+        unsigned pf[BKV / 16][4];
+#pragma unroll
+        for (int n = 0; n < NS; ++n) {
+          float e[4];
+#pragma unroll
+          for (int q = 0; q < 4; ++q) {
+            e[q] = sc[n][q] == -kiln::inf() ? 0.0f : expf(sc[n][q] - mRow[q >> 1]);
+            lRow[q >> 1] += e[q];
+          }
+          pf[n / 2][(n & 1) * 2] = pack2<T>(e[0], e[1]);
+          pf[n / 2][(n & 1) * 2 + 1] = pack2<T>(e[2], e[3]);
+        }
+#pragma unroll
+        for (int kk = 0; kk < BKV / 16; ++kk)
+#pragma unroll
+          for (int n = 0; n < NO; n += 2) {
+            unsigned r[4];
+            ldmatrix4Trans(r, tV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + n * 8 + (lane >> 4) * 8);
+            mma16816<T>(o[n], pf[kk], r[0], r[1]);
+            mma16816<T>(o[n + 1], pf[kk], r[2], r[3]);
+          }
+      }
+      __syncthreads(); // every warp is done with buffer `buf` before it is refilled
+    }
+    cpAsyncWait<0>();
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      lRow[hr] += __shfl_xor_sync(0xffffffffu, lRow[hr], 1);
+      lRow[hr] += __shfl_xor_sync(0xffffffffu, lRow[hr], 2);
+    }
+    const i64 h = kvh * G + hg * HB + hw;
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      i64 t = t0 + tw * 16 + (lane >> 2) + hr * 8;
+      if (t >= a.tokens)
+        continue;
+      float inv = lRow[hr] > 0.0f ? 1.0f / lRow[hr] : 0.0f;
+#pragma unroll
+      for (int n = 0; n < NO; ++n) {
+        int d = n * 8 + 2 * (lane & 3);
+        S::store(a, b, t, h, d, o[n][hr * 2] * inv);
+        S::store(a, b, t, h, d + 1, o[n][hr * 2 + 1] * inv);
+      }
+    }
   }
 }
 
