@@ -59,6 +59,9 @@ struct EmittedKernel {
 struct EmitOptions {
   /// The largest step: bounds the workspace and the GEMV's row staging.
   int64_t maxBatch = 1, maxTokens = 1;
+  /// GEMMs on sm_90a run warpgroup MMA (wgmma) main loops where the tile
+  /// allows (BK = 64); off: mma.sync everywhere.
+  bool wgmma = true;
 };
 
 /// A rule's value for the given step sizes.

@@ -155,25 +155,119 @@ template <int CH> __device__ __forceinline__ int swz(int r, int c) {
   return r * CH * 8 + ((c ^ ((r * CH / 8) % CH)) * 8);
 }
 
-template <class S, int BM, int BN, int BK, int STAGES, int WM, int WN>
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// ---- warpgroup MMA (sm_90a) ----------------------------------------------------
+
+/// d (m64 x N, f32) += A (m64 x k16) B (N x k16)^T, both K-major in shared
+/// memory with the 128-byte swizzle, through their descriptors.
+template <int N, typename T> struct Wgmma;
+
+template <> struct Wgmma<64, __nv_bfloat16> {
+  __device__ static __forceinline__ void mma(float (&d)[32], u64 descA, u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(descA), "l"(descB), "r"(1));
+  }
+};
+template <> struct Wgmma<64, __half> {
+  __device__ static __forceinline__ void mma(float (&d)[32], u64 descA, u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(descA), "l"(descB), "r"(1));
+  }
+};
+template <> struct Wgmma<128, __nv_bfloat16> {
+  __device__ static __forceinline__ void mma(float (&d)[64], u64 descA, u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(descA), "l"(descB), "r"(1));
+  }
+};
+template <> struct Wgmma<128, __half> {
+  __device__ static __forceinline__ void mma(float (&d)[64], u64 descA, u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "l"(descA), "l"(descB), "r"(1));
+  }
+};
+template <> struct Wgmma<256, __nv_bfloat16> {
+  __device__ static __forceinline__ void mma(float (&d)[128], u64 descA, u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+                 : "l"(descA), "l"(descB), "r"(1));
+  }
+};
+template <> struct Wgmma<256, __half> {
+  __device__ static __forceinline__ void mma(float (&d)[128], u64 descA, u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+                 : "l"(descA), "l"(descB), "r"(1));
+  }
+};
+
+__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmmaWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+/// Orders this thread's generic-proxy shared-memory writes (cp.async, stores)
+/// before the tensor cores' (async proxy) reads that follow a barrier.
+__device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+/// The descriptor of a K-major tile of 128-byte rows (64 16-bit elements)
+/// with the 128-byte swizzle, 8-row groups 1024 bytes apart; `p` 1024-byte
+/// aligned, or advanced by k * 32 bytes within a row for k-step k.
+__device__ __forceinline__ u64 smemDescSw128(const void *p) {
+  u64 addr = static_cast<u64>(__cvta_generic_to_shared(p));
+  return ((addr & 0x3FFFFull) >> 4) | (1ull << 16) | (static_cast<u64>(1024 >> 4) << 32) | (1ull << 62);
+}
+#endif
+
+/// Whether gemmMma runs its warpgroup (wgmma) main loop: compiled for
+/// sm_90a, asked for (WGMMA), 128-byte rows (BK = 64) and a block of whole
+/// warpgroups.
+template <int BK, int WM, int WN, bool WGMMA> struct UseWgmma {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static constexpr bool value = WGMMA && BK == 64 && (WM * WN) % 4 == 0;
+#else
+  static constexpr bool value = false;
+#endif
+};
+
+template <class S, int BM, int BN, int BK, int STAGES, int WM, int WN, bool WGMMA = false>
 __device__ void gemmMma(const Args &a) {
   typedef typename S::TA T;
   static_assert(sizeof(T) == 2, "tensor-core tiles of 16-bit elements");
+  constexpr bool WG = UseWgmma<BK, WM, WN, WGMMA>::value;
   constexpr int THREADS = WM * WN * 32, CH = BK / 8, WTM = BM / WM, WTN = BN / WN;
   constexpr int MI = WTM / 16, NI = WTN / 8, GROUP_M = 8;
+  // Warpgroup tiling: WGS warpgroups, each MB m64 blocks by NW columns.
+  constexpr int WGS = THREADS / 128 > 0 ? THREADS / 128 : 1;
+  constexpr bool WG_SPLIT_N = BM / 64 < WGS;
+  constexpr int MB = WG_SPLIT_N ? 1 : (BM / 64) / WGS, NW = WG_SPLIT_N ? BN / WGS : BN;
   static_assert(BK % 16 == 0 && CH <= 8 && (CH & (CH - 1)) == 0, "BK: 16, 32 or 64");
   static_assert(WTM % 16 == 0 && WTN % 16 == 0, "warp tiles are whole m16 x n16 pieces");
   static_assert((BM * CH) % THREADS == 0 && (BN * CH) % THREADS == 0, "stage copies divide evenly");
   constexpr int NOUT = S::GATE ? BN / 2 : BN; // output items per tile
   constexpr int A_CP = BM * CH / THREADS, B_CP = BN * CH / THREADS;
-  extern __shared__ __align__(128) unsigned char smem[];
-  T *sA = reinterpret_cast<T *>(smem);               // [STAGES][BM * BK]
-  T *sB = sA + STAGES * BM * BK;                       // [STAGES][BN * BK]
+  extern __shared__ __align__(128) unsigned char smemRaw[];
+  // The 128-byte swizzle of wgmma's descriptors is on address bits: stages
+  // start on 1024-byte boundaries (the emitter adds 1024 bytes for this).
+  unsigned char *smem = smemRaw;
+  if constexpr (WG)
+    smem += (1024 - static_cast<unsigned>(__cvta_generic_to_shared(smemRaw)) % 1024) % 1024;
+  T *sA = reinterpret_cast<T *>(smem); // [STAGES][BM * BK]
+  T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
   __shared__ float sMean[S::NORM ? BM : 1], sRs[S::NORM ? BM : 1];
   __shared__ u64 best[S::ARGMAX ? BM : 1];
   dependOnPrevious();
-  const T *A = reinterpret_cast<const T *>(S::A(a));
-  const T *W = reinterpret_cast<const T *>(S::W(a));
+  const T *A = S::A(a);
+  const T *W = S::W(a);
   const i64 rows = S::rows(a);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wm = warp / WN, wn = warp % WN;
@@ -248,16 +342,19 @@ __device__ void gemmMma(const Args &a) {
     if constexpr (S::ARGMAX)
       for (int r = tid; r < BM; r += THREADS)
         best[r] = 0ull;
-    float acc[MI][NI][4];
+    // Accumulators: mma.sync fragments, or each warpgroup's m64 x NW blocks.
+    constexpr int ACC = WG ? MB * (NW / 2) : MI * NI * 4;
+    float acc[ACC];
 #pragma unroll
-    for (int i = 0; i < MI; ++i)
-#pragma unroll
-      for (int j = 0; j < NI; ++j)
-#pragma unroll
-        for (int q = 0; q < 4; ++q)
-          acc[i][j][q] = 0.0f;
+    for (int i = 0; i < ACC; ++i)
+      acc[i] = 0.0f;
+    const int wg = warp / 4;
     for (int kt = 0; kt < kTiles; ++kt) {
       cpAsyncWait<STAGES - 2>();
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+      if constexpr (WG)
+        fenceProxyAsync(); // this thread's copies, before the tensor cores read them
+#endif
       __syncthreads(); // stage kt landed for every thread; stage kt - 1 is free
       if (kt + STAGES - 1 < kTiles)
         load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
@@ -287,53 +384,95 @@ __device__ void gemmMma(const Args &a) {
           }
           *reinterpret_cast<uint4 *>(p) = raw;
         }
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+        if constexpr (WG)
+          fenceProxyAsync();
+#endif
         __syncthreads();
       }
+      if constexpr (WG) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+        const int rowBase = WG_SPLIT_N ? 0 : wg * MB * 64, colBase = WG_SPLIT_N ? wg * NW : 0;
+        wgmmaFence();
 #pragma unroll
-      for (int kk = 0; kk < BK / 16; ++kk) {
-        unsigned af[MI][4], bf[NI][2];
+        for (int kk = 0; kk < BK / 16; ++kk) {
+          u64 db = smemDescSw128(tB + colBase * BK) + 2 * kk; // k-step: 32 bytes further in the row
 #pragma unroll
-        for (int i = 0; i < MI; ++i)
-          ldmatrix4(af[i], tA + swz<CH>(wm * WTM + i * 16 + (lane & 15), kk * 2 + (lane >> 4)));
-#pragma unroll
-        for (int j = 0; j < NI; j += 2) {
-          unsigned r[4];
-          ldmatrix4(r, tB + swz<CH>(wn * WTN + j * 8 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
-          bf[j][0] = r[0];
-          bf[j][1] = r[1];
-          bf[j + 1][0] = r[2];
-          bf[j + 1][1] = r[3];
+          for (int mb = 0; mb < MB; ++mb) {
+            u64 da = smemDescSw128(tA + (rowBase + mb * 64) * BK) + 2 * kk;
+            Wgmma<NW, T>::mma(*reinterpret_cast<float(*)[NW / 2]>(acc + mb * (NW / 2)), da, db);
+          }
         }
+        wgmmaCommit();
+        wgmmaWait<0>();
+#endif
+      } else {
 #pragma unroll
-        for (int i = 0; i < MI; ++i)
+        for (int kk = 0; kk < BK / 16; ++kk) {
+          unsigned af[MI][4], bf[NI][2];
 #pragma unroll
-          for (int j = 0; j < NI; ++j)
-            mma16816<T>(acc[i][j], af[i], bf[j][0], bf[j][1]);
+          for (int i = 0; i < MI; ++i)
+            ldmatrix4(af[i], tA + swz<CH>(wm * WTM + i * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+#pragma unroll
+          for (int j = 0; j < NI; j += 2) {
+            unsigned r[4];
+            ldmatrix4(r, tB + swz<CH>(wn * WTN + j * 8 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
+            bf[j][0] = r[0];
+            bf[j][1] = r[1];
+            bf[j + 1][0] = r[2];
+            bf[j + 1][1] = r[3];
+          }
+#pragma unroll
+          for (int i = 0; i < MI; ++i)
+#pragma unroll
+            for (int j = 0; j < NI; ++j)
+              mma16816<T>(*reinterpret_cast<float(*)[4]>(acc + (i * NI + j) * 4), af[i], bf[j][0], bf[j][1]);
+        }
       }
     }
     cpAsyncWait<0>();
     __syncthreads(); // every warp is done with the ring before the next tile refills it
-    // Epilogue from registers: accumulator q of fragment (i, j) is row
-    // (lane / 4) + 8 * (q / 2) and column 2 * (lane % 4) + q % 2 of it.
+    // Epilogue from registers. Either way an m16 x n8 piece of accumulators
+    // holds row (lane / 4) + 8 * (q / 2) and column 2 * (lane % 4) + q % 2
+    // in its q-th value; `piece` gives the tile row and column of piece p's
+    // corner and the offset of its four values in acc.
+    constexpr int PIECES_M = WG ? MB * 4 : MI, PIECES_N = WG ? NW / 8 : NI;
+    auto corner = [&](int pm, int pn, int &r, int &c, int &at) {
+      if constexpr (WG) {
+        const int rowBase = WG_SPLIT_N ? 0 : wg * MB * 64, colBase = WG_SPLIT_N ? wg * NW : 0;
+        int mb = pm / 4; // pm % 4 is this warp's own 16 rows: one per warp
+        r = rowBase + mb * 64 + (warp % 4) * 16;
+        c = colBase + pn * 8;
+        at = mb * (NW / 2) + pn * 4;
+      } else {
+        r = wm * WTM + pm * 16;
+        c = wn * WTN + pn * 8;
+        at = (pm * NI + pn) * 4;
+      }
+    };
 #pragma unroll
-    for (int i = 0; i < MI; ++i)
+    for (int pm = 0; pm < PIECES_M; pm += WG ? 4 : 1)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        int r = wm * WTM + i * 16 + (lane >> 2) + h * 8;
+        int r0, c00, at0;
+        corner(pm, 0, r0, c00, at0);
+        int r = r0 + (lane >> 2) + h * 8;
         i64 m = m0 + r;
         if (m >= rows)
           continue;
         u64 mine = 0ull;
 #pragma unroll
-        for (int j = 0; j < NI; ++j) {
-          int col = wn * WTN + j * 8 + 2 * (lane & 3);
+        for (int pn = 0; pn < PIECES_N; ++pn) {
+          int rr, cc, at;
+          corner(pm, pn, rr, cc, at);
+          int col = cc + 2 * (lane & 3);
           if constexpr (S::GATE) {
             i64 n = c0 + col / 2;
             if (n < S::N) {
-              float y = S::epi(a, m, n, acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+              float y = S::epi(a, m, n, acc[at + 2 * h], acc[at + 2 * h + 1]);
               if constexpr (S::ARGMAX) {
-                u64 c = packArgmax(y, n);
-                mine = c > mine ? c : mine;
+                u64 cand = packArgmax(y, n);
+                mine = cand > mine ? cand : mine;
               }
             }
           } else {
@@ -341,10 +480,10 @@ __device__ void gemmMma(const Args &a) {
             for (int q = 0; q < 2; ++q) {
               i64 n = c0 + col + q;
               if (n < S::N) {
-                float y = S::epi(a, m, n, acc[i][j][2 * h + q], 0.0f);
+                float y = S::epi(a, m, n, acc[at + 2 * h + q], 0.0f);
                 if constexpr (S::ARGMAX) {
-                  u64 c = packArgmax(y, n);
-                  mine = c > mine ? c : mine;
+                  u64 cand = packArgmax(y, n);
+                  mine = cand > mine ? cand : mine;
                 }
               }
             }

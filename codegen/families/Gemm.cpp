@@ -37,14 +37,17 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
   if (g0.mma) {
     // Pipelined tensor cores (gemmMma) with choose-tiling's tile.
     out.threads = t.threads();
-    out.smem = t.smemBytes();
+    // wgmma's swizzled stages start on 1024-byte boundaries: room to align.
+    bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
+    out.smem = t.smemBytes() + (wg ? 1024 : 0);
     int64_t nout = gate ? t.bn / 2 : t.bn;
     g.factor *= (N + nout - 1) / nout;
     g.divisor = t.bm; // approximately ceil(rows / BM) * tilesN; the kernel strides
     out.grid = g;
     os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
-                        "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}>(a); }\n",
-                        out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn());
+                        "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",
+                        out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn(),
+                        wg ? "true" : "false");
     return;
   }
   // K not a multiple of 8: WMMA without cp.async.

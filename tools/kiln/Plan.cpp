@@ -253,6 +253,7 @@ int plan(const PlanOptions &po) {
   codegen::EmitOptions eo;
   eo.maxBatch = o.maxBatch;
   eo.maxTokens = std::min(o.maxNumTokens, o.maxSeq);
+  eo.wgmma = o.wgmma;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.model + " failed (see the diagnostics above)");
   MemoryPlan m;

@@ -22,6 +22,7 @@ struct BuildOptions {
   int64_t maxBatch = 1, maxSeq = 4096, maxNumTokens = 512, pageSize = 16;
   std::string dtype; // activations: f32, bf16, f16; empty: the model's own
   bool appendInAttention = false; // decode's RoPE and KV append inside the attention kernel
+  bool wgmma = true;              // GEMMs on sm_90a through warpgroup MMA (--no-wgmma: mma.sync)
 };
 
 enum class Stage { Graph, Fused, Exec };
