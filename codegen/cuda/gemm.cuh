@@ -255,6 +255,12 @@ __device__ void gemmMma(const Args &a) {
   static_assert((BM * CH) % THREADS == 0 && (BN * CH) % THREADS == 0, "stage copies divide evenly");
   constexpr int NOUT = S::GATE ? BN / 2 : BN; // output items per tile
   constexpr int A_CP = BM * CH / THREADS, B_CP = BN * CH / THREADS;
+  // wgmma with three or more stages keeps one k-tile's MMAs in flight while
+  // the next is issued: a stage is refilled only once every warpgroup is
+  // past the MMAs two k-tiles back, so loads run STAGES - 2 tiles ahead
+  // (STAGES - 1 with mma.sync, whose reads end at the barrier).
+  constexpr bool OVERLAP = WG && STAGES >= 3;
+  constexpr int AHEAD = OVERLAP ? STAGES - 2 : STAGES - 1;
   extern __shared__ __align__(128) unsigned char smemRaw[];
   // The 128-byte swizzle of wgmma's descriptors is on address bits: stages
   // start on 1024-byte boundaries (the emitter adds 1024 bytes for this).
@@ -311,7 +317,7 @@ __device__ void gemmMma(const Args &a) {
     };
     // The pipeline fills while the norm's statistics are computed.
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
+    for (int s = 0; s < AHEAD; ++s) {
       if (s < kTiles)
         load(s, s);
       cpAsyncCommit();
@@ -350,14 +356,14 @@ __device__ void gemmMma(const Args &a) {
       acc[i] = 0.0f;
     const int wg = warp / 4;
     for (int kt = 0; kt < kTiles; ++kt) {
-      cpAsyncWait<STAGES - 2>();
+      cpAsyncWait<AHEAD - 1>();
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
       if constexpr (WG)
         fenceProxyAsync(); // this thread's copies, before the tensor cores read them
 #endif
-      __syncthreads(); // stage kt landed for every thread; stage kt - 1 is free
-      if (kt + STAGES - 1 < kTiles)
-        load((kt + STAGES - 1) % STAGES, kt + STAGES - 1);
+      __syncthreads(); // stage kt landed for every thread; the stage refilled next is free
+      if (kt + AHEAD < kTiles)
+        load((kt + AHEAD) % STAGES, kt + AHEAD);
       cpAsyncCommit();
       const T *tA = sA + (kt % STAGES) * BM * BK;
       const T *tB = sB + (kt % STAGES) * BN * BK;
@@ -404,7 +410,7 @@ __device__ void gemmMma(const Args &a) {
           }
         }
         wgmmaCommit();
-        wgmmaWait<0>();
+        wgmmaWait<OVERLAP ? 1 : 0>();
 #endif
       } else {
 #pragma unroll
@@ -430,6 +436,10 @@ __device__ void gemmMma(const Args &a) {
         }
       }
     }
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if constexpr (WG)
+      wgmmaWait<0>();
+#endif
     cpAsyncWait<0>();
     __syncthreads(); // every warp is done with the ring before the next tile refills it
     // Epilogue from registers. Either way an m16 x n8 piece of accumulators

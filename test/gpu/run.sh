@@ -6,8 +6,12 @@
 #   2. every tiny model's f32 engine against its transformers golden: the 32
 #      greedy tokens and the last logits within 1e-3 of the largest;
 #   3. every tiny model's bf16 engine, CUDA against the host device (the
-#      reference kernels): logits within 1e-2 of the largest, the first 16
-#      greedy tokens identical (and, for information, against transformers);
+#      reference kernels): logits within 2e-2 of the largest, the first 16
+#      greedy tokens identical (and, for information, against transformers).
+#      2e-2, not 0: the tensor-core prefill attention rounds the softmax
+#      probabilities to bf16 before P V (as FlashAttention does), the host
+#      keeps them in f32 (measured: 1.04e-2 on the tiny Llama, whose peaked
+#      logits make attention sharp);
 #   4. the same with the engines compiled --append-in-attention (RoPE and
 #      the KV append inside decode's attention kernel), against the host;
 #   5. an engine compiled for sm_80 only: the runtime compiles its CUDA
@@ -54,14 +58,14 @@ for m in ${TINY_MODELS-llama llama31 mistral qwen2 qwen3 gpt2}; do
   line=$($RUN .device/engines/$m-f32.engine --golden $g --tolerance 1e-3 2> "$OUT/$m-f32.log" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-f32.log")"
   row $m "f32-vs-hf" "$line"; [[ "$line" != PASS* ]] && fail=1
-  line=$($RUN .device/engines/$m-bf16.engine --golden $g --reference host --tolerance 1e-2 --min-identical 16 \
+  line=$($RUN .device/engines/$m-bf16.engine --golden $g --reference host --tolerance 2e-2 --min-identical 16 \
            2> "$OUT/$m-vs-host.log" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-vs-host.log")"
   row $m "bf16-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   line=$($RUN .device/engines/$m-bf16.engine --golden $g --tolerance 5e-2 --min-identical 0 \
            2> "$OUT/$m-bf16.log" | head -1)
   row $m "bf16-vs-hf" "$line"
-  line=$($RUN .device/engines/$m-bf16-att.engine --golden $g --reference host --tolerance 1e-2 --min-identical 16 \
+  line=$($RUN .device/engines/$m-bf16-att.engine --golden $g --reference host --tolerance 2e-2 --min-identical 16 \
            2> "$OUT/$m-att-vs-host.log" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-att-vs-host.log")"
   row $m "att-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
@@ -69,7 +73,7 @@ done
 
 # An engine built for sm_80 only: re-JIT with NVRTC, then the same check.
 line=$($RUN .device/engines/llama-bf16-sm80.engine --golden test/models/hf/llama/golden.json --reference host \
-         --tolerance 1e-2 --min-identical 16 2> "$OUT/llama-sm80.log" | head -1)
+         --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-sm80.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-sm80.log")"
 grep -q "with NVRTC" "$OUT/llama-sm80.log" || line="FAIL not re-JIT: $(grep -m1 kiln-run "$OUT/llama-sm80.log")"
 row llama "sm80-rejit" "$line"; [[ "$line" != PASS* ]] && fail=1
@@ -87,7 +91,7 @@ done
 
 # Decode through the tensor-core GEMM (max batch 32).
 line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/golden.json --reference host \
-         --tolerance 1e-2 --min-identical 16 2> "$OUT/llama-b32.log" | head -1)
+         --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-b32.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32.log")"
 row llama "b32-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
 line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/golden.json --check-batching \
@@ -100,23 +104,25 @@ row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
 # bf16 and --append-in-attention against the host at the golden's prompt
 # (prefill, then 16 decode steps), and a 90-token prompt against the host in
 # one prefill step and in chunks of 32 tokens (the prefill attention over
-# several key tiles, and over keys already in the cache).
+# several key tiles, and over keys already in the cache): logits within 2e-2,
+# the first 4 greedy tokens identical (after 90 positions of bf16 rounding
+# in a different order, a near-tie may part the continuations later).
 long=$(python3 -c "import random; r = random.Random(5); print(','.join(str(r.randrange(512)) for _ in range(90)))")
 for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
   m=llama-hd$d; g=test/models/hf/$m/golden.json
-  [ -f .device/engines/$m-f32.engine ] || continue
+  [ -f .device/engines/$m-bf16.engine ] || continue
   line=$($RUN .device/engines/$m-f32.engine --golden $g --tolerance 1e-3 2> "$OUT/$m-f32.log" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-f32.log")"
   row hd$d "f32-vs-hf" "$line"; [[ "$line" != PASS* ]] && fail=1
   for e in bf16 bf16-att; do
-    line=$($RUN .device/engines/$m-$e.engine --golden $g --reference host --tolerance 1e-2 --min-identical 16 \
+    line=$($RUN .device/engines/$m-$e.engine --golden $g --reference host --tolerance 2e-2 --min-identical 16 \
              2> "$OUT/$m-$e-vs-host.log" | head -1)
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-vs-host.log")"
     row hd$d "$e-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   done
   for e in bf16 bf16-c32; do
-    line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 1e-2 \
-             --min-identical 16 2> "$OUT/$m-$e-long.log" | head -1)
+    line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 2e-2 \
+             --min-identical 4 2> "$OUT/$m-$e-long.log" | head -1)
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-long.log")"
     row hd$d "$e-90-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   done

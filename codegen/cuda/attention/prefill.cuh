@@ -109,17 +109,31 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
 #pragma unroll
     for (int kd = 0; kd < DK; ++kd)
       ldmatrix4(qf[kd], sQ + (hw * BQ + tw * 16 + (lane & 15)) * LD + kd * 16 + (lane >> 4) * 8);
-    const i64 p0 = sPos[tw * 16 + (lane >> 2)], p1 = sPos[tw * 16 + (lane >> 2) + 8];
-    i64 warpLast = -1;
-    for (int i = 0; i < 16; ++i)
-      warpLast = sPos[tw * 16 + i] > warpLast ? sPos[tw * 16 + i] : warpLast;
+    // Positions relative to the key range's start fit 32 bits (max_seq).
+    const int p0 = sPos[tw * 16 + (lane >> 2)] >= 0 ? static_cast<int>(sPos[tw * 16 + (lane >> 2)] - kLo) : -1;
+    const int p1 = sPos[tw * 16 + (lane >> 2) + 8] >= 0 ? static_cast<int>(sPos[tw * 16 + (lane >> 2) + 8] - kLo) : -1;
+    int warpLast = -1, warpFirst = 1 << 30;
+    for (int i = 0; i < 16; ++i) {
+      i64 p = sPos[tw * 16 + i];
+      if (p >= 0) {
+        warpLast = static_cast<int>(p - kLo) > warpLast ? static_cast<int>(p - kLo) : warpLast;
+        warpFirst = static_cast<int>(p - kLo) < warpFirst ? static_cast<int>(p - kLo) : warpFirst;
+      }
+    }
+    const int kEnd = static_cast<int>(kHi - kLo);
+    // Scores in the exp2 domain: exp(x - m) = exp2(x log2e - m log2e).
+    constexpr float LOG2E = 1.4426950408889634f;
     float o[NO][4], mRow[2] = {-kiln::inf(), -kiln::inf()}, lRow[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int n = 0; n < NO; ++n)
 #pragma unroll
       for (int q = 0; q < 4; ++q)
         o[n][q] = 0.0f;
+    // Each thread's copies of a tile; `mapped`: whether every key it
+    // copied of the last tile it loaded was in range on a mapped page.
+    bool mapped = true;
     auto load = [&](int buf, i64 s0) {
+      mapped = true;
       for (int e = tid; e < BKV * CH; e += THREADS) {
         int r = e / CH, c = e % CH;
         i64 s = s0 + r;
@@ -128,6 +142,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
         cpAsync16(sV + (buf * BKV + r) * LD + c * 8, at >= 0 ? cache + at + V_OFFSET : cache, at >= 0 ? 16 : 0);
         if (c == 0)
           sValid[buf][r] = at >= 0;
+        mapped = mapped && at >= 0;
       }
     };
     if (nTiles > 0)
@@ -135,12 +150,14 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
     cpAsyncCommit();
     for (int j = 0; j < nTiles; ++j) {
       const int buf = j & 1;
-      const i64 s0 = kLo + static_cast<i64>(j) * BKV;
+      const int s0 = j * BKV; // relative to kLo
+      bool landedMapped = mapped; // of tile j (loaded last)
       if (j + 1 < nTiles)
-        load(buf ^ 1, s0 + BKV);
+        load(buf ^ 1, kLo + s0 + BKV);
       cpAsyncCommit();
       cpAsyncWait<1>();
-      __syncthreads(); // tile j landed for every thread
+      // Tile j landed for every thread; whether all its keys are real.
+      const bool whole = __syncthreads_and(landedMapped) != 0 && s0 + BKV <= kEnd;
       if (!S::CAUSAL || s0 <= warpLast) {
         float sc[NS][4];
 #pragma unroll
@@ -158,20 +175,25 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
             mma16816<T>(sc[n], qf[kd], r[0], r[1]);
             mma16816<T>(sc[n + 1], qf[kd], r[2], r[3]);
           }
-        // Scores, masked; the row maxima over the quad that shares a row.
+        // Scores (exp2 domain), masked where a key may be out of range, on
+        // an unmapped page, after a row's query or outside its window; the
+        // row maxima over the quad that shares a row.
+        const bool mask = !whole || (S::CAUSAL && s0 + BKV - 1 > warpFirst) || S::WINDOW > 0;
         float mx[2] = {-kiln::inf(), -kiln::inf()};
 #pragma unroll
         for (int n = 0; n < NS; ++n)
 #pragma unroll
           for (int q = 0; q < 4; ++q) {
-            int key = n * 8 + 2 * (lane & 3) + (q & 1);
-            i64 s = s0 + key, p = q < 2 ? p0 : p1;
-            bool ok = s < kHi && p >= 0 && sValid[buf][key] && (!S::CAUSAL || s <= p) &&
-                      (S::WINDOW <= 0 || p - s < S::WINDOW);
             float x = sc[n][q] * S::SCALE;
             if constexpr (S::SOFTCAP > 0.0f)
               x = S::SOFTCAP * tanhf(x / S::SOFTCAP);
-            x = ok ? x : -kiln::inf();
+            x *= LOG2E;
+            if (mask) {
+              int key = n * 8 + 2 * (lane & 3) + (q & 1), s = s0 + key, p = q < 2 ? p0 : p1;
+              bool ok = s < kEnd && p >= 0 && sValid[buf][key] && (!S::CAUSAL || s <= p) &&
+                        (S::WINDOW <= 0 || p - s < S::WINDOW);
+              x = ok ? x : -kiln::inf();
+            }
             sc[n][q] = x;
             mx[q >> 1] = fmaxf(mx[q >> 1], x);
           }
@@ -181,7 +203,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
           mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
           mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
           float mNew = fmaxf(mRow[hr], mx[hr]);
-          corr[hr] = mRow[hr] == -kiln::inf() ? 0.0f : expf(mRow[hr] - mNew);
+          corr[hr] = mRow[hr] == -kiln::inf() ? 0.0f : exp2f(mRow[hr] - mNew);
           mRow[hr] = mNew;
           lRow[hr] *= corr[hr];
         }
@@ -198,7 +220,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
           float e[4];
 #pragma unroll
           for (int q = 0; q < 4; ++q) {
-            e[q] = sc[n][q] == -kiln::inf() ? 0.0f : expf(sc[n][q] - mRow[q >> 1]);
+            e[q] = mRow[q >> 1] == -kiln::inf() ? 0.0f : exp2f(sc[n][q] - mRow[q >> 1]);
             lRow[q >> 1] += e[q];
           }
           pf[n / 2][(n & 1) * 2] = pack2<T>(e[0], e[1]);
