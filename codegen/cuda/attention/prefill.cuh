@@ -51,6 +51,13 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
 // tiles past its own last query. Query tiles run longest first.
 // Rows padded by 8 elements keep ldmatrix phases in distinct banks.
 
+/// 2^x by the special-function unit (2 ulp; 0 for -inf).
+__device__ __forceinline__ float fastExp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(const Args &a) {
   typedef typename S::TC T;
   constexpr int D = S::D, G = S::H / S::HKV, TPW = BQ / 16, W = HB * TPW, THREADS = W * 32;
@@ -131,18 +138,30 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
         o[n][q] = 0.0f;
     // Each thread's copies of a tile; `mapped`: whether every key it
     // copied of the last tile it loaded was in range on a mapped page.
+    // The addresses first (their block-table reads all in flight at
+    // once), then the copies.
+    constexpr int COPIES = (BKV * CH + THREADS - 1) / THREADS;
     bool mapped = true;
     auto load = [&](int buf, i64 s0) {
       mapped = true;
-      for (int e = tid; e < BKV * CH; e += THREADS) {
-        int r = e / CH, c = e % CH;
+      i64 at[COPIES];
+#pragma unroll
+      for (int i = 0; i < COPIES; ++i) {
+        int e = tid + i * THREADS, r = e / CH, c = e % CH;
         i64 s = s0 + r;
-        i64 at = s < kHi ? cacheIndex<S::PAGE, S::HKV, D>(a, tables, b, s, 0, kvh, c * 8) : -1;
-        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, at >= 0 ? cache + at : cache, at >= 0 ? 16 : 0);
-        cpAsync16(sV + (buf * BKV + r) * LD + c * 8, at >= 0 ? cache + at + V_OFFSET : cache, at >= 0 ? 16 : 0);
+        at[i] = e < BKV * CH && s < kHi ? cacheIndex<S::PAGE, S::HKV, D>(a, tables, b, s, 0, kvh, c * 8) : -1;
+      }
+#pragma unroll
+      for (int i = 0; i < COPIES; ++i) {
+        int e = tid + i * THREADS, r = e / CH, c = e % CH;
+        if (e >= BKV * CH)
+          break;
+        bool ok = at[i] >= 0;
+        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, ok ? cache + at[i] : cache, ok ? 16 : 0);
+        cpAsync16(sV + (buf * BKV + r) * LD + c * 8, ok ? cache + at[i] + V_OFFSET : cache, ok ? 16 : 0);
         if (c == 0)
-          sValid[buf][r] = at >= 0;
-        mapped = mapped && at >= 0;
+          sValid[buf][r] = ok;
+        mapped = mapped && ok;
       }
     };
     if (nTiles > 0)
@@ -203,7 +222,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
           mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
           mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
           float mNew = fmaxf(mRow[hr], mx[hr]);
-          corr[hr] = mRow[hr] == -kiln::inf() ? 0.0f : exp2f(mRow[hr] - mNew);
+          corr[hr] = mRow[hr] == -kiln::inf() ? 0.0f : fastExp2(mRow[hr] - mNew);
           mRow[hr] = mNew;
           lRow[hr] *= corr[hr];
         }
@@ -220,7 +239,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
           float e[4];
 #pragma unroll
           for (int q = 0; q < 4; ++q) {
-            e[q] = mRow[q >> 1] == -kiln::inf() ? 0.0f : exp2f(sc[n][q] - mRow[q >> 1]);
+            e[q] = mRow[q >> 1] == -kiln::inf() ? 0.0f : fastExp2(sc[n][q] - mRow[q >> 1]);
             lRow[q >> 1] += e[q];
           }
           pf[n / 2][(n & 1) * 2] = pack2<T>(e[0], e[1]);
