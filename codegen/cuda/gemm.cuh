@@ -471,30 +471,47 @@ __device__ void gemmMma(const Args &a) {
         if (m >= rows)
           continue;
         u64 mine = 0ull;
+        // With S::SPLIT the values of eight pieces at a time are computed
+        // (their loads all in flight: no store between them that could
+        // alias) into the accumulators, then stored.
+        constexpr int CHUNK = PIECES_N < 8 ? PIECES_N : 8;
 #pragma unroll
-        for (int pn = 0; pn < PIECES_N; ++pn) {
-          int rr, cc, at;
-          corner(pm, pn, rr, cc, at);
-          int col = cc + 2 * (lane & 3);
-          if constexpr (S::GATE) {
-            i64 n = c0 + col / 2;
-            if (n < S::N) {
-              float y = S::epi(a, m, n, acc[at + 2 * h], acc[at + 2 * h + 1]);
+        for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
+#pragma unroll
+          for (int pn = p0; pn < p0 + CHUNK; ++pn) {
+            int rr, cc, at;
+            corner(pm, pn, rr, cc, at);
+            int col = cc + 2 * (lane & 3);
+#pragma unroll
+            for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
+              i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
+              if (n >= S::N)
+                continue;
+              float mm0 = acc[at + 2 * h + q], mm1 = S::GATE ? acc[at + 2 * h + 1] : 0.0f;
+              float y;
+              if constexpr (S::SPLIT) {
+                y = S::value(a, m, n, mm0, mm1);
+                acc[at + 2 * h + q] = y;
+              } else {
+                y = S::epi(a, m, n, mm0, mm1);
+              }
               if constexpr (S::ARGMAX) {
                 u64 cand = packArgmax(y, n);
                 mine = cand > mine ? cand : mine;
               }
             }
-          } else {
+          }
+          if constexpr (S::SPLIT) {
 #pragma unroll
-            for (int q = 0; q < 2; ++q) {
-              i64 n = c0 + col + q;
-              if (n < S::N) {
-                float y = S::epi(a, m, n, acc[at + 2 * h + q], 0.0f);
-                if constexpr (S::ARGMAX) {
-                  u64 cand = packArgmax(y, n);
-                  mine = cand > mine ? cand : mine;
-                }
+            for (int pn = p0; pn < p0 + CHUNK; ++pn) {
+              int rr, cc, at;
+              corner(pm, pn, rr, cc, at);
+              int col = cc + 2 * (lane & 3);
+#pragma unroll
+              for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
+                i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
+                if (n < S::N)
+                  S::put(a, m, n, acc[at + 2 * h + q]);
               }
             }
           }

@@ -125,16 +125,24 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
     if (failed(yf))
       return failure();
     ty = elemOf(y);
+    // value (loads and arithmetic, as stored) apart from put (the store),
+    // so that a tile's epilogue can issue every load before any store
+    // (SPLIT); epi does both for one element.
     llvm::raw_string_ostream es(epi);
-    es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
+    es << "  static constexpr bool SPLIT = true;\n";
+    es << "  __device__ static __forceinline__ float value(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
           "float mm0, float mm1) {\n";
     es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 ix[" << ys->size() << "];";
     for (size_t i = 0; i + 1 < ys->size(); ++i)
       es << " ix[" << i << "] = ix0[" << i << "];";
     es << " ix[" << ys->size() - 1 << "] = n;\n";
-    es << "    float y = " << call(*yf, "ix") << ";\n";
-    es << "    kiln::stv(" << ptr(outputSlot(yieldIndex(y)), ty, false) << ", m * N + n, y);\n";
-    es << "    return kiln::roundTo<" << cType(ty) << ">(y);\n  }\n";
+    es << "    return kiln::roundTo<" << cType(ty) << ">(" << call(*yf, "ix") << ");\n  }\n";
+    es << "  __device__ static __forceinline__ void put(const kiln::Args &a, kiln::i64 m, kiln::i64 n, float y) { "
+          "kiln::stv("
+       << ptr(outputSlot(yieldIndex(y)), ty, false) << ", m * N + n, y); }\n";
+    es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
+          "float mm0, float mm1) {\n";
+    es << "    float y = value(a, m, n, mm0, mm1);\n    put(a, m, n, y);\n    return y;\n  }\n";
   }
   FailureOr<Shape> xs = shapeOf(x);
   if (failed(xs))
@@ -348,6 +356,7 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
                          name, po, body)
                .str();
   }
+  es << "  static constexpr bool SPLIT = false; // stores queries and cache entries per pair\n";
   es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
         "float mm0, float mm1) {\n";
   es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 c = row(n, 0);\n";
