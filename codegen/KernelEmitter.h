@@ -62,6 +62,11 @@ struct EmitOptions {
   /// GEMMs on sm_90a run warpgroup MMA (wgmma) main loops where the tile
   /// allows (BK = 64); off: mma.sync everywhere.
   bool wgmma = true;
+  /// The tensor-core prefill attention multiplies V by P as two bf16/f16
+  /// parts (P rounded, then the remainder): P V to f32 precision, as the
+  /// host computes it, for twice the P V work. Off: P rounded to the cache
+  /// dtype, as FlashAttention does.
+  bool exactAttention = false;
 };
 
 /// A rule's value for the given step sizes.

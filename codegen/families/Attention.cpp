@@ -92,6 +92,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
      << ", CAUSAL = " << (pa.getCausal() ? 1 : 0) << ", WINDOW = " << pa.getSlidingWindow().value_or(0)
      << ";\n";
   os << "  static constexpr kiln::i64 MAX_ROWS = " << maxRows << ";\n";
+  os << "  static constexpr bool EXACT_P = " << (options_.exactAttention ? "true" : "false") << ";\n";
   os << "  static constexpr float SCALE = " << fmtFloat(scale)
      << ", SOFTCAP = " << fmtFloat(pa.getSoftcap() ? pa.getSoftcap()->convertToDouble() : 0.0) << ";\n";
   os << decls_;

@@ -230,25 +230,26 @@ std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDes
 }
 
 std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDesc &t) {
-  // The kernel (codegen/cuda/gemm.cuh, gemmMma): mma.sync m16n8k16 tiles
-  // fed by a cp.async ring; the tiles it takes (target::GemmTileShape).
-  // Its rate: the tensor cores' mma.sync share of the dense peak (wgmma
-  // reaches the datasheet figure, mma.sync about two thirds of it on
-  // sm_90), times how well a tile feeds them: warp tiles of 64 x 64 reuse
-  // each fragment most, shallow rings stall on memory. Blocks run in waves
-  // of the SMs times the blocks an SM holds (shared memory, registers:
-  // about 200 per thread).
+  // The kernel (codegen/cuda/gemm.cuh, gemmMma) and the tiles it takes
+  // (target::GemmTileShape). Its rates, measured on the H100
+  // (bench/PREFILL.md, bench/cost_calibration.py): the wgmma main loop
+  // (sm_90a, BK = 64) streams a 128 x 256 tile at 0.56 of the dense peak,
+  // the mma.sync one at 0.33; smaller warp tiles and shallow rings lose
+  // more. Each tile's epilogue costs about 0.5 ns per output element (its
+  // element functions, one block's threads). Blocks run in waves of the SMs
+  // times the blocks an SM holds (shared memory, registers: about 200 per
+  // thread).
   std::vector<Tiling> out;
   bool hopper = t.arch.rfind("sm_90", 0) == 0;
-  double peak = t.bf16DenseTflops * 1e12 * (hopper ? 0.66 : 1.0);
   for (int64_t bm : {64, 128, 256})
     for (int64_t bn : {64, 128, 256})
       for (int64_t bk : {32, 64})
         for (int64_t stages : {2, 3, 4}) {
           target::GemmTileShape g{bm, bn, bk, stages};
-          int64_t smem = g.smemBytes(s.elementBytes);
+          int64_t smem = g.smemBytes(s.elementBytes) + (hopper && bk == 64 ? 1024 : 0);
           if (!g.supported() || smem > t.smemPerBlockBytes)
             continue;
+          double peak = t.bf16DenseTflops * 1e12 * (hopper ? (bk == 64 ? 0.56 : 0.33) : 0.6);
           Tiling tl;
           tl.family = "gemm";
           int64_t tiles = ceilDiv(s.m, bm) * ceilDiv(s.n, bn);
@@ -259,10 +260,11 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           int64_t waves = ceilDiv(tiles, t.smCount * perSm);
           double warpTile = static_cast<double>(bm / g.wm()) * static_cast<double>(bn / g.wn());
           double tileEff = (warpTile >= 64 * 64 ? 1.0 : warpTile >= 64 * 32 ? 0.85 : 0.7) *
-                           (stages >= 4 ? 1.0 : stages == 3 ? 0.95 : 0.75) * (bk == 64 ? 1.0 : 0.95) * 0.85;
+                           (stages >= 4 ? 1.0 : stages == 3 ? 0.95 : 0.75);
           // perSm blocks share an SM's tensor cores: a wave of them takes
           // perSm tiles' time.
-          double perTile = 2.0 * bm * bn * s.k * perSm / (peak / t.smCount * tileEff);
+          double perTile = 2.0 * bm * bn * s.k * perSm / (peak / t.smCount * tileEff) +
+                           0.5e-9 * static_cast<double>(bm * bn) * perSm;
           double compute = waves * perTile;
           // Operands from memory once (the grouped tile order keeps a
           // wave's rows and columns in L2); each tile re-reads its A rows
@@ -306,11 +308,12 @@ std::vector<Tiling> pagedAttentionCandidates(const KernelShape &s, const target:
 std::vector<Tiling> flashAttentionCandidates(const KernelShape &s, const target::TargetDesc &t) {
   // The kernel (codegen/cuda/attention/prefill.cuh, attentionPrefillMma):
   // its query tile follows from the GQA group (target::AttentionTileShape);
-  // the key tile is the choice. mma.sync at 0.66 of the sm_90 peak, about
-  // half of it kept busy by the softmax between the two products.
+  // the key tile is the choice. Measured on the H100 at 4096 tokens
+  // (bench/PREFILL.md): about 0.1 of the dense peak (the kernel is latency
+  // bound: one block of 8 warps per SM, each warp's softmax between its two
+  // products).
   std::vector<Tiling> out;
-  bool hopper = t.arch.rfind("sm_90", 0) == 0;
-  double peak = t.bf16DenseTflops * 1e12 * (hopper ? 0.66 : 1.0);
+  double peak = t.bf16DenseTflops * 1e12 * 0.1;
   int64_t queries = std::max<int64_t>(1, s.m ? s.m : s.contextTokens * 2);
   int64_t g = s.kvHeads > 0 && s.heads % s.kvHeads == 0 ? s.heads / s.kvHeads : 1;
   std::vector<int64_t> tried;
@@ -323,7 +326,7 @@ std::vector<Tiling> flashAttentionCandidates(const KernelShape &s, const target:
     tl.family = "flash_attention";
     tl.blocks = std::max<int64_t>(1, s.sequences) * s.kvHeads * (g / a.hb) * ceilDiv(queries, a.bq);
     int64_t waves = ceilDiv(tl.blocks, t.smCount);
-    double eff = 0.5 * (a.bkv >= 64 ? 1.0 : 0.85);
+    double eff = a.bkv >= 64 ? 1.0 : 0.85;
     double perBlock = 4.0 * a.rows() * s.contextTokens * s.headDim / (peak / t.smCount * eff);
     tl.timeUs = std::max(waves * perBlock, s.bytes / t.streamBytesPerSecond()) * 1e6 + launchUs(t);
     tl.params = {{"block_q", a.rows()}, {"block_kv", a.bkv}, {"smem", a.smemBytes()}};

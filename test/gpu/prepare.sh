@@ -28,6 +28,10 @@ for d in 24 32 48 64 80 96 112 128 256; do
     -o "$OUT/$m-bf16-att.engine"
   "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --max-num-tokens 32 --quiet \
     -o "$OUT/$m-bf16-c32.engine"
+  # P V to f32 precision in the prefill attention: the sharp check of its
+  # logic against the host (which keeps P in f32).
+  "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --exact-attention --quiet \
+    -o "$OUT/$m-bf16-exact.engine"
 done
 # Room for 32 sequences: decode's projections (RoPE and the KV append in
 # the QKV epilogue) take the tensor-core GEMM path instead of the GEMV.

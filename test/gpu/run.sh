@@ -120,6 +120,14 @@ for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-vs-host.log")"
     row hd$d "$e-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   done
+  # --exact-attention (P V in two bf16 parts, f32 precision): the host's
+  # numbers to ~1e-3, every greedy token.
+  if [ -f .device/engines/$m-bf16-exact.engine ]; then
+    line=$($RUN .device/engines/$m-bf16-exact.engine --golden $g --reference host --tolerance 5e-3 --min-identical 32 \
+             2> "$OUT/$m-exact-vs-host.log" | head -1)
+    [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-exact-vs-host.log")"
+    row hd$d "exact-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+  fi
   for e in bf16 bf16-c32; do
     line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 2e-2 \
              --min-identical 4 2> "$OUT/$m-$e-long.log" | head -1)

@@ -233,7 +233,9 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
             o[n][q] *= corr[q >> 1];
         // P = exp(S - m), summed per thread (the quad's sums meet at the end),
         // as A fragments of 16 keys each.
-        unsigned pf[BKV / 16][4];
+        // S::EXACT_P: P as its rounded value plus the rounded remainder,
+        // both multiplied by V (f32 precision for twice the P V work).
+        unsigned pf[BKV / 16][4], pl[S::EXACT_P ? BKV / 16 : 1][4];
 #pragma unroll
         for (int n = 0; n < NS; ++n) {
           float e[4];
@@ -244,6 +246,14 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
           }
           pf[n / 2][(n & 1) * 2] = pack2<T>(e[0], e[1]);
           pf[n / 2][(n & 1) * 2 + 1] = pack2<T>(e[2], e[3]);
+          if constexpr (S::EXACT_P) {
+            float h[4];
+#pragma unroll
+            for (int q = 0; q < 4; ++q)
+              h[q] = static_cast<float>(static_cast<T>(e[q]));
+            pl[n / 2][(n & 1) * 2] = pack2<T>(e[0] - h[0], e[1] - h[1]);
+            pl[n / 2][(n & 1) * 2 + 1] = pack2<T>(e[2] - h[2], e[3] - h[3]);
+          }
         }
 #pragma unroll
         for (int kk = 0; kk < BKV / 16; ++kk)
@@ -253,6 +263,10 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
             ldmatrix4Trans(r, tV + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + n * 8 + (lane >> 4) * 8);
             mma16816<T>(o[n], pf[kk], r[0], r[1]);
             mma16816<T>(o[n + 1], pf[kk], r[2], r[3]);
+            if constexpr (S::EXACT_P) {
+              mma16816<T>(o[n], pl[kk], r[0], r[1]);
+              mma16816<T>(o[n + 1], pl[kk], r[2], r[3]);
+            }
           }
       }
       __syncthreads(); // every warp is done with buffer `buf` before it is refilled
