@@ -1,6 +1,7 @@
 // RUN: kiln-opt %s -split-input-file -kiln-choose-tiling | FileCheck %s
 // RUN: kiln-opt %s -split-input-file -kiln-choose-tiling -kiln-test-print-cost -o /dev/null | FileCheck %s --check-prefix=COST
 // RUN: kiln-opt %s -split-input-file -kiln-choose-tiling=target=a100 | FileCheck %s --check-prefix=A100
+// RUN: kiln-opt %s -split-input-file -kiln-choose-tiling=prefill-tokens=4096 | FileCheck %s --check-prefix=BIG
 // RUN: not kiln-opt %s -split-input-file -kiln-choose-tiling=target=h900 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: unknown target "h900" (known: a100-pcie-40gb, a100-sxm-80gb, h100-pcie-80gb, h100-sxm-80gb, h200-sxm-141gb; or give a path to a .json description)
 
@@ -50,6 +51,11 @@ func.func @decode(%ids: tensor<?x1xi64>, %x: tensor<?x1x2048xbf16>, %x2: tensor<
 // activations 2097152 + weights 25165824 + result 6291456; 2 M N K flops.
 // CHECK-LABEL: func.func @prefill
 // CHECK: kiln.cost = {bytes = 33554432 : i64, flops = 12884901888 : i64, {{.*}}, kiln.tile = {block_k = {{32|64}} : i64, block_m = {{[0-9]+}} : i64, block_n = {{[0-9]+}} : i64, family = "gemm", grid = {{[0-9]+}} : i64, smem = {{[0-9]+}} : i64, stages = {{[234]}} : i64}
+// At 4096 tokens the GEMM takes the largest tile the kernel builds
+// (target::GemmTileShape: 128 x 256, 64 deep for wgmma, 4 stages in 193 KB
+// of shared memory, plus 1 KB to align the swizzled stages).
+// BIG-LABEL: func.func @prefill
+// BIG: kiln.tile = {block_k = 64 : i64, block_m = 128 : i64, block_n = 256 : i64, family = "gemm", grid = 768 : i64, smem = 197632 : i64, stages = 4 : i64}
 // COST-LABEL: @prefill on h100-sxm-80gb: 1 x 512 tokens
 // COST: 0 matmul gemm 33554432 25165824 12884901888
 func.func @prefill(%ids: tensor<?x?xi64>, %x: tensor<?x?x2048xbf16>) -> tensor<?x?x6144xbf16> {
@@ -78,4 +84,20 @@ func.func @attention(%ids: tensor<?x1xi64>, %q: tensor<?x1x32x64xbf16>, %c: tens
     kiln.yield %r : tensor<?x1x32x64xbf16>
   }
   return %o : tensor<?x1x32x64xbf16>
+}
+
+// -----
+
+// Prefill attention, 32 query heads over 8 KV heads of 128: the query tile
+// follows from the group (4 heads x 32 tokens, target::AttentionTileShape),
+// the key tile is the choice (64 at D = 128).
+// CHECK-LABEL: func.func @prefill_attention
+// CHECK: kiln.tile = {block_kv = 64 : i64, block_q = 128 : i64, family = "flash_attention", grid = {{[0-9]+}} : i64, smem = 104448 : i64}
+func.func @prefill_attention(%ids: tensor<?x?xi64>, %q: tensor<?x?x32x128xbf16>, %c: tensor<32x?x2x16x8x128xbf16>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %pos: tensor<?x?xi64>) -> tensor<?x?x32x128xbf16> {
+  %o = kiln.fused "paged_attention"(%q, %c, %bt, %ctx, %pos) : (tensor<?x?x32x128xbf16>, tensor<32x?x2x16x8x128xbf16>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x?xi64>) -> tensor<?x?x32x128xbf16> {
+  ^bb0(%a: tensor<?x?x32x128xbf16>, %b: tensor<32x?x2x16x8x128xbf16>, %d: tensor<?x?xi32>, %e: tensor<?xi32>, %f: tensor<?x?xi64>):
+    %r = kiln.paged_attention %a, %b[3], %d, %e, %f {causal} : tensor<?x?x32x128xbf16>, tensor<32x?x2x16x8x128xbf16>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x?xi64>
+    kiln.yield %r : tensor<?x?x32x128xbf16>
+  }
+  return %o : tensor<?x?x32x128xbf16>
 }
