@@ -126,15 +126,6 @@ inline int64_t pow2Floor(int64_t v) {
   return p;
 }
 
-/// The tile a GEMM kernel runs with (families/Gemm.cpp): choose-tiling's
-/// block_m, block_n, block_k and stages where gemmMma takes them; `mma`
-/// false: K is not a multiple of 8 (the WMMA kernel instead).
-struct GemmTile {
-  target::GemmTileShape shape;
-  bool mma = true;
-};
-GemmTile gemmTile(ex::KernelOp kernel, int64_t K);
-
 class Emitter {
 public:
   Emitter(ex::KernelOp kernel, ArrayRef<Shape> argShapes, const EmitOptions &options)

@@ -200,32 +200,44 @@ __device__ __forceinline__ void loadVec<float, 1>(const float *p, i64 i, float (
 // ---- row norms (prologues and the norm family) -----------------------------
 
 /// Mean (layer norm only) and 1/sqrt(var + eps) of row `m` of S's input,
-/// computed by the whole block.
-template <class S>
-__device__ __forceinline__ void rowStats(const Args &a, i64 m, float *red, float &mean, float &rs) {
+/// by the threads first, first + step, ... whose partial sums `sum` adds up
+/// (blockSum for a whole block, warpSum for a warp).
+template <class S, class Sum>
+__device__ __forceinline__ void rowStatsBy(const Args &a, i64 m, int first, int step, Sum sum, float &mean,
+                                           float &rs) {
   float s = 0.0f;
   mean = 0.0f;
   if (S::NORM == 2) {
-    for (i64 k = threadIdx.x; k < S::K; k += blockDim.x)
+    for (i64 k = first; k < S::K; k += step)
       s += S::x(a, m, k);
-    mean = blockSum(s, red) / static_cast<float>(S::K);
+    mean = sum(s) / static_cast<float>(S::K);
     s = 0.0f;
   }
-  for (i64 k = threadIdx.x; k < S::K; k += blockDim.x) {
+  for (i64 k = first; k < S::K; k += step) {
     float v = S::x(a, m, k) - mean;
     s += v * v;
   }
-  rs = rsqrtf(blockSum(s, red) / static_cast<float>(S::K) + S::EPS);
+  rs = rsqrtf(sum(s) / static_cast<float>(S::K) + S::EPS);
+}
+/// The same computed by the whole block.
+template <class S>
+__device__ __forceinline__ void rowStats(const Args &a, i64 m, float *red, float &mean, float &rs) {
+  rowStatsBy<S>(a, m, threadIdx.x, blockDim.x, [red](float v) { return blockSum(v, red); }, mean, rs);
 }
 
-/// Row `m`, element `k` after the norm, rounded to the activation dtype as
-/// the unfused norm would store it.
+/// Input value `x` of column `k` after the norm, rounded to the activation
+/// dtype as the unfused norm would store it.
 template <class S>
-__device__ __forceinline__ float normed(const Args &a, i64 m, i64 k, float mean, float rs) {
-  float v = (S::x(a, m, k) - mean) * rs * S::gamma(a, k);
+__device__ __forceinline__ float normValue(const Args &a, float x, i64 k, float mean, float rs) {
+  float v = (x - mean) * rs * S::gamma(a, k);
   if (S::NORM == 2)
     v += S::beta(a, k);
   return roundTo<typename S::TA>(v);
+}
+/// Row `m`, element `k` after the norm.
+template <class S>
+__device__ __forceinline__ float normed(const Args &a, i64 m, i64 k, float mean, float rs) {
+  return normValue<S>(a, S::x(a, m, k), k, mean, rs);
 }
 
 

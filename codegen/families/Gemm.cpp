@@ -7,9 +7,11 @@
 
 namespace kiln::codegen::detail {
 
-GemmTile gemmTile(ex::KernelOp kernel, int64_t K) {
-  // choose-tiling's tile; one gemmMma does not take (an older engine's
-  // plan) becomes the nearest it does.
+namespace {
+
+/// choose-tiling's block_m, block_n, block_k and stages; a tile gemmMma
+/// does not take (an older engine's plan) becomes the nearest it does.
+target::GemmTileShape gemmTile(ex::KernelOp kernel) {
   auto pick = [](int64_t v, std::initializer_list<int64_t> allowed) {
     int64_t best = *allowed.begin();
     for (int64_t a : allowed)
@@ -17,51 +19,49 @@ GemmTile gemmTile(ex::KernelOp kernel, int64_t K) {
         best = a;
     return best;
   };
-  GemmTile t;
-  t.shape.bm = pick(tileInt(kernel, "block_m", 128), {64, 128, 256});
-  t.shape.bn = pick(tileInt(kernel, "block_n", 128), {64, 128, 256});
-  if (t.shape.bm == 256 && t.shape.bn == 256)
-    t.shape.bn = 128;
-  t.shape.bk = pick(tileInt(kernel, "block_k", 64), {32, 64});
-  t.shape.stages = std::clamp<int64_t>(tileInt(kernel, "stages", 3), 2, 4);
-  t.mma = K % 8 == 0;
+  target::GemmTileShape t;
+  t.bm = pick(tileInt(kernel, "block_m", 128), {64, 128, 256});
+  t.bn = pick(tileInt(kernel, "block_n", 128), {64, 128, 256});
+  if (t.bm == 256 && t.bn == 256)
+    t.bn = 128;
+  t.bk = pick(tileInt(kernel, "block_k", 64), {32, 64});
+  t.stages = std::clamp<int64_t>(tileInt(kernel, "stages", 3), 2, 4);
   return t;
 }
 
+} // namespace
+
 void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate,
                            const Shape &lead) {
-  GemmTile g0 = gemmTile(kernel_, K);
-  const target::GemmTileShape &t = g0.shape;
   out.family = "gemm";
-  SizeRule g = ruleOf(lead);
-  if (g0.mma) {
-    // Pipelined tensor cores (gemmMma) with choose-tiling's tile.
+  int64_t bm, bn;
+  if (K % 8 == 0) {
+    // Pipelined tensor cores (gemmMma) with choose-tiling's tile (cp.async
+    // moves 16-byte pieces of rows of K).
+    const target::GemmTileShape t = gemmTile(kernel_);
+    bm = t.bm, bn = t.bn;
     out.threads = t.threads();
     // wgmma's swizzled stages start on 1024-byte boundaries: room to align.
     bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
     out.smem = t.smemBytes() + (wg ? 1024 : 0);
-    int64_t nout = gate ? t.bn / 2 : t.bn;
-    g.factor *= (N + nout - 1) / nout;
-    g.divisor = t.bm; // approximately ceil(rows / BM) * tilesN; the kernel strides
-    out.grid = g;
     os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
                         "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",
                         out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn(),
                         wg ? "true" : "false");
-    return;
+  } else {
+    // WMMA without cp.async.
+    bm = tileInt(kernel_, "block_m", 64) >= 128 ? 128 : 64, bn = 64;
+    int64_t wm = bm / 32, wn = 2;
+    out.threads = wm * wn * 32;
+    out.smem = std::max<int64_t>((bm + bn) * (32 + 8) * 2, bm * (bn + 4) * 4);
+    os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
+                        "kiln::gemm<S, {2}, {3}, {4}, {5}>(a); }\n",
+                        out.threads, kernel_.getSymName(), bm, bn, wm, wn);
   }
-  // K not a multiple of 8: WMMA without cp.async.
-  int64_t bm = tileInt(kernel_, "block_m", 64) >= 128 ? 128 : 64, bn = 64;
-  int64_t wm = bm / 32, wn = 2;
-  out.threads = wm * wn * 32;
-  out.smem = std::max<int64_t>((bm + bn) * (32 + 8) * 2, bm * (bn + 4) * 4);
-  int64_t nout = gate ? bn / 2 : bn;
-  g.factor *= (N + nout - 1) / nout;
-  g.divisor = bm; // approximately ceil(rows / BM) * tilesN; the kernel strides
-  out.grid = g;
-  os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
-                      "kiln::gemm<S, {2}, {3}, {4}, {5}>(a); }\n",
-                      out.threads, kernel_.getSymName(), bm, bn, wm, wn);
+  int64_t nout = gate ? bn / 2 : bn; // output items per tile
+  out.grid = ruleOf(lead);
+  out.grid.factor *= (N + nout - 1) / nout;
+  out.grid.divisor = bm; // approximately ceil(rows / BM) * tilesN; the kernel strides
 }
 
 } // namespace kiln::codegen::detail

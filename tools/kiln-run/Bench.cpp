@@ -98,6 +98,29 @@ double median(std::vector<double> v) {
 
 } // namespace
 
+std::vector<int64_t> seededPrompt(uint64_t seed, int64_t index, int64_t length) {
+  host::Rng rng(seed + 1 + static_cast<uint64_t>(index));
+  std::vector<int64_t> p;
+  for (int64_t i = 0; i < length; ++i)
+    p.push_back(static_cast<int64_t>(rng.next() % 256));
+  return p;
+}
+
+int openModel(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
+              std::unique_ptr<rt::Model> &model, std::string *describe) {
+  std::unique_ptr<rt::Device> d;
+  Status s = rt::openDevice(device, d);
+  if (s && describe)
+    *describe = d->describe();
+  if (s)
+    s = rt::Model::load(std::move(d), engine, load, model);
+  if (!s) {
+    std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
 int benchPrefill(rt::Model &model, const std::string &engine, const std::string &device,
                  const std::vector<int64_t> &lengths, int64_t batch, int64_t reps, bool profile, uint64_t seed) {
   const auto &m = model.manifest();
@@ -132,11 +155,7 @@ int benchPrefill(rt::Model &model, const std::string &engine, const std::string 
         std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
         return 1;
       }
-      host::Rng rng(seed + 1 + static_cast<uint64_t>(b));
-      std::vector<int64_t> p;
-      for (int64_t i = 0; i < n; ++i)
-        p.push_back(static_cast<int64_t>(rng.next() % 256));
-      prompts.push_back(std::move(p));
+      prompts.push_back(seededPrompt(seed, b, n));
     }
     int64_t chunk = std::min(n, perStep), steps = (n + chunk - 1) / chunk;
     auto prefill = [&]() -> Status {
@@ -221,12 +240,6 @@ int abOverlap(rt::Model &model, const std::vector<int64_t> &prompt, rt::Generate
     std::printf("ab: run %d, overlap %s: decode %.1f tok/s\n", i / 2 + 1, on ? "on" : "off", tps);
   }
   model.setOverlap(initial);
-  auto median = [](std::vector<double> v) {
-    if (v.empty())
-      return 0.0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-  };
   std::printf("ab: median decode tok/s over %zu runs each: overlap on %.1f, off %.1f (%+.1f%%)\n", rate[1].size(),
               median(rate[1]), median(rate[0]), 100.0 * (median(rate[1]) / std::max(1e-9, median(rate[0])) - 1.0));
   return 0;
@@ -234,15 +247,9 @@ int abOverlap(rt::Model &model, const std::vector<int64_t> &prompt, rt::Generate
 
 int checkBatching(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
                   rt::GenerateOptions o, const std::vector<int64_t> &prompt) {
-  std::unique_ptr<rt::Device> d;
   std::unique_ptr<rt::Model> model;
-  Status s = rt::openDevice(device, d);
-  if (s)
-    s = rt::Model::load(std::move(d), engine, load, model);
-  if (!s) {
-    std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
-    return 1;
-  }
+  if (int rc = openModel(engine, device, load, model, nullptr))
+    return rc;
   int64_t vocab = model->vocab(), n = static_cast<int64_t>(prompt.size());
   auto other = [&](int64_t i) { return (prompt[static_cast<size_t>(i % n)] * 7 + 13 + i) % vocab; };
   std::vector<std::vector<int64_t>> prompts;
@@ -267,7 +274,7 @@ int checkBatching(const std::string &engine, const std::string &device, const rt
 
   std::vector<std::vector<int64_t>> together, alone;
   rt::GenerateReport rep;
-  s = rt::generate(*model, prompts, o, together, nullptr, &rep);
+  Status s = rt::generate(*model, prompts, o, together, nullptr, &rep);
   rt::GenerateOptions single = o;
   single.prefixCaching = false;
   for (size_t i = 0; s && i < prompts.size(); ++i) {

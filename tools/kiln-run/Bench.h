@@ -35,6 +35,15 @@ void printBench(rt::Model &model, const BenchFigures &f, double copyBytesPerSeco
 void printProfile(rt::Model &model, double steps, double copyBytesPerSecond,
                   const std::string &function = "decode");
 
+/// Prompt `index` of a benchmark: `length` ids below 256 (they fit every
+/// vocabulary kiln compiles) drawn from seed + 1 + index.
+std::vector<int64_t> seededPrompt(uint64_t seed, int64_t index, int64_t length);
+
+/// Opens `device` and loads `engine` on it (`describe`: the device's
+/// description, if asked); on an error prints it and returns 1.
+int openModel(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
+              std::unique_ptr<rt::Model> &model, std::string *describe);
+
 /// kiln-run --bench-prefill: for each length N, `batch` seeded prompts of N
 /// tokens prefilled together (in chunks of max_num_tokens / batch tokens
 /// per sequence when they do not fit one step), once to warm up and then

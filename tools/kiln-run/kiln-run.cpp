@@ -206,17 +206,10 @@ int main(int argc, char **argv) {
     }
   }
   if (!prefillLens.empty()) {
-    std::unique_ptr<rt::Device> d;
-    if (Status s = rt::openDevice(device, d); !s) {
-      std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
-      return 1;
-    }
-    std::string describe = d->describe();
+    std::string describe;
     std::unique_ptr<rt::Model> model;
-    if (Status s = rt::Model::load(std::move(d), engine, lo, model); !s) {
-      std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
-      return 1;
-    }
+    if (int rc = tools::openModel(engine, device, lo, model, &describe))
+      return rc;
     return tools::benchPrefill(*model, engine, describe, prefillLens, benchBatch, prefillReps, profile, go.seed);
   }
   std::vector<std::vector<int64_t>> batchPrompts; // --bench: all the prompts, ids first
@@ -227,13 +220,8 @@ int main(int argc, char **argv) {
     }
     // Seeded random prompts (ids below 256 fit every vocabulary kiln
     // compiles); every token generated, end-of-sequence or not.
-    for (int64_t b = 0; b < benchBatch; ++b) {
-      host::Rng rng(go.seed + 1 + static_cast<uint64_t>(b));
-      std::vector<int64_t> p;
-      for (int64_t i = 0; i < promptLen; ++i)
-        p.push_back(static_cast<int64_t>(rng.next() % 256));
-      batchPrompts.push_back(std::move(p));
-    }
+    for (int64_t b = 0; b < benchBatch; ++b)
+      batchPrompts.push_back(tools::seededPrompt(go.seed, b, promptLen));
     ids = batchPrompts[0];
     go.ignoreEos = true;
   }
