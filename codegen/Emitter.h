@@ -158,7 +158,10 @@ private:
   LogicalResult emitMatmul(MatmulOp mm, EmittedKernel &out); // families/Matmul.cpp
   /// The launch of a matmul kernel (struct S written): the tensor-core
   /// GEMM (families/Gemm.cpp) or the GEMV (families/Gemv.cpp).
-  void gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate, const Shape &lead);
+  /// plain: no norm prologue and no argmax (the warp-specialised kernel
+  /// takes those).
+  void gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate, bool plain,
+                    const Shape &lead);
   void gemvSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate, int64_t mc, Type ta,
                     Type tw);
   /// Decode's QKV projection with its RoPE and KV append: each output item

@@ -62,6 +62,9 @@ struct EmitOptions {
   /// GEMMs on sm_90a run warpgroup MMA (wgmma) main loops where the tile
   /// allows (BK = 64); off: mma.sync everywhere.
   bool wgmma = true;
+  /// Every target is sm_90a: plain GEMMs take the warp-specialised wgmma
+  /// kernel (gemmWs), whose other-architecture fallback is slow.
+  bool hopperOnly = false;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
   /// host computes it, for twice the P V work. Off: P rounded to the cache

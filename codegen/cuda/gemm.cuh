@@ -155,6 +155,88 @@ template <int CH> __device__ __forceinline__ int swz(int r, int c) {
   return r * CH * 8 + ((c ^ ((r * CH / 8) % CH)) * 8);
 }
 
+/// The first row and output column of tile `tile`: tiles are walked in
+/// groups of 8 row tiles so that the blocks of one wave share their A rows
+/// and W columns in L2.
+template <int BM, int NOUT>
+__device__ __forceinline__ void gemmTileCorner(i64 tile, i64 tilesM, i64 tilesN, i64 &m0, i64 &c0) {
+  constexpr int GROUP_M = 8;
+  i64 group = tile / (GROUP_M * tilesN), firstM = group * GROUP_M;
+  i64 groupRows = tilesM - firstM < GROUP_M ? tilesM - firstM : GROUP_M;
+  m0 = (firstM + tile % groupRows) * BM;
+  c0 = (tile % (GROUP_M * tilesN)) / groupRows * NOUT;
+}
+
+/// Epilogue from registers for one warp: PIECES_M x PIECES_N m16 x n8
+/// pieces of accumulators (the pm loop steps by PM_STEP), piece (pm, pn)
+/// at tile row and column `corner` gives, its four values at acc[at..]: the
+/// q-th holds row (lane / 4) + 8 * (q / 2) and column 2 * (lane % 4) + q % 2.
+/// S::epi (or S::value then S::put with S::SPLIT) per output; with
+/// S::ARGMAX each row's best candidate goes to best[row].
+template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int ACC, class Corner>
+__device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], const Corner &corner, i64 m0, i64 c0,
+                                              i64 rows, int lane, u64 *best) {
+#pragma unroll
+  for (int pm = 0; pm < PIECES_M; pm += PM_STEP)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      int r0, c00, at0;
+      corner(pm, 0, r0, c00, at0);
+      int r = r0 + (lane >> 2) + h * 8;
+      i64 m = m0 + r;
+      if (m >= rows)
+        continue;
+      u64 mine = 0ull;
+      // With S::SPLIT the values of eight pieces at a time are computed
+      // (their loads all in flight: no store between them that could
+      // alias) into the accumulators, then stored.
+      constexpr int CHUNK = PIECES_N < 8 ? PIECES_N : 8;
+#pragma unroll
+      for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
+#pragma unroll
+        for (int pn = p0; pn < p0 + CHUNK; ++pn) {
+          int rr, cc, at;
+          corner(pm, pn, rr, cc, at);
+          int col = cc + 2 * (lane & 3);
+#pragma unroll
+          for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
+            i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
+            if (n >= S::N)
+              continue;
+            float mm0 = acc[at + 2 * h + q], mm1 = S::GATE ? acc[at + 2 * h + 1] : 0.0f;
+            float y;
+            if constexpr (S::SPLIT) {
+              y = S::value(a, m, n, mm0, mm1);
+              acc[at + 2 * h + q] = y;
+            } else {
+              y = S::epi(a, m, n, mm0, mm1);
+            }
+            if constexpr (S::ARGMAX) {
+              u64 cand = packArgmax(y, n);
+              mine = cand > mine ? cand : mine;
+            }
+          }
+        }
+        if constexpr (S::SPLIT) {
+#pragma unroll
+          for (int pn = p0; pn < p0 + CHUNK; ++pn) {
+            int rr, cc, at;
+            corner(pm, pn, rr, cc, at);
+            int col = cc + 2 * (lane & 3);
+#pragma unroll
+            for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
+              i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
+              if (n < S::N)
+                S::put(a, m, n, acc[at + 2 * h + q]);
+            }
+          }
+        }
+      }
+      if constexpr (S::ARGMAX)
+        atomicMax(&best[r], mine);
+    }
+}
+
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // ---- warpgroup MMA (sm_90a) ----------------------------------------------------
 
@@ -206,6 +288,33 @@ __device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group
 template <int N> __device__ __forceinline__ void wgmmaWait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
+// mbarriers in shared memory: init with the arrivals a phase takes; a
+// phase completes when they have all arrived; wait(parity) returns once
+// the phase of that parity has completed (at once for parity 1 on a new
+// barrier: "the phase before the first").
+__device__ __forceinline__ unsigned smemAddr(const void *p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbarInit(u64 *bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smemAddr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbarArrive(u64 *bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smemAddr(bar)) : "memory");
+}
+/// Arrives once this thread's cp.async copies issued so far have landed.
+__device__ __forceinline__ void mbarArriveCpAsync(u64 *bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smemAddr(bar)) : "memory");
+}
+__device__ __forceinline__ void mbarWait(u64 *bar, unsigned parity) {
+  asm volatile("{\n.reg .pred done;\nWAIT:\n"
+               "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+               "@!done bra WAIT;\n}\n" ::"r"(smemAddr(bar)),
+               "r"(parity)
+               : "memory");
+}
+/// Keeps the compiler from moving reads or writes of v across the
+/// asynchronous MMAs that own it.
+__device__ __forceinline__ void fenceOperand(float &v) { asm volatile("" : "+f"(v)::"memory"); }
 /// Orders this thread's generic-proxy shared-memory writes (cp.async, stores)
 /// before the tensor cores' (async proxy) reads that follow a barrier.
 __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -235,7 +344,7 @@ __device__ void gemmMma(const Args &a) {
   static_assert(sizeof(T) == 2, "tensor-core tiles of 16-bit elements");
   constexpr bool WG = UseWgmma<BK, WM, WN, WGMMA>::value;
   constexpr int THREADS = WM * WN * 32, CH = BK / 8, WTM = BM / WM, WTN = BN / WN;
-  constexpr int MI = WTM / 16, NI = WTN / 8, GROUP_M = 8;
+  constexpr int MI = WTM / 16, NI = WTN / 8;
   // Warpgroup tiling: WGS warpgroups, each MB m64 blocks by NW columns.
   constexpr int WGS = THREADS / 128 > 0 ? THREADS / 128 : 1;
   constexpr bool WG_SPLIT_N = BM / 64 < WGS;
@@ -270,10 +379,8 @@ __device__ void gemmMma(const Args &a) {
   const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
   for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
-    i64 group = tile / (GROUP_M * tilesN), firstM = group * GROUP_M;
-    i64 groupRows = tilesM - firstM < GROUP_M ? tilesM - firstM : GROUP_M;
-    i64 tm = firstM + tile % groupRows, tn = (tile % (GROUP_M * tilesN)) / groupRows;
-    i64 m0 = tm * BM, c0 = tn * NOUT;
+    i64 m0, c0;
+    gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
     // This thread's copies: the global row each one reads (nullptr: zeros).
     const T *aRow[A_CP];
     const T *bRow[B_CP];
@@ -432,65 +539,7 @@ __device__ void gemmMma(const Args &a) {
         at = (pm * NI + pn) * 4;
       }
     };
-#pragma unroll
-    for (int pm = 0; pm < PIECES_M; pm += WG ? 4 : 1)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        int r0, c00, at0;
-        corner(pm, 0, r0, c00, at0);
-        int r = r0 + (lane >> 2) + h * 8;
-        i64 m = m0 + r;
-        if (m >= rows)
-          continue;
-        u64 mine = 0ull;
-        // With S::SPLIT the values of eight pieces at a time are computed
-        // (their loads all in flight: no store between them that could
-        // alias) into the accumulators, then stored.
-        constexpr int CHUNK = PIECES_N < 8 ? PIECES_N : 8;
-#pragma unroll
-        for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
-#pragma unroll
-          for (int pn = p0; pn < p0 + CHUNK; ++pn) {
-            int rr, cc, at;
-            corner(pm, pn, rr, cc, at);
-            int col = cc + 2 * (lane & 3);
-#pragma unroll
-            for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
-              i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
-              if (n >= S::N)
-                continue;
-              float mm0 = acc[at + 2 * h + q], mm1 = S::GATE ? acc[at + 2 * h + 1] : 0.0f;
-              float y;
-              if constexpr (S::SPLIT) {
-                y = S::value(a, m, n, mm0, mm1);
-                acc[at + 2 * h + q] = y;
-              } else {
-                y = S::epi(a, m, n, mm0, mm1);
-              }
-              if constexpr (S::ARGMAX) {
-                u64 cand = packArgmax(y, n);
-                mine = cand > mine ? cand : mine;
-              }
-            }
-          }
-          if constexpr (S::SPLIT) {
-#pragma unroll
-            for (int pn = p0; pn < p0 + CHUNK; ++pn) {
-              int rr, cc, at;
-              corner(pm, pn, rr, cc, at);
-              int col = cc + 2 * (lane & 3);
-#pragma unroll
-              for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
-                i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
-                if (n < S::N)
-                  S::put(a, m, n, acc[at + 2 * h + q]);
-              }
-            }
-          }
-        }
-        if constexpr (S::ARGMAX)
-          atomicMax(&best[r], mine);
-      }
+    gemmStoreTile<S, PIECES_M, PIECES_N, WG ? 4 : 1>(a, acc, corner, m0, c0, rows, lane, best);
     if constexpr (S::ARGMAX) {
       __syncthreads();
       for (int r = tid; r < BM; r += THREADS)
@@ -501,6 +550,158 @@ __device__ void gemmMma(const Args &a) {
   }
   if (S::ARGMAX)
     finishArgmax(S::argmaxBest(a), S::argmaxCounter(a), rows, S::argmaxOut(a));
+}
+
+// ---- GEMM: warp-specialised wgmma (sm_90a) -------------------------------------
+//
+// The same product and epilogue as gemmMma for plain GEMMs (no norm
+// prologue, no argmax): BM / 64 consumer warpgroups, each the owner of 64
+// rows x BN of accumulators (one m64nBNk16 wgmma per 16 of K), and one
+// producer warpgroup that alone moves tiles. The producer fills a ring of
+// STAGES stages (BK = 64, 128-byte swizzled rows, cp.async zero-filling
+// past the rows, the columns and K) and each copy's landing arrives on the
+// stage's `full` mbarrier; a consumer waits on `full`, issues the stage's
+// MMAs, and once they have retired (one k-tile later: one group stays in
+// flight) arrives on the stage's `empty` mbarrier, which the producer waits
+// on before it refills the stage. No block-wide barrier in the main loop:
+// the copies run up to STAGES - 1 k-tiles ahead and carry on into the next
+// tile while the consumers run the epilogue.
+
+template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args &a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  typedef typename S::TA T;
+  static_assert(sizeof(T) == 2 && !S::NORM && !S::ARGMAX, "plain 16-bit GEMMs");
+  static_assert(BM % 64 == 0 && BM <= 256 && (BN == 64 || BN == 128 || BN == 256), "m64 blocks, wgmma widths");
+  constexpr int BK = 64, CH = BK / 8, CW = BM / 64;
+  constexpr int NOUT = S::GATE ? BN / 2 : BN;
+  constexpr int A_CP = BM * CH / 128, B_CP = BN * CH / 128; // copies per producer thread and stage
+  // Registers (setmaxnreg, with two or more consumers, whose share of the
+  // 64K the launch bounds would otherwise cap at 65536 / threads): the
+  // producer gives up all but 40 a thread to the consumers' accumulators.
+  constexpr int PRODUCER_REGS = 40,
+                CONSUMER_REGS = (65536 - 128 * PRODUCER_REGS) / (CW * 128) / 8 * 8 < 240
+                                    ? (65536 - 128 * PRODUCER_REGS) / (CW * 128) / 8 * 8
+                                    : 240;
+  extern __shared__ __align__(128) unsigned char smemRaw[];
+  unsigned char *smem = smemRaw + (1024 - smemAddr(smemRaw) % 1024) % 1024;
+  T *sA = reinterpret_cast<T *>(smem); // [STAGES][BM * BK]
+  T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
+  __shared__ __align__(8) u64 full[STAGES], empty[STAGES];
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  if (tid == 0)
+    for (int s = 0; s < STAGES; ++s) {
+      mbarInit(&full[s], 128);    // every producer thread's copies
+      mbarInit(&empty[s], CW * 4); // every consumer warp
+    }
+  __syncthreads();
+  dependOnPrevious();
+  const T *A = S::A(a);
+  const T *W = S::W(a);
+  const i64 rows = S::rows(a);
+  const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
+  const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
+  unsigned it = 0; // k-tiles through the ring so far (stage it % STAGES)
+  if (warp >= CW * 4) {
+    if constexpr (CW >= 2)
+      asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGS));
+    // Producer: thread p copies chunk p % 8 of rows p / 8 + 16 i.
+    const int p = tid - CW * 128, c = p % CH, r0 = p / CH;
+    for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
+      i64 m0, c0;
+      gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
+      for (int kt = 0; kt < kTiles; ++kt, ++it) {
+        const int s = it % STAGES;
+        mbarWait(&empty[s], ((it / STAGES) & 1) ^ 1);
+        const i64 k = static_cast<i64>(kt) * BK + c * 8;
+        const bool kok = k < S::K;
+        // Not unrolled: the producer keeps few registers.
+#pragma unroll 1
+        for (int i = 0; i < A_CP; ++i) {
+          int r = r0 + i * (128 / CH);
+          bool ok = kok && m0 + r < rows;
+          cpAsync16(sA + s * BM * BK + swz<CH>(r, c), ok ? A + (m0 + r) * S::K + k : A, ok ? 16 : 0);
+        }
+#pragma unroll 1
+        for (int i = 0; i < B_CP; ++i) {
+          int r = r0 + i * (128 / CH);
+          i64 item = S::GATE ? c0 + r / 2 : c0 + r;
+          bool ok = kok && item < S::N;
+          cpAsync16(sB + s * BN * BK + swz<CH>(r, c), ok ? W + S::row(item, S::GATE ? r % 2 : 0) * S::K + k : W,
+                    ok ? 16 : 0);
+        }
+        mbarArriveCpAsync(&full[s]);
+      }
+    }
+    cpAsyncWait<0>();
+  } else {
+    if constexpr (CW >= 2)
+      asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGS));
+    // Consumer warpgroup wg: rows wg * 64 .. wg * 64 + 63 of each tile.
+    const int wg = warp / 4;
+    for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
+      i64 m0, c0;
+      gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
+      float acc[BN / 2];
+#pragma unroll
+      for (int i = 0; i < BN / 2; ++i)
+        acc[i] = 0.0f;
+      int prev = -1;
+      for (int kt = 0; kt < kTiles; ++kt, ++it) {
+        const int s = it % STAGES;
+        mbarWait(&full[s], (it / STAGES) & 1);
+        fenceProxyAsync(); // the landed copies (generic proxy) before the tensor cores' reads
+        const T *tA = sA + s * BM * BK + wg * 64 * BK, *tB = sB + s * BN * BK;
+#pragma unroll
+        for (int i = 0; i < BN / 2; ++i)
+          fenceOperand(acc[i]);
+        wgmmaFence();
+#pragma unroll
+        for (int kk = 0; kk < BK / 16; ++kk)
+          Wgmma<BN, T>::mma(acc, smemDescSw128(tA) + 2 * kk, smemDescSw128(tB) + 2 * kk);
+        wgmmaCommit();
+        wgmmaWait<1>(); // the previous k-tile's MMAs have read their stage
+#pragma unroll
+        for (int i = 0; i < BN / 2; ++i)
+          fenceOperand(acc[i]);
+        if (prev >= 0 && lane == 0)
+          mbarArrive(&empty[prev]);
+        prev = s;
+      }
+      wgmmaWait<0>();
+#pragma unroll
+      for (int i = 0; i < BN / 2; ++i)
+        fenceOperand(acc[i]);
+      if (prev >= 0 && lane == 0)
+        mbarArrive(&empty[prev]);
+      auto corner = [&](int pm, int pn, int &r, int &c, int &at) {
+        r = wg * 64 + (warp % 4) * 16; // pm is this warp's own 16 rows
+        c = pn * 8;
+        at = pn * 4;
+      };
+      gemmStoreTile<S, 4, BN / 8, 4>(a, acc, corner, m0, c0, rows, lane, nullptr);
+    }
+  }
+#else
+  // Compiled for a GPU without wgmma (the runtime re-compiling an sm_90a
+  // engine's sources for another architecture; the emitter chooses this
+  // kernel only for sm_90a targets): the same outputs, one per thread.
+  typedef typename S::TA T;
+  dependOnPrevious();
+  const T *A = S::A(a);
+  const T *W = S::W(a);
+  const i64 rows = S::rows(a);
+  for (i64 e = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; e < rows * S::N;
+       e += static_cast<i64>(gridDim.x) * blockDim.x) {
+    i64 m = e / S::N, n = e % S::N;
+    float mm[2] = {0.0f, 0.0f};
+    for (int j = 0; j < (S::GATE ? 2 : 1); ++j) {
+      const T *w = W + S::row(n, j) * S::K, *x = A + m * S::K;
+      for (i64 k = 0; k < S::K; ++k)
+        mm[j] += static_cast<float>(x[k]) * static_cast<float>(w[k]);
+    }
+    S::epi(a, m, n, mm[0], mm[1]);
+  }
+#endif
 }
 
 } // namespace kiln

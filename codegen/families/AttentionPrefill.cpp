@@ -20,9 +20,9 @@ void Emitter::attentionPrefillSkeleton(llvm::raw_ostream &os, EmittedKernel &out
     out.threads = t.threads();
     out.smem = t.smemBytes();
     out.grid = SizeRule{hkv * (G / hb), {Sym::Batch, Sym::Tokens}, bq, 0};
-    os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
+    os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, {5}) {1}(kiln::Args a) {{ "
                         "kiln::attentionPrefillMma<S, {2}, {3}, {4}>(a); }\n",
-                        out.threads, kernel_.getSymName(), hb, bq, bkv);
+                        out.threads, kernel_.getSymName(), hb, bq, bkv, t.minBlocks());
     return;
   }
   out.grid = SizeRule{H, {Sym::Batch, Sym::Tokens}, 4, 0};

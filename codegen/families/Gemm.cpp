@@ -32,7 +32,7 @@ target::GemmTileShape gemmTile(ex::KernelOp kernel) {
 } // namespace
 
 void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate,
-                           const Shape &lead) {
+                           bool plain, const Shape &lead) {
   out.family = "gemm";
   int64_t bm, bn;
   if (K % 8 == 0) {
@@ -44,10 +44,19 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
     // wgmma's swizzled stages start on 1024-byte boundaries: room to align.
     bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
     out.smem = t.smemBytes() + (wg ? 1024 : 0);
-    os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
-                        "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",
-                        out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn(),
-                        wg ? "true" : "false");
+    if (wg && plain && options_.hopperOnly) {
+      // Warp-specialised (gemmWs): BM / 64 consumer warpgroups and a
+      // producer warpgroup.
+      out.threads = t.wsThreads();
+      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
+                          "kiln::gemmWs<S, {2}, {3}, {4}>(a); }\n",
+                          out.threads, kernel_.getSymName(), t.bm, t.bn, t.stages);
+    } else {
+      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
+                          "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",
+                          out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn(),
+                          wg ? "true" : "false");
+    }
   } else {
     // WMMA without cp.async.
     bm = tileInt(kernel_, "block_m", 64) >= 128 ? 128 : 64, bn = 64;

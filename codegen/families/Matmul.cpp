@@ -199,7 +199,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   os << "};\n";
   out.workspace = SizeRule{argmax ? maxRows * 8 + 8 : 0, {}, 1, 0};
   if (tensorCores)
-    gemmSkeleton(os, out, K, N, gate, lead);
+    gemmSkeleton(os, out, K, N, gate, normKind == 0 && !argmax, lead);
   else
     gemvSkeleton(os, out, K, N, gate, mc, ta, tw);
   out.specialisation = globals_ + s;

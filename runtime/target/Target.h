@@ -62,6 +62,9 @@ struct GemmTileShape {
   int64_t wm() const { return bm >= 256 ? 4 : 2; }
   int64_t wn() const { return std::min<int64_t>(bn / 32, 8 / wm()); }
   int64_t threads() const { return wm() * wn() * 32; }
+  /// The warp-specialised wgmma kernel's block: BM / 64 consumer
+  /// warpgroups and one producer warpgroup.
+  int64_t wsThreads() const { return (bm / 64 + 1) * 128; }
   int64_t smemBytes(int64_t elementBytes = 2) const { return stages * (bm + bn) * bk * elementBytes; }
   /// BM, BN in {64, 128, 256} but not both 256 (the accumulators would
   /// spill), BK 32 or 64, 2 to 4 stages.
@@ -81,8 +84,10 @@ struct GemmTileShape {
 /// prefill.cuh, attentionPrefillMma) for G query heads per KV head and head
 /// dim D (a multiple of 16 up to 256): hb query heads per block (the largest
 /// divisor of G up to 8), bq tokens (16 per warp, up to 8 warps), bkv keys
-/// per tile (128 where D <= 64 and asked for, 32 above D = 128, else 64:
-/// what the registers hold).
+/// per tile (128 where D <= 64 and asked for, 32 above D = 64, else 64:
+/// what the registers hold), and two blocks per SM up to D = 128 (the
+/// registers capped at 128 a thread: one block's softmax runs under the
+/// other's products).
 struct AttentionTileShape {
   int64_t hb = 1, bq = 128, bkv = 64, d = 128;
   static AttentionTileShape of(int64_t g, int64_t d, int64_t bkvAsked) {
@@ -92,9 +97,10 @@ struct AttentionTileShape {
       if (g % x == 0)
         t.hb = x;
     t.bq = 16 * std::max<int64_t>(1, 8 / t.hb);
-    t.bkv = d > 128 ? 32 : bkvAsked >= 128 && d <= 64 ? 128 : 64;
+    t.bkv = d > 64 ? 32 : bkvAsked >= 128 ? 128 : 64;
     return t;
   }
+  int64_t minBlocks() const { return d <= 128 ? 2 : 1; }
   int64_t threads() const { return hb * bq / 16 * 32; }
   int64_t rows() const { return hb * bq; }
   int64_t smemBytes() const { return (hb * bq + 4 * bkv) * (d + 8) * 2; }

@@ -72,35 +72,36 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
   T *sV = sK + 2 * BKV * LD;           // [2][BKV][LD]
   __shared__ i64 sPos[BQ];
   __shared__ bool sValid[2][BKV];
-  __shared__ i64 sRange[2];
+  __shared__ int sRange[2];
   dependOnPrevious();
   const T *cache = S::cache(a);
   const int *tables = S::blockTables(a);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int hw = warp / TPW, tw = warp % TPW;
-  const i64 qTiles = (a.tokens + BQ - 1) / BQ, groups = G / HB;
+  // Unit counts and positions fit 32 bits (max_seq and the batch are ints).
+  const int qTiles = (a.tokens + BQ - 1) / BQ, groups = G / HB;
   // Units ranked longest first (the last query tiles of every sequence and
   // head group, then the ones before); block b takes ranks b, 2G - 1 - b,
   // 2G + b, ... of a grid of G: long and short units alternate, so the
   // blocks' totals even out under the causal mask (ncu at 4096 tokens: SMs
   // idle 39% of the kernel with a plain stride).
-  const i64 perTile = static_cast<i64>(a.batch) * S::HKV * groups;
-  const i64 units = perTile * qTiles;
-  for (i64 round = 0;; ++round) {
-    i64 u = round * gridDim.x + ((round & 1) ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
+  const int perTile = a.batch * S::HKV * groups;
+  const int units = perTile * qTiles;
+  for (int round = 0;; ++round) {
+    int u = round * static_cast<int>(gridDim.x) + ((round & 1) ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
     if (u >= units)
       break;
-    i64 qt = qTiles - 1 - u / perTile, rest = u % perTile;
-    i64 hg = rest % groups;
+    int qt = qTiles - 1 - u / perTile, rest = u % perTile;
+    int hg = rest % groups;
     rest /= groups;
-    i64 kvh = rest % S::HKV, b = rest / S::HKV, t0 = qt * BQ;
+    int kvh = rest % S::HKV, b = rest / S::HKV, t0 = qt * BQ;
     __syncthreads(); // the previous unit is done with shared memory
     for (int i = tid; i < BQ; i += THREADS)
       sPos[i] = t0 + i < a.tokens ? S::position(a, b, t0 + i) : -1;
     __syncthreads();
     for (int e = tid; e < HB * BQ * D; e += THREADS) {
       int r = e / D, d = e % D, hh = r / BQ, i = r % BQ;
-      i64 h = kvh * G + hg * HB + hh;
+      int h = kvh * G + hg * HB + hh;
       sQ[r * LD + d] = static_cast<T>(sPos[i] >= 0 ? S::q(a, b, t0 + i, h, d) : 0.0f);
     }
     if (tid == 0) {
@@ -116,12 +117,12 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
       if (!S::CAUSAL || hi > len)
         hi = len;
       lo = S::WINDOW > 0 && lo >= 0 && lo - S::WINDOW + 1 > 0 ? (lo - S::WINDOW + 1) / BKV * BKV : 0;
-      sRange[0] = lo;
-      sRange[1] = hi;
+      sRange[0] = static_cast<int>(lo);
+      sRange[1] = static_cast<int>(hi);
     }
     __syncthreads();
-    const i64 kLo = sRange[0], kHi = sRange[1];
-    const int nTiles = kHi > kLo ? static_cast<int>((kHi - kLo + BKV - 1) / BKV) : 0;
+    const int kLo = sRange[0], kHi = sRange[1];
+    const int nTiles = kHi > kLo ? (kHi - kLo + BKV - 1) / BKV : 0;
     unsigned qf[DK][4];
 #pragma unroll
     for (int kd = 0; kd < DK; ++kd)
@@ -146,44 +147,58 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
 #pragma unroll
       for (int q = 0; q < 4; ++q)
         o[n][q] = 0.0f;
-    // Each thread's copies of a tile; `mapped`: whether every key it
-    // copied of the last tile it loaded was in range on a mapped page.
-    // The addresses first (their block-table reads all in flight at
-    // once), then the copies.
+    // Each thread's copies of a tile: COPIES 16-byte chunks of K and of V.
+    // The block-table entries of a tile are read one tile ahead (`pg`), so
+    // the read's latency passes under a tile's products instead of
+    // stalling the copies; `mapped`: whether every key this thread copied
+    // of the last tile it loaded was in range on a mapped page.
     constexpr int COPIES = (BKV * CH + THREADS - 1) / THREADS;
+    const int *table = tables + static_cast<i64>(b) * a.max_blocks;
+    // This KV head's keys in page 0 of this layer; a page's keys and
+    // values are PAGE_STRIDE elements apart.
+    constexpr i64 PAGE_STRIDE = 2 * V_OFFSET;
+    const T *kvBase = cache + static_cast<i64>(a.layer) * a.pages * PAGE_STRIDE + kvh * D;
     bool mapped = true;
-    auto load = [&](int buf, i64 s0) {
-      mapped = true;
-      i64 at[COPIES];
+    auto pages = [&](int s0, int (&pg)[COPIES]) {
 #pragma unroll
       for (int i = 0; i < COPIES; ++i) {
-        int e = tid + i * THREADS, r = e / CH, c = e % CH;
-        i64 s = s0 + r;
-        at[i] = e < BKV * CH && s < kHi ? cacheIndex<S::PAGE, S::HKV, D>(a, tables, b, s, 0, kvh, c * 8) : -1;
+        int e = tid + i * THREADS;
+        int s = s0 + e / CH;
+        pg[i] = e < BKV * CH && s < kHi ? table[s / S::PAGE] : -1;
       }
+    };
+    auto load = [&](int buf, int s0, const int (&pg)[COPIES]) {
+      mapped = true;
 #pragma unroll
       for (int i = 0; i < COPIES; ++i) {
         int e = tid + i * THREADS, r = e / CH, c = e % CH;
         if (e >= BKV * CH)
           break;
-        bool ok = at[i] >= 0;
-        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, ok ? cache + at[i] : cache, ok ? 16 : 0);
-        cpAsync16(sV + (buf * BKV + r) * LD + c * 8, ok ? cache + at[i] + V_OFFSET : cache, ok ? 16 : 0);
+        bool ok = pg[i] >= 0 && pg[i] < a.pages;
+        const T *src = ok ? kvBase + pg[i] * PAGE_STRIDE + ((s0 + r) % S::PAGE) * (S::HKV * D) + c * 8 : cache;
+        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, src, ok ? 16 : 0);
+        cpAsync16(sV + (buf * BKV + r) * LD + c * 8, ok ? src + V_OFFSET : cache, ok ? 16 : 0);
         if (c == 0)
           sValid[buf][r] = ok;
         mapped = mapped && ok;
       }
     };
+    int pg[COPIES];
+    pages(kLo, pg);
     if (nTiles > 0)
-      load(0, kLo);
+      load(0, kLo, pg);
     cpAsyncCommit();
+    if (nTiles > 1)
+      pages(kLo + BKV, pg);
     for (int j = 0; j < nTiles; ++j) {
       const int buf = j & 1;
       const int s0 = j * BKV; // relative to kLo
       bool landedMapped = mapped; // of tile j (loaded last)
       if (j + 1 < nTiles)
-        load(buf ^ 1, kLo + s0 + BKV);
+        load(buf ^ 1, kLo + s0 + BKV, pg);
       cpAsyncCommit();
+      if (j + 2 < nTiles)
+        pages(kLo + s0 + 2 * BKV, pg);
       cpAsyncWait<1>();
       // Tile j landed for every thread; whether all its keys are real.
       const bool whole = __syncthreads_and(landedMapped) != 0 && s0 + BKV <= kEnd;
