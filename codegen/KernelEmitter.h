@@ -62,9 +62,11 @@ struct EmitOptions {
   /// GEMMs on sm_90a run warpgroup MMA (wgmma) main loops where the tile
   /// allows (BK = 64); off: mma.sync everywhere.
   bool wgmma = true;
-  /// Every target is sm_90a: plain GEMMs take the warp-specialised wgmma
-  /// kernel (gemmWs), whose other-architecture fallback is slow.
-  bool hopperOnly = false;
+  /// Plain GEMMs (no norm prologue, no argmax) take the warp-specialised
+  /// wgmma kernel (gemmWs) where the tile allows. Only for engines whose
+  /// every target is sm_90a: its fallback for other architectures (the
+  /// runtime re-compiling the sources) is correct but slow.
+  bool warpSpecialize = false;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
   /// host computes it, for twice the P V work. Off: P rounded to the cache

@@ -575,13 +575,6 @@ template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args
   constexpr int BK = 64, CH = BK / 8, CW = BM / 64;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
   constexpr int A_CP = BM * CH / 128, B_CP = BN * CH / 128; // copies per producer thread and stage
-  // Registers (setmaxnreg, with two or more consumers, whose share of the
-  // 64K the launch bounds would otherwise cap at 65536 / threads): the
-  // producer gives up all but 40 a thread to the consumers' accumulators.
-  constexpr int PRODUCER_REGS = 40,
-                CONSUMER_REGS = (65536 - 128 * PRODUCER_REGS) / (CW * 128) / 8 * 8 < 240
-                                    ? (65536 - 128 * PRODUCER_REGS) / (CW * 128) / 8 * 8
-                                    : 240;
   extern __shared__ __align__(128) unsigned char smemRaw[];
   unsigned char *smem = smemRaw + (1024 - smemAddr(smemRaw) % 1024) % 1024;
   T *sA = reinterpret_cast<T *>(smem); // [STAGES][BM * BK]
@@ -602,40 +595,49 @@ template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
   unsigned it = 0; // k-tiles through the ring so far (stage it % STAGES)
   if (warp >= CW * 4) {
-    if constexpr (CW >= 2)
-      asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGS));
-    // Producer: thread p copies chunk p % 8 of rows p / 8 + 16 i.
-    const int p = tid - CW * 128, c = p % CH, r0 = p / CH;
+    // Producer: thread p copies chunk p % 8 of rows p / 8 + 16 i (the
+    // swizzle repeats every 8 rows: copy i lands 16 rows past copy 0). Its
+    // W rows' addresses are computed once a tile, so that a k-tile's copies
+    // are little more than the copy instructions.
+    const int p = tid - CW * 128, c = p % CH, r0 = p / CH, dst0 = swz<CH>(r0, c);
+    constexpr int STEP = 128 / CH; // rows between a thread's copies
+    constexpr bool K_WHOLE = S::K % BK == 0;
     for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
       i64 m0, c0;
       gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
+      const T *aBase = A + (m0 + r0) * S::K + c * 8;
+      const i64 aRows = rows - m0 - r0; // this thread's copies i * STEP < aRows are rows of A
+      const T *bRow[B_CP];
+      unsigned bOk = 0;
+#pragma unroll
+      for (int i = 0; i < B_CP; ++i) {
+        int r = r0 + i * STEP;
+        i64 item = S::GATE ? c0 + r / 2 : c0 + r;
+        bool ok = item < S::N;
+        bRow[i] = W + (ok ? S::row(item, S::GATE ? r % 2 : 0) * S::K : 0) + c * 8;
+        bOk |= (ok ? 1u : 0u) << i;
+      }
       for (int kt = 0; kt < kTiles; ++kt, ++it) {
         const int s = it % STAGES;
         mbarWait(&empty[s], ((it / STAGES) & 1) ^ 1);
-        const i64 k = static_cast<i64>(kt) * BK + c * 8;
-        const bool kok = k < S::K;
-        // Not unrolled: the producer keeps few registers.
-#pragma unroll 1
+        const i64 k = static_cast<i64>(kt) * BK;
+        const bool kok = K_WHOLE || k + c * 8 < S::K;
+        T *dA = sA + s * BM * BK + dst0, *dB = sB + s * BN * BK + dst0;
+#pragma unroll
         for (int i = 0; i < A_CP; ++i) {
-          int r = r0 + i * (128 / CH);
-          bool ok = kok && m0 + r < rows;
-          cpAsync16(sA + s * BM * BK + swz<CH>(r, c), ok ? A + (m0 + r) * S::K + k : A, ok ? 16 : 0);
+          bool ok = kok && i * STEP < aRows;
+          cpAsync16(dA + i * STEP * BK, ok ? aBase + static_cast<i64>(i) * STEP * S::K + k : A, ok ? 16 : 0);
         }
-#pragma unroll 1
+#pragma unroll
         for (int i = 0; i < B_CP; ++i) {
-          int r = r0 + i * (128 / CH);
-          i64 item = S::GATE ? c0 + r / 2 : c0 + r;
-          bool ok = kok && item < S::N;
-          cpAsync16(sB + s * BN * BK + swz<CH>(r, c), ok ? W + S::row(item, S::GATE ? r % 2 : 0) * S::K + k : W,
-                    ok ? 16 : 0);
+          bool ok = kok && ((bOk >> i) & 1u);
+          cpAsync16(dB + i * STEP * BK, ok ? bRow[i] + k : W, ok ? 16 : 0);
         }
         mbarArriveCpAsync(&full[s]);
       }
     }
     cpAsyncWait<0>();
   } else {
-    if constexpr (CW >= 2)
-      asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGS));
     // Consumer warpgroup wg: rows wg * 64 .. wg * 64 + 63 of each tile.
     const int wg = warp / 4;
     for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {

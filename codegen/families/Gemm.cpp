@@ -44,7 +44,7 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
     // wgmma's swizzled stages start on 1024-byte boundaries: room to align.
     bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
     out.smem = t.smemBytes() + (wg ? 1024 : 0);
-    if (wg && plain && options_.hopperOnly) {
+    if (wg && plain && options_.warpSpecialize) {
       // Warp-specialised (gemmWs): BM / 64 consumer warpgroups and a
       // producer warpgroup.
       out.threads = t.wsThreads();
