@@ -115,16 +115,18 @@ for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-f32.log")"
   row hd$d "f32-vs-hf" "$line"; [[ "$line" != PASS* ]] && fail=1
   for e in bf16 bf16-att; do
-    line=$($RUN .device/engines/$m-$e.engine --golden $g --reference host --tolerance 2e-2 --min-identical 16 \
-             2> "$OUT/$m-$e-vs-host.log" | head -1)
+    $RUN .device/engines/$m-$e.engine --golden $g --reference host --tolerance 2e-2 --min-identical 16 \
+      > "$OUT/$m-$e-vs-host.out" 2> "$OUT/$m-$e-vs-host.log"
+    line=$(head -1 "$OUT/$m-$e-vs-host.out")
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-vs-host.log")"
     row hd$d "$e-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   done
   # --exact-attention (P V in two bf16 parts, f32 precision): the host's
   # numbers to ~1e-3, every greedy token.
   if [ -f .device/engines/$m-bf16-exact.engine ]; then
-    line=$($RUN .device/engines/$m-bf16-exact.engine --golden $g --reference host --tolerance 5e-3 --min-identical 32 \
-             2> "$OUT/$m-exact-vs-host.log" | head -1)
+    $RUN .device/engines/$m-bf16-exact.engine --golden $g --reference host --tolerance 5e-3 --min-identical 32 \
+      > "$OUT/$m-exact-vs-host.out" 2> "$OUT/$m-exact-vs-host.log"
+    line=$(head -1 "$OUT/$m-exact-vs-host.out")
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-exact-vs-host.log")"
     row hd$d "exact-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   fi
