@@ -103,8 +103,7 @@ struct AttentionTileShape {
   int64_t minBlocks() const { return d <= 128 ? 2 : 1; }
   int64_t threads() const { return hb * bq / 16 * 32; }
   int64_t rows() const { return hb * bq; }
-  /// Q, and K and V in a ring of 3 stages.
-  int64_t smemBytes() const { return (hb * bq + 6 * bkv) * (d + 8) * 2; }
+  int64_t smemBytes() const { return (hb * bq + 4 * bkv) * (d + 8) * 2; }
 };
 
 } // namespace kiln::target

@@ -41,8 +41,8 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
 // that share a KV head (GQA: the K/V tiles are loaded once for all of
 // them) -- W = HB * BQ / 16 warps, each owning 16 rows (16 tokens of one
 // head). Q is staged in shared memory and kept in registers as mma A
-// fragments. Keys stream through the page table in tiles of BKV, a ring
-// of three buffers filled with cp.async two tiles ahead; per tile S = Q K^T (m16n8k16, f32), scale,
+// fragments. Keys stream through the page table in tiles of BKV, double
+// buffered with cp.async; per tile S = Q K^T (m16n8k16, f32), scale,
 // softcap, the causal / sliding-window / unmapped-page mask, an online
 // softmax per row in registers (each thread holds rows lane/4 and lane/4+8
 // of its warp's 16), then P (rounded to the cache dtype, as FlashAttention
@@ -66,16 +66,12 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
   static_assert(sizeof(T) == 2 && D % 16 == 0 && BKV % 16 == 0 && BQ % 16 == 0 && G % HB == 0,
                 "tensor-core attention: 16-bit cache, D and tiles multiples of 16");
   constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * D; // K to V within a page
-  // K/V tiles through a ring of STAGES buffers: STAGES - 1 tiles in flight
-  // while one is read, and one barrier a tile (a buffer is refilled only
-  // after the barrier every warp passes once done with it).
-  constexpr int STAGES = 3;
   extern __shared__ __align__(128) unsigned char smem[];
   T *sQ = reinterpret_cast<T *>(smem); // [HB * BQ][LD]
-  T *sK = sQ + HB * BQ * LD;           // [STAGES][BKV][LD]
-  T *sV = sK + STAGES * BKV * LD;      // [STAGES][BKV][LD]
+  T *sK = sQ + HB * BQ * LD;           // [2][BKV][LD]
+  T *sV = sK + 2 * BKV * LD;           // [2][BKV][LD]
   __shared__ i64 sPos[BQ];
-  __shared__ bool sValid[STAGES][BKV];
+  __shared__ bool sValid[2][BKV];
   __shared__ int sRange[2];
   dependOnPrevious();
   const T *cache = S::cache(a);
@@ -154,15 +150,15 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
     // Each thread's copies of a tile: COPIES 16-byte chunks of K and of V.
     // The block-table entries of a tile are read one tile ahead (`pg`), so
     // the read's latency passes under a tile's products instead of
-    // stalling the copies; bit `buf` of `mappedBits`: whether every key
-    // this thread copied into buffer buf was in range on a mapped page.
+    // stalling the copies; `mapped`: whether every key this thread copied
+    // of the last tile it loaded was in range on a mapped page.
     constexpr int COPIES = (BKV * CH + THREADS - 1) / THREADS;
     const int *table = tables + static_cast<i64>(b) * a.max_blocks;
     // This KV head's keys in page 0 of this layer; a page's keys and
     // values are PAGE_STRIDE elements apart.
     constexpr i64 PAGE_STRIDE = 2 * V_OFFSET;
     const T *kvBase = cache + static_cast<i64>(a.layer) * a.pages * PAGE_STRIDE + kvh * D;
-    unsigned mappedBits = 0;
+    bool mapped = true;
     auto pages = [&](int s0, int (&pg)[COPIES]) {
 #pragma unroll
       for (int i = 0; i < COPIES; ++i) {
@@ -172,7 +168,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
       }
     };
     auto load = [&](int buf, int s0, const int (&pg)[COPIES]) {
-      bool mapped = true;
+      mapped = true;
 #pragma unroll
       for (int i = 0; i < COPIES; ++i) {
         int e = tid + i * THREADS, r = e / CH, c = e % CH;
@@ -186,32 +182,26 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
           sValid[buf][r] = ok;
         mapped = mapped && ok;
       }
-      mappedBits = (mappedBits & ~(1u << buf)) | ((mapped ? 1u : 0u) << buf);
     };
     int pg[COPIES];
-    // Tiles 0 .. STAGES - 2 in flight, a commit group each.
-#pragma unroll
-    for (int t = 0; t < STAGES - 1; ++t) {
-      if (t < nTiles) {
-        pages(kLo + t * BKV, pg);
-        load(t, kLo + t * BKV, pg);
-      }
-      cpAsyncCommit();
-    }
-    if (STAGES - 1 < nTiles)
-      pages(kLo + (STAGES - 1) * BKV, pg);
+    pages(kLo, pg);
+    if (nTiles > 0)
+      load(0, kLo, pg);
+    cpAsyncCommit();
+    if (nTiles > 1)
+      pages(kLo + BKV, pg);
     for (int j = 0; j < nTiles; ++j) {
-      const int buf = j % STAGES;
+      const int buf = j & 1;
       const int s0 = j * BKV; // relative to kLo
-      cpAsyncWait<STAGES - 2>();
-      // Tile j landed for every thread; whether all its keys are real.
-      // Every warp is past tile j - 1: its buffer takes tile j + STAGES - 1.
-      const bool whole = __syncthreads_and((mappedBits >> buf) & 1u) != 0 && s0 + BKV <= kEnd;
-      if (j + STAGES - 1 < nTiles)
-        load((j + STAGES - 1) % STAGES, kLo + s0 + (STAGES - 1) * BKV, pg);
+      bool landedMapped = mapped; // of tile j (loaded last)
+      if (j + 1 < nTiles)
+        load(buf ^ 1, kLo + s0 + BKV, pg);
       cpAsyncCommit();
-      if (j + STAGES < nTiles)
-        pages(kLo + s0 + STAGES * BKV, pg);
+      if (j + 2 < nTiles)
+        pages(kLo + s0 + 2 * BKV, pg);
+      cpAsyncWait<1>();
+      // Tile j landed for every thread; whether all its keys are real.
+      const bool whole = __syncthreads_and(landedMapped) != 0 && s0 + BKV <= kEnd;
       if (!S::CAUSAL || s0 <= warpLast) {
         float sc[NS][4];
 #pragma unroll
@@ -304,6 +294,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
             }
           }
       }
+      __syncthreads(); // every warp is done with buffer `buf` before it is refilled
     }
     cpAsyncWait<0>();
 #pragma unroll
