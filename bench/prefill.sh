@@ -11,8 +11,8 @@
 #     whole prompt in one step (max_num_tokens 4096) at the same lengths, a
 #     batch of 8 x 512, and the default engine (chunks of 512), with the
 #     per-kernel profile of the 4096-token prefill; and the one-step engine
-#     compiled --no-wgmma (GEMMs on mma.sync) and --no-warp-specialize
-#     (wgmma without the producer warpgroup) at the longest length.
+#     compiled --no-wgmma (GEMMs on mma.sync) and --warp-specialize
+#     (wgmma fed by a producer warpgroup) at the longest length.
 #
 # Prints the tables (bench/prefill_table.py); raw output under $OUT.
 set -uo pipefail
@@ -41,12 +41,12 @@ for s in ${SHAPES-l1b l8b}; do
     >> "$OUT/$s-kiln-prefill.txt" 2>> "$OUT/$s-kiln-prefill.log" || tail -3 "$OUT/$s-kiln-prefill.log"
   $RUN .device/engines/$s-p512.engine --weights "$OUT/$s" --bench-prefill $lens --reps ${REPS-5} \
     > "$OUT/$s-kiln-prefill-chunked.txt" 2>> "$OUT/$s-kiln-prefill.log" || tail -3 "$OUT/$s-kiln-prefill.log"
-  # GEMMs through mma.sync instead of wgmma, and wgmma without the
-  # producer warpgroup, at the longest length.
+  # GEMMs through mma.sync instead of wgmma, and the warp-specialised
+  # wgmma GEMMs, at the longest length.
   [ -f .device/engines/$s-p4k-mma.engine ] && $RUN .device/engines/$s-p4k-mma.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-mma.txt" 2>> "$OUT/$s-kiln-prefill.log"
-  [ -f .device/engines/$s-p4k-nows.engine ] && $RUN .device/engines/$s-p4k-nows.engine --weights "$OUT/$s" \
-    --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-nows.txt" 2>> "$OUT/$s-kiln-prefill.log"
+  [ -f .device/engines/$s-p4k-ws.engine ] && $RUN .device/engines/$s-p4k-ws.engine --weights "$OUT/$s" \
+    --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-ws.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -n "${KEEP_WEIGHTS-}" ] || rm -rf "$OUT/$s"/*.safetensors
 done
 python3 bench/prefill_table.py "$OUT" | tee "$OUT/table.txt"

@@ -39,10 +39,10 @@ for m in l1b l8b; do
     -o .device/engines/$m-p4k.engine
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 4096 --quiet -o .device/engines/$m-p512.engine
   # The same one-step engine with mma.sync GEMMs instead of wgmma, and
-  # with wgmma but no producer warpgroup (A/B).
+  # with the warp-specialised wgmma GEMMs (A/B).
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --no-wgmma --quiet \
     -o .device/engines/$m-p4k-mma.engine
-  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --no-warp-specialize \
-    --quiet -o .device/engines/$m-p4k-nows.engine
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --warp-specialize \
+    --quiet -o .device/engines/$m-p4k-ws.engine
 done
 cp ../shared/bench/peer_prefill.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_prefill.py .device/bench/

@@ -63,9 +63,11 @@ struct EmitOptions {
   /// allows (BK = 64); off: mma.sync everywhere.
   bool wgmma = true;
   /// Plain GEMMs (no norm prologue, no argmax) take the warp-specialised
-  /// wgmma kernel (gemmWs) where the tile allows. Only for engines whose
-  /// every target is sm_90a: its fallback for other architectures (the
-  /// runtime re-compiling the sources) is correct but slow.
+  /// wgmma kernel (gemmWs) where the tile allows (`kiln compile
+  /// --warp-specialize`; measured 5% slower than gemmMma on the H100 with
+  /// cp.async copies, bench/PREFILL.md). Only for engines whose every
+  /// target is sm_90a: its fallback for other architectures (the runtime
+  /// re-compiling the sources) is correct but slow.
   bool warpSpecialize = false;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the

@@ -309,9 +309,10 @@ std::vector<Tiling> flashAttentionCandidates(const KernelShape &s, const target:
   // The kernel (codegen/cuda/attention/prefill.cuh, attentionPrefillMma):
   // its query tile follows from the GQA group (target::AttentionTileShape);
   // the key tile is the choice. Measured on the H100 at 4096 tokens
-  // (bench/PREFILL.md): about 0.1 of the dense peak (the kernel is latency
-  // bound: one block of 8 warps per SM, each warp's softmax between its two
-  // products).
+  // (bench/PREFILL.md): about 0.1 of the dense peak with one block of 8
+  // warps per SM; two blocks per SM since (0.67-0.72 of flash SDPA, ~0.2
+  // of the peak counting the causal half) -- not recalibrated: with one
+  // candidate above D = 64 the factor only ranks 64 against 128 keys.
   std::vector<Tiling> out;
   double peak = t.bf16DenseTflops * 1e12 * 0.1;
   int64_t queries = std::max<int64_t>(1, s.m ? s.m : s.contextTokens * 2);

@@ -2,7 +2,7 @@
 """Every kernel of every model compiles with NVRTC: `kiln compile` on the six
 tiny models, the torch.onnx export of the tiny Llama, and on the Llama-3.2-1B
 and Llama-3.1-8B shapes (header-only weights, scripts/make_shape_model.py),
-plus a 1-layer variant whose MLP is
+plus the 1B shape compiled --warp-specialize, and a 1-layer variant whose MLP is
 wide enough (K = 24576) that the decode GEMV cannot stage its input in shared
 memory. For each engine, `kiln inspect --json` must show:
 
@@ -114,6 +114,10 @@ def main():
                 # Decode rows past the GEMV's: the tensor-core GEMM pairs
                 # (norms stay kernels of their own at 32 rows).
                 jobs.append(("1b-b32", d, ["--max-batch", "32", "--max-seq", "1024"], targets, None))
+                # The warp-specialised wgmma GEMMs (opt-in) at the prefill
+                # and batch-32 tiles.
+                jobs.append(("1b-ws", d, ["--max-batch", "32", "--max-seq", "1024", "--warp-specialize"], targets,
+                             None))
                 # f32 compute over the bf16 weights: the same kernels, each
                 # widening its weights as it loads (none written in f32).
                 jobs.append(("1b-f32", d, extra + ["--dtype", "f32"], targets, 5))

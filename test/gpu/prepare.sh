@@ -36,6 +36,9 @@ done
 # Room for 32 sequences: decode's projections (RoPE and the KV append in
 # the QKV epilogue) take the tensor-core GEMM path instead of the GEMV.
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --quiet -o "$OUT/llama-bf16-b32.engine"
+# The same with the warp-specialised wgmma GEMMs (opt-in: gemmWs).
+"$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --warp-specialize --quiet \
+  -o "$OUT/llama-bf16-b32-ws.engine"
 # Built for the A100 only: the H100 must compile its sources again (re-JIT).
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 128 --target sm_80 --quiet \
   -o "$OUT/llama-bf16-sm80.engine"

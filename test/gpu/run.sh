@@ -21,7 +21,7 @@
 #      pool and with 6 pages, give each prompt's greedy tokens from a run
 #      alone; and a llama engine with room for 32 sequences (decode through
 #      the tensor-core GEMM, RoPE and the KV append in its epilogue), alone
-#      against the host and batched;
+#      against the host and batched, and compiled --warp-specialize;
 #   7. head dims 24 to 256 (llama-hdD): see below;
 #   8. the Llama-3.2-1B shape with peer_decode.py's random weights, against
 #      transformers' float32 greedy golden (from the bf16 weights, 128
@@ -98,6 +98,12 @@ line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/
          2> "$OUT/llama-b32-batching.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-batching.log")"
 row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
+# The warp-specialised GEMMs (kiln compile --warp-specialize), prefill and
+# decode projections.
+line=$($RUN .device/engines/llama-bf16-b32-ws.engine --golden test/models/hf/llama/golden.json --reference host \
+         --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-b32-ws.log" | head -1)
+[ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-ws.log")"
+row llama "b32-ws-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
 
 # Head dims 24 to 256 (test/models/hf/llama-hdD; issue 16: lanes once
 # dropped the dims of a head not a multiple of 32): f32 against transformers,
