@@ -36,10 +36,11 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
         ch = chunked.get((b, n))
         print(f"{s:5} {f'{b}x{n}' if b > 1 else n:>9} {ms:9.2f} {tf:8.1f} {100 * tf / peak:6.1f}% "
               f"{hf if hf else '':>10} {ratio}  {ch if ch else '':>10}")
-    mma = read(f"{out}/{s}-kiln-prefill-mma.txt")
-    for m in LINE.finditer(mma):
-        print(f"{s:5} {m[2]:>9} {float(m[5]):9.2f} {float(m[6]):8.1f} {100 * float(m[6]) / peak:6.1f}%  "
-              f"(GEMMs on mma.sync: compiled --no-wgmma)")
+    for variant, what in (("-mma", "GEMMs on mma.sync: compiled --no-wgmma"),
+                          ("-ws", "warp-specialised GEMMs: compiled --warp-specialize")):
+        for m in LINE.finditer(read(f"{out}/{s}-kiln-prefill{variant}.txt")):
+            print(f"{s:5} {m[2]:>9} {float(m[5]):9.2f} {float(m[6]):8.1f} {100 * float(m[6]) / peak:6.1f}%  "
+                  f"({what})")
 print()
 # GEMMs: kiln's prefill kernels of the 4096-token profile against cuBLAS at
 # the same shape (matched by FLOPs: 2 M N K, the epilogue adds little).
@@ -47,7 +48,7 @@ PROF = re.compile(r"^\s+(\S+)\s+(\S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%\
                   re.M)
 print(f"{'shape':5} {'kernel':28} {'family':17} {'M':>5} {'N':>6} {'K':>6} {'kiln us':>9} {'TFLOP/s':>8} "
       f"{'cuBLAS us':>9} {'TFLOP/s':>8} {'kiln/cuBLAS':>11}")
-for s, variant in [(s, v) for s in os.environ.get("SHAPES", "l1b l8b").split() for v in ("", "-mma")]:
+for s, variant in [(s, v) for s in os.environ.get("SHAPES", "l1b l8b").split() for v in ("", "-mma", "-ws")]:
     shape = "llama3.2-1b" if s == "l1b" else "llama3.1-8b"
     peers = kern.get(shape, {})
     txt = read(f"{out}/{s}-kiln-prefill{variant}.txt")
@@ -65,5 +66,5 @@ for s, variant in [(s, v) for s in os.environ.get("SHAPES", "l1b l8b").split() f
                   f"{cu:9.1f} {best['tflops']:8.1f} {cu / us:11.2f}")
         elif fam.startswith("attention") and peers.get("sdpa"):
             a = peers["sdpa"][-1]
-            print(f"{s + variant:5} {name:28} {fam:17} {a['T']:5} {'':6} {'':6} {us:9.1f} {a['ms'] * 1e3 * a['tflops'] / us * 1e-3:8.1f} "
+            print(f"{s + variant:5} {name:28} {fam:17} {a['T']:5} {'':6} {'':6} {us:9.1f} {a['ms'] * 1e3 * a['tflops'] / us:8.1f} "
                   f"{a['ms'] * 1e3:9.1f} {a['tflops']:8.1f} {a['ms'] * 1e3 / us:11.2f}  (flash SDPA: {a['backend']})")
