@@ -338,16 +338,22 @@ template <> __device__ __forceinline__ unsigned pack2<__half>(float lo, float hi
 // ---- the paged KV cache ------------------------------------------------------
 
 /// Address of element (token slot, kv head h, dim d) of K (kv = 0) or V
-/// (kv = 1) at position `pos` of sequence b, in the cache
-/// [L, P, 2, PAGE, HKV, D] at layer a.layer; -1 when the page is not mapped.
+/// (kv = 1) at position `pos` on cache page `page`, in the cache
+/// [L, P, 2, PAGE, HKV, D] at layer a.layer; -1 when the page is not one
+/// of the pool's (unmapped: negative).
 template <int PAGE, int HKV, int D>
-__device__ __forceinline__ i64 cacheIndex(const Args &a, const int *blockTables, i64 b, i64 pos,
-                                          int kv, i64 h, i64 d) {
-  i64 page = blockTables[b * a.max_blocks + pos / PAGE];
+__device__ __forceinline__ i64 pageIndex(const Args &a, i64 page, i64 pos, int kv, i64 h, i64 d) {
   if (page < 0 || page >= a.pages)
     return -1;
   i64 slot = pos % PAGE;
   return ((((static_cast<i64>(a.layer) * a.pages + page) * 2 + kv) * PAGE + slot) * HKV + h) * D + d;
+}
+
+/// The same at position `pos` of sequence b, through its block table.
+template <int PAGE, int HKV, int D>
+__device__ __forceinline__ i64 cacheIndex(const Args &a, const int *blockTables, i64 b, i64 pos,
+                                          int kv, i64 h, i64 d) {
+  return pageIndex<PAGE, HKV, D>(a, blockTables[b * a.max_blocks + pos / PAGE], pos, kv, h, d);
 }
 
 } // namespace kiln

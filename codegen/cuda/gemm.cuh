@@ -191,8 +191,9 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
       // (their loads all in flight: no store between them that could
       // alias) into the accumulators, then stored.
       constexpr int CHUNK = PIECES_N < 8 ? PIECES_N : 8;
-#pragma unroll
-      for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
+      // f(n, i): output column n of row m, its accumulator acc[i] (the
+      // gated partner at acc[i + 1]), for the pieces p0 .. p0 + CHUNK - 1.
+      auto outputs = [&](int p0, auto &&f) {
 #pragma unroll
         for (int pn = p0; pn < p0 + CHUNK; ++pn) {
           int rr, cc, at;
@@ -201,36 +202,29 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
 #pragma unroll
           for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
             i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
-            if (n >= S::N)
-              continue;
-            float mm0 = acc[at + 2 * h + q], mm1 = S::GATE ? acc[at + 2 * h + 1] : 0.0f;
-            float y;
-            if constexpr (S::SPLIT) {
-              y = S::value(a, m, n, mm0, mm1);
-              acc[at + 2 * h + q] = y;
-            } else {
-              y = S::epi(a, m, n, mm0, mm1);
-            }
-            if constexpr (S::ARGMAX) {
-              u64 cand = packArgmax(y, n);
-              mine = cand > mine ? cand : mine;
-            }
+            if (n < S::N)
+              f(n, at + 2 * h + q);
           }
         }
-        if constexpr (S::SPLIT) {
+      };
 #pragma unroll
-          for (int pn = p0; pn < p0 + CHUNK; ++pn) {
-            int rr, cc, at;
-            corner(pm, pn, rr, cc, at);
-            int col = cc + 2 * (lane & 3);
-#pragma unroll
-            for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
-              i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
-              if (n < S::N)
-                S::put(a, m, n, acc[at + 2 * h + q]);
-            }
+      for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
+        outputs(p0, [&](i64 n, int i) {
+          float mm0 = acc[i], mm1 = S::GATE ? acc[i + 1] : 0.0f;
+          float y;
+          if constexpr (S::SPLIT) {
+            y = S::value(a, m, n, mm0, mm1);
+            acc[i] = y;
+          } else {
+            y = S::epi(a, m, n, mm0, mm1);
           }
-        }
+          if constexpr (S::ARGMAX) {
+            u64 cand = packArgmax(y, n);
+            mine = cand > mine ? cand : mine;
+          }
+        });
+        if constexpr (S::SPLIT)
+          outputs(p0, [&](i64 n, int i) { S::put(a, m, n, acc[i]); });
       }
       if constexpr (S::ARGMAX)
         atomicMax(&best[r], mine);
@@ -312,9 +306,13 @@ __device__ __forceinline__ void mbarWait(u64 *bar, unsigned parity) {
                "r"(parity)
                : "memory");
 }
-/// Keeps the compiler from moving reads or writes of v across the
-/// asynchronous MMAs that own it.
-__device__ __forceinline__ void fenceOperand(float &v) { asm volatile("" : "+f"(v)::"memory"); }
+/// Keeps the compiler from moving reads or writes of the accumulators
+/// across the asynchronous MMAs that own them.
+template <int N> __device__ __forceinline__ void fenceOperands(float (&acc)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+    asm volatile("" : "+f"(acc[i])::"memory");
+}
 /// Orders this thread's generic-proxy shared-memory writes (cp.async, stores)
 /// before the tensor cores' (async proxy) reads that follow a barrier.
 __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -653,26 +651,20 @@ template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args
         mbarWait(&full[s], (it / STAGES) & 1);
         fenceProxyAsync(); // the landed copies (generic proxy) before the tensor cores' reads
         const T *tA = sA + s * BM * BK + wg * 64 * BK, *tB = sB + s * BN * BK;
-#pragma unroll
-        for (int i = 0; i < BN / 2; ++i)
-          fenceOperand(acc[i]);
+        fenceOperands(acc);
         wgmmaFence();
 #pragma unroll
         for (int kk = 0; kk < BK / 16; ++kk)
           Wgmma<BN, T>::mma(acc, smemDescSw128(tA) + 2 * kk, smemDescSw128(tB) + 2 * kk);
         wgmmaCommit();
         wgmmaWait<1>(); // the previous k-tile's MMAs have read their stage
-#pragma unroll
-        for (int i = 0; i < BN / 2; ++i)
-          fenceOperand(acc[i]);
+        fenceOperands(acc);
         if (prev >= 0 && lane == 0)
           mbarArrive(&empty[prev]);
         prev = s;
       }
       wgmmaWait<0>();
-#pragma unroll
-      for (int i = 0; i < BN / 2; ++i)
-        fenceOperand(acc[i]);
+      fenceOperands(acc);
       if (prev >= 0 && lane == 0)
         mbarArrive(&empty[prev]);
       auto corner = [&](int pm, int pn, int &r, int &c, int &at) {

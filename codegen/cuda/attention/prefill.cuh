@@ -154,10 +154,6 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
     // of the last tile it loaded was in range on a mapped page.
     constexpr int COPIES = (BKV * CH + THREADS - 1) / THREADS;
     const int *table = tables + static_cast<i64>(b) * a.max_blocks;
-    // This KV head's keys in page 0 of this layer; a page's keys and
-    // values are PAGE_STRIDE elements apart.
-    constexpr i64 PAGE_STRIDE = 2 * V_OFFSET;
-    const T *kvBase = cache + static_cast<i64>(a.layer) * a.pages * PAGE_STRIDE + kvh * D;
     bool mapped = true;
     auto pages = [&](int s0, int (&pg)[COPIES]) {
 #pragma unroll
@@ -174,10 +170,10 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
         int e = tid + i * THREADS, r = e / CH, c = e % CH;
         if (e >= BKV * CH)
           break;
-        bool ok = pg[i] >= 0 && pg[i] < a.pages;
-        const T *src = ok ? kvBase + pg[i] * PAGE_STRIDE + ((s0 + r) % S::PAGE) * (S::HKV * D) + c * 8 : cache;
-        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, src, ok ? 16 : 0);
-        cpAsync16(sV + (buf * BKV + r) * LD + c * 8, ok ? src + V_OFFSET : cache, ok ? 16 : 0);
+        i64 at = pageIndex<S::PAGE, S::HKV, D>(a, pg[i], s0 + r, 0, kvh, c * 8);
+        bool ok = at >= 0;
+        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, ok ? cache + at : cache, ok ? 16 : 0);
+        cpAsync16(sV + (buf * BKV + r) * LD + c * 8, ok ? cache + at + V_OFFSET : cache, ok ? 16 : 0);
         if (c == 0)
           sValid[buf][r] = ok;
         mapped = mapped && ok;
