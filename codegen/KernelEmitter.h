@@ -36,6 +36,17 @@ struct SizeRule {
   int64_t max = 0;
 };
 
+/// A TMA tensor map the runtime encodes for each launch of a kernel (the
+/// kernel's second parameter, in list order): buffer p[operand] as a
+/// row-major [rows, cols] matrix of 16-bit `dtype`, boxes of boxRows x
+/// boxCols elements, 128-byte swizzled, zeros past the bounds.
+struct TensorMapSpec {
+  int64_t operand = 0;
+  SizeRule rows;
+  int64_t cols = 0, boxRows = 0, boxCols = 0;
+  std::string dtype;
+};
+
 struct EmittedKernel {
   std::string name;     // the entry point, = the kernel's symbol
   std::string family;   // the skeleton: gemv, gemm, pointwise, norm, ...
@@ -54,6 +65,8 @@ struct EmittedKernel {
   /// The kernel waits for the previous one itself (dependOnPrevious in the
   /// device library), so the runtime may launch it while that one finishes.
   bool dependentLaunch = true;
+  /// TMA maps the kernel takes as its second parameter (none: one parameter).
+  std::vector<TensorMapSpec> tensorMaps;
 };
 
 struct EmitOptions {

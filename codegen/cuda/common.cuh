@@ -35,6 +35,17 @@ struct Args {
   int batch, tokens, pages, max_blocks, layer, pad0;
 };
 
+/// A TMA tensor map (CUtensorMap: 128 opaque bytes) the runtime encodes
+/// for a launch from the kernel's manifest entry (docs/engine-format.md:
+/// tensor_maps); kernels that take them have a second, __grid_constant__
+/// parameter of N maps.
+struct __align__(64) TensorMap {
+  u64 opaque[16];
+};
+template <int N> struct TensorMaps {
+  TensorMap map[N];
+};
+
 // ---- programmatic dependent launch ------------------------------------------
 //
 // On sm_90 the runtime launches a kernel while the previous one finishes.

@@ -172,8 +172,12 @@ __device__ __forceinline__ void gemmTileCorner(i64 tile, i64 tilesM, i64 tilesN,
 /// at tile row and column `corner` gives, its four values at acc[at..]: the
 /// q-th holds row (lane / 4) + 8 * (q / 2) and column 2 * (lane % 4) + q % 2.
 /// S::epi (or S::value then S::put with S::SPLIT) per output; with
-/// S::ARGMAX each row's best candidate goes to best[row].
-template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int ACC, class Corner>
+/// S::ARGMAX each row's best candidate goes to best[row]. Gated pairs
+/// (S::GATE): with HALVES = 0 an item's two products are adjacent columns
+/// (the q = 0 and 1 values of a piece); otherwise they are columns j and
+/// j + BN/2 of the tile, HALVES accumulators apart, and the pieces given
+/// are the first half's.
+template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int HALVES, int ACC, class Corner>
 __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], const Corner &corner, i64 m0, i64 c0,
                                               i64 rows, int lane, u64 *best) {
 #pragma unroll
@@ -199,9 +203,10 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
           int rr, cc, at;
           corner(pm, pn, rr, cc, at);
           int col = cc + 2 * (lane & 3);
+          constexpr bool ADJACENT = S::GATE && HALVES == 0;
 #pragma unroll
-          for (int q = 0; q < (S::GATE ? 1 : 2); ++q) {
-            i64 n = S::GATE ? c0 + col / 2 : c0 + col + q;
+          for (int q = 0; q < (ADJACENT ? 1 : 2); ++q) {
+            i64 n = ADJACENT ? c0 + col / 2 : c0 + col + q;
             if (n < S::N)
               f(n, at + 2 * h + q);
           }
@@ -210,7 +215,7 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
 #pragma unroll
       for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
         outputs(p0, [&](i64 n, int i) {
-          float mm0 = acc[i], mm1 = S::GATE ? acc[i + 1] : 0.0f;
+          float mm0 = acc[i], mm1 = S::GATE ? acc[i + (HALVES ? HALVES : 1)] : 0.0f;
           float y;
           if constexpr (S::SPLIT) {
             y = S::value(a, m, n, mm0, mm1);
@@ -298,6 +303,23 @@ __device__ __forceinline__ void mbarArrive(u64 *bar) {
 /// Arrives once this thread's cp.async copies issued so far have landed.
 __device__ __forceinline__ void mbarArriveCpAsync(u64 *bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smemAddr(bar)) : "memory");
+}
+/// Arrives and adds `bytes` to the transactions the current phase waits for.
+__device__ __forceinline__ void mbarArriveExpectTx(u64 *bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smemAddr(bar)), "r"(bytes)
+               : "memory");
+}
+/// TMA: the box of `map` at (inner, outer) element coordinates into shared
+/// memory at `dst` (laid out and swizzled as the map says; zeros past the
+/// tensor's bounds), completing its bytes on `bar`.
+__device__ __forceinline__ void tmaLoad2d(void *dst, const TensorMap &map, int inner, int outer, u64 *bar) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+               "[%4];\n" ::"r"(smemAddr(dst)),
+               "l"(reinterpret_cast<u64>(&map)), "r"(inner), "r"(outer), "r"(smemAddr(bar))
+               : "memory");
+}
+__device__ __forceinline__ void tmaPrefetch(const TensorMap &map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<u64>(&map)) : "memory");
 }
 __device__ __forceinline__ void mbarWait(u64 *bar, unsigned parity) {
   asm volatile("{\n.reg .pred done;\nWAIT:\n"
@@ -537,7 +559,7 @@ __device__ void gemmMma(const Args &a) {
         at = (pm * NI + pn) * 4;
       }
     };
-    gemmStoreTile<S, PIECES_M, PIECES_N, WG ? 4 : 1>(a, acc, corner, m0, c0, rows, lane, best);
+    gemmStoreTile<S, PIECES_M, PIECES_N, WG ? 4 : 1, 0>(a, acc, corner, m0, c0, rows, lane, best);
     if constexpr (S::ARGMAX) {
       __syncthreads();
       for (int r = tid; r < BM; r += THREADS)
@@ -555,86 +577,76 @@ __device__ void gemmMma(const Args &a) {
 // The same product and epilogue as gemmMma for plain GEMMs (no norm
 // prologue, no argmax): BM / 64 consumer warpgroups, each the owner of 64
 // rows x BN of accumulators (one m64nBNk16 wgmma per 16 of K), and one
-// producer warpgroup that alone moves tiles. The producer fills a ring of
-// STAGES stages (BK = 64, 128-byte swizzled rows, cp.async zero-filling
-// past the rows, the columns and K) and each copy's landing arrives on the
-// stage's `full` mbarrier; a consumer waits on `full`, issues the stage's
-// MMAs, and once they have retired (one k-tile later: one group stays in
-// flight) arrives on the stage's `empty` mbarrier, which the producer waits
-// on before it refills the stage. No block-wide barrier in the main loop:
-// the copies run up to STAGES - 1 k-tiles ahead and carry on into the next
-// tile while the consumers run the epilogue.
+// producer warp whose first thread alone moves tiles, by TMA. The runtime
+// encodes two tensor maps per launch (the kernel's manifest entry lists
+// them): maps.map[0] over A [rows, K] with BM x 64 boxes, maps.map[1] over
+// W [NMM, K] with BN x 64 boxes (BN / 2 with S::GATE), both 128-byte
+// swizzled as wgmma's descriptors read them and zero-filled past the
+// tensor. The producer fills a ring of STAGES stages (BK = 64): per stage
+// one expect-tx arrival on its `full` mbarrier and the boxes' copies, which
+// complete it. A consumer waits on `full`, issues the stage's MMAs, and
+// once they have retired (one k-tile later: one group stays in flight)
+// arrives on the stage's `empty` mbarrier, which the producer waits on
+// before it refills the stage. No block-wide barrier in the main loop: the
+// copies run up to STAGES - 1 k-tiles ahead and carry on into the next tile
+// while the consumers run the epilogue.
+//
+// S::GATE: W's rows are an item's two halves (S::row(n, j) = n + j * N, the
+// emitter checks), loaded as two boxes, rows c0.. and N + c0..: column j
+// and j + BN/2 of the tile are item c0 + j's two products, which a thread
+// holds both of (gemmStoreTile's HALVES).
 
-template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args &a) {
+template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef typename S::TA T;
   static_assert(sizeof(T) == 2 && !S::NORM && !S::ARGMAX, "plain 16-bit GEMMs");
   static_assert(BM % 64 == 0 && BM <= 256 && (BN == 64 || BN == 128 || BN == 256), "m64 blocks, wgmma widths");
-  constexpr int BK = 64, CH = BK / 8, CW = BM / 64;
+  constexpr int BK = 64, CW = BM / 64;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
-  constexpr int A_CP = BM * CH / 128, B_CP = BN * CH / 128; // copies per producer thread and stage
+  constexpr unsigned STAGE_BYTES = (BM + BN) * BK * sizeof(T);
   extern __shared__ __align__(128) unsigned char smemRaw[];
   unsigned char *smem = smemRaw + (1024 - smemAddr(smemRaw) % 1024) % 1024;
   T *sA = reinterpret_cast<T *>(smem); // [STAGES][BM * BK]
   T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
   __shared__ __align__(8) u64 full[STAGES], empty[STAGES];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  if (tid == 0)
+  if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
-      mbarInit(&full[s], 128);    // every producer thread's copies
+      mbarInit(&full[s], 1);       // the producer's expect-tx arrival (and its copies' bytes)
       mbarInit(&empty[s], CW * 4); // every consumer warp
     }
+    // The barriers initialised before the copy engine (async proxy) completes on them.
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fenceProxyAsync();
+  }
   __syncthreads();
   dependOnPrevious();
-  const T *A = S::A(a);
-  const T *W = S::W(a);
   const i64 rows = S::rows(a);
   const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
   unsigned it = 0; // k-tiles through the ring so far (stage it % STAGES)
   if (warp >= CW * 4) {
-    // Producer: thread p copies chunk p % 8 of rows p / 8 + 16 i (the
-    // swizzle repeats every 8 rows: copy i lands 16 rows past copy 0). Its
-    // W rows' addresses are computed once a tile, so that a k-tile's copies
-    // are little more than the copy instructions.
-    const int p = tid - CW * 128, c = p % CH, r0 = p / CH, dst0 = swz<CH>(r0, c);
-    constexpr int STEP = 128 / CH; // rows between a thread's copies
-    constexpr bool K_WHOLE = S::K % BK == 0;
-    for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
-      i64 m0, c0;
-      gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
-      const T *aBase = A + (m0 + r0) * S::K + c * 8;
-      const i64 aRows = rows - m0 - r0; // this thread's copies i * STEP < aRows are rows of A
-      const T *bRow[B_CP];
-      unsigned bOk = 0;
-#pragma unroll
-      for (int i = 0; i < B_CP; ++i) {
-        int r = r0 + i * STEP;
-        i64 item = S::GATE ? c0 + r / 2 : c0 + r;
-        bool ok = item < S::N;
-        bRow[i] = W + (ok ? S::row(item, S::GATE ? r % 2 : 0) * S::K : 0) + c * 8;
-        bOk |= (ok ? 1u : 0u) << i;
-      }
-      for (int kt = 0; kt < kTiles; ++kt, ++it) {
-        const int s = it % STAGES;
-        mbarWait(&empty[s], ((it / STAGES) & 1) ^ 1);
-        const i64 k = static_cast<i64>(kt) * BK;
-        const bool kok = K_WHOLE || k + c * 8 < S::K;
-        T *dA = sA + s * BM * BK + dst0, *dB = sB + s * BN * BK + dst0;
-#pragma unroll
-        for (int i = 0; i < A_CP; ++i) {
-          bool ok = kok && i * STEP < aRows;
-          cpAsync16(dA + i * STEP * BK, ok ? aBase + static_cast<i64>(i) * STEP * S::K + k : A, ok ? 16 : 0);
+    if (lane == 0) {
+      tmaPrefetch(maps.map[0]);
+      tmaPrefetch(maps.map[1]);
+      for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
+        i64 m0, c0;
+        gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
+        for (int kt = 0; kt < kTiles; ++kt, ++it) {
+          const int s = it % STAGES;
+          mbarWait(&empty[s], ((it / STAGES) & 1) ^ 1);
+          mbarArriveExpectTx(&full[s], STAGE_BYTES);
+          const int k = kt * BK;
+          tmaLoad2d(sA + s * BM * BK, maps.map[0], k, static_cast<int>(m0), &full[s]);
+          if constexpr (S::GATE) {
+            tmaLoad2d(sB + s * BN * BK, maps.map[1], k, static_cast<int>(c0), &full[s]);
+            tmaLoad2d(sB + s * BN * BK + (BN / 2) * BK, maps.map[1], k, static_cast<int>(c0 + S::N), &full[s]);
+          } else {
+            tmaLoad2d(sB + s * BN * BK, maps.map[1], k, static_cast<int>(c0), &full[s]);
+          }
         }
-#pragma unroll
-        for (int i = 0; i < B_CP; ++i) {
-          bool ok = kok && ((bOk >> i) & 1u);
-          cpAsync16(dB + i * STEP * BK, ok ? bRow[i] + k : W, ok ? 16 : 0);
-        }
-        mbarArriveCpAsync(&full[s]);
       }
     }
-    cpAsyncWait<0>();
   } else {
     // Consumer warpgroup wg: rows wg * 64 .. wg * 64 + 63 of each tile.
     const int wg = warp / 4;
@@ -649,7 +661,6 @@ template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args
       for (int kt = 0; kt < kTiles; ++kt, ++it) {
         const int s = it % STAGES;
         mbarWait(&full[s], (it / STAGES) & 1);
-        fenceProxyAsync(); // the landed copies (generic proxy) before the tensor cores' reads
         const T *tA = sA + s * BM * BK + wg * 64 * BK, *tB = sB + s * BN * BK;
         fenceOperands(acc);
         wgmmaFence();
@@ -672,7 +683,8 @@ template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args
         c = pn * 8;
         at = pn * 4;
       };
-      gemmStoreTile<S, 4, BN / 8, 4>(a, acc, corner, m0, c0, rows, lane, nullptr);
+      constexpr int PIECES_N = S::GATE ? BN / 16 : BN / 8;
+      gemmStoreTile<S, 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane, nullptr);
     }
   }
 #else

@@ -32,7 +32,7 @@ target::GemmTileShape gemmTile(ex::KernelOp kernel) {
 } // namespace
 
 void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate,
-                           bool plain, const Shape &lead) {
+                           bool plain, const Shape &lead, const GemmOperands &g) {
   out.family = "gemm";
   int64_t bm, bn;
   if (K % 8 == 0) {
@@ -44,12 +44,16 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
     // wgmma's swizzled stages start on 1024-byte boundaries: room to align.
     bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
     out.smem = t.smemBytes() + (wg ? 1024 : 0);
-    if (wg && plain && options_.warpSpecialize) {
+    if (wg && plain && g.itemOrder && options_.warpSpecialize) {
       // Warp-specialised (gemmWs): BM / 64 consumer warpgroups and a
-      // producer warpgroup.
+      // producer warp moving A and W by TMA, through the two maps the
+      // runtime encodes per launch.
       out.threads = t.wsThreads();
-      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
-                          "kiln::gemmWs<S, {2}, {3}, {4}>(a); }\n",
+      out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, t.bm, 64, g.dtype},
+                        TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K, gate ? t.bn / 2 : t.bn, 64, g.dtype}};
+      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a, "
+                          "const __grid_constant__ kiln::TensorMaps<2> maps) {{ "
+                          "kiln::gemmWs<S, {2}, {3}, {4}>(a, maps); }\n",
                           out.threads, kernel_.getSymName(), t.bm, t.bn, t.stages);
     } else {
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "

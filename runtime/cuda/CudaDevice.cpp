@@ -64,6 +64,7 @@ public:
     d_->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev_);
     d_->cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev_);
     arch_ = "sm_" + std::to_string(major) + std::to_string(minor);
+    major_ = major;
     dependentLaunch_ = major >= 9 && d_->cuLaunchKernelEx;
     sms_ = sms;
     describe_ = std::string(name) + " (" + arch_ + ", " + std::to_string(sms) + " SMs)";
@@ -235,6 +236,10 @@ public:
       waveBlocks_.push_back(static_cast<unsigned>(std::max(1, perSm)) * static_cast<unsigned>(sms_));
       functions_.push_back(f);
       names_.push_back(k.name);
+      if (!k.tensorMaps.empty() && major_ >= 9 && !d_->cuTensorMapEncodeTiled)
+        return Status::error("kernel " + k.name + " takes TMA tensor maps, which this driver cannot encode "
+                             "(cuTensorMapEncodeTiled: CUDA 12 drivers and later): update the driver");
+      tensorMaps_.push_back(k.tensorMaps);
     }
     return Status::ok();
   }
@@ -243,7 +248,14 @@ public:
     if (kernel >= functions_.size())
       return Status::error("launch of kernel " + std::to_string(kernel) + ", which was not loaded");
     KernelArgs copy = args;
-    void *params[] = {&copy};
+    // A kernel with TMA tensor maps takes them as its second parameter,
+    // encoded for this launch's buffers and step (docs/engine-format.md).
+    // Before sm_90 the kernels compiled from the sources ignore them.
+    alignas(128) unsigned char maps[4][kTensorMapBytes] = {};
+    void *params[] = {&copy, maps};
+    const std::vector<format::TensorMapDesc> &specs = tensorMaps_[kernel];
+    for (size_t i = 0; major_ >= 9 && i < specs.size(); ++i)
+      KILN_RETURN_IF_ERROR(encodeTensorMap(specs[i], args, maps[i], names_[kernel]));
     LaunchConfig c = config;
     c.grid = std::min(c.grid, waveBlocks_[kernel]);
     if (c.dependent && dependentLaunch_) {
@@ -326,6 +338,27 @@ public:
   bool supportsDependentLaunch() const override { return dependentLaunch_; }
 
 private:
+  /// `t` over this launch's buffer p[t.operand], with its rows at this step.
+  Status encodeTensorMap(const format::TensorMapDesc &t, const KernelArgs &a, void *out, const std::string &kernel) {
+    const uint64_t base = a.p[t.operand];
+    if (!base || base % 16)
+      return Status::error("launching " + kernel + ": tensor map " + std::to_string(t.operand) +
+                           " needs a 16-byte aligned buffer, got " + std::to_string(base));
+    // A step without rows launches no work; the map still has to be valid.
+    const int64_t rows = std::max<int64_t>(1, t.rows.eval(a.batch, a.tokens, a.pages, a.maxBlocks));
+    const unsigned long long dims[2] = {static_cast<unsigned long long>(t.cols),
+                                        static_cast<unsigned long long>(rows)};
+    const unsigned long long strides[1] = {static_cast<unsigned long long>(t.cols) * 2};
+    const unsigned box[2] = {static_cast<unsigned>(t.boxCols), static_cast<unsigned>(t.boxRows)};
+    const unsigned elementStrides[2] = {1, 1};
+    int dtype = t.dtype == "bf16" ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    return check(d_->cuTensorMapEncodeTiled(out, dtype, 2, reinterpret_cast<void *>(base), dims, strides, box,
+                                            elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+                 "encoding tensor map " + std::to_string(t.operand) + " of " + kernel + " (" +
+                     std::to_string(rows) + " x " + std::to_string(t.cols) + ")");
+  }
+
   /// Device time of what `work` enqueues, waited for (events around it).
   Status timed(const std::function<Status()> &work, const std::string &what, double &us) {
     KILN_RETURN_IF_ERROR(ensureEvents());
@@ -348,6 +381,7 @@ private:
   const Driver *d_ = nullptr;
   bool dependentLaunch_ = false;
   int64_t sms_ = 0;
+  int major_ = 0; // compute capability
   CUevent events_[2] = {nullptr, nullptr};
   CUdevice dev_ = 0;
   CUcontext ctx_ = nullptr;
@@ -368,6 +402,7 @@ private:
   std::vector<CUfunction> functions_;
   std::vector<std::string> names_;
   std::vector<unsigned> waveBlocks_; // blocks of one full wave, per kernel
+  std::vector<std::vector<format::TensorMapDesc>> tensorMaps_; // per kernel
   std::map<uint64_t, CUgraphExec> graphs_;
 };
 

@@ -62,6 +62,7 @@ Loaded open() {
   resolve(lib, "cuLaunchKernel", d.cuLaunchKernel, missing);
   std::string optional;
   resolve(lib, "cuLaunchKernelEx", d.cuLaunchKernelEx, optional);
+  resolve(lib, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled, optional);
   resolve(lib, "cuStreamCreate", d.cuStreamCreate, missing);
   resolve(lib, "cuStreamDestroy_v2", d.cuStreamDestroy, missing);
   resolve(lib, "cuStreamSynchronize", d.cuStreamSynchronize, missing);

@@ -37,7 +37,15 @@ enum : int {
   CU_EVENT_DEFAULT = 0,
   CU_EVENT_DISABLE_TIMING = 2,
   CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6,
+  CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6,
+  CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9,
+  CU_TENSOR_MAP_INTERLEAVE_NONE = 0,
+  CU_TENSOR_MAP_SWIZZLE_128B = 3,
+  CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3,
+  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0,
 };
+/// CUtensorMap: 128 opaque bytes, 64-byte aligned.
+constexpr size_t kTensorMapBytes = 128;
 
 /// cuLaunchKernelEx's configuration, as cuda.h lays it out.
 struct CUlaunchAttribute {
@@ -106,6 +114,11 @@ struct Driver {
   CUresult (*cuEventDestroy)(CUevent);
   CUresult (*cuGetErrorName)(CUresult, const char **);
   CUresult (*cuGetErrorString)(CUresult, const char **);
+  /// Null on drivers before CUDA 12: kernels that take TMA tensor maps
+  /// cannot run there.
+  CUresult (*cuTensorMapEncodeTiled)(void *, int, unsigned, void *, const unsigned long long *,
+                                     const unsigned long long *, const unsigned *, const unsigned *, int, int, int,
+                                     int);
 };
 
 /// The driver, opened and initialised once; an error when this machine has

@@ -173,6 +173,37 @@ bool readDouble(const JsonValue &v, double &out) {
   return true;
 }
 
+/// A kernel's `tensor_maps`: at most 4, each over a buffer slot, rows by a
+/// step rule, 16-bit columns in whole 16-byte rows, boxes TMA can move with
+/// the 128-byte swizzle (64 columns, 1 to 256 rows).
+Status readTensorMaps(const Reader &r, const JsonValue &k, const std::string &p, std::vector<TensorMapDesc> &out) {
+  const std::vector<JsonValue> *maps;
+  KILN_RETURN_IF_ERROR(r.array(k, p, "tensor_maps", maps));
+  if (maps->size() > 4)
+    return r.error(p + ".tensor_maps", "lists " + std::to_string(maps->size()) + " maps; kernels take at most 4");
+  for (size_t i = 0; i < maps->size(); ++i) {
+    const JsonValue &t = (*maps)[i];
+    std::string tp = p + ".tensor_maps[" + std::to_string(i) + "]";
+    TensorMapDesc d;
+    KILN_RETURN_IF_ERROR(r.integer(t, tp, "operand", 0, 15, d.operand));
+    KILN_RETURN_IF_ERROR(r.sizeRule(t, tp, "rows", d.rows));
+    KILN_RETURN_IF_ERROR(r.integer(t, tp, "cols", 8, int64_t(1) << 31, d.cols));
+    if (d.cols % 8)
+      return r.error(tp + ".cols", "is " + std::to_string(d.cols) + ": rows must be whole 16-byte pieces");
+    std::vector<int64_t> box;
+    KILN_RETURN_IF_ERROR(r.ints(t, tp, "box", 1, box));
+    if (box.size() != 2 || box[0] > 256 || box[1] != 64)
+      return r.error(tp + ".box", "must be [rows (1 to 256), 64]: 128-byte swizzled boxes of 16-bit columns");
+    d.boxRows = box[0], d.boxCols = box[1];
+    KILN_RETURN_IF_ERROR(r.string(t, tp, "dtype", d.dtype));
+    if (d.dtype != "bf16" && d.dtype != "f16")
+      return r.error(tp + ".dtype", "is '" + d.dtype + "'; tensor maps are of bf16 or f16");
+    KILN_RETURN_IF_ERROR(r.integer(t, tp, "swizzle", 128, 128, d.swizzle));
+    out.push_back(std::move(d));
+  }
+  return Status::ok();
+}
+
 Status readHostProgram(const Reader &r, const JsonValue &k, const std::string &path, HostProgramDesc &hp) {
   const JsonValue *h;
   KILN_RETURN_IF_ERROR(r.member(k, path, "host", JsonValue::Kind::Object, h));
@@ -462,6 +493,8 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
       KILN_RETURN_IF_ERROR(r.integer(k, p, "flops", 0, kMax, d.flops));
     KILN_RETURN_IF_ERROR(r.sizeRule(k, p, "grid", d.grid));
     KILN_RETURN_IF_ERROR(r.sizeRule(k, p, "workspace", d.workspace));
+    if (k.find("tensor_maps"))
+      KILN_RETURN_IF_ERROR(readTensorMaps(r, k, p, d.tensorMaps));
     KILN_RETURN_IF_ERROR(r.range(k, p, "source", sourceSection, "cuda_source", d.source));
     const JsonValue *bins;
     KILN_RETURN_IF_ERROR(r.member(k, p, "binaries", JsonValue::Kind::Object, bins));

@@ -63,6 +63,16 @@ struct HostProgramDesc {
   std::vector<int64_t> yields;
 };
 
+/// A TMA tensor map the CUDA device encodes for each launch of a kernel
+/// (its second parameter, the maps in order): buffer p[operand] as a
+/// row-major [rows, cols] matrix of 16-bit dtype, boxes of box[0] rows x
+/// box[1] columns, `swizzle`-byte swizzled (128), zeros past the bounds.
+struct TensorMapDesc {
+  int64_t operand = 0, cols = 0, boxRows = 0, boxCols = 0, swizzle = 128;
+  SizeRuleDesc rows;
+  std::string dtype; // bf16 or f16
+};
+
 struct KernelDesc {
   std::string name, family;
   int64_t threads = 0, smem = 0;
@@ -75,6 +85,7 @@ struct KernelDesc {
   ByteRange source; // its part of `cuda_source` (the device library is bytes [0, library))
   std::vector<KernelBinaryDesc> binaries;
   HostProgramDesc host;
+  std::vector<TensorMapDesc> tensorMaps; // absent: none
 };
 
 struct WeightDesc {

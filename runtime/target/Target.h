@@ -64,7 +64,8 @@ struct GemmTileShape {
   int64_t threads() const { return wm() * wn() * 32; }
   /// The warp-specialised wgmma kernel's block: BM / 64 consumer
   /// warpgroups and one producer warpgroup.
-  int64_t wsThreads() const { return (bm / 64 + 1) * 128; }
+  /// gemmWs: BM / 64 consumer warpgroups and one producer warp.
+  int64_t wsThreads() const { return bm / 64 * 128 + 32; }
   int64_t smemBytes(int64_t elementBytes = 2) const { return stages * (bm + bn) * bk * elementBytes; }
   /// BM, BN in {64, 128, 256} but not both 256 (the accumulators would
   /// spill), BK 32 or 64, 2 to 4 stages.

@@ -32,6 +32,9 @@ for d in 24 32 48 64 80 96 112 128 256; do
   # logic against the host (which keeps P in f32).
   "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --exact-attention --quiet \
     -o "$OUT/$m-bf16-exact.engine"
+  # The warp-specialised GEMMs (TMA tensor maps; opt-in: gemmWs).
+  "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --warp-specialize --quiet \
+    -o "$OUT/$m-bf16-ws.engine"
 done
 # Room for 32 sequences: decode's projections (RoPE and the KV append in
 # the QKV epilogue) take the tensor-core GEMM path instead of the GEMV.

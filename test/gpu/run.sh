@@ -136,7 +136,8 @@ for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-exact-vs-host.log")"
     row hd$d "exact-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   fi
-  for e in bf16 bf16-c32; do
+  for e in bf16 bf16-c32 bf16-ws; do
+    [ -f .device/engines/$m-$e.engine ] || continue
     line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 2e-2 \
              --min-identical 4 2> "$OUT/$m-$e-long.log" | head -1)
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-long.log")"

@@ -335,18 +335,30 @@ int compile(const CompileOptions &o) {
     llvm::Expected<llvm::json::Value> host = llvm::json::parse(k.hostProgram);
     if (!host)
       return fail("the host program of " + k.name + " is not JSON: " + llvm::toString(host.takeError()));
-    kernelList.push_back(llvm::json::Object{{"name", k.name},
-                                            {"host", std::move(*host)},
-                                            {"family", k.family},
-                                            {"threads", k.threads},
-                                            {"smem", k.smem},
-                                            {"dependent_launch", k.dependentLaunch},
-                                            {"bytes", k.bytes},
-                                            {"flops", k.flops},
-                                            {"grid", sizeRule(k.grid)},
-                                            {"workspace", sizeRule(k.workspace)},
-                                            {"source", appendAligned(sourceSection, k.specialisation)},
-                                            {"binaries", std::move(binaries)}});
+    llvm::json::Object entry{{"name", k.name},
+                             {"host", std::move(*host)},
+                             {"family", k.family},
+                             {"threads", k.threads},
+                             {"smem", k.smem},
+                             {"dependent_launch", k.dependentLaunch},
+                             {"bytes", k.bytes},
+                             {"flops", k.flops},
+                             {"grid", sizeRule(k.grid)},
+                             {"workspace", sizeRule(k.workspace)},
+                             {"source", appendAligned(sourceSection, k.specialisation)},
+                             {"binaries", std::move(binaries)}};
+    if (!k.tensorMaps.empty()) {
+      llvm::json::Array maps;
+      for (const codegen::TensorMapSpec &t : k.tensorMaps)
+        maps.push_back(llvm::json::Object{{"operand", t.operand},
+                                          {"rows", sizeRule(t.rows)},
+                                          {"cols", t.cols},
+                                          {"box", llvm::json::Array{t.boxRows, t.boxCols}},
+                                          {"dtype", t.dtype},
+                                          {"swizzle", 128}});
+      entry["tensor_maps"] = std::move(maps);
+    }
+    kernelList.push_back(std::move(entry));
   }
   std::map<std::string, int64_t> weightIndex;
   llvm::json::Array weights, functions;

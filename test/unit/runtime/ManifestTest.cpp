@@ -123,6 +123,57 @@ TEST(Manifest, RefusesAnUnknownStepSize) {
   EXPECT_NE(e.find("names 'sequences', not a step size"), std::string::npos) << e;
 }
 
+namespace {
+/// The seed with tensor_maps on kernel 0, the second map given by `second`.
+std::string withTensorMaps(const std::string &second) {
+  return replaced(seed(), "\"threads\":256",
+                  "\"tensor_maps\":[{\"operand\":0,\"rows\":{\"factor\":1,\"symbols\":[\"batch\",\"tokens\"],"
+                  "\"divisor\":1,\"max\":0},\"cols\":2048,\"box\":[128,64],\"dtype\":\"bf16\",\"swizzle\":128}," +
+                      second + "],\"threads\":256");
+}
+const std::string kWeightMap = "{\"operand\":1,\"rows\":{\"factor\":16384,\"symbols\":[],\"divisor\":1,\"max\":0},"
+                               "\"cols\":2048,\"box\":[128,64],\"dtype\":\"f16\",\"swizzle\":128}";
+std::string weightMapWith(const std::string &from, const std::string &to) { return replaced(kWeightMap, from, to); }
+} // namespace
+
+TEST(Manifest, ReadsTensorMaps) {
+  EngineManifest m;
+  Status s = readManifest(engineWith(withTensorMaps(kWeightMap)), "t.engine", m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  ASSERT_EQ(m.kernels[0].tensorMaps.size(), 2u);
+  const TensorMapDesc &a = m.kernels[0].tensorMaps[0], &w = m.kernels[0].tensorMaps[1];
+  EXPECT_EQ(a.operand, 0);
+  EXPECT_EQ(a.rows.eval(3, 700, 0, 0), 2100);
+  EXPECT_EQ(a.cols, 2048);
+  EXPECT_EQ(a.boxRows, 128);
+  EXPECT_EQ(a.boxCols, 64);
+  EXPECT_EQ(a.dtype, "bf16");
+  EXPECT_EQ(w.operand, 1);
+  EXPECT_EQ(w.rows.eval(3, 700, 0, 0), 16384);
+  EXPECT_EQ(w.dtype, "f16");
+  EXPECT_TRUE(m.kernels[1].tensorMaps.empty());
+}
+
+TEST(Manifest, RefusesTensorMapsTmaCannotMove) {
+  std::string e = errorOf(engineWith(withTensorMaps(weightMapWith("\"box\":[128,64]", "\"box\":[128,32]"))));
+  EXPECT_NE(e.find("kernels[0].tensor_maps[1].box' must be [rows (1 to 256), 64]"), std::string::npos) << e;
+  e = errorOf(engineWith(withTensorMaps(weightMapWith("\"box\":[128,64]", "\"box\":[512,64]"))));
+  EXPECT_NE(e.find("tensor_maps[1].box' must be"), std::string::npos) << e;
+  e = errorOf(engineWith(withTensorMaps(weightMapWith("\"dtype\":\"f16\"", "\"dtype\":\"f32\""))));
+  EXPECT_NE(e.find("tensor_maps[1].dtype' is 'f32'; tensor maps are of bf16 or f16"), std::string::npos) << e;
+  e = errorOf(engineWith(withTensorMaps(weightMapWith("\"operand\":1", "\"operand\":16"))));
+  EXPECT_NE(e.find("tensor_maps[1].operand' is 16, outside [0, 15]"), std::string::npos) << e;
+  e = errorOf(engineWith(withTensorMaps(weightMapWith("\"cols\":2048", "\"cols\":2044"))));
+  EXPECT_NE(e.find("tensor_maps[1].cols' is 2044: rows must be whole 16-byte pieces"), std::string::npos) << e;
+  e = errorOf(engineWith(withTensorMaps(weightMapWith("\"swizzle\":128", "\"swizzle\":64"))));
+  EXPECT_NE(e.find("tensor_maps[1].swizzle' is 64"), std::string::npos) << e;
+  std::string five = kWeightMap;
+  for (int i = 0; i < 3; ++i)
+    five += "," + kWeightMap;
+  e = errorOf(engineWith(withTensorMaps(five)));
+  EXPECT_NE(e.find("kernels[0].tensor_maps' lists 5 maps; kernels take at most 4"), std::string::npos) << e;
+}
+
 TEST(Manifest, RefusesMalformedJson) {
   std::string text = seed();
   std::string e = errorOf(engineWith(text.substr(0, text.size() / 2)));
