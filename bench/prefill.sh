@@ -11,8 +11,9 @@
 #     whole prompt in one step (max_num_tokens 4096) at the same lengths, a
 #     batch of 8 x 512, and the default engine (chunks of 512), with the
 #     per-kernel profile of the 4096-token prefill; and the one-step engine
-#     compiled --no-wgmma (GEMMs on mma.sync) and --warp-specialize
-#     (wgmma fed by a producer warpgroup) at the longest length.
+#     compiled --no-wgmma (GEMMs on mma.sync), --warp-specialize (wgmma
+#     fed by a TMA producer warp) and --warp-specialize=pingpong at the
+#     longest length.
 #
 # Prints the tables (bench/prefill_table.py); raw output under $OUT.
 set -uo pipefail
@@ -47,6 +48,8 @@ for s in ${SHAPES-l1b l8b}; do
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-mma.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -f .device/engines/$s-p4k-ws.engine ] && $RUN .device/engines/$s-p4k-ws.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-ws.txt" 2>> "$OUT/$s-kiln-prefill.log"
+  [ -f .device/engines/$s-p4k-pp.engine ] && $RUN .device/engines/$s-p4k-pp.engine --weights "$OUT/$s" \
+    --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-pp.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -n "${KEEP_WEIGHTS-}" ] || rm -rf "$OUT/$s"/*.safetensors
 done
 python3 bench/prefill_table.py "$OUT" | tee "$OUT/table.txt"

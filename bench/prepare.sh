@@ -44,5 +44,7 @@ for m in l1b l8b; do
     -o .device/engines/$m-p4k-mma.engine
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --warp-specialize \
     --quiet -o .device/engines/$m-p4k-ws.engine
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 \
+    --warp-specialize=pingpong --quiet -o .device/engines/$m-p4k-pp.engine
 done
 cp ../shared/bench/peer_prefill.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_prefill.py .device/bench/

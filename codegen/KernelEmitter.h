@@ -76,12 +76,13 @@ struct EmitOptions {
   /// allows (BK = 64); off: mma.sync everywhere.
   bool wgmma = true;
   /// Plain GEMMs (no norm prologue, no argmax) take the warp-specialised
-  /// wgmma kernel (gemmWs) where the tile allows (`kiln compile
-  /// --warp-specialize`; measured 5% slower than gemmMma on the H100 with
-  /// cp.async copies, bench/PREFILL.md). Only for engines whose every
-  /// target is sm_90a: its fallback for other architectures (the runtime
-  /// re-compiling the sources) is correct but slow.
-  bool warpSpecialize = false;
+  /// wgmma kernel (gemmWs, TMA) where the tile allows (`kiln compile
+  /// --warp-specialize[=pingpong]`, bench/PREFILL.md): 0 off, 1 cooperative
+  /// (the tile's rows split over the consumer warpgroups), 2 ping-pong
+  /// (consumer warpgroups take whole tiles in turn). Only for engines whose
+  /// every target is sm_90a: its fallback for other architectures (the
+  /// runtime re-compiling the sources) is correct but slow.
+  int warpSpecialize = 0;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
   /// host computes it, for twice the P V work. Off: P rounded to the cache

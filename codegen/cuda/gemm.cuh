@@ -591,30 +591,40 @@ __device__ void gemmMma(const Args &a) {
 // copies run up to STAGES - 1 k-tiles ahead and carry on into the next tile
 // while the consumers run the epilogue.
 //
+// PINGPONG: two consumer warpgroups that each own whole tiles (BM / 64 m64
+// blocks by BN) and take the block's tiles in turn, their main loops in
+// tile order: a warpgroup starts its main loop once the other has finished
+// the previous tile's (the `turn` mbarriers), so that one runs the tensor
+// cores while the other runs its epilogue.
+//
 // S::GATE: W's rows are an item's two halves (S::row(n, j) = n + j * N, the
 // emitter checks), loaded as two boxes, rows c0.. and N + c0..: column j
 // and j + BN/2 of the tile are item c0 + j's two products, which a thread
 // holds both of (gemmStoreTile's HALVES).
 
-template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
+template <class S, int BM, int BN, int STAGES, bool PINGPONG = false>
+__device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef typename S::TA T;
   static_assert(sizeof(T) == 2 && !S::NORM && !S::ARGMAX, "plain 16-bit GEMMs");
   static_assert(BM % 64 == 0 && BM <= 256 && (BN == 64 || BN == 128 || BN == 256), "m64 blocks, wgmma widths");
-  constexpr int BK = 64, CW = BM / 64;
+  // CW consumer warpgroups, each MB m64 blocks of a tile.
+  constexpr int BK = 64, CW = PINGPONG ? 2 : BM / 64, MB = PINGPONG ? BM / 64 : 1;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
   constexpr unsigned STAGE_BYTES = (BM + BN) * BK * sizeof(T);
   extern __shared__ __align__(128) unsigned char smemRaw[];
   unsigned char *smem = smemRaw + (1024 - smemAddr(smemRaw) % 1024) % 1024;
   T *sA = reinterpret_cast<T *>(smem); // [STAGES][BM * BK]
   T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
-  __shared__ __align__(8) u64 full[STAGES], empty[STAGES];
+  __shared__ __align__(8) u64 full[STAGES], empty[STAGES], turn[2];
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbarInit(&full[s], 1);       // the producer's expect-tx arrival (and its copies' bytes)
-      mbarInit(&empty[s], CW * 4); // every consumer warp
+      mbarInit(&empty[s], PINGPONG ? 4 : CW * 4); // every warp of the stage's consumers
     }
+    mbarInit(&turn[0], 4); // a warpgroup's warps, its main loop done
+    mbarInit(&turn[1], 4);
     // The barriers initialised before the copy engine (async proxy) completes on them.
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fenceProxyAsync();
@@ -648,25 +658,43 @@ template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args
       }
     }
   } else {
-    // Consumer warpgroup wg: rows wg * 64 .. wg * 64 + 63 of each tile.
+    // Consumer warpgroup wg: rows wg * 64 .. wg * 64 + 63 of each tile, or
+    // (PINGPONG) every other tile whole.
     const int wg = warp / 4;
-    for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
+    const int rowBase = PINGPONG ? 0 : wg * 64;
+    const i64 first = blockIdx.x + (PINGPONG ? static_cast<i64>(wg) * gridDim.x : 0);
+    const i64 stride = static_cast<i64>(gridDim.x) * (PINGPONG ? 2 : 1);
+    unsigned mine = 0; // this warpgroup's tiles so far
+    for (i64 tile = first; tile < tilesM * tilesN; tile += stride, ++mine) {
       i64 m0, c0;
       gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
-      float acc[BN / 2];
+      if constexpr (PINGPONG) {
+        // The block's j-th tile (j = 2 mine + wg) starts at ring position
+        // j * kTiles, once the other warpgroup's main loop of tile j - 1 is
+        // done (its mine-th or, for warpgroup 0, (mine - 1)-th).
+        it = (2 * mine + wg) * static_cast<unsigned>(kTiles);
+        if (wg == 1)
+          mbarWait(&turn[0], mine & 1);
+        else if (mine > 0)
+          mbarWait(&turn[1], (mine - 1) & 1);
+      }
+      float acc[MB * BN / 2];
 #pragma unroll
-      for (int i = 0; i < BN / 2; ++i)
+      for (int i = 0; i < MB * BN / 2; ++i)
         acc[i] = 0.0f;
       int prev = -1;
       for (int kt = 0; kt < kTiles; ++kt, ++it) {
         const int s = it % STAGES;
         mbarWait(&full[s], (it / STAGES) & 1);
-        const T *tA = sA + s * BM * BK + wg * 64 * BK, *tB = sB + s * BN * BK;
+        const T *tA = sA + s * BM * BK + rowBase * BK, *tB = sB + s * BN * BK;
         fenceOperands(acc);
         wgmmaFence();
 #pragma unroll
         for (int kk = 0; kk < BK / 16; ++kk)
-          Wgmma<BN, T>::mma(acc, smemDescSw128(tA) + 2 * kk, smemDescSw128(tB) + 2 * kk);
+#pragma unroll
+          for (int mb = 0; mb < MB; ++mb)
+            Wgmma<BN, T>::mma(*reinterpret_cast<float(*)[BN / 2]>(acc + mb * (BN / 2)),
+                              smemDescSw128(tA + mb * 64 * BK) + 2 * kk, smemDescSw128(tB) + 2 * kk);
         wgmmaCommit();
         wgmmaWait<1>(); // the previous k-tile's MMAs have read their stage
         fenceOperands(acc);
@@ -676,15 +704,21 @@ template <class S, int BM, int BN, int STAGES> __device__ void gemmWs(const Args
       }
       wgmmaWait<0>();
       fenceOperands(acc);
-      if (prev >= 0 && lane == 0)
-        mbarArrive(&empty[prev]);
+      if (lane == 0) {
+        if (prev >= 0)
+          mbarArrive(&empty[prev]);
+        if (PINGPONG)
+          mbarArrive(&turn[wg]);
+      }
       auto corner = [&](int pm, int pn, int &r, int &c, int &at) {
-        r = wg * 64 + (warp % 4) * 16; // pm is this warp's own 16 rows
+        int mb = pm / 4; // pm % 4 is this warp's own 16 rows of the block
+        r = rowBase + mb * 64 + (warp % 4) * 16;
         c = pn * 8;
-        at = pn * 4;
+        at = mb * (BN / 2) + pn * 4;
       };
       constexpr int PIECES_N = S::GATE ? BN / 16 : BN / 8;
-      gemmStoreTile<S, 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane, nullptr);
+      gemmStoreTile<S, MB * 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane,
+                                                                         nullptr);
     }
   }
 #else

@@ -9,6 +9,10 @@ namespace kiln::codegen::detail {
 
 namespace {
 
+/// Dynamic shared memory a ping-pong gemmWs fills with stages: the H100's
+/// 227 KB a block, less its static barriers' room.
+constexpr int64_t kPingpongSmem = 227 * 1024 - 1024;
+
 /// choose-tiling's block_m, block_n, block_k and stages; a tile gemmMma
 /// does not take (an older engine's plan) becomes the nearest it does.
 target::GemmTileShape gemmTile(ex::KernelOp kernel) {
@@ -45,16 +49,27 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
     bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
     out.smem = t.smemBytes() + (wg ? 1024 : 0);
     if (wg && plain && g.itemOrder && options_.warpSpecialize) {
-      // Warp-specialised (gemmWs): BM / 64 consumer warpgroups and a
-      // producer warp moving A and W by TMA, through the two maps the
-      // runtime encodes per launch.
-      out.threads = t.wsThreads();
-      out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, t.bm, 64, g.dtype},
-                        TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K, gate ? t.bn / 2 : t.bn, 64, g.dtype}};
+      // Warp-specialised (gemmWs): consumer warpgroups and a producer warp
+      // moving A and W by TMA, through the two maps the runtime encodes
+      // per launch. Cooperative: choose-tiling's tile, its rows split over
+      // BM / 64 warpgroups. Ping-pong: two warpgroups taking whole tiles
+      // of 128 accumulators a thread (64 x 256, or 128 x BN), as many
+      // stages as shared memory holds (up to 8).
+      target::GemmTileShape w = t;
+      bool pingpong = options_.warpSpecialize == 2;
+      if (pingpong) {
+        w.bm = t.bn == 256 ? 64 : 128;
+        w.stages = std::min<int64_t>(8, (kPingpongSmem - 1024) / ((w.bm + w.bn) * w.bk * 2));
+      }
+      bm = w.bm, bn = w.bn;
+      out.threads = pingpong ? 2 * 128 + 32 : w.wsThreads();
+      out.smem = w.smemBytes() + 1024;
+      out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm, 64, g.dtype},
+                        TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K, gate ? w.bn / 2 : w.bn, 64, g.dtype}};
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a, "
                           "const __grid_constant__ kiln::TensorMaps<2> maps) {{ "
-                          "kiln::gemmWs<S, {2}, {3}, {4}>(a, maps); }\n",
-                          out.threads, kernel_.getSymName(), t.bm, t.bn, t.stages);
+                          "kiln::gemmWs<S, {2}, {3}, {4}, {5}>(a, maps); }\n",
+                          out.threads, kernel_.getSymName(), w.bm, w.bn, w.stages, pingpong ? "true" : "false");
     } else {
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
                           "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",

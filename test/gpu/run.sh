@@ -100,10 +100,12 @@ line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/
 row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
 # The warp-specialised GEMMs (kiln compile --warp-specialize), prefill and
 # decode projections.
-line=$($RUN .device/engines/llama-bf16-b32-ws.engine --golden test/models/hf/llama/golden.json --reference host \
-         --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-b32-ws.log" | head -1)
-[ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-ws.log")"
-row llama "b32-ws-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+for e in ws pp; do
+  line=$($RUN .device/engines/llama-bf16-b32-$e.engine --golden test/models/hf/llama/golden.json --reference host \
+           --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-b32-$e.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-$e.log")"
+  row llama "b32-$e-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+done
 
 # Head dims 24 to 256 (test/models/hf/llama-hdD; issue 16: lanes once
 # dropped the dims of a head not a multiple of 32): f32 against transformers,
@@ -136,7 +138,7 @@ for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-exact-vs-host.log")"
     row hd$d "exact-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   fi
-  for e in bf16 bf16-c32 bf16-ws; do
+  for e in bf16 bf16-c32 bf16-ws bf16-pp; do
     [ -f .device/engines/$m-$e.engine ] || continue
     line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 2e-2 \
              --min-identical 4 2> "$OUT/$m-$e-long.log" | head -1)

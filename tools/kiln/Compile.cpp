@@ -282,7 +282,8 @@ int compile(const CompileOptions &o) {
   eo.maxBatch = o.build.maxBatch;
   eo.maxTokens = std::min(o.build.maxNumTokens, o.build.maxSeq);
   eo.wgmma = o.build.wgmma;
-  eo.warpSpecialize = o.build.warpSpecialize && llvm::all_of(archs, [](const std::string &a) { return a == "sm_90a"; });
+  eo.warpSpecialize =
+      llvm::all_of(archs, [](const std::string &a) { return a == "sm_90a"; }) ? o.build.warpSpecialize : 0;
   eo.exactAttention = o.build.exactAttention;
   std::vector<codegen::EmittedKernel> kernels;
   if (failed(codegen::emitKernels(*module, eo, kernels)))

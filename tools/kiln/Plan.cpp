@@ -254,7 +254,7 @@ int plan(const PlanOptions &po) {
   eo.maxBatch = o.maxBatch;
   eo.maxTokens = std::min(o.maxNumTokens, o.maxSeq);
   eo.wgmma = o.wgmma;
-  eo.warpSpecialize = o.warpSpecialize && gpu.arch == "sm_90a";
+  eo.warpSpecialize = gpu.arch == "sm_90a" ? o.warpSpecialize : 0;
   eo.exactAttention = o.exactAttention;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.model + " failed (see the diagnostics above)");

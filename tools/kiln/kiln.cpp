@@ -48,8 +48,8 @@ int usage() {
   llvm::errs() << "usage: kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]\n"
                   "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
                   "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
-                  "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--warp-specialize]\n"
-                  "                    [--exact-attention] [--quiet]\n"
+                  "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
+                  "                    [--warp-specialize[=cooperative|pingpong]] [--exact-attention] [--quiet]\n"
                   "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
                   "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
@@ -343,8 +343,10 @@ int main(int argc, char **argv) {
         b.appendInAttention = true;
       else if (cmd == "compile" && a == "--no-wgmma")
         b.wgmma = false;
-      else if (cmd == "compile" && a == "--warp-specialize")
-        b.warpSpecialize = true;
+      else if (cmd == "compile" && (a == "--warp-specialize" || a == "--warp-specialize=cooperative"))
+        b.warpSpecialize = 1;
+      else if (cmd == "compile" && a == "--warp-specialize=pingpong")
+        b.warpSpecialize = 2;
       else if (cmd == "compile" && a == "--exact-attention")
         b.exactAttention = true;
       else if (cmd == "compile" && a == "--threads") {
