@@ -44,11 +44,11 @@ for s in ${SHAPES-l1b l8b}; do
     > "$OUT/$s-kiln-prefill-chunked.txt" 2>> "$OUT/$s-kiln-prefill.log" || tail -3 "$OUT/$s-kiln-prefill.log"
   # GEMMs through mma.sync instead of wgmma, and the warp-specialised
   # wgmma GEMMs, at the longest length.
-  [ -f .device/engines/$s-p4k-mma.engine ] && $RUN .device/engines/$s-p4k-mma.engine --weights "$OUT/$s" \
+  [ -f .device/engines/$s-p4k-mma.engine ] && timeout 120 $RUN .device/engines/$s-p4k-mma.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-mma.txt" 2>> "$OUT/$s-kiln-prefill.log"
-  [ -f .device/engines/$s-p4k-ws.engine ] && $RUN .device/engines/$s-p4k-ws.engine --weights "$OUT/$s" \
+  [ -f .device/engines/$s-p4k-ws.engine ] && timeout 120 $RUN .device/engines/$s-p4k-ws.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-ws.txt" 2>> "$OUT/$s-kiln-prefill.log"
-  [ -f .device/engines/$s-p4k-pp.engine ] && $RUN .device/engines/$s-p4k-pp.engine --weights "$OUT/$s" \
+  [ -f .device/engines/$s-p4k-pp.engine ] && timeout 120 $RUN .device/engines/$s-p4k-pp.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-pp.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -n "${KEEP_WEIGHTS-}" ] || rm -rf "$OUT/$s"/*.safetensors
 done
