@@ -77,6 +77,15 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False):
         expected = 1 + layers * layers_per_step + 1
         if decode != expected:
             errors.append(f"decode has {decode} launches, expected {expected}")
+    if name.endswith(("-ws", "-pp")):
+        # gemmWs kernels: two TMA maps each, A's rows the step's, W's fixed.
+        maps = [k for k in m["kernels"] if "tensor_maps" in k]
+        if not maps:
+            errors.append("no kernel takes TMA tensor maps")
+        for k in maps:
+            a, w = (k["tensor_maps"] + [None, None])[:2]
+            if len(k["tensor_maps"]) != 2 or not a["rows"]["symbols"] or w["rows"]["symbols"]:
+                errors.append(f"{k['name']}: tensor maps {k['tensor_maps']}")
     mem = m["memory"]
     total = (mem["weights_bytes"] + max(mem["arena_prefill_bytes"], mem["arena_decode_bytes"]) +
              mem["kv_pool_bytes"] + mem["workspace_bytes"] + mem["cuda_graph_reserve_bytes"])
@@ -118,6 +127,8 @@ def main():
                 # and batch-32 tiles.
                 jobs.append(("1b-ws", d, ["--max-batch", "32", "--max-seq", "1024", "--warp-specialize"], targets,
                              None))
+                jobs.append(("1b-pp", d, ["--max-batch", "32", "--max-seq", "1024", "--warp-specialize=pingpong"],
+                             targets, None))
                 # f32 compute over the bf16 weights: the same kernels, each
                 # widening its weights as it loads (none written in f32).
                 jobs.append(("1b-f32", d, extra + ["--dtype", "f32"], targets, 5))
