@@ -175,6 +175,8 @@ std::string Emitter::delinearise(const std::string &lin, const Shape &shape, con
   for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
     if (i == 0)
       s += " " + ix + "[0] = rem;";
+    else if (shape[i].sym) // a step size: kiln::divStep's 32-bit division where it fits
+      s += llvm::formatv(" {0}[{1}] = kiln::divStep(rem, {2});", ix, i, shape[i].str()).str();
     else
       s += llvm::formatv(" {0}[{1}] = rem % {2}; rem /= {2};", ix, i, shape[i].str()).str();
   }

@@ -66,6 +66,21 @@ __device__ __forceinline__ void dependOnPrevious() {
 #endif
 }
 
+/// rem % d, leaving rem / d in rem (an index over a dimension of runtime
+/// size d). Through 32-bit division where both fit: a 64-bit one is a
+/// subroutine of ~70 instructions, paid per element by the pointwise
+/// kernels' index arithmetic.
+__device__ __forceinline__ i64 divStep(i64 &rem, i64 d) {
+  i64 q;
+  if (((rem | d) >> 32) == 0)
+    q = static_cast<unsigned>(rem) / static_cast<unsigned>(d);
+  else
+    q = rem / d;
+  i64 r = rem - q * d;
+  rem = q;
+  return r;
+}
+
 // ---- element access -------------------------------------------------------
 
 __device__ __forceinline__ float ldf(const float *p, i64 i) { return p[i]; }
