@@ -103,8 +103,15 @@ __device__ __forceinline__ void stv(bool *p, i64 i, i64 v) { p[i] = v != 0; }
 
 /// `v` rounded to storage type T and back: what a tensor of T would hold.
 template <typename T> __device__ __forceinline__ float roundTo(float v) { return v; }
+/// bf16 rounds to nearest even by integer arithmetic (what
+/// __float2bfloat16 computes, through a conversion unit of a quarter of the
+/// ALU's rate, and epilogues round several times an element); NaN stays NaN.
 template <> __device__ __forceinline__ float roundTo<__nv_bfloat16>(float v) {
-  return __bfloat162float(__float2bfloat16(v));
+  unsigned u = __float_as_uint(v);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return v;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return __uint_as_float(u & 0xffff0000u);
 }
 template <> __device__ __forceinline__ float roundTo<__half>(float v) {
   return __half2float(__float2half(v));

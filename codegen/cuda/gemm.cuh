@@ -181,59 +181,61 @@ template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int HALVES, int ACC,
 __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], const Corner &corner, i64 m0, i64 c0,
                                               i64 rows, int lane, u64 *best) {
 #pragma unroll
-  for (int pm = 0; pm < PIECES_M; pm += PM_STEP)
+  for (int pm = 0; pm < PIECES_M; pm += PM_STEP) {
+    int r0, c00, at0;
+    corner(pm, 0, r0, c00, at0);
+    // f(n, i): output column n of row half h (rows r0 + lane / 4 + 8 h),
+    // its accumulator acc[i] (the gated partner HALVES, or 1, further).
+    auto outputs = [&](int h, auto &&f) {
+#pragma unroll
+      for (int pn = 0; pn < PIECES_N; ++pn) {
+        int rr, cc, at;
+        corner(pm, pn, rr, cc, at);
+        int col = cc + 2 * (lane & 3);
+        constexpr bool ADJACENT = S::GATE && HALVES == 0;
+#pragma unroll
+        for (int q = 0; q < (ADJACENT ? 1 : 2); ++q) {
+          i64 n = ADJACENT ? c0 + col / 2 : c0 + col + q;
+          if (n < S::N)
+            f(n, at + 2 * h + q);
+        }
+      }
+    };
+    // The values of both row halves first, into the accumulators (with
+    // S::SPLIT their loads all in flight: no store between them that
+    // could alias), then the stores.
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      int r0, c00, at0;
-      corner(pm, 0, r0, c00, at0);
       int r = r0 + (lane >> 2) + h * 8;
       i64 m = m0 + r;
       if (m >= rows)
         continue;
       u64 mine = 0ull;
-      // With S::SPLIT the values of eight pieces at a time are computed
-      // (their loads all in flight: no store between them that could
-      // alias) into the accumulators, then stored.
-      constexpr int CHUNK = PIECES_N < 8 ? PIECES_N : 8;
-      // f(n, i): output column n of row m, its accumulator acc[i] (the
-      // gated partner at acc[i + 1]), for the pieces p0 .. p0 + CHUNK - 1.
-      auto outputs = [&](int p0, auto &&f) {
-#pragma unroll
-        for (int pn = p0; pn < p0 + CHUNK; ++pn) {
-          int rr, cc, at;
-          corner(pm, pn, rr, cc, at);
-          int col = cc + 2 * (lane & 3);
-          constexpr bool ADJACENT = S::GATE && HALVES == 0;
-#pragma unroll
-          for (int q = 0; q < (ADJACENT ? 1 : 2); ++q) {
-            i64 n = ADJACENT ? c0 + col / 2 : c0 + col + q;
-            if (n < S::N)
-              f(n, at + 2 * h + q);
-          }
+      outputs(h, [&](i64 n, int i) {
+        float mm0 = acc[i], mm1 = S::GATE ? acc[i + (HALVES ? HALVES : 1)] : 0.0f;
+        float y;
+        if constexpr (S::SPLIT) {
+          y = S::value(a, m, n, mm0, mm1);
+          acc[i] = y;
+        } else {
+          y = S::epi(a, m, n, mm0, mm1);
         }
-      };
-#pragma unroll
-      for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
-        outputs(p0, [&](i64 n, int i) {
-          float mm0 = acc[i], mm1 = S::GATE ? acc[i + (HALVES ? HALVES : 1)] : 0.0f;
-          float y;
-          if constexpr (S::SPLIT) {
-            y = S::value(a, m, n, mm0, mm1);
-            acc[i] = y;
-          } else {
-            y = S::epi(a, m, n, mm0, mm1);
-          }
-          if constexpr (S::ARGMAX) {
-            u64 cand = packArgmax(y, n);
-            mine = cand > mine ? cand : mine;
-          }
-        });
-        if constexpr (S::SPLIT)
-          outputs(p0, [&](i64 n, int i) { S::put(a, m, n, acc[i]); });
-      }
+        if constexpr (S::ARGMAX) {
+          u64 cand = packArgmax(y, n);
+          mine = cand > mine ? cand : mine;
+        }
+      });
       if constexpr (S::ARGMAX)
         atomicMax(&best[r], mine);
     }
+    if constexpr (S::SPLIT)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        i64 m = m0 + r0 + (lane >> 2) + h * 8;
+        if (m < rows)
+          outputs(h, [&](i64 n, int i) { S::put(a, m, n, acc[i]); });
+      }
+  }
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
