@@ -547,7 +547,8 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     else
       b += "    kiln::i64 i = d / 2, partner = d ^ 1;\n    float sign = (d & 1) ? 1.0f : -1.0f;\n";
     b += llvm::formatv("    double ang = pos * {0}(i);\n"
-                       "    float c = static_cast<float>(cos(ang) * {1}), s = static_cast<float>(sin(ang) * {1});\n"
+                       "    double sn, cs;\n    sincos(ang, &sn, &cs); // one range reduction for both\n"
+                       "    float c = static_cast<float>(cs * {1}), s = static_cast<float>(sn * {1});\n"
                        "    kiln::i64 jx[4] = {{ix[0], ix[1], ix[2], partner};\n",
                        table, fmtDouble(mag))
              .str();
