@@ -11,9 +11,9 @@
 #     whole prompt in one step (max_num_tokens 4096) at the same lengths, a
 #     batch of 8 x 512, and the default engine (chunks of 512), with the
 #     per-kernel profile of the 4096-token prefill; and the one-step engine
-#     compiled --no-wgmma (GEMMs on mma.sync), --warp-specialize (wgmma
-#     fed by a TMA producer warp) and --warp-specialize=pingpong at the
-#     longest length.
+#     compiled --no-wgmma (GEMMs on mma.sync), --no-warp-specialize
+#     (gemmMma's wgmma in place of the TMA-fed gemmWs) and
+#     --warp-specialize=pingpong at the longest length.
 #
 # Prints the tables (bench/prefill_table.py); raw output under $OUT.
 set -uo pipefail
@@ -46,8 +46,8 @@ for s in ${SHAPES-l1b l8b}; do
   # wgmma GEMMs, at the longest length.
   [ -f .device/engines/$s-p4k-mma.engine ] && timeout 120 $RUN .device/engines/$s-p4k-mma.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-mma.txt" 2>> "$OUT/$s-kiln-prefill.log"
-  [ -f .device/engines/$s-p4k-ws.engine ] && timeout 120 $RUN .device/engines/$s-p4k-ws.engine --weights "$OUT/$s" \
-    --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-ws.txt" 2>> "$OUT/$s-kiln-prefill.log"
+  [ -f .device/engines/$s-p4k-nows.engine ] && timeout 120 $RUN .device/engines/$s-p4k-nows.engine --weights "$OUT/$s" \
+    --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-nows.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -f .device/engines/$s-p4k-pp.engine ] && timeout 120 $RUN .device/engines/$s-p4k-pp.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-pp.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -n "${KEEP_WEIGHTS-}" ] || rm -rf "$OUT/$s"/*.safetensors

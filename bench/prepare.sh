@@ -38,12 +38,13 @@ for m in l1b l8b; do
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --quiet \
     -o .device/engines/$m-p4k.engine
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 4096 --quiet -o .device/engines/$m-p512.engine
-  # The same one-step engine with mma.sync GEMMs instead of wgmma, and
-  # with the warp-specialised wgmma GEMMs (A/B).
+  # The same one-step engine with mma.sync GEMMs instead of wgmma, with
+  # gemmMma's wgmma main loop instead of the TMA-fed gemmWs (the default),
+  # and with ping-pong gemmWs (A/B).
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --no-wgmma --quiet \
     -o .device/engines/$m-p4k-mma.engine
-  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --warp-specialize \
-    --quiet -o .device/engines/$m-p4k-ws.engine
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --no-warp-specialize \
+    --quiet -o .device/engines/$m-p4k-nows.engine
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 \
     --warp-specialize=pingpong --quiet -o .device/engines/$m-p4k-pp.engine
 done

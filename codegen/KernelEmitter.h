@@ -76,13 +76,14 @@ struct EmitOptions {
   /// allows (BK = 64); off: mma.sync everywhere.
   bool wgmma = true;
   /// Plain GEMMs (no norm prologue, no argmax) take the warp-specialised
-  /// wgmma kernel (gemmWs, TMA) where the tile allows (`kiln compile
-  /// --warp-specialize[=pingpong]`, bench/PREFILL.md): 0 off, 1 cooperative
-  /// (the tile's rows split over the consumer warpgroups), 2 ping-pong
-  /// (consumer warpgroups take whole tiles in turn). Only for engines whose
+  /// wgmma kernel (gemmWs, TMA) where the tile allows (bench/PREFILL.md
+  /// items 13-16): 1 cooperative (the tile's rows split over the consumer
+  /// warpgroups; the default), 2 ping-pong (consumer warpgroups take whole
+  /// tiles in turn: `kiln compile --warp-specialize=pingpong`), 0 gemmMma
+  /// (`--no-warp-specialize`). Only for engines whose
   /// every target is sm_90a: its fallback for other architectures (the
   /// runtime re-compiling the sources) is correct but slow.
-  int warpSpecialize = 0;
+  int warpSpecialize = 1;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
   /// host computes it, for twice the P V work. Off: P rounded to the cache

@@ -77,9 +77,11 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False):
         expected = 1 + layers * layers_per_step + 1
         if decode != expected:
             errors.append(f"decode has {decode} launches, expected {expected}")
-    if name.endswith(("-ws", "-pp")):
+    maps = [k for k in m["kernels"] if "tensor_maps" in k]
+    if name.endswith("-nows") and maps:
+        errors.append(f"compiled --no-warp-specialize, yet {maps[0]['name']} takes TMA tensor maps")
+    if name in ("1b-b32", "1b-pp"):
         # gemmWs kernels: two TMA maps each, A's rows the step's, W's fixed.
-        maps = [k for k in m["kernels"] if "tensor_maps" in k]
         if not maps:
             errors.append("no kernel takes TMA tensor maps")
         for k in maps:
@@ -123,10 +125,10 @@ def main():
                 # Decode rows past the GEMV's: the tensor-core GEMM pairs
                 # (norms stay kernels of their own at 32 rows).
                 jobs.append(("1b-b32", d, ["--max-batch", "32", "--max-seq", "1024"], targets, None))
-                # The warp-specialised wgmma GEMMs (opt-in) at the prefill
-                # and batch-32 tiles.
-                jobs.append(("1b-ws", d, ["--max-batch", "32", "--max-seq", "1024", "--warp-specialize"], targets,
-                             None))
+                # gemmMma in place of the TMA-fed gemmWs (the default), and
+                # ping-pong gemmWs, at the prefill and batch-32 tiles.
+                jobs.append(("1b-nows", d, ["--max-batch", "32", "--max-seq", "1024", "--no-warp-specialize"],
+                             targets, None))
                 jobs.append(("1b-pp", d, ["--max-batch", "32", "--max-seq", "1024", "--warp-specialize=pingpong"],
                              targets, None))
                 # f32 compute over the bf16 weights: the same kernels, each

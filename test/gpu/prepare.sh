@@ -32,19 +32,19 @@ for d in 24 32 48 64 80 96 112 128 256; do
   # logic against the host (which keeps P in f32).
   "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --exact-attention --quiet \
     -o "$OUT/$m-bf16-exact.engine"
-  # The warp-specialised GEMMs (TMA tensor maps; opt-in: gemmWs),
-  # cooperative and ping-pong.
-  "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --warp-specialize --quiet \
-    -o "$OUT/$m-bf16-ws.engine"
+  # The prefill GEMMs through gemmMma instead of the TMA-fed gemmWs (the
+  # default), and through ping-pong gemmWs.
+  "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --no-warp-specialize --quiet \
+    -o "$OUT/$m-bf16-nows.engine"
   "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --warp-specialize=pingpong \
     --quiet -o "$OUT/$m-bf16-pp.engine"
 done
 # Room for 32 sequences: decode's projections (RoPE and the KV append in
 # the QKV epilogue) take the tensor-core GEMM path instead of the GEMV.
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --quiet -o "$OUT/llama-bf16-b32.engine"
-# The same with the warp-specialised wgmma GEMMs (opt-in: gemmWs).
-"$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --warp-specialize --quiet \
-  -o "$OUT/llama-bf16-b32-ws.engine"
+# The same with gemmMma instead of the TMA-fed gemmWs, and ping-pong gemmWs.
+"$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --no-warp-specialize --quiet \
+  -o "$OUT/llama-bf16-b32-nows.engine"
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --warp-specialize=pingpong \
   --quiet -o "$OUT/llama-bf16-b32-pp.engine"
 # Built for the A100 only: the H100 must compile its sources again (re-JIT).

@@ -21,7 +21,8 @@
 #      pool and with 6 pages, give each prompt's greedy tokens from a run
 #      alone; and a llama engine with room for 32 sequences (decode through
 #      the tensor-core GEMM, RoPE and the KV append in its epilogue), alone
-#      against the host and batched, and compiled --warp-specialize;
+#      against the host and batched, and compiled --no-warp-specialize and
+#      --warp-specialize=pingpong;
 #   7. head dims 24 to 256 (llama-hdD): see below;
 #   8. the Llama-3.2-1B shape with peer_decode.py's random weights, against
 #      transformers' float32 greedy golden (from the bf16 weights, 128
@@ -98,9 +99,10 @@ line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/
          2> "$OUT/llama-b32-batching.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-batching.log")"
 row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
-# The warp-specialised GEMMs (kiln compile --warp-specialize), prefill and
-# decode projections.
-for e in ws pp; do
+# gemmMma (kiln compile --no-warp-specialize) and ping-pong gemmWs
+# (--warp-specialize=pingpong) in place of the default cooperative gemmWs,
+# prefill and decode projections.
+for e in nows pp; do
   line=$($RUN .device/engines/llama-bf16-b32-$e.engine --golden test/models/hf/llama/golden.json --reference host \
            --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-b32-$e.log" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-$e.log")"
@@ -138,7 +140,7 @@ for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-exact-vs-host.log")"
     row hd$d "exact-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   fi
-  for e in bf16 bf16-c32 bf16-ws bf16-pp; do
+  for e in bf16 bf16-c32 bf16-nows bf16-pp; do
     [ -f .device/engines/$m-$e.engine ] || continue
     line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 2e-2 \
              --min-identical 4 2> "$OUT/$m-$e-long.log" | head -1)

@@ -23,8 +23,8 @@ struct BuildOptions {
   std::string dtype; // activations: f32, bf16, f16; empty: the model's own
   bool appendInAttention = false; // decode's RoPE and KV append inside the attention kernel
   bool wgmma = true;              // GEMMs on sm_90a through warpgroup MMA (--no-wgmma: mma.sync)
-  int warpSpecialize = 0;         // plain wgmma GEMMs fed by a TMA producer: 1 cooperative, 2 ping-pong
-                                  // (--warp-specialize[=cooperative|pingpong])
+  int warpSpecialize = 1;         // plain wgmma GEMMs fed by a TMA producer: 1 cooperative (default),
+                                  // 2 ping-pong, 0 gemmMma (--[no-]warp-specialize[=cooperative|pingpong])
   bool exactAttention = false;    // prefill attention's P V in two parts (--exact-attention)
 };
 

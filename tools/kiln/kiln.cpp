@@ -3,7 +3,7 @@
 //   kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]
 //                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
 //                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]
-//                [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--warp-specialize]
+//                [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--[no-]warp-specialize]
 //                [--exact-attention] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
 //   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
@@ -49,7 +49,8 @@ int usage() {
                   "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
                   "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
                   "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
-                  "                    [--warp-specialize[=cooperative|pingpong]] [--exact-attention] [--quiet]\n"
+                  "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
+                  "                    [--exact-attention] [--quiet]\n"
                   "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
                   "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
@@ -347,6 +348,8 @@ int main(int argc, char **argv) {
         b.warpSpecialize = 1;
       else if (cmd == "compile" && a == "--warp-specialize=pingpong")
         b.warpSpecialize = 2;
+      else if (cmd == "compile" && a == "--no-warp-specialize")
+        b.warpSpecialize = 0;
       else if (cmd == "compile" && a == "--exact-attention")
         b.exactAttention = true;
       else if (cmd == "compile" && a == "--threads") {
