@@ -339,6 +339,20 @@ int main(int argc, char **argv) {
         return 1;
       }
       std::vector<int64_t> pred = {predicted()};
+      // Where the argmax is not the wanted token: how far below it the
+      // wanted token's logit lies, relative to the largest |logit| (a
+      // near-tie parts within the dtype's rounding; a wrong kernel does not).
+      std::vector<std::pair<size_t, double>> gaps;
+      auto noteGap = [&](size_t i) {
+        if (pred[i] == want[i] || want[i] < 0 || want[i] >= so.vocab)
+          return;
+        double scale = 0;
+        for (int64_t j = 0; j < so.vocab; ++j)
+          scale = std::max(scale, std::fabs(static_cast<double>(so.logits[static_cast<size_t>(j)])));
+        double gap = so.logits[static_cast<size_t>(pred[i])] - so.logits[static_cast<size_t>(want[i])];
+        gaps.push_back({i, gap / std::max(scale, 1e-30)});
+      };
+      noteGap(0);
       for (size_t i = 0; i + 1 < want.size(); ++i) {
         int64_t pos = static_cast<int64_t>(ids.size() + i);
         in.tokens = 1;
@@ -350,6 +364,7 @@ int main(int argc, char **argv) {
           return 1;
         }
         pred.push_back(predicted());
+        noteGap(pred.size() - 1);
       }
       size_t agree = 0, stable = 0, stableAgree = 0;
       for (size_t i = 0; i < want.size(); ++i) {
@@ -361,6 +376,13 @@ int main(int argc, char **argv) {
       }
       std::printf("teacher-forced top-1 agreement: %zu/%zu (%.1f%%)\n", agree, want.size(),
                   100.0 * static_cast<double>(agree) / static_cast<double>(want.size()));
+      if (!gaps.empty()) {
+        std::printf("teacher-forced disagreements (position: the wanted token's logit below the argmax, of the "
+                    "largest):");
+        for (auto [i, g] : gaps)
+          std::printf(" %zu: %.2e", i, g);
+        std::printf("\n");
+      }
       r.agreement = static_cast<double>(agree) / static_cast<double>(want.size());
       // An engine computing in f32 answers to the f32 golden everywhere.
       const format::FunctionDesc *dec = man.function("decode");
