@@ -180,24 +180,15 @@ __device__ __forceinline__ void gemmTileCorner(i64 tile, i64 tilesM, i64 tilesN,
 template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int HALVES, int ACC, class Corner>
 __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], const Corner &corner, i64 m0, i64 c0,
                                               i64 rows, int lane, u64 *best) {
-  // An epilogue that loads (a residual; S::EPI_LOADS) computes every value
-  // of the row pair first, its loads all in flight (the stores between
-  // them could alias), then stores: the 8B O projection 510 -> 348 us,
-  // down 972 -> 808 (H100, 2026-12-06 runs 3 and 4). One that loads
-  // nothing interleaves, eight pieces of a row at a time, values and
-  // stores: all values first cost gate/up 1463 -> 1768 us.
-  constexpr bool ALL_FIRST = S::SPLIT && S::EPI_LOADS;
-  constexpr int CHUNK = ALL_FIRST || PIECES_N < 8 ? PIECES_N : 8;
 #pragma unroll
   for (int pm = 0; pm < PIECES_M; pm += PM_STEP) {
     int r0, c00, at0;
     corner(pm, 0, r0, c00, at0);
-    // f(n, i): output column n of row half h (rows r0 + lane / 4 + 8 h) in
-    // pieces p0 .. p0 + CHUNK - 1, its accumulator acc[i] (the gated
-    // partner HALVES, or 1, further).
-    auto outputs = [&](int h, int p0, auto &&f) {
+    // f(n, i): output column n of row half h (rows r0 + lane / 4 + 8 h),
+    // its accumulator acc[i] (the gated partner HALVES, or 1, further).
+    auto outputs = [&](int h, auto &&f) {
 #pragma unroll
-      for (int pn = p0; pn < p0 + CHUNK; ++pn) {
+      for (int pn = 0; pn < PIECES_N; ++pn) {
         int rr, cc, at;
         corner(pm, pn, rr, cc, at);
         int col = cc + 2 * (lane & 3);
@@ -210,9 +201,17 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
         }
       }
     };
-    auto values = [&](int h, int p0, u64 &mine) {
-      i64 m = m0 + r0 + (lane >> 2) + h * 8;
-      outputs(h, p0, [&](i64 n, int i) {
+    // The values of both row halves first, into the accumulators (with
+    // S::SPLIT their loads all in flight: no store between them that
+    // could alias), then the stores.
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      int r = r0 + (lane >> 2) + h * 8;
+      i64 m = m0 + r;
+      if (m >= rows)
+        continue;
+      u64 mine = 0ull;
+      outputs(h, [&](i64 n, int i) {
         float mm0 = acc[i], mm1 = S::GATE ? acc[i + (HALVES ? HALVES : 1)] : 0.0f;
         float y;
         if constexpr (S::SPLIT) {
@@ -226,38 +225,16 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
           mine = cand > mine ? cand : mine;
         }
       });
-    };
-    auto stores = [&](int h, int p0) {
-      i64 m = m0 + r0 + (lane >> 2) + h * 8;
-      outputs(h, p0, [&](i64 n, int i) { S::put(a, m, n, acc[i]); });
-    };
-    auto live = [&](int h) { return m0 + r0 + (lane >> 2) + h * 8 < rows; };
-    u64 mine[2] = {0ull, 0ull};
-    if constexpr (ALL_FIRST) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        if (live(h))
-          values(h, 0, mine[h]);
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        if (live(h))
-          stores(h, 0);
-    } else {
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        if (live(h))
-#pragma unroll
-          for (int p0 = 0; p0 < PIECES_N; p0 += CHUNK) {
-            values(h, p0, mine[h]);
-            if constexpr (S::SPLIT)
-              stores(h, p0);
-          }
+      if constexpr (S::ARGMAX)
+        atomicMax(&best[r], mine);
     }
-    if constexpr (S::ARGMAX)
+    if constexpr (S::SPLIT)
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
-        if (live(h))
-          atomicMax(&best[r0 + (lane >> 2) + h * 8], mine[h]);
+      for (int h = 0; h < 2; ++h) {
+        i64 m = m0 + r0 + (lane >> 2) + h * 8;
+        if (m < rows)
+          outputs(h, [&](i64 n, int i) { S::put(a, m, n, acc[i]); });
+      }
   }
 }
 

@@ -129,10 +129,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
     // so that a tile's epilogue can issue every load before any store
     // (SPLIT); epi does both for one element.
     llvm::raw_string_ostream es(epi);
-    // Whether the epilogue loads anything (a residual): gemmStoreTile then
-    // computes a row pair's values before any of its stores.
-    es << "  static constexpr bool SPLIT = true, EPI_LOADS = "
-       << (decls_.find("kiln::ld") != std::string::npos ? "true" : "false") << ";\n";
+    es << "  static constexpr bool SPLIT = true;\n";
     es << "  __device__ static __forceinline__ float value(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
           "float mm0, float mm1) {\n";
     es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 ix[" << ys->size() << "];";
@@ -362,7 +359,7 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
                          name, po, body)
                .str();
   }
-  es << "  static constexpr bool SPLIT = false, EPI_LOADS = false; // stores queries and cache entries per pair\n";
+  es << "  static constexpr bool SPLIT = false; // stores queries and cache entries per pair\n";
   es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
         "float mm0, float mm1) {\n";
   es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 c = row(n, 0);\n";
