@@ -32,11 +32,22 @@ from make_shape_model import config_for, write_model  # noqa: E402
 TINY = ["llama", "llama31", "mistral", "qwen2", "qwen3", "gpt2"]
 
 
+# LeakSanitizer's own stop-the-world tracer crashing at exit, after the
+# process's work is done (not a leak report; intermittent under load:
+# google/sanitizers#1353). Seen once in this test's ASan pass (2026-12-06).
+LSAN_TRACER_CRASH = ("Tracer caught signal", "LeakSanitizer has encountered a fatal error")
+
+
 def compile_engine(kiln, model, out, extra):
     t = time.time()
-    r = subprocess.run([kiln, "compile", model, "-o", out, "--quiet"] + extra,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
+    for attempt in range(2):
+        r = subprocess.run([kiln, "compile", model, "-o", out, "--quiet"] + extra,
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            break
+        if attempt == 0 and all(s in r.stderr for s in LSAN_TRACER_CRASH):
+            print(f"note: kiln compile {model}: LeakSanitizer's tracer crashed at exit; once more", file=sys.stderr)
+            continue
         sys.exit(f"FAIL: kiln compile {model}:\n{r.stderr}")
     return time.time() - t
 
