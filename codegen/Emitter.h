@@ -156,10 +156,6 @@ private:
 
   // Families.
   LogicalResult emitMatmul(MatmulOp mm, EmittedKernel &out); // families/Matmul.cpp
-  /// The launch of a matmul kernel (struct S written): the tensor-core
-  /// GEMM (families/Gemm.cpp) or the GEMV (families/Gemv.cpp).
-  /// plain: no norm prologue and no argmax (the warp-specialised kernel
-  /// takes those).
   /// A GEMM's operands as its TMA maps see them: A's and W's buffer slots,
   /// W's rows, whether they are in item order (plain, or gated halves
   /// n + j * N; not RoPE pairs), the 16-bit element type.
@@ -169,6 +165,10 @@ private:
     bool itemOrder;
     std::string dtype;
   };
+  /// The launch of a matmul kernel (struct S written): the tensor-core
+  /// GEMM (families/Gemm.cpp) or the GEMV (families/Gemv.cpp).
+  /// plain: no norm prologue and no argmax (the warp-specialised kernel
+  /// takes those).
   void gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate, bool plain,
                     const Shape &lead, const GemmOperands &operands);
   void gemvSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate, int64_t mc, Type ta,

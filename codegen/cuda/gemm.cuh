@@ -302,10 +302,6 @@ __device__ __forceinline__ void mbarInit(u64 *bar, unsigned count) {
 __device__ __forceinline__ void mbarArrive(u64 *bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smemAddr(bar)) : "memory");
 }
-/// Arrives once this thread's cp.async copies issued so far have landed.
-__device__ __forceinline__ void mbarArriveCpAsync(u64 *bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smemAddr(bar)) : "memory");
-}
 /// Arrives and adds `bytes` to the transactions the current phase waits for.
 __device__ __forceinline__ void mbarArriveExpectTx(u64 *bar, unsigned bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smemAddr(bar)), "r"(bytes)

@@ -9,9 +9,9 @@ namespace kiln::codegen::detail {
 
 namespace {
 
-/// Dynamic shared memory a ping-pong gemmWs fills with stages: the H100's
-/// 227 KB a block, less its static barriers' room.
-constexpr int64_t kPingpongSmem = 227 * 1024 - 1024;
+/// Shared memory a ping-pong gemmWs fills with stages: the H100's 227 KB a
+/// block, less 1 KB for its static barriers and 1 KB to align the stages.
+constexpr int64_t kPingpongStageSmem = 227 * 1024 - 2048;
 
 /// choose-tiling's block_m, block_n, block_k and stages; a tile gemmMma
 /// does not take (an older engine's plan) becomes the nearest it does.
@@ -59,10 +59,10 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       bool pingpong = options_.warpSpecialize == 2;
       if (pingpong) {
         w.bm = t.bn == 256 ? 64 : 128;
-        w.stages = std::min<int64_t>(8, (kPingpongSmem - 1024) / ((w.bm + w.bn) * w.bk * 2));
+        w.stages = std::min<int64_t>(8, kPingpongStageSmem / ((w.bm + w.bn) * w.bk * 2));
       }
       bm = w.bm, bn = w.bn;
-      out.threads = pingpong ? 2 * 128 + 32 : w.wsThreads();
+      out.threads = w.wsThreads(pingpong);
       out.smem = w.smemBytes() + 1024;
       out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm, 64, g.dtype},
                         TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K, gate ? w.bn / 2 : w.bn, 64, g.dtype}};

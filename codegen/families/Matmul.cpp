@@ -198,11 +198,11 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   }
   os << "};\n";
   out.workspace = SizeRule{argmax ? maxRows * 8 + 8 : 0, {}, 1, 0};
-  if (tensorCores) {
-    // TMA boxes of W's rows need them in item order: plain, or gated halves.
-    GemmOperands g{xSlot, wArg.getArgNumber(), nmm, !gate || row == "n + j * N", ta.isBF16() ? "bf16" : "f16"};
-    gemmSkeleton(os, out, K, N, gate, normKind == 0 && !argmax, lead, g);
-  }
+  // TMA boxes of W's rows need them in item order: plain, or gated halves
+  // (RoPE pairs are per head).
+  if (tensorCores)
+    gemmSkeleton(os, out, K, N, gate, normKind == 0 && !argmax, lead,
+                 GemmOperands{xSlot, wArg.getArgNumber(), nmm, !ropePairs, ta.isBF16() ? "bf16" : "f16"});
   else
     gemvSkeleton(os, out, K, N, gate, mc, ta, tw);
   out.specialisation = globals_ + s;

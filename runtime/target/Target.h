@@ -62,10 +62,9 @@ struct GemmTileShape {
   int64_t wm() const { return bm >= 256 ? 4 : 2; }
   int64_t wn() const { return std::min<int64_t>(bn / 32, 8 / wm()); }
   int64_t threads() const { return wm() * wn() * 32; }
-  /// The warp-specialised wgmma kernel's block: BM / 64 consumer
-  /// warpgroups and one producer warpgroup.
-  /// gemmWs: BM / 64 consumer warpgroups and one producer warp.
-  int64_t wsThreads() const { return bm / 64 * 128 + 32; }
+  /// gemmWs's block: consumer warpgroups (BM / 64 cooperative, two
+  /// ping-pong) and one producer warp.
+  int64_t wsThreads(bool pingpong) const { return (pingpong ? 2 : bm / 64) * 128 + 32; }
   int64_t smemBytes(int64_t elementBytes = 2) const { return stages * (bm + bn) * bk * elementBytes; }
   /// BM, BN in {64, 128, 256} but not both 256 (the accumulators would
   /// spill), BK 32 or 64, 2 to 4 stages.

@@ -359,6 +359,7 @@ int main(int argc, char **argv) {
           scale = std::max(scale, std::fabs(static_cast<double>(so.logits[static_cast<size_t>(j)])));
         double gap = so.logits[static_cast<size_t>(pred[i])] - so.logits[static_cast<size_t>(want[i])];
         gaps.push_back({i, gap / std::max(scale, 1e-30)});
+        r.maxGap = std::max(r.maxGap, gaps.back().second);
       };
       noteGap(0);
       for (size_t i = 0; i + 1 < want.size(); ++i) {
@@ -387,10 +388,8 @@ int main(int argc, char **argv) {
       if (!gaps.empty()) {
         std::printf("teacher-forced disagreements (position: the wanted token's logit below the argmax, of the "
                     "largest):");
-        for (auto [i, g] : gaps) {
+        for (auto [i, g] : gaps)
           std::printf(" %zu: %.2e", i, g);
-          r.maxGap = std::max(r.maxGap, g);
-        }
         std::printf("\n");
       }
       r.agreement = static_cast<double>(agree) / static_cast<double>(want.size());
@@ -457,15 +456,16 @@ int main(int argc, char **argv) {
     }
     return 0;
   };
-  // --teacher-forced with --reference: the reference runs first and its
-  // greedy tokens are what this device is teacher-forced on.
+  // The reference runs first: with --teacher-forced its greedy tokens are
+  // what this device is teacher-forced on.
   Run ref;
-  bool refFirst = !reference.empty() && teacherForced;
-  if (refFirst) {
+  if (!reference.empty()) {
     if (int rc = runOn(reference, ref, false))
       return rc;
-    want = ref.tokens;
-    wantBf16.clear();
+    if (teacherForced) {
+      want = ref.tokens;
+      wantBf16.clear();
+    }
   }
   Run run;
   if (int rc = runOn(device, run, true))
@@ -475,9 +475,6 @@ int main(int argc, char **argv) {
   std::vector<std::vector<int64_t>> out{run.tokens};
   std::vector<std::vector<float>> first{run.logits};
   if (!reference.empty()) {
-    if (!refFirst)
-      if (int rc = runOn(reference, ref, false))
-        return rc;
     want = ref.tokens;
     wantLogits.assign(ref.logits.begin(), ref.logits.end());
     golden = reference + " device";
