@@ -84,6 +84,9 @@ struct EmitOptions {
   /// every target is sm_90a: its fallback for other architectures (the
   /// runtime re-compiling the sources) is correct but slow.
   int warpSpecialize = 1;
+  /// Cooperative gemmWs runs in clusters of two blocks that share one
+  /// operand's tiles by TMA multicast (off: `kiln compile --no-cluster`).
+  bool cluster = true;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
   /// host computes it, for twice the P V work. Off: P rounded to the cache

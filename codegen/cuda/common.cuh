@@ -46,6 +46,16 @@ template <int N> struct TensorMaps {
   TensorMap map[N];
 };
 
+/// A kernel that runs in clusters of X blocks (sm_90 and later; elsewhere
+/// the kernels compiled from an engine's sources run as lone blocks). The
+/// runtime reads the width from the compiled kernel and launches a grid of
+/// whole clusters, no more than the GPU holds at once.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define KILN_CLUSTER_DIMS(X) __cluster_dims__(X, 1, 1)
+#else
+#define KILN_CLUSTER_DIMS(X)
+#endif
+
 // ---- programmatic dependent launch ------------------------------------------
 //
 // On sm_90 the runtime launches a kernel while the previous one finishes.
@@ -100,6 +110,17 @@ __device__ __forceinline__ void stv(i64 *p, i64 i, i64 v) { p[i] = v; }
 __device__ __forceinline__ void stv(int *p, i64 i, i64 v) { p[i] = static_cast<int>(v); }
 __device__ __forceinline__ void stv(signed char *p, i64 i, i64 v) { p[i] = static_cast<signed char>(v); }
 __device__ __forceinline__ void stv(bool *p, i64 i, i64 v) { p[i] = v != 0; }
+/// Elements i and i + 1 in one store: i even and p's buffer aligned to
+/// twice the element (the arena's buffers are 256-byte aligned).
+__device__ __forceinline__ void stv2(float *p, i64 i, float v0, float v1) {
+  *reinterpret_cast<float2 *>(p + i) = make_float2(v0, v1);
+}
+__device__ __forceinline__ void stv2(__nv_bfloat16 *p, i64 i, float v0, float v1) {
+  *reinterpret_cast<__nv_bfloat162 *>(p + i) = __floats2bfloat162_rn(v0, v1);
+}
+__device__ __forceinline__ void stv2(__half *p, i64 i, float v0, float v1) {
+  *reinterpret_cast<__half2 *>(p + i) = __floats2half2_rn(v0, v1);
+}
 
 /// `v` rounded to storage type T and back: what a tensor of T would hold.
 template <typename T> __device__ __forceinline__ float roundTo(float v) { return v; }

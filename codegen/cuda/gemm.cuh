@@ -171,39 +171,55 @@ __device__ __forceinline__ void gemmTileCorner(i64 tile, i64 tilesM, i64 tilesN,
 /// pieces of accumulators (the pm loop steps by PM_STEP), piece (pm, pn)
 /// at tile row and column `corner` gives, its four values at acc[at..]: the
 /// q-th holds row (lane / 4) + 8 * (q / 2) and column 2 * (lane % 4) + q % 2.
-/// S::epi (or S::value then S::put with S::SPLIT) per output; with
+/// S::epi (or S::value then S::put/put2 with S::SPLIT) per output; with
 /// S::ARGMAX each row's best candidate goes to best[row]. Gated pairs
 /// (S::GATE): with HALVES = 0 an item's two products are adjacent columns
 /// (the q = 0 and 1 values of a piece); otherwise they are columns j and
 /// j + BN/2 of the tile, HALVES accumulators apart, and the pieces given
 /// are the first half's.
+///
+/// Two adjacent outputs of a thread are stored together (S::put2) where
+/// the output's rows are an even number of elements. An epilogue that
+/// loads (S::EPI_LOADS: a residual, a bias) computes every value of a row
+/// pair before its first store, so that all its loads are in flight at
+/// once (a store could alias a later load: the residual is updated in
+/// place); one that does not stores each pair as it is computed, which
+/// keeps the store and arithmetic pipes busy together.
 template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int HALVES, int ACC, class Corner>
 __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], const Corner &corner, i64 m0, i64 c0,
                                               i64 rows, int lane, u64 *best) {
+  constexpr bool ADJACENT = S::GATE && HALVES == 0;
+  constexpr int PARTNER = HALVES ? HALVES : 1; // a gated item's second product, accumulators further
 #pragma unroll
   for (int pm = 0; pm < PIECES_M; pm += PM_STEP) {
     int r0, c00, at0;
     corner(pm, 0, r0, c00, at0);
-    // f(n, i): output column n of row half h (rows r0 + lane / 4 + 8 h),
-    // its accumulator acc[i] (the gated partner HALVES, or 1, further).
+    // f(n, i, pair): output column n of row half h (rows r0 + lane / 4 +
+    // 8 h), its accumulator acc[i] (the gated partner PARTNER further);
+    // with pair, columns n and n + 1 from acc[i] and acc[i + 1].
     auto outputs = [&](int h, auto &&f) {
 #pragma unroll
       for (int pn = 0; pn < PIECES_N; ++pn) {
         int rr, cc, at;
         corner(pm, pn, rr, cc, at);
         int col = cc + 2 * (lane & 3);
-        constexpr bool ADJACENT = S::GATE && HALVES == 0;
-#pragma unroll
-        for (int q = 0; q < (ADJACENT ? 1 : 2); ++q) {
-          i64 n = ADJACENT ? c0 + col / 2 : c0 + col + q;
+        if constexpr (ADJACENT) {
+          i64 n = c0 + col / 2;
           if (n < S::N)
-            f(n, at + 2 * h + q);
+            f(n, at + 2 * h, false);
+        } else {
+          i64 n = c0 + col;
+          if (S::PAIRS && n + 1 < S::N) {
+            f(n, at + 2 * h, true);
+          } else {
+#pragma unroll
+            for (int q = 0; q < 2; ++q)
+              if (n + q < S::N)
+                f(n + q, at + 2 * h + q, false);
+          }
         }
       }
     };
-    // The values of both row halves first, into the accumulators (with
-    // S::SPLIT their loads all in flight: no store between them that
-    // could alias), then the stores.
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       int r = r0 + (lane >> 2) + h * 8;
@@ -211,29 +227,48 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
       if (m >= rows)
         continue;
       u64 mine = 0ull;
-      outputs(h, [&](i64 n, int i) {
-        float mm0 = acc[i], mm1 = S::GATE ? acc[i + (HALVES ? HALVES : 1)] : 0.0f;
-        float y;
-        if constexpr (S::SPLIT) {
-          y = S::value(a, m, n, mm0, mm1);
-          acc[i] = y;
-        } else {
-          y = S::epi(a, m, n, mm0, mm1);
-        }
+      auto keep = [&](float y, i64 n) {
         if constexpr (S::ARGMAX) {
           u64 cand = packArgmax(y, n);
           mine = cand > mine ? cand : mine;
+        }
+      };
+      outputs(h, [&](i64 n, int i, bool pair) {
+        if constexpr (S::SPLIT) {
+          float y0 = S::value(a, m, n, acc[i], S::GATE ? acc[i + PARTNER] : 0.0f);
+          float y1 = pair ? S::value(a, m, n + 1, acc[i + 1], S::GATE ? acc[i + 1 + PARTNER] : 0.0f) : 0.0f;
+          keep(y0, n);
+          if (pair)
+            keep(y1, n + 1);
+          if constexpr (S::EPI_LOADS) {
+            acc[i] = y0; // stored below, once every value of the row pair is computed
+            if (pair)
+              acc[i + 1] = y1;
+          } else if (pair) {
+            S::put2(a, m, n, y0, y1);
+          } else {
+            S::put(a, m, n, y0);
+          }
+        } else {
+          keep(S::epi(a, m, n, acc[i], S::GATE ? acc[i + PARTNER] : 0.0f), n);
+          if (pair)
+            keep(S::epi(a, m, n + 1, acc[i + 1], S::GATE ? acc[i + 1 + PARTNER] : 0.0f), n + 1);
         }
       });
       if constexpr (S::ARGMAX)
         atomicMax(&best[r], mine);
     }
-    if constexpr (S::SPLIT)
+    if constexpr (S::SPLIT && S::EPI_LOADS)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         i64 m = m0 + r0 + (lane >> 2) + h * 8;
         if (m < rows)
-          outputs(h, [&](i64 n, int i) { S::put(a, m, n, acc[i]); });
+          outputs(h, [&](i64 n, int i, bool pair) {
+            if (pair)
+              S::put2(a, m, n, acc[i], acc[i + 1]);
+            else
+              S::put(a, m, n, acc[i]);
+          });
       }
   }
 }
@@ -315,6 +350,33 @@ __device__ __forceinline__ void tmaLoad2d(void *dst, const TensorMap &map, int i
                "[%4];\n" ::"r"(smemAddr(dst)),
                "l"(reinterpret_cast<u64>(&map)), "r"(inner), "r"(outer), "r"(smemAddr(bar))
                : "memory");
+}
+/// tmaLoad2d into the same offset of every block of the cluster in `mask`
+/// (bit r: rank r), completing the bytes on each one's barrier at `bar`'s
+/// offset.
+__device__ __forceinline__ void tmaLoad2dMulticast(void *dst, const TensorMap &map, int inner, int outer, u64 *bar,
+                                                   unsigned short mask) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+               "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(smemAddr(dst)),
+               "l"(reinterpret_cast<u64>(&map)), "r"(inner), "r"(outer), "r"(smemAddr(bar)), "h"(mask)
+               : "memory");
+}
+/// Arrives on the barrier at `bar`'s offset in the cluster's block `rank`
+/// (this block's own included), releasing this thread's prior reads.
+__device__ __forceinline__ void mbarArriveCluster(u64 *bar, unsigned rank) {
+  asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+               "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smemAddr(bar)),
+               "r"(rank)
+               : "memory");
+}
+/// Every thread of every block of the cluster arrives; returns once all have.
+__device__ __forceinline__ void clusterSync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ unsigned clusterRank() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
 }
 __device__ __forceinline__ void tmaPrefetch(const TensorMap &map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<u64>(&map)) : "memory");
@@ -599,13 +661,26 @@ __device__ void gemmMma(const Args &a) {
 // emitter checks), loaded as two boxes, rows c0.. and N + c0..: column j
 // and j + BN/2 of the tile are item c0 + j's two products, which a thread
 // holds both of (gemmStoreTile's HALVES).
+//
+// CLUSTER = 2 (cooperative): the kernel runs in clusters of two blocks
+// (__cluster_dims__) that take two tiles at a time sharing one operand,
+// which each block's producer loads half of into both blocks' stages
+// (TMA multicast): W's BN rows for two tiles rows apart, or A's BM rows
+// for two tiles columns apart when the row tiles are odd in number and
+// the column tiles even. Per stage each block then reads 2/3 of the bytes
+// from L2 (128 x 256 tiles: 32 KB, not 48), the limit of a lone block at
+// the tensor cores' rate. The maps' boxes are BM/2 and BN/2 rows; a stage
+// completes on its own block's `full` barrier with the same bytes, and is
+// refilled once both blocks' consumers have released it (each consumer
+// warp arrives on the `empty` barrier of both blocks).
 
-template <class S, int BM, int BN, int STAGES, bool PINGPONG = false>
+template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1>
 __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef typename S::TA T;
   static_assert(sizeof(T) == 2 && !S::NORM && !S::ARGMAX, "plain 16-bit GEMMs");
   static_assert(BM % 64 == 0 && BM <= 256 && (BN == 64 || BN == 128 || BN == 256), "m64 blocks, wgmma widths");
+  static_assert(CLUSTER == 1 || (CLUSTER == 2 && !PINGPONG && BM >= 128), "pairs of cooperative blocks");
   // CW consumer warpgroups, each MB m64 blocks of a tile.
   constexpr int BK = 64, CW = PINGPONG ? 2 : BM / 64, MB = PINGPONG ? BM / 64 : 1;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
@@ -618,39 +693,80 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
-      mbarInit(&full[s], 1);       // the producer's expect-tx arrival (and its copies' bytes)
-      mbarInit(&empty[s], PINGPONG ? 4 : CW * 4); // every warp of the stage's consumers
+      mbarInit(&full[s], 1); // the producer's expect-tx arrival (and the copies' bytes)
+      // Every warp of the stage's consumers, in every block that reads it.
+      mbarInit(&empty[s], (PINGPONG ? 4 : CW * 4) * CLUSTER);
     }
     mbarInit(&turn[0], 4); // a warpgroup's warps, its main loop done
     mbarInit(&turn[1], 4);
-    // The barriers initialised before the copy engine (async proxy) completes on them.
+    // The barriers initialised before the copy engine (async proxy) or
+    // another block of the cluster completes on them.
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fenceProxyAsync();
   }
-  __syncthreads();
+  if constexpr (CLUSTER > 1)
+    clusterSync();
+  else
+    __syncthreads();
   dependOnPrevious();
   const i64 rows = S::rows(a);
   const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
+  // Units of work: a tile, or a cluster's CLUSTER tiles, rows apart
+  // (sharing W) or, with an odd number of row tiles and an even number of
+  // column tiles, columns apart (sharing A).
+  const unsigned rank = CLUSTER > 1 ? clusterRank() : 0u;
+  const bool pairRows = CLUSTER == 1 || tilesM % 2 == 0 || tilesN % 2 != 0;
+  const i64 unitsM = pairRows ? (tilesM + CLUSTER - 1) / CLUSTER : tilesM;
+  const i64 unitsN = pairRows ? tilesN : tilesN / CLUSTER;
+  const i64 units = unitsM * unitsN;
+  auto tileCorner = [&](i64 unit, i64 &m0, i64 &c0) {
+    if (pairRows) {
+      gemmTileCorner<BM * CLUSTER, NOUT>(unit, unitsM, unitsN, m0, c0);
+      m0 += static_cast<i64>(rank) * BM;
+    } else {
+      gemmTileCorner<BM, NOUT * CLUSTER>(unit, unitsM, unitsN, m0, c0);
+      c0 += static_cast<i64>(rank) * NOUT;
+    }
+  };
+  const i64 firstUnit = blockIdx.x / CLUSTER, unitStride = gridDim.x / CLUSTER;
   unsigned it = 0; // k-tiles through the ring so far (stage it % STAGES)
   if (warp >= CW * 4) {
     if (lane == 0) {
       tmaPrefetch(maps.map[0]);
       tmaPrefetch(maps.map[1]);
-      for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
+      for (i64 unit = firstUnit; unit < units; unit += unitStride) {
         i64 m0, c0;
-        gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
+        tileCorner(unit, m0, c0);
         for (int kt = 0; kt < kTiles; ++kt, ++it) {
           const int s = it % STAGES;
           mbarWait(&empty[s], ((it / STAGES) & 1) ^ 1);
           mbarArriveExpectTx(&full[s], STAGE_BYTES);
           const int k = kt * BK;
-          tmaLoad2d(sA + s * BM * BK, maps.map[0], k, static_cast<int>(m0), &full[s]);
-          if constexpr (S::GATE) {
-            tmaLoad2d(sB + s * BN * BK, maps.map[1], k, static_cast<int>(c0), &full[s]);
-            tmaLoad2d(sB + s * BN * BK + (BN / 2) * BK, maps.map[1], k, static_cast<int>(c0 + S::N), &full[s]);
+          T *dA = sA + s * BM * BK, *dB = sB + s * BN * BK;
+          // W's second box of the tile: the gated item's other half, or the
+          // next BN/2 rows.
+          const i64 w1 = S::GATE ? c0 + S::N : c0 + BN / 2;
+          if constexpr (CLUSTER == 1) {
+            tmaLoad2d(dA, maps.map[0], k, static_cast<int>(m0), &full[s]);
+            if constexpr (S::GATE) {
+              tmaLoad2d(dB, maps.map[1], k, static_cast<int>(c0), &full[s]);
+              tmaLoad2d(dB + (BN / 2) * BK, maps.map[1], k, static_cast<int>(w1), &full[s]);
+            } else {
+              tmaLoad2d(dB, maps.map[1], k, static_cast<int>(c0), &full[s]);
+            }
+          } else if (pairRows) {
+            // A: this block's own rows, two boxes; W: this rank's half, to both.
+            tmaLoad2d(dA, maps.map[0], k, static_cast<int>(m0), &full[s]);
+            tmaLoad2d(dA + (BM / 2) * BK, maps.map[0], k, static_cast<int>(m0 + BM / 2), &full[s]);
+            tmaLoad2dMulticast(dB + rank * (BN / 2) * BK, maps.map[1], k, static_cast<int>(rank ? w1 : c0), &full[s],
+                               0x3);
           } else {
-            tmaLoad2d(sB + s * BN * BK, maps.map[1], k, static_cast<int>(c0), &full[s]);
+            // A: this rank's half of the shared rows, to both; W: its own.
+            tmaLoad2dMulticast(dA + rank * (BM / 2) * BK, maps.map[0], k, static_cast<int>(m0 + rank * (BM / 2)),
+                               &full[s], 0x3);
+            tmaLoad2d(dB, maps.map[1], k, static_cast<int>(c0), &full[s]);
+            tmaLoad2d(dB + (BN / 2) * BK, maps.map[1], k, static_cast<int>(w1), &full[s]);
           }
         }
       }
@@ -660,12 +776,23 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
     // (PINGPONG) every other tile whole.
     const int wg = warp / 4;
     const int rowBase = PINGPONG ? 0 : wg * 64;
-    const i64 first = blockIdx.x + (PINGPONG ? static_cast<i64>(wg) * gridDim.x : 0);
-    const i64 stride = static_cast<i64>(gridDim.x) * (PINGPONG ? 2 : 1);
+    const i64 first = firstUnit + (PINGPONG ? static_cast<i64>(wg) * unitStride : 0);
+    const i64 stride = unitStride * (PINGPONG ? 2 : 1);
+    // A stage's MMAs retired: free it in every block that reads it.
+    auto release = [&](int s) {
+      if (lane == 0) {
+        if constexpr (CLUSTER == 1)
+          mbarArrive(&empty[s]);
+        else
+#pragma unroll
+          for (int r = 0; r < CLUSTER; ++r)
+            mbarArriveCluster(&empty[s], r);
+      }
+    };
     unsigned mine = 0; // this warpgroup's tiles so far
-    for (i64 tile = first; tile < tilesM * tilesN; tile += stride, ++mine) {
+    for (i64 unit = first; unit < units; unit += stride, ++mine) {
       i64 m0, c0;
-      gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
+      tileCorner(unit, m0, c0);
       if constexpr (PINGPONG) {
         // The block's j-th tile (j = 2 mine + wg) starts at ring position
         // j * kTiles, once the other warpgroup's main loop of tile j - 1 is
@@ -696,18 +823,16 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
         wgmmaCommit();
         wgmmaWait<1>(); // the previous k-tile's MMAs have read their stage
         fenceOperands(acc);
-        if (prev >= 0 && lane == 0)
-          mbarArrive(&empty[prev]);
+        if (prev >= 0)
+          release(prev);
         prev = s;
       }
       wgmmaWait<0>();
       fenceOperands(acc);
-      if (lane == 0) {
-        if (prev >= 0)
-          mbarArrive(&empty[prev]);
-        if (PINGPONG)
-          mbarArrive(&turn[wg]);
-      }
+      if (prev >= 0)
+        release(prev);
+      if (PINGPONG && lane == 0)
+        mbarArrive(&turn[wg]);
       auto corner = [&](int pm, int pn, int &r, int &c, int &at) {
         int mb = pm / 4; // pm % 4 is this warp's own 16 rows of the block
         r = rowBase + mb * 64 + (warp % 4) * 16;
@@ -718,6 +843,12 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       gemmStoreTile<S, MB * 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane,
                                                                          nullptr);
     }
+  }
+  if constexpr (CLUSTER > 1) {
+    // Neither block leaves while the other may still arrive on its
+    // barriers or copy into its stages.
+    __syncwarp();
+    clusterSync();
   }
 #else
   // Compiled for a GPU without wgmma (the runtime re-compiling an sm_90a

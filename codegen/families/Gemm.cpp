@@ -61,15 +61,20 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
         w.bm = t.bn == 256 ? 64 : 128;
         w.stages = std::min<int64_t>(8, kPingpongStageSmem / ((w.bm + w.bn) * w.bk * 2));
       }
+      // Cooperative blocks go in pairs that share one operand's tiles by
+      // multicast (the maps' boxes then half a tile's rows).
+      int cluster = options_.cluster && !pingpong && w.bm >= 128 ? 2 : 1;
       bm = w.bm, bn = w.bn;
       out.threads = w.wsThreads(pingpong);
       out.smem = w.smemBytes() + 1024;
-      out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm, 64, g.dtype},
-                        TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K, gate ? w.bn / 2 : w.bn, 64, g.dtype}};
-      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a, "
+      out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm / cluster, 64, g.dtype},
+                        TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K,
+                                      gate || cluster > 1 ? w.bn / 2 : w.bn, 64, g.dtype}};
+      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {6}{1}(kiln::Args a, "
                           "const __grid_constant__ kiln::TensorMaps<2> maps) {{ "
-                          "kiln::gemmWs<S, {2}, {3}, {4}, {5}>(a, maps); }\n",
-                          out.threads, kernel_.getSymName(), w.bm, w.bn, w.stages, pingpong ? "true" : "false");
+                          "kiln::gemmWs<S, {2}, {3}, {4}, {5}, {7}>(a, maps); }\n",
+                          out.threads, kernel_.getSymName(), w.bm, w.bn, w.stages, pingpong ? "true" : "false",
+                          cluster > 1 ? "KILN_CLUSTER_DIMS(2) " : "", cluster);
     } else {
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
                           "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",

@@ -129,7 +129,28 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
     // so that a tile's epilogue can issue every load before any store
     // (SPLIT); epi does both for one element.
     llvm::raw_string_ostream es(epi);
-    es << "  static constexpr bool SPLIT = true;\n";
+    // Whether the epilogue reads memory besides the product (a residual, a
+    // bias): gemmStoreTile then computes a row pair's values before its
+    // stores.
+    bool loads = false;
+    SmallVector<Value> work{y};
+    llvm::SmallPtrSet<Value, 16> seen;
+    while (!work.empty() && !loads) {
+      Value v = work.pop_back_val();
+      if (!seen.insert(v).second || v == mm.getResult())
+        continue;
+      if (isArg(v)) {
+        loads = true;
+        continue;
+      }
+      if (Operation *d = v.getDefiningOp())
+        if (d->getBlock() == body_)
+          for (Value o : d->getOperands())
+            work.push_back(o);
+    }
+    bool pairs = N % 2 == 0 && (ty.isF32() || ty.isBF16() || ty.isF16());
+    es << "  static constexpr bool SPLIT = true, EPI_LOADS = " << (loads ? "true" : "false")
+       << ", PAIRS = " << (pairs ? "true" : "false") << ";\n";
     es << "  __device__ static __forceinline__ float value(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
           "float mm0, float mm1) {\n";
     es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 ix[" << ys->size() << "];";
@@ -140,6 +161,13 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
     es << "  __device__ static __forceinline__ void put(const kiln::Args &a, kiln::i64 m, kiln::i64 n, float y) { "
           "kiln::stv("
        << ptr(outputSlot(yieldIndex(y)), ty, false) << ", m * N + n, y); }\n";
+    // Columns n and n + 1 (gemmStoreTile calls it only with PAIRS).
+    es << "  __device__ static __forceinline__ void put2(const kiln::Args &a, kiln::i64 m, kiln::i64 n, float y0, "
+          "float y1) { ";
+    if (pairs)
+      es << "kiln::stv2(" << ptr(outputSlot(yieldIndex(y)), ty, false) << ", m * N + n, y0, y1); }\n";
+    else
+      es << "put(a, m, n, y0); put(a, m, n + 1, y1); }\n";
     es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
           "float mm0, float mm1) {\n";
     es << "    float y = value(a, m, n, mm0, mm1);\n    put(a, m, n, y);\n    return y;\n  }\n";
@@ -359,7 +387,8 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
                          name, po, body)
                .str();
   }
-  es << "  static constexpr bool SPLIT = false; // stores queries and cache entries per pair\n";
+  es << "  static constexpr bool SPLIT = false, EPI_LOADS = false, PAIRS = false; // stores queries and cache "
+        "entries per pair\n";
   es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
         "float mm0, float mm1) {\n";
   es << "    " << delinearise("m", lead, "ix0") << "\n    kiln::i64 c = row(n, 0);\n";

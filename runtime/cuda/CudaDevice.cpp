@@ -233,7 +233,30 @@ public:
       KILN_RETURN_IF_ERROR(check(d_->cuOccupancyMaxActiveBlocksPerMultiprocessor(
                                      &perSm, f, static_cast<int>(k.threads), static_cast<size_t>(k.smem)),
                                  "sizing the grid of " + k.name));
-      waveBlocks_.push_back(static_cast<unsigned>(std::max(1, perSm)) * static_cast<unsigned>(sms_));
+      unsigned wave = static_cast<unsigned>(std::max(1, perSm)) * static_cast<unsigned>(sms_);
+      // A kernel compiled to run in clusters (KILN_CLUSTER_DIMS) launches
+      // whole clusters, as many as the GPU holds at once (its GPCs may
+      // leave an SM out of every pairing).
+      int width = 0;
+      if (major_ >= 9)
+        KILN_RETURN_IF_ERROR(check(d_->cuFuncGetAttribute(&width, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, f),
+                                   "reading the cluster width of " + k.name));
+      width = std::max(1, width);
+      if (width > 1 && d_->cuOccupancyMaxActiveClusters) {
+        CUlaunchConfig lc = {static_cast<unsigned>(width), 1, 1, static_cast<unsigned>(k.threads), 1, 1,
+                             static_cast<unsigned>(k.smem), stream_, nullptr, 0};
+        int clusters = 0;
+        KILN_RETURN_IF_ERROR(check(d_->cuOccupancyMaxActiveClusters(&clusters, f, &lc),
+                                   "sizing the clusters of " + k.name));
+        if (clusters < 1)
+          return Status::error("kernel " + k.name + " runs in clusters of " + std::to_string(width) +
+                               " blocks, and this GPU holds none at once");
+        wave = static_cast<unsigned>(clusters * width);
+      } else {
+        wave = std::max(wave / static_cast<unsigned>(width), 1u) * static_cast<unsigned>(width);
+      }
+      waveBlocks_.push_back(wave);
+      clusterWidth_.push_back(static_cast<unsigned>(width));
       functions_.push_back(f);
       names_.push_back(k.name);
       if (!k.tensorMaps.empty() && major_ >= 9 && !d_->cuTensorMapEncodeTiled)
@@ -258,6 +281,8 @@ public:
       KILN_RETURN_IF_ERROR(encodeTensorMap(specs[i], args, maps[i], names_[kernel]));
     LaunchConfig c = config;
     c.grid = std::min(c.grid, waveBlocks_[kernel]);
+    const unsigned width = clusterWidth_[kernel]; // the wave is whole clusters
+    c.grid = (c.grid + width - 1) / width * width;
     if (c.dependent && dependentLaunch_) {
       // Programmatic dependent launch: the kernel may start while the
       // previous one finishes; it waits for it itself (griddepcontrol.wait).
@@ -402,6 +427,7 @@ private:
   std::vector<CUfunction> functions_;
   std::vector<std::string> names_;
   std::vector<unsigned> waveBlocks_; // blocks of one full wave, per kernel
+  std::vector<unsigned> clusterWidth_; // blocks of a cluster, per kernel (1: none)
   std::vector<std::vector<format::TensorMapDesc>> tensorMaps_; // per kernel
   std::map<uint64_t, CUgraphExec> graphs_;
 };

@@ -58,11 +58,13 @@ Loaded open() {
   resolve(lib, "cuModuleUnload", d.cuModuleUnload, missing);
   resolve(lib, "cuModuleGetFunction", d.cuModuleGetFunction, missing);
   resolve(lib, "cuFuncSetAttribute", d.cuFuncSetAttribute, missing);
+  resolve(lib, "cuFuncGetAttribute", d.cuFuncGetAttribute, missing);
   resolve(lib, "cuOccupancyMaxActiveBlocksPerMultiprocessor", d.cuOccupancyMaxActiveBlocksPerMultiprocessor, missing);
   resolve(lib, "cuLaunchKernel", d.cuLaunchKernel, missing);
   std::string optional;
   resolve(lib, "cuLaunchKernelEx", d.cuLaunchKernelEx, optional);
   resolve(lib, "cuTensorMapEncodeTiled", d.cuTensorMapEncodeTiled, optional);
+  resolve(lib, "cuOccupancyMaxActiveClusters", d.cuOccupancyMaxActiveClusters, optional);
   resolve(lib, "cuStreamCreate", d.cuStreamCreate, missing);
   resolve(lib, "cuStreamDestroy_v2", d.cuStreamDestroy, missing);
   resolve(lib, "cuStreamSynchronize", d.cuStreamSynchronize, missing);

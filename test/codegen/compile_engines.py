@@ -16,13 +16,16 @@ memory. For each engine, `kiln inspect --json` must show:
     kernel instead; 5 with --dtype f32 over the bf16 weights, whose kernels
     widen them as they load, holding the same weight bytes), and the KV
     layer of each cache kernel in range;
-  - the manifest's memory figures adding up.
+  - the manifest's memory figures adding up;
+  - at the 1B's batch-32 tiles (default and ping-pong), each gemmWs's TMA
+    boxes its tile's rows, halved where its blocks run in pairs that share
+    an operand (KILN_CLUSTER_DIMS), and some cooperative one in pairs.
 
 The 8B shape must compile in at most 60 s (issue 6), for two targets.
 
   compile_engines.py --kiln build/bin/kiln [--only llama]
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, re, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -59,7 +62,19 @@ def inspect(kiln, engine):
     return json.loads(r.stdout)
 
 
-def check(name, m, targets, layers_per_step=None, rope_in_projection=False):
+def kernel_sources(kiln, model, extra):
+    """Each kernel's specialisation, from `kiln compile --emit cuda`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "k.cu")
+        r = subprocess.run([kiln, "compile", model, "--emit", "cuda", "-o", out, "--quiet"] + extra,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"FAIL: kiln compile {model} --emit cuda:\n{r.stderr}")
+        text = open(out).read()
+    return {m[1]: m[2] for m in re.finditer(r"^// ---- (\S+) \(\S+\) ----\n(.*?)(?=^// ---- |\Z)", text, re.S | re.M)}
+
+
+def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sources=None):
     errors = []
     assert m["targets"] == targets, (m["targets"], targets)
     for k in m["kernels"]:
@@ -95,10 +110,28 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False):
         # gemmWs kernels: two TMA maps each, A's rows the step's, W's fixed.
         if not maps:
             errors.append("no kernel takes TMA tensor maps")
+        clustered = 0
         for k in maps:
             a, w = (k["tensor_maps"] + [None, None])[:2]
             if len(k["tensor_maps"]) != 2 or not a["rows"]["symbols"] or w["rows"]["symbols"]:
                 errors.append(f"{k['name']}: tensor maps {k['tensor_maps']}")
+                continue
+            # The boxes are the tile's rows, halved where a block pair shares
+            # an operand by multicast (gemmWs's CLUSTER, __cluster_dims__).
+            src = (sources or {}).get(k["name"], "")
+            t = re.search(r"gemmWs<S, (\d+), (\d+), \d+, (true|false), (\d+)>", src)
+            if not t:
+                errors.append(f"{k['name']}: takes tensor maps but is no gemmWs")
+                continue
+            bm, bn, cl = int(t[1]), int(t[2]), int(t[4])
+            gated = "GATE = 1," in src
+            clustered += cl > 1
+            if (cl > 1) != ("KILN_CLUSTER_DIMS(2)" in src) or a["box"][0] != bm // cl or \
+                    w["box"][0] != (bn // 2 if cl > 1 or gated else bn):
+                errors.append(f"{k['name']}: a {bm} x {bn} tile in clusters of {cl}, boxes "
+                              f"{a['box']} and {w['box']}")
+        if name == "1b-b32" and not clustered:
+            errors.append("no gemmWs runs in block pairs (KILN_CLUSTER_DIMS) at the 1B's 512-token prefill")
     mem = m["memory"]
     total = (mem["weights_bytes"] + max(mem["arena_prefill_bytes"], mem["arena_decode_bytes"]) +
              mem["kv_pool_bytes"] + mem["workspace_bytes"] + mem["cuda_graph_reserve_bytes"])
@@ -159,7 +192,8 @@ def main():
             out = os.path.join(tmp, name + ".engine")
             secs = compile_engine(args.kiln, model, out, extra)
             m = inspect(args.kiln, out)
-            decode = check(name, m, targets, per_layer, name.startswith("1b") and name != "1b-att")
+            sources = kernel_sources(args.kiln, model, extra) if name in ("1b-b32", "1b-pp") else None
+            decode = check(name, m, targets, per_layer, name.startswith("1b") and name != "1b-att", sources)
             rows.append((name, len(m["kernels"]), decode, secs, os.path.getsize(out)))
             weights[name] = m["memory"]["weights_bytes"]
             if name == "1b-f32" and "1b" in weights and weights[name] != weights["1b"]:
