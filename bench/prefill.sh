@@ -13,7 +13,7 @@
 #     per-kernel profile of the 4096-token prefill; and the one-step engine
 #     compiled --no-wgmma (GEMMs on mma.sync), --no-warp-specialize
 #     (gemmMma's wgmma in place of the TMA-fed gemmWs),
-#     --warp-specialize=pingpong and --no-cluster (gemmWs in lone blocks)
+#     --warp-specialize=pingpong and --cluster (gemmWs in block pairs)
 #     at the longest length, where their engines were compiled.
 #
 # Prints the tables (bench/prefill_table.py); raw output under $OUT.
@@ -51,8 +51,8 @@ for s in ${SHAPES-l1b l8b}; do
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-nows.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -f .device/engines/$s-p4k-pp.engine ] && timeout 120 $RUN .device/engines/$s-p4k-pp.engine --weights "$OUT/$s" \
     --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-pp.txt" 2>> "$OUT/$s-kiln-prefill.log"
-  [ -f .device/engines/$s-p4k-nocl.engine ] && timeout 120 $RUN .device/engines/$s-p4k-nocl.engine --weights "$OUT/$s" \
-    --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-nocl.txt" 2>> "$OUT/$s-kiln-prefill.log"
+  [ -f .device/engines/$s-p4k-cl.engine ] && timeout 120 $RUN .device/engines/$s-p4k-cl.engine --weights "$OUT/$s" \
+    --bench-prefill ${LENS##* } --reps ${REPS-5} --profile > "$OUT/$s-kiln-prefill-cl.txt" 2>> "$OUT/$s-kiln-prefill.log"
   [ -n "${KEEP_WEIGHTS-}" ] || rm -rf "$OUT/$s"/*.safetensors
 done
 python3 bench/prefill_table.py "$OUT" | tee "$OUT/table.txt"

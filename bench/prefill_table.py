@@ -39,7 +39,8 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     for variant, what in (("-mma", "GEMMs on mma.sync: compiled --no-wgmma"),
                           ("-nows", "gemmMma GEMMs: compiled --no-warp-specialize"),
                           ("-pp", "ping-pong GEMMs: compiled --warp-specialize=pingpong"),
-                          ("-nocl", "gemmWs in lone blocks: compiled --no-cluster")):
+                          ("-nocl", "gemmWs in lone blocks: compiled --no-cluster (2026-12-06 run 7's default)"),
+                          ("-cl", "gemmWs in block pairs: compiled --cluster")):
         for m in LINE.finditer(read(f"{out}/{s}-kiln-prefill{variant}.txt")):
             print(f"{s:5} {m[2]:>9} {float(m[5]):9.2f} {float(m[6]):8.1f} {100 * float(m[6]) / peak:6.1f}%  "
                   f"({what})")
@@ -50,7 +51,7 @@ PROF = re.compile(r"^\s+(\S+)\s+(\S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%\
                   re.M)
 print(f"{'shape':5} {'kernel':28} {'family':17} {'M':>5} {'N':>6} {'K':>6} {'kiln us':>9} {'TFLOP/s':>8} "
       f"{'cuBLAS us':>9} {'TFLOP/s':>8} {'kiln/cuBLAS':>11}")
-for s, variant in [(s, v) for s in os.environ.get("SHAPES", "l1b l8b").split() for v in ("", "-mma", "-nows", "-pp", "-nocl")]:
+for s, variant in [(s, v) for s in os.environ.get("SHAPES", "l1b l8b").split() for v in ("", "-mma", "-nows", "-pp", "-nocl", "-cl")]:
     shape = "llama3.2-1b" if s == "l1b" else "llama3.1-8b"
     peers = kern.get(shape, {})
     txt = read(f"{out}/{s}-kiln-prefill{variant}.txt")

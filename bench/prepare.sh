@@ -47,8 +47,8 @@ for m in l1b l8b; do
     --quiet -o .device/engines/$m-p4k-nows.engine
   "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 \
     --warp-specialize=pingpong --quiet -o .device/engines/$m-p4k-pp.engine
-  # Cooperative gemmWs in lone blocks, without the operand-sharing clusters.
-  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --no-cluster \
-    --quiet -o .device/engines/$m-p4k-nocl.engine
+  # Cooperative gemmWs in block pairs sharing an operand by multicast.
+  "$BIN/kiln" compile .scratch/$m-peer --max-batch 8 --max-seq 4096 --max-num-tokens 4096 --cluster \
+    --quiet -o .device/engines/$m-p4k-cl.engine
 done
 cp ../shared/bench/peer_prefill.py .device/bench/ 2>/dev/null || cp /work/shared/bench/peer_prefill.py .device/bench/

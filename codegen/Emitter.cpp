@@ -558,6 +558,36 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
   return fail("op '" + op->getName().getStringRef() + "' cannot be evaluated per element");
 }
 
+FailureOr<std::string> Emitter::ropePair(RopeOp r) {
+  auto rt = cast<RankedTensorType>(r.getType());
+  if (rt.getRank() != 4 || rt.isDynamicDim(3))
+    return failure();
+  int64_t D = rt.getDimSize(3);
+  FailureOr<RopeTable> t = ropeTable(r, D);
+  if (failed(t) || !t->neox || t->rotaryDim != D || D % 2)
+    return failure();
+  FailureOr<std::string> xf = fn(r.getInput()), pf = fn(r.getPositions());
+  FailureOr<Shape> ps = shapeOf(r.getPositions()), shape = shapeOf(r.getResult());
+  if (failed(xf) || failed(pf) || failed(ps) || failed(shape))
+    return failure();
+  // As the element function: positions shared by the batch where they
+  // are [1, T] and the batch is not 1 by construction.
+  bool shared = !(*ps)[0].sym && (*ps)[0].value == 1 && !(!(*shape)[0].sym && (*shape)[0].value == 1);
+  Type et = rt.getElementType();
+  std::string round = et.isF32() || et.isF64() ? "" : "kiln::roundTo<" + cType(et) + ">";
+  return llvm::formatv("    kiln::i64 jx[4] = {{ix[0], ix[1], ix[2], ix[3] + {0}};\n"
+                       "    kiln::i64 rpx[2] = {{{1}, ix[1]};\n"
+                       "    double rpos = static_cast<double>({2});\n"
+                       "    double ang = rpos * {3}(ix[3]);\n"
+                       "    double sn, cs;\n    sincos(ang, &sn, &cs);\n"
+                       "    float c = static_cast<float>(cs * {4}), s = static_cast<float>(sn * {4});\n"
+                       "    float x0 = {5}, x1 = {6};\n"
+                       "    float y0 = {7}(x0 * c + -1.0f * x1 * s), y1 = {7}(x1 * c + 1.0f * x0 * s);\n",
+                       D / 2, shared ? "0" : "ix[0]", call(*pf, "rpx"), t->fn, fmtDouble(t->magnitude),
+                       call(*xf, "ix"), call(*xf, "jx"), round)
+      .str();
+}
+
 FailureOr<Emitter::RopeTable> Emitter::ropeTable(RopeOp r, int64_t D) {
   if (auto it = ropeTables_.find(r); it != ropeTables_.end())
     return it->second;

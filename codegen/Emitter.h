@@ -196,6 +196,12 @@ private:
     bool neox = true;
   };
   FailureOr<RopeTable> ropeTable(RopeOp r, int64_t D);
+  /// For a RoPE of whole heads in the neox style (rotated dims d and
+  /// d + D/2 share one angle): code that, with `ix` an index of the first
+  /// half (ix[3] < D/2) in scope, declares jx (its partner) and y0, y1 (the
+  /// rotated values at ix and jx) from one sincos, the values the element
+  /// function computes. failure() (no diagnostic) for any other rotation.
+  FailureOr<std::string> ropePair(RopeOp r);
   /// Code finding `at`, the key of (ix[0], pos, ix[2], ix[3]) in the cache
   /// of kernel slot `slot` (returns when the page is unmapped), then storing
   /// each (offset from `at`, value): a value's offset is kvValue(kv).

@@ -207,16 +207,21 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
           i64 n = c0 + col / 2;
           if (n < S::N)
             f(n, at + 2 * h, false);
+        } else if constexpr (S::PAIRS) {
+          // N even and n even (c0 and col are): n + 1 is in range with n.
+          // One branch a piece, as the unpaired loop below: separate
+          // branches for pairs and single columns kept the compiler from
+          // issuing a loading epilogue's loads together (O projection 348
+          // -> 548 us, H100 run 6).
+          i64 n = c0 + col;
+          if (n < S::N)
+            f(n, at + 2 * h, true);
         } else {
           i64 n = c0 + col;
-          if (S::PAIRS && n + 1 < S::N) {
-            f(n, at + 2 * h, true);
-          } else {
 #pragma unroll
-            for (int q = 0; q < 2; ++q)
-              if (n + q < S::N)
-                f(n + q, at + 2 * h + q, false);
-          }
+          for (int q = 0; q < 2; ++q)
+            if (n + q < S::N)
+              f(n + q, at + 2 * h + q, false);
         }
       }
     };
@@ -362,10 +367,14 @@ __device__ __forceinline__ void tmaLoad2dMulticast(void *dst, const TensorMap &m
                : "memory");
 }
 /// Arrives on the barrier at `bar`'s offset in the cluster's block `rank`
-/// (this block's own included), releasing this thread's prior reads.
+/// (this block's own included). Release at the block's scope, as a local
+/// arrival: what it orders is this thread's wgmma reads of its own stage,
+/// retired (wgmma.wait_group) before the peer's copy may refill it. A
+/// cluster-scope release here (a fence per arrival, two per k-tile) made
+/// the paired kernel twice as slow as lone blocks (H100, 2026-12-06 run 6).
 __device__ __forceinline__ void mbarArriveCluster(u64 *bar, unsigned rank) {
   asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
-               "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smemAddr(bar)),
+               "mbarrier.arrive.shared::cluster.b64 _, [remote];\n}\n" ::"r"(smemAddr(bar)),
                "r"(rank)
                : "memory");
 }

@@ -17,6 +17,21 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
     std::string code;  // per element: `e` is the element's index
   };
   SmallVector<Segment> segments;
+  // A RoPE of whole heads in the neox style is stored a pair of dims at a
+  // time (d and d + D/2, one angle and one sincos in double for both):
+  // its segment walks the first half of each head.
+  auto pairOf = [&](Value v, Shape &half) -> FailureOr<std::string> {
+    auto r = v.getDefiningOp<RopeOp>();
+    FailureOr<Shape> s = shapeOf(v);
+    if (!r || failed(s) || s->size() != 4 || (*s)[3].sym)
+      return failure();
+    FailureOr<std::string> code = ropePair(r);
+    if (succeeded(code)) {
+      half = *s;
+      half[3].value /= 2;
+    }
+    return code;
+  };
   for (auto [i, y] : llvm::enumerate(yield_->getOperands())) {
     if (auto kv = y.getDefiningOp<KvAppendOp>()) {
       auto cacheArg = dyn_cast<BlockArgument>(kv.getCache());
@@ -29,15 +44,27 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
         return failure();
       bool sharedPos = !(*ps)[0].sym && (*ps)[0].value == 1;
       Segment seg;
-      seg.count = product(*ks);
-      seg.rule = ruleOf(*ks);
-      seg.code = "    " + delinearise("e", *ks, "ix") + "\n";
+      Shape half;
+      FailureOr<std::string> pair = pairOf(kv.getKey(), half);
+      const Shape &walk = succeeded(pair) ? half : *ks;
+      seg.count = product(walk);
+      seg.rule = ruleOf(walk);
+      seg.code = "    " + delinearise("e", walk, "ix") + "\n";
       seg.code += llvm::formatv("    kiln::i64 px[2] = {{{0}, ix[1]};\n"
                                 "    kiln::i64 pos = {1};\n"
                                 "    if (pos < 0) return;\n",
                                 sharedPos ? "0" : "ix[0]", call(*pf, "px"))
                       .str();
-      seg.code += kvStore(kv, outputSlot(i), {{"0", call(*kf, "ix")}, {kvValue(kv), call(*vf, "ix")}});
+      if (succeeded(pair)) {
+        // The key's pair (d, d + D/2) and the values at the same places.
+        std::string d2 = std::to_string(half[3].value);
+        seg.code += *pair;
+        seg.code += kvStore(kv, outputSlot(i),
+                            {{"0", "y0"}, {d2, "y1"}, {kvValue(kv), call(*vf, "ix")}, {kvValue(kv) + " + " + d2,
+                                                                                          call(*vf, "jx")}});
+      } else {
+        seg.code += kvStore(kv, outputSlot(i), {{"0", call(*kf, "ix")}, {kvValue(kv), call(*vf, "ix")}});
+      }
       segments.push_back(seg);
       if (llvm::any_of(kv.getCache().getUsers(), [&](Operation *u) { return u != kv; }))
         return fail(kv, "the cache is read in the kernel that appends to it");
@@ -48,6 +75,17 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
     if (failed(f) || failed(ys))
       return failure();
     Segment seg;
+    Shape half;
+    if (FailureOr<std::string> pair = pairOf(y, half); succeeded(pair)) {
+      std::string out = ptr(outputSlot(i), elemOf(y), false);
+      seg.count = product(half);
+      seg.rule = ruleOf(half);
+      seg.code = "    " + delinearise("e", half, "ix") + "\n    float mm0 = 0.0f, mm1 = 0.0f;\n" + *pair;
+      seg.code += "    kiln::stv(" + out + ", " + linearise("ix", *ys) + ", y0);\n";
+      seg.code += "    kiln::stv(" + out + ", " + linearise("jx", *ys) + ", y1);\n";
+      segments.push_back(seg);
+      continue;
+    }
     seg.count = product(*ys);
     seg.rule = ruleOf(*ys);
     seg.code = "    " + delinearise("e", *ys, "ix") + "\n    float mm0 = 0.0f, mm1 = 0.0f;\n";

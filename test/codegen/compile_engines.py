@@ -17,9 +17,10 @@ memory. For each engine, `kiln inspect --json` must show:
     widen them as they load, holding the same weight bytes), and the KV
     layer of each cache kernel in range;
   - the manifest's memory figures adding up;
-  - at the 1B's batch-32 tiles (default and ping-pong), each gemmWs's TMA
-    boxes its tile's rows, halved where its blocks run in pairs that share
-    an operand (KILN_CLUSTER_DIMS), and some cooperative one in pairs.
+  - at the 1B's batch-32 tiles (default, ping-pong, --cluster), each
+    gemmWs's TMA boxes its tile's rows, halved where its blocks run in
+    pairs that share an operand (KILN_CLUSTER_DIMS): some cooperative one
+    with --cluster, none without.
 
 The 8B shape must compile in at most 60 s (issue 6), for two targets.
 
@@ -106,7 +107,7 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
     maps = [k for k in m["kernels"] if "tensor_maps" in k]
     if name.endswith("-nows") and maps:
         errors.append(f"compiled --no-warp-specialize, yet {maps[0]['name']} takes TMA tensor maps")
-    if name in ("1b-b32", "1b-pp"):
+    if name in ("1b-b32", "1b-pp", "1b-cl"):
         # gemmWs kernels: two TMA maps each, A's rows the step's, W's fixed.
         if not maps:
             errors.append("no kernel takes TMA tensor maps")
@@ -130,8 +131,9 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
                     w["box"][0] != (bn // 2 if cl > 1 or gated else bn):
                 errors.append(f"{k['name']}: a {bm} x {bn} tile in clusters of {cl}, boxes "
                               f"{a['box']} and {w['box']}")
-        if name == "1b-b32" and not clustered:
-            errors.append("no gemmWs runs in block pairs (KILN_CLUSTER_DIMS) at the 1B's 512-token prefill")
+        if (name == "1b-cl") != (clustered > 0):
+            errors.append(f"{clustered} gemmWs kernels run in block pairs (KILN_CLUSTER_DIMS): pairs are "
+                          "--cluster's, at the 1B's 512-token prefill")
     mem = m["memory"]
     total = (mem["weights_bytes"] + max(mem["arena_prefill_bytes"], mem["arena_decode_bytes"]) +
              mem["kv_pool_bytes"] + mem["workspace_bytes"] + mem["cuda_graph_reserve_bytes"])
@@ -175,6 +177,8 @@ def main():
                              targets, None))
                 jobs.append(("1b-pp", d, ["--max-batch", "32", "--max-seq", "1024", "--warp-specialize=pingpong"],
                              targets, None))
+                # Cooperative gemmWs in block pairs sharing an operand.
+                jobs.append(("1b-cl", d, ["--max-batch", "32", "--max-seq", "1024", "--cluster"], targets, None))
                 # f32 compute over the bf16 weights: the same kernels, each
                 # widening its weights as it loads (none written in f32).
                 jobs.append(("1b-f32", d, extra + ["--dtype", "f32"], targets, 5))
@@ -192,7 +196,7 @@ def main():
             out = os.path.join(tmp, name + ".engine")
             secs = compile_engine(args.kiln, model, out, extra)
             m = inspect(args.kiln, out)
-            sources = kernel_sources(args.kiln, model, extra) if name in ("1b-b32", "1b-pp") else None
+            sources = kernel_sources(args.kiln, model, extra) if name in ("1b-b32", "1b-pp", "1b-cl") else None
             decode = check(name, m, targets, per_layer, name.startswith("1b") and name != "1b-att", sources)
             rows.append((name, len(m["kernels"]), decode, secs, os.path.getsize(out)))
             weights[name] = m["memory"]["weights_bytes"]

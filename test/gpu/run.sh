@@ -126,25 +126,31 @@ for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-f32.log")"
   row hd$d "f32-vs-hf" "$line"; [[ "$line" != PASS* ]] && fail=1
   # Decode against the host: teacher-forced on the host's greedy tokens,
-  # every disagreement a near-tie (the host's token within one bf16
-  # rounding of the largest logit below the engine's argmax). Free-running
-  # greedy continuations part at the first exact bf16 tie the two devices
-  # break differently (2026-12-06 run 4: every such step's gap 0).
-  tie="--teacher-forced --min-agreement 0 --max-tie-gap 8e-3 --min-identical 0"
+  # every disagreement a near-tie: the host's token within the logits'
+  # tolerance of the engine's argmax (each logit may be off by it; H100
+  # 2026-12-06 run 6: gaps 0 but hd32's 1.19e-2, whose logits are within
+  # 9.9e-3). Free-running greedy continuations part at the first such tie
+  # the two devices break differently (run 4: every such step's gap 0).
+  # The row shows the verdict line, then the agreement.
+  tie="--teacher-forced --min-agreement 0 --min-identical 0"
+  verdict() { echo "$(grep -m1 -E '^(PASS|FAIL)' "$1") ($(head -1 "$1"))"; }
   for e in bf16 bf16-att; do
-    $RUN .device/engines/$m-$e.engine --golden $g --reference host --tolerance 2e-2 $tie \
+    $RUN .device/engines/$m-$e.engine --golden $g --reference host --tolerance 2e-2 $tie --max-tie-gap 2e-2 \
       > "$OUT/$m-$e-vs-host.out" 2> "$OUT/$m-$e-vs-host.log"
-    line=$(head -1 "$OUT/$m-$e-vs-host.out")
+    line=$(verdict "$OUT/$m-$e-vs-host.out")
+    [[ "$line" == " ("* ]] && line=""
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-vs-host.log")"
     row hd$d "$e-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   done
   # --exact-attention (P V in two bf16 parts, f32 precision): the prompt's
   # logits within 6.5e-3 of the host's (measured: 0 on hd48, hd64 and
-  # hd112, 4.5-6.2e-3 on the others; the rounded-P engines 0.7-1.7e-2).
+  # hd112, 4.5-6.2e-3 on the others; the rounded-P engines 0.7-1.7e-2), a
+  # disagreement within 8e-3 (run 6: at most 6.0e-3).
   if [ -f .device/engines/$m-bf16-exact.engine ]; then
     $RUN .device/engines/$m-bf16-exact.engine --golden $g --reference host --tolerance 6.5e-3 $tie \
-      > "$OUT/$m-exact-vs-host.out" 2> "$OUT/$m-exact-vs-host.log"
-    line=$(head -1 "$OUT/$m-exact-vs-host.out")
+      --max-tie-gap 8e-3 > "$OUT/$m-exact-vs-host.out" 2> "$OUT/$m-exact-vs-host.log"
+    line=$(verdict "$OUT/$m-exact-vs-host.out")
+    [[ "$line" == " ("* ]] && line=""
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-exact-vs-host.log")"
     row hd$d "exact-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   fi

@@ -26,7 +26,7 @@ struct BuildOptions {
   int warpSpecialize = 1;         // plain wgmma GEMMs fed by a TMA producer: 1 cooperative (default),
                                   // 2 ping-pong, 0 gemmMma (--[no-]warp-specialize[=cooperative|pingpong])
   bool exactAttention = false;    // prefill attention's P V in two parts (--exact-attention)
-  bool cluster = true;            // cooperative gemmWs in block pairs sharing an operand (--no-cluster)
+  bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)
 };
 
 enum class Stage { Graph, Fused, Exec };
