@@ -86,8 +86,9 @@ struct EmitOptions {
   int warpSpecialize = 1;
   /// Cooperative gemmWs runs in clusters of two blocks that share one
   /// operand's tiles by TMA multicast (`kiln compile --cluster`). Off by
-  /// default: on the H100 the pairs were 2-21% slower than lone blocks on
-  /// every 1B and 8B prefill GEMM (bench/PREFILL.md item 17).
+  /// default: on the H100 the pairs were even with lone blocks, each
+  /// faster in the call where it was timed second (bench/PREFILL.md items
+  /// 17-18).
   bool cluster = false;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
