@@ -138,12 +138,14 @@ template <> __device__ __forceinline__ float roundTo<__half>(float v) {
   return __half2float(__float2half(v));
 }
 
-__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+// x times 1 / (1 + e^-x), as the host kernels compute it (a correctly
+// rounded reciprocal, not a division: bench/PREFILL.md item 19).
+__device__ __forceinline__ float silu(float x) { return x * __frcp_rn(1.0f + expf(-x)); }
 __device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 __device__ __forceinline__ float geluTanh(float x) {
   return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 }
-__device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ __forceinline__ float sigmoid(float x) { return __frcp_rn(1.0f + expf(-x)); }
 
 // ---- reductions -----------------------------------------------------------
 
