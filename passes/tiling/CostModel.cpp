@@ -66,6 +66,7 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
 
   // Inputs: weights whole (gathered tables: the rows read), the cache's
   // attended tokens, activations whole.
+  int64_t activations = 0;
   for (unsigned i = 0; i < kernel->getNumOperands(); ++i) {
     Value outer = kernel->getOperand(i);
     Value in = inner(i);
@@ -96,6 +97,8 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
         b = tokens * (rt.getNumElements() / rt.getDimSize(0)) * elemBytes(t);
       }
       s.weightBytes += b;
+    } else {
+      ++activations;
     }
     s.bytes += b;
   }
@@ -121,6 +124,8 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
       s.elementBytes = elemBytes(stored.getType());
       s.flops += 2 * s.m * s.n * s.k;
       s.family = s.m <= 16 ? "gemv" : "gemm";
+      // The product's input, and any other activation the epilogue reads.
+      s.epilogueLoads = activations > 1;
     } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {
       auto q = cast<RankedTensorType>(p.getQuery().getType());
       auto c = cast<RankedTensorType>(p.getCache().getType());
@@ -230,26 +235,28 @@ std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDes
 }
 
 std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDesc &t) {
-  // The kernel (codegen/cuda/gemm.cuh, gemmMma) and the tiles it takes
-  // (target::GemmTileShape). Its rates, measured on the H100
-  // (bench/PREFILL.md, bench/cost_calibration.py): the wgmma main loop
-  // (sm_90a, BK = 64) streams a 128 x 256 tile at 0.56 of the dense peak,
-  // the mma.sync one at 0.33; smaller warp tiles and shallow rings lose
-  // more. Each tile's epilogue costs about 0.5 ns per output element (its
-  // element functions, one block's threads). Blocks run in waves of the SMs
-  // times the blocks an SM holds (shared memory, registers: about 200 per
-  // thread).
+  // The kernels (codegen/cuda/gemm.cuh: gemmWs on sm_90a, gemmMma
+  // elsewhere) and the tiles they take (target::GemmTileShape). Their
+  // rates, measured on the H100 (bench/PREFILL.md items 2-3 and 19,
+  // bench/cost_calibration.py): the TMA-fed wgmma main loop (sm_90a,
+  // BK = 64) streams a 128 x 256 tile at 0.825 of the dense peak (the
+  // measured matmul peak), the mma.sync one at 0.33; smaller warp tiles
+  // and shallow rings lose more. Each tile's epilogue, during which the
+  // tensor cores idle, costs about 0.26 ns per accumulator (its element
+  // functions, one block's threads), 0.74 ns when it also loads an
+  // activation (a residual). Blocks run in waves of the SMs times the
+  // blocks an SM holds (shared memory, registers: about 200 per thread).
   std::vector<Tiling> out;
   bool hopper = t.arch.rfind("sm_90", 0) == 0;
   for (int64_t bm : {64, 128, 256})
     for (int64_t bn : {64, 128, 256})
-      for (int64_t bk : {32, 64})
-        for (int64_t stages : {2, 3, 4}) {
+      for (int64_t bk : {64, 32})          // 64 and deep rings first: ties (memory-bound
+        for (int64_t stages : {4, 3, 2}) { // tiles) go to the faster main loop
           target::GemmTileShape g{bm, bn, bk, stages};
           int64_t smem = g.smemBytes(s.elementBytes) + (hopper && bk == 64 ? 1024 : 0);
           if (!g.supported() || smem > t.smemPerBlockBytes)
             continue;
-          double peak = t.bf16DenseTflops * 1e12 * (hopper ? (bk == 64 ? 0.56 : 0.33) : 0.6);
+          double peak = t.bf16DenseTflops * 1e12 * (hopper ? (bk == 64 ? 0.825 : 0.33) : 0.6);
           Tiling tl;
           tl.family = "gemm";
           int64_t tiles = ceilDiv(s.m, bm) * ceilDiv(s.n, bn);
@@ -264,7 +271,7 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // perSm blocks share an SM's tensor cores: a wave of them takes
           // perSm tiles' time.
           double perTile = 2.0 * bm * bn * s.k * perSm / (peak / t.smCount * tileEff) +
-                           0.5e-9 * static_cast<double>(bm * bn) * perSm;
+                           (s.epilogueLoads ? 0.74e-9 : 0.26e-9) * static_cast<double>(bm * bn) * perSm;
           double compute = waves * perTile;
           // Operands from memory once (the grouped tile order keeps a
           // wave's rows and columns in L2); each tile re-reads its A rows
@@ -309,12 +316,11 @@ std::vector<Tiling> flashAttentionCandidates(const KernelShape &s, const target:
   // The kernel (codegen/cuda/attention/prefill.cuh, attentionPrefillMma):
   // its query tile follows from the GQA group (target::AttentionTileShape);
   // the key tile is the choice. Measured on the H100 at 4096 tokens
-  // (bench/PREFILL.md): about 0.1 of the dense peak with one block of 8
-  // warps per SM; two blocks per SM since (0.67-0.72 of flash SDPA, ~0.2
-  // of the peak counting the causal half) -- not recalibrated: with one
-  // candidate above D = 64 the factor only ranks 64 against 128 keys.
+  // (bench/PREFILL.md, run 9): 0.17 of the dense peak counted as the
+  // model counts it (1B and 8B within 3%); with one candidate above
+  // D = 64 the factor only ranks 64 against 128 keys.
   std::vector<Tiling> out;
-  double peak = t.bf16DenseTflops * 1e12 * 0.1;
+  double peak = t.bf16DenseTflops * 1e12 * 0.17;
   int64_t queries = std::max<int64_t>(1, s.m ? s.m : s.contextTokens * 2);
   int64_t g = s.kvHeads > 0 && s.heads % s.kvHeads == 0 ? s.heads / s.kvHeads : 1;
   std::vector<int64_t> tried;

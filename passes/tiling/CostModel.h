@@ -38,6 +38,7 @@ struct KernelShape {
   int64_t bytes = 0;           // device memory read + written
   int64_t weightBytes = 0;     // the part of `bytes` that is weights
   int64_t flops = 0;
+  bool epilogueLoads = false;  // a matmul whose epilogue reads an activation (a residual)
 };
 
 struct Tiling {
