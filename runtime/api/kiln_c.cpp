@@ -11,6 +11,7 @@
 #include <vector>
 
 struct kiln_status {
+  kiln_code code;
   std::string message;
 };
 struct kiln_model {
@@ -22,12 +23,25 @@ struct kiln_tokenizer {
 };
 
 namespace {
-kiln_status *fail(const std::string &m) { return new (std::nothrow) kiln_status{m}; }
-kiln_status *wrap(const kiln::Status &s) { return s ? nullptr : fail(s.message()); }
+kiln_status *fail(const std::string &m, kiln_code code = KILN_ERROR) {
+  return new (std::nothrow) kiln_status{code, m};
+}
+kiln_code codeOf(const kiln::Status &s) {
+  switch (s.code()) {
+  case kiln::StatusCode::kOk: return KILN_OK;
+  case kiln::StatusCode::kKvCacheFull: return KILN_KV_CACHE_FULL;
+  case kiln::StatusCode::kRequestRefused: return KILN_REQUEST_REFUSED;
+  case kiln::StatusCode::kDevice: return KILN_DEVICE_ERROR;
+  case kiln::StatusCode::kError: break;
+  }
+  return KILN_ERROR;
+}
+kiln_status *wrap(const kiln::Status &s) { return s ? nullptr : fail(s.message(), codeOf(s)); }
 } // namespace
 
 extern "C" {
 
+kiln_code kiln_status_code(const kiln_status *s) { return s ? s->code : KILN_OK; }
 const char *kiln_status_message(const kiln_status *s) { return s ? s->message.c_str() : "ok"; }
 void kiln_status_free(kiln_status *s) { delete s; }
 
@@ -108,14 +122,14 @@ kiln_status *kiln_generate_batch(kiln_model *m, kiln_request *r, size_t n, const
     g.onToken = [onToken, user](size_t i, int64_t t) { return onToken(user, i, t) != 0; };
   kiln::rt::GenerateReport report;
   kiln::Status s = kiln::rt::generate(*m->model, prompts, g, out, nullptr, &report);
-  bool perRequest = false;
   for (size_t i = 0; i < n && i < report.status.size(); ++i)
-    if (!report.status[i]) {
-      r[i].status = fail(report.status[i].message());
-      perRequest = true;
-    }
-  if (!s && !perRequest)
-    return wrap(s); // not a refusal: bad prompts, or the device failed
+    if (!report.status[i])
+      r[i].status = wrap(report.status[i]);
+  // A request's own end (refused, out of pages) is in its status; anything
+  // else -- bad prompts, the device -- stops the batch and is returned,
+  // whatever the requests' statuses say.
+  if (!s && s.code() != kiln::StatusCode::kRequestRefused && s.code() != kiln::StatusCode::kKvCacheFull)
+    return wrap(s);
   for (size_t i = 0; i < n && i < out.size(); ++i) {
     r[i].count = out[i].size();
     if (size_t k = std::min(r[i].capacity, out[i].size()))

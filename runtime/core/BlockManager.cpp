@@ -94,7 +94,7 @@ Status BlockManager::reserve(int64_t seq, int64_t tokens) {
   std::vector<int32_t> &t = tables_[seq];
   int64_t need = (tokens + pageSize_ - 1) / pageSize_ - static_cast<int64_t>(t.size());
   if (need > freePages())
-    return Status::error("the KV cache is full: sequence " + std::to_string(seq) + " needs " + std::to_string(need) +
+    return Status::error(StatusCode::kKvCacheFull, "the KV cache is full: sequence " + std::to_string(seq) + " needs " + std::to_string(need) +
                          " more pages of " + std::to_string(pageSize_) + " tokens, " +
                          std::to_string(freePages()) + " of " + std::to_string(pages()) + " are free");
   for (int64_t i = 0; i < need; ++i) {
@@ -120,7 +120,7 @@ Status BlockManager::prepareWrite(int64_t seq, int64_t from, int64_t to, std::ve
     need += refs_[static_cast<size_t>(p)] > 1 || entries_.count(p);
   }
   if (need > freePages())
-    return Status::error("the KV cache is full: sequence " + std::to_string(seq) + " needs " + std::to_string(need) +
+    return Status::error(StatusCode::kKvCacheFull, "the KV cache is full: sequence " + std::to_string(seq) + " needs " + std::to_string(need) +
                          " pages to copy shared ones before writing, " + std::to_string(freePages()) + " are free");
   for (int64_t i = first; i <= last; ++i) {
     int32_t p = t[static_cast<size_t>(i)];

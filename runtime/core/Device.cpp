@@ -33,15 +33,18 @@ Status Device::downloadEnd(int ticket, void *dst, size_t bytes) {
 
 Status Device::copyBandwidth(double &) { return Status::error(describe() + " cannot measure its copy bandwidth"); }
 
-Status openDevice(const std::string &name, std::unique_ptr<Device> &out) {
+Status openDevice(const std::string &name, std::unique_ptr<Device> &out, std::string *fallback) {
   if (name == "cuda")
     return openCudaDevice(out);
   if (name == "host")
     return openHostDevice(out);
   if (name == "auto") {
-    // The GPU when there is one, else the host.
-    if (openCudaDevice(out))
+    // The GPU when there is one, else the host (saying why in `fallback`).
+    Status cuda = openCudaDevice(out);
+    if (cuda)
       return Status::ok();
+    if (fallback)
+      *fallback = cuda.message();
     return openHostDevice(out);
   }
   return Status::error("unknown device '" + name + "' (cuda, host or auto)");

@@ -111,7 +111,9 @@ private:
 
 /// "cuda" (the first GPU), "host" (the reference kernels on the CPU), or
 /// "auto" (cuda when a GPU can be opened, else host).
-Status openDevice(const std::string &name, std::unique_ptr<Device> &out);
+/// `fallback` (optional): for "auto" that opened the host, why the GPU could
+/// not be used (callers say so on stderr: the host is orders slower).
+Status openDevice(const std::string &name, std::unique_ptr<Device> &out, std::string *fallback = nullptr);
 Status openCudaDevice(std::unique_ptr<Device> &out);
 Status openHostDevice(std::unique_ptr<Device> &out);
 

@@ -194,6 +194,8 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
         if (st)
           st = blocks.prepareWrite(seqId(s), len, len + 1, copies);
         KILN_RETURN_IF_ERROR(applyCopies(copies)); // ordered before the next step on the device
+        if (!st && st.code() != StatusCode::kKvCacheFull)
+          return st; // out of pages only ends the lookahead
         next = static_cast<bool>(st);
       }
       if (next) {
@@ -243,14 +245,15 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       Sequence &s = *waiting.front();
       Status st = prefill(s);
       if (!st) {
-        if (st.message().rfind("the KV cache is full", 0) != 0)
+        if (st.code() != StatusCode::kKvCacheFull)
           return st; // a device error, not a want of pages
         if (!running.empty()) {
           ++r.waits; // pages free up as running sequences finish
           break;
         }
         waiting.pop_front();
-        refuse(s, Status::error("prompt " + std::to_string(s.index) + " of " + std::to_string(s.tokens.size()) +
+        refuse(s, Status::error(StatusCode::kRequestRefused,
+                                "prompt " + std::to_string(s.index) + " of " + std::to_string(s.tokens.size()) +
                                 " tokens does not fit the KV pool even alone: " + st.message()));
         continue;
       }
@@ -277,10 +280,12 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
         ++b;
         continue;
       }
+      if (st.code() != StatusCode::kKvCacheFull)
+        return st; // not a want of pages: never taken for one
       if (running.size() == 1) {
         // Alone and still out of pages: it cannot grow any further.
-        refuse(s, Status::error("sequence " + std::to_string(s.index) + " stopped after " +
-                                std::to_string(s.generated) + " tokens: " + st.message()));
+        refuse(s, Status::error(StatusCode::kKvCacheFull, "sequence " + std::to_string(s.index) + " stopped after " +
+                                                            std::to_string(s.generated) + " tokens: " + st.message()));
         running.clear();
         break;
       }

@@ -111,7 +111,7 @@ Status check(CUresult r, const std::string &what) {
     d->cuGetErrorName(r, &name);
     d->cuGetErrorString(r, &text);
   }
-  return Status::error(what + " failed: " + (name ? name : "CUDA error " + std::to_string(r)) +
+  return Status::error(StatusCode::kDevice, what + " failed: " + (name ? name : "CUDA error " + std::to_string(r)) +
                        (text ? std::string(" (") + text + ")" : std::string()));
 }
 

@@ -44,7 +44,9 @@ void printBench(rt::Model &model, const BenchFigures &f, double copy) {
               f.engine.c_str(), f.device.c_str(), batchText.c_str(), f.prompt, f.tokens, one ? "" : " each",
               f.prefillMs, batch * f.steps / f.decodeSeconds, each, 1e3 * f.decodeSeconds / f.steps, unit, bytes, unit,
               perSecond / 1e9);
-  if (copy > 0)
+  // The share of the copy bandwidth is a GPU's figure of merit; the host's
+  // reference kernels are not built to stream.
+  if (copy > 0 && model.device().arch() != "host")
     std::printf(" = %.1f%% of the measured copy bandwidth (%.1f GB/s)", 100.0 * perSecond / copy, copy / 1e9);
   std::printf(" (host-timed%s%s)\n", f.graphs ? "" : ", no graphs", f.overlap ? "" : ", no overlap");
   if (!f.overlapChoice.empty())
@@ -109,7 +111,10 @@ std::vector<int64_t> seededPrompt(uint64_t seed, int64_t index, int64_t length) 
 int openModel(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
               std::unique_ptr<rt::Model> &model, std::string *describe) {
   std::unique_ptr<rt::Device> d;
-  Status s = rt::openDevice(device, d);
+  std::string fallback;
+  Status s = rt::openDevice(device, d, &fallback);
+  if (s && !fallback.empty())
+    std::fprintf(stderr, "kiln-run: --device auto: no usable GPU (%s); running on the host\n", fallback.c_str());
   if (s && describe)
     *describe = d->describe();
   if (s)

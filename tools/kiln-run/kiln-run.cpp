@@ -248,10 +248,13 @@ int main(int argc, char **argv) {
   auto runOn = [&](const std::string &dev, Run &r, bool teacher) -> int {
     auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<rt::Device> d;
-    if (Status s = rt::openDevice(dev, d); !s) {
+    std::string fallback;
+    if (Status s = rt::openDevice(dev, d, &fallback); !s) {
       std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
       return 1;
     }
+    if (!fallback.empty())
+      std::fprintf(stderr, "kiln-run: --device auto: no usable GPU (%s); running on the host\n", fallback.c_str());
     std::string describe = d->describe();
     size_t free0 = 0, total = 0;
     (void)d->memoryInfo(free0, total);

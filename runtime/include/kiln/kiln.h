@@ -30,6 +30,16 @@ typedef struct kiln_status kiln_status;
 typedef struct kiln_model kiln_model;
 typedef struct kiln_tokenizer kiln_tokenizer;
 
+/* What kind of error a status is (KILN_OK for NULL): callers act on the
+ * code, never on the message's text. */
+typedef enum kiln_code {
+  KILN_OK = 0,
+  KILN_ERROR = 1,           /* bad arguments or input, a malformed engine or file */
+  KILN_KV_CACHE_FULL = 2,   /* the KV pool ran out of pages for it */
+  KILN_REQUEST_REFUSED = 3, /* a request that cannot run even alone (its prompt does not fit the pool) */
+  KILN_DEVICE_ERROR = 4     /* the device failed: a driver call or a kernel */
+} kiln_code;
+kiln_code kiln_status_code(const kiln_status *status);
 /* The error's text (never NULL for a non-NULL status). */
 const char *kiln_status_message(const kiln_status *status);
 void kiln_status_free(kiln_status *status);

@@ -106,6 +106,7 @@ TEST(CApi, GeneratesSeveralPromptsTogether) {
   Seen seen;
   seen.tokens.resize(prompts.size());
   ASSERT_EQ(messageOf(kiln_generate_batch(m, r.data(), r.size(), &go, record, &seen)), "");
+  EXPECT_EQ(kiln_status_code(r[2].status), KILN_REQUEST_REFUSED);
   EXPECT_NE(messageOf(r[2].status).find("does not fit the KV pool even alone"), std::string::npos);
   EXPECT_EQ(r[2].count, 0u);
   for (size_t i : {0u, 1u, 3u}) {
@@ -120,8 +121,10 @@ TEST(CApi, GeneratesSeveralPromptsTogether) {
     alone.resize(n);
     EXPECT_EQ(batched, alone) << "prompt " << i;
   }
-  EXPECT_NE(messageOf(kiln_generate_batch(m, nullptr, 2, &go, nullptr, nullptr)).find("must not be NULL"),
-            std::string::npos);
+  kiln_status *bad = kiln_generate_batch(m, nullptr, 2, &go, nullptr, nullptr);
+  EXPECT_EQ(kiln_status_code(bad), KILN_ERROR);
+  EXPECT_NE(messageOf(bad).find("must not be NULL"), std::string::npos);
+  EXPECT_EQ(kiln_status_code(nullptr), KILN_OK);
   kiln_model_free(m);
 
   // The C++ wrapper, the same requests.

@@ -339,6 +339,7 @@ TEST(Model, AFullKvPoolIsAnError) {
   std::vector<std::vector<int64_t>> out;
   Status s = generate(*m, {std::vector<int64_t>(12, 3)}, g, out);
   ASSERT_FALSE(s.isOk());
+  EXPECT_EQ(s.code(), StatusCode::kKvCacheFull) << s.message();
   EXPECT_NE(s.message().find("the KV cache is full"), std::string::npos) << s.message();
 }
 
@@ -461,6 +462,7 @@ TEST(BlockManager, ReusesTheLeastRecentlyReleasedCachedPagesLast) {
   // Out of pages: an error, nothing taken.
   Status s = b.reserve(4, 48);
   ASSERT_FALSE(s.isOk());
+  EXPECT_EQ(s.code(), StatusCode::kKvCacheFull);
   EXPECT_NE(s.message().find("the KV cache is full"), std::string::npos) << s.message();
   EXPECT_EQ(b.freePages(), 1);
 }
@@ -551,6 +553,8 @@ TEST(Generate, RefusesOnlyThePromptThatCannotFitAlone) {
   GenerateReport rep;
   Status s = generate(*m, {iota(8, 1), iota(40, 1), iota(6, 9)}, g, out, nullptr, &rep);
   ASSERT_FALSE(s.isOk());
+  EXPECT_EQ(s.code(), StatusCode::kRequestRefused);
+  EXPECT_EQ(rep.status[1].code(), StatusCode::kRequestRefused);
   EXPECT_NE(s.message().find("prompt 1 of 40 tokens does not fit the KV pool even alone"), std::string::npos)
       << s.message();
   EXPECT_EQ(out[0].size(), 4u);
