@@ -231,6 +231,14 @@ FailureOr<std::string> Emitter::fn(Value v) {
   return name;
 }
 
+namespace {
+/// A rotation's positions are shared by the batch where they are [1, T] and
+/// the batch is not 1 by construction.
+bool ropePositionsShared(const Shape &positions, const Shape &rotated) {
+  return !positions[0].sym && positions[0].value == 1 && !(!rotated[0].sym && rotated[0].value == 1);
+}
+} // namespace
+
 FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string &b) {
   Type elem = elemOf(v);
   std::string rounded = isFloatValue(v) && !elem.isF32() && !elem.isF64()
@@ -527,17 +535,14 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
     FailureOr<RopeTable> rt = ropeTable(r, shape[3].value);
     if (failed(rt))
       return failure();
-    std::string table = rt->fn;
-    double mag = rt->magnitude;
     int64_t rd = rt->rotaryDim;
-    bool shared = !(*ps)[0].sym && (*ps)[0].value == 1 && !(shape[0].sym == std::nullopt && shape[0].value == 1);
+    bool shared = ropePositionsShared(*ps, shape);
     int64_t half = rd / 2;
     bool neox = rt->neox;
     b += llvm::formatv("    kiln::i64 d = ix[3];\n"
                        "    if (d >= {0}) return {1};\n"
-                       "    kiln::i64 px[2] = {{{2}, ix[1]};\n"
-                       "    double pos = static_cast<double>({3});\n",
-                       rd, call(*xf, "ix"), shared ? "0" : "ix[0]", call(*pf, "px"))
+                       "    kiln::i64 px[2] = {{{2}, ix[1]};\n",
+                       rd, call(*xf, "ix"), shared ? "0" : "ix[0]")
              .str();
     if (neox)
       b += llvm::formatv("    kiln::i64 i = d < {0} ? d : d - {0}, partner = d < {0} ? d + {0} : d - {0};\n"
@@ -546,12 +551,8 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
                .str();
     else
       b += "    kiln::i64 i = d / 2, partner = d ^ 1;\n    float sign = (d & 1) ? 1.0f : -1.0f;\n";
-    b += llvm::formatv("    double ang = pos * {0}(i);\n"
-                       "    double sn, cs;\n    sincos(ang, &sn, &cs); // one range reduction for both\n"
-                       "    float c = static_cast<float>(cs * {1}), s = static_cast<float>(sn * {1});\n"
-                       "    kiln::i64 jx[4] = {{ix[0], ix[1], ix[2], partner};\n",
-                       table, fmtDouble(mag))
-             .str();
+    b += ropeCosSin(*rt, call(*pf, "px"), "i");
+    b += "    kiln::i64 jx[4] = {ix[0], ix[1], ix[2], partner};\n";
     ret(call(*xf, "ix") + " * c + sign * " + call(*xf, "jx") + " * s");
     return std::string();
   }
@@ -570,21 +571,25 @@ FailureOr<std::string> Emitter::ropePair(RopeOp r) {
   FailureOr<Shape> ps = shapeOf(r.getPositions()), shape = shapeOf(r.getResult());
   if (failed(xf) || failed(pf) || failed(ps) || failed(shape))
     return failure();
-  // As the element function: positions shared by the batch where they
-  // are [1, T] and the batch is not 1 by construction.
-  bool shared = !(*ps)[0].sym && (*ps)[0].value == 1 && !(!(*shape)[0].sym && (*shape)[0].value == 1);
+  bool shared = ropePositionsShared(*ps, *shape);
   Type et = rt.getElementType();
   std::string round = et.isF32() || et.isF64() ? "" : "kiln::roundTo<" + cType(et) + ">";
   return llvm::formatv("    kiln::i64 jx[4] = {{ix[0], ix[1], ix[2], ix[3] + {0}};\n"
-                       "    kiln::i64 rpx[2] = {{{1}, ix[1]};\n"
-                       "    double rpos = static_cast<double>({2});\n"
-                       "    double ang = rpos * {3}(ix[3]);\n"
-                       "    double sn, cs;\n    sincos(ang, &sn, &cs);\n"
-                       "    float c = static_cast<float>(cs * {4}), s = static_cast<float>(sn * {4});\n"
-                       "    float x0 = {5}, x1 = {6};\n"
-                       "    float y0 = {7}(x0 * c + -1.0f * x1 * s), y1 = {7}(x1 * c + 1.0f * x0 * s);\n",
-                       D / 2, shared ? "0" : "ix[0]", call(*pf, "rpx"), t->fn, fmtDouble(t->magnitude),
+                       "    kiln::i64 rpx[2] = {{{1}, ix[1]};\n",
+                       D / 2, shared ? "0" : "ix[0]")
+             .str() +
+         ropeCosSin(*t, call(*pf, "rpx"), "ix[3]") +
+         llvm::formatv("    float x0 = {0}, x1 = {1};\n"
+                       "    float y0 = {2}(x0 * c + -1.0f * x1 * s), y1 = {2}(x1 * c + 1.0f * x0 * s);\n",
                        call(*xf, "ix"), call(*xf, "jx"), round)
+             .str();
+}
+
+std::string Emitter::ropeCosSin(const RopeTable &t, const std::string &pos, const std::string &i) {
+  return llvm::formatv("    double ang = static_cast<double>({0}) * {1}({2});\n"
+                       "    double sn, cs;\n    sincos(ang, &sn, &cs); // one range reduction for both\n"
+                       "    float c = static_cast<float>(cs * {3}), s = static_cast<float>(sn * {3});\n",
+                       pos, t.fn, i, fmtDouble(t.magnitude))
       .str();
 }
 

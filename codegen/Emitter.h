@@ -196,6 +196,10 @@ private:
     bool neox = true;
   };
   FailureOr<RopeTable> ropeTable(RopeOp r, int64_t D);
+  /// Code declaring `float c, s`: the cosine and sine of position `pos`
+  /// times frequency `i` of table `t` (in double, one range reduction for
+  /// both), scaled by its magnitude -- every RoPE rotation's angle.
+  std::string ropeCosSin(const RopeTable &t, const std::string &pos, const std::string &i);
   /// For a RoPE of whole heads in the neox style (rotated dims d and
   /// d + D/2 share one angle): code that, with `ix` an index of the first
   /// half (ix[3] < D/2) in scope, declares jx (its partner) and y0, y1 (the

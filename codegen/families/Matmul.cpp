@@ -344,14 +344,11 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
       bool shared = !(*pshape)[0].sym && (*pshape)[0].value == 1;
       Type et = elemOf(seg.rope);
       std::string round = et.isF32() ? "" : "kiln::roundTo<" + cType(et) + ">";
-      body += llvm::formatv("    kiln::i64 px[2] = {{{0}, t};\n"
-                            "    double ang = static_cast<double>({1}) * {2}({3});\n"
-                            "    double sn, cs;\n    sincos(ang, &sn, &cs);\n"
-                            "    float c = static_cast<float>(cs * {4}), s = static_cast<float>(sn * {4});\n"
-                            "    float x0 = {5}, x1 = {6};\n"
-                            "    float y0 = {7}(x0 * c - x1 * s), y1 = {7}(x1 * c + x0 * s);\n",
-                            shared ? "0" : "b", call(*pos, "px"), rt->fn, *neox ? "d" : "d / 2",
-                            fmtDouble(rt->magnitude), call(*in, "ix"), call(*in, "jx"), round)
+      body += std::string("    kiln::i64 px[2] = {") + (shared ? "0" : "b") + ", t};\n";
+      body += ropeCosSin(*rt, call(*pos, "px"), *neox ? "d" : "d / 2");
+      body += llvm::formatv("    float x0 = {0}, x1 = {1};\n"
+                            "    float y0 = {2}(x0 * c - x1 * s), y1 = {2}(x1 * c + x0 * s);\n",
+                            call(*in, "ix"), call(*in, "jx"), round)
                   .str();
     } else {
       FailureOr<std::string> f = fn(seg.stored);

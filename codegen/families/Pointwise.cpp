@@ -38,14 +38,16 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
       auto btArg = dyn_cast<BlockArgument>(kv.getBlockTables());
       if (!cacheArg || !btArg)
         return fail(kv, "the cache and block tables must be kernel operands");
-      FailureOr<std::string> kf = fn(kv.getKey()), vf = fn(kv.getValue()), pf = fn(kv.getPositions());
+      // The key's own element function only where it is not stored in pairs.
+      Shape half;
+      FailureOr<std::string> pair = pairOf(kv.getKey(), half);
+      FailureOr<std::string> kf = succeeded(pair) ? std::string() : fn(kv.getKey());
+      FailureOr<std::string> vf = fn(kv.getValue()), pf = fn(kv.getPositions());
       FailureOr<Shape> ks = shapeOf(kv.getKey()), ps = shapeOf(kv.getPositions());
       if (failed(kf) || failed(vf) || failed(pf) || failed(ks) || failed(ps))
         return failure();
       bool sharedPos = !(*ps)[0].sym && (*ps)[0].value == 1;
       Segment seg;
-      Shape half;
-      FailureOr<std::string> pair = pairOf(kv.getKey(), half);
       const Shape &walk = succeeded(pair) ? half : *ks;
       seg.count = product(walk);
       seg.rule = ruleOf(walk);
@@ -70,13 +72,15 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
         return fail(kv, "the cache is read in the kernel that appends to it");
       continue;
     }
-    FailureOr<std::string> f = fn(y);
+    Segment seg;
+    Shape half;
+    FailureOr<std::string> pair = pairOf(y, half);
+    // y's own element function only where it is not stored in pairs.
+    FailureOr<std::string> f = succeeded(pair) ? std::string() : fn(y);
     FailureOr<Shape> ys = shapeOf(y);
     if (failed(f) || failed(ys))
       return failure();
-    Segment seg;
-    Shape half;
-    if (FailureOr<std::string> pair = pairOf(y, half); succeeded(pair)) {
+    if (succeeded(pair)) {
       std::string out = ptr(outputSlot(i), elemOf(y), false);
       seg.count = product(half);
       seg.rule = ruleOf(half);
