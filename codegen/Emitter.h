@@ -158,12 +158,15 @@ private:
   LogicalResult emitMatmul(MatmulOp mm, EmittedKernel &out); // families/Matmul.cpp
   /// A GEMM's operands as its TMA maps see them: A's and W's buffer slots,
   /// W's rows, whether they are in item order (plain, or gated halves
-  /// n + j * N; not RoPE pairs), the 16-bit element type.
+  /// n + j * N; not RoPE pairs), the 16-bit element type, and whether
+  /// the product's dtype is A's (then shared memory can hold products
+  /// exactly: gemmWs's epilogue warpgroup).
   struct GemmOperands {
     unsigned aSlot, wSlot;
     int64_t wRows;
     bool itemOrder;
     std::string dtype;
+    bool stageable = false;
   };
   /// The launch of a matmul kernel (struct S written): the tensor-core
   /// GEMM (families/Gemm.cpp) or the GEMV (families/Gemv.cpp).

@@ -90,6 +90,13 @@ struct EmitOptions {
   /// faster in the call where it was timed second (bench/PREFILL.md items
   /// 17-18).
   bool cluster = false;
+  /// Cooperative gemmWs (up to 128-row tiles) runs each tile's epilogue in
+  /// warps of its own from the products staged in shared memory, while the
+  /// consumers start the next tile (gemm.cuh's EPIWG): 1 where
+  /// choose-tiling's cost model chose it (`epilogue_warps`, the default),
+  /// 2 wherever the kernel allows (`kiln compile --epilogue-warpgroup`), 0
+  /// never (`--no-epilogue-warpgroup`).
+  int epilogueWarpgroup = 1;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
   /// host computes it, for twice the P V work. Off: P rounded to the cache

@@ -121,6 +121,31 @@ __device__ __forceinline__ void stv2(__nv_bfloat16 *p, i64 i, float v0, float v1
 __device__ __forceinline__ void stv2(__half *p, i64 i, float v0, float v1) {
   *reinterpret_cast<__half2 *>(p + i) = __floats2half2_rn(v0, v1);
 }
+/// Elements i .. i + 7 in one 16-byte store (two for f32): i a multiple of
+/// 8 and the buffer aligned to 16 bytes.
+__device__ __forceinline__ void stv8(float *p, i64 i, const float (&v)[8]) {
+  reinterpret_cast<float4 *>(p + i)[0] = make_float4(v[0], v[1], v[2], v[3]);
+  reinterpret_cast<float4 *>(p + i)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+/// (16-bit: one st.global.v4, written out: the compiler split a uint4
+/// store into four in gemmStoreStaged. p in global memory.)
+template <class T, class Pack> __device__ __forceinline__ void stv8As(T *p, i64 i, const float (&v)[8], Pack pack) {
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(p + i), "r"(pack(v[0], v[1])), "r"(pack(v[2], v[3])),
+               "r"(pack(v[4], v[5])), "r"(pack(v[6], v[7]))
+               : "memory");
+}
+__device__ __forceinline__ void stv8(__nv_bfloat16 *p, i64 i, const float (&v)[8]) {
+  stv8As(p, i, v, [](float a, float b) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<unsigned *>(&h);
+  });
+}
+__device__ __forceinline__ void stv8(__half *p, i64 i, const float (&v)[8]) {
+  stv8As(p, i, v, [](float a, float b) {
+    __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<unsigned *>(&h);
+  });
+}
 
 /// `v` rounded to storage type T and back: what a tensor of T would hold.
 template <typename T> __device__ __forceinline__ float roundTo(float v) { return v; }
@@ -138,14 +163,31 @@ template <> __device__ __forceinline__ float roundTo<__half>(float v) {
   return __half2float(__float2half(v));
 }
 
+/// 1 / d for d = 1 + e^-x (at least 1, or NaN), correctly rounded as
+/// __frcp_rn computes it (the approximation and one Newton step, its
+/// path for these exponents) but without its branch to a slow path, so
+/// that the compiler interleaves the element functions of several
+/// outputs. From d = 2^126 (x below -87.3) the reciprocal is subnormal:
+/// computed for d / 2^126 and scaled, one rounding more (at most one
+/// subnormal ulp, on a SiLU below 1e-36 in magnitude); 1 / inf is 0.
+__device__ __forceinline__ float rcpOnePlus(float d) {
+  const bool big = d >= 0x1p126f;
+  const float s = big ? d * 0x1p-126f : d;
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(s));
+  r = fmaf(r, fmaf(-s, r, 1.0f), r);
+  r = big ? r * 0x1p-126f : r;
+  return d == __int_as_float(0x7f800000) ? 0.0f : r;
+}
+
 // x times 1 / (1 + e^-x), as the host kernels compute it (a correctly
 // rounded reciprocal, not a division: bench/PREFILL.md item 19).
-__device__ __forceinline__ float silu(float x) { return x * __frcp_rn(1.0f + expf(-x)); }
+__device__ __forceinline__ float silu(float x) { return x * rcpOnePlus(1.0f + expf(-x)); }
 __device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 __device__ __forceinline__ float geluTanh(float x) {
   return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 }
-__device__ __forceinline__ float sigmoid(float x) { return __frcp_rn(1.0f + expf(-x)); }
+__device__ __forceinline__ float sigmoid(float x) { return rcpOnePlus(1.0f + expf(-x)); }
 
 // ---- reductions -----------------------------------------------------------
 

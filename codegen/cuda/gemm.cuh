@@ -276,6 +276,76 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
   }
 }
 
+/// Epilogue from shared memory, for gemmWs's epilogue warps (warp `ew` of
+/// WARPS): a BM x BN tile of products staged as T (the product's dtype:
+/// every epilogue rounds the product to it first, so staging is exact),
+/// rows PITCH elements apart; with S::GATE item j's two products are
+/// columns j and j + BN/2. A lane takes eight adjacent outputs (one
+/// 16-byte read of the products, one 16-byte store: S::put8), a warp 32
+/// such octets in row order, U of them a lane at once: 8 U element
+/// functions without a branch between them, which the compiler
+/// interleaves (three warps hide no latency by switching). A loading
+/// epilogue (S::EPI_LOADS) computes all 8 U before the first store (a
+/// store could alias a later load: the residual is updated in place). An
+/// octet past the tile's rows or S::N (an edge) goes one output at a time.
+template <class S, int BM, int BN, int PITCH, int WARPS, class T>
+__device__ __forceinline__ void gemmStoreStaged(const Args &a, const T *sE, i64 m0, i64 c0, i64 rows, int ew,
+                                                int lane) {
+  static_assert(sizeof(T) == 2, "16-bit products");
+  constexpr int NOUT = S::GATE ? BN / 2 : BN, OPR = NOUT / 8, CHUNKS = BM * OPR / 32, U = 2;
+  static_assert(NOUT % 8 == 0 && BM * OPR % 32 == 0, "whole octets, whole chunks");
+  auto unpack = [](const T *p, float (&f)[8]) {
+    union {
+      uint4 u;
+      T h[8];
+    } w;
+    w.u = *reinterpret_cast<const uint4 *>(p);
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      f[j] = static_cast<float>(w.h[j]);
+  };
+#pragma unroll 1
+  for (int first = ew; first < CHUNKS; first += WARPS * U) {
+    float y[U][8];
+    bool whole[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int chunk = first + u * WARPS;
+      const int idx = chunk * 32 + lane, r = idx / OPR, col = 8 * (idx % OPR);
+      const i64 m = m0 + r, n = c0 + col;
+      const bool mine = chunk < CHUNKS && m < rows;
+      whole[u] = mine && n + 8 <= S::N;
+      if (!mine)
+        continue;
+      float p[8], q[8];
+      unpack(sE + r * PITCH + col, p);
+      if constexpr (S::GATE)
+        unpack(sE + r * PITCH + col + NOUT, q);
+      else
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          q[j] = 0.0f;
+      if (whole[u]) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          y[u][j] = S::value(a, m, n + j, p[j], q[j]);
+        if constexpr (!S::EPI_LOADS)
+          S::put8(a, m, n, y[u]);
+      } else {
+        for (int j = 0; j < 8 && n + j < S::N; ++j)
+          S::put(a, m, n + j, S::value(a, m, n + j, p[j], q[j]));
+      }
+    }
+    if constexpr (S::EPI_LOADS)
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        if (whole[u]) {
+          const int idx = (first + u * WARPS) * 32 + lane;
+          S::put8(a, m0 + idx / OPR, c0 + 8 * (idx % OPR), y[u]);
+        }
+  }
+}
+
 /// Whether gemmMma runs its warpgroup (wgmma) main loop: compiled for
 /// sm_90a, asked for (WGMMA), 128-byte rows (BK = 64) and a block of whole
 /// warpgroups.
@@ -542,14 +612,25 @@ __device__ void gemmMma(const Args &a) {
 // completes on its own block's `full` barrier with the same bytes, and is
 // refilled once both blocks' consumers have released it (each consumer
 // warp arrives on the `empty` barrier of both blocks).
+//
+// EPIWG (cooperative, BM <= 128): the epilogue runs in warps of its own
+// while the consumers start the next tile's main loop, so the tensor
+// cores do not idle through it. A consumer warp stages its products in
+// shared memory as T (a BM x BN tile, rows padded by 16 bytes so that the
+// accumulator layout's stores and the epilogue's row reads take every
+// bank once), then arrives on `staged`; the three warps after the
+// producer's run the element functions from there (gemmStoreStaged: 32
+// adjacent pairs of a row a warp at a time, coalesced) and arrive on
+// `drained`, which a consumer waits on before it stages its next tile.
 
-template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1>
+template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1, bool EPIWG = false>
 __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef typename S::TA T;
   static_assert(sizeof(T) == 2 && !S::NORM && !S::ARGMAX, "plain 16-bit GEMMs");
   static_assert(BM % 64 == 0 && BM <= 256 && (BN == 64 || BN == 128 || BN == 256), "m64 blocks, wgmma widths");
   static_assert(CLUSTER == 1 || (CLUSTER == 2 && !PINGPONG && BM >= 128), "pairs of cooperative blocks");
+  static_assert(!EPIWG || (!PINGPONG && BM <= 128), "an epilogue warpgroup beside one or two cooperative ones");
   // CW consumer warpgroups, each MB m64 blocks of a tile.
   constexpr int BK = 64, CW = PINGPONG ? 2 : BM / 64, MB = PINGPONG ? BM / 64 : 1;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
@@ -558,7 +639,9 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   unsigned char *smem = smemRaw + (1024 - smemAddr(smemRaw) % 1024) % 1024;
   T *sA = reinterpret_cast<T *>(smem); // [STAGES][BM * BK]
   T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
-  __shared__ __align__(8) u64 full[STAGES], empty[STAGES], turn[2];
+  constexpr int PITCH = BN + 8;        // a staged row (EPIWG), 16 bytes of padding
+  T *sE = sB + STAGES * BN * BK;       // [BM][PITCH]
+  __shared__ __align__(8) u64 full[STAGES], empty[STAGES], turn[2], staged, drained;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
@@ -568,6 +651,8 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
     }
     mbarInit(&turn[0], 4); // a warpgroup's warps, its main loop done
     mbarInit(&turn[1], 4);
+    mbarInit(&staged, CW * 4); // every consumer warp, its products staged
+    mbarInit(&drained, 3);     // the epilogue's warps, the staging read
     // The barriers initialised before the copy engine (async proxy) or
     // another block of the cluster completes on them.
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -600,7 +685,27 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   };
   const i64 firstUnit = blockIdx.x / CLUSTER, unitStride = gridDim.x / CLUSTER;
   unsigned it = 0; // k-tiles through the ring so far (stage it % STAGES)
-  if (warp >= CW * 4) {
+  // With EPIWG the producer's warpgroup is whole: its first warp moves the
+  // tiles, the other three run the epilogue (384 threads for 128-row
+  // tiles: 168 registers a thread, what the consumers' accumulators need
+  // without setmaxnreg, which the compiler cannot allocate by: a 256-wide
+  // wgmma does not compile in a 512-thread block's 128).
+  const int producerWarp = CW * 4;
+  if (EPIWG && warp > producerWarp) {
+    // The epilogue warps: the same tiles as the consumers, in order.
+    if constexpr (EPIWG) {
+      unsigned mine = 0;
+      for (i64 unit = firstUnit; unit < units; unit += unitStride, ++mine) {
+        i64 m0, c0;
+        tileCorner(unit, m0, c0);
+        mbarWait(&staged, mine & 1);
+        gemmStoreStaged<S, BM, BN, PITCH, 3>(a, sE, m0, c0, rows, warp - producerWarp - 1, lane);
+        __syncwarp();
+        if (lane == 0)
+          mbarArrive(&drained);
+      }
+    }
+  } else if (warp == producerWarp) {
     if (lane == 0) {
       tmaPrefetch(maps.map[0]);
       tmaPrefetch(maps.map[1]);
@@ -702,15 +807,32 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
         release(prev);
       if (PINGPONG && lane == 0)
         mbarArrive(&turn[wg]);
-      auto corner = [&](int pm, int pn, int &r, int &c, int &at) {
-        int mb = pm / 4; // pm % 4 is this warp's own 16 rows of the block
-        r = rowBase + mb * 64 + (warp % 4) * 16;
-        c = pn * 8;
-        at = mb * (BN / 2) + pn * 4;
-      };
-      constexpr int PIECES_N = S::GATE ? BN / 16 : BN / 8;
-      gemmStoreTile<S, MB * 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane,
-                                                                         nullptr);
+      if constexpr (EPIWG) {
+        // Stage the products (the accumulator layout: row lane / 4 and
+        // + 8, columns 2 (lane % 4) + 8 pn) once the epilogue warpgroup
+        // has read the previous tile's.
+        if (mine > 0)
+          mbarWait(&drained, (mine - 1) & 1);
+        T *row0 = sE + (rowBase + (warp % 4) * 16 + (lane >> 2)) * PITCH + 2 * (lane & 3);
+#pragma unroll
+        for (int pn = 0; pn < BN / 8; ++pn) {
+          stv2(row0, pn * 8, acc[pn * 4], acc[pn * 4 + 1]);
+          stv2(row0, 8 * PITCH + pn * 8, acc[pn * 4 + 2], acc[pn * 4 + 3]);
+        }
+        __syncwarp();
+        if (lane == 0)
+          mbarArrive(&staged);
+      } else {
+        auto corner = [&](int pm, int pn, int &r, int &c, int &at) {
+          int mb = pm / 4; // pm % 4 is this warp's own 16 rows of the block
+          r = rowBase + mb * 64 + (warp % 4) * 16;
+          c = pn * 8;
+          at = mb * (BN / 2) + pn * 4;
+        };
+        constexpr int PIECES_N = S::GATE ? BN / 16 : BN / 8;
+        gemmStoreTile<S, MB * 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane,
+                                                                           nullptr);
+      }
     }
   }
   if constexpr (CLUSTER > 1) {

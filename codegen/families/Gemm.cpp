@@ -9,7 +9,8 @@ namespace kiln::codegen::detail {
 
 namespace {
 
-/// Shared memory a ping-pong gemmWs fills with stages: the H100's 227 KB a
+/// Shared memory a ping-pong gemmWs fills with stages (and the most a
+/// cooperative one's stages and staged products take): the H100's 227 KB a
 /// block, less 1 KB for its static barriers and 1 KB to align the stages.
 constexpr int64_t kPingpongStageSmem = 227 * 1024 - 2048;
 
@@ -64,17 +65,29 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       // Cooperative blocks go in pairs that share one operand's tiles by
       // multicast (the maps' boxes then half a tile's rows).
       int cluster = options_.cluster && !pingpong && w.bm >= 128 ? 2 : 1;
+      // The epilogue in warps of its own (cooperative, up to 128 rows,
+      // products in A's dtype, N a multiple of 8), where choose-tiling
+      // chose it: the products' staging (BM rows of BN + 8) takes shared
+      // memory from the ring, down to the stages that still fit.
+      bool epiwg = (options_.epilogueWarpgroup == 2 ||
+                    (options_.epilogueWarpgroup == 1 && tileInt(kernel_, "epilogue_warps", 0) == 1)) &&
+                   !pingpong && w.bm <= 128 && g.stageable && N % 8 == 0;
+      int64_t staging = epiwg ? w.bm * (w.bn + 8) * 2 : 0;
+      while (epiwg && w.stages > 2 && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
+        --w.stages;
+      if (epiwg && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
+        epiwg = false, staging = 0, w.stages = t.stages;
       bm = w.bm, bn = w.bn;
-      out.threads = w.wsThreads(pingpong);
-      out.smem = w.smemBytes() + 1024;
+      out.threads = w.wsThreads(pingpong) + (epiwg ? 96 : 0); // the producer warp's whole warpgroup
+      out.smem = w.smemBytes() + staging + 1024;
       out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm / cluster, 64, g.dtype},
                         TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K,
                                       gate || cluster > 1 ? w.bn / 2 : w.bn, 64, g.dtype}};
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {6}{1}(kiln::Args a, "
                           "const __grid_constant__ kiln::TensorMaps<2> maps) {{ "
-                          "kiln::gemmWs<S, {2}, {3}, {4}, {5}, {7}>(a, maps); }\n",
+                          "kiln::gemmWs<S, {2}, {3}, {4}, {5}, {7}{8}>(a, maps); }\n",
                           out.threads, kernel_.getSymName(), w.bm, w.bn, w.stages, pingpong ? "true" : "false",
-                          cluster > 1 ? "KILN_CLUSTER_DIMS(2) " : "", cluster);
+                          cluster > 1 ? "KILN_CLUSTER_DIMS(2) " : "", cluster, epiwg ? ", true" : "");
     } else {
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
                           "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",

@@ -169,6 +169,13 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
       es << "kiln::stv2(" << ptr(outputSlot(yieldIndex(y)), ty, false) << ", m * N + n, y0, y1); }\n";
     else
       es << "put(a, m, n, y0); put(a, m, n + 1, y1); }\n";
+    // Columns n .. n + 7 (gemmWs's epilogue warps, where N % 8 == 0).
+    es << "  __device__ static __forceinline__ void put8(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
+          "const float (&y)[8]) { ";
+    if (N % 8 == 0 && (ty.isF32() || ty.isBF16() || ty.isF16()))
+      es << "kiln::stv8(" << ptr(outputSlot(yieldIndex(y)), ty, false) << ", m * N + n, y); }\n";
+    else
+      es << "for (int j = 0; j < 8; ++j) put(a, m, n + j, y[j]); }\n";
     es << "  __device__ static __forceinline__ float epi(const kiln::Args &a, kiln::i64 m, kiln::i64 n, "
           "float mm0, float mm1) {\n";
     es << "    float y = value(a, m, n, mm0, mm1);\n    put(a, m, n, y);\n    return y;\n  }\n";
@@ -231,7 +238,8 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   // (RoPE pairs are per head).
   if (tensorCores)
     gemmSkeleton(os, out, K, N, gate, normKind == 0 && !argmax, lead,
-                 GemmOperands{xSlot, wArg.getArgNumber(), nmm, !ropePairs, ta.isBF16() ? "bf16" : "f16"});
+                 GemmOperands{xSlot, wArg.getArgNumber(), nmm, !ropePairs, ta.isBF16() ? "bf16" : "f16",
+                              cast<RankedTensorType>(mm.getType()).getElementType() == ta});
   else
     gemvSkeleton(os, out, K, N, gate, mc, ta, tw);
   out.specialisation = globals_ + s;

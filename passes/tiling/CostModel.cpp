@@ -284,7 +284,33 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           tl.timeUs = std::max(compute, memory) * 1e6 + launchUs(t);
           tl.params = {{"block_m", bm}, {"block_n", bn}, {"block_k", bk}, {"stages", stages},
                        {"smem", smem}};
-          out.push_back(std::move(tl));
+          out.push_back(tl);
+          // The epilogue in warps of its own (gemmWs's EPIWG: sm_90a, BK =
+          // 64, up to 128 rows, one block an SM), offered beside each
+          // four-stage tile: its products' staging (BM rows of BN + 8)
+          // leaves room for the deepest ring that still fits. Priced from
+          // the H100's runs 11-12 (bench/PREFILL.md item 21), not from a
+          // model of its overlap: 7% off the tile's time where a block
+          // takes enough tiles for the overlap to pay (2.5 waves with a
+          // residual to load, 5 without; 8B 4096-token prefill: every
+          // GEMM 3-14% faster), none where it takes fewer (512-token
+          // chunks: 3-8% slower).
+          int64_t staged = bm * (bn + 8) * s.elementBytes;
+          double minWaves = s.epilogueLoads ? 2.5 : 5.0;
+          if (hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
+              static_cast<double>(tiles) >= minWaves * t.smCount) {
+            int64_t ring = stages;
+            while (ring > 2 && ring * (bm + bn) * bk * s.elementBytes + 1024 + staged > t.smemPerBlockBytes)
+              --ring;
+            int64_t ewSmem = ring * (bm + bn) * bk * s.elementBytes + 1024 + staged;
+            if (ewSmem <= t.smemPerBlockBytes) {
+              Tiling ew = tl;
+              ew.timeUs = std::max(compute * 0.93, memory) * 1e6 + launchUs(t);
+              ew.params = {{"block_m", bm}, {"block_n", bn},   {"block_k", bk},
+                           {"stages", ring}, {"smem", ewSmem}, {"epilogue_warps", 1}};
+              out.push_back(std::move(ew));
+            }
+          }
         }
   return out;
 }

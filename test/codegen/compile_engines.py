@@ -20,7 +20,9 @@ memory. For each engine, `kiln inspect --json` must show:
   - at the 1B's batch-32 tiles (default, ping-pong, --cluster), each
     gemmWs's TMA boxes its tile's rows, halved where its blocks run in
     pairs that share an operand (KILN_CLUSTER_DIMS): some cooperative one
-    with --cluster, none without.
+    with --cluster, none without; with --epilogue-warpgroup, some gemmWs
+    runs its epilogue in warps of its own (EPIWG: its block a warpgroup
+    larger, its products' staging within the 227 KB a block has).
 
 The 8B shape must compile in at most 60 s (issue 6), for two targets.
 
@@ -107,11 +109,11 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
     maps = [k for k in m["kernels"] if "tensor_maps" in k]
     if name.endswith("-nows") and maps:
         errors.append(f"compiled --no-warp-specialize, yet {maps[0]['name']} takes TMA tensor maps")
-    if name in ("1b-b32", "1b-pp", "1b-cl"):
+    if name in ("1b-b32", "1b-pp", "1b-cl", "1b-ew"):
         # gemmWs kernels: two TMA maps each, A's rows the step's, W's fixed.
         if not maps:
             errors.append("no kernel takes TMA tensor maps")
-        clustered = 0
+        clustered = epiwg = 0
         for k in maps:
             a, w = (k["tensor_maps"] + [None, None])[:2]
             if len(k["tensor_maps"]) != 2 or not a["rows"]["symbols"] or w["rows"]["symbols"]:
@@ -120,17 +122,29 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
             # The boxes are the tile's rows, halved where a block pair shares
             # an operand by multicast (gemmWs's CLUSTER, __cluster_dims__).
             src = (sources or {}).get(k["name"], "")
-            t = re.search(r"gemmWs<S, (\d+), (\d+), \d+, (true|false), (\d+)>", src)
+            t = re.search(r"gemmWs<S, (\d+), (\d+), (\d+), (true|false), (\d+)(, true)?>", src)
             if not t:
                 errors.append(f"{k['name']}: takes tensor maps but is no gemmWs")
                 continue
-            bm, bn, cl = int(t[1]), int(t[2]), int(t[4])
+            bm, bn, stages, cl, ew = int(t[1]), int(t[2]), int(t[3]), int(t[5]), bool(t[6])
             gated = "GATE = 1," in src
             clustered += cl > 1
+            epiwg += ew
+            if ew:
+                # Consumer warpgroups and the producer's whole warpgroup; the
+                # stages and BM rows of BN + 8 staged products, 1 KB to align.
+                smem = stages * (bm + bn) * 64 * 2 + bm * (bn + 8) * 2 + 1024
+                if t[4] == "true" or bm > 128 or k["threads"] != bm // 64 * 128 + 128 or \
+                        k["smem"] != smem or smem > 227 * 1024:
+                    errors.append(f"{k['name']}: epilogue warps beside a {bm} x {bn} tile, {stages} stages: "
+                                  f"{k['threads']} threads, {k['smem']} bytes of shared memory")
             if (cl > 1) != ("KILN_CLUSTER_DIMS(2)" in src) or a["box"][0] != bm // cl or \
                     w["box"][0] != (bn // 2 if cl > 1 or gated else bn):
                 errors.append(f"{k['name']}: a {bm} x {bn} tile in clusters of {cl}, boxes "
                               f"{a['box']} and {w['box']}")
+        if (name == "1b-ew") != (epiwg > 0):
+            errors.append(f"{epiwg} gemmWs kernels run their epilogue in warps of their own (EPIWG): those are "
+                          "--epilogue-warpgroup's")
         if (name == "1b-cl") != (clustered > 0):
             errors.append(f"{clustered} gemmWs kernels run in block pairs (KILN_CLUSTER_DIMS): pairs are "
                           "--cluster's, at the 1B's 512-token prefill")
@@ -179,6 +193,9 @@ def main():
                              targets, None))
                 # Cooperative gemmWs in block pairs sharing an operand.
                 jobs.append(("1b-cl", d, ["--max-batch", "32", "--max-seq", "1024", "--cluster"], targets, None))
+                # The epilogue in warps of its own beside the main loop.
+                jobs.append(("1b-ew", d, ["--max-batch", "32", "--max-seq", "1024", "--epilogue-warpgroup"],
+                             targets, None))
                 # f32 compute over the bf16 weights: the same kernels, each
                 # widening its weights as it loads (none written in f32).
                 jobs.append(("1b-f32", d, extra + ["--dtype", "f32"], targets, 5))
@@ -196,7 +213,7 @@ def main():
             out = os.path.join(tmp, name + ".engine")
             secs = compile_engine(args.kiln, model, out, extra)
             m = inspect(args.kiln, out)
-            sources = kernel_sources(args.kiln, model, extra) if name in ("1b-b32", "1b-pp", "1b-cl") else None
+            sources = kernel_sources(args.kiln, model, extra) if name in ("1b-b32", "1b-pp", "1b-cl", "1b-ew") else None
             decode = check(name, m, targets, per_layer, name.startswith("1b") and name != "1b-att", sources)
             rows.append((name, len(m["kernels"]), decode, secs, os.path.getsize(out)))
             weights[name] = m["memory"]["weights_bytes"]

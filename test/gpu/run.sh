@@ -72,6 +72,15 @@ for m in ${TINY_MODELS-llama llama31 mistral qwen2 qwen3 gpt2}; do
   row $m "att-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
 done
 
+# SiLU's and sigmoid's branch-free reciprocal against the correctly rounded one.
+if nvcc -std=c++17 -arch=sm_90a -I codegen/cuda test/gpu/rcp_one_plus.cu -o "$OUT/rcp_one_plus" \
+     > "$OUT/rcp.log" 2>&1; then
+  line=$("$OUT/rcp_one_plus" 2>&1 | head -1)
+else
+  line="ERROR $(tail -1 "$OUT/rcp.log")"
+fi
+row device "rcpOnePlus" "$line"; [[ "$line" != PASS* ]] && fail=1
+
 # An engine built for sm_80 only: re-JIT with NVRTC, then the same check.
 line=$($RUN .device/engines/llama-bf16-sm80.engine --golden test/models/hf/llama/golden.json --reference host \
          --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-sm80.log" | head -1)

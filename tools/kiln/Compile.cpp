@@ -286,6 +286,7 @@ int compile(const CompileOptions &o) {
       llvm::all_of(archs, [](const std::string &a) { return a == "sm_90a"; }) ? o.build.warpSpecialize : 0;
   eo.exactAttention = o.build.exactAttention;
   eo.cluster = o.build.cluster;
+  eo.epilogueWarpgroup = o.build.epilogueWarpgroup;
   std::vector<codegen::EmittedKernel> kernels;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.build.model + " failed (see the diagnostics above)");

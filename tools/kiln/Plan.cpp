@@ -257,6 +257,7 @@ int plan(const PlanOptions &po) {
   eo.warpSpecialize = gpu.arch == "sm_90a" ? o.warpSpecialize : 0;
   eo.exactAttention = o.exactAttention;
   eo.cluster = o.cluster;
+  eo.epilogueWarpgroup = o.epilogueWarpgroup;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.model + " failed (see the diagnostics above)");
   MemoryPlan m;

@@ -27,6 +27,8 @@ struct BuildOptions {
                                   // 2 ping-pong, 0 gemmMma (--[no-]warp-specialize[=cooperative|pingpong])
   bool exactAttention = false;    // prefill attention's P V in two parts (--exact-attention)
   bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)
+  int epilogueWarpgroup = 1;      // gemmWs's epilogue in warps of its own: 1 where the cost model says,
+                                  // 2 always (--epilogue-warpgroup), 0 never (--no-epilogue-warpgroup)
 };
 
 enum class Stage { Graph, Fused, Exec };

@@ -50,7 +50,7 @@ int usage() {
                   "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
                   "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
                   "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
-                  "                    [--cluster] [--exact-attention] [--quiet]\n"
+                  "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention] [--quiet]\n"
                   "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
                   "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
@@ -354,6 +354,10 @@ int main(int argc, char **argv) {
         b.exactAttention = true;
       else if (cmd == "compile" && a == "--cluster")
         b.cluster = true;
+      else if (cmd == "compile" && a == "--epilogue-warpgroup")
+        b.epilogueWarpgroup = 2;
+      else if (cmd == "compile" && a == "--no-epilogue-warpgroup")
+        b.epilogueWarpgroup = 0;
       else if (cmd == "compile" && a == "--threads") {
         int64_t n = 0;
         ok = number(n) && n > 0 && n <= 256;
