@@ -292,11 +292,12 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // the H100's runs 11-12 (bench/PREFILL.md item 21), not from a
           // model of its overlap: 7% off the tile's time where a block
           // takes enough tiles for the overlap to pay (2.5 waves with a
-          // residual to load, 5 without; 8B 4096-token prefill: every
-          // GEMM 3-14% faster), none where it takes fewer (512-token
-          // chunks: 3-8% slower).
+          // residual to load, 8 without; 8B 4096-token prefill: the O and
+          // down projections 5-14% faster, gate/up 3%), none where it
+          // takes fewer (512-token chunks: 3-8% slower, and the 8B's
+          // default engine 1.5% slower with a 6.8-wave gate/up).
           int64_t staged = bm * (bn + 8) * s.elementBytes;
-          double minWaves = s.epilogueLoads ? 2.5 : 5.0;
+          double minWaves = s.epilogueLoads ? 2.5 : 8.0;
           if (hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
               static_cast<double>(tiles) >= minWaves * t.smCount) {
             int64_t ring = stages;
