@@ -88,22 +88,35 @@ struct GemmTileShape {
 /// what the registers hold), and two blocks per SM up to D = 128 (the
 /// registers capped at 128 a thread: one block's softmax runs under the
 /// other's products).
+///
+/// wgmma (sm_90a engines, D = 64): S = Q K^T by warpgroup MMA with Q and
+/// K in 128-byte-swizzled chunks (unpadded) and 64-key tiles; 1 KB more to
+/// align the chunks. The kernel takes D = 128 too, but was slower there on
+/// the H100 (8B at 4096 tokens 1010-1016 us against 993-996, 180 bytes of
+/// spills at two blocks an SM; 1035 at one), against 5% faster at D = 64
+/// (1B 430-436 against 452-457 us; bench/PREFILL.md item 22).
 struct AttentionTileShape {
   int64_t hb = 1, bq = 128, bkv = 64, d = 128;
-  static AttentionTileShape of(int64_t g, int64_t d, int64_t bkvAsked) {
+  bool wgmma = false;
+  static AttentionTileShape of(int64_t g, int64_t d, int64_t bkvAsked, bool wgmma = false) {
     AttentionTileShape t;
     t.d = d;
     for (int64_t x = 1; x <= std::min<int64_t>(g, 8); ++x)
       if (g % x == 0)
         t.hb = x;
     t.bq = 16 * std::max<int64_t>(1, 8 / t.hb);
-    t.bkv = d > 64 ? 32 : bkvAsked >= 128 ? 128 : 64;
+    t.wgmma = wgmma && d == 64 && t.threads() % 128 == 0;
+    t.bkv = t.wgmma ? 64 : d > 64 ? 32 : bkvAsked >= 128 ? 128 : 64;
     return t;
   }
   int64_t minBlocks() const { return d <= 128 ? 2 : 1; }
   int64_t threads() const { return hb * bq / 16 * 32; }
   int64_t rows() const { return hb * bq; }
-  int64_t smemBytes() const { return (hb * bq + 4 * bkv) * (d + 8) * 2; }
+  int64_t smemBytes() const {
+    if (wgmma)
+      return (rows() * d + 2 * bkv * d + 2 * bkv * (d + 8)) * 2 + 1024;
+    return (hb * bq + 4 * bkv) * (d + 8) * 2;
+  }
 };
 
 } // namespace kiln::target

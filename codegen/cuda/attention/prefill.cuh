@@ -51,6 +51,17 @@ template <class S> __device__ void attentionPrefill(const Args &a) {
 // tiles past its own last query. Query tiles run longest first, dealt to
 // the blocks back and forth.
 // Rows padded by 8 elements keep ldmatrix phases in distinct banks.
+//
+// WG (sm_90a, D 64 or 128, BKV = 64, whole warpgroups): S = Q K^T by
+// warpgroup MMA (m64n64k16) straight from shared memory -- Q and K there
+// K-major in 64-column chunks with the 128-byte swizzle, as the GEMMs'
+// descriptors read them -- so Q takes no registers and a warpgroup's 64
+// rows share each K read; the accumulators land in the mma.sync layout
+// (rows lane/4 and lane/4 + 8 of each warp's 16), and the softmax and P V
+// (mma.sync, V through ldmatrix.trans from padded rows) are unchanged.
+// Tiles are skipped for the block's last query (a warpgroup's rows span
+// its tokens). Compiled for another architecture it runs the mma.sync
+// products from the same swizzled layout.
 
 /// 2^x by the special-function unit (2 ulp; 0 for -inf).
 __device__ __forceinline__ float fastExp2(float x) {
@@ -59,17 +70,40 @@ __device__ __forceinline__ float fastExp2(float x) {
   return y;
 }
 
-template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(const Args &a) {
+template <class S, int HB, int BQ, int BKV, bool WG = false> __device__ void attentionPrefillMma(const Args &a) {
   typedef typename S::TC T;
   constexpr int D = S::D, G = S::H / S::HKV, TPW = BQ / 16, W = HB * TPW, THREADS = W * 32;
-  constexpr int LD = D + 8, CH = D / 8, DK = D / 16, NO = D / 8, NS = BKV / 8;
+  constexpr int LD = D + 8, CH = D / 8, DK = D / 16, NO = D / 8, NS = BKV / 8, QROWS = HB * BQ;
   static_assert(sizeof(T) == 2 && D % 16 == 0 && BKV % 16 == 0 && BQ % 16 == 0 && G % HB == 0,
                 "tensor-core attention: 16-bit cache, D and tiles multiples of 16");
+  static_assert(!WG || ((D == 64 || D == 128) && BKV == 64 && W % 4 == 0), "warpgroup S: m64n64, 64-column chunks");
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr bool WGMMA = WG;
+#else
+  constexpr bool WGMMA = false;
+#endif
   constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * D; // K to V within a page
-  extern __shared__ __align__(128) unsigned char smem[];
-  T *sQ = reinterpret_cast<T *>(smem); // [HB * BQ][LD]
-  T *sK = sQ + HB * BQ * LD;           // [2][BKV][LD]
-  T *sV = sK + 2 * BKV * LD;           // [2][BKV][LD]
+  extern __shared__ __align__(128) unsigned char smemRaw[];
+  // WG: the swizzled chunks start on 1024-byte boundaries.
+  unsigned char *smem =
+      WG ? smemRaw + (1024 - static_cast<unsigned>(__cvta_generic_to_shared(smemRaw)) % 1024) % 1024 : smemRaw;
+  T *sQ = reinterpret_cast<T *>(smem);     // [QROWS][LD], or WG [D / 64][QROWS][64]
+  T *sK = sQ + QROWS * (WG ? D : LD);      // [2][BKV][LD], or WG [2][D / 64][BKV][64]
+  T *sV = sK + 2 * BKV * (WG ? D : LD);    // [2][BKV][LD]
+  // Element offsets of (row, column) in Q's and a K buffer's layout (WG:
+  // the column's 64-column chunk, its 16-byte piece swizzled by the row).
+  auto qAt = [](int r, int col) {
+    if constexpr (WG)
+      return (col / 64) * (QROWS * 64) + swz<8>(r, (col % 64) / 8) + col % 8;
+    else
+      return r * LD + col;
+  };
+  auto kAt = [](int buf, int r, int col) {
+    if constexpr (WG)
+      return buf * (BKV * D) + (col / 64) * (BKV * 64) + swz<8>(r, (col % 64) / 8) + col % 8;
+    else
+      return (buf * BKV + r) * LD + col;
+  };
   __shared__ i64 sPos[BQ];
   __shared__ bool sValid[2][BKV];
   __shared__ int sRange[2];
@@ -102,8 +136,12 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
     for (int e = tid; e < HB * BQ * D; e += THREADS) {
       int r = e / D, d = e % D, hh = r / BQ, i = r % BQ;
       int h = kvh * G + hg * HB + hh;
-      sQ[r * LD + d] = static_cast<T>(sPos[i] >= 0 ? S::q(a, b, t0 + i, h, d) : 0.0f);
+      sQ[qAt(r, d)] = static_cast<T>(sPos[i] >= 0 ? S::q(a, b, t0 + i, h, d) : 0.0f);
     }
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if constexpr (WGMMA)
+      fenceProxyAsync(); // Q's stores, before the tensor cores read them (after the barrier below)
+#endif
     if (tid == 0) {
       // Keys [lo, hi): up to the last query (causal) within the context,
       // from the first query's window; lo on a tile boundary.
@@ -123,10 +161,11 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
     __syncthreads();
     const int kLo = sRange[0], kHi = sRange[1];
     const int nTiles = kHi > kLo ? (kHi - kLo + BKV - 1) / BKV : 0;
-    unsigned qf[DK][4];
+    unsigned qf[WGMMA ? 1 : DK][4];
+    if constexpr (!WGMMA)
 #pragma unroll
-    for (int kd = 0; kd < DK; ++kd)
-      ldmatrix4(qf[kd], sQ + (hw * BQ + tw * 16 + (lane & 15)) * LD + kd * 16 + (lane >> 4) * 8);
+      for (int kd = 0; kd < DK; ++kd)
+        ldmatrix4(qf[kd], sQ + qAt(hw * BQ + tw * 16 + (lane & 15), kd * 16 + (lane >> 4) * 8));
     // Positions relative to the key range's start fit 32 bits (max_seq).
     const int p0 = sPos[tw * 16 + (lane >> 2)] >= 0 ? static_cast<int>(sPos[tw * 16 + (lane >> 2)] - kLo) : -1;
     const int p1 = sPos[tw * 16 + (lane >> 2) + 8] >= 0 ? static_cast<int>(sPos[tw * 16 + (lane >> 2) + 8] - kLo) : -1;
@@ -138,6 +177,12 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
         warpFirst = static_cast<int>(p - kLo) < warpFirst ? static_cast<int>(p - kLo) : warpFirst;
       }
     }
+    // WG: a warpgroup's MMAs are collective, so its warps skip a tile
+    // together: past the block's last query.
+    if constexpr (WGMMA)
+      for (int i = 0; i < BQ; ++i)
+        if (sPos[i] >= 0 && static_cast<int>(sPos[i] - kLo) > warpLast)
+          warpLast = static_cast<int>(sPos[i] - kLo);
     const int kEnd = static_cast<int>(kHi - kLo);
     // Scores in the exp2 domain: exp(x - m) = exp2(x log2e - m log2e).
     constexpr float LOG2E = 1.4426950408889634f;
@@ -172,7 +217,7 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
           break;
         i64 at = pageIndex<S::PAGE, S::HKV, D>(a, pg[i], s0 + r, 0, kvh, c * 8);
         bool ok = at >= 0;
-        cpAsync16(sK + (buf * BKV + r) * LD + c * 8, ok ? cache + at : cache, ok ? 16 : 0);
+        cpAsync16(sK + kAt(buf, r, c * 8), ok ? cache + at : cache, ok ? 16 : 0);
         cpAsync16(sV + (buf * BKV + r) * LD + c * 8, ok ? cache + at + V_OFFSET : cache, ok ? 16 : 0);
         if (c == 0)
           sValid[buf][r] = ok;
@@ -196,6 +241,10 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
       if (j + 2 < nTiles)
         pages(kLo + s0 + 2 * BKV, pg);
       cpAsyncWait<1>();
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+      if constexpr (WGMMA)
+        fenceProxyAsync(); // this thread's copies, before the tensor cores read them
+#endif
       // Tile j landed for every thread; whether all its keys are real.
       const bool whole = __syncthreads_and(landedMapped) != 0 && s0 + BKV <= kEnd;
       if (!S::CAUSAL || s0 <= warpLast) {
@@ -205,16 +254,33 @@ template <class S, int HB, int BQ, int BKV> __device__ void attentionPrefillMma(
 #pragma unroll
           for (int q = 0; q < 4; ++q)
             sc[n][q] = 0.0f;
-        const T *tK = sK + buf * BKV * LD, *tV = sV + buf * BKV * LD;
+        const T *tV = sV + buf * BKV * LD;
+        if constexpr (WGMMA) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+          // The warpgroup's 64 rows of Q against the tile's 64 keys.
+          float(&acc)[NS * 4] = *reinterpret_cast<float(*)[NS * 4]>(&sc[0][0]);
+          const T *wQ = sQ + (warp / 4) * 64 * 64, *tK = sK + buf * BKV * D;
+          fenceOperands(acc);
+          wgmmaFence();
 #pragma unroll
-        for (int kd = 0; kd < DK; ++kd)
+          for (int kk = 0; kk < DK; ++kk) // k-step kk: chunk kk / 4, 32 bytes a step within its rows
+            Wgmma<BKV, T>::mma(acc, smemDescSw128(wQ + (kk / 4) * QROWS * 64) + 2 * (kk % 4),
+                               smemDescSw128(tK + (kk / 4) * BKV * 64) + 2 * (kk % 4));
+          wgmmaCommit();
+          wgmmaWait<0>();
+          fenceOperands(acc);
+#endif
+        } else {
 #pragma unroll
-          for (int n = 0; n < NS; n += 2) {
-            unsigned r[4];
-            ldmatrix4(r, tK + (n * 8 + (lane & 7) + ((lane >> 4) << 3)) * LD + kd * 16 + ((lane >> 3) & 1) * 8);
-            mma16816<T>(sc[n], qf[kd], r[0], r[1]);
-            mma16816<T>(sc[n + 1], qf[kd], r[2], r[3]);
-          }
+          for (int kd = 0; kd < DK; ++kd)
+#pragma unroll
+            for (int n = 0; n < NS; n += 2) {
+              unsigned r[4];
+              ldmatrix4(r, sK + kAt(buf, n * 8 + (lane & 7) + ((lane >> 4) << 3), kd * 16 + ((lane >> 3) & 1) * 8));
+              mma16816<T>(sc[n], qf[kd], r[0], r[1]);
+              mma16816<T>(sc[n + 1], qf[kd], r[2], r[3]);
+            }
+        }
         // Scores (exp2 domain), masked where a key may be out of range, on
         // an unmapped page, after a row's query or outside its window; the
         // row maxima over the quad that shares a row.
