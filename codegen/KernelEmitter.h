@@ -95,7 +95,8 @@ struct EmitOptions {
   /// consumers start the next tile (gemm.cuh's EPIWG): 1 where
   /// choose-tiling's cost model chose it (`epilogue_warps`, the default),
   /// 2 wherever the kernel allows (`kiln compile --epilogue-warpgroup`), 0
-  /// never (`--no-epilogue-warpgroup`).
+  /// never (`--no-epilogue-warpgroup`, which also keeps choose-tiling from
+  /// pricing them: its `epilogue-warps=false`).
   int epilogueWarpgroup = 1;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the

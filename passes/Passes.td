@@ -236,7 +236,9 @@ def ChooseTiling : Pass<"kiln-choose-tiling", "mlir::ModuleOp"> {
     Option<"prefillTokens", "prefill-tokens", "int64_t", /*default=*/"512",
            "tokens in a prefill step">,
     Option<"context", "context", "int64_t", /*default=*/"1024",
-           "cached tokens a decode step attends to">
+           "cached tokens a decode step attends to">,
+    Option<"epilogueWarps", "epilogue-warps", "bool", /*default=*/"true",
+           "GEMM tiles may run their epilogue in warps of their own (gemmWs's EPIWG)">
   ];
   let dependentDialects = ["kiln::KilnDialect"];
 }

@@ -19,7 +19,7 @@ void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) 
   fuse.appendInAttention = o.appendInAttention;
   pm.addPass(createFuse(fuse));
   pm.addPass(createChooseTiling(
-      ChooseTilingOptions{o.target, o.decodeBatch, o.prefillTokens, o.context}));
+      ChooseTilingOptions{o.target, o.decodeBatch, o.prefillTokens, o.context, o.epilogueWarps}));
 }
 
 void buildMemoryPipeline(mlir::OpPassManager &pm, const MemoryPipelineOptions &o) {

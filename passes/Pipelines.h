@@ -24,6 +24,9 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<bool> appendInAttention{*this, "append-in-attention",
                                  llvm::cl::desc("in decode, RoPE and the KV append join the attention kernel"),
                                  llvm::cl::init(false)};
+  Option<bool> epilogueWarps{*this, "epilogue-warps",
+                             llvm::cl::desc("GEMM tiles may run their epilogue in warps of their own"),
+                             llvm::cl::init(true)};
 };
 
 struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> {

@@ -65,6 +65,7 @@ struct ChooseTilingPass : kiln::impl::ChooseTilingBase<ChooseTilingPass> {
       StepShape step = stepShapeOf(f, decodeBatch, prefillTokens, context);
       for (FusedOp k : f.getOps<FusedOp>()) {
         cost::KernelShape s = cost::describe(k, step);
+        s.epilogueWarps = epilogueWarps;
         cost::Tiling tl = cost::best(s, t);
         k->setAttr("kiln.tile", tileAttr(b, tl));
         k->setAttr("kiln.cost", costAttr(b, s, tl));

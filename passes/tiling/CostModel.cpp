@@ -298,7 +298,7 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // default engine 1.5% slower with a 6.8-wave gate/up).
           int64_t staged = bm * (bn + 8) * s.elementBytes;
           double minWaves = s.epilogueLoads ? 2.5 : 8.0;
-          if (hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
+          if (s.epilogueWarps && hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
               static_cast<double>(tiles) >= minWaves * t.smCount) {
             int64_t ring = stages;
             while (ring > 2 && ring * (bm + bn) * bk * s.elementBytes + 1024 + staged > t.smemPerBlockBytes)

@@ -39,6 +39,7 @@ struct KernelShape {
   int64_t weightBytes = 0;     // the part of `bytes` that is weights
   int64_t flops = 0;
   bool epilogueLoads = false;  // a matmul whose epilogue reads an activation (a residual)
+  bool epilogueWarps = true;   // the GEMM may run its epilogue in warps of its own (choose-tiling's option)
 };
 
 struct Tiling {

@@ -178,6 +178,7 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
   g.prefillTokens = prefillTokens;
   g.context = o.maxSeq;
   g.appendInAttention = o.appendInAttention;
+  g.epilogueWarps = o.epilogueWarpgroup != 0;
   buildGraphPipeline(pm, g);
   if (stage == Stage::Exec) {
     MemoryPipelineOptions mem;

@@ -2,6 +2,7 @@
 // RUN: kiln-opt %s -split-input-file -kiln-choose-tiling -kiln-test-print-cost -o /dev/null | FileCheck %s --check-prefix=COST
 // RUN: kiln-opt %s -split-input-file -kiln-choose-tiling=target=a100 | FileCheck %s --check-prefix=A100
 // RUN: kiln-opt %s -split-input-file -kiln-choose-tiling=prefill-tokens=4096 | FileCheck %s --check-prefix=BIG
+// RUN: kiln-opt %s -split-input-file -kiln-choose-tiling="prefill-tokens=4096 epilogue-warps=false" | FileCheck %s --check-prefix=NOEW
 // RUN: not kiln-opt %s -split-input-file -kiln-choose-tiling=target=h900 2>&1 | FileCheck %s --check-prefix=BAD
 // BAD: unknown target "h900" (known: a100-pcie-40gb, a100-sxm-80gb, h100-pcie-80gb, h100-sxm-80gb, h200-sxm-141gb; or give a path to a .json description)
 
@@ -68,6 +69,27 @@ func.func @prefill(%ids: tensor<?x?xi64>, %x: tensor<?x?x2048xbf16>) -> tensor<?
     kiln.yield %m : tensor<?x?x6144xbf16>
   }
   return %y : tensor<?x?x6144xbf16>
+}
+
+// -----
+
+// An output projection with its residual at 4096 tokens: 512 tiles of
+// 128 x 256, 3.9 a block, enough for epilogue warps with a residual to
+// load (2.5 waves): 3 stages beside 128 staged rows of 256 + 8 products.
+// epilogue-warps=false keeps the 4-stage ring.
+// BIG-LABEL: func.func @prefill_residual
+// BIG: kiln.tile = {block_k = 64 : i64, block_m = 128 : i64, block_n = 256 : i64, epilogue_warps = 1 : i64, family = "gemm", grid = 512 : i64, smem = 216064 : i64, stages = 3 : i64}
+// NOEW-LABEL: func.func @prefill_residual
+// NOEW: kiln.tile = {block_k = 64 : i64, block_m = 128 : i64, block_n = 256 : i64, family = "gemm", grid = 512 : i64, smem = 197632 : i64, stages = 4 : i64}
+func.func @prefill_residual(%ids: tensor<?x?xi64>, %x: tensor<?x?x4096xbf16>, %r: tensor<?x?x4096xbf16>) -> tensor<?x?x4096xbf16> {
+  %w = kiln.weight "wo" : tensor<4096x4096xbf16>
+  %y = kiln.fused "matmul"(%x, %w, %r) : (tensor<?x?x4096xbf16>, tensor<4096x4096xbf16>, tensor<?x?x4096xbf16>) -> tensor<?x?x4096xbf16> {
+  ^bb0(%a: tensor<?x?x4096xbf16>, %b: tensor<4096x4096xbf16>, %c: tensor<?x?x4096xbf16>):
+    %m = kiln.matmul %a, %b {transpose_b} : tensor<?x?x4096xbf16>, tensor<4096x4096xbf16> -> tensor<?x?x4096xbf16>
+    %s = kiln.add %c, %m : tensor<?x?x4096xbf16>, tensor<?x?x4096xbf16> -> tensor<?x?x4096xbf16>
+    kiln.yield %s : tensor<?x?x4096xbf16>
+  }
+  return %y : tensor<?x?x4096xbf16>
 }
 
 // -----
