@@ -12,12 +12,15 @@ namespace {
 struct Sequence {
   size_t index;
   std::vector<int64_t> tokens; // prompt then generated
+  uint64_t seed = 0;           // its draws: counterUniform(seed, position)
   int64_t generated = 0;
   bool done = false;
 };
 
+/// The next token of `s` from its logits: its draw is a function of its
+/// seed and the position the token takes, whatever else runs.
 Status pick(const float *logits, int64_t vocab, const Sequence &s, const GenerateOptions &o,
-            const std::vector<int64_t> &eos, host::Rng &rng, std::vector<float> &scratch, int64_t &token) {
+            const std::vector<int64_t> &eos, std::vector<float> &scratch, int64_t &token) {
   const float *row = logits;
   if (s.generated < o.minTokens && !eos.empty()) {
     scratch.assign(logits, logits + vocab);
@@ -26,7 +29,8 @@ Status pick(const float *logits, int64_t vocab, const Sequence &s, const Generat
         scratch[static_cast<size_t>(e)] = -std::numeric_limits<float>::infinity();
     row = scratch.data();
   }
-  return host::sampleToken(row, vocab, o.sampling, rng, token);
+  return host::sampleTokenWith(row, vocab, o.sampling,
+                               host::counterUniform(s.seed, static_cast<uint64_t>(s.tokens.size())), token);
 }
 
 } // namespace
@@ -45,9 +49,11 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     firstLogits->assign(prompts.size(), {});
   BlockManager blocks(model.pages(), model.pageSize(), o.prefixCaching);
   int64_t maxBlocks = (m.maxSeq + m.pageSize - 1) / m.pageSize;
-  host::Rng rng(o.seed);
   std::vector<float> scratch;
   std::vector<Sequence> seqs;
+  if (!o.seeds.empty() && o.seeds.size() != prompts.size())
+    return Status::error("seeds: " + std::to_string(o.seeds.size()) + " given for " +
+                         std::to_string(prompts.size()) + " prompts (one each, or none)");
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].empty())
       return Status::error("prompt " + std::to_string(i) + " is empty");
@@ -55,7 +61,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       return Status::error("prompt " + std::to_string(i) + " of " + std::to_string(prompts[i].size()) +
                            " tokens plus " + std::to_string(o.maxTokens) + " new ones exceeds the engine's max_seq " +
                            std::to_string(m.maxSeq) + ": recompile with a larger --max-seq");
-    seqs.push_back({i, prompts[i]});
+    seqs.push_back({i, prompts[i], o.seeds.empty() ? o.seed : o.seeds[i]});
   }
   auto seqId = [](const Sequence &s) { return static_cast<int64_t>(s.index); };
   auto finish = [&](Sequence &s, int64_t token) {
@@ -130,7 +136,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     if (firstLogits && (*firstLogits)[s.index].empty())
       (*firstLogits)[s.index] = out.logits;
     int64_t token;
-    KILN_RETURN_IF_ERROR(pick(out.logits.data(), out.vocab, s, o, model.eos(), rng, scratch, token));
+    KILN_RETURN_IF_ERROR(pick(out.logits.data(), out.vocab, s, o, model.eos(), scratch, token));
     finish(s, token);
     return Status::ok();
   };
@@ -321,7 +327,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       int64_t token = out.next[b];
       if (needLogits)
         KILN_RETURN_IF_ERROR(pick(out.logits.data() + b * static_cast<size_t>(out.vocab), out.vocab, *running[b], o,
-                                  model.eos(), rng, scratch, token));
+                                  model.eos(), scratch, token));
       accept(*running[b], token);
     }
     dropDone();

@@ -16,7 +16,13 @@ struct GenerateOptions {
   int64_t maxTokens = 32;
   int64_t minTokens = 0; // end-of-sequence ids are masked until this many
   host::SamplingParams sampling;
+  /// Sampling draws: Philox keyed by a prompt's seed at the position of the
+  /// token drawn (host::counterUniform), so a prompt's tokens depend only on
+  /// its seed, never on the other prompts or the batching; the same prompt
+  /// with the same seed samples the same tokens. `seeds`: one per prompt,
+  /// or empty for `seed` for all.
   uint64_t seed = 0;
+  std::vector<uint64_t> seeds;
   std::vector<int64_t> stop; // besides the model's end-of-sequence ids
   bool ignoreEos = false;     // generate maxTokens whatever comes (benchmarks)
   /// Called with (sequence, token) as each token is made; false stops that sequence.

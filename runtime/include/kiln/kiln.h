@@ -72,7 +72,7 @@ typedef struct kiln_generate_options {
   float temperature;    /* 0: greedy */
   int64_t top_k;        /* 0: all */
   float top_p;          /* 1: all */
-  uint64_t seed;        /* 0 */
+  uint64_t seed;        /* 0; a request's sampled tokens depend on it and its prompt alone */
   const int64_t *stop_tokens; /* besides the model's end-of-sequence ids */
   size_t num_stop_tokens;
   kiln_token_callback on_token; /* NULL: none */

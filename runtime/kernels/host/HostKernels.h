@@ -170,10 +170,22 @@ struct SamplingParams {
   float topP = 1.0f;        // 1: all
 };
 
+/// Philox4x32-10 (Salmon, Moraes, Dror, Shaw: "Parallel random numbers: as
+/// easy as 1, 2, 3", SC'11): four 32-bit words that depend only on the
+/// counter and the key, so a draw needs no state and no order.
+void philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+/// A uniform in [0, 1) (53 bits) for (seed, position): Philox keyed by the
+/// seed at counter (position, 0). A request's sampled tokens then depend
+/// on its seed and the positions they are drawn for, never on what else
+/// runs, in which order, or whether it was preempted and resumed.
+double counterUniform(uint64_t seed, uint64_t position);
+
 /// Samples one token id from a row of logits. Greedy returns the argmax
 /// (the first on ties). Errors on an empty row or NaN logits.
 Status sampleToken(const float *logits, int64_t n, const SamplingParams &p,
                    Rng &rng, int64_t &token);
+/// The same with the uniform given (drawn by the caller, e.g. counterUniform).
+Status sampleTokenWith(const float *logits, int64_t n, const SamplingParams &p, double u, int64_t &token);
 /// The probabilities sampleToken draws from (after temperature, top-k, top-p).
 Status samplingDistribution(const float *logits, int64_t n,
                             const SamplingParams &p, std::vector<double> &probs);

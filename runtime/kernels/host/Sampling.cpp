@@ -88,6 +88,27 @@ Status samplingDistribution(const float *logits, int64_t n,
   return Status::ok();
 }
 
+void philox4x32(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]) {
+  uint32_t c[4] = {counter[0], counter[1], counter[2], counter[3]}, k[2] = {key[0], key[1]};
+  for (int round = 0; round < 10; ++round) {
+    uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c[0], p1 = static_cast<uint64_t>(0xCD9E8D57u) * c[2];
+    uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c[1] ^ k[0], n2 = static_cast<uint32_t>(p0 >> 32) ^ c[3] ^ k[1];
+    c[0] = n0, c[1] = static_cast<uint32_t>(p1), c[2] = n2, c[3] = static_cast<uint32_t>(p0);
+    k[0] += 0x9E3779B9u, k[1] += 0xBB67AE85u;
+  }
+  for (int i = 0; i < 4; ++i)
+    out[i] = c[i];
+}
+
+double counterUniform(uint64_t seed, uint64_t position) {
+  const uint32_t counter[4] = {static_cast<uint32_t>(position), static_cast<uint32_t>(position >> 32), 0u, 0u};
+  const uint32_t key[2] = {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+  uint32_t r[4];
+  philox4x32(counter, key, r);
+  uint64_t bits = (static_cast<uint64_t>(r[0]) << 32) | r[1];
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
 Status sampleToken(const float *logits, int64_t n, const SamplingParams &p,
                    Rng &rng, int64_t &token) {
   KILN_RETURN_IF_ERROR(checkLogits(logits, n));
@@ -95,9 +116,18 @@ Status sampleToken(const float *logits, int64_t n, const SamplingParams &p,
     token = argmaxRow(logits, n);
     return Status::ok();
   }
+  return sampleTokenWith(logits, n, p, rng.uniform(), token);
+}
+
+Status sampleTokenWith(const float *logits, int64_t n, const SamplingParams &p, double u, int64_t &token) {
+  KILN_RETURN_IF_ERROR(checkLogits(logits, n));
+  if (p.temperature <= 0.0f || p.topK == 1) {
+    token = argmaxRow(logits, n);
+    return Status::ok();
+  }
   std::vector<double> probs;
   KILN_RETURN_IF_ERROR(samplingDistribution(logits, n, p, probs));
-  double u = rng.uniform(), cum = 0.0;
+  double cum = 0.0;
   int64_t last = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (probs[i] <= 0.0)

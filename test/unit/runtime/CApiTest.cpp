@@ -138,3 +138,62 @@ TEST(CApi, GeneratesSeveralPromptsTogether) {
   EXPECT_EQ(got[3], seen.tokens[3]);
   EXPECT_TRUE(got[2].empty());
 }
+
+// Sampled tokens are a function of the request's prompt and seed alone
+// (Philox at each token's position): a prompt sampled alone and after
+// others, in any order, gives the same tokens (one shared generator gave
+// each request the draws the earlier ones left); another seed gives other
+// tokens. The fixture's engine decodes one sequence at a time: its memory
+// plan is for max_batch 1 (the batch-2 edit of the test above overlaps
+// its decode buffers on the host device), so rows beside each other are
+// the GPU checks' to compare.
+TEST(CApi, SampledTokensDoNotDependOnTheBatch) {
+  std::string engine = kiln::test::writeTinyLlamaEngine("capi_sampled");
+  kiln_load_options lo;
+  kiln_load_options_init(&lo);
+  lo.device = "host";
+  lo.weights = kiln::test::kTinyLlama.c_str();
+  lo.overlap = "off";
+  kiln_model *m = nullptr;
+  ASSERT_EQ(messageOf(kiln_model_load(engine.c_str(), &lo, &m)), "");
+  kiln_generate_options go;
+  kiln_generate_options_init(&go);
+  go.max_tokens = 12;
+  go.temperature = 1.5f;
+  go.top_p = 0.98f;
+  go.seed = 1234;
+  go.min_tokens = 12; // the end-of-sequence ids masked: 12 tokens each
+  const std::vector<int64_t> a = {5, 17, 3, 99, 42};
+  auto alone = [&](const std::vector<int64_t> &p, uint64_t seed) {
+    go.seed = seed;
+    std::vector<int64_t> out(12);
+    size_t n = 0;
+    EXPECT_EQ(messageOf(kiln_generate(m, p.data(), p.size(), &go, out.data(), out.size(), &n)), "");
+    out.resize(n);
+    go.seed = 1234;
+    return out;
+  };
+  std::vector<int64_t> want = alone(a, 1234);
+  ASSERT_EQ(want.size(), 12u);
+  std::vector<std::vector<int64_t>> orders[] = {
+      {{1, 2, 3}, a, {8, 8, 8, 8, 8, 8, 8}}, {a, {7}, {2, 4, 6, 8}}, {{9, 9}, {3, 1, 4, 1, 5}, {2, 7}, a}};
+  for (const auto &prompts : orders) {
+    std::vector<std::vector<int64_t>> out(prompts.size(), std::vector<int64_t>(12));
+    std::vector<kiln_request> r(prompts.size());
+    size_t at = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), out[i].size(), 0, nullptr};
+      if (prompts[i] == a)
+        at = i;
+    }
+    ASSERT_EQ(messageOf(kiln_generate_batch(m, r.data(), r.size(), &go, nullptr, nullptr)), "");
+    out[at].resize(r[at].count);
+    EXPECT_EQ(out[at], want) << "beside " << prompts.size() - 1 << " others, at " << at;
+  }
+  // Other seeds sample other tokens (12 tokens at temperature 1.5).
+  int differ = 0;
+  for (uint64_t seed : {1u, 2u, 3u})
+    differ += alone(a, seed) != want;
+  EXPECT_GE(differ, 2);
+  kiln_model_free(m);
+}
