@@ -193,6 +193,54 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
   KILN_RETURN_IF_ERROR(m->device_->prepareKernels(engine, man, m->note_).withContext(path));
   KILN_RETURN_IF_ERROR(m->bindWeights(engine, o.weights.empty() ? man.modelSource : o.weights));
 
+  // What the memory plan holds. Decode: every activation a kernel reads
+  // from the arena fits its range at max_batch rows, or the manifest is
+  // refused (edited past its plan, its buffers would overlap and give wrong
+  // rows silently). Other functions: the sequences a step may take, from
+  // the per-sequence buffers ([batch, ...] without tokens) -- the planner
+  // sizes a prefill step as one sequence of max_num_tokens tokens.
+  m->stepBatch_.clear();
+  for (const format::FunctionDesc &f : man.functions) {
+    const bool decode = f.name == "decode";
+    int64_t held = decode ? man.maxBatch : std::max(man.maxNumTokens, man.maxBatch);
+    for (size_t li = 0; li < f.launches.size(); ++li) {
+      const format::LaunchDesc &l = f.launches[li];
+      const format::HostProgramDesc &hp = man.kernels[static_cast<size_t>(l.kernel)].host;
+      for (size_t i = 0; i < l.operands.size() && i < hp.args.size(); ++i) {
+        if (l.operands[i].kind != format::OperandDesc::Kind::Arena)
+          continue;
+        const format::HostProgramDesc::Arg &arg = hp.args[i];
+        host::DType dt;
+        if (!host::parseDType(arg.dtype, dt))
+          continue; // the host program's own check names it
+        int64_t row = static_cast<int64_t>(host::dtypeSize(dt));
+        bool batch = false, other = false;
+        for (size_t d = 0; d < arg.sizes.size(); ++d) {
+          const std::string &sym = d < arg.symbols.size() ? arg.symbols[d] : std::string();
+          if (sym.empty())
+            row *= std::max<int64_t>(0, arg.sizes[d]);
+          else if (sym == "batch")
+            batch = true;
+          else
+            other = true; // tokens (rows planned as a product), pages, blocks
+        }
+        if (!batch || (other && !decode) || row <= 0)
+          continue;
+        if (decode && other)
+          continue;
+        const int64_t rows = static_cast<int64_t>(l.operands[i].arena.size) / row;
+        if (decode && rows < man.maxBatch)
+          return Status::error(path + ": the memory plan does not hold decode's largest step: launch " +
+                               std::to_string(li) + " (" + man.kernels[static_cast<size_t>(l.kernel)].name +
+                               ") reads " + std::to_string(row * man.maxBatch) + " bytes at max_batch " +
+                               std::to_string(man.maxBatch) + " from an arena range of " +
+                               std::to_string(l.operands[i].arena.size));
+        held = std::min(held, rows);
+      }
+    }
+    m->stepBatch_[f.name] = std::max<int64_t>(1, held);
+  }
+
   // Arena (the functions run one at a time), workspace, I/O, KV pool.
   uint64_t arena = 0;
   for (const format::FunctionDesc &f : man.functions)
@@ -367,6 +415,9 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
   if (name == "decode" && B > manifest_.maxBatch)
     return Status::error("a decode step of " + std::to_string(B) + " sequences exceeds max_batch " +
                          std::to_string(manifest_.maxBatch));
+  if (auto held = stepBatch_.find(name); held != stepBatch_.end() && B > held->second)
+    return Status::error(name + " of " + std::to_string(B) + " sequences a step exceeds the " +
+                         std::to_string(held->second) + " the engine's memory plan holds");
   if (M > ioBlocks_)
     return Status::error("block tables of " + std::to_string(M) + " pages exceed the engine's " +
                          std::to_string(ioBlocks_) + " (max_seq " + std::to_string(manifest_.maxSeq) + ")");

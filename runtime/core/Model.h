@@ -17,6 +17,7 @@
 #include "runtime/core/Device.h"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -136,6 +137,7 @@ private:
   std::vector<DevPtr> weightPtrs_;
   std::vector<uint64_t> workspaceOffsets_; // each kernel's region
   int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;
+  std::map<std::string, int64_t> stepBatch_; // sequences a step of each function may take (its memory plan)
   std::vector<int64_t> eos_;
   bool useGraphs_ = true, overlap_ = true, autoOverlap_ = false, profiling_ = false;
   std::vector<KernelTime> profile_;

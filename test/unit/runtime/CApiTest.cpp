@@ -85,7 +85,8 @@ int record(void *user, size_t request, int64_t token) {
 } // namespace
 
 TEST(CApi, GeneratesSeveralPromptsTogether) {
-  std::string engine = kiln::test::writeTinyLlamaEngine("capi_batch", "\"max_batch\":1", "\"max_batch\":2");
+  std::string engine = kiln::test::writeTinyLlamaEngine("capi_batch", "\"max_batch\":4", "\"max_batch\":2",
+                                                        "tiny_llama_b4.json");
   kiln_load_options lo;
   kiln_load_options_init(&lo);
   lo.device = "host";
@@ -140,15 +141,13 @@ TEST(CApi, GeneratesSeveralPromptsTogether) {
 }
 
 // Sampled tokens are a function of the request's prompt and seed alone
-// (Philox at each token's position): a prompt sampled alone and after
-// others, in any order, gives the same tokens (one shared generator gave
-// each request the draws the earlier ones left); another seed gives other
-// tokens. The fixture's engine decodes one sequence at a time: its memory
-// plan is for max_batch 1 (the batch-2 edit of the test above overlaps
-// its decode buffers on the host device), so rows beside each other are
-// the GPU checks' to compare.
+// (Philox at each token's position): a prompt sampled alone and beside
+// others in batches of two, in any order, gives the same tokens (one
+// shared generator gave each request the draws the earlier ones left);
+// another seed gives other tokens.
 TEST(CApi, SampledTokensDoNotDependOnTheBatch) {
-  std::string engine = kiln::test::writeTinyLlamaEngine("capi_sampled");
+  std::string engine = kiln::test::writeTinyLlamaEngine("capi_sampled", "\"max_batch\":4", "\"max_batch\":2",
+                                                        "tiny_llama_b4.json");
   kiln_load_options lo;
   kiln_load_options_init(&lo);
   lo.device = "host";

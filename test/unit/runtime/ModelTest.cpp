@@ -142,6 +142,12 @@ private:
 std::string writeEngine(const std::string &name, const std::string &edit = "", const std::string &with = "") {
   return test::writeTinyLlamaEngine(name, edit, with);
 }
+/// The tiny Llama compiled --max-batch 4 (its memory plan holds 4 decode
+/// rows), max_batch optionally lowered to `batch`.
+std::string writeEngineB4(const std::string &name, int batch = 4) {
+  return test::writeTinyLlamaEngine(name, "\"max_batch\":4", "\"max_batch\":" + std::to_string(batch),
+                                    "tiny_llama_b4.json");
+}
 
 Status load(Recorded &r, const std::string &engine, LoadOptions o, std::unique_ptr<Model> &m,
             size_t freeBytes = size_t(1) << 30) {
@@ -281,6 +287,24 @@ TEST(Model, RefusesAKvPoolThatDoesNotFit) {
   s = load(r, writeEngine("smallpool"), {}, m, size_t(1) << 20);
   ASSERT_TRUE(s.isOk()) << s.message();
   EXPECT_LT(m->pages(), 8 * 1024);
+}
+
+// A manifest whose max_batch outgrows its memory plan (the batch-1 plan's
+// decode buffers edited to take two rows: run, they would overlap and give
+// the second row wrong logits) is refused, naming the launch and the bytes;
+// lowering max_batch under the plan is fine.
+TEST(Model, RefusesAMemoryPlanThatDoesNotHoldMaxBatch) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  Status s = load(r, writeEngine("overgrown", "\"max_batch\":1", "\"max_batch\":2"), {}, m);
+  ASSERT_FALSE(s.isOk());
+  EXPECT_NE(s.message().find("the memory plan does not hold decode's largest step"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("at max_batch 2 from an arena range of"), std::string::npos) << s.message();
+  EXPECT_TRUE(load(r, writeEngineB4("b4"), {}, m).isOk());
+  EXPECT_TRUE(load(r, writeEngineB4("b4as3", 3), {}, m).isOk());
+  s = load(r, test::writeTinyLlamaEngine("b4as8", "\"max_batch\":4", "\"max_batch\":8", "tiny_llama_b4.json"), {}, m);
+  EXPECT_NE(s.message().find("the memory plan does not hold"), std::string::npos) << s.message();
 }
 
 TEST(Model, RefusesRequestsBeyondTheEngine) {
@@ -470,7 +494,7 @@ TEST(BlockManager, ReusesTheLeastRecentlyReleasedCachedPagesLast) {
 TEST(Generate, BatchesContinuouslyWithinMaxBatch) {
   Recorded r;
   std::unique_ptr<Model> m;
-  ASSERT_TRUE(load(r, writeEngine("batch4", "\"max_batch\":1", "\"max_batch\":4"), {}, m).isOk());
+  ASSERT_TRUE(load(r, writeEngineB4("batch4"), {}, m).isOk());
   GenerateOptions g;
   g.ignoreEos = true;
   std::vector<std::vector<int64_t>> prompts, out;
@@ -522,7 +546,7 @@ TEST(Generate, WaitsOrPreemptsWhenTheKvPoolIsFullAndLosesNoWork) {
   std::unique_ptr<Model> m;
   LoadOptions o;
   o.kvPages = 4; // 64 tokens
-  ASSERT_TRUE(load(r, writeEngine("tight", "\"max_batch\":1", "\"max_batch\":4"), o, m).isOk());
+  ASSERT_TRUE(load(r, writeEngineB4("tight"), o, m).isOk());
   GenerateOptions g;
   g.ignoreEos = true;
   g.maxTokens = 24; // each sequence ends at 10 + 24 tokens: 3 pages
@@ -545,7 +569,7 @@ TEST(Generate, RefusesOnlyThePromptThatCannotFitAlone) {
   std::unique_ptr<Model> m;
   LoadOptions o;
   o.kvPages = 2; // 32 tokens
-  ASSERT_TRUE(load(r, writeEngine("refuse", "\"max_batch\":1", "\"max_batch\":2"), o, m).isOk());
+  ASSERT_TRUE(load(r, writeEngineB4("refuse", 2), o, m).isOk());
   GenerateOptions g;
   g.ignoreEos = true;
   g.maxTokens = 4;
@@ -574,7 +598,7 @@ Status hostGenerate(const std::vector<std::vector<int64_t>> &prompts, const Gene
   LoadOptions o;
   o.weights = kLlama;
   KILN_RETURN_IF_ERROR(
-      Model::load(std::move(host), writeEngine("ahead", "\"max_batch\":1", "\"max_batch\":2"), o, m));
+      Model::load(std::move(host), writeEngineB4("ahead", 2), o, m));
   // The tiny Llama's decode writes its embedding elsewhere than its next
   // tokens: a step launched ahead reads the ids where the last one left them.
   EXPECT_TRUE(m->feedsIdsInPlace());

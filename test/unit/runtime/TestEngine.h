@@ -1,9 +1,11 @@
 //===- TestEngine.h - the tiny Llama's real manifest in an engine file -----===//
 //
-// The manifest `kiln compile` wrote for the tiny Llama (the fuzzer's seed:
-// batch 1, max_seq 128, pages of 16, host programs included), optionally
-// edited, in an engine file with stand-in CUDA sections. The host device
-// runs it for real from its host programs; a recording device records it.
+// The manifest `kiln compile` wrote for the tiny Llama (the fuzzer's seeds:
+// batch 1, max_seq 128, pages of 16, host programs included; and the same
+// compiled --max-batch 4, tiny_llama_b4.json, whose memory plan holds four
+// decode rows), optionally edited, in an engine file with stand-in CUDA
+// sections. The host device runs it for real from its host programs; a
+// recording device records it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_TEST_UNIT_RUNTIME_TESTENGINE_H
@@ -22,10 +24,12 @@ namespace kiln::test {
 inline const std::string kTinyLlama = std::string(KILN_SOURCE_DIR) + "/test/models/hf/llama";
 
 /// Writes the engine to a temp path named after `name`; every `edit` (when
-/// not empty) is replaced by `with` in the manifest first.
+/// not empty) is replaced by `with` in the manifest first. `fixture`: the
+/// manifest's file in test/fuzz/corpus/manifest.
 inline std::string writeTinyLlamaEngine(const std::string &name, const std::string &edit = "",
-                                        const std::string &with = "") {
-  std::ifstream f(std::string(KILN_SOURCE_DIR) + "/test/fuzz/corpus/manifest/tiny_llama.json");
+                                        const std::string &with = "",
+                                        const std::string &fixture = "tiny_llama.json") {
+  std::ifstream f(std::string(KILN_SOURCE_DIR) + "/test/fuzz/corpus/manifest/" + fixture);
   std::stringstream ss;
   ss << f.rdbuf();
   std::string manifest = ss.str();
@@ -38,7 +42,7 @@ inline std::string writeTinyLlamaEngine(const std::string &name, const std::stri
   EXPECT_TRUE(w.add("manifest", manifest).isOk());
   EXPECT_TRUE(w.add("cuda_source", std::string(200000, 'x')).isOk());
   EXPECT_TRUE(w.add("cubin.sm_90a", std::string(400000, 'c')).isOk());
-  EXPECT_TRUE(w.add("ptx.sm_90a", std::string(400000, 'p')).isOk());
+  EXPECT_TRUE(w.add("ptx.sm_90a", std::string(600000, 'p')).isOk());
   std::string path = ::testing::TempDir() + "/" + name + ".engine";
   EXPECT_TRUE(w.write(path).isOk());
   return path;
