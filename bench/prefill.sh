@@ -9,9 +9,9 @@
 #     peer_prefill.py times transformers + SDPA on it at 512, 2048 and 4096
 #     tokens; kiln-run --bench-prefill times the engine that prefills a
 #     whole prompt in one step (max_num_tokens 4096) at the same lengths, a
-#     batch of 8 x 512 (refused since 2026-12-06: the engine's memory plan
-#     holds one sequence a prefill step, and the earlier 8 x 512 rows wrote
-#     past it), and the default engine (chunks of 512), with the
+#     batch of 8 x 512 (engines planned before 2026-12-06 held one
+#     sequence a prefill step, and their 8 x 512 rows wrote past it; the
+#     runtime now refuses that), and the default engine (chunks of 512), with the
 #     per-kernel profile of the 4096-token prefill; and the one-step engine
 #     compiled --no-wgmma (GEMMs on mma.sync), --no-warp-specialize
 #     (gemmMma's wgmma in place of the TMA-fed gemmWs),

@@ -324,8 +324,9 @@ LogicalResult checkKvCacheMatchesForward(ModuleOp module,
   // sequence's last.
   bool lastOnly = viewOf(prefill.getResultTypes()[0]).getDimSize(1) == 1;
   // Prefill: every prompt in one padded batch, or one sequence per call when
-  // the lowered prefill was planned for one (the runtime's chunked prefill).
-  bool perSequence = isExecFunction(prefill) && viewOf(prefill.getResultTypes()[0]).getDimSize(0) == 1;
+  // the prefill is lowered (its rows planned as one sequence of max_tokens:
+  // the runtime's chunked prefill).
+  bool perSequence = isExecFunction(prefill);
   // Prompts go in chunks of `prefillChunk` tokens (0: whole), each chunk at
   // its positions and attending to the cache the earlier chunks filled: the
   // runtime's chunked prefill.

@@ -32,16 +32,20 @@ namespace {
 ex::BufferType bufferOf(Type t) { return ex::BufferType::get(t.getContext(), cast<RankedTensorType>(t)); }
 
 /// The static shape a step's tensor takes at its largest: dynamic batch and
-/// token dimensions from `step`; any other dynamic dimension is an error.
-FailureOr<RankedTensorType> plannedType(Type t, const StepShape &step) {
+/// token dimensions from `step` -- a step's rows (batch x tokens) as one
+/// sequence of `step.tokens`, a tensor of one row per sequence (no token
+/// dimension: the last token's hidden state, context lengths) for
+/// `sequences` of them; any other dynamic dimension is an error.
+FailureOr<RankedTensorType> plannedType(Type t, const StepShape &step, int64_t sequences) {
   auto rt = cast<RankedTensorType>(t);
+  const bool rows = rt.getRank() > 1 && ShapedType::isDynamic(rt.getDimSize(1));
   SmallVector<int64_t> shape;
   for (int64_t i = 0; i < rt.getRank(); ++i) {
     int64_t d = rt.getDimSize(i);
     if (ShapedType::isDynamic(d)) {
       if (i > 1)
         return failure();
-      d = i == 0 ? step.batch : step.tokens;
+      d = i == 1 ? step.tokens : rows ? step.batch : std::max(step.batch, sequences);
     }
     shape.push_back(d);
   }
@@ -207,7 +211,7 @@ LogicalResult Lowering::lower(func::FuncOp f) {
         return op.emitOpError("is used outside a kernel: run kiln-fuse before lowering"),
                failure();
     } else if (auto r = dyn_cast<ReshapeOp>(op)) {
-      FailureOr<RankedTensorType> t = plannedType(r.getType(), step);
+      FailureOr<RankedTensorType> t = plannedType(r.getType(), step, decode_.batch);
       if (failed(t))
         return r.emitOpError("has a dynamic dimension beyond batch and tokens"), failure();
       buf[r] = ex::ViewOp::create(b, r.getLoc(), bufferOf(*t), buf.lookup(r.getInput()));
@@ -234,7 +238,7 @@ LogicalResult Lowering::lower(func::FuncOp f) {
             used.insert(*i);
           }
         if (!inPlace) {
-          FailureOr<RankedTensorType> t = plannedType(r.getType(), step);
+          FailureOr<RankedTensorType> t = plannedType(r.getType(), step, decode_.batch);
           if (failed(t))
             return fused.emitOpError("result ") << r.getType()
                                                 << " has a dynamic dimension beyond batch and "

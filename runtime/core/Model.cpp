@@ -196,13 +196,14 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
   // What the memory plan holds. Decode: every activation a kernel reads
   // from the arena fits its range at max_batch rows, or the manifest is
   // refused (edited past its plan, its buffers would overlap and give wrong
-  // rows silently). Other functions: the sequences a step may take, from
-  // the per-sequence buffers ([batch, ...] without tokens) -- the planner
-  // sizes a prefill step as one sequence of max_num_tokens tokens.
-  m->stepBatch_.clear();
+  // rows silently). Other functions: the sequences and the rows (batch x
+  // tokens) a step may take, from the per-sequence buffers ([batch, ...]
+  // without tokens) and the per-row ones ([batch, tokens, ...]).
+  m->stepLimits_.clear();
   for (const format::FunctionDesc &f : man.functions) {
     const bool decode = f.name == "decode";
     int64_t held = decode ? man.maxBatch : std::max(man.maxNumTokens, man.maxBatch);
+    int64_t heldRows = std::max(man.maxNumTokens, man.maxBatch);
     for (size_t li = 0; li < f.launches.size(); ++li) {
       const format::LaunchDesc &l = f.launches[li];
       const format::HostProgramDesc &hp = man.kernels[static_cast<size_t>(l.kernel)].host;
@@ -214,21 +215,25 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
         if (!host::parseDType(arg.dtype, dt))
           continue; // the host program's own check names it
         int64_t row = static_cast<int64_t>(host::dtypeSize(dt));
-        bool batch = false, other = false;
+        bool batch = false, tokens = false, other = false;
         for (size_t d = 0; d < arg.sizes.size(); ++d) {
           const std::string &sym = d < arg.symbols.size() ? arg.symbols[d] : std::string();
           if (sym.empty())
             row *= std::max<int64_t>(0, arg.sizes[d]);
           else if (sym == "batch")
             batch = true;
+          else if (sym == "tokens")
+            tokens = true;
           else
-            other = true; // tokens (rows planned as a product), pages, blocks
+            other = true; // pages, blocks
         }
-        if (!batch || (other && !decode) || row <= 0)
-          continue;
-        if (decode && other)
+        if (!batch || other || row <= 0)
           continue;
         const int64_t rows = static_cast<int64_t>(l.operands[i].arena.size) / row;
+        if (tokens && !decode) {
+          heldRows = std::min(heldRows, rows);
+          continue;
+        }
         if (decode && rows < man.maxBatch)
           return Status::error(path + ": the memory plan does not hold decode's largest step: launch " +
                                std::to_string(li) + " (" + man.kernels[static_cast<size_t>(l.kernel)].name +
@@ -238,7 +243,7 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
         held = std::min(held, rows);
       }
     }
-    m->stepBatch_[f.name] = std::max<int64_t>(1, held);
+    m->stepLimits_[f.name] = {std::max<int64_t>(1, held), std::max<int64_t>(1, heldRows)};
   }
 
   // Arena (the functions run one at a time), workspace, I/O, KV pool.
@@ -415,9 +420,14 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
   if (name == "decode" && B > manifest_.maxBatch)
     return Status::error("a decode step of " + std::to_string(B) + " sequences exceeds max_batch " +
                          std::to_string(manifest_.maxBatch));
-  if (auto held = stepBatch_.find(name); held != stepBatch_.end() && B > held->second)
-    return Status::error(name + " of " + std::to_string(B) + " sequences a step exceeds the " +
-                         std::to_string(held->second) + " the engine's memory plan holds");
+  if (auto held = stepLimits_.find(name); held != stepLimits_.end()) {
+    if (B > held->second.first)
+      return Status::error(name + " of " + std::to_string(B) + " sequences a step exceeds the " +
+                           std::to_string(held->second.first) + " the engine's memory plan holds");
+    if (B * T > held->second.second)
+      return Status::error(name + " of " + std::to_string(B) + " x " + std::to_string(T) + " tokens exceeds the " +
+                           std::to_string(held->second.second) + " rows the engine's memory plan holds");
+  }
   if (M > ioBlocks_)
     return Status::error("block tables of " + std::to_string(M) + " pages exceed the engine's " +
                          std::to_string(ioBlocks_) + " (max_seq " + std::to_string(manifest_.maxSeq) + ")");

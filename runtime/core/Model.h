@@ -137,7 +137,9 @@ private:
   std::vector<DevPtr> weightPtrs_;
   std::vector<uint64_t> workspaceOffsets_; // each kernel's region
   int64_t pages_ = 0, vocab_ = 0, deviceBytes_ = 0, ioTokens_ = 0, ioBlocks_ = 0;
-  std::map<std::string, int64_t> stepBatch_; // sequences a step of each function may take (its memory plan)
+  /// Per function, the sequences and the rows (batch x tokens) a step may
+  /// take: what its memory plan holds.
+  std::map<std::string, std::pair<int64_t, int64_t>> stepLimits_;
   std::vector<int64_t> eos_;
   bool useGraphs_ = true, overlap_ = true, autoOverlap_ = false, profiling_ = false;
   std::vector<KernelTime> profile_;

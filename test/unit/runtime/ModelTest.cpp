@@ -641,3 +641,49 @@ TEST(Generate, LaunchingAheadKeepsTheTokens) {
   EXPECT_EQ(ahead, plain);
   EXPECT_GT(rep.discardedRows, 0);
 }
+
+// A prefill step of several sequences (the memory plan holds max_batch of
+// them: the per-sequence buffers, such as the last token's hidden state,
+// for every one) gives each sequence's logits as its own step does, on the
+// host device; a step of more sequences than the plan holds is refused.
+TEST(Model, PrefillsSeveralSequencesInOneStep) {
+  std::unique_ptr<Device> host;
+  ASSERT_TRUE(openDevice("host", host).isOk());
+  LoadOptions o;
+  o.weights = kLlama;
+  std::unique_ptr<Model> m;
+  Status s = Model::load(std::move(host), writeEngineB4("prefill4"), o, m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  const int64_t T = 6, blocks = 8;
+  std::vector<std::vector<int64_t>> prompts = {{3, 1, 4, 1, 5, 9}, {2, 7, 1, 8, 2, 8}, {100, 200, 300, 400, 5, 6}};
+  auto input = [&](const std::vector<size_t> &which) {
+    StepInput in;
+    in.batch = static_cast<int64_t>(which.size());
+    in.tokens = T;
+    in.maxBlocks = blocks;
+    in.blockTables.assign(static_cast<size_t>(in.batch * blocks), 0);
+    for (size_t b = 0; b < which.size(); ++b) {
+      for (int64_t t = 0; t < T; ++t) {
+        in.ids.push_back(prompts[which[b]][static_cast<size_t>(t)]);
+        in.positions.push_back(t);
+      }
+      in.contextLens.push_back(static_cast<int32_t>(T));
+      in.blockTables[b * blocks] = static_cast<int32_t>(which[b]); // a page each
+    }
+    return in;
+  };
+  StepOutput together;
+  ASSERT_TRUE(m->step("prefill", input({0, 1, 2}), together).isOk());
+  ASSERT_EQ(together.logits.size(), static_cast<size_t>(3 * together.vocab));
+  for (size_t b = 0; b < 3; ++b) {
+    StepOutput alone;
+    ASSERT_TRUE(m->step("prefill", input({b}), alone).isOk());
+    std::vector<float> row(together.logits.begin() + static_cast<long>(b * together.vocab),
+                           together.logits.begin() + static_cast<long>((b + 1) * together.vocab));
+    EXPECT_EQ(row, alone.logits) << "sequence " << b;
+    EXPECT_EQ(together.next[b], alone.next[0]) << "sequence " << b;
+  }
+  StepOutput out;
+  s = m->step("prefill", input({0, 1, 2, 0, 1}), out);
+  EXPECT_FALSE(s.isOk());
+}
