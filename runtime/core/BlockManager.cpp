@@ -184,6 +184,24 @@ void BlockManager::release(int64_t seq) {
   tables_.erase(it);
 }
 
+void BlockManager::forget(int32_t page) {
+  auto e = page >= 0 && static_cast<size_t>(page) < refs_.size() ? entries_.find(page) : entries_.end();
+  if (e == entries_.end())
+    return;
+  auto [lo, hi] = byKey_.equal_range(e->second.key);
+  for (auto it = lo; it != hi; ++it)
+    if (it->second == page) {
+      byKey_.erase(it);
+      break;
+    }
+  entries_.erase(e);
+  if (auto at = idleAt_.find(page); at != idleAt_.end()) {
+    idle_.erase(at->second);
+    idleAt_.erase(at);
+    free_.push_back(page);
+  }
+}
+
 const std::vector<int32_t> &BlockManager::table(int64_t seq) const {
   static const std::vector<int32_t> none;
   auto it = tables_.find(seq);

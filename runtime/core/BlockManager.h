@@ -57,6 +57,14 @@ public:
   /// Drops `seq`'s table; its pages go back to the pool (cached ones stay
   /// cached until their page is needed).
   void release(int64_t seq);
+  /// Takes `page` out of the prefix cache (its KV is about to be written by
+  /// someone who did not take it from here); unreferenced, it is free.
+  void forget(int32_t page);
+  /// Whether admit() looks up and publish() enters the prefix cache (what
+  /// is cached stays).
+  void setPrefixCaching(bool on) { prefixCaching_ = on; }
+  /// Sequences holding pages now.
+  size_t sequences() const { return tables_.size(); }
 
   const std::vector<int32_t> &table(int64_t seq) const;
   /// Pages a reservation can take: free ones and cached ones nobody holds.

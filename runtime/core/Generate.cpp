@@ -47,7 +47,19 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
   outputs.assign(prompts.size(), {});
   if (firstLogits)
     firstLogits->assign(prompts.size(), {});
-  BlockManager blocks(model.pages(), model.pageSize(), o.prefixCaching);
+  // The model's pages and prefix cache: what earlier calls computed is
+  // reused. Every sequence of this call leaves it when the call returns,
+  // whatever the return (the pages a failed call held go back).
+  BlockManager &blocks = model.blocks();
+  blocks.setPrefixCaching(o.prefixCaching);
+  struct ReleaseAll {
+    BlockManager &blocks;
+    size_t n;
+    ~ReleaseAll() {
+      for (size_t i = 0; i < n; ++i)
+        blocks.release(static_cast<int64_t>(i));
+    }
+  } releaseAll{blocks, prompts.size()};
   int64_t maxBlocks = (m.maxSeq + m.pageSize - 1) / m.pageSize;
   std::vector<float> scratch;
   std::vector<Sequence> seqs;

@@ -27,8 +27,9 @@ struct GenerateOptions {
   bool ignoreEos = false;     // generate maxTokens whatever comes (benchmarks)
   /// Called with (sequence, token) as each token is made; false stops that sequence.
   std::function<bool(size_t, int64_t)> onToken;
-  /// Reuse the KV pages of prompt prefixes already computed (this call's
-  /// earlier prompts, or a preempted sequence's own).
+  /// Reuse the KV pages of prompt prefixes already computed (by earlier
+  /// calls on the model, this call's earlier prompts, or a preempted
+  /// sequence's own); false neither looks them up nor adds any.
   bool prefixCaching = true;
   /// Greedy decoding with nothing waiting to be admitted launches each
   /// decode step before the previous one's tokens are back (its ids read

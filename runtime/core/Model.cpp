@@ -291,6 +291,7 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
     want = fits;
   }
   m->pages_ = want;
+  m->blocks_ = std::make_unique<BlockManager>(m->pages_, man.pageSize);
   KILN_RETURN_IF_ERROR(m->device_->alloc(static_cast<size_t>(want * pageBytes), m->kv_)
                            .withContext("allocating the KV cache"));
   m->deviceBytes_ += want * pageBytes;
@@ -457,6 +458,15 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
                              std::to_string(len));
     }
   }
+
+  // The pages this step writes leave the prefix cache unless they came
+  // from it privately (generate's own writes: prepareWrite copies any
+  // shared or cached page first, so nothing is taken out then): a caller
+  // with its own pages must not leave cached KV that is no longer it.
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      if (int64_t pos = in.positions[b * T + t]; pos >= 0)
+        blocks_->forget(in.blockTables[b * M + pos / pageSize()]);
 
   // The inputs packed for this step's sizes, in one copy: ids, positions,
   // block tables, context lengths. A decode graph is keyed by (B, M), so its

@@ -91,6 +91,12 @@ public:
   /// The end-of-sequence ids config.json names.
   const std::vector<int64_t> &eos() const { return eos_; }
 
+  /// The KV pool's pages and prefix cache, as long as the model lives:
+  /// generate() takes its sequences' pages here, so a prefix one call
+  /// computed is reused by later calls. A step's written pages that are in
+  /// the cache leave it (a caller with pages of its own overwrites them).
+  BlockManager &blocks() { return *blocks_; }
+
   /// Runs `function` ("prefill" or "decode") on `in`.
   Status step(const std::string &function, const StepInput &in, StepOutput &out, bool wantLogits = true);
 
@@ -140,6 +146,7 @@ private:
   /// Per function, the sequences and the rows (batch x tokens) a step may
   /// take: what its memory plan holds.
   std::map<std::string, std::pair<int64_t, int64_t>> stepLimits_;
+  std::unique_ptr<BlockManager> blocks_;
   std::vector<int64_t> eos_;
   bool useGraphs_ = true, overlap_ = true, autoOverlap_ = false, profiling_ = false;
   std::vector<KernelTime> profile_;

@@ -687,3 +687,78 @@ TEST(Model, PrefillsSeveralSequencesInOneStep) {
   s = m->step("prefill", input({0, 1, 2, 0, 1}), out);
   EXPECT_FALSE(s.isOk());
 }
+
+// The prefix cache lives as long as the model: a prefix one call computed
+// is reused by the next call (the pages counted), not with prefixCaching
+// off, and not once a step that took its pages elsewhere (the caller's own
+// block tables) has written over them; a call leaves no page held.
+TEST(Generate, ReusesPrefixesAcrossCallsUntilTheirPagesAreWritten) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(load(r, writeEngine("across"), {}, m).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 2;
+  std::vector<int64_t> system = iota(32, 3), a = system, b = system;
+  a.push_back(100);
+  b.push_back(200);
+  b.push_back(201);
+  std::vector<std::vector<int64_t>> out;
+  GenerateReport rep;
+  ASSERT_TRUE(generate(*m, {a}, g, out, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{0}));
+  EXPECT_EQ(m->blocks().sequences(), 0u);
+  ASSERT_TRUE(generate(*m, {b}, g, out, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{32}));
+  EXPECT_EQ(rep.prefillTokens, 2);
+  g.prefixCaching = false;
+  ASSERT_TRUE(generate(*m, {b}, g, out, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{0}));
+  g.prefixCaching = true;
+  ASSERT_TRUE(generate(*m, {b}, g, out, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{32})) << "the cache outlives a call that did not use it";
+  // A step of 16 tokens on the caller's own table, page 0 first: the page
+  // holding the prefix's first 16 tokens (pages go out lowest first).
+  StepInput in;
+  in.batch = 1;
+  in.tokens = 16;
+  in.maxBlocks = 8;
+  in.blockTables.assign(8, 0);
+  for (int64_t t = 0; t < 16; ++t) {
+    in.ids.push_back(7);
+    in.positions.push_back(t);
+  }
+  in.contextLens = {16};
+  StepOutput so;
+  ASSERT_TRUE(m->step("prefill", in, so).isOk());
+  ASSERT_TRUE(generate(*m, {b}, g, out, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{0})) << "page 0 was written over";
+  EXPECT_EQ(m->blocks().sequences(), 0u);
+}
+
+// On the host device the tokens of a call that reuses the cached prefix
+// of an earlier one are the tokens of one that computes it all.
+TEST(Generate, TokensFromACachedPrefixAreTheTokensComputed) {
+  std::unique_ptr<Device> host;
+  ASSERT_TRUE(openDevice("host", host).isOk());
+  LoadOptions o;
+  o.weights = kLlama;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(Model::load(std::move(host), writeEngineB4("cachedhost"), o, m).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 8;
+  g.sampling.temperature = 1.0f;
+  g.seed = 99;
+  std::vector<int64_t> p = iota(40, 11);
+  std::vector<std::vector<int64_t>> first, cached, computed;
+  GenerateReport rep;
+  ASSERT_TRUE(generate(*m, {p}, g, first, nullptr, &rep).isOk());
+  ASSERT_TRUE(generate(*m, {p}, g, cached, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{32}));
+  g.prefixCaching = false;
+  ASSERT_TRUE(generate(*m, {p}, g, computed, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.cachedTokens, (std::vector<int64_t>{0}));
+  EXPECT_EQ(cached, computed);
+  EXPECT_EQ(first, computed);
+}
