@@ -219,6 +219,10 @@ int main(int argc, char **argv) {
   }
   std::vector<std::vector<int64_t>> batchPrompts; // --bench: all the prompts, ids first
   if (bench) {
+    // Benchmarks time the computation: the model's prefix cache would serve
+    // the timed run's prompts from the warm-up's pages (and keep the
+    // prefill kernels out of --profile).
+    go.prefixCaching = false;
     if (benchBatch < 1) {
       std::fprintf(stderr, "kiln-run: --batch takes a count of at least 1\n");
       return 2;
