@@ -92,7 +92,7 @@ struct EmitOptions {
   bool cluster = false;
   /// Cooperative gemmWs (up to 128-row tiles) runs each tile's epilogue in
   /// warps of its own from the products staged in shared memory, while the
-  /// consumers start the next tile (gemm.cuh's EPIWG): 1 where
+  /// consumers start the next tile (gemm_ws.cuh's EPIWG): 1 where
   /// choose-tiling's cost model chose it (`epilogue_warps`, the default),
   /// 2 wherever the kernel allows (`kiln compile --epilogue-warpgroup`), 0
   /// never (`--no-epilogue-warpgroup`, which also keeps choose-tiling from

@@ -1,5 +1,5 @@
 // kiln device library: what every kernel family shares. The library is
-// this file and one file per family (gemv.cuh, gemm.cuh, norm.cuh,
+// this file and one file per family (gemv.cuh, sm90.cuh + gemm.cuh + gemm_ws.cuh, norm.cuh,
 // pointwise.cuh, attention/{common,prefill,decode}.cuh, argmax.cuh),
 // joined in that order by codegen/CMakeLists.txt; codegen/KernelEmitter
 // prepends the joined text to each kernel's source, so a kernel's source is

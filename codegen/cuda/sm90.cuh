@@ -1,5 +1,5 @@
 // kiln device library: sm_90a's asynchronous machinery, for the GEMM
-// family's wgmma kernels (gemm.cuh).
+// family's wgmma kernels (gemm.cuh, gemm_ws.cuh).
 //
 // Warpgroup MMA (wgmma) from shared-memory descriptors, mbarriers, TMA
 // copies (2-D tiles, multicast to a cluster) and cluster barriers: the

@@ -1,6 +1,7 @@
 //===- Gemm.cpp - the GEMM family ------------------------------------===//
 //
-// Many rows (prefill, large batches) on tensor cores: cuda/gemm.cuh.
+// Many rows (prefill, large batches) on tensor cores: cuda/gemm.cuh (gemmMma,
+// gemm) and cuda/gemm_ws.cuh (gemmWs, sm_90a).
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Emitter.h"
@@ -72,13 +73,13 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       bool epiwg = (options_.epilogueWarpgroup == 2 ||
                     (options_.epilogueWarpgroup == 1 && tileInt(kernel_, "epilogue_warps", 0) == 1)) &&
                    !pingpong && w.bm <= 128 && g.stageable && N % 8 == 0;
-      int64_t staging = epiwg ? w.bm * (w.bn + 8) * 2 : 0;
+      int64_t staging = epiwg ? w.stagingBytes() : 0;
       while (epiwg && w.stages > 2 && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
         --w.stages;
       if (epiwg && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
         epiwg = false, staging = 0, w.stages = t.stages;
       bm = w.bm, bn = w.bn;
-      out.threads = w.wsThreads(pingpong) + (epiwg ? 96 : 0); // the producer warp's whole warpgroup
+      out.threads = w.wsThreads(pingpong, epiwg);
       out.smem = w.smemBytes() + staging + 1024;
       out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm / cluster, 64, g.dtype},
                         TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K,

@@ -235,7 +235,7 @@ std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDes
 }
 
 std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDesc &t) {
-  // The kernels (codegen/cuda/gemm.cuh: gemmWs on sm_90a, gemmMma
+  // The kernels (codegen/cuda/gemm_ws.cuh: gemmWs on sm_90a; gemm.cuh: gemmMma
   // elsewhere) and the tiles they take (target::GemmTileShape). Their
   // rates, measured on the H100 (bench/PREFILL.md items 2-3 and 19,
   // bench/cost_calibration.py): the TMA-fed wgmma main loop (sm_90a,
@@ -296,19 +296,19 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // down projections 5-14% faster, gate/up 3%), none where it
           // takes fewer (512-token chunks: 3-8% slower, and the 8B's
           // default engine 1.5% slower with a 6.8-wave gate/up).
-          int64_t staged = bm * (bn + 8) * s.elementBytes;
+          int64_t staged = g.stagingBytes(s.elementBytes);
           double minWaves = s.epilogueLoads ? 2.5 : 8.0;
           if (s.epilogueWarps && hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
               static_cast<double>(tiles) >= minWaves * t.smCount) {
-            int64_t ring = stages;
-            while (ring > 2 && ring * (bm + bn) * bk * s.elementBytes + 1024 + staged > t.smemPerBlockBytes)
-              --ring;
-            int64_t ewSmem = ring * (bm + bn) * bk * s.elementBytes + 1024 + staged;
+            target::GemmTileShape ring = g;
+            while (ring.stages > 2 && ring.smemBytes(s.elementBytes) + 1024 + staged > t.smemPerBlockBytes)
+              --ring.stages;
+            int64_t ewSmem = ring.smemBytes(s.elementBytes) + 1024 + staged;
             if (ewSmem <= t.smemPerBlockBytes) {
               Tiling ew = tl;
               ew.timeUs = std::max(compute * 0.93, memory) * 1e6 + launchUs(t);
-              ew.params = {{"block_m", bm}, {"block_n", bn},   {"block_k", bk},
-                           {"stages", ring}, {"smem", ewSmem}, {"epilogue_warps", 1}};
+              ew.params = {{"block_m", bm},          {"block_n", bn},   {"block_k", bk},
+                           {"stages", ring.stages}, {"smem", ewSmem}, {"epilogue_warps", 1}};
               out.push_back(std::move(ew));
             }
           }

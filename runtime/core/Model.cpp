@@ -80,6 +80,63 @@ void transposeInto(const char *src, int64_t rows, int64_t cols, size_t es, char 
       std::memcpy(dst + (c * rows + r) * es, src + (r * cols + c) * es, es);
 }
 
+/// What the memory plan holds. Decode: every activation a kernel reads
+/// from the arena fits its range at max_batch rows, or the manifest is
+/// refused (edited past its plan, its buffers would overlap and give wrong
+/// rows silently). Each function: the sequences and the rows (batch x
+/// tokens) a step may take, from the per-sequence buffers ([batch, ...]
+/// without tokens) and the per-row ones ([batch, tokens, ...]).
+Status planLimits(const format::EngineManifest &man, const std::string &path,
+                  std::map<std::string, std::pair<int64_t, int64_t>> &limits) {
+  limits.clear();
+  for (const format::FunctionDesc &f : man.functions) {
+    const bool decode = f.name == "decode";
+    int64_t held = decode ? man.maxBatch : std::max(man.maxNumTokens, man.maxBatch);
+    int64_t heldRows = std::max(man.maxNumTokens, man.maxBatch);
+    for (size_t li = 0; li < f.launches.size(); ++li) {
+      const format::LaunchDesc &l = f.launches[li];
+      const format::HostProgramDesc &hp = man.kernels[static_cast<size_t>(l.kernel)].host;
+      for (size_t i = 0; i < l.operands.size() && i < hp.args.size(); ++i) {
+        if (l.operands[i].kind != format::OperandDesc::Kind::Arena)
+          continue;
+        const format::HostProgramDesc::Arg &arg = hp.args[i];
+        host::DType dt;
+        if (!host::parseDType(arg.dtype, dt))
+          continue; // the host program's own check names it
+        int64_t row = static_cast<int64_t>(host::dtypeSize(dt));
+        bool batch = false, tokens = false, other = false;
+        for (size_t d = 0; d < arg.sizes.size(); ++d) {
+          const std::string &sym = d < arg.symbols.size() ? arg.symbols[d] : std::string();
+          if (sym.empty())
+            row *= std::max<int64_t>(0, arg.sizes[d]);
+          else if (sym == "batch")
+            batch = true;
+          else if (sym == "tokens")
+            tokens = true;
+          else
+            other = true; // pages, blocks
+        }
+        if (!batch || other || row <= 0)
+          continue;
+        const int64_t rows = static_cast<int64_t>(l.operands[i].arena.size) / row;
+        if (tokens && !decode) {
+          heldRows = std::min(heldRows, rows);
+          continue;
+        }
+        if (decode && rows < man.maxBatch)
+          return Status::error(path + ": the memory plan does not hold decode's largest step: launch " +
+                               std::to_string(li) + " (" + man.kernels[static_cast<size_t>(l.kernel)].name +
+                               ") reads " + std::to_string(row * man.maxBatch) + " bytes at max_batch " +
+                               std::to_string(man.maxBatch) + " from an arena range of " +
+                               std::to_string(l.operands[i].arena.size));
+        held = std::min(held, rows);
+      }
+    }
+    limits[f.name] = {std::max<int64_t>(1, held), std::max<int64_t>(1, heldRows)};
+  }
+  return Status::ok();
+}
+
 } // namespace
 
 Model::~Model() {
@@ -193,58 +250,7 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
   KILN_RETURN_IF_ERROR(m->device_->prepareKernels(engine, man, m->note_).withContext(path));
   KILN_RETURN_IF_ERROR(m->bindWeights(engine, o.weights.empty() ? man.modelSource : o.weights));
 
-  // What the memory plan holds. Decode: every activation a kernel reads
-  // from the arena fits its range at max_batch rows, or the manifest is
-  // refused (edited past its plan, its buffers would overlap and give wrong
-  // rows silently). Other functions: the sequences and the rows (batch x
-  // tokens) a step may take, from the per-sequence buffers ([batch, ...]
-  // without tokens) and the per-row ones ([batch, tokens, ...]).
-  m->stepLimits_.clear();
-  for (const format::FunctionDesc &f : man.functions) {
-    const bool decode = f.name == "decode";
-    int64_t held = decode ? man.maxBatch : std::max(man.maxNumTokens, man.maxBatch);
-    int64_t heldRows = std::max(man.maxNumTokens, man.maxBatch);
-    for (size_t li = 0; li < f.launches.size(); ++li) {
-      const format::LaunchDesc &l = f.launches[li];
-      const format::HostProgramDesc &hp = man.kernels[static_cast<size_t>(l.kernel)].host;
-      for (size_t i = 0; i < l.operands.size() && i < hp.args.size(); ++i) {
-        if (l.operands[i].kind != format::OperandDesc::Kind::Arena)
-          continue;
-        const format::HostProgramDesc::Arg &arg = hp.args[i];
-        host::DType dt;
-        if (!host::parseDType(arg.dtype, dt))
-          continue; // the host program's own check names it
-        int64_t row = static_cast<int64_t>(host::dtypeSize(dt));
-        bool batch = false, tokens = false, other = false;
-        for (size_t d = 0; d < arg.sizes.size(); ++d) {
-          const std::string &sym = d < arg.symbols.size() ? arg.symbols[d] : std::string();
-          if (sym.empty())
-            row *= std::max<int64_t>(0, arg.sizes[d]);
-          else if (sym == "batch")
-            batch = true;
-          else if (sym == "tokens")
-            tokens = true;
-          else
-            other = true; // pages, blocks
-        }
-        if (!batch || other || row <= 0)
-          continue;
-        const int64_t rows = static_cast<int64_t>(l.operands[i].arena.size) / row;
-        if (tokens && !decode) {
-          heldRows = std::min(heldRows, rows);
-          continue;
-        }
-        if (decode && rows < man.maxBatch)
-          return Status::error(path + ": the memory plan does not hold decode's largest step: launch " +
-                               std::to_string(li) + " (" + man.kernels[static_cast<size_t>(l.kernel)].name +
-                               ") reads " + std::to_string(row * man.maxBatch) + " bytes at max_batch " +
-                               std::to_string(man.maxBatch) + " from an arena range of " +
-                               std::to_string(l.operands[i].arena.size));
-        held = std::min(held, rows);
-      }
-    }
-    m->stepLimits_[f.name] = {std::max<int64_t>(1, held), std::max<int64_t>(1, heldRows)};
-  }
+  KILN_RETURN_IF_ERROR(planLimits(man, path, m->stepLimits_));
 
   // Arena (the functions run one at a time), workspace, I/O, KV pool.
   uint64_t arena = 0;
@@ -464,9 +470,11 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
   // shared or cached page first, so nothing is taken out then): a caller
   // with its own pages must not leave cached KV that is no longer it.
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t)
-      if (int64_t pos = in.positions[b * T + t]; pos >= 0)
-        blocks_->forget(in.blockTables[b * M + pos / pageSize()]);
+    for (int64_t t = 0, last = -1; t < T; ++t)
+      if (int64_t pos = in.positions[b * T + t]; pos >= 0 && pos / pageSize() != last) {
+        last = pos / pageSize(); // a row's positions run in order: once a page
+        blocks_->forget(in.blockTables[b * M + last]);
+      }
 
   // The inputs packed for this step's sizes, in one copy: ids, positions,
   // block tables, context lengths. A decode graph is keyed by (B, M), so its

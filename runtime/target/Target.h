@@ -63,9 +63,15 @@ struct GemmTileShape {
   int64_t wn() const { return std::min<int64_t>(bn / 32, 8 / wm()); }
   int64_t threads() const { return wm() * wn() * 32; }
   /// gemmWs's block: consumer warpgroups (BM / 64 cooperative, two
-  /// ping-pong) and one producer warp.
-  int64_t wsThreads(bool pingpong) const { return (pingpong ? 2 : bm / 64) * 128 + 32; }
+  /// ping-pong) and one producer warp, or with epilogue warps the
+  /// producer's whole warpgroup (its first warp and three epilogue warps).
+  int64_t wsThreads(bool pingpong, bool epilogueWarps = false) const {
+    return (pingpong ? 2 : bm / 64) * 128 + (epilogueWarps ? 128 : 32);
+  }
   int64_t smemBytes(int64_t elementBytes = 2) const { return stages * (bm + bn) * bk * elementBytes; }
+  /// gemmWs's staged products with epilogue warps: BM rows of BN + 8 (16
+  /// bytes of padding a row keep both sides' accesses conflict-free).
+  int64_t stagingBytes(int64_t elementBytes = 2) const { return bm * (bn + 8) * elementBytes; }
   /// BM, BN in {64, 128, 256} but not both 256 (the accumulators would
   /// spill), BK 32 or 64, 2 to 4 stages.
   bool supported() const {
