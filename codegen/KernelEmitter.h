@@ -103,6 +103,15 @@ struct EmitOptions {
   /// host computes it, for twice the P V work. Off: P rounded to the cache
   /// dtype, as FlashAttention does.
   bool exactAttention = false;
+  /// On engines whose every target is sm_90a (warpSpecialize), prefill
+  /// attention at head dims 64 and 128 runs attentionPrefillWs (a producer
+  /// warpgroup, both products on wgmma); off (`kiln compile
+  /// --no-attention-ws`): attentionPrefillMma. 2: its two consumer
+  /// warpgroups take turns issuing their products (`--attention-ws=pingpong`).
+  int attentionWs = 1;
+  /// The prefill attention's key tile instead of choose-tiling's
+  /// (`--attention-block-kv N`; 0: choose-tiling's).
+  int64_t attentionBlockKv = 0;
 };
 
 /// A rule's value for the given step sizes.

@@ -61,6 +61,20 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   };
   if (failed(element("q", pa.getQuery())))
     return failure();
+  // Queries read as they are stored (a kernel operand in the cache's dtype,
+  // rows of D contiguous elements): attentionPrefillWs copies their rows
+  // whole (qRow), where S::q would read them an element at a time.
+  auto qArg = dyn_cast<BlockArgument>(pa.getQuery());
+  if (qArg && elemOf(pa.getQuery()) == ct.getElementType() && qs->size() == 4 && !(*qs)[3].sym &&
+      (*qs)[3].value == D)
+    more += "  static constexpr bool Q_ROWS = true;\n"
+            "  __device__ static __forceinline__ const TC *qRow(const kiln::Args &a, kiln::i64 b, kiln::i64 t, "
+            "kiln::i64 h) { kiln::i64 ix[4] = {b, t, h, 0}; return " +
+            ptr(qArg.getArgNumber(), elemOf(pa.getQuery()), true) + " + " + linearise("ix", *qs) + "; }\n";
+  else
+    more += "  static constexpr bool Q_ROWS = false;\n"
+            "  __device__ static __forceinline__ const TC *qRow(const kiln::Args &, kiln::i64, kiln::i64, kiln::i64) "
+            "{ return nullptr; }\n";
   if (kv) {
     if (failed(element("key", kv.getKey())) || failed(element("value", kv.getValue())))
       return failure();

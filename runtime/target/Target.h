@@ -95,30 +95,46 @@ struct GemmTileShape {
 /// registers capped at 128 a thread: one block's softmax runs under the
 /// other's products).
 ///
-/// wgmma (sm_90a engines, D = 64): S = Q K^T by warpgroup MMA with Q and
-/// K in 128-byte-swizzled chunks (unpadded) and 64-key tiles; 1 KB more to
-/// align the chunks. The kernel takes D = 128 too, but was slower there on
-/// the H100 (8B at 4096 tokens 1010-1016 us against 993-996, 180 bytes of
-/// spills at two blocks an SM; 1035 at one), against 5% faster at D = 64
-/// (1B 430-436 against 452-457 us; bench/PREFILL.md item 22).
+/// On sm_90a engines the warp-specialised kernel (prefill_sm90.cuh,
+/// attentionPrefillWs, `ws` below) takes head dims 64 and 128 whose rows
+/// are whole warpgroups; without it (`kiln compile --no-attention-ws`),
+/// wgmma (D = 64): attentionPrefillMma's S = Q K^T by warpgroup MMA with Q
+/// and K in 128-byte-swizzled chunks (unpadded) and 64-key tiles; 1 KB
+/// more to align the chunks (5% faster than mma.sync at D = 64, slower at
+/// D = 128: bench/PREFILL.md item 22).
 struct AttentionTileShape {
   int64_t hb = 1, bq = 128, bkv = 64, d = 128;
   bool wgmma = false;
-  static AttentionTileShape of(int64_t g, int64_t d, int64_t bkvAsked, bool wgmma = false) {
+  /// attentionPrefillWs (sm_90a, D = 64 or 128, rows a multiple of 64):
+  /// rows / 64 consumer warpgroups and a producer warpgroup, one block an
+  /// SM, 64-key tiles through a ring of `stages` (the consumers hold two
+  /// at once: tile j's K and tile j - 1's V); 128-key tiles at D = 64
+  /// (H100, 1B shape at 4096 tokens: 371-387 us against 394-397 with 64;
+  /// bench/results/2026-12-06/run21), 64 at D = 128 (the registers), or
+  /// `forcedBkv` (64 or 128 at D = 64).
+  bool ws = false;
+  int64_t stages = 4;
+  static AttentionTileShape of(int64_t g, int64_t d, int64_t bkvAsked, bool wgmma = false, bool ws = false,
+                               int64_t forcedBkv = 0) {
     AttentionTileShape t;
     t.d = d;
     for (int64_t x = 1; x <= std::min<int64_t>(g, 8); ++x)
       if (g % x == 0)
         t.hb = x;
     t.bq = 16 * std::max<int64_t>(1, 8 / t.hb);
-    t.wgmma = wgmma && d == 64 && t.threads() % 128 == 0;
-    t.bkv = t.wgmma ? 64 : d > 64 ? 32 : bkvAsked >= 128 ? 128 : 64;
+    t.ws = wgmma && ws && (d == 64 || d == 128) && t.rows() % 64 == 0;
+    t.wgmma = !t.ws && wgmma && d == 64 && t.threads() % 128 == 0;
+    if (forcedBkv)
+      bkvAsked = forcedBkv;
+    t.bkv = t.ws ? (d == 64 && forcedBkv != 64 ? 128 : 64) : t.wgmma ? 64 : d > 64 ? 32 : bkvAsked >= 128 ? 128 : 64;
     return t;
   }
-  int64_t minBlocks() const { return d <= 128 ? 2 : 1; }
-  int64_t threads() const { return hb * bq / 16 * 32; }
+  int64_t minBlocks() const { return ws ? 1 : d <= 128 ? 2 : 1; }
+  int64_t threads() const { return ws ? (rows() / 64 + 1) * 128 : hb * bq / 16 * 32; }
   int64_t rows() const { return hb * bq; }
   int64_t smemBytes() const {
+    if (ws) // Q twice (the next unit's loads under this one's products), the ring
+      return (2 * rows() * d + 2 * stages * bkv * d) * 2 + 1024;
     if (wgmma)
       return (rows() * d + 2 * bkv * d + 2 * bkv * (d + 8)) * 2 + 1024;
     return (hb * bq + 4 * bkv) * (d + 8) * 2;

@@ -22,7 +22,13 @@ memory. For each engine, `kiln inspect --json` must show:
     pairs that share an operand (KILN_CLUSTER_DIMS): some cooperative one
     with --cluster, none without; with --epilogue-warpgroup, some gemmWs
     runs its epilogue in warps of its own (EPIWG: its block a warpgroup
-    larger, its products' staging within the 227 KB a block has).
+    larger, its products' staging within the 227 KB a block has);
+  - the prefill attention on sm_90a-only engines at head dims 64 and 128:
+    attentionPrefillWs (a producer warpgroup beside rows / 64 consumer
+    ones, 128-key tiles at D = 64 and 64 at D = 128, Q twice and the ring
+    within 227 KB), its ping-pong with --attention-ws=pingpong, and
+    attentionPrefillMma with --no-attention-ws, with --exact-attention, and
+    wherever a target is not sm_90a (the 8B shape's sm_80).
 
 The 8B shape must compile in at most 60 s (issue 6), for two targets.
 
@@ -158,6 +164,47 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
     return decode
 
 
+# The prefill attention each job's engine must run: the kernel and, for
+# attentionPrefillWs, (heads a block, tokens a block, key tile, ping-pong).
+ATTENTION = {
+    "1b": ("attentionPrefillWs", (4, 32, 128, False)),
+    "8b": ("attentionPrefillMma", None),  # sm_80 is a target too
+    "hd64": ("attentionPrefillWs", (2, 64, 128, False)),
+    "hd64-kv64": ("attentionPrefillWs", (2, 64, 64, False)),
+    "hd128": ("attentionPrefillWs", (2, 64, 64, False)),
+    "hd128-pp": ("attentionPrefillWs", (2, 64, 64, True)),
+    "hd128-mma": ("attentionPrefillMma", None),
+    "hd128-exact": ("attentionPrefillMma", None),
+}
+
+
+def check_attention(name, m, sources, head_dim):
+    want, shape = ATTENTION[name]
+    errors = []
+    kernels = [k for k in m["kernels"] if k["name"].startswith("prefill") and "paged_attention" in k["name"]]
+    if not kernels:
+        errors.append("no prefill attention kernel")
+    for k in kernels:
+        src = sources.get(k["name"], "")
+        t = re.search(r"kiln::(attentionPrefill\w*)<S(.*?)>\(a\)", src)
+        if not t or t[1] != want:
+            errors.append(f"{k['name']} runs {t[1] if t else '?'}, expected {want}")
+            continue
+        if shape is None:
+            continue
+        args = [x.strip() for x in t[2].split(",")[1:]]
+        hb, bq, bkv, stages = (int(x) for x in args[:4])
+        pp = len(args) > 4 and args[4] == "true"
+        rows = hb * bq
+        smem = (2 * rows * head_dim + 2 * stages * bkv * head_dim) * 2 + 1024
+        if (hb, bq, bkv, pp) != shape or k["threads"] != (rows // 64 + 1) * 128 or k["smem"] != smem or \
+                smem > 227 * 1024:
+            errors.append(f"{k['name']}: attentionPrefillWs<{t[2][2:]}>, {k['threads']} threads, {k['smem']} "
+                          f"bytes of shared memory; expected {shape}, {(rows // 64 + 1) * 128} threads, {smem} bytes")
+    if errors:
+        sys.exit(f"FAIL {name}:\n  " + "\n  ".join(errors))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kiln", required=True)
@@ -202,6 +249,18 @@ def main():
         # A torch.onnx export (constants for norm weights, -1 reshapes).
         jobs.append(("onnx", os.path.join(ROOT, "test", "models", "onnx", "llama_plain.onnx"), ["--max-seq", "64"],
                      ["sm_90a"], None))
+        # The prefill attention's kernels at head dims 64 and 128.
+        hf = os.path.join(ROOT, "test", "models", "hf")
+        small = ["--max-seq", "128", "--max-batch", "4"]
+        jobs.append(("hd64", os.path.join(hf, "llama-hd64"), small, ["sm_90a"], None))
+        jobs.append(("hd64-kv64", os.path.join(hf, "llama-hd64"), small + ["--attention-block-kv", "64"], ["sm_90a"],
+                     None))
+        jobs.append(("hd128", os.path.join(hf, "llama-hd128"), small, ["sm_90a"], None))
+        jobs.append(("hd128-pp", os.path.join(hf, "llama-hd128"), small + ["--attention-ws=pingpong"], ["sm_90a"],
+                     None))
+        jobs.append(("hd128-mma", os.path.join(hf, "llama-hd128"), small + ["--no-attention-ws"], ["sm_90a"], None))
+        jobs.append(("hd128-exact", os.path.join(hf, "llama-hd128"), small + ["--exact-attention"], ["sm_90a"],
+                     None))
         wide = config_for("llama-3.2-1b", layers=1)
         wide["intermediate_size"] = 24576
         d = os.path.join(tmp, "wide")
@@ -213,8 +272,11 @@ def main():
             out = os.path.join(tmp, name + ".engine")
             secs = compile_engine(args.kiln, model, out, extra)
             m = inspect(args.kiln, out)
-            sources = kernel_sources(args.kiln, model, extra) if name in ("1b-b32", "1b-pp", "1b-cl", "1b-ew") else None
+            sources = kernel_sources(args.kiln, model, extra) \
+                if name in ("1b-b32", "1b-pp", "1b-cl", "1b-ew") or name in ATTENTION else None
             decode = check(name, m, targets, per_layer, name.startswith("1b") and name != "1b-att", sources)
+            if name in ATTENTION:
+                check_attention(name, m, sources, 128 if name.startswith(("8b", "hd128")) else 64)
             rows.append((name, len(m["kernels"]), decode, secs, os.path.getsize(out)))
             weights[name] = m["memory"]["weights_bytes"]
             if name == "1b-f32" and "1b" in weights and weights[name] != weights["1b"]:

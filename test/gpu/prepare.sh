@@ -38,6 +38,15 @@ for d in 24 32 48 64 80 96 112 128 256; do
     -o "$OUT/$m-bf16-nows.engine"
   "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --warp-specialize=pingpong \
     --quiet -o "$OUT/$m-bf16-pp.engine"
+  # Head dims 64 and 128 take the warp-specialised prefill attention
+  # (attentionPrefillWs): its ping-pong over 32-token chunks, and the
+  # previous kernel (attentionPrefillMma) in its place.
+  if [ $d = 64 ] || [ $d = 128 ]; then
+    "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --max-num-tokens 32 \
+      --attention-ws=pingpong --quiet -o "$OUT/$m-bf16-ppc32.engine"
+    "$BIN/kiln" compile test/models/hf/$m --dtype bf16 --max-batch 4 --max-seq 128 --no-attention-ws --quiet \
+      -o "$OUT/$m-bf16-mmaatt.engine"
+  fi
 done
 # Room for 32 sequences: decode's projections (RoPE and the KV append in
 # the QKV epilogue) take the tensor-core GEMM path instead of the GEMV.

@@ -124,7 +124,9 @@ done
 # (prefill, then 31 decode steps teacher-forced on the host's tokens, see
 # below), and a 90-token prompt against the host in
 # one prefill step and in chunks of 32 tokens (the prefill attention over
-# several key tiles, and over keys already in the cache): logits within 2e-2,
+# several key tiles, and over keys already in the cache; at head dims 64
+# and 128 also the warp-specialised kernel's ping-pong in chunks, and
+# attentionPrefillMma in its place, --no-attention-ws): logits within 2e-2,
 # the first 4 greedy tokens identical (after 90 positions of bf16 rounding
 # in a different order, a near-tie may part the continuations later).
 long=$(python3 -c "import random; r = random.Random(5); print(','.join(str(r.randrange(512)) for _ in range(90)))")
@@ -163,7 +165,7 @@ for d in ${HEAD_DIMS-24 32 48 64 80 96 112 128 256}; do
     [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-exact-vs-host.log")"
     row hd$d "exact-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
   fi
-  for e in bf16 bf16-c32 bf16-nows bf16-pp; do
+  for e in bf16 bf16-c32 bf16-nows bf16-pp bf16-ppc32 bf16-mmaatt; do
     [ -f .device/engines/$m-$e.engine ] || continue
     line=$($RUN .device/engines/$m-$e.engine --prompt-ids $long --max-tokens 16 --reference host --tolerance 2e-2 \
              --min-identical 4 2> "$OUT/$m-$e-long.log" | head -1)

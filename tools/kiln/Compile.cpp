@@ -285,6 +285,8 @@ int compile(const CompileOptions &o) {
   eo.warpSpecialize =
       llvm::all_of(archs, [](const std::string &a) { return a == "sm_90a"; }) ? o.build.warpSpecialize : 0;
   eo.exactAttention = o.build.exactAttention;
+  eo.attentionWs = o.build.attentionWs;
+  eo.attentionBlockKv = o.build.attentionBlockKv;
   eo.cluster = o.build.cluster;
   eo.epilogueWarpgroup = o.build.epilogueWarpgroup;
   std::vector<codegen::EmittedKernel> kernels;

@@ -257,6 +257,8 @@ int plan(const PlanOptions &po) {
   eo.wgmma = o.wgmma;
   eo.warpSpecialize = gpu.arch == "sm_90a" ? o.warpSpecialize : 0;
   eo.exactAttention = o.exactAttention;
+  eo.attentionWs = o.attentionWs;
+  eo.attentionBlockKv = o.attentionBlockKv;
   eo.cluster = o.cluster;
   eo.epilogueWarpgroup = o.epilogueWarpgroup;
   if (failed(codegen::emitKernels(*module, eo, kernels)))

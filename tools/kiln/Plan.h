@@ -26,6 +26,9 @@ struct BuildOptions {
   int warpSpecialize = 1;         // plain wgmma GEMMs fed by a TMA producer: 1 cooperative (default),
                                   // 2 ping-pong, 0 gemmMma (--[no-]warp-specialize[=cooperative|pingpong])
   bool exactAttention = false;    // prefill attention's P V in two parts (--exact-attention)
+  int attentionWs = 1;            // sm_90a prefill attention warp-specialised: 1, 2 ping-pong, 0 one role
+                                  // (--attention-ws[=pingpong] | --no-attention-ws)
+  int64_t attentionBlockKv = 0;   // the prefill attention's key tile (--attention-block-kv N; 0: the cost model's)
   bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)
   int epilogueWarpgroup = 1;      // gemmWs's epilogue in warps of its own: 1 where the cost model says,
                                   // 2 always (--epilogue-warpgroup), 0 never (--no-epilogue-warpgroup)

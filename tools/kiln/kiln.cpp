@@ -4,7 +4,7 @@
 //                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
 //                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]
 //                [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--[no-]warp-specialize]
-//                [--exact-attention] [--quiet]
+//                [--exact-attention] [--[no-]attention-ws[=pingpong]] [--attention-block-kv N] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
 //   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
 //   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
@@ -50,7 +50,9 @@ int usage() {
                   "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
                   "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
                   "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
-                  "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention] [--quiet]\n"
+                  "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention]\n"
+                  "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
+                  "                    [--quiet]\n"
                   "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
                   "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
@@ -352,6 +354,14 @@ int main(int argc, char **argv) {
         b.warpSpecialize = 0;
       else if (cmd == "compile" && a == "--exact-attention")
         b.exactAttention = true;
+      else if (cmd == "compile" && a == "--no-attention-ws")
+        b.attentionWs = 0;
+      else if (cmd == "compile" && a == "--attention-ws")
+        b.attentionWs = 1;
+      else if (cmd == "compile" && a == "--attention-ws=pingpong")
+        b.attentionWs = 2;
+      else if (cmd == "compile" && a == "--attention-block-kv")
+        ok = number(b.attentionBlockKv) && (b.attentionBlockKv == 64 || b.attentionBlockKv == 128);
       else if (cmd == "compile" && a == "--cluster")
         b.cluster = true;
       else if (cmd == "compile" && a == "--epilogue-warpgroup")
