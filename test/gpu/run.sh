@@ -88,10 +88,16 @@ line=$($RUN .device/engines/llama-bf16-sm80.engine --golden test/models/hf/llama
 grep -q "with NVRTC" "$OUT/llama-sm80.log" || line="FAIL not re-JIT: $(grep -m1 kiln-run "$OUT/llama-sm80.log")"
 row llama "sm80-rejit" "$line"; [[ "$line" != PASS* ]] && fail=1
 
+# A sequence preempted and resumed recomputes its KV by prefill, not decode
+# (other kernels, other bf16 rounding): its tokens may part from its run
+# alone at a near-tie, the two tokens' logits within 2e-2 of the largest
+# (H100 2026-12-06 run 23: qwen3 with 6-8 pages, llama with 7; f32 compute
+# and pools without preemption identical).
+ties="--max-tie-gap 2e-2"
 for m in ${BATCH_MODELS-llama qwen3 gpt2}; do
   for e in bf16 bf16-att; do
     for pool in "" "--kv-pages 6"; do
-      line=$($RUN .device/engines/$m-$e.engine --golden test/models/hf/$m/golden.json --check-batching $pool \
+      line=$($RUN .device/engines/$m-$e.engine --golden test/models/hf/$m/golden.json --check-batching $pool $ties \
                2> "$OUT/$m-$e-batching.log" | head -1)
       [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-$e-batching.log")"
       row $m "$e batching${pool:+ 6p}" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
@@ -104,7 +110,7 @@ line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/
          --tolerance 2e-2 --min-identical 16 2> "$OUT/llama-b32.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32.log")"
 row llama "b32-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
-line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/golden.json --check-batching \
+line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/golden.json --check-batching $ties \
          2> "$OUT/llama-b32-batching.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-batching.log")"
 row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1

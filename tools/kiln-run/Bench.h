@@ -66,7 +66,7 @@ int abOverlap(rt::Model &model, const std::vector<int64_t> &prompt, rt::Generate
 /// tokens must be identical. Prints PASS/FAIL with what the scheduler did;
 /// returns the exit code.
 int checkBatching(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
-                  rt::GenerateOptions options, const std::vector<int64_t> &prompt);
+                  rt::GenerateOptions options, const std::vector<int64_t> &prompt, double maxTieGap = -1);
 
 } // namespace kiln::tools
 

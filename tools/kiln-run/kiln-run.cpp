@@ -29,7 +29,8 @@
 // --check-batching runs six prompts made from the given one (the same again,
 // shared prefixes, a different one) through one continuous-batching call,
 // then each alone without prefix caching, and requires identical greedy
-// tokens. --bench times greedy decode of a seeded random prompt (--batch N:
+// tokens. --no-prefix-cache: no prompt reuses another's pages (a generation,
+// or --check-batching's call together). --bench times greedy decode of a seeded random prompt (--batch N:
 // N of them decoding together) and measures the
 // device's copy bandwidth; --profile adds a per-kernel table (tools/kiln-run/Bench.h).
 // --no-lookahead launches each greedy decode step only once the previous
@@ -64,7 +65,7 @@ int usage() {
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F] [--max-tie-gap G]] [--memory-report]\n"
-               "                [--check-batching] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
+               "                [--check-batching] [--no-prefix-cache] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
                "                [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]\n");
   return 2;
 }
@@ -141,6 +142,7 @@ int main(int argc, char **argv) {
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
     else if (a == "--check-batching") checkBatching = true;
+    else if (a == "--no-prefix-cache") go.prefixCaching = false;
     else if (a == "--min-agreement" && (v = next())) minAgreement = std::strtod(v, nullptr);
     else if (a == "--max-tie-gap" && (v = next())) maxTieGap = std::strtod(v, nullptr);
     else {
@@ -239,7 +241,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (checkBatching)
-    return tools::checkBatching(engine, device, lo, go, ids);
+    return tools::checkBatching(engine, device, lo, go, ids, maxTieGap);
 
   struct Run {
     std::vector<int64_t> tokens;
