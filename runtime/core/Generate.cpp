@@ -14,6 +14,7 @@ struct Sequence {
   std::vector<int64_t> tokens; // prompt then generated
   uint64_t seed = 0;           // its draws: counterUniform(seed, position)
   int64_t generated = 0;
+  int64_t prefilled = 0; // tokens whose KV is written (admitted and prefilling)
   bool done = false;
 };
 
@@ -106,8 +107,10 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     return st;
   };
 
-  // Prefills `s` from its first uncached token; samples its next token.
-  auto prefill = [&](Sequence &s) -> Status {
+  // Admits `s`: its cached prefix found, pages for all its tokens and the
+  // next one reserved (a private copy of a shared page it will write);
+  // nothing computed yet.
+  auto admit = [&](Sequence &s) -> Status {
     int64_t n = static_cast<int64_t>(s.tokens.size());
     int64_t cached = 0;
     blocks.admit(seqId(s), s.tokens, n, cached);
@@ -128,22 +131,39 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     if (s.generated == 0)
       r.cachedTokens[s.index] = cached;
     r.prefillTokens += n - cached;
+    s.prefilled = cached;
+    return Status::ok();
+  };
+  // One prefill step of `s`: up to `budget` of its tokens from the first
+  // not yet written (at most max_num_tokens); `used` of them. The step that
+  // writes its last token (`complete`) samples its next one.
+  int64_t sinceDecode = 0; // prefill tokens since the last decode step while sequences ran
+  auto prefillChunk = [&](Sequence &s, int64_t budget, bool othersRunning, int64_t &used, bool &complete) -> Status {
+    int64_t n = static_cast<int64_t>(s.tokens.size());
+    int64_t c0 = s.prefilled, c1 = std::min(n, c0 + std::min(budget, m.maxNumTokens));
+    used = c1 - c0;
+    complete = c1 == n;
+    StepInput in;
+    in.batch = 1;
+    in.tokens = c1 - c0;
+    in.maxBlocks = maxBlocks;
+    in.ids.assign(s.tokens.begin() + c0, s.tokens.begin() + c1);
+    for (int64_t p = c0; p < c1; ++p)
+      in.positions.push_back(p);
+    in.blockTables.assign(static_cast<size_t>(maxBlocks), 0);
+    const std::vector<int32_t> &t = blocks.table(seqId(s));
+    std::copy(t.begin(), t.end(), in.blockTables.begin());
+    in.contextLens = {static_cast<int32_t>(c1)};
     StepOutput out;
-    for (int64_t c0 = cached; c0 < n; c0 += m.maxNumTokens) {
-      int64_t c1 = std::min(n, c0 + m.maxNumTokens);
-      StepInput in;
-      in.batch = 1;
-      in.tokens = c1 - c0;
-      in.maxBlocks = maxBlocks;
-      in.ids.assign(s.tokens.begin() + c0, s.tokens.begin() + c1);
-      for (int64_t p = c0; p < c1; ++p)
-        in.positions.push_back(p);
-      in.blockTables.assign(static_cast<size_t>(maxBlocks), 0);
-      const std::vector<int32_t> &t = blocks.table(seqId(s));
-      std::copy(t.begin(), t.end(), in.blockTables.begin());
-      in.contextLens = {static_cast<int32_t>(c1)};
-      KILN_RETURN_IF_ERROR(model.step("prefill", in, out, c1 == n));
+    KILN_RETURN_IF_ERROR(model.step("prefill", in, out, c1 == n));
+    ++r.prefillSteps;
+    s.prefilled = c1;
+    if (othersRunning) {
+      sinceDecode += used;
+      r.longestPrefillBetweenDecodes = std::max(r.longestPrefillBetweenDecodes, sinceDecode);
     }
+    if (c1 < n)
+      return Status::ok();
     blocks.publish(seqId(s), s.tokens, n);
     if (firstLogits && (*firstLogits)[s.index].empty())
       (*firstLogits)[s.index] = out.logits;
@@ -182,6 +202,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
   // A decode step of `rows` read: its count, and each row's token (a
   // sequence that finishes leaves at once).
   auto stepped = [&](size_t rows) {
+    sinceDecode = 0;
     ++r.decodeSteps;
     r.largestBatch = std::max<int64_t>(r.largestBatch, static_cast<int64_t>(rows));
   };
@@ -251,22 +272,36 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
   };
 
   std::deque<Sequence *> waiting;
+  std::deque<Sequence *> prefilling; // admitted, pages reserved, prompt not all written
   for (Sequence &s : seqs) {
     if (o.maxTokens <= 0)
       s.done = true;
     else
       waiting.push_back(&s);
   }
-  while (!waiting.empty() || !running.empty()) {
+  // A prefilling sequence gives its pages back (what it has written stays
+  // cached) and waits again at the front.
+  auto requeue = [&](Sequence &s) {
+    blocks.publish(seqId(s), s.tokens, s.prefilled);
+    blocks.release(seqId(s));
+    waiting.push_front(&s);
+    ++r.preemptions;
+  };
+  // Each iteration: admissions, then prefill of the admitted prompts within
+  // the step's token budget (max_num_tokens less a decode token for each
+  // running sequence, decode first; at least one token, so a prompt always
+  // advances), then one decode step of the running sequences. A long prompt
+  // is prefilled in chunks between decode steps instead of stalling them.
+  while (!waiting.empty() || !prefilling.empty() || !running.empty()) {
     // Admit waiting prompts in order while a slot and their pages are free.
-    while (!waiting.empty() && static_cast<int64_t>(running.size()) < m.maxBatch) {
+    while (!waiting.empty() && static_cast<int64_t>(running.size() + prefilling.size()) < m.maxBatch) {
       Sequence &s = *waiting.front();
-      Status st = prefill(s);
+      Status st = admit(s);
       if (!st) {
         if (st.code() != StatusCode::kKvCacheFull)
           return st; // a device error, not a want of pages
-        if (!running.empty()) {
-          ++r.waits; // pages free up as running sequences finish
+        if (!running.empty() || !prefilling.empty()) {
+          ++r.waits; // pages free up as admitted sequences finish
           break;
         }
         waiting.pop_front();
@@ -276,6 +311,18 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
         continue;
       }
       waiting.pop_front();
+      prefilling.push_back(&s);
+    }
+    int64_t budget = std::max<int64_t>(1, m.maxNumTokens - static_cast<int64_t>(running.size()));
+    while (budget > 0 && !prefilling.empty()) {
+      Sequence &s = *prefilling.front();
+      int64_t used = 0;
+      bool complete = false;
+      KILN_RETURN_IF_ERROR(prefillChunk(s, budget, !running.empty(), used, complete));
+      budget -= used;
+      if (!complete)
+        break;
+      prefilling.pop_front();
       if (s.done)
         retire(s);
       else
@@ -300,6 +347,12 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       }
       if (st.code() != StatusCode::kKvCacheFull)
         return st; // not a want of pages: never taken for one
+      if (!prefilling.empty()) {
+        // The most recently admitted prompt still prefilling goes first.
+        requeue(*prefilling.back());
+        prefilling.pop_back();
+        continue;
+      }
       if (running.size() == 1) {
         // Alone and still out of pages: it cannot grow any further.
         refuse(s, Status::error(StatusCode::kKvCacheFull, "sequence " + std::to_string(s.index) + " stopped after " +
@@ -327,7 +380,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     bool needLogits = o.sampling.temperature > 0.0f;
     for (Sequence *s : running)
       needLogits |= s->generated < o.minTokens && !model.eos().empty() && !o.ignoreEos;
-    if (!needLogits && o.lookahead && waiting.empty()) {
+    if (!needLogits && o.lookahead && waiting.empty() && prefilling.empty()) {
       KILN_RETURN_IF_ERROR(decodeAhead());
       continue;
     }

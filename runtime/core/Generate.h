@@ -50,17 +50,26 @@ struct GenerateReport {
   int64_t preemptions = 0;           // sequences evicted to free pages, later resumed
   int64_t waits = 0;                 // admissions deferred for want of pages
   int64_t pageCopies = 0;            // copy-on-write copies of shared pages
+  int64_t prefillSteps = 0;          // prefill steps (a prompt takes one per chunk)
+  /// The most prompt tokens prefilled between two decode steps while other
+  /// sequences were running: at most max_num_tokens, however long a prompt.
+  int64_t longestPrefillBetweenDecodes = 0;
 };
 
 /// Generates for each prompt with continuous batching: a prompt is admitted
 /// when a batch slot and the pages for it are free (sharing the cached
-/// pages of a prefix it begins with), prefilled in chunks of the engine's
-/// max_num_tokens, then decoded together with every running sequence, at
-/// most max_batch at a time; a finished sequence frees its slot and pages
-/// at once for the next prompt. When a running sequence needs a page and
-/// none is free, the most recently admitted other one is preempted: its
-/// pages are released (its prefix stays cached) and it resumes later from
-/// its tokens, so no work is lost. A prompt that cannot fit even alone is
+/// pages of a prefix it begins with), then each iteration prefills the
+/// admitted prompts within a token budget -- the engine's max_num_tokens
+/// less one decode token per running sequence, at least one -- and runs one
+/// decode step of every running sequence, at most max_batch sequences at a
+/// time: a long prompt is prefilled in chunks between decode steps, never
+/// stalling the running ones for more than one budget. A finished sequence
+/// frees its slot and pages at once for the next prompt. When a running
+/// sequence needs a page and none is free, a prompt still prefilling gives
+/// its pages back first (the most recently admitted), then the most
+/// recently admitted other running sequence is preempted: its pages are
+/// released (its prefix stays cached) and it resumes later from its
+/// tokens, so no work is lost. A prompt that cannot fit even alone is
 /// refused (its status in `report`) while the others complete; the call
 /// then returns the first such error. `firstLogits`, when given, receives
 /// each prompt's last-position logits.

@@ -736,6 +736,55 @@ TEST(Generate, ReusesPrefixesAcrossCallsUntilTheirPagesAreWritten) {
   EXPECT_EQ(m->blocks().sequences(), 0u);
 }
 
+// A long prompt admitted while another sequence decodes is prefilled in
+// chunks between that sequence's decode steps (max_num_tokens 16, less
+// the running sequence's decode token), not in one stall: no more than 16
+// prompt tokens between two decode steps, the short prompt's tokens made
+// while the long one is still prefilling, and on the host device every
+// prompt's tokens those it gets alone.
+TEST(Generate, ALongPromptIsPrefilledBetweenDecodeSteps) {
+  std::unique_ptr<Device> host;
+  ASSERT_TRUE(openDevice("host", host).isOk());
+  LoadOptions o;
+  o.weights = kLlama;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(Model::load(std::move(host),
+                          test::writeTinyLlamaEngine("chunked", "\"max_num_tokens\":128", "\"max_num_tokens\":16",
+                                                     "tiny_llama_b4.json"),
+                          o, m)
+                  .isOk());
+  ASSERT_EQ(m->manifest().maxNumTokens, 16);
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 12;
+  g.prefixCaching = false;
+  std::vector<int64_t> shortPrompt = iota(6, 5), longPrompt = iota(100, 17);
+  std::vector<std::pair<size_t, int64_t>> order;
+  g.onToken = [&](size_t i, int64_t t) {
+    order.push_back({i, t});
+    return true;
+  };
+  std::vector<std::vector<int64_t>> together;
+  GenerateReport rep;
+  ASSERT_TRUE(generate(*m, {shortPrompt, longPrompt}, g, together, nullptr, &rep).isOk());
+  EXPECT_GT(rep.longestPrefillBetweenDecodes, 0);
+  EXPECT_LE(rep.longestPrefillBetweenDecodes, 16);
+  EXPECT_GE(rep.prefillSteps, 1 + (100 + 14) / 15) << "the long prompt in chunks of at most 15";
+  // The short prompt's tokens before the long one's first: one per decode
+  // step while the long prompt was prefilling (7 chunks of 15 or fewer).
+  size_t shortFirst = 0;
+  while (shortFirst < order.size() && order[shortFirst].first == 0)
+    ++shortFirst;
+  EXPECT_GE(shortFirst, 7u) << "the short prompt waited for the long one's whole prefill";
+  g.onToken = nullptr;
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<std::vector<int64_t>> alone;
+    ASSERT_TRUE(generate(*m, {i == 0 ? shortPrompt : longPrompt}, g, alone).isOk());
+    EXPECT_EQ(alone[0], together[i]) << "prompt " << i;
+  }
+  EXPECT_EQ(m->blocks().sequences(), 0u);
+}
+
 // On the host device the tokens of a call that reuses the cached prefix
 // of an earlier one are the tokens of one that computes it all.
 TEST(Generate, TokensFromACachedPrefixAreTheTokensComputed) {
