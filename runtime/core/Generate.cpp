@@ -15,6 +15,7 @@ struct Sequence {
   uint64_t seed = 0;           // its draws: counterUniform(seed, position)
   int64_t generated = 0;
   int64_t prefilled = 0; // tokens whose KV is written (admitted and prefilling)
+  int64_t target = 0;    // tokens to prefill: all it had when admitted
   bool done = false;
 };
 
@@ -132,44 +133,51 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       r.cachedTokens[s.index] = cached;
     r.prefillTokens += n - cached;
     s.prefilled = cached;
+    s.target = n;
     return Status::ok();
   };
-  // One prefill step of `s`: up to `budget` of its tokens from the first
-  // not yet written (at most max_num_tokens); `used` of them. The step that
-  // writes its last token (`complete`) samples its next one.
+  // One prefill step of `rows` (admitted prompts), `c` tokens of each from
+  // its first not yet written; a prompt whose last token that writes is
+  // `complete` and samples its next token.
   int64_t sinceDecode = 0; // prefill tokens since the last decode step while sequences ran
-  auto prefillChunk = [&](Sequence &s, int64_t budget, bool othersRunning, int64_t &used, bool &complete) -> Status {
-    int64_t n = static_cast<int64_t>(s.tokens.size());
-    int64_t c0 = s.prefilled, c1 = std::min(n, c0 + std::min(budget, m.maxNumTokens));
-    used = c1 - c0;
-    complete = c1 == n;
+  auto prefillStep = [&](const std::vector<Sequence *> &rows, int64_t c, bool othersRunning) -> Status {
     StepInput in;
-    in.batch = 1;
-    in.tokens = c1 - c0;
+    in.batch = static_cast<int64_t>(rows.size());
+    in.tokens = c;
     in.maxBlocks = maxBlocks;
-    in.ids.assign(s.tokens.begin() + c0, s.tokens.begin() + c1);
-    for (int64_t p = c0; p < c1; ++p)
-      in.positions.push_back(p);
-    in.blockTables.assign(static_cast<size_t>(maxBlocks), 0);
-    const std::vector<int32_t> &t = blocks.table(seqId(s));
-    std::copy(t.begin(), t.end(), in.blockTables.begin());
-    in.contextLens = {static_cast<int32_t>(c1)};
+    in.blockTables.assign(static_cast<size_t>(in.batch * maxBlocks), 0);
+    bool anyComplete = false;
+    for (size_t b = 0; b < rows.size(); ++b) {
+      Sequence &s = *rows[b];
+      int64_t c0 = s.prefilled, c1 = c0 + c;
+      in.ids.insert(in.ids.end(), s.tokens.begin() + c0, s.tokens.begin() + c1);
+      for (int64_t p = c0; p < c1; ++p)
+        in.positions.push_back(p);
+      in.contextLens.push_back(static_cast<int32_t>(c1));
+      const std::vector<int32_t> &t = blocks.table(seqId(s));
+      std::copy(t.begin(), t.end(), in.blockTables.begin() + static_cast<int64_t>(b) * maxBlocks);
+      anyComplete |= c1 == s.target;
+    }
     StepOutput out;
-    KILN_RETURN_IF_ERROR(model.step("prefill", in, out, c1 == n));
+    KILN_RETURN_IF_ERROR(model.step("prefill", in, out, anyComplete));
     ++r.prefillSteps;
-    s.prefilled = c1;
     if (othersRunning) {
-      sinceDecode += used;
+      sinceDecode += in.batch * c;
       r.longestPrefillBetweenDecodes = std::max(r.longestPrefillBetweenDecodes, sinceDecode);
     }
-    if (c1 < n)
-      return Status::ok();
-    blocks.publish(seqId(s), s.tokens, n);
-    if (firstLogits && (*firstLogits)[s.index].empty())
-      (*firstLogits)[s.index] = out.logits;
-    int64_t token;
-    KILN_RETURN_IF_ERROR(pick(out.logits.data(), out.vocab, s, o, model.eos(), scratch, token));
-    finish(s, token);
+    for (size_t b = 0; b < rows.size(); ++b) {
+      Sequence &s = *rows[b];
+      s.prefilled += c;
+      if (s.prefilled < s.target)
+        continue;
+      blocks.publish(seqId(s), s.tokens, s.target);
+      const float *row = out.logits.data() + b * static_cast<size_t>(out.vocab);
+      if (firstLogits && (*firstLogits)[s.index].empty())
+        (*firstLogits)[s.index].assign(row, row + out.vocab);
+      int64_t token;
+      KILN_RETURN_IF_ERROR(pick(row, out.vocab, s, o, model.eos(), scratch, token));
+      finish(s, token);
+    }
     return Status::ok();
   };
 
@@ -313,20 +321,33 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       waiting.pop_front();
       prefilling.push_back(&s);
     }
+    // The admitted prompts advance together: `c` tokens of each of the
+    // first k in one step (k c within the budget; c the least any of them
+    // has left, so each row is whole and the shortest complete), as many
+    // steps as the budget holds.
     int64_t budget = std::max<int64_t>(1, m.maxNumTokens - static_cast<int64_t>(running.size()));
     while (budget > 0 && !prefilling.empty()) {
-      Sequence &s = *prefilling.front();
-      int64_t used = 0;
-      bool complete = false;
-      KILN_RETURN_IF_ERROR(prefillChunk(s, budget, !running.empty(), used, complete));
-      budget -= used;
-      if (!complete)
-        break;
-      prefilling.pop_front();
-      if (s.done)
-        retire(s);
-      else
-        running.push_back(&s);
+      size_t k = std::min<size_t>({prefilling.size(), static_cast<size_t>(budget),
+                                   static_cast<size_t>(std::max<int64_t>(1, model.stepSequences("prefill")))});
+      int64_t c = budget / static_cast<int64_t>(k);
+      for (size_t i = 0; i < k; ++i)
+        c = std::min(c, prefilling[i]->target - prefilling[i]->prefilled);
+      std::vector<Sequence *> rows(prefilling.begin(), prefilling.begin() + static_cast<long>(k));
+      KILN_RETURN_IF_ERROR(prefillStep(rows, c, !running.empty()));
+      budget -= static_cast<int64_t>(k) * c;
+      // Complete prompts (their first token sampled) leave for decode.
+      std::deque<Sequence *> still;
+      for (Sequence *s : prefilling) {
+        if (s->prefilled < s->target) {
+          still.push_back(s);
+          continue;
+        }
+        if (s->done)
+          retire(*s);
+        else
+          running.push_back(s);
+      }
+      prefilling.swap(still);
     }
     if (running.empty())
       continue;

@@ -68,6 +68,12 @@ public:
                      std::unique_ptr<Model> &out);
 
   const format::EngineManifest &manifest() const { return manifest_; }
+  /// The most sequences one step of `function` may take (its memory plan's;
+  /// max_batch where the plan says nothing of it).
+  int64_t stepSequences(const std::string &function) const {
+    auto held = stepLimits_.find(function);
+    return held != stepLimits_.end() ? held->second.first : manifest_.maxBatch;
+  }
   Device &device() { return *device_; }
   const std::string &note() const { return note_; }
   int64_t pages() const { return pages_; }

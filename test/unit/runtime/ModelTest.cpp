@@ -785,6 +785,42 @@ TEST(Generate, ALongPromptIsPrefilledBetweenDecodeSteps) {
   EXPECT_EQ(m->blocks().sequences(), 0u);
 }
 
+// Prompts admitted together are prefilled together: 20, 20 and 40 tokens
+// in two prefill steps (3 x 20, then the last 20 of the longest), not one
+// step each; on the host device each prompt's tokens (greedy and seeded
+// sampling) are those it gets alone, and the first logits its own.
+TEST(Generate, AdmittedPromptsArePrefilledTogether) {
+  std::unique_ptr<Device> host;
+  ASSERT_TRUE(openDevice("host", host).isOk());
+  LoadOptions o;
+  o.weights = kLlama;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(Model::load(std::move(host), writeEngineB4("together"), o, m).isOk());
+  ASSERT_GE(m->stepSequences("prefill"), 3);
+  std::vector<std::vector<int64_t>> prompts = {iota(20, 3), iota(20, 40), iota(40, 90)};
+  for (float temperature : {0.0f, 1.0f}) {
+    GenerateOptions g;
+    g.ignoreEos = true;
+    g.maxTokens = 4;
+    g.prefixCaching = false;
+    g.sampling.temperature = temperature;
+    g.seed = 5;
+    std::vector<std::vector<int64_t>> together;
+    std::vector<std::vector<float>> logits;
+    GenerateReport rep;
+    ASSERT_TRUE(generate(*m, prompts, g, together, &logits, &rep).isOk());
+    EXPECT_EQ(rep.prefillSteps, 2) << "temperature " << temperature;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      std::vector<std::vector<int64_t>> alone;
+      std::vector<std::vector<float>> aloneLogits;
+      ASSERT_TRUE(generate(*m, {prompts[i]}, g, alone, &aloneLogits).isOk());
+      EXPECT_EQ(alone[0], together[i]) << "prompt " << i << ", temperature " << temperature;
+      EXPECT_EQ(aloneLogits[0], logits[i]) << "prompt " << i;
+    }
+  }
+  EXPECT_EQ(m->blocks().sequences(), 0u);
+}
+
 // On the host device the tokens of a call that reuses the cached prefix
 // of an earlier one are the tokens of one that computes it all.
 TEST(Generate, TokensFromACachedPrefixAreTheTokensComputed) {
