@@ -113,18 +113,30 @@ kiln_status *kiln_generate_batch(kiln_model *m, kiln_request *r, size_t n, const
   for (size_t i = 0; i < n; ++i) {
     r[i].count = 0;
     r[i].status = nullptr;
+    r[i].cached_tokens = 0;
     if (!r[i].prompt || (!r[i].tokens && r[i].capacity))
       return fail("kiln_generate_batch: request " + std::to_string(i) + " has a NULL prompt or tokens");
     prompts.emplace_back(r[i].prompt, r[i].prompt + r[i].prompt_len);
   }
   kiln::rt::GenerateOptions g = generateOptions(o);
+  // Seeds per request where any request names its own.
+  for (size_t i = 0; i < n; ++i)
+    if (r[i].has_seed) {
+      g.seeds.assign(n, g.seed);
+      for (size_t j = 0; j < n; ++j)
+        if (r[j].has_seed)
+          g.seeds[j] = r[j].seed;
+      break;
+    }
   if (onToken)
     g.onToken = [onToken, user](size_t i, int64_t t) { return onToken(user, i, t) != 0; };
   kiln::rt::GenerateReport report;
   kiln::Status s = kiln::rt::generate(*m->model, prompts, g, out, nullptr, &report);
-  for (size_t i = 0; i < n && i < report.status.size(); ++i)
+  for (size_t i = 0; i < n && i < report.status.size(); ++i) {
     if (!report.status[i])
       r[i].status = wrap(report.status[i]);
+    r[i].cached_tokens = static_cast<size_t>(report.cachedTokens[i]);
+  }
   // A request's own end (refused, out of pages) is in its status; anything
   // else -- bad prompts, the device -- stops the batch and is returned,
   // whatever the requests' statuses say.

@@ -168,8 +168,10 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     for (size_t b = 0; b < rows.size(); ++b) {
       Sequence &s = *rows[b];
       s.prefilled += c;
-      if (s.prefilled < s.target)
+      if (s.prefilled < s.target) {
+        blocks.publish(seqId(s), s.tokens, s.prefilled); // its full pages written so far, for whoever begins alike
         continue;
+      }
       blocks.publish(seqId(s), s.tokens, s.target);
       const float *row = out.logits.data() + b * static_cast<size_t>(out.vocab);
       if (firstLogits && (*firstLogits)[s.index].empty())
@@ -302,8 +304,26 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
   // is prefilled in chunks between decode steps instead of stalling them.
   while (!waiting.empty() || !prefilling.empty() || !running.empty()) {
     // Admit waiting prompts in order while a slot and their pages are free.
+    // A prompt that begins with pages a prompt still prefilling has yet to
+    // write waits for them (they are cached as each chunk writes them).
+    auto awaitsPages = [&](const Sequence &s) {
+      if (!o.prefixCaching)
+        return false;
+      for (const Sequence *q : prefilling) {
+        size_t common = 0, most = std::min(s.tokens.size(), q->tokens.size());
+        while (common < most && s.tokens[common] == q->tokens[common])
+          ++common;
+        if (static_cast<int64_t>(common) / m.pageSize > q->prefilled / m.pageSize)
+          return true;
+      }
+      return false;
+    };
     while (!waiting.empty() && static_cast<int64_t>(running.size() + prefilling.size()) < m.maxBatch) {
       Sequence &s = *waiting.front();
+      if (awaitsPages(s)) {
+        ++r.prefixWaits;
+        break;
+      }
       Status st = admit(s);
       if (!st) {
         if (st.code() != StatusCode::kKvCacheFull)

@@ -51,6 +51,7 @@ struct GenerateReport {
   int64_t waits = 0;                 // admissions deferred for want of pages
   int64_t pageCopies = 0;            // copy-on-write copies of shared pages
   int64_t prefillSteps = 0;          // prefill steps (a prompt takes one per chunk)
+  int64_t prefixWaits = 0;           // admissions deferred for pages another prompt was about to write
   /// The most prompt tokens prefilled between two decode steps while other
   /// sequences were running: at most max_num_tokens, however long a prompt.
   int64_t longestPrefillBetweenDecodes = 0;

@@ -104,6 +104,9 @@ typedef struct kiln_request {
   size_t capacity;
   size_t count;        /* out */
   kiln_status *status; /* out */
+  uint64_t seed;       /* this request's sampling seed where has_seed is non-zero, else options->seed */
+  int has_seed;
+  size_t cached_tokens; /* out: prompt tokens whose KV came from the prefix cache */
 } kiln_request;
 
 typedef int (*kiln_request_callback)(void *user, size_t request, int64_t token);

@@ -87,7 +87,7 @@ public:
     out.assign(prompts.size(), std::vector<int64_t>(room));
     std::vector<kiln_request> r(prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i)
-      r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), room, 0, nullptr};
+      r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), room, 0, nullptr, 0, 0, 0};
     std::string e = detail::take(kiln_generate_batch(m_.get(), r.data(), r.size(), &options, nullptr, nullptr));
     errors.assign(prompts.size(), "");
     for (size_t i = 0; i < r.size(); ++i) {

@@ -103,7 +103,7 @@ TEST(CApi, GeneratesSeveralPromptsTogether) {
   std::vector<std::vector<int64_t>> out(prompts.size(), std::vector<int64_t>(6));
   std::vector<kiln_request> r(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i)
-    r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), out[i].size(), 0, nullptr};
+    r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), out[i].size(), 0, nullptr, 0, 0, 0};
   Seen seen;
   seen.tokens.resize(prompts.size());
   ASSERT_EQ(messageOf(kiln_generate_batch(m, r.data(), r.size(), &go, record, &seen)), "");
@@ -181,7 +181,7 @@ TEST(CApi, SampledTokensDoNotDependOnTheBatch) {
     std::vector<kiln_request> r(prompts.size());
     size_t at = 0;
     for (size_t i = 0; i < prompts.size(); ++i) {
-      r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), out[i].size(), 0, nullptr};
+      r[i] = kiln_request{prompts[i].data(), prompts[i].size(), out[i].data(), out[i].size(), 0, nullptr, 0, 0, 0};
       if (prompts[i] == a)
         at = i;
     }
@@ -194,5 +194,28 @@ TEST(CApi, SampledTokensDoNotDependOnTheBatch) {
   for (uint64_t seed : {1u, 2u, 3u})
     differ += alone(a, seed) != want;
   EXPECT_GE(differ, 2);
+  // Seeds per request: the same prompt three times in one call, two with
+  // seeds of their own, the third with the options' -- each the tokens it
+  // gets alone with that seed; the repeats, admitted once the first has
+  // written the page they share, report the tokens they took from the
+  // prefix cache.
+  {
+    const std::vector<int64_t> p = {11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28};
+    std::vector<std::vector<int64_t>> out(3, std::vector<int64_t>(12));
+    std::vector<kiln_request> r(3);
+    const uint64_t seeds[3] = {7, 8, 1234};
+    for (size_t i = 0; i < 3; ++i)
+      r[i] = kiln_request{p.data(), p.size(), out[i].data(), out[i].size(), 0, nullptr, seeds[i], i < 2, 99};
+    ASSERT_EQ(messageOf(kiln_generate_batch(m, r.data(), r.size(), &go, nullptr, nullptr)), "");
+    for (size_t i = 0; i < 3; ++i) {
+      out[i].resize(r[i].count);
+      EXPECT_EQ(out[i], alone(p, seeds[i])) << "request " << i << ", seed " << seeds[i];
+    }
+    EXPECT_NE(out[0], out[1]) << "seeds 7 and 8 sampled the same 12 tokens";
+    // The repeats wait for the first one's page, then take it: 16 tokens.
+    EXPECT_EQ(r[0].cached_tokens, 0u);
+    EXPECT_EQ(r[1].cached_tokens, 16u);
+    EXPECT_EQ(r[2].cached_tokens, 16u);
+  }
   kiln_model_free(m);
 }
