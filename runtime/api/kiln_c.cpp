@@ -83,7 +83,7 @@ const char *kiln_model_device(const kiln_model *m) { return m ? m->device.c_str(
 
 void kiln_generate_options_init(kiln_generate_options *o) {
   if (o)
-    *o = kiln_generate_options{32, 0, 0.0f, 0, 1.0f, 0, nullptr, 0, nullptr, nullptr};
+    *o = kiln_generate_options{32, 0, 0.0f, 0, 1.0f, 0, nullptr, 0, nullptr, nullptr, 0.0f, 1.0f, 0.0f, 0.0f};
 }
 
 namespace {
@@ -96,6 +96,10 @@ kiln::rt::GenerateOptions generateOptions(const kiln_generate_options *o) {
   g.maxTokens = o->max_tokens;
   g.minTokens = o->min_tokens;
   g.sampling.temperature = o->temperature;
+  g.sampling.minP = o->min_p;
+  g.sampling.repetitionPenalty = o->repetition_penalty;
+  g.sampling.frequencyPenalty = o->frequency_penalty;
+  g.sampling.presencePenalty = o->presence_penalty;
   g.sampling.topK = o->top_k;
   g.sampling.topP = o->top_p;
   g.seed = o->seed;

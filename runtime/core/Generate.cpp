@@ -24,11 +24,20 @@ struct Sequence {
 Status pick(const float *logits, int64_t vocab, const Sequence &s, const GenerateOptions &o,
             const std::vector<int64_t> &eos, std::vector<float> &scratch, int64_t &token) {
   const float *row = logits;
-  if (s.generated < o.minTokens && !eos.empty()) {
+  bool mask = s.generated < o.minTokens && !eos.empty();
+  if (mask || o.sampling.penalised()) {
     scratch.assign(logits, logits + vocab);
-    for (int64_t e : eos)
-      if (e >= 0 && e < vocab)
-        scratch[static_cast<size_t>(e)] = -std::numeric_limits<float>::infinity();
+    // Penalties over the prompt and the output (the output: the tokens
+    // generated, the last `generated` of the sequence's).
+    if (o.sampling.penalised()) {
+      const int64_t *output = s.tokens.data() + (s.tokens.size() - static_cast<size_t>(s.generated));
+      host::applyPenalties(scratch.data(), vocab, o.sampling, s.tokens.data(), s.tokens.size(), output,
+                           static_cast<size_t>(s.generated));
+    }
+    if (mask)
+      for (int64_t e : eos)
+        if (e >= 0 && e < vocab)
+          scratch[static_cast<size_t>(e)] = -std::numeric_limits<float>::infinity();
     row = scratch.data();
   }
   return host::sampleTokenWith(row, vocab, o.sampling,
@@ -65,6 +74,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
   int64_t maxBlocks = (m.maxSeq + m.pageSize - 1) / m.pageSize;
   std::vector<float> scratch;
   std::vector<Sequence> seqs;
+  KILN_RETURN_IF_ERROR(host::checkSamplingParams(o.sampling));
   if (!o.seeds.empty() && o.seeds.size() != prompts.size())
     return Status::error("seeds: " + std::to_string(o.seeds.size()) + " given for " +
                          std::to_string(prompts.size()) + " prompts (one each, or none)");
@@ -418,7 +428,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
 
     // Greedy decoding with nothing to mask takes the engine's own argmax
     // and leaves the logits on the device.
-    bool needLogits = o.sampling.temperature > 0.0f;
+    bool needLogits = o.sampling.temperature > 0.0f || o.sampling.penalised();
     for (Sequence *s : running)
       needLogits |= s->generated < o.minTokens && !model.eos().empty() && !o.ignoreEos;
     if (!needLogits && o.lookahead && waiting.empty() && prefilling.empty()) {

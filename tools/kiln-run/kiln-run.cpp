@@ -3,7 +3,8 @@
 //   kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt TEXT [--tokenizer T]]
 //            [--prompt-ids 1,2,3]
 //            [--max-tokens N] [--min-tokens N] [--temperature T] [--top-k K]
-//            [--top-p P] [--seed S] [--kv-pages N]
+//            [--top-p P] [--min-p P] [--seed S] [--kv-pages N]
+//            [--repetition-penalty R] [--frequency-penalty F] [--presence-penalty P]
 //   kiln-run ENGINE --golden golden.json [--tolerance 2e-2] [--min-identical N]
 //   kiln-run ENGINE --prompt-ids ... --reference host [--tolerance 1e-2] [--min-identical 16]
 //   kiln-run ENGINE --golden g.json --teacher-forced [--min-agreement 0.99] [--memory-report]
@@ -62,7 +63,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt TEXT [--tokenizer T]]\n"
                "                [--prompt-ids 1,2,3] [--max-tokens N]\n"
-               "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+               "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"
+               "                [--repetition-penalty R] [--frequency-penalty F] [--presence-penalty P]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F] [--max-tie-gap G]] [--memory-report]\n"
                "                [--check-batching] [--no-prefix-cache] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
@@ -114,6 +116,10 @@ int main(int argc, char **argv) {
     else if (a == "--temperature" && (v = next())) go.sampling.temperature = std::strtof(v, nullptr);
     else if (a == "--top-k" && (v = next())) go.sampling.topK = std::atoll(v);
     else if (a == "--top-p" && (v = next())) go.sampling.topP = std::strtof(v, nullptr);
+    else if (a == "--min-p" && (v = next())) go.sampling.minP = std::strtof(v, nullptr);
+    else if (a == "--repetition-penalty" && (v = next())) go.sampling.repetitionPenalty = std::strtof(v, nullptr);
+    else if (a == "--frequency-penalty" && (v = next())) go.sampling.frequencyPenalty = std::strtof(v, nullptr);
+    else if (a == "--presence-penalty" && (v = next())) go.sampling.presencePenalty = std::strtof(v, nullptr);
     else if (a == "--seed" && (v = next())) go.seed = std::strtoull(v, nullptr, 10);
     else if (a == "--kv-pages" && (v = next())) lo.kvPages = std::atoll(v);
     else if (a == "--tolerance" && (v = next())) tolerance = std::strtod(v, nullptr);

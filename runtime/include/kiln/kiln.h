@@ -77,6 +77,10 @@ typedef struct kiln_generate_options {
   size_t num_stop_tokens;
   kiln_token_callback on_token; /* NULL: none */
   void *user;
+  float min_p;              /* 0: none; drop tokens below min_p times the most likely one's probability */
+  float repetition_penalty; /* 1: none; > 0, on every token of the prompt and the output */
+  float frequency_penalty;  /* 0: none; in [-2, 2], times each token's count in the output */
+  float presence_penalty;   /* 0: none; in [-2, 2], once for each token in the output */
 } kiln_generate_options;
 
 void kiln_generate_options_init(kiln_generate_options *options);

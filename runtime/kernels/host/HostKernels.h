@@ -168,7 +168,28 @@ struct SamplingParams {
   float temperature = 0.0f; // <= 0: greedy
   int64_t topK = 0;         // 0: all
   float topP = 1.0f;        // 1: all
+  float minP = 0.0f;        // drop tokens below min_p times the most likely one's probability; 0: none
+  /// Penalties on the logits before any of the above (applyPenalties):
+  /// repetition (> 0; 1: none) on every token of the prompt and the
+  /// output, frequency and presence (in [-2, 2]; 0: none) on the output's.
+  float repetitionPenalty = 1.0f;
+  float frequencyPenalty = 0.0f;
+  float presencePenalty = 0.0f;
+  bool penalised() const { return repetitionPenalty != 1.0f || frequencyPenalty != 0.0f || presencePenalty != 0.0f; }
 };
+
+/// Refuses parameters out of range, naming the one: top_p in (0, 1],
+/// min_p in [0, 1], top_k >= 0, repetition_penalty > 0, frequency and
+/// presence penalties in [-2, 2].
+Status checkSamplingParams(const SamplingParams &p);
+/// The penalties of `p` on a row of `n` logits, in place: each token id in
+/// `seen` (the prompt and the output) has its logit divided by the
+/// repetition penalty where positive, multiplied where not (CTRL's rule,
+/// as transformers and vLLM apply it); then each id in `output` loses
+/// frequency_penalty times its count there, and presence_penalty once
+/// (OpenAI's rule). Ids outside [0, n) are ignored.
+void applyPenalties(float *logits, int64_t n, const SamplingParams &p, const int64_t *seen, size_t numSeen,
+                    const int64_t *output, size_t numOutput);
 
 /// Philox4x32-10 (Salmon, Moraes, Dror, Shaw: "Parallel random numbers: as
 /// easy as 1, 2, 3", SC'11): four 32-bit words that depend only on the

@@ -1,4 +1,4 @@
-//===- Sampling.cpp - seeded greedy / temperature / top-k / top-p ---------===//
+//===- Sampling.cpp - seeded greedy / temperature / top-k / top-p / min-p -===//
 #include "runtime/kernels/host/HostKernels.h"
 
 #include <algorithm>
@@ -48,6 +48,46 @@ static int64_t argmaxRow(const float *logits, int64_t n) {
   return std::max_element(logits, logits + n) - logits; // first on ties
 }
 
+Status checkSamplingParams(const SamplingParams &p) {
+  if (!(p.topP > 0.0f && p.topP <= 1.0f))
+    return Status::error("top_p must be in (0, 1]");
+  if (!(p.minP >= 0.0f && p.minP <= 1.0f))
+    return Status::error("min_p must be in [0, 1]");
+  if (p.topK < 0)
+    return Status::error("top_k must be 0 (all) or positive");
+  if (!(p.repetitionPenalty > 0.0f) || !std::isfinite(p.repetitionPenalty))
+    return Status::error("repetition_penalty must be positive (1: none)");
+  if (!(p.frequencyPenalty >= -2.0f && p.frequencyPenalty <= 2.0f))
+    return Status::error("frequency_penalty must be in [-2, 2]");
+  if (!(p.presencePenalty >= -2.0f && p.presencePenalty <= 2.0f))
+    return Status::error("presence_penalty must be in [-2, 2]");
+  return Status::ok();
+}
+
+void applyPenalties(float *logits, int64_t n, const SamplingParams &p, const int64_t *seen, size_t numSeen,
+                    const int64_t *output, size_t numOutput) {
+  if (p.repetitionPenalty != 1.0f) {
+    std::vector<bool> done(static_cast<size_t>(n), false);
+    for (size_t i = 0; i < numSeen; ++i) {
+      int64_t t = seen[i];
+      if (t < 0 || t >= n || done[static_cast<size_t>(t)])
+        continue;
+      done[static_cast<size_t>(t)] = true;
+      float &l = logits[t];
+      l = l > 0.0f ? l / p.repetitionPenalty : l * p.repetitionPenalty;
+    }
+  }
+  if (p.frequencyPenalty != 0.0f || p.presencePenalty != 0.0f) {
+    std::vector<int64_t> count(static_cast<size_t>(n), 0);
+    for (size_t i = 0; i < numOutput; ++i)
+      if (output[i] >= 0 && output[i] < n)
+        ++count[static_cast<size_t>(output[i])];
+    for (int64_t t = 0; t < n; ++t)
+      if (int64_t c = count[static_cast<size_t>(t)])
+        logits[t] -= p.frequencyPenalty * static_cast<float>(c) + p.presencePenalty;
+  }
+}
+
 Status samplingDistribution(const float *logits, int64_t n,
                             const SamplingParams &p, std::vector<double> &probs) {
   KILN_RETURN_IF_ERROR(checkLogits(logits, n));
@@ -56,8 +96,7 @@ Status samplingDistribution(const float *logits, int64_t n,
     probs[argmaxRow(logits, n)] = 1.0;
     return Status::ok();
   }
-  if (p.topP <= 0.0f || p.topP > 1.0f)
-    return Status::error("top_p must be in (0, 1]");
+  KILN_RETURN_IF_ERROR(checkSamplingParams(p));
   // Order by logit (descending, stable so ties keep the lower id first).
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -79,6 +118,14 @@ Status samplingDistribution(const float *logits, int64_t n,
       nucleus = i + 1;
       break;
     }
+  }
+  // min_p: the prefix whose probabilities reach min_p times the largest
+  // (e is in descending order, e[0] the largest).
+  if (p.minP > 0.0f) {
+    int64_t above = 1;
+    while (above < nucleus && e[above] >= static_cast<double>(p.minP) * e[0])
+      ++above;
+    nucleus = above;
   }
   double kept = 0.0;
   for (int64_t i = 0; i < nucleus; ++i)

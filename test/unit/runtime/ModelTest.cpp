@@ -821,6 +821,61 @@ TEST(Generate, AdmittedPromptsArePrefilledTogether) {
   EXPECT_EQ(m->blocks().sequences(), 0u);
 }
 
+// Penalties in the step loop (host device): each greedy token of a
+// penalised generation is the argmax of that position's logits (an
+// unpenalised call on the same context) after the penalties computed here
+// from their definitions over the prompt and the tokens before it.
+TEST(Generate, PenalisedTokensAreTheArgmaxOfThePenalisedLogits) {
+  std::unique_ptr<Device> host;
+  ASSERT_TRUE(openDevice("host", host).isOk());
+  LoadOptions o;
+  o.weights = kLlama;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(Model::load(std::move(host), writeEngineB4("penalties"), o, m).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 12;
+  g.prefixCaching = false;
+  // Penalties below 1 and below 0 favour what was seen (the tiny model's
+  // greedy tokens never repeat, so positive ones would never bind).
+  g.sampling.repetitionPenalty = 0.25f;
+  g.sampling.frequencyPenalty = -1.0f;
+  g.sampling.presencePenalty = -2.0f;
+  const std::vector<int64_t> prompt = {3, 9, 9, 27, 81, 243, 217, 139};
+  std::vector<std::vector<int64_t>> out;
+  ASSERT_TRUE(generate(*m, {prompt}, g, out).isOk());
+  ASSERT_EQ(out[0].size(), 12u);
+  GenerateOptions plain;
+  plain.ignoreEos = true;
+  plain.maxTokens = 1;
+  plain.prefixCaching = false;
+  int changed = 0;
+  for (size_t k = 0; k < out[0].size(); ++k) {
+    std::vector<int64_t> context = prompt;
+    context.insert(context.end(), out[0].begin(), out[0].begin() + static_cast<long>(k));
+    std::vector<std::vector<int64_t>> next;
+    std::vector<std::vector<float>> logits;
+    ASSERT_TRUE(generate(*m, {context}, plain, next, &logits).isOk());
+    std::vector<float> l = logits[0];
+    std::set<int64_t> seen(context.begin(), context.end());
+    for (int64_t t : seen)
+      l[static_cast<size_t>(t)] = l[static_cast<size_t>(t)] > 0 ? l[static_cast<size_t>(t)] / 0.25f
+                                                                 : l[static_cast<size_t>(t)] * 0.25f;
+    std::map<int64_t, int> count;
+    for (size_t j = 0; j < k; ++j)
+      ++count[out[0][j]];
+    for (auto [t, c] : count)
+      l[static_cast<size_t>(t)] -= -1.0f * static_cast<float>(c) + -2.0f;
+    int64_t want = std::max_element(l.begin(), l.end()) - l.begin();
+    EXPECT_EQ(out[0][k], want) << "token " << k;
+    changed += next[0][0] != want;
+  }
+  EXPECT_GT(changed, 0) << "the penalties changed no token: the test checks nothing";
+  g.sampling.repetitionPenalty = -1.0f;
+  Status bad = generate(*m, {prompt}, g, out);
+  EXPECT_NE(bad.message().find("repetition_penalty"), std::string::npos) << bad.message();
+}
+
 // On the host device the tokens of a call that reuses the cached prefix
 // of an earlier one are the tokens of one that computes it all.
 TEST(Generate, TokensFromACachedPrefixAreTheTokensComputed) {

@@ -126,3 +126,63 @@ TEST(Sampling, CounterUniformIsStatelessAndEven) {
     chi += (b - want) * (b - want) / want;
   EXPECT_LT(chi, 37.7) << "chi-square of 15 degrees of freedom past its 0.1% tail";
 }
+
+// min_p keeps the tokens whose probability (after temperature) is at least
+// min_p times the largest, renormalised; the rest get none.
+TEST(Sampling, MinPDropsTheUnlikely) {
+  std::mt19937_64 rng(31);
+  std::uniform_real_distribution<float> u(-4, 4);
+  std::vector<float> logits(257);
+  for (float &l : logits)
+    l = u(rng);
+  host::SamplingParams p;
+  p.temperature = 0.8f;
+  p.minP = 0.3f;
+  std::vector<double> probs;
+  ASSERT_TRUE(host::samplingDistribution(logits.data(), 257, p, probs).isOk());
+  float top = *std::max_element(logits.begin(), logits.end());
+  double total = 0, kept = 0;
+  std::vector<double> full(257);
+  for (size_t i = 0; i < 257; ++i)
+    total += full[i] = std::exp(logits[i] / static_cast<double>(p.temperature) - top / static_cast<double>(p.temperature));
+  for (size_t i = 0; i < 257; ++i)
+    if (full[i] >= static_cast<double>(p.minP)) // the largest is exp(0) = 1
+      kept += full[i];
+  int support = 0;
+  for (size_t i = 0; i < 257; ++i) {
+    bool in = full[i] >= static_cast<double>(p.minP);
+    support += in;
+    EXPECT_NEAR(probs[i], in ? full[i] / kept : 0.0, 1e-12) << i;
+  }
+  EXPECT_GT(support, 1);
+  EXPECT_LT(support, 257);
+  p.minP = 1.5f;
+  EXPECT_NE(host::samplingDistribution(logits.data(), 257, p, probs).message().find("min_p"), std::string::npos);
+}
+
+// Penalties against their definitions: repetition divides a seen token's
+// positive logit and multiplies a negative one (once, however often seen);
+// frequency and presence subtract per output occurrence and once per
+// output token; ids out of range are ignored; bad values are named.
+TEST(Sampling, PenaltiesFollowTheirDefinitions) {
+  std::vector<float> logits = {2.0f, -1.0f, 0.5f, 3.0f, -2.0f, 1.0f};
+  host::SamplingParams p;
+  p.repetitionPenalty = 2.0f;
+  p.frequencyPenalty = 0.5f;
+  p.presencePenalty = 0.25f;
+  const std::vector<int64_t> seen = {0, 1, 1, 3, 9, -4}, output = {3, 3, 1, 7};
+  std::vector<float> got = logits;
+  host::applyPenalties(got.data(), 6, p, seen.data(), seen.size(), output.data(), output.size());
+  std::vector<float> want = {2.0f / 2, -1.0f * 2 - 0.5f * 1 - 0.25f, 0.5f, 3.0f / 2 - 0.5f * 2 - 0.25f, -2.0f, 1.0f};
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_FLOAT_EQ(got[i], want[i]) << i;
+  host::SamplingParams none;
+  EXPECT_FALSE(none.penalised());
+  EXPECT_TRUE(p.penalised());
+  for (auto [field, value, name] : std::vector<std::tuple<int, float, std::string>>{
+           {0, 0.0f, "repetition_penalty"}, {1, 2.5f, "frequency_penalty"}, {2, -3.0f, "presence_penalty"}}) {
+    host::SamplingParams bad;
+    (field == 0 ? bad.repetitionPenalty : field == 1 ? bad.frequencyPenalty : bad.presencePenalty) = value;
+    EXPECT_NE(host::checkSamplingParams(bad).message().find(name), std::string::npos) << name;
+  }
+}
