@@ -124,14 +124,9 @@ kiln_status *kiln_generate_batch(kiln_model *m, kiln_request *r, size_t n, const
   }
   kiln::rt::GenerateOptions g = generateOptions(o);
   // Seeds per request where any request names its own.
-  for (size_t i = 0; i < n; ++i)
-    if (r[i].has_seed) {
-      g.seeds.assign(n, g.seed);
-      for (size_t j = 0; j < n; ++j)
-        if (r[j].has_seed)
-          g.seeds[j] = r[j].seed;
-      break;
-    }
+  if (std::any_of(r, r + n, [](const kiln_request &q) { return q.has_seed != 0; }))
+    for (size_t i = 0; i < n; ++i)
+      g.seeds.push_back(r[i].has_seed ? r[i].seed : g.seed);
   if (onToken)
     g.onToken = [onToken, user](size_t i, int64_t t) { return onToken(user, i, t) != 0; };
   kiln::rt::GenerateReport report;

@@ -178,11 +178,9 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     for (size_t b = 0; b < rows.size(); ++b) {
       Sequence &s = *rows[b];
       s.prefilled += c;
-      if (s.prefilled < s.target) {
-        blocks.publish(seqId(s), s.tokens, s.prefilled); // its full pages written so far, for whoever begins alike
+      blocks.publish(seqId(s), s.tokens, s.prefilled); // its full pages written so far, for whoever begins alike
+      if (s.prefilled < s.target)
         continue;
-      }
-      blocks.publish(seqId(s), s.tokens, s.target);
       const float *row = out.logits.data() + b * static_cast<size_t>(out.vocab);
       if (firstLogits && (*firstLogits)[s.index].empty())
         (*firstLogits)[s.index].assign(row, row + out.vocab);
@@ -307,6 +305,21 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
     waiting.push_front(&s);
     ++r.preemptions;
   };
+  // A prompt that begins with pages a prompt still prefilling has yet to
+  // write waits for them (they are cached as each chunk writes them).
+  auto awaitsPages = [&](const Sequence &s) {
+    if (!o.prefixCaching)
+      return false;
+    for (const Sequence *q : prefilling) {
+      size_t most = std::min(s.tokens.size(), q->tokens.size());
+      int64_t common = std::mismatch(s.tokens.begin(), s.tokens.begin() + static_cast<long>(most), q->tokens.begin())
+                           .first -
+                       s.tokens.begin();
+      if (common / m.pageSize > q->prefilled / m.pageSize)
+        return true;
+    }
+    return false;
+  };
   // Each iteration: admissions, then prefill of the admitted prompts within
   // the step's token budget (max_num_tokens less a decode token for each
   // running sequence, decode first; at least one token, so a prompt always
@@ -314,20 +327,6 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
   // is prefilled in chunks between decode steps instead of stalling them.
   while (!waiting.empty() || !prefilling.empty() || !running.empty()) {
     // Admit waiting prompts in order while a slot and their pages are free.
-    // A prompt that begins with pages a prompt still prefilling has yet to
-    // write waits for them (they are cached as each chunk writes them).
-    auto awaitsPages = [&](const Sequence &s) {
-      if (!o.prefixCaching)
-        return false;
-      for (const Sequence *q : prefilling) {
-        size_t common = 0, most = std::min(s.tokens.size(), q->tokens.size());
-        while (common < most && s.tokens[common] == q->tokens[common])
-          ++common;
-        if (static_cast<int64_t>(common) / m.pageSize > q->prefilled / m.pageSize)
-          return true;
-      }
-      return false;
-    };
     while (!waiting.empty() && static_cast<int64_t>(running.size() + prefilling.size()) < m.maxBatch) {
       Sequence &s = *waiting.front();
       if (awaitsPages(s)) {

@@ -134,6 +134,14 @@ __device__ void attentionPrefillWs(const Args &a) {
       }
       pending = bar;
     };
+    auto flush = [&]() { // the last copies committed, landed and arrived on
+      if (pending) {
+        cpAsyncWait<0>();
+        fenceProxyAsync();
+        mbarArrive(pending);
+        pending = nullptr;
+      }
+    };
     for (int round = 0;; ++round) {
       const int u = unitOf(round);
       if (u < 0)
@@ -145,12 +153,7 @@ __device__ void attentionPrefillWs(const Args &a) {
       const int qb = round & 1;
       // The previous unit's last tile first (the consumers are a few tiles
       // behind), then the positions' loads.
-      if (pending) {
-        cpAsyncWait<0>();
-        fenceProxyAsync();
-        mbarArrive(pending);
-        pending = nullptr;
-      }
+      flush();
       mbarWait(&qEmpty[qb], ((round >> 1) & 1) ^ 1);
       if (ptid < BQ)
         sPos[qb][ptid] = posOf(x.b, x.t0 + ptid);
@@ -235,11 +238,7 @@ __device__ void attentionPrefillWs(const Args &a) {
         committed(&full[s]);
       }
     }
-    if (pending) {
-      cpAsyncWait<0>();
-      fenceProxyAsync();
-      mbarArrive(pending);
-    }
+    flush();
     return;
   }
   // ---- consumer warpgroup wg: rows wg * 64 .. wg * 64 + 63 ----
