@@ -378,7 +378,7 @@ Status generate(Model &model, const std::vector<std::vector<int64_t>> &prompts, 
       }
       prefilling.swap(still);
     }
-    if (running.empty())
+    if (running.empty() || (o.prefillFirst && !prefilling.empty()))
       continue;
 
     // Pages for this step's token of each running sequence (a private copy

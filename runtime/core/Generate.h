@@ -37,6 +37,12 @@ struct GenerateOptions {
   /// Tokens are the same either way; a step launched for a sequence that
   /// then finishes is discarded.
   bool lookahead = true;
+  /// Decode waits while any admitted prompt is still prefilling (no
+  /// token budget shared with decode): the prompts admitted together
+  /// decode together from their first step, as a batched benchmark
+  /// (`kiln-run --bench --batch`, llama-batched-bench) times them. Serving
+  /// keeps it off: running sequences would stall behind long prompts.
+  bool prefillFirst = false;
 };
 
 /// What the step loop did, per prompt and in all.

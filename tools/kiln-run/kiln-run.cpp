@@ -288,6 +288,9 @@ int main(int argc, char **argv) {
                      static_cast<long long>(benchBatch), static_cast<long long>(model->manifest().maxBatch));
         return 1;
       }
+      // The batch decodes together from its first step, as
+      // llama-batched-bench times it: no decode while a prompt prefills.
+      g.prefillFirst = true;
       g.onToken = [&](size_t request, int64_t) {
         stamps.push_back(std::chrono::steady_clock::now());
         stampRequest.push_back(request);
@@ -457,11 +460,13 @@ int main(int argc, char **argv) {
       if (abRuns > 0 && tools::abOverlap(*model, ids, go, abRuns))
         return 1;
       if (profile) {
-        rt::GenerateOptions p = go;
+        // The batch's decode steps, each kernel timed on its own.
+        rt::GenerateOptions p = g;
+        p.onToken = nullptr;
         p.maxTokens = std::min<int64_t>(go.maxTokens, 64);
         std::vector<std::vector<int64_t>> o3;
         model->setProfiling(true);
-        if (Status s = rt::generate(*model, {ids}, p, o3); !s) {
+        if (Status s = rt::generate(*model, batchPrompts, p, o3); !s) {
           std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
           return 1;
         }

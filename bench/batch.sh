@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Batched decode (issue 17): the Llama-3.2-1B and Llama-3.1-8B shapes, each
+# sequence a 512-token prompt then 128 generated tokens, at batch 1, 8, 32,
+# 64, 128 and 256; kiln beside llama.cpp's llama-batched-bench on a BF16
+# GGUF of the same random weights, in one device call.
+#
+#   bench/batch.sh --prepare [BIN]   here: compile the engines into
+#                                    .batch/engines and copy the peers
+#                                    (llama.cpp prebuilt, its gguf-py,
+#                                    peer_decode.py) into .batch/; carry .batch
+#   bench/batch.sh                   on the GPU machine (SHAPES="l1b l8b",
+#                                    BATCHES="1 8 32 64 128 256"); raw output
+#                                    and the table under $OUT
+#
+# kiln's figures are `kiln-run --bench --batch B --prompt-len 512 --gen 128`:
+# every prompt prefilled before the batch decodes (as llama-batched-bench
+# does it), decode tok/s = B x steps / time, and the bytes bound of a step =
+# the weights + B x the KV of the mean decode context (512 + 64 tokens),
+# read once at the copy bandwidth kiln-run measures in the same process.
+# Engines: max-batch 256 (every batch), max-batch 64 (batch 1 and 64) and
+# max-batch 1, so one table also shows what the engine's largest batch
+# costs a small one.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  BIN=${2:-build/bin}
+  SHARED=${SHARED:-../shared}
+  mkdir -p .batch/engines .batch/peers .scratch
+  python3 - <<'PY'
+import sys
+sys.path.insert(0, "scripts")
+from make_shape_model import config_for, write_model
+for shape, name, hd in (("llama-3.2-1b", "l1b", 64), ("llama-3.1-8b", "l8b", 128)):
+    c = config_for(shape)
+    c.pop("rope_scaling", None)
+    c.update(rope_theta=500000.0, max_position_embeddings=8192, head_dim=hd, rms_norm_eps=1e-6)
+    write_model(f".scratch/{name}-peer", c)
+PY
+  for m in ${SHAPES:-l1b l8b}; do
+    for b in ${ENGINES:-1 64 256}; do
+      "$BIN/kiln" compile .scratch/$m-peer --max-batch $b --max-seq 640 --quiet -o .batch/engines/$m-b$b.engine
+    done
+  done
+  cp "$SHARED/bench/peer_decode.py" .batch/
+  cp "$SHARED/peers/llamacpp.sh" "$SHARED/peers/hf_to_gguf.py" "$SHARED/peers/llama.cpp-cuda-sm90a-bin.tar.xz" .batch/peers/
+  rm -rf .batch/peers/llama.cpp && mkdir -p .batch/peers/llama.cpp
+  tar xzf "$SHARED/peers/llama.cpp-src.tgz" -C .batch/peers llama.cpp/gguf-py
+  # Packed: the prebuilt llama.cpp takes 43 of the 64 MiB a device call carries.
+  tar czf .batch/engines.tgz -C .batch engines && rm -rf .batch/engines
+  du -sh .batch
+  exit 0
+fi
+
+OUT=${OUT:-/tmp/kiln-batch}
+BATCHES=${BATCHES:-1 8 32 64 128 256}
+mkdir -p "$OUT"
+[ -d .batch/engines ] || tar xzf .batch/engines.tgz -C .batch
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+cmake -S . -B build-gpu -G Ninja -DKILN_BUILD_COMPILER=OFF -DKILN_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+  > "$OUT/cmake.log" 2>&1 && ninja -C build-gpu kiln-run > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+# llama.cpp: the prebuilt tools (built from source when they do not load).
+LL=/tmp/llamacpp
+[ -x $LL/bin/llama-batched-bench ] || bash .batch/peers/llamacpp.sh install $LL > "$OUT/llamacpp-install.log" 2>&1 \
+  || { tail -20 "$OUT/llamacpp-install.log"; }
+head -3 "$OUT/llamacpp-install.log" 2>/dev/null
+eval "$(bash .batch/peers/llamacpp.sh env $LL)"
+npl=$(echo $BATCHES | tr ' ' ,)
+for s in ${SHAPES:-l1b l8b}; do
+  shape=$([ $s = l1b ] && echo llama3.2-1b || echo llama3.1-8b)
+  W=/tmp/w-$s
+  [ -f $W/config.json ] || python3 .batch/peer_decode.py --shape $shape --save $W --no-time > "$OUT/$s-save.log" 2>&1 \
+    || tail -5 "$OUT/$s-save.log"
+  for b in $BATCHES; do
+    for e in 1 64 256; do
+      # max-batch 256: every batch; 64 and 1: their own batch and batch 1.
+      [ $e -ge $b ] && { [ $e = 256 ] || [ $b = 1 ] || [ $b = $e ]; } || continue
+      [ -f .batch/engines/$s-b$e.engine ] || continue
+      build-gpu/bin/kiln-run .batch/engines/$s-b$e.engine --weights $W --bench --batch $b --prompt-len 512 --gen 128 \
+        >> "$OUT/$s-b$e-kiln.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+    done
+  done
+  # Where the time of a batch-64 step goes, each kernel on its own.
+  [[ " $BATCHES " == *" 64 "* ]] && build-gpu/bin/kiln-run .batch/engines/$s-b256.engine --weights $W --bench --batch 64 \
+    --prompt-len 512 --gen 64 --profile > "$OUT/$s-profile64.txt" 2>> "$OUT/$s-kiln.log"
+  # llama.cpp on the same weights: the KV of every batch size's sequences.
+  [ -f /tmp/$s.gguf ] || LLAMACPP_DIR=$PWD/.batch/peers bash .batch/peers/llamacpp.sh gguf $W /tmp/$s.gguf \
+    > "$OUT/$s-gguf.log" 2>&1 || tail -5 "$OUT/$s-gguf.log"
+  maxb=$(echo $BATCHES | tr ' ' '\n' | sort -n | tail -1)
+  $LL/bin/llama-batched-bench -m /tmp/$s.gguf -ngl 99 -fa on -c $((maxb * 640)) -b 2048 -ub 512 \
+    -npp 512 -ntg 128 -npl $npl --output-format jsonl > "$OUT/$s-llamacpp.jsonl" 2> "$OUT/$s-llamacpp.log" \
+    || tail -5 "$OUT/$s-llamacpp.log"
+done
+python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
+import json, os, re, sys
+out = sys.argv[1]
+print("| shape | batch | engine max-batch | kiln tok/s | ms/step | MB/step | % of bytes bound | llama.cpp tok/s | kiln / llama.cpp |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for s in os.environ.get("SHAPES", "l1b l8b").split():
+    peer = {}
+    try:
+        for line in open(f"{out}/{s}-llamacpp.jsonl"):
+            if line.startswith("{"):
+                j = json.loads(line)
+                peer[j["pl"]] = j["speed_tg"]
+    except OSError:
+        pass
+    rows = []
+    for e in (256, 64, 1):
+        f = f"{out}/{s}-b{e}-kiln.txt"
+        if not os.path.exists(f):
+            continue
+        for line in open(f):
+            m = re.search(r"(?:batch (\d+), )?prompt \d+, .*decode ([\d.]+) tok/s.*?, ([\d.]+) ms/(?:step|token), "
+                          r"(\d+) bytes.* = ([\d.]+)% of the measured copy", line)
+            if m:
+                rows.append((int(m[1] or 1), -e, float(m[2]), float(m[3]), int(m[4]), float(m[5])))
+    for b, e, tps, ms, by, pct in sorted(rows):
+        p = peer.get(b)
+        print(f"| {s} | {b} | {-e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | "
+              f"{p:.1f} | {tps / p:.2f} |" if p else f"| {s} | {b} | {-e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | - | - |")
+PY
