@@ -17,9 +17,9 @@
 # does it), decode tok/s = B x steps / time, and the bytes bound of a step =
 # the weights + B x the KV of the mean decode context (512 + 64 tokens),
 # read once at the copy bandwidth kiln-run measures in the same process.
-# Engines: max-batch 256 (every batch), max-batch 64 (batch 1 and 64) and
-# max-batch 1, so one table also shows what the engine's largest batch
-# costs a small one.
+# Engines: max-batch 256 with its decode buckets (every batch), the same
+# with --decode-buckets none (batch 1 and 64) and max-batch 1 (batch 1), so
+# one table also shows what an engine's largest batch costs a small one.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--prepare" ]; then
@@ -38,9 +38,13 @@ for shape, name, hd in (("llama-3.2-1b", "l1b", 64), ("llama-3.1-8b", "l8b", 128
     write_model(f".scratch/{name}-peer", c)
 PY
   for m in ${SHAPES:-l1b l8b}; do
-    for b in ${ENGINES:-1 64 256}; do
-      "$BIN/kiln" compile .scratch/$m-peer --max-batch $b --max-seq 640 --quiet -o .batch/engines/$m-b$b.engine
-    done
+    # max-batch 256 with its decode buckets (1, 2, 4 ... 128: each step
+    # runs through the smallest that holds it), the same without buckets
+    # (every step through kernels chosen for 256), and max-batch 1.
+    "$BIN/kiln" compile .scratch/$m-peer --max-batch 256 --max-seq 640 --quiet -o .batch/engines/$m-b256.engine
+    "$BIN/kiln" compile .scratch/$m-peer --max-batch 256 --max-seq 640 --decode-buckets none --quiet \
+      -o .batch/engines/$m-b256nb.engine
+    "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 640 --quiet -o .batch/engines/$m-b1.engine
   done
   cp "$SHARED/bench/peer_decode.py" .batch/
   cp "$SHARED/peers/llamacpp.sh" "$SHARED/peers/hf_to_gguf.py" "$SHARED/peers/llama.cpp-cuda-sm90a-bin.tar.xz" .batch/peers/
@@ -72,9 +76,9 @@ for s in ${SHAPES:-l1b l8b}; do
   [ -f $W/config.json ] || python3 .batch/peer_decode.py --shape $shape --save $W --no-time > "$OUT/$s-save.log" 2>&1 \
     || tail -5 "$OUT/$s-save.log"
   for b in $BATCHES; do
-    for e in 1 64 256; do
-      # max-batch 256: every batch; 64 and 1: their own batch and batch 1.
-      [ $e -ge $b ] && { [ $e = 256 ] || [ $b = 1 ] || [ $b = $e ]; } || continue
+    for e in 256 256nb 1; do
+      # max-batch 256: every batch; without buckets: batch 1 and 64; max-batch 1: batch 1.
+      case $e in 256) ;; 256nb) [ $b = 1 ] || [ $b = 64 ] || continue;; 1) [ $b = 1 ] || continue;; esac
       [ -f .batch/engines/$s-b$e.engine ] || continue
       build-gpu/bin/kiln-run .batch/engines/$s-b$e.engine --weights $W --bench --batch $b --prompt-len 512 --gen 128 \
         >> "$OUT/$s-b$e-kiln.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
@@ -94,6 +98,7 @@ done
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
 import json, os, re, sys
 out = sys.argv[1]
+names = {"256": "256", "256nb": "256, no buckets", "1": "1"}
 print("| shape | batch | engine max-batch | kiln tok/s | ms/step | MB/step | % of bytes bound | llama.cpp tok/s | kiln / llama.cpp |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for s in os.environ.get("SHAPES", "l1b l8b").split():
@@ -106,7 +111,7 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     except OSError:
         pass
     rows = []
-    for e in (256, 64, 1):
+    for e in ("256", "256nb", "1"):
         f = f"{out}/{s}-b{e}-kiln.txt"
         if not os.path.exists(f):
             continue
@@ -114,9 +119,9 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
             m = re.search(r"(?:batch (\d+), )?prompt \d+, .*decode ([\d.]+) tok/s.*?, ([\d.]+) ms/(?:step|token), "
                           r"(\d+) bytes.* = ([\d.]+)% of the measured copy", line)
             if m:
-                rows.append((int(m[1] or 1), -e, float(m[2]), float(m[3]), int(m[4]), float(m[5])))
+                rows.append((int(m[1] or 1), names[e], float(m[2]), float(m[3]), int(m[4]), float(m[5])))
     for b, e, tps, ms, by, pct in sorted(rows):
         p = peer.get(b)
-        print(f"| {s} | {b} | {-e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | "
-              f"{p:.1f} | {tps / p:.2f} |" if p else f"| {s} | {b} | {-e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | - | - |")
+        print(f"| {s} | {b} | {e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | "
+              f"{p:.1f} | {tps / p:.2f} |" if p else f"| {s} | {b} | {e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | - | - |")
 PY

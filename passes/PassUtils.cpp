@@ -58,6 +58,8 @@ StepShape stepShapeOf(func::FuncOp func, int64_t decodeBatch, int64_t prefillTok
   auto ids = func.getNumArguments() ? dyn_cast<RankedTensorType>(func.getArgumentTypes()[0])
                                     : RankedTensorType();
   s.decode = ids && ids.getRank() == 2 && ids.getDimSize(1) == 1;
+  if (auto own = func->getAttrOfType<IntegerAttr>(kDecodeBatchAttr); own && s.decode)
+    decodeBatch = own.getInt();
   s.batch = s.decode ? decodeBatch : 1;
   s.tokens = s.decode ? 1 : prefillTokens;
   return s;

@@ -4,7 +4,15 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include <string>
+
 namespace kiln {
+
+/// A decode function's batch: set by kiln-decode-buckets on @decode and on
+/// each of its copies, read as the step's batch by stepShapeOf.
+inline constexpr llvm::StringLiteral kDecodeBatchAttr = "kiln.decode_batch";
+/// The name of @decode's copy for steps of at most `batch` sequences.
+inline std::string bucketFunctionName(int64_t batch) { return "decode_b" + std::to_string(batch); }
 
 /// Re-derives result types in `func` after its argument types became more
 /// static (e.g. decode's one token): ops with type inference take the
@@ -19,8 +27,9 @@ mlir::LogicalResult refineTypes(mlir::func::FuncOp func);
 bool isKernel(mlir::Operation *op);
 
 /// The sizes one step of a function is costed at. A function whose first
-/// argument is `[?, 1]` (decode) runs `batch` sequences of one token; others
-/// (prefill, forward) one sequence of `tokens` tokens.
+/// argument is `[?, 1]` (decode) runs `batch` sequences of one token (its
+/// `kiln.decode_batch` where it has one); others (prefill, forward) one
+/// sequence of `tokens` tokens.
 struct StepShape {
   int64_t batch = 1, tokens = 1;
   int64_t context = 1024; // cached tokens per sequence a decode step attends to

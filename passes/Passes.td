@@ -115,6 +115,37 @@ def InsertKvCache : Pass<"kiln-insert-kv-cache", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def DecodeBuckets : Pass<"kiln-decode-buckets", "mlir::ModuleOp"> {
+  let summary = "Copy @decode once per batch bucket, each to be fused and tiled for its batch";
+  let description = [{
+    A decode step's best kernels depend on how many sequences it carries: a
+    GEMV with every row in flight at a few sequences, tensor-core GEMM tiles
+    at many; split-KV attention where the batch leaves SMs idle, none where
+    it fills them. The runtime runs a step of B sequences through the
+    smallest bucket that holds B, so an engine built for 256 sequences
+    decodes one through kernels chosen for one.
+
+    `buckets` lists the batch sizes; the largest is @decode's own (the
+    engine's `max_batch`), and each smaller `b` becomes a copy
+    `@decode_b<b>`. Every decode function gets `kiln.decode_batch`, which
+    fuse, choose-tiling and lower-to-exec read as the step's batch (before
+    their own `decode-batch` option). With fewer than two buckets the pass
+    only marks @decode.
+
+    ```mlir
+    func.func @decode(...) attributes {kiln.decode_batch = 8 : i64}
+    func.func @decode_b1(...) attributes {kiln.decode_batch = 1 : i64}
+    func.func @decode_b4(...) attributes {kiln.decode_batch = 4 : i64}
+    ```
+
+    Refused: no @decode, a bucket that is not positive, or one named twice.
+  }];
+  let options = [
+    ListOption<"buckets", "buckets", "int64_t",
+               "decode batch sizes; the largest is @decode's own">
+  ];
+}
+
 def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
   let summary = "Merge projections and group ops into kiln.fused kernels under a byte-cost rule";
   let description = [{

@@ -13,6 +13,11 @@ void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) 
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(createInsertKvCache(InsertKvCacheOptions{o.pageSize, "forward", "last"}));
   pm.addPass(mlir::createCanonicalizerPass()); // transposes around appended keys cancel
+  if (!o.decodeBuckets.empty()) {
+    DecodeBucketsOptions buckets;
+    buckets.buckets = llvm::to_vector(o.decodeBuckets);
+    pm.addPass(createDecodeBuckets(buckets));
+  }
   FuseOptions fuse;
   fuse.decodeTokens = o.decodeBatch;
   fuse.prefillTokens = o.prefillTokens;

@@ -24,6 +24,9 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<bool> appendInAttention{*this, "append-in-attention",
                                  llvm::cl::desc("in decode, RoPE and the KV append join the attention kernel"),
                                  llvm::cl::init(false)};
+  ListOption<int64_t> decodeBuckets{*this, "decode-buckets",
+                                    llvm::cl::desc("decode batch sizes, each its own @decode copy (the largest "
+                                                   "@decode's own; none: @decode at decode-batch alone)")};
   Option<bool> epilogueWarps{*this, "epilogue-warps",
                              llvm::cl::desc("GEMM tiles may run their epilogue in warps of their own"),
                              llvm::cl::init(true)};
@@ -40,8 +43,8 @@ struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> 
 /// launches over planned arenas.
 void buildMemoryPipeline(mlir::OpPassManager &pm, const MemoryPipelineOptions &options);
 
-/// raise-patterns, canonicalize, insert-kv-cache, canonicalize, fuse,
-/// choose-tiling: from
+/// raise-patterns, canonicalize, insert-kv-cache, canonicalize,
+/// decode-buckets (with decode-buckets), fuse, choose-tiling: from
 /// an imported @forward to tiled prefill and decode kernels.
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &options);
 

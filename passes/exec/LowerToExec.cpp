@@ -169,8 +169,17 @@ FailureOr<FlatSymbolRefAttr> Lowering::kernelFor(FusedOp op, StringRef prefix, i
     return op.emitOpError("addresses more than one KV-cache layer"), failure();
   }
   kvLayer = *layer;
+  // The grid is the launch's (a decode bucket's batch sets it); the kernel
+  // is the same at any.
+  auto sansGrid = [](DictionaryAttr t) {
+    SmallVector<NamedAttribute> kept;
+    for (NamedAttribute a : t)
+      if (a.getName() != "grid")
+        kept.push_back(a);
+    return kept;
+  };
   for (ex::KernelOp other : kernels_) {
-    if (other.getFamily() != k.getFamily() || other.getTile() != k.getTile())
+    if (other.getFamily() != k.getFamily() || sansGrid(other.getTile()) != sansGrid(k.getTile()))
       continue;
     if (OperationEquivalence::isRegionEquivalentTo(&other.getBody(), &k.getBody(),
                                                    OperationEquivalence::IgnoreLocations)) {
@@ -196,6 +205,11 @@ LogicalResult Lowering::lower(func::FuncOp f) {
                                  FunctionType::get(ctx, argTypes, {}));
   if (ArrayAttr args = f.getAllArgAttrs())
     nf.setArgAttrsAttr(args);
+  if (Attribute batch = f->getAttr(kDecodeBatchAttr))
+    nf->setAttr(kDecodeBatchAttr, batch);
+  // Buffers of one row per sequence: a decode bucket's own batch; prefill's
+  // as many sequences as decode's largest step.
+  const int64_t sequences = step.decode ? step.batch : decode_.batch;
   Block *body = nf.addEntryBlock();
   b.setInsertionPointToStart(body);
   DenseMap<Value, Value> buf;
@@ -211,7 +225,7 @@ LogicalResult Lowering::lower(func::FuncOp f) {
         return op.emitOpError("is used outside a kernel: run kiln-fuse before lowering"),
                failure();
     } else if (auto r = dyn_cast<ReshapeOp>(op)) {
-      FailureOr<RankedTensorType> t = plannedType(r.getType(), step, decode_.batch);
+      FailureOr<RankedTensorType> t = plannedType(r.getType(), step, sequences);
       if (failed(t))
         return r.emitOpError("has a dynamic dimension beyond batch and tokens"), failure();
       buf[r] = ex::ViewOp::create(b, r.getLoc(), bufferOf(*t), buf.lookup(r.getInput()));
@@ -238,7 +252,7 @@ LogicalResult Lowering::lower(func::FuncOp f) {
             used.insert(*i);
           }
         if (!inPlace) {
-          FailureOr<RankedTensorType> t = plannedType(r.getType(), step, decode_.batch);
+          FailureOr<RankedTensorType> t = plannedType(r.getType(), step, sequences);
           if (failed(t))
             return fused.emitOpError("result ") << r.getType()
                                                 << " has a dynamic dimension beyond batch and "

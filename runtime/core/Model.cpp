@@ -80,8 +80,9 @@ void transposeInto(const char *src, int64_t rows, int64_t cols, size_t es, char 
       std::memcpy(dst + (c * rows + r) * es, src + (r * cols + c) * es, es);
 }
 
-/// What the memory plan holds. Decode: every activation a kernel reads
-/// from the arena fits its range at max_batch rows, or the manifest is
+/// What the memory plan holds. Decode (and each of its buckets): every
+/// activation a kernel reads from the arena fits its range at the
+/// function's batch (max_batch for "decode"), or the manifest is
 /// refused (edited past its plan, its buffers would overlap and give wrong
 /// rows silently). Each function: the sequences and the rows (batch x
 /// tokens) a step may take, from the per-sequence buffers ([batch, ...]
@@ -90,8 +91,8 @@ Status planLimits(const format::EngineManifest &man, const std::string &path,
                   std::map<std::string, std::pair<int64_t, int64_t>> &limits) {
   limits.clear();
   for (const format::FunctionDesc &f : man.functions) {
-    const bool decode = f.name == "decode";
-    int64_t held = decode ? man.maxBatch : std::max(man.maxNumTokens, man.maxBatch);
+    const bool decode = f.batch > 0; // decode, or one of its buckets
+    int64_t held = decode ? f.batch : std::max(man.maxNumTokens, man.maxBatch);
     int64_t heldRows = std::max(man.maxNumTokens, man.maxBatch);
     for (size_t li = 0; li < f.launches.size(); ++li) {
       const format::LaunchDesc &l = f.launches[li];
@@ -123,11 +124,11 @@ Status planLimits(const format::EngineManifest &man, const std::string &path,
           heldRows = std::min(heldRows, rows);
           continue;
         }
-        if (decode && rows < man.maxBatch)
-          return Status::error(path + ": the memory plan does not hold decode's largest step: launch " +
+        if (decode && rows < f.batch)
+          return Status::error(path + ": the memory plan does not hold " + f.name + "'s largest step: launch " +
                                std::to_string(li) + " (" + man.kernels[static_cast<size_t>(l.kernel)].name +
-                               ") reads " + std::to_string(row * man.maxBatch) + " bytes at max_batch " +
-                               std::to_string(man.maxBatch) + " from an arena range of " +
+                               ") reads " + std::to_string(row * f.batch) + " bytes at batch " +
+                               std::to_string(f.batch) + " from an arena range of " +
                                std::to_string(l.operands[i].arena.size));
         held = std::min(held, rows);
       }
@@ -278,8 +279,9 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
       2 * aligned(man.maxBatch * 8) + aligned(man.maxBatch * m->ioBlocks_ * 4) + aligned(man.maxBatch * 4);
   KILN_RETURN_IF_ERROR(m->device_->alloc(ioDecode, m->ioDecode_));
   m->deviceBytes_ += static_cast<int64_t>(arena + man.memory.workspace + io + ioDecode);
-  if (const format::FunctionDesc *d = man.function("decode"))
-    m->feedInPlace_ = idsReadBeforeNextWritten(*d);
+  m->feedInPlace_ = true;
+  for (const format::FunctionDesc *d : man.decodeBuckets())
+    m->feedInPlace_ &= idsReadBeforeNextWritten(*d);
 
   int64_t pageBytes = man.kv.bytesPerToken * man.pageSize;
   int64_t want = o.kvPages > 0 ? o.kvPages : man.maxBatch * m->ioBlocks_;
@@ -411,23 +413,27 @@ void Model::setProfiling(bool on) {
 
 Status Model::launchStep(const std::string &name, const StepInput &in, bool feedIds, int slot,
                          const format::FunctionDesc *&f, std::vector<DevPtr> &results) {
-  f = manifest_.function(name);
+  const bool decode = name == "decode";
+  f = decode ? manifest_.function("decode") : manifest_.function(name);
   if (!f)
     return Status::error(source_ + " has no function '" + name + "'");
   int64_t B = in.batch, T = in.tokens, M = in.maxBlocks;
   if (B < 1 || T < 1 || M < 1)
     return Status::error(name + ": a step needs at least one sequence, token and block");
-  if (name == "decode" && T != 1)
+  if (decode && T != 1)
     return Status::error("decode takes one token per sequence, not " + std::to_string(T));
   if (B * T > ioTokens_ || B > std::max(manifest_.maxBatch, manifest_.maxNumTokens))
     return Status::error(name + " of " + std::to_string(B) + " x " + std::to_string(T) +
                          " tokens exceeds what the engine was compiled for (max_batch " +
                          std::to_string(manifest_.maxBatch) + ", max_num_tokens " +
                          std::to_string(manifest_.maxNumTokens) + ")");
-  if (name == "decode" && B > manifest_.maxBatch)
+  if (decode && B > manifest_.maxBatch)
     return Status::error("a decode step of " + std::to_string(B) + " sequences exceeds max_batch " +
                          std::to_string(manifest_.maxBatch));
-  if (auto held = stepLimits_.find(name); held != stepLimits_.end()) {
+  // A decode step runs through the smallest bucket that holds it.
+  if (decode)
+    f = manifest_.decodeFor(B);
+  if (auto held = stepLimits_.find(f->name); held != stepLimits_.end()) {
     if (B > held->second.first)
       return Status::error(name + " of " + std::to_string(B) + " sequences a step exceeds the " +
                            std::to_string(held->second.first) + " the engine's memory plan holds");
@@ -438,7 +444,7 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
   if (M > ioBlocks_)
     return Status::error("block tables of " + std::to_string(M) + " pages exceed the engine's " +
                          std::to_string(ioBlocks_) + " (max_seq " + std::to_string(manifest_.maxSeq) + ")");
-  if (feedIds && (name != "decode" || lastBatch_ != B))
+  if (feedIds && (!decode || lastBatch_ != B))
     return Status::error("decode: ids fed from the previous step need a decode step of the same " +
                          std::to_string(B) + " sequences just before");
   if (static_cast<int64_t>(in.ids.size()) != B * T || static_cast<int64_t>(in.positions.size()) != B * T ||
@@ -476,16 +482,29 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
         blocks_->forget(in.blockTables[b * M + last]);
       }
 
+  // A decode step of a given bucket and table width always launches the
+  // same kernels with the same arguments (inputs live at fixed addresses):
+  // the first one is captured as a graph, later ones replay it. A graph's
+  // step is padded to its bucket's batch with rows that compute nothing
+  // anyone reads (position -1: no KV written, no key attended; id 0; no
+  // pages), so one graph serves every batch the bucket holds.
+  bool graph = useGraphs_ && !profiling_ && decode && device_->supportsGraphs();
+  const int64_t rows = graph ? f->batch : B;
+
   // The inputs packed for this step's sizes, in one copy: ids, positions,
-  // block tables, context lengths. A decode graph is keyed by (B, M), so its
-  // addresses stay fixed.
-  uint64_t oPos = aligned(static_cast<uint64_t>(B * T) * 8), oBt = oPos + aligned(static_cast<uint64_t>(B * T) * 8),
-           oCl = oBt + aligned(static_cast<uint64_t>(B * M) * 4), total = oCl + static_cast<uint64_t>(B) * 4;
-  staging_.resize(total);
+  // block tables, context lengths.
+  uint64_t oPos = aligned(static_cast<uint64_t>(rows * T) * 8),
+           oBt = oPos + aligned(static_cast<uint64_t>(rows * T) * 8),
+           oCl = oBt + aligned(static_cast<uint64_t>(rows * M) * 4), total = oCl + static_cast<uint64_t>(rows) * 4;
+  staging_.assign(total, 0);
   std::memcpy(staging_.data(), in.ids.data(), in.ids.size() * 8);
   std::memcpy(staging_.data() + oPos, in.positions.data(), in.positions.size() * 8);
   std::memcpy(staging_.data() + oBt, in.blockTables.data(), in.blockTables.size() * 4);
   std::memcpy(staging_.data() + oCl, in.contextLens.data(), in.contextLens.size() * 4);
+  if (rows > B) {
+    std::fill_n(reinterpret_cast<int64_t *>(staging_.data() + oPos) + B * T, (rows - B) * T, int64_t(-1));
+    std::fill_n(reinterpret_cast<int32_t *>(staging_.data() + oBt) + B * M, (rows - B) * M, int32_t(-1));
+  }
   DevPtr io = slot ? ioDecode_ : io_; // slot 1: decode only, checked within max_batch above
   KILN_RETURN_IF_ERROR(slot ? device_->uploadAside(io, staging_.data(), total)
                             : device_->upload(io, staging_.data(), total));
@@ -512,13 +531,9 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
     }
     return 0;
   };
-  // A decode step of a given batch and table width always launches the same
-  // kernels with the same arguments (inputs live at fixed addresses): the
-  // first one is captured as a graph, later ones replay it.
-  bool graph = useGraphs_ && !profiling_ && name == "decode" && device_->supportsGraphs();
-  uint64_t key = (static_cast<uint64_t>(B) << 32) | static_cast<uint64_t>(M);
+  uint64_t key = (static_cast<uint64_t>(rows) << 32) | static_cast<uint64_t>(M);
   if (graph && autoOverlap_)
-    KILN_RETURN_IF_ERROR(chooseOverlap(*f, B, T, M, resolve, key));
+    KILN_RETURN_IF_ERROR(chooseOverlap(*f, rows, T, M, resolve, key));
   if (overlap_)
     key |= kOverlapKey;
   if (slot)
@@ -529,14 +544,14 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
     KILN_RETURN_IF_ERROR(launchAll(*f, B, T, M, resolve));
   } else {
     if (!device_->hasGraph(key))
-      KILN_RETURN_IF_ERROR(capture(*f, B, T, M, resolve, key));
+      KILN_RETURN_IF_ERROR(capture(*f, rows, T, M, resolve, key));
     KILN_RETURN_IF_ERROR(device_->runGraph(key));
   }
   results.clear();
   for (const format::OperandDesc &r : f->results)
     results.push_back(resolve(r));
   lastNext_ = results.size() > 2 ? results[2] : 0;
-  lastBatch_ = name == "decode" ? B : 0;
+  lastBatch_ = decode ? B : 0;
   return Status::ok();
 }
 

@@ -525,6 +525,21 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
     FunctionDesc f;
     KILN_RETURN_IF_ERROR(r.string(fv, p, "name", f.name));
     KILN_RETURN_IF_ERROR(r.integer(fv, p, "arena_bytes", 0, kMax, f.arenaBytes));
+    // Decode buckets: "decode_b<N>" runs steps of at most N < max_batch
+    // sequences; "decode" takes any up to max_batch.
+    const bool bucket = f.name.rfind("decode_b", 0) == 0;
+    if (f.name == "decode") {
+      f.batch = m.maxBatch;
+      if (fv.find("batch"))
+        KILN_RETURN_IF_ERROR(r.integer(fv, p, "batch", m.maxBatch, m.maxBatch, f.batch));
+    } else if (bucket) {
+      KILN_RETURN_IF_ERROR(r.integer(fv, p, "batch", 1, m.maxBatch - 1, f.batch));
+      if (f.name != "decode_b" + std::to_string(f.batch))
+        return r.error(p + ".name", "'" + f.name + "' is not named for its batch " + std::to_string(f.batch) +
+                                        " (decode_b" + std::to_string(f.batch) + ")");
+    } else if (fv.find("batch")) {
+      return r.error(p + ".batch", "is only for decode functions, not '" + f.name + "'");
+    }
     const std::vector<JsonValue> *args, *launches, *results;
     KILN_RETURN_IF_ERROR(r.array(fv, p, "args", args));
     for (size_t a = 0; a < args->size(); ++a) {
@@ -582,7 +597,34 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
   for (const char *needed : {"prefill", "decode"})
     if (!m.function(needed))
       return r.error("functions", std::string("has no '") + needed + "'");
+  // A bucket runs the steps @decode would: the same arguments and results.
+  const FunctionDesc &decode = *m.function("decode");
+  for (const FunctionDesc *f : m.decodeBuckets()) {
+    bool same = f->args.size() == decode.args.size() && f->resultTypes.size() == decode.resultTypes.size();
+    for (size_t i = 0; same && i < f->args.size(); ++i)
+      same = f->args[i].name == decode.args[i].name && f->args[i].dtype == decode.args[i].dtype;
+    for (size_t i = 0; same && i < f->resultTypes.size(); ++i)
+      same = f->resultTypes[i].dtype == decode.resultTypes[i].dtype;
+    if (!same)
+      return r.error("functions", "'" + f->name + "' does not take and return what 'decode' does");
+  }
   return Status::ok();
+}
+
+const FunctionDesc *EngineManifest::decodeFor(int64_t batch) const {
+  for (const FunctionDesc *f : decodeBuckets())
+    if (batch <= f->batch)
+      return f;
+  return nullptr;
+}
+
+std::vector<const FunctionDesc *> EngineManifest::decodeBuckets() const {
+  std::vector<const FunctionDesc *> out;
+  for (const FunctionDesc &f : functions)
+    if (f.batch > 0)
+      out.push_back(&f);
+  std::sort(out.begin(), out.end(), [](const FunctionDesc *a, const FunctionDesc *b) { return a->batch < b->batch; });
+  return out;
 }
 
 namespace {

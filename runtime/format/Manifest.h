@@ -116,6 +116,10 @@ struct TensorDesc {
 struct FunctionDesc {
   std::string name;
   int64_t arenaBytes = 0;
+  /// A decode function's batch: the most sequences its kernels were chosen
+  /// for ("decode": max_batch; "decode_b<N>": N, one of the engine's
+  /// smaller buckets); 0 for prefill.
+  int64_t batch = 0;
   std::vector<TensorDesc> args;
   std::vector<LaunchDesc> launches;
   std::vector<OperandDesc> results;
@@ -144,6 +148,12 @@ struct EngineManifest {
   std::vector<FunctionDesc> functions;
 
   const FunctionDesc *function(const std::string &name) const;
+  /// The decode function for a step of `batch` sequences: the smallest
+  /// bucket that holds it ("decode" beyond every smaller one); null past
+  /// max_batch.
+  const FunctionDesc *decodeFor(int64_t batch) const;
+  /// The decode functions, smallest batch first ("decode" last).
+  std::vector<const FunctionDesc *> decodeBuckets() const;
 };
 
 /// Parses and checks the manifest of a verified engine; `source` names the

@@ -8,7 +8,8 @@ tokens in pages of 16: 8 x 256 pages x 16 x 131,072 = 4,294,967,296. The
 manifest's parts must add up to its total, its arena must be at least the
 lower bound of its live ranges, and the largest batch at 4096 tokens must be
 what is left of the H100's 80 GB after the rest, in whole sequences. The
---svg drawing has one bar per planned buffer inside its function's panel.
+--svg drawing has one bar per planned buffer inside its function's panel
+(prefill, and decode at each of the batch buckets 1, 2, 4 and 8).
 Bad options are clear errors.
 """
 import argparse, json, os, subprocess, sys, tempfile
@@ -65,7 +66,11 @@ def main():
     ns = "{http://www.w3.org/2000/svg}"
     panels = [g for g in tree.getroot().iter(ns + "g") if g.get("class") == "panel"]
     bars = [(g, r) for g in panels for r in g.iter(ns + "rect") if r.get("class") == "buffer"]
-    if len(panels) != 2 or len(bars) != r["svg_buffers"] or not bars:
+    # A panel per function: prefill, and decode at each batch bucket (the
+    # powers of two up to --max-batch 8).
+    if r["decode_buckets"] != [1, 2, 4, 8]:
+        fails.append(f"decode buckets {r['decode_buckets']}, want [1, 2, 4, 8]")
+    if len(panels) != 5 or len(bars) != r["svg_buffers"] or not bars:
         fails.append(f"SVG has {len(panels)} panels and {len(bars)} bars for {r['svg_buffers']} buffers")
     for g, bar in bars:
         frame = next(x for x in g.iter(ns + "rect") if x.get("class") is None)

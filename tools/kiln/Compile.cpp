@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/kiln/Compile.h"
 #include "tools/kiln/Plan.h"
+#include "passes/PassUtils.h"
 
 #include "codegen/KernelEmitter.h"
 #include "codegen/Nvrtc.h"
@@ -173,12 +174,16 @@ Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIn
       if (!error.empty())
         return Status::error(error);
     }
-    out.push_back(llvm::json::Object{{"name", f.getName().str()},
-                                     {"arena_bytes", arenaBytes},
-                                     {"args", std::move(args)},
-                                     {"launches", std::move(launches)},
-                                     {"results", std::move(results)},
-                                     {"result_types", std::move(resultTypes)}});
+    llvm::json::Object fn{{"name", f.getName().str()},
+                          {"arena_bytes", arenaBytes},
+                          {"args", std::move(args)},
+                          {"launches", std::move(launches)},
+                          {"results", std::move(results)},
+                          {"result_types", std::move(resultTypes)}};
+    // A decode bucket: the most sequences its kernels were chosen for.
+    if (auto batch = f->getAttrOfType<IntegerAttr>(kDecodeBatchAttr))
+      fn["batch"] = batch.getInt();
+    out.push_back(std::move(fn));
   }
   return Status::ok();
 }

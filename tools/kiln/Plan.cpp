@@ -35,6 +35,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iomanip>
 #include <map>
@@ -131,6 +132,21 @@ std::unique_ptr<MLIRContext> makeContext() {
   return ctx;
 }
 
+std::vector<int64_t> decodeBucketsOf(const BuildOptions &o) {
+  std::vector<int64_t> b;
+  if (!o.noDecodeBuckets && o.decodeBuckets.empty())
+    for (int64_t n = 1; n < o.maxBatch; n *= 2)
+      b.push_back(n);
+  else if (!o.noDecodeBuckets)
+    for (int64_t n : o.decodeBuckets)
+      if (n < o.maxBatch)
+        b.push_back(n);
+  b.push_back(o.maxBatch);
+  std::sort(b.begin(), b.end());
+  b.erase(std::unique(b.begin(), b.end()), b.end());
+  return b;
+}
+
 Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
                    OwningOpRef<ModuleOp> &module, target::TargetDesc &gpu, int64_t &weightBytes) {
   if (o.maxBatch <= 0 || o.maxSeq <= 0 || o.maxNumTokens <= 0)
@@ -175,6 +191,12 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
   g.pageSize = o.pageSize;
   g.target = gpu.name;
   g.decodeBatch = o.maxBatch;
+  for (int64_t n : o.decodeBuckets)
+    if (n < 1 || n > o.maxBatch)
+      return Status::error("--decode-buckets: " + std::to_string(n) + " is not between 1 and --max-batch " +
+                           std::to_string(o.maxBatch));
+  if (std::vector<int64_t> buckets = decodeBucketsOf(o); buckets.size() > 1)
+    g.decodeBuckets = buckets;
   g.prefillTokens = prefillTokens;
   g.context = o.maxSeq;
   g.appendInAttention = o.appendInAttention;
@@ -201,7 +223,8 @@ Status planMemory(ModuleOp module, const BuildOptions &o, const target::TargetDe
   for (ex::ArenaOp a : module.getOps<ex::ArenaOp>()) {
     int64_t size = static_cast<int64_t>(a.getSize());
     auto lb = a->getAttrOfType<IntegerAttr>("lower_bound");
-    (a.getSymName().starts_with("decode") ? m.arenaDecode : m.arenaPrefill) = size;
+    int64_t &arena = a.getSymName().starts_with("decode") ? m.arenaDecode : m.arenaPrefill;
+    arena = std::max(arena, size); // decode's buckets share one
     m.arenaLowerBound = std::max(m.arenaLowerBound, lb ? lb.getInt() : 0);
   }
   auto decode = module.lookupSymbol<func::FuncOp>("decode");
@@ -221,9 +244,14 @@ Status planMemory(ModuleOp module, const BuildOptions &o, const target::TargetDe
     (void)l;
     ++m.launchesDecode;
   }
-  for (int64_t b = 1; b < o.maxBatch * 2; b *= 2)
-    ++m.buckets;
-  m.graphs = m.buckets * (kGraphBase + m.launchesDecode * kGraphPerLaunch);
+  // The runtime captures a decode graph per bucket for each input buffer
+  // (two, alternating while steps are launched ahead) with the step's ids
+  // uploaded or fed from the step before -- four -- and once more the
+  // first step's, timed with programmatic dependent launch the other way.
+  m.buckets = 0;
+  for (func::FuncOp f : module.getOps<func::FuncOp>())
+    m.buckets += f.getSymName() == "decode" || f.getSymName().starts_with("decode_b");
+  m.graphs = (4 * m.buckets + 1) * (kGraphBase + m.launchesDecode * kGraphPerLaunch);
   int64_t arena = m.arena();
   m.total = m.weights + arena + m.kvPool + m.workspace + m.graphs;
 
@@ -296,6 +324,7 @@ int plan(const PlanOptions &po) {
         {"fits", m.total + kContextReserve <= m.gpuBytes},
         {"max_batch_at_max_seq", m.maxBatchAtSeq},
         {"kv_tokens_that_fit", m.kvTokensFree},
+        {"decode_buckets", llvm::json::Array(decodeBucketsOf(o))},
     };
     if (!po.svg.empty())
       out["svg_buffers"] = svgBuffers;
@@ -312,8 +341,9 @@ int plan(const PlanOptions &po) {
   os << "  KV cache           " << gb(m.kvPool) << "  (" << m.kvPerToken << " bytes per token, "
      << m.pagesPerSeq << " pages of " << m.pageSize << " tokens per sequence)\n";
   os << "  workspace          " << gb(m.workspace) << "\n";
-  os << "  CUDA graphs        " << gb(m.graphs) << "  (" << buckets << " batch buckets, "
-     << m.launchesDecode << " launches each; estimate)\n";
+  os << "  CUDA graphs        " << gb(m.graphs) << "  (" << 4 * buckets + 1 << " graphs: " << buckets
+     << " batch bucket" << (buckets == 1 ? "" : "s") << " x 4 + 1, up to " << m.launchesDecode
+     << " launches each; estimate)\n";
   os << "  total              " << gb(m.total) << "  + " << gb(kContextReserve)
      << " CUDA context reserve: "
      << (m.total + kContextReserve <= m.gpuBytes ? "fits" : "does NOT fit") << "\n";

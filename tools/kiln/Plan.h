@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kiln::tool {
 
@@ -32,7 +33,15 @@ struct BuildOptions {
   bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)
   int epilogueWarpgroup = 1;      // gemmWs's epilogue in warps of its own: 1 where the cost model says,
                                   // 2 always (--epilogue-warpgroup), 0 never (--no-epilogue-warpgroup)
+  /// Decode batch buckets (--decode-buckets 1,8,64): each smaller than
+  /// maxBatch gets its own decode function; empty: the powers of two below
+  /// maxBatch (--decode-buckets none: @decode alone).
+  std::vector<int64_t> decodeBuckets;
+  bool noDecodeBuckets = false;
 };
+
+/// The decode functions' batch sizes, ascending, the last maxBatch.
+std::vector<int64_t> decodeBucketsOf(const BuildOptions &options);
 
 enum class Stage { Graph, Fused, Exec };
 

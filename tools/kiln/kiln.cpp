@@ -2,14 +2,14 @@
 //
 //   kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]
 //                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
-//                [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]
+//                [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none] [--threads N] [--embed-weights]
 //                [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--[no-]warp-specialize]
 //                [--exact-attention] [--[no-]attention-ws[=pingpong]] [--attention-block-kv N] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
 //   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
 //   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
-//             [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]
+//             [--max-num-tokens N] [--page-size P] [--decode-buckets ...] [--json] [--svg FILE]
 //
 // MODEL is a Hugging Face directory or an .onnx file. For a directory,
 // `inspect` imports the graph (config.json and safetensors headers; no weight
@@ -47,7 +47,8 @@ namespace {
 int usage() {
   llvm::errs() << "usage: kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]\n"
                   "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
-                  "                    [--max-num-tokens N] [--page-size P] [--threads N] [--embed-weights]\n"
+                  "                    [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none]\n"
+                  "                    [--threads N] [--embed-weights]\n"
                   "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
                   "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
                   "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention]\n"
@@ -59,7 +60,8 @@ int usage() {
                   "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device auto|cuda|host]\n"
                   "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
-                  "                 [--max-num-tokens N] [--page-size P] [--json] [--svg FILE]\n";
+                  "                 [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none]\n"
+                  "                 [--json] [--svg FILE]\n";
   return 2;
 }
 
@@ -330,6 +332,23 @@ int main(int argc, char **argv) {
         ok = number(b.maxNumTokens);
       else if (a == "--page-size")
         ok = number(b.pageSize);
+      else if (a == "--decode-buckets") {
+        // 1,8,64 (each at most --max-batch, which is always one), or none.
+        std::string list;
+        ok = text(list);
+        if (ok && list == "none") {
+          b.noDecodeBuckets = true;
+        } else if (ok) {
+          llvm::SmallVector<llvm::StringRef> parts;
+          llvm::StringRef(list).split(parts, ',', -1, false);
+          for (llvm::StringRef p : parts) {
+            int64_t n = 0;
+            ok &= !p.trim().getAsInteger(10, n) && n > 0;
+            b.decodeBuckets.push_back(n);
+          }
+          ok &= !parts.empty();
+        }
+      }
       else if (cmd == "plan" && a == "--json")
         po.json = true;
       else if (cmd == "plan" && a == "--svg")

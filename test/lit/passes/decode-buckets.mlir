@@ -1,0 +1,70 @@
+// RUN: kiln-opt %s -split-input-file -kiln-decode-buckets=buckets=64,1,8 -verify-diagnostics | FileCheck %s
+// RUN: kiln-opt %s -split-input-file -kiln-decode-buckets=buckets=64,1,8 -kiln-choose-tiling -verify-diagnostics | FileCheck %s --check-prefix=TILE
+// RUN: kiln-opt %s -split-input-file -kiln-decode-buckets=buckets=64,1,8 -kiln-choose-tiling -kiln-lower-to-exec=max-batch=64 -verify-diagnostics | FileCheck %s --check-prefix=EXEC
+// RUN: kiln-opt %s -split-input-file -kiln-decode-buckets -verify-diagnostics | FileCheck %s --check-prefix=NONE
+// RUN: not kiln-opt %s -split-input-file -kiln-decode-buckets=buckets=4,0 2>&1 | FileCheck %s --check-prefix=ZERO
+// RUN: not kiln-opt %s -split-input-file -kiln-decode-buckets=buckets=4,4 2>&1 | FileCheck %s --check-prefix=TWICE
+
+// @decode keeps the largest bucket; each smaller one is a copy named for
+// its batch, and every decode function says its batch.
+// CHECK-LABEL: func.func @decode(
+// CHECK-SAME: attributes {kiln.decode_batch = 64 : i64}
+// CHECK-LABEL: func.func @decode_b1(
+// CHECK-SAME: attributes {kiln.decode_batch = 1 : i64}
+// CHECK: kiln.matmul
+// CHECK-LABEL: func.func @decode_b8(
+// CHECK-SAME: attributes {kiln.decode_batch = 8 : i64}
+// Prefill is left alone.
+// CHECK-LABEL: func.func @prefill(
+// CHECK-NOT: kiln.decode_batch
+// Each copy is tiled for its own batch: 64 rows on tensor cores, one and
+// eight rows through the GEMV.
+// TILE-LABEL: func.func @decode(
+// TILE: kiln.tile = {block_k = 64 : i64, block_m = 64 : i64, block_n = 64 : i64, family = "gemm"
+// TILE-LABEL: func.func @decode_b1(
+// TILE: kiln.tile = {family = "gemv"
+// TILE-LABEL: func.func @decode_b8(
+// TILE: kiln.tile = {family = "gemv"
+// Lowered, a bucket's buffers hold its own batch of rows (64 x 6144 bf16
+// for @decode, 1 x 6144 for @decode_b1) and the attribute stays.
+// EXEC-LABEL: func.func @decode(
+// EXEC-SAME: attributes {kiln.decode_batch = 64 : i64}
+// EXEC: kiln_exec.alloc : !kiln_exec.buffer<tensor<64x1x6144xbf16>>
+// EXEC-LABEL: func.func @decode_b1(
+// EXEC-SAME: attributes {kiln.decode_batch = 1 : i64}
+// EXEC: kiln_exec.alloc : !kiln_exec.buffer<tensor<1x1x6144xbf16>>
+// EXEC-LABEL: func.func @decode_b8(
+// EXEC: kiln_exec.alloc : !kiln_exec.buffer<tensor<8x1x6144xbf16>>
+// @decode_b1 and @decode_b8 share one GEMV kernel (the same tiling at
+// either batch: only the grid differs, and that is the launch's).
+// EXEC: kiln_exec.kernel @decode_0_matmul family("gemm")
+// EXEC: kiln_exec.kernel @decode_b1_1_matmul family("gemv")
+// EXEC-NOT: kiln_exec.kernel
+// With no buckets the module is left as it is.
+// NONE-LABEL: func.func @decode(
+// NONE-NOT: kiln.decode_batch
+// NONE-NOT: @decode_b
+// ZERO: kiln-decode-buckets: bucket 0 is not positive
+// TWICE: kiln-decode-buckets: bucket 4 is named twice
+func.func @decode(%ids: tensor<?x1xi64>, %x: tensor<?x1x2048xbf16>) -> tensor<?x1x6144xbf16> {
+  %w = kiln.weight "w" : tensor<6144x2048xbf16>
+  %y = kiln.fused "matmul"(%x, %w) : (tensor<?x1x2048xbf16>, tensor<6144x2048xbf16>) -> tensor<?x1x6144xbf16> {
+  ^bb0(%a: tensor<?x1x2048xbf16>, %b: tensor<6144x2048xbf16>):
+    %m = kiln.matmul %a, %b {transpose_b} : tensor<?x1x2048xbf16>, tensor<6144x2048xbf16> -> tensor<?x1x6144xbf16>
+    kiln.yield %m : tensor<?x1x6144xbf16>
+  }
+  return %y : tensor<?x1x6144xbf16>
+}
+func.func @prefill(%ids: tensor<?x?xi64>) -> tensor<?x?xi64> {
+  return %ids : tensor<?x?xi64>
+}
+
+// -----
+
+// A module without @decode is refused.
+// expected-error @below {{kiln-decode-buckets: the module has no @decode (run kiln-insert-kv-cache first)}}
+module {
+  func.func @forward(%ids: tensor<?x?xi64>) -> tensor<?x?xi64> {
+    return %ids : tensor<?x?xi64>
+  }
+}
