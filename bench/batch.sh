@@ -63,12 +63,14 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 cmake -S . -B build-gpu -G Ninja -DKILN_BUILD_COMPILER=OFF -DKILN_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
   > "$OUT/cmake.log" 2>&1 && ninja -C build-gpu kiln-run > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
-# llama.cpp: the prebuilt tools (built from source when they do not load).
+# llama.cpp: the prebuilt tools (built from source when they do not load);
+# PEERS=0 skips it (kiln alone, say while the device machine is still warm
+# from a run that measured it).
 LL=/tmp/llamacpp
-[ -x $LL/bin/llama-batched-bench ] || bash .batch/peers/llamacpp.sh install $LL > "$OUT/llamacpp-install.log" 2>&1 \
+[ "${PEERS:-1}" = 0 ] || [ -x $LL/bin/llama-batched-bench ] || bash .batch/peers/llamacpp.sh install $LL > "$OUT/llamacpp-install.log" 2>&1 \
   || { tail -20 "$OUT/llamacpp-install.log"; }
 head -3 "$OUT/llamacpp-install.log" 2>/dev/null
-eval "$(bash .batch/peers/llamacpp.sh env $LL)"
+[ "${PEERS:-1}" = 0 ] || eval "$(bash .batch/peers/llamacpp.sh env $LL)"
 npl=$(echo $BATCHES | tr ' ' ,)
 for s in ${SHAPES:-l1b l8b}; do
   shape=$([ $s = l1b ] && echo llama3.2-1b || echo llama3.1-8b)
@@ -84,9 +86,12 @@ for s in ${SHAPES:-l1b l8b}; do
         >> "$OUT/$s-b$e-kiln.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
     done
   done
-  # Where the time of a batch-64 step goes, each kernel on its own.
-  [[ " $BATCHES " == *" 64 "* ]] && build-gpu/bin/kiln-run .batch/engines/$s-b256.engine --weights $W --bench --batch 64 \
-    --prompt-len 512 --gen 64 --profile > "$OUT/$s-profile64.txt" 2>> "$OUT/$s-kiln.log"
+  # Where the time of a step goes, each kernel on its own (PROFILE: batches).
+  for b in ${PROFILE-8 64}; do
+    build-gpu/bin/kiln-run .batch/engines/$s-b256.engine --weights $W --bench --batch $b \
+      --prompt-len 512 --gen 32 --profile > "$OUT/$s-profile$b.txt" 2>> "$OUT/$s-kiln.log"
+  done
+  [ "${PEERS:-1}" = 0 ] && continue
   # llama.cpp on the same weights: the KV of every batch size's sequences.
   [ -f /tmp/$s.gguf ] || LLAMACPP_DIR=$PWD/.batch/peers bash .batch/peers/llamacpp.sh gguf $W /tmp/$s.gguf \
     > "$OUT/$s-gguf.log" 2>&1 || tail -5 "$OUT/$s-gguf.log"

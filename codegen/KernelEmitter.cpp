@@ -242,10 +242,12 @@ FailureOr<SmallVector<Shape>> operandShapes(ex::KernelOp kernel, ex::LaunchOp la
 
 int64_t evalSize(const SizeRule &rule, int64_t batch, int64_t tokens, int64_t pages,
                  int64_t maxBlocks, bool atLeastOne) {
-  int64_t v = rule.factor;
+  int64_t v = rule.tiles ? 1 : rule.factor;
   for (Sym s : rule.symbols)
     v *= s == Sym::Batch ? batch : s == Sym::Tokens ? tokens : s == Sym::Pages ? pages : maxBlocks;
   v = (v + rule.divisor - 1) / std::max<int64_t>(1, rule.divisor);
+  if (rule.tiles)
+    v *= rule.factor;
   if (atLeastOne)
     v = std::max<int64_t>(1, v);
   if (rule.max > 0)

@@ -34,6 +34,7 @@ struct SizeRule {
   std::vector<Sym> symbols;
   int64_t divisor = 1;
   int64_t max = 0;
+  bool tiles = false; // factor * ceil(product / divisor): whole tiles of rows
 };
 
 /// A TMA tensor map the runtime encodes for each launch of a kernel (the

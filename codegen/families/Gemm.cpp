@@ -107,8 +107,9 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
   }
   int64_t nout = gate ? bn / 2 : bn; // output items per tile
   out.grid = ruleOf(lead);
+  out.grid.tiles = out.grid.factor == 1; // tilesN * ceil(rows / BM) where rows are the step's alone
   out.grid.factor *= (N + nout - 1) / nout;
-  out.grid.divisor = bm; // approximately ceil(rows / BM) * tilesN; the kernel strides
+  out.grid.divisor = bm; // else about that: the kernel strides
 }
 
 } // namespace kiln::codegen::detail

@@ -187,11 +187,14 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   Type ta = elemOf(x), tw = wType.getElementType();
   bool tensorCores = kernel_.getFamily() == "gemm" && (ta.isBF16() || ta.isF16()) && ta == tw;
 
-  // Rows staged per pass in the GEMV: as many as fit 48 KB of A.
+  // Rows of A per pass over the weights in the GEMV: choose-tiling's
+  // `rows` (the step's rows, at most 8), else as many as the largest step
+  // has, up to 8. They are staged in shared memory where they fit 40 KB,
+  // else read from global memory (L1/L2) as the loads need them.
   int64_t maxRows = maxProduct(lead, options_);
   int64_t aBytes = std::max<int64_t>(1, ta.getIntOrFloatBitWidth() / 8);
-  bool stage = K * aBytes <= 40 * 1024;
-  int64_t mc = std::max<int64_t>(1, std::min<int64_t>({maxRows, 8, stage ? (40 * 1024) / (K * aBytes) : 8}));
+  int64_t mc = std::clamp<int64_t>(tileInt(kernel_, "rows", std::min<int64_t>(maxRows, 8)), 1, 8);
+  bool stage = mc * K * aBytes <= 40 * 1024;
 
   std::string s;
   llvm::raw_string_ostream os(s);

@@ -207,9 +207,12 @@ std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDes
   // The kernel (codegen/cuda/gemv.cuh): a 256-thread block of
   // 8 warps (measured on the H100: 3-5% faster than 4 on the 1B shape); each warp streams one weight row (a column of the output) over
   // K / split_k with `unroll` 16-byte loads per lane in flight; split_k
-  // warps of a block share a column. Every block stages all of A.
+  // warps of a block share a column. Every block stages all of A. A pass
+  // over the weights serves `rows` rows of A (at most 8: the accumulators
+  // are registers), so a step of m rows reads them ceil(m / rows) times.
   std::vector<Tiling> out;
   const int64_t threads = 256, warps = threads / 32;
+  const int64_t rows = std::clamp<int64_t>(s.m, 1, 8), passes = ceilDiv(std::max<int64_t>(1, s.m), rows);
   int64_t v = vectorWidth(s.k, s.elementBytes);
   for (int64_t splitK : {1, 2, 4}) {
     int64_t chunk = 32 * v;
@@ -227,8 +230,9 @@ std::vector<Tiling> gemvCandidates(const KernelShape &s, const target::TargetDes
     double eff = streamEfficiency(t, tl.blocks, inflight, perSm);
     // Every block reads all of the activations, mostly from L2.
     double l2 = static_cast<double>(tl.blocks) * s.m * s.k * s.elementBytes / (t.l2BandwidthGBps * 1e9);
-    tl.timeUs = (static_cast<double>(s.bytes) / eff / t.streamBytesPerSecond() + l2) * 1e6 + launchUs(t);
-    tl.params = {{"split_k", splitK}, {"threads", threads}, {"unroll", unroll}, {"vector_width", v}};
+    double bytes = static_cast<double>(s.bytes) + static_cast<double>(passes - 1) * s.weightBytes;
+    tl.timeUs = (bytes / eff / t.streamBytesPerSecond() + l2 * passes) * 1e6 + launchUs(t);
+    tl.params = {{"rows", rows}, {"split_k", splitK}, {"threads", threads}, {"unroll", unroll}, {"vector_width", v}};
     out.push_back(std::move(tl));
   }
   return out;

@@ -7,10 +7,12 @@
 namespace kiln::format {
 
 int64_t SizeRuleDesc::eval(int64_t batch, int64_t tokens, int64_t pages, int64_t maxBlocks) const {
-  int64_t v = factor;
+  int64_t v = tiles ? 1 : factor;
   for (const std::string &s : symbols)
     v *= s == "batch" ? batch : s == "tokens" ? tokens : s == "pages" ? pages : maxBlocks;
   v = (v + divisor - 1) / divisor;
+  if (tiles)
+    v *= factor;
   if (max > 0)
     v = std::min(v, max);
   return v;
@@ -127,6 +129,8 @@ public:
     KILN_RETURN_IF_ERROR(integer(*v, p, "factor", 0, kMax, out.factor));
     KILN_RETURN_IF_ERROR(integer(*v, p, "divisor", 1, kMax, out.divisor));
     KILN_RETURN_IF_ERROR(integer(*v, p, "max", 0, kMax, out.max));
+    if (v->find("tiles"))
+      KILN_RETURN_IF_ERROR(boolean(*v, p, "tiles", out.tiles));
     KILN_RETURN_IF_ERROR(strings(*v, p, "symbols", out.symbols));
     for (const std::string &s : out.symbols)
       if (s != "batch" && s != "tokens" && s != "pages" && s != "max_blocks")

@@ -34,8 +34,12 @@ struct ByteRange {
 
 /// blocks or bytes = ceil(factor * product(step sizes named) / divisor),
 /// capped at `max` when positive. Names: batch, tokens, pages, max_blocks.
+/// ceil(factor * product(symbols) / divisor), or with `tiles` factor *
+/// ceil(product / divisor) (a grid of tiles: factor across, the step's rows
+/// in tiles of `divisor` down); at most `max` where max > 0.
 struct SizeRuleDesc {
   int64_t factor = 1, divisor = 1, max = 0;
+  bool tiles = false;
   std::vector<std::string> symbols;
   int64_t eval(int64_t batch, int64_t tokens, int64_t pages, int64_t maxBlocks) const;
 };

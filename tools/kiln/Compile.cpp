@@ -68,8 +68,10 @@ llvm::json::Object sizeRule(const codegen::SizeRule &r) {
   llvm::json::Array syms;
   for (codegen::Sym s : r.symbols)
     syms.push_back(codegen::symName(s));
-  return llvm::json::Object{
-      {"factor", r.factor}, {"symbols", std::move(syms)}, {"divisor", r.divisor}, {"max", r.max}};
+  llvm::json::Object o{{"factor", r.factor}, {"symbols", std::move(syms)}, {"divisor", r.divisor}, {"max", r.max}};
+  if (r.tiles)
+    o["tiles"] = true;
+  return o;
 }
 
 const char *layoutName(ex::WeightLayout l) {

@@ -92,11 +92,13 @@ int inspectEngine(const std::string &path, bool json, const std::string &arch) {
                      "cubin bytes / launches");
   for (size_t i = 0; i < m.kernels.size(); ++i) {
     const format::KernelDesc &k = m.kernels[i];
-    std::string grid = std::to_string(k.grid.factor);
+    std::string grid = std::to_string(k.grid.factor), rows;
     for (const std::string &s : k.grid.symbols)
-      grid += "*" + s;
-    if (k.grid.divisor > 1)
-      grid += "/" + std::to_string(k.grid.divisor);
+      rows += (k.grid.tiles && rows.empty() ? "" : "*") + s;
+    if (k.grid.tiles)
+      grid += "*ceil(" + rows + "/" + std::to_string(k.grid.divisor) + ")";
+    else
+      grid += rows + (k.grid.divisor > 1 ? "/" + std::to_string(k.grid.divisor) : "");
     std::string cubin;
     for (const format::KernelBinaryDesc &b : k.binaries)
       cubin += (cubin.empty() ? "" : " ") + b.target + ":" + std::to_string(b.cubin.size);
