@@ -167,6 +167,7 @@ private:
     bool itemOrder;
     std::string dtype;
     bool stageable = false;
+    bool argmax = false; // the epilogue folds an argmax (every tile's block takes part: no split-K)
   };
   /// The launch of a matmul kernel (struct S written): the tensor-core
   /// GEMM (families/Gemm.cpp) or the GEMV (families/Gemv.cpp).

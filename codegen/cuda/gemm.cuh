@@ -281,6 +281,78 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
 /// Whether gemmMma runs its warpgroup (wgmma) main loop: compiled for
 /// sm_90a, asked for (WGMMA), 128-byte rows (BK = 64) and a block of whole
 /// warpgroups.
+// ---- split-K ----------------------------------------------------------------
+//
+// A tile's K range in SPLITK parts, each a unit of work of its own, so that a
+// few row tiles (a decode step's 64 rows) still keep every SM streaming
+// weights. Each part stores its partial products (f32) in its own slice of
+// the kernel's workspace and takes a ticket; the last of the tile's parts
+// to finish sums the slices in split order -- the same sum whichever
+// finishes last, so a row's result depends only on its inputs -- resets the
+// ticket and runs the epilogue. Workspace: a ticket per tile (256-byte
+// aligned), then SPLITK slices of BM x BN floats per tile.
+
+/// The tile's unit of work in split-K: `unit` -> (tile, split) and the
+/// part's k-tiles [kt0, kt1).
+template <int SPLITK>
+__device__ __forceinline__ void splitKRange(i64 unit, int kTiles, i64 &tile, int &split, int &kt0, int &kt1) {
+  tile = unit / SPLITK;
+  split = static_cast<int>(unit % SPLITK);
+  const int per = (kTiles + SPLITK - 1) / SPLITK;
+  kt0 = split * per < kTiles ? split * per : kTiles;
+  kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
+}
+
+/// Stores this part's accumulators, takes the tile's ticket and returns
+/// whether this part finished last; if so, acc holds the whole sum. `sync`
+/// synchronises every thread holding accumulators; `flag` is shared memory.
+template <int BM, int BN, int SPLITK, int PIECES_M, int PIECES_N, int PM_STEP, int ACC, class Corner, class Sync>
+__device__ __forceinline__ bool splitKReduce(const Args &a, float (&acc)[ACC], const Corner &corner, i64 tile,
+                                             i64 tiles, int split, int lane, bool leader, const Sync &sync,
+                                             int *flag) {
+  unsigned *ticket = static_cast<unsigned *>(a.ws);
+  float *slices = reinterpret_cast<float *>(static_cast<unsigned char *>(a.ws) + (tiles * 4 + 255) / 256 * 256);
+  float *mine = slices + (tile * SPLITK + split) * (BM * BN);
+  auto each = [&](auto &&f) {
+#pragma unroll
+    for (int pm = 0; pm < PIECES_M; pm += PM_STEP)
+#pragma unroll
+      for (int pn = 0; pn < PIECES_N; ++pn) {
+        int r, c, at;
+        corner(pm, pn, r, c, at);
+        f((r + (lane >> 2)) * BN + c + 2 * (lane & 3), at);
+      }
+  };
+  each([&](int off, int at) {
+    *reinterpret_cast<float2 *>(mine + off) = make_float2(acc[at], acc[at + 1]);
+    *reinterpret_cast<float2 *>(mine + off + 8 * BN) = make_float2(acc[at + 2], acc[at + 3]);
+  });
+  __threadfence();
+  sync();
+  if (leader)
+    *flag = atomicAdd(ticket + tile, 1u) == SPLITK - 1;
+  sync();
+  if (!*flag)
+    return false;
+  __threadfence();
+  each([&](int off, int at) {
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int p = 0; p < SPLITK; ++p) {
+      const float *part = slices + (tile * SPLITK + p) * (BM * BN) + off;
+      float2 lo = __ldcg(reinterpret_cast<const float2 *>(part));
+      float2 hi = __ldcg(reinterpret_cast<const float2 *>(part + 8 * BN));
+      s[0] += lo.x, s[1] += lo.y, s[2] += hi.x, s[3] += hi.y;
+    }
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      acc[at + q] = s[q];
+  });
+  if (leader)
+    ticket[tile] = 0u; // the workspace left as found: no part of the tile takes a ticket now
+  return true;
+}
+
 template <int BK, int WM, int WN, bool WGMMA> struct UseWgmma {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static constexpr bool value = WGMMA && BK == 64 && (WM * WN) % 4 == 0;
@@ -289,7 +361,7 @@ template <int BK, int WM, int WN, bool WGMMA> struct UseWgmma {
 #endif
 };
 
-template <class S, int BM, int BN, int BK, int STAGES, int WM, int WN, bool WGMMA = false>
+template <class S, int BM, int BN, int BK, int STAGES, int WM, int WN, bool WGMMA = false, int SPLITK = 1>
 __device__ void gemmMma(const Args &a) {
   typedef typename S::TA T;
   static_assert(sizeof(T) == 2, "tensor-core tiles of 16-bit elements");
@@ -303,6 +375,7 @@ __device__ void gemmMma(const Args &a) {
   static_assert(BK % 16 == 0 && CH <= 8 && (CH & (CH - 1)) == 0, "BK: 16, 32 or 64");
   static_assert(WTM % 16 == 0 && WTN % 16 == 0, "warp tiles are whole m16 x n16 pieces");
   static_assert((BM * CH) % THREADS == 0 && (BN * CH) % THREADS == 0, "stage copies divide evenly");
+  static_assert(SPLITK == 1 || !S::ARGMAX, "split-K tiles end in one block's epilogue, an argmax in every");
   constexpr int NOUT = S::GATE ? BN / 2 : BN; // output items per tile
   constexpr int A_CP = BM * CH / THREADS, B_CP = BN * CH / THREADS;
   // wgmma with three or more stages keeps one k-tile's MMAs in flight while
@@ -329,7 +402,13 @@ __device__ void gemmMma(const Args &a) {
   const int wm = warp / WN, wn = warp % WN;
   const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
-  for (i64 tile = blockIdx.x; tile < tilesM * tilesN; tile += gridDim.x) {
+  __shared__ int lastPart;
+  for (i64 unit = blockIdx.x; unit < tilesM * tilesN * SPLITK; unit += gridDim.x) {
+    i64 tile = unit;
+    int split = 0, kt0 = 0, kt1 = kTiles;
+    if constexpr (SPLITK > 1)
+      splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
+    const int kCount = kt1 - kt0;
     i64 m0, c0;
     gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
     // This thread's copies: the global row each one reads (nullptr: zeros).
@@ -366,8 +445,8 @@ __device__ void gemmMma(const Args &a) {
     // The pipeline fills while the norm's statistics are computed.
 #pragma unroll
     for (int s = 0; s < AHEAD; ++s) {
-      if (s < kTiles)
-        load(s, s);
+      if (s < kCount)
+        load(s, kt0 + s);
       cpAsyncCommit();
     }
     if constexpr (S::NORM != 0) {
@@ -391,15 +470,15 @@ __device__ void gemmMma(const Args &a) {
     for (int i = 0; i < ACC; ++i)
       acc[i] = 0.0f;
     const int wg = warp / 4;
-    for (int kt = 0; kt < kTiles; ++kt) {
+    for (int kt = 0; kt < kCount; ++kt) {
       cpAsyncWait<AHEAD - 1>();
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
       if constexpr (WG)
         fenceProxyAsync(); // this thread's copies, before the tensor cores read them
 #endif
       __syncthreads(); // stage kt landed for every thread; the stage refilled next is free
-      if (kt + AHEAD < kTiles)
-        load((kt + AHEAD) % STAGES, kt + AHEAD);
+      if (kt + AHEAD < kCount)
+        load((kt + AHEAD) % STAGES, kt0 + kt + AHEAD);
       cpAsyncCommit();
       const T *tA = sA + (kt % STAGES) * BM * BK;
       const T *tB = sB + (kt % STAGES) * BN * BK;
@@ -407,7 +486,7 @@ __device__ void gemmMma(const Args &a) {
         // Normalise the landed A tile in place, rounded as the unfused norm
         // stores it.
         T *wA = const_cast<T *>(tA);
-        i64 k0 = static_cast<i64>(kt) * BK;
+        i64 k0 = static_cast<i64>(kt0 + kt) * BK;
         for (int e = tid; e < BM * CH; e += THREADS) {
           int r = e / CH, c = e % CH;
           T *p = wA + swz<CH>(r, c);
@@ -490,6 +569,10 @@ __device__ void gemmMma(const Args &a) {
         at = (pm * NI + pn) * 4;
       }
     };
+    if constexpr (SPLITK > 1)
+      if (!splitKReduce<BM, BN, SPLITK, PIECES_M, PIECES_N, WG ? 4 : 1>(
+              a, acc, corner, tile, tilesM * tilesN, split, lane, tid == 0, [] { __syncthreads(); }, &lastPart))
+        continue; // another part of the tile finishes it
     gemmStoreTile<S, PIECES_M, PIECES_N, WG ? 4 : 1, 0>(a, acc, corner, m0, c0, rows, lane, best);
     if constexpr (S::ARGMAX) {
       __syncthreads();

@@ -132,7 +132,8 @@ __device__ __forceinline__ void gemmStoreStaged(const Args &a, const T *sE, i64 
 // adjacent pairs of a row a warp at a time, coalesced) and arrive on
 // `drained`, which a consumer waits on before it stages its next tile.
 
-template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1, bool EPIWG = false>
+template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1, bool EPIWG = false,
+          int SPLITK = 1>
 __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef typename S::TA T;
@@ -140,6 +141,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   static_assert(BM % 64 == 0 && BM <= 256 && (BN == 64 || BN == 128 || BN == 256), "m64 blocks, wgmma widths");
   static_assert(CLUSTER == 1 || (CLUSTER == 2 && !PINGPONG && BM >= 128), "pairs of cooperative blocks");
   static_assert(!EPIWG || (!PINGPONG && BM <= 128), "an epilogue warpgroup beside one or two cooperative ones");
+  static_assert(SPLITK == 1 || (!PINGPONG && CLUSTER == 1 && !EPIWG), "split-K: cooperative lone blocks");
   // CW consumer warpgroups, each MB m64 blocks of a tile.
   constexpr int BK = 64, CW = PINGPONG ? 2 : BM / 64, MB = PINGPONG ? BM / 64 : 1;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
@@ -151,6 +153,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   constexpr int PITCH = BN + 8;        // a staged row (EPIWG), 16 bytes of padding
   T *sE = sB + STAGES * BN * BK;       // [BM][PITCH]
   __shared__ __align__(8) u64 full[STAGES], empty[STAGES], turn[2], staged, drained;
+  __shared__ int lastPart;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
@@ -182,7 +185,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   const bool pairRows = CLUSTER == 1 || tilesM % 2 == 0 || tilesN % 2 != 0;
   const i64 unitsM = pairRows ? (tilesM + CLUSTER - 1) / CLUSTER : tilesM;
   const i64 unitsN = pairRows ? tilesN : tilesN / CLUSTER;
-  const i64 units = unitsM * unitsN;
+  const i64 units = unitsM * unitsN * SPLITK; // split-K: each tile's SPLITK parts of K, adjacent
   auto tileCorner = [&](i64 unit, i64 &m0, i64 &c0) {
     if (pairRows) {
       gemmTileCorner<BM * CLUSTER, NOUT>(unit, unitsM, unitsN, m0, c0);
@@ -219,9 +222,13 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       tmaPrefetch(maps.map[0]);
       tmaPrefetch(maps.map[1]);
       for (i64 unit = firstUnit; unit < units; unit += unitStride) {
+        i64 tile = unit;
+        int split = 0, kt0 = 0, kt1 = kTiles;
+        if constexpr (SPLITK > 1)
+          splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
         i64 m0, c0;
-        tileCorner(unit, m0, c0);
-        for (int kt = 0; kt < kTiles; ++kt, ++it) {
+        tileCorner(tile, m0, c0);
+        for (int kt = kt0; kt < kt1; ++kt, ++it) {
           const int s = it % STAGES;
           mbarWait(&empty[s], ((it / STAGES) & 1) ^ 1);
           mbarArriveExpectTx(&full[s], STAGE_BYTES);
@@ -274,8 +281,12 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
     };
     unsigned mine = 0; // this warpgroup's tiles so far
     for (i64 unit = first; unit < units; unit += stride, ++mine) {
+      i64 tile = unit;
+      int split = 0, kt0 = 0, kt1 = kTiles;
+      if constexpr (SPLITK > 1)
+        splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
       i64 m0, c0;
-      tileCorner(unit, m0, c0);
+      tileCorner(tile, m0, c0);
       if constexpr (PINGPONG) {
         // The block's j-th tile (j = 2 mine + wg) starts at ring position
         // j * kTiles, once the other warpgroup's main loop of tile j - 1 is
@@ -291,7 +302,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       for (int i = 0; i < MB * BN / 2; ++i)
         acc[i] = 0.0f;
       int prev = -1;
-      for (int kt = 0; kt < kTiles; ++kt, ++it) {
+      for (int kt = kt0; kt < kt1; ++kt, ++it) {
         const int s = it % STAGES;
         mbarWait(&full[s], (it / STAGES) & 1);
         const T *tA = sA + s * BM * BK + rowBase * BK, *tB = sB + s * BN * BK;
@@ -339,6 +350,14 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
           at = mb * (BN / 2) + pn * 4;
         };
         constexpr int PIECES_N = S::GATE ? BN / 16 : BN / 8;
+        if constexpr (SPLITK > 1) {
+          // The consumer warpgroups alone synchronise (named barrier 1).
+          constexpr int CONSUMERS = CW * 128;
+          auto sync = [] { asm volatile("bar.sync 1, %0;\n" ::"n"(CONSUMERS) : "memory"); };
+          if (!splitKReduce<BM, BN, SPLITK, MB * 4, BN / 8, 4>(a, acc, corner, tile, tilesM * tilesN, split, lane,
+                                                               tid == 0, sync, &lastPart))
+            continue; // another part of the tile finishes it
+        }
         gemmStoreTile<S, MB * 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane,
                                                                            nullptr);
       }

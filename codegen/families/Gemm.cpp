@@ -46,6 +46,11 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
     // moves 16-byte pieces of rows of K).
     const target::GemmTileShape t = gemmTile(kernel_);
     bm = t.bm, bn = t.bn;
+    // Split-K (choose-tiling's split_k): each tile's K in parts that are
+    // units of work of their own, for steps of few row tiles (decode).
+    // Decode only: the workspace is sized per row tile of the largest batch.
+    bool tokens = llvm::any_of(lead, [](const Dim &d) { return d.sym == Sym::Tokens; });
+    int64_t split = g.argmax || tokens ? 1 : std::clamp<int64_t>(tileInt(kernel_, "split_k", 1), 1, 16);
     out.threads = t.threads();
     // wgmma's swizzled stages start on 1024-byte boundaries: room to align.
     bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
@@ -65,20 +70,22 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       }
       // Cooperative blocks go in pairs that share one operand's tiles by
       // multicast (the maps' boxes then half a tile's rows).
-      int cluster = options_.cluster && !pingpong && w.bm >= 128 ? 2 : 1;
+      int cluster = options_.cluster && !pingpong && w.bm >= 128 && split == 1 ? 2 : 1;
       // The epilogue in warps of its own (cooperative, up to 128 rows,
       // products in A's dtype, N a multiple of 8), where choose-tiling
       // chose it: the products' staging (BM rows of BN + 8) takes shared
       // memory from the ring, down to the stages that still fit.
       bool epiwg = (options_.epilogueWarpgroup == 2 ||
                     (options_.epilogueWarpgroup == 1 && tileInt(kernel_, "epilogue_warps", 0) == 1)) &&
-                   !pingpong && w.bm <= 128 && g.stageable && N % 8 == 0;
+                   !pingpong && w.bm <= 128 && g.stageable && N % 8 == 0 && split == 1;
       int64_t staging = epiwg ? w.stagingBytes() : 0;
       while (epiwg && w.stages > 2 && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
         --w.stages;
       if (epiwg && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
         epiwg = false, staging = 0, w.stages = t.stages;
       bm = w.bm, bn = w.bn;
+      if (pingpong)
+        split = 1;
       out.threads = w.wsThreads(pingpong, epiwg);
       out.smem = w.smemBytes() + staging + 1024;
       out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm / cluster, 64, g.dtype},
@@ -88,13 +95,30 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
                           "const __grid_constant__ kiln::TensorMaps<2> maps) {{ "
                           "kiln::gemmWs<S, {2}, {3}, {4}, {5}, {7}{8}>(a, maps); }\n",
                           out.threads, kernel_.getSymName(), w.bm, w.bn, w.stages, pingpong ? "true" : "false",
-                          cluster > 1 ? "KILN_CLUSTER_DIMS(2) " : "", cluster, epiwg ? ", true" : "");
+                          cluster > 1 ? "KILN_CLUSTER_DIMS(2) " : "", cluster,
+                          epiwg ? ", true" : split > 1 ? ", false, " + std::to_string(split) : "");
     } else {
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
-                          "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}>(a); }\n",
+                          "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}{9}>(a); }\n",
                           out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn(),
-                          wg ? "true" : "false");
+                          wg ? "true" : "false", split > 1 ? ", " + std::to_string(split) : "");
     }
+    int64_t nout = gate ? bn / 2 : bn;
+    if (split > 1) {
+      // A ticket per tile (256-byte aligned), then each tile's split
+      // partial BM x BN f32 tiles (gemm.cuh, splitKReduce).
+      SizeRule ws = ruleOf(lead);
+      ws.factor *= (N + nout - 1) / nout * (4 + split * bm * bn * 4);
+      ws.factor += 256;
+      ws.divisor = bm;
+      ws.tiles = true;
+      out.workspace = ws;
+    }
+    out.grid = ruleOf(lead);
+    out.grid.tiles = out.grid.factor == 1; // tilesN * ceil(rows / BM) where rows are the step's alone
+    out.grid.factor *= (N + nout - 1) / nout * split;
+    out.grid.divisor = bm; // else about that: the kernel strides
+    return;
   } else {
     // WMMA without cp.async.
     bm = tileInt(kernel_, "block_m", 64) >= 128 ? 128 : 64, bn = 64;

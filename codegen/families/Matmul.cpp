@@ -242,7 +242,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
   if (tensorCores)
     gemmSkeleton(os, out, K, N, gate, normKind == 0 && !argmax, lead,
                  GemmOperands{xSlot, wArg.getArgNumber(), nmm, !ropePairs, ta.isBF16() ? "bf16" : "f16",
-                              cast<RankedTensorType>(mm.getType()).getElementType() == ta});
+                              cast<RankedTensorType>(mm.getType()).getElementType() == ta, argmax});
   else
     gemvSkeleton(os, out, K, N, gate, mc, ta, tw);
   out.specialisation = globals_ + s;

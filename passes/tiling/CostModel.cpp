@@ -55,6 +55,7 @@ bool gathersRows(Operation *user, Value table) {
 
 KernelShape describe(Operation *kernel, const StepShape &step) {
   KernelShape s;
+  s.decode = step.decode;
   SmallVector<Operation *> ops = opsOf(kernel);
   auto fused = dyn_cast<FusedOp>(kernel);
   // The value inside the kernel that stands for an input (a block argument of
@@ -250,8 +251,17 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
   // functions, one block's threads), 0.74 ns when it also loads an
   // activation (a residual). Blocks run in waves of the SMs times the
   // blocks an SM holds (shared memory, registers: about 200 per thread).
+  //
+  // Few tiles (a decode step's rows in one or two row tiles) leave SMs
+  // idle: an SM streams about its share of the bandwidth and no more
+  // (H100, 8B decode at 64 rows: 64 blocks of 64 x 64 moved the down
+  // projection at 53% of the copy bandwidth, 448 blocks gate/up at 82%).
+  // Split-K (`split_k`) cuts each tile's K into parts run as units of their
+  // own, which store f32 partials (through L2) for the tile's last part to
+  // sum.
   std::vector<Tiling> out;
   bool hopper = t.arch.rfind("sm_90", 0) == 0;
+  for (int64_t split : {1, 2, 4, 8})
   for (int64_t bm : {64, 128, 256})
     for (int64_t bn : {64, 128, 256})
       for (int64_t bk : {64, 32})          // 64 and deep rings first: ties (memory-bound
@@ -267,8 +277,13 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           int64_t perSm = std::max<int64_t>(1, std::min({t.smemPerSmBytes / std::max<int64_t>(1, smem),
                                                           t.registersPerSm / (g.threads() * 200),
                                                           t.maxBlocksPerSm}));
-          tl.blocks = tiles;
-          int64_t waves = ceilDiv(tiles, t.smCount * perSm);
+          // A split only where the tiles leave SMs idle, each part at
+          // least four k-tiles.
+          if (split > 1 && (!s.decode || tiles * split > 2 * t.smCount * perSm || ceilDiv(s.k, bk) < 4 * split))
+            continue;
+          int64_t units = tiles * split;
+          tl.blocks = units;
+          int64_t waves = ceilDiv(units, t.smCount * perSm);
           double warpTile = static_cast<double>(bm / g.wm()) * static_cast<double>(bn / g.wn());
           double tileEff = (warpTile >= 64 * 64 ? 1.0 : warpTile >= 64 * 32 ? 0.85 : 0.7) *
                            (stages >= 4 ? 1.0 : stages == 3 ? 0.95 : 0.75);
@@ -276,7 +291,7 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // perSm tiles' time.
           double perTile = 2.0 * bm * bn * s.k * perSm / (peak / t.smCount * tileEff) +
                            (s.epilogueLoads ? 0.74e-9 : 0.26e-9) * static_cast<double>(bm * bn) * perSm;
-          double compute = waves * perTile;
+          double compute = waves * perTile / static_cast<double>(split);
           // Operands from memory once (the grouped tile order keeps a
           // wave's rows and columns in L2); each tile re-reads its A rows
           // and W columns from L2.
@@ -284,10 +299,18 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
                          static_cast<double>(s.m) * s.n) * s.elementBytes;
           double reread = (static_cast<double>(s.m) * s.k * ceilDiv(s.n, bn) +
                            static_cast<double>(s.n) * s.k * ceilDiv(s.m, bm)) * s.elementBytes;
-          double memory = std::max(once / t.streamBytesPerSecond(), reread / (t.l2BandwidthGBps * 1e9));
+          // The SMs that have a unit stream, each about its share.
+          double busy = std::min(1.0, 1.1 * static_cast<double>(std::min(units, t.smCount)) / t.smCount);
+          // Split-K's partials: written and read once more through L2,
+          // and the tile's last part waits for them.
+          double partials = split > 1 ? 2.0 * units * bm * bn * 4 / (t.l2BandwidthGBps * 1e9) + 1e-6 : 0.0;
+          double memory = std::max(once / (t.streamBytesPerSecond() * busy), reread / (t.l2BandwidthGBps * 1e9)) +
+                          partials;
           tl.timeUs = std::max(compute, memory) * 1e6 + launchUs(t);
           tl.params = {{"block_m", bm}, {"block_n", bn}, {"block_k", bk}, {"stages", stages},
                        {"smem", smem}};
+          if (split > 1)
+            tl.params.push_back({"split_k", split});
           out.push_back(tl);
           // The epilogue in warps of its own (gemmWs's EPIWG: sm_90a, BK =
           // 64, up to 128 rows, one block an SM), offered beside each
@@ -302,7 +325,7 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // default engine 1.5% slower with a 6.8-wave gate/up).
           int64_t staged = g.stagingBytes(s.elementBytes);
           double minWaves = s.epilogueLoads ? 2.5 : 8.0;
-          if (s.epilogueWarps && hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
+          if (split == 1 && s.epilogueWarps && hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
               static_cast<double>(tiles) >= minWaves * t.smCount) {
             target::GemmTileShape ring = g;
             while (ring.stages > 2 && ring.smemBytes(s.elementBytes) + 1024 + staged > t.smemPerBlockBytes)

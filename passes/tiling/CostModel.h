@@ -40,6 +40,7 @@ struct KernelShape {
   int64_t flops = 0;
   bool epilogueLoads = false;  // a matmul whose epilogue reads an activation (a residual)
   bool epilogueWarps = true;   // the GEMM may run its epilogue in warps of its own (choose-tiling's option)
+  bool decode = false;         // a decode step's kernel (split-K GEMMs: their workspace is per row tile of a batch)
 };
 
 struct Tiling {

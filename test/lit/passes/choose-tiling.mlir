@@ -12,17 +12,17 @@
 // there are enough warps without split-K.
 // CHECK: module attributes {kiln.target = "h100-sxm-80gb"}
 // CHECK-LABEL: func.func @decode
-// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 25182208 : i64, flops = 25165824 : i64, time_ns = {{[0-9]+}} : i64, weight_bytes = 25165824 : i64}, kiln.tile = {family = "gemv", grid = 768 : i64, split_k = 1 : i64, threads = 256 : i64, unroll = 8 : i64, vector_width = 8 : i64}}
+// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 25182208 : i64, flops = 25165824 : i64, time_ns = {{[0-9]+}} : i64, weight_bytes = 25165824 : i64}, kiln.tile = {family = "gemv", grid = 768 : i64, rows = 1 : i64, split_k = 1 : i64, threads = 256 : i64, unroll = 8 : i64, vector_width = 8 : i64}}
 // 96 rows: all of their bytes are in flight at once already; splitting K
 // would not add any.
-// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 397504 : i64, {{.*}}, kiln.tile = {family = "gemv", grid = 12 : i64, split_k = 1 : i64
+// CHECK: kiln.fused "matmul"(%{{.*}}) {kiln.cost = {bytes = 397504 : i64, {{.*}}, kiln.tile = {family = "gemv", grid = 12 : i64, rows = 1 : i64, split_k = 1 : i64
 // K = 2052 only divides into 4-element (8-byte) loads; 8 rows split K over
 // four of the block's eight warps to have more loads in flight.
-// CHECK: kiln.tile = {family = "gemv", grid = 4 : i64, split_k = 4 : i64, threads = 256 : i64, unroll = 8 : i64, vector_width = 4 : i64}
+// CHECK: kiln.tile = {family = "gemv", grid = 4 : i64, rows = 1 : i64, split_k = 4 : i64, threads = 256 : i64, unroll = 8 : i64, vector_width = 4 : i64}
 // On the A100 (108 SMs, 2 TB/s) the module names its target.
 // A100: module attributes {kiln.target = "a100-sxm-80gb"}
 // COST-LABEL: @decode on h100-sxm-80gb: 1 x 1 tokens, context 1024
-// COST: 0 matmul gemv 25182208 25165824 25165824 {{.*}} grid=768,split_k=1,threads=256,unroll=8,vector_width=8
+// COST: 0 matmul gemv 25182208 25165824 25165824 {{.*}} grid=768,rows=1,split_k=1,threads=256,unroll=8,vector_width=8
 // COST: kernels 3, bytes 25616664, weights read 25591872 of 25591872 bound (1.000x)
 func.func @decode(%ids: tensor<?x1xi64>, %x: tensor<?x1x2048xbf16>, %x2: tensor<?x1x2052xbf16>) -> (tensor<?x1x6144xbf16>, tensor<?x1x96xbf16>, tensor<?x1x8xbf16>) {
   %w = kiln.weight "w" : tensor<6144x2048xbf16>

@@ -35,10 +35,11 @@
 // EXEC: kiln_exec.alloc : !kiln_exec.buffer<tensor<1x1x6144xbf16>>
 // EXEC-LABEL: func.func @decode_b8(
 // EXEC: kiln_exec.alloc : !kiln_exec.buffer<tensor<8x1x6144xbf16>>
-// @decode_b1 and @decode_b8 share one GEMV kernel (the same tiling at
-// either batch: only the grid differs, and that is the launch's).
+// @decode_b1 and @decode_b8 have GEMVs of their own: one row of A a pass
+// over the weights, and eight.
 // EXEC: kiln_exec.kernel @decode_0_matmul family("gemm")
-// EXEC: kiln_exec.kernel @decode_b1_1_matmul family("gemv")
+// EXEC: kiln_exec.kernel @decode_b1_1_matmul family("gemv") {{.*}} rows = 1 : i64
+// EXEC: kiln_exec.kernel @decode_b8_2_matmul family("gemv") {{.*}} rows = 8 : i64
 // EXEC-NOT: kiln_exec.kernel
 // With no buckets the module is left as it is.
 // NONE-LABEL: func.func @decode(
