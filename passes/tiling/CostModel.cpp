@@ -124,7 +124,11 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
         stored = c.getInput();
       s.elementBytes = elemBytes(stored.getType());
       s.flops += 2 * s.m * s.n * s.k;
-      s.family = s.m <= 16 ? "gemv" : "gemm";
+      // Up to 4 rows the GEMV (each weight read once, A's rows staged);
+      // from 8 the tensor cores, split over K where the tiles are few (H100
+      // 2026-12-06: the 8B shape's batch-8 step took 18.3 ms through
+      // 8-row GEMVs, its batch-32 step 12.5 ms through split-K tiles).
+      s.family = s.m <= 4 ? "gemv" : "gemm";
       // The product's input, and any other activation the epilogue reads.
       s.epilogueLoads = activations > 1;
     } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {
@@ -279,7 +283,8 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
                                                           t.maxBlocksPerSm}));
           // A split only where the tiles leave SMs idle, each part at
           // least four k-tiles.
-          if (split > 1 && (!s.decode || tiles * split > 2 * t.smCount * perSm || ceilDiv(s.k, bk) < 4 * split))
+          if (split > 1 && (!s.decode || s.m > bm || tiles * split > 2 * t.smCount * perSm ||
+                            ceilDiv(s.k, bk) < 4 * split))
             continue;
           int64_t units = tiles * split;
           tl.blocks = units;
