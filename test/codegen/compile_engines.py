@@ -119,7 +119,7 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
         # gemmWs kernels: two TMA maps each, A's rows the step's, W's fixed.
         if not maps:
             errors.append("no kernel takes TMA tensor maps")
-        clustered = epiwg = 0
+        clustered = epiwg = splits = 0
         for k in maps:
             a, w = (k["tensor_maps"] + [None, None])[:2]
             if len(k["tensor_maps"]) != 2 or not a["rows"]["symbols"] or w["rows"]["symbols"]:
@@ -128,11 +128,19 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
             # The boxes are the tile's rows, halved where a block pair shares
             # an operand by multicast (gemmWs's CLUSTER, __cluster_dims__).
             src = (sources or {}).get(k["name"], "")
-            t = re.search(r"gemmWs<S, (\d+), (\d+), (\d+), (true|false), (\d+)(, true)?>", src)
+            t = re.search(r"gemmWs<S, (\d+), (\d+), (\d+), (true|false), (\d+)(?:, (true|false)(?:, (\d+))?)?>", src)
             if not t:
                 errors.append(f"{k['name']}: takes tensor maps but is no gemmWs")
                 continue
-            bm, bn, stages, cl, ew = int(t[1]), int(t[2]), int(t[3]), int(t[5]), bool(t[6])
+            bm, bn, stages, cl, ew = int(t[1]), int(t[2]), int(t[3]), int(t[5]), t[6] == "true"
+            split = int(t[7] or 1)
+            splits += split > 1
+            # Split-K: decode's lone row tiles, cooperative blocks without
+            # block pairs or epilogue warps; its workspace holds a ticket and
+            # the split partial tiles for each tile of the largest batch.
+            if split > 1 and (cl > 1 or ew or t[4] == "true" or not k["name"].startswith("decode") or
+                              k["workspace"]["factor"] < split * bm * bn * 4 or not k["workspace"].get("tiles")):
+                errors.append(f"{k['name']}: split-K {split} of a {bm} x {bn} tile, workspace {k['workspace']}")
             gated = "GATE = 1," in src
             clustered += cl > 1
             epiwg += ew
@@ -151,6 +159,8 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
         if (name == "1b-ew") != (epiwg > 0):
             errors.append(f"{epiwg} gemmWs kernels run their epilogue in warps of their own (EPIWG): those are "
                           "--epilogue-warpgroup's")
+        if name == "1b-b32" and not splits:
+            errors.append("no decode GEMM splits K at 32 rows (64-row tiles: 32 to 128 of them on 132 SMs)")
         if (name == "1b-cl") != (clustered > 0):
             errors.append(f"{clustered} gemmWs kernels run in block pairs (KILN_CLUSTER_DIMS): pairs are "
                           "--cluster's, at the 1B's 512-token prefill")
