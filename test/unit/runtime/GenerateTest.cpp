@@ -239,6 +239,40 @@ TEST(Generate, ALongPromptIsPrefilledBetweenDecodeSteps) {
   EXPECT_EQ(m->blocks().sequences(), 0u);
 }
 
+TEST(Generate, LongPromptsArePrefilledInChunksOfSixtyFourOrMore) {
+  // max_num_tokens 128, four prompts of 100 admitted together: a step takes
+  // two of them 64 tokens each, not four 32 each (each prompt in a step
+  // re-reads its cached keys); what is left after goes as it is.
+  Recorded r;
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(load(r, writeEngineB4("chunks"), {}, m).isOk());
+  ASSERT_EQ(m->manifest().maxNumTokens, 128);
+  ASSERT_GE(m->stepSequences("prefill"), 4);
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 2;
+  g.prefixCaching = false;
+  std::vector<std::vector<int64_t>> prompts, out;
+  for (int i = 0; i < 4; ++i)
+    prompts.push_back(iota(100, 7 * i + 1));
+  GenerateReport rep;
+  Status s = generate(*m, prompts, g, out, nullptr, &rep);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  EXPECT_EQ(rep.prefillTokens, 400);
+  size_t prefillLaunches = 0, pairsOf64 = 0;
+  for (size_t i = 0; i < r.launches.size(); ++i) {
+    const KernelArgs &a = r.args[i];
+    if (m->manifest().kernels[r.launches[i].first].name.rfind("prefill", 0) != 0)
+      continue;
+    ++prefillLaunches;
+    EXPECT_LE(a.batch, 2) << "launch " << i;
+    pairsOf64 += a.batch == 2 && a.tokens == 64;
+  }
+  EXPECT_GT(prefillLaunches, 0u);
+  EXPECT_GT(pairsOf64, 0u);
+  EXPECT_EQ(m->blocks().sequences(), 0u);
+}
+
 TEST(Generate, AdmittedPromptsArePrefilledTogether) {
   std::unique_ptr<Model> m;
   ASSERT_TRUE(loadOnHost(writeEngineB4("together"), m).isOk());
