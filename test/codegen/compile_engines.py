@@ -30,7 +30,7 @@ memory. For each engine, `kiln inspect --json` must show:
     attentionPrefillMma with --no-attention-ws, with --exact-attention, and
     wherever a target is not sm_90a (the 8B shape's sm_80).
 
-The 8B shape must compile in at most 60 s (issue 6), for two targets.
+The 8B shape must compile in at most 120 s under ASan on two busy cores (issue 6 asked 60 s of a release build: 10 s with its four decode buckets on 2026-12-06), for two targets.
 
   compile_engines.py --kiln build/bin/kiln [--only llama]
 """
@@ -292,8 +292,10 @@ def main():
             if name == "1b-f32" and "1b" in weights and weights[name] != weights["1b"]:
                 sys.exit(f"FAIL: the f32-compute 1B engine holds {weights[name]} bytes of weights, "
                          f"the bf16 one {weights['1b']}")
-            if name == "8b" and secs > 60:
-                sys.exit(f"FAIL: the 8B shape took {secs:.1f} s to compile (limit 60 s)")
+            # Four decode buckets (1, 2, 4, 8), two targets, on two cores
+            # under ASan in CI: 66 s on 2026-12-06.
+            if name == "8b" and secs > 120:
+                sys.exit(f"FAIL: the 8B shape took {secs:.1f} s to compile (limit 120 s)")
     print(f"{'model':10} {'kernels':>7} {'decode launches':>15} {'compile s':>9} {'engine bytes':>12}")
     for r in rows:
         print(f"{r[0]:10} {r[1]:7d} {r[2]:15d} {r[3]:9.1f} {r[4]:12d}")
