@@ -491,3 +491,85 @@ TEST(Model, PrefillsSeveralSequencesInOneStep) {
 // On the host device the tokens of a call that reuses the cached prefix
 
 // of an earlier one are the tokens of one that computes it all.
+
+// An engine with decode buckets (the tiny Llama compiled --max-batch 4:
+// decode_b1, decode_b2 and decode at 4): a step runs through the smallest
+// bucket that holds it; with graphs it is padded to that bucket's batch
+// (rows at position -1, no pages) and captured once per bucket; without
+// them (the host) it runs its own batch, and a sequence's tokens are the
+// same whichever bucket carries it.
+TEST(Model, RunsADecodeStepThroughTheSmallestBucketThatHoldsIt) {
+  const std::string engine = writeTinyLlamaEngine("buckets", "", "", "tiny_llama_b4_buckets.json");
+  Recorded r;
+  r.graphs = true;
+  std::unique_ptr<Model> m;
+  LoadOptions lo;
+  lo.overlap = Overlap::Off;
+  Status s = load(r, engine, lo, m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  const auto &man = m->manifest();
+  ASSERT_EQ(man.decodeBuckets().size(), 3u);
+  EXPECT_EQ(man.decodeFor(1)->name, "decode_b1");
+  EXPECT_EQ(man.decodeFor(2)->name, "decode_b2");
+  EXPECT_EQ(man.decodeFor(3)->name, "decode");
+  EXPECT_EQ(man.decodeFor(4)->name, "decode");
+  EXPECT_EQ(man.decodeFor(5), nullptr);
+  std::set<size_t> b1, b2, b4; // each bucket's kernels
+  for (auto [set, name] : {std::pair{&b1, "decode_b1"}, {&b2, "decode_b2"}, {&b4, "decode"}})
+    for (const format::LaunchDesc &l : man.function(name)->launches)
+      set->insert(static_cast<size_t>(l.kernel));
+  ASSERT_NE(b1, b4) << "the batch-1 bucket's kernels are its own";
+
+  const int64_t blocks = 8;
+  auto step = [&](int64_t batch) {
+    StepInput in;
+    in.batch = batch;
+    in.tokens = 1;
+    in.maxBlocks = blocks;
+    in.blockTables.assign(static_cast<size_t>(batch * blocks), 0);
+    for (int64_t b = 0; b < batch; ++b) {
+      in.ids.push_back(7 + b);
+      in.positions.push_back(3);
+      in.contextLens.push_back(4);
+      in.blockTables[b * blocks] = static_cast<int32_t>(b);
+    }
+    size_t from = r.args.size();
+    StepOutput out;
+    EXPECT_TRUE(m->step("decode", in, out, false).isOk());
+    return std::pair{from, r.args.size()};
+  };
+  for (int64_t batch : {1, 2, 3, 3, 4, 1}) {
+    auto [from, to] = step(batch);
+    ASSERT_GT(to, from) << "batch " << batch;
+    const std::set<size_t> &want = batch == 1 ? b1 : batch == 2 ? b2 : b4;
+    const int32_t rows = batch == 1 ? 1 : batch == 2 ? 2 : 4;
+    for (size_t i = from; i < to; ++i) {
+      EXPECT_TRUE(want.count(r.launches[i].first)) << "batch " << batch << ": kernel "
+                                                    << man.kernels[r.launches[i].first].name;
+      EXPECT_EQ(r.args[i].batch, rows) << "batch " << batch << " is padded to its bucket";
+    }
+  }
+  // One graph per bucket (the repeated batches 3 and 1 replayed theirs).
+  EXPECT_EQ(r.captured.size(), 3u);
+
+  // On the host (no graphs) the same prompts decode to the same tokens
+  // alone (decode_b1), in pairs (decode_b2) and three or four together
+  // (decode).
+  std::unique_ptr<Model> h;
+  ASSERT_TRUE(loadOnHost(engine, h).isOk());
+  GenerateOptions g;
+  g.ignoreEos = true;
+  g.maxTokens = 6;
+  g.prefixCaching = false;
+  std::vector<std::vector<int64_t>> prompts = {{1, 2, 3, 4, 5}, {9, 8, 7}, {42, 43, 44, 45}, {5, 5, 5, 5, 5, 5}};
+  std::vector<std::vector<int64_t>> together;
+  GenerateReport rep;
+  ASSERT_TRUE(generate(*h, prompts, g, together, nullptr, &rep).isOk());
+  EXPECT_EQ(rep.largestBatch, 4);
+  for (size_t n : {1u, 2u}) {
+    std::vector<std::vector<int64_t>> some(prompts.begin(), prompts.begin() + static_cast<long>(n)), out;
+    ASSERT_TRUE(generate(*h, some, g, out).isOk());
+    for (size_t i = 0; i < n; ++i)
+      EXPECT_EQ(out[i], together[i]) << n << " together, prompt " << i;
+  }
+}

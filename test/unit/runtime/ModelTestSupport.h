@@ -33,6 +33,8 @@ struct Recorded {
   std::vector<std::pair<size_t, LaunchConfig>> launches;
   std::vector<KernelArgs> args;
   size_t kernels = 0;
+  bool graphs = false;                 // the device captures graphs (replays append their launches)
+  std::vector<uint64_t> captured;      // graph keys, in capture order
 };
 
 class RecordingDevice : public Device {
@@ -85,16 +87,49 @@ public:
     return Status::ok();
   }
   Status launch(size_t kernel, const KernelArgs &a, const LaunchConfig &c) override {
+    if (capturing_) {
+      graphs_[pending_].push_back({kernel, c, a});
+      return Status::ok();
+    }
     r_.launches.push_back({kernel, c});
     r_.args.push_back(a);
     return Status::ok();
   }
   Status synchronize() override { return Status::ok(); }
+  bool supportsGraphs() const override { return r_.graphs; }
+  Status beginGraph() override {
+    capturing_ = true;
+    graphs_[pending_].clear();
+    return Status::ok();
+  }
+  Status endGraph(uint64_t key) override {
+    capturing_ = false;
+    graphs_[key] = std::move(graphs_[pending_]);
+    graphs_.erase(pending_);
+    r_.captured.push_back(key);
+    return Status::ok();
+  }
+  bool hasGraph(uint64_t key) const override { return graphs_.count(key) > 0; }
+  Status runGraph(uint64_t key) override {
+    for (const Captured &l : graphs_.at(key)) {
+      r_.launches.push_back({l.kernel, l.config});
+      r_.args.push_back(l.args);
+    }
+    return Status::ok();
+  }
 
 private:
+  struct Captured {
+    size_t kernel;
+    LaunchConfig config;
+    KernelArgs args;
+  };
+  static constexpr uint64_t pending_ = ~uint64_t(0);
   Recorded &r_;
   size_t free_;
   std::map<DevPtr, size_t> blocks_;
+  bool capturing_ = false;
+  std::map<uint64_t, std::vector<Captured>> graphs_;
 };
 
 inline std::string writeEngine(const std::string &name, const std::string &edit = "", const std::string &with = "") {

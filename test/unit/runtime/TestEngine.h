@@ -40,9 +40,9 @@ inline std::string writeTinyLlamaEngine(const std::string &name, const std::stri
   }
   format::EngineWriter w("kiln test");
   EXPECT_TRUE(w.add("manifest", manifest).isOk());
-  EXPECT_TRUE(w.add("cuda_source", std::string(200000, 'x')).isOk());
-  EXPECT_TRUE(w.add("cubin.sm_90a", std::string(400000, 'c')).isOk());
-  EXPECT_TRUE(w.add("ptx.sm_90a", std::string(600000, 'p')).isOk());
+  EXPECT_TRUE(w.add("cuda_source", std::string(400000, 'x')).isOk());
+  EXPECT_TRUE(w.add("cubin.sm_90a", std::string(800000, 'c')).isOk());
+  EXPECT_TRUE(w.add("ptx.sm_90a", std::string(1200000, 'p')).isOk());
   std::string path = ::testing::TempDir() + "/" + name + ".engine";
   EXPECT_TRUE(w.write(path).isOk());
   return path;
