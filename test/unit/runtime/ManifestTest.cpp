@@ -210,3 +210,66 @@ TEST(Manifest, SelectsTheTargetAGpuRuns) {
   EXPECT_NE(s.message().find("--target sm_80 "), std::string::npos) << s.message();
   EXPECT_FALSE(selectTarget(m, "e", "volta", t).isOk());
 }
+
+namespace {
+std::string bucketsSeed() {
+  std::ifstream f(std::string(KILN_SOURCE_DIR) + "/test/fuzz/corpus/manifest/tiny_llama_b4_buckets.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+EngineFile bucketsEngine(const std::string &manifest) {
+  EngineWriter w("kiln test");
+  EXPECT_TRUE(w.add("manifest", manifest).isOk());
+  EXPECT_TRUE(w.add("cuda_source", std::string(400000, 'x')).isOk());
+  EXPECT_TRUE(w.add("cubin.sm_90a", std::string(800000, 'c')).isOk());
+  EXPECT_TRUE(w.add("ptx.sm_90a", std::string(1200000, 'p')).isOk());
+  EngineFile e;
+  Status s = parseEngine(w.serialize(), "t.engine", e);
+  EXPECT_TRUE(s.isOk()) << s.message();
+  return e;
+}
+} // namespace
+
+// Decode buckets (the tiny Llama compiled --max-batch 4): decode_b1 and
+// decode_b2 beside decode; a step goes to the smallest that holds it. A
+// bucket must be named for its batch, below max_batch; only decode
+// functions carry a batch.
+TEST(Manifest, ReadsDecodeBucketsAndRefusesBadOnes) {
+  EngineManifest m;
+  Status s = readManifest(bucketsEngine(bucketsSeed()), "t.engine", m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  std::vector<std::string> names;
+  for (const FunctionDesc *f : m.decodeBuckets())
+    names.push_back(f->name + "@" + std::to_string(f->batch));
+  EXPECT_EQ(names, (std::vector<std::string>{"decode_b1@1", "decode_b2@2", "decode@4"}));
+  EXPECT_EQ(m.decodeFor(2)->name, "decode_b2");
+  EXPECT_EQ(m.decodeFor(3)->name, "decode");
+  EXPECT_EQ(m.decodeFor(5), nullptr);
+
+  std::string e = errorOf(bucketsEngine(replaced(bucketsSeed(), "\"batch\":2", "\"batch\":3")));
+  EXPECT_NE(e.find("'decode_b2' is not named for its batch 3 (decode_b3)"), std::string::npos) << e;
+  e = errorOf(bucketsEngine(replaced(replaced(bucketsSeed(), "\"batch\":2", "\"batch\":4"), "\"name\":\"decode_b2\"",
+                                     "\"name\":\"decode_b4\"")));
+  EXPECT_NE(e.find("batch' is 4, outside [1, 3]"), std::string::npos) << e;
+  e = errorOf(bucketsEngine(replaced(bucketsSeed(), "\"name\":\"prefill\"", "\"batch\":1,\"name\":\"prefill\"")));
+  EXPECT_NE(e.find("is only for decode functions, not 'prefill'"), std::string::npos) << e;
+  e = errorOf(bucketsEngine(replaced(bucketsSeed(), "\"batch\":1,", "")));
+  EXPECT_NE(e.find("batch"), std::string::npos) << e;
+}
+
+// A GEMM's grid: with `tiles`, its 48 column tiles times the row tiles of
+// 64 the step's rows make (a 32-row step still has 48 tiles, not 24).
+TEST(Manifest, EvaluatesGridsOfWholeTiles) {
+  SizeRuleDesc r;
+  r.factor = 48;
+  r.divisor = 64;
+  r.symbols = {"batch"};
+  EXPECT_EQ(r.eval(32, 1, 0, 0), 24);
+  r.tiles = true;
+  EXPECT_EQ(r.eval(32, 1, 0, 0), 48);
+  EXPECT_EQ(r.eval(64, 1, 0, 0), 48);
+  EXPECT_EQ(r.eval(65, 1, 0, 0), 96);
+  r.max = 60;
+  EXPECT_EQ(r.eval(200, 1, 0, 0), 60);
+}
