@@ -97,25 +97,42 @@ Status samplingDistribution(const float *logits, int64_t n,
     return Status::ok();
   }
   KILN_RETURN_IF_ERROR(checkSamplingParams(p));
-  // Order by logit (descending, stable so ties keep the lower id first).
+  // The tokens by logit, descending, ties to the lower id: a total order,
+  // so any partial ordering by it agrees with a full sort. The vocabulary is
+  // never sorted whole: top-k's tokens are selected (nth_element), and of
+  // them only a prefix long enough to hold the nucleus is sorted, grown
+  // fourfold until its mass reaches top_p.
+  auto before = [&](int64_t a, int64_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
   int64_t keep = p.topK > 0 ? std::min(p.topK, n) : n;
-  double mx = logits[order[0]] / static_cast<double>(p.temperature), sum = 0.0;
-  std::vector<double> e(static_cast<size_t>(keep));
-  for (int64_t i = 0; i < keep; ++i) {
-    e[i] = std::exp(logits[order[i]] / static_cast<double>(p.temperature) - mx);
-    sum += e[i];
-  }
+  if (keep < n)
+    std::nth_element(order.begin(), order.begin() + keep, order.end(), before);
+  const double t = static_cast<double>(p.temperature);
+  double mx = logits[*std::min_element(order.begin(), order.begin() + keep, before)] / t, sum = 0.0;
+  for (int64_t i = 0; i < keep; ++i)
+    sum += std::exp(logits[order[i]] / t - mx);
   // Nucleus: the smallest prefix whose mass reaches top_p.
-  double cum = 0.0;
+  std::vector<double> e;
   int64_t nucleus = keep;
-  for (int64_t i = 0; i < keep; ++i) {
-    cum += e[i] / sum;
-    if (cum >= p.topP) {
-      nucleus = i + 1;
+  for (int64_t sorted = std::min<int64_t>(keep, 256);; sorted = std::min(keep, sorted * 4)) {
+    if (sorted < keep)
+      std::nth_element(order.begin(), order.begin() + sorted, order.begin() + keep, before);
+    std::sort(order.begin(), order.begin() + sorted, before);
+    e.resize(static_cast<size_t>(sorted));
+    double cum = 0.0;
+    nucleus = -1;
+    for (int64_t i = 0; i < sorted; ++i) {
+      e[i] = std::exp(logits[order[i]] / t - mx);
+      cum += e[i] / sum;
+      if (cum >= p.topP) {
+        nucleus = i + 1;
+        break;
+      }
+    }
+    if (nucleus > 0 || sorted == keep) {
+      if (nucleus < 0)
+        nucleus = keep;
       break;
     }
   }

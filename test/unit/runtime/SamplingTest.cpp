@@ -2,6 +2,7 @@
 
 #include "runtime/kernels/host/HostKernels.h"
 
+#include <algorithm>
 #include <map>
 
 using namespace kiln;
@@ -184,5 +185,81 @@ TEST(Sampling, PenaltiesFollowTheirDefinitions) {
     host::SamplingParams bad;
     (field == 0 ? bad.repetitionPenalty : field == 1 ? bad.frequencyPenalty : bad.presencePenalty) = value;
     EXPECT_NE(host::checkSamplingParams(bad).message().find(name), std::string::npos) << name;
+  }
+}
+
+namespace {
+/// The distribution by its definition, over the whole vocabulary sorted:
+/// descending logits (ties to the lower id), the first top_k, the shortest
+/// prefix reaching top_p, then those within min_p of the largest.
+std::vector<double> byFullSort(const std::vector<float> &l, const kiln::host::SamplingParams &p) {
+  int64_t n = static_cast<int64_t>(l.size());
+  std::vector<int64_t> order(l.size());
+  for (int64_t i = 0; i < n; ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l[a] > l[b]; });
+  int64_t keep = p.topK > 0 ? std::min<int64_t>(p.topK, n) : n;
+  double mx = l[order[0]] / p.temperature, sum = 0;
+  std::vector<double> e(keep);
+  for (int64_t i = 0; i < keep; ++i)
+    sum += e[i] = std::exp(l[order[i]] / static_cast<double>(p.temperature) - mx);
+  int64_t nucleus = keep;
+  double cum = 0;
+  for (int64_t i = 0; i < keep; ++i)
+    if ((cum += e[i] / sum) >= p.topP) {
+      nucleus = i + 1;
+      break;
+    }
+  if (p.minP > 0) {
+    int64_t above = 1;
+    while (above < nucleus && e[above] >= p.minP * e[0])
+      ++above;
+    nucleus = above;
+  }
+  double kept = 0;
+  for (int64_t i = 0; i < nucleus; ++i)
+    kept += e[i];
+  std::vector<double> probs(l.size(), 0.0);
+  for (int64_t i = 0; i < nucleus; ++i)
+    probs[order[i]] = e[i] / kept;
+  return probs;
+}
+} // namespace
+
+// The sampler never sorts the whole vocabulary (top-k selected, only a
+// prefix long enough for the nucleus sorted) yet gives the distribution of
+// a full sort: random logits over a 128k vocabulary and a small one, with
+// ties (logits rounded to a grid), for temperatures, top-k, top-p and min-p.
+TEST(Sampling, PartialOrderingGivesTheFullSortsDistribution) {
+  std::mt19937 rng(7);
+  for (int64_t n : {int64_t(37), int64_t(1000), int64_t(128256)}) {
+    std::vector<float> l(static_cast<size_t>(n));
+    std::normal_distribution<float> g(0.0f, 3.0f);
+    for (float &x : l)
+      x = std::round(g(rng) * 8.0f) / 8.0f; // ties
+    for (float temperature : {0.3f, 1.0f, 2.5f})
+      for (int64_t topK : {int64_t(0), int64_t(1), int64_t(5), int64_t(300), int64_t(5000)})
+        for (float topP : {1.0f, 0.95f, 0.5f, 0.01f})
+          for (float minP : {0.0f, 0.05f}) {
+            kiln::host::SamplingParams p;
+            p.temperature = temperature;
+            p.topK = topK;
+            p.topP = topP;
+            p.minP = minP;
+            std::vector<double> got;
+            ASSERT_TRUE(kiln::host::samplingDistribution(l.data(), n, p, got).isOk());
+            std::vector<double> want = topK == 1 ? std::vector<double>() : byFullSort(l, p);
+            if (topK == 1) {
+              want.assign(l.size(), 0.0);
+              want[std::max_element(l.begin(), l.end()) - l.begin()] = 1.0;
+            }
+            size_t support = 0;
+            for (size_t i = 0; i < got.size(); ++i) {
+              ASSERT_NEAR(got[i], want[i], 1e-9) << "n " << n << " T " << temperature << " k " << topK << " p "
+                                                 << topP << " min_p " << minP << " token " << i;
+              support += got[i] > 0;
+            }
+            EXPECT_GT(support, 0u);
+          }
   }
 }
