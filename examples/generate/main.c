@@ -4,7 +4,11 @@
  *
  *   kiln-example-generate ENGINE [--tokenizer tokenizer.json] [--weights DIR]
  *                         (--prompt TEXT | --ids 1,2,3) [--max-tokens N]
- *                         [--device auto|cuda|host]
+ *                         [--device auto|cuda|host] [--requests N [--temperature T]]
+ *
+ * With --requests N the prompt goes N times through an executor (the
+ * serving API: requests submitted while others run), request i sampled
+ * with seed i; each request's tokens are printed as it ends.
  */
 #include "kiln/kiln.h"
 
@@ -20,6 +24,60 @@ static int failed(kiln_status *s, const char *what) {
   return 1;
 }
 
+/* One request of --requests: its tokens, filled by on_done on the
+ * executor's thread, read after kiln_executor_drain. */
+typedef struct {
+  int64_t tokens[1024];
+  size_t count;
+  int ended, cancelled;
+  char error[256];
+} outcome;
+
+static void on_done(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens, size_t count,
+                    int cancelled) {
+  outcome *o = (outcome *)user;
+  (void)request;
+  o->count = count < 1024 ? count : 1024;
+  memcpy(o->tokens, tokens, o->count * sizeof(int64_t));
+  o->cancelled = cancelled;
+  if (status)
+    snprintf(o->error, sizeof o->error, "%s", kiln_status_message(status));
+  o->ended = 1;
+}
+
+static int serve(kiln_model *model, const int64_t *ids, size_t n, int requests, int64_t max_tokens,
+                 float temperature) {
+  kiln_executor *ex = NULL;
+  if (failed(kiln_executor_start(model, &ex), "executor"))
+    return 1;
+  outcome *out = calloc((size_t)requests, sizeof(outcome));
+  int rc = 0;
+  for (int i = 0; i < requests && !rc; ++i) {
+    kiln_generate_options go;
+    kiln_generate_options_init(&go);
+    go.max_tokens = max_tokens;
+    go.temperature = temperature;
+    go.seed = (uint64_t)i;
+    uint64_t id = 0;
+    rc = failed(kiln_request_submit(ex, ids, n, &go, NULL, on_done, &out[i], &id), "submit");
+  }
+  kiln_executor_drain(ex);
+  kiln_executor_stats st;
+  kiln_executor_stats_get(ex, &st);
+  for (int i = 0; i < requests; ++i) {
+    printf("request %d:", i);
+    for (size_t t = 0; t < out[i].count; ++t)
+      printf(" %lld", (long long)out[i].tokens[t]);
+    printf("%s%s\n", out[i].error[0] ? " error: " : "", out[i].error);
+  }
+  printf("completed %lld, prompt tokens %lld (%lld from the prefix cache), %lld decode steps\n",
+         (long long)st.completed, (long long)st.prompt_tokens, (long long)st.cached_tokens,
+         (long long)st.decode_steps);
+  kiln_executor_free(ex);
+  free(out);
+  return rc;
+}
+
 static int print_token(void *user, int64_t token) {
   (void)user;
   printf("%lld ", (long long)token);
@@ -30,6 +88,8 @@ static int print_token(void *user, int64_t token) {
 int main(int argc, char **argv) {
   const char *engine = NULL, *tok_path = NULL, *weights = NULL, *prompt = NULL, *ids_arg = NULL, *device = NULL;
   int64_t max_tokens = 16;
+  int requests = 0;
+  float temperature = 0.0f;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok_path = argv[++i];
     else if (!strcmp(argv[i], "--weights") && i + 1 < argc) weights = argv[++i];
@@ -37,10 +97,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--ids") && i + 1 < argc) ids_arg = argv[++i];
     else if (!strcmp(argv[i], "--max-tokens") && i + 1 < argc) max_tokens = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+    else if (!strcmp(argv[i], "--requests") && i + 1 < argc) requests = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--temperature") && i + 1 < argc) temperature = (float)atof(argv[++i]);
     else if (!engine && argv[i][0] != '-') engine = argv[i];
     else {
       fprintf(stderr, "usage: %s ENGINE [--tokenizer T] [--weights DIR] (--prompt TEXT | --ids 1,2) [--max-tokens N] "
-                      "[--device auto|cuda|host]\n",
+                      "[--device auto|cuda|host] [--requests N [--temperature T]]\n",
               argv[0]);
       return 2;
     }
@@ -76,6 +138,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   printf("device: %s\n", kiln_model_device(model));
+  if (requests > 0) {
+    int rc = serve(model, ids, n, requests, max_tokens, temperature);
+    kiln_model_free(model);
+    kiln_tokenizer_free(tok);
+    return rc;
+  }
   kiln_generate_options go;
   kiln_generate_options_init(&go);
   go.max_tokens = max_tokens;

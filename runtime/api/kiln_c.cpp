@@ -1,6 +1,7 @@
 //===- kiln_c.cpp - the C API over the runtime ----------------------------===//
 #include "kiln/kiln.h"
 
+#include "runtime/core/Executor.h"
 #include "runtime/core/Generate.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
@@ -20,6 +21,9 @@ struct kiln_model {
 };
 struct kiln_tokenizer {
   kiln::tok::Tokenizer tokenizer;
+};
+struct kiln_executor {
+  std::unique_ptr<kiln::rt::Executor> executor;
 };
 
 namespace {
@@ -163,6 +167,68 @@ kiln_status *kiln_generate(kiln_model *m, const int64_t *prompt, size_t n, const
   if (size_t n = std::min(capacity, out[0].size()))
     std::memcpy(tokens, out[0].data(), n * sizeof(int64_t));
   return nullptr;
+}
+
+kiln_status *kiln_executor_start(kiln_model *m, kiln_executor **out) {
+  if (!m || !out)
+    return fail("kiln_executor_start: the model and the output must not be NULL");
+  *out = nullptr;
+  auto e = std::make_unique<kiln_executor>();
+  kiln::rt::StepLoopOptions lo;
+  if (kiln::Status s = kiln::rt::Executor::start(*m->model, lo, e->executor); !s)
+    return wrap(s);
+  *out = e.release();
+  return nullptr;
+}
+
+void kiln_executor_free(kiln_executor *e) { delete e; }
+
+kiln_status *kiln_request_submit(kiln_executor *e, const int64_t *prompt, size_t n, const kiln_generate_options *o,
+                                 kiln_stream_callback onToken, kiln_done_callback onDone, void *user,
+                                 uint64_t *request) {
+  if (!e || (!prompt && n) || !request)
+    return fail("kiln_request_submit: the executor, the prompt and the request id must not be NULL");
+  kiln::rt::GenerateOptions g = generateOptions(o);
+  kiln::rt::RequestOptions r;
+  r.sampling = g.sampling;
+  r.maxTokens = g.maxTokens;
+  r.minTokens = g.minTokens;
+  r.stop = g.stop;
+  r.seed = g.seed;
+  kiln::rt::Executor::TokenFn tok;
+  if (onToken)
+    tok = [onToken, user](uint64_t id, int64_t t) { return onToken(user, id, t) != 0; };
+  kiln::rt::Executor::DoneFn done;
+  if (onDone)
+    done = [onDone, user](uint64_t id, const kiln::rt::Executor::Outcome &out) {
+      kiln_status *st = wrap(out.status);
+      onDone(user, id, st, out.tokens.data(), out.tokens.size(), out.cancelled ? 1 : 0);
+      kiln_status_free(st);
+    };
+  return wrap(e->executor->submit(std::vector<int64_t>(prompt, prompt + n), r, std::move(tok), std::move(done),
+                                  *request));
+}
+
+void kiln_request_cancel(kiln_executor *e, uint64_t request) {
+  if (e)
+    e->executor->cancel(request);
+}
+
+void kiln_executor_stats_get(const kiln_executor *e, kiln_executor_stats *out) {
+  if (!out)
+    return;
+  *out = kiln_executor_stats{};
+  if (!e)
+    return;
+  kiln::rt::ExecutorStats s = e->executor->stats();
+  *out = kiln_executor_stats{s.waiting,      s.prefilling,   s.running,   s.kvPages,   s.kvPagesUsed,
+                             s.promptTokens, s.cachedTokens, s.completed, s.cancelled, s.failed,
+                             s.decodeSteps,  s.generatedTokens};
+}
+
+void kiln_executor_drain(kiln_executor *e) {
+  if (e)
+    e->executor->drain();
 }
 
 kiln_status *kiln_tokenizer_load(const char *path, kiln_tokenizer **out) {

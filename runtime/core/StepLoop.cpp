@@ -14,6 +14,7 @@ struct StepLoop::Sequence {
   int64_t prefilled = 0; // tokens whose KV is written (admitted and prefilling)
   int64_t target = 0;    // tokens to prefill: all it had when admitted
   bool done = false;
+  bool admitted = false; // once admitted (a preempted request is admitted again)
   Record rec;
   int64_t seq() const { return static_cast<int64_t>(id); }
 };
@@ -196,8 +197,12 @@ Status StepLoop::admit(Sequence &s) {
     return st;
   }
   KILN_RETURN_IF_ERROR(applyCopies(copies));
-  if (s.generated == 0)
+  if (s.generated == 0 && !s.admitted) {
     s.rec.cachedTokens = cached;
+    c_.promptTokens += n;
+    c_.cachedTokens += cached;
+  }
+  s.admitted = true;
   c_.prefillTokens += n - cached;
   s.prefilled = cached;
   s.target = n;

@@ -45,6 +45,7 @@ struct StepLoopCounters {
   int64_t prefillTokens = 0, decodeSteps = 0, largestBatch = 0, aheadSteps = 0, discardedRows = 0;
   int64_t preemptions = 0, waits = 0, pageCopies = 0, prefillSteps = 0, prefixWaits = 0;
   int64_t longestPrefillBetweenDecodes = 0;
+  int64_t promptTokens = 0, cachedTokens = 0; // requests' prompts at their first admission, and the cached part
 };
 
 class StepLoop {

@@ -10,7 +10,12 @@
  * Threads:
  *   kiln_model      not thread-safe: one call at a time per model (use a
  *                   lock, or one model per thread); different models are
- *                   independent.
+ *                   independent. While a kiln_executor runs on a model,
+ *                   the model takes no other call.
+ *   kiln_executor   kiln_request_submit, kiln_request_cancel and
+ *                   kiln_executor_stats: any thread, any time (callbacks
+ *                   included). kiln_executor_free: once, not from one of
+ *                   its callbacks.
  *   kiln_tokenizer  immutable after kiln_tokenizer_load: any number of
  *                   threads may call kiln_tokenize/kiln_detokenize at once.
  *   kiln_status     owned by the caller; not shared.
@@ -117,6 +122,50 @@ typedef int (*kiln_request_callback)(void *user, size_t request, int64_t token);
 
 kiln_status *kiln_generate_batch(kiln_model *model, kiln_request *requests, size_t num_requests,
                                  const kiln_generate_options *options, kiln_request_callback on_token, void *user);
+
+/* ---- Serving: requests submitted and cancelled while others run ---------
+ *
+ * A kiln_executor owns a model's step loop on a thread of its own. Requests
+ * are submitted from any thread with their own options (a
+ * kiln_generate_options: lengths, sampling, seed, stop tokens; its
+ * on_token and user are not used) and admitted at the loop's next step,
+ * beside whatever runs. Each request's tokens, as they are made, and its
+ * end come through its callbacks on the executor's thread: keep them short
+ * (they may submit or cancel). `on_done` is called exactly once per
+ * submitted request: `status` NULL when it completed or was cancelled
+ * (`cancelled` non-zero), else why it was refused, cut short or the device
+ * failed (valid during the call only); `tokens`/`count` all it generated.
+ */
+typedef struct kiln_executor kiln_executor;
+/* Return 0 to end the request there. */
+typedef int (*kiln_stream_callback)(void *user, uint64_t request, int64_t token);
+typedef void (*kiln_done_callback)(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens,
+                                   size_t count, int cancelled);
+
+kiln_status *kiln_executor_start(kiln_model *model, kiln_executor **executor);
+/* Ends every open request (cancelled: each gets on_done) and stops. */
+void kiln_executor_free(kiln_executor *executor);
+/* Refused at once (nothing queued, no callback) for an empty prompt, one
+ * too long for the engine, token ids outside the vocabulary, bad sampling
+ * options, or an executor whose device failed. */
+kiln_status *kiln_request_submit(kiln_executor *executor, const int64_t *prompt, size_t prompt_len,
+                                 const kiln_generate_options *options, kiln_stream_callback on_token,
+                                 kiln_done_callback on_done, void *user, uint64_t *request);
+/* Ends the request at the executor's next step (its on_done reports it
+ * cancelled with the tokens it had); unknown or ended requests are
+ * ignored. */
+void kiln_request_cancel(kiln_executor *executor, uint64_t request);
+
+typedef struct kiln_executor_stats {
+  int64_t waiting, prefilling, running;  /* requests queued, prefilling their prompt, decoding */
+  int64_t kv_pages, kv_pages_used;       /* the KV pool, and pages held by requests */
+  int64_t prompt_tokens, cached_tokens;  /* admitted prompts' tokens, and those the prefix cache held */
+  int64_t completed, cancelled, failed;  /* requests ended each way */
+  int64_t decode_steps, generated_tokens;
+} kiln_executor_stats;
+void kiln_executor_stats_get(const kiln_executor *executor, kiln_executor_stats *stats);
+/* Blocks until no request is queued, prefilling or decoding. */
+void kiln_executor_drain(kiln_executor *executor);
 
 kiln_status *kiln_tokenizer_load(const char *tokenizer_json, kiln_tokenizer **tokenizer);
 void kiln_tokenizer_free(kiln_tokenizer *tokenizer);

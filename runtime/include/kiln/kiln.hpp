@@ -2,7 +2,8 @@
 //
 // Owning handles over kiln.h. Calls return an error string, empty on
 // success. Thread-safety is the C API's: a Model one call at a time, a
-// Tokenizer from any number of threads.
+// Tokenizer from any number of threads, an Executor's submit, cancel and
+// stats from any thread.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_KILN_HPP
@@ -11,6 +12,7 @@
 #include "kiln/kiln.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,12 +100,68 @@ public:
   }
   int64_t vocabSize() const { return kiln_model_vocab_size(m_.get()); }
   std::string device() const { return kiln_model_device(m_.get()); }
+  kiln_model *get() { return m_.get(); }
 
 private:
   struct Free {
     void operator()(kiln_model *m) const { kiln_model_free(m); }
   };
   std::unique_ptr<kiln_model, Free> m_;
+};
+
+/// The model's step loop on a thread of its own (kiln_executor): requests
+/// submitted and cancelled from any thread while others run; `onToken`
+/// (return false to end the request) and `onDone` (error "" when it
+/// completed or was cancelled) are called on the executor's thread. The
+/// Model must outlive it and takes no other call while it runs.
+class Executor {
+public:
+  using TokenFn = std::function<bool(uint64_t request, int64_t token)>;
+  using DoneFn = std::function<void(uint64_t request, const std::string &error, const std::vector<int64_t> &tokens,
+                                    bool cancelled)>;
+  std::string start(Model &model) {
+    kiln_executor *e = nullptr;
+    std::string err = detail::take(kiln_executor_start(model.get(), &e));
+    e_.reset(e);
+    return err;
+  }
+  std::string submit(const std::vector<int64_t> &prompt, const kiln_generate_options &options, TokenFn onToken,
+                     DoneFn onDone, uint64_t &request) {
+    auto *c = new Callbacks{std::move(onToken), std::move(onDone)};
+    std::string err = detail::take(kiln_request_submit(e_.get(), prompt.data(), prompt.size(), &options,
+                                                       &Callbacks::token, &Callbacks::done, c, &request));
+    if (!err.empty())
+      delete c; // refused: no callback will come
+    return err;
+  }
+  void cancel(uint64_t request) { kiln_request_cancel(e_.get(), request); }
+  kiln_executor_stats stats() const {
+    kiln_executor_stats s;
+    kiln_executor_stats_get(e_.get(), &s);
+    return s;
+  }
+  void drain() { kiln_executor_drain(e_.get()); }
+
+private:
+  struct Callbacks {
+    TokenFn onToken;
+    DoneFn onDone;
+    static int token(void *user, uint64_t request, int64_t t) {
+      auto *c = static_cast<Callbacks *>(user);
+      return !c->onToken || c->onToken(request, t) ? 1 : 0;
+    }
+    static void done(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens, size_t count,
+                     int cancelled) {
+      std::unique_ptr<Callbacks> c(static_cast<Callbacks *>(user)); // on_done comes once: the last call
+      if (c->onDone)
+        c->onDone(request, status ? kiln_status_message(status) : "", std::vector<int64_t>(tokens, tokens + count),
+                  cancelled != 0);
+    }
+  };
+  struct Free {
+    void operator()(kiln_executor *e) const { kiln_executor_free(e); }
+  };
+  std::unique_ptr<kiln_executor, Free> e_;
 };
 
 } // namespace kiln::api

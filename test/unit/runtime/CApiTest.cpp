@@ -5,7 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace {
 std::string messageOf(kiln_status *s) {
@@ -218,4 +223,102 @@ TEST(CApi, SampledTokensDoNotDependOnTheBatch) {
     EXPECT_EQ(r[2].cached_tokens, 16u);
   }
   kiln_model_free(m);
+}
+
+// The executor through the C API and kiln.hpp: requests submitted from two
+// threads while others run, one cancelled once it has a token; each
+// completed request's tokens are kiln_generate's for its prompt alone,
+// on_done comes once per request, and the statistics add up.
+TEST(CApi, AnExecutorTakesRequestsWhileOthersRun) {
+  std::string engine = kiln::test::writeTinyLlamaEngine("capi_exec", "", "", "tiny_llama_b4.json");
+  kiln_load_options lo;
+  kiln_load_options_init(&lo);
+  lo.device = "host";
+  lo.weights = kiln::test::kTinyLlama.c_str();
+  lo.overlap = "off";
+  kiln::api::Model model;
+  ASSERT_EQ(model.load(engine, &lo), "");
+  kiln_generate_options go;
+  kiln_generate_options_init(&go);
+  go.max_tokens = 8;
+  go.temperature = 0.7f;
+  go.seed = 11;
+  std::vector<std::vector<int64_t>> prompts;
+  for (int i = 0; i < 6; ++i)
+    prompts.push_back({1 + i, 2 + 2 * i, 3 + 3 * i, 4, 5 + i});
+  std::vector<std::vector<int64_t>> want(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i)
+    ASSERT_EQ(model.generate(prompts[i], go, want[i]), "");
+
+  std::mutex mu;
+  std::map<uint64_t, std::vector<int64_t>> done;
+  std::map<uint64_t, bool> cancelled;
+  std::map<uint64_t, size_t> which;
+  uint64_t longId = 0;
+  {
+    kiln::api::Executor ex;
+    ASSERT_EQ(ex.start(model), "");
+    // A long request, cancelled from this thread once its first token is out.
+    std::promise<void> first;
+    std::atomic<bool> once{false};
+    kiln_generate_options longOpts = go;
+    longOpts.max_tokens = 100;
+    ASSERT_EQ(ex.submit({7, 7, 7}, longOpts,
+                        [&](uint64_t, int64_t) {
+                          if (!once.exchange(true))
+                            first.set_value();
+                          return true;
+                        },
+                        [&](uint64_t id, const std::string &err, const std::vector<int64_t> &t, bool c) {
+                          std::lock_guard<std::mutex> l(mu);
+                          EXPECT_EQ(err, "");
+                          done[id] = t;
+                          cancelled[id] = c;
+                        },
+                        longId),
+              "");
+    first.get_future().wait();
+    ex.cancel(longId);
+    auto submit = [&](size_t i) {
+      uint64_t id = 0;
+      ASSERT_EQ(ex.submit(prompts[i], go, nullptr,
+                          [&](uint64_t rid, const std::string &err, const std::vector<int64_t> &t, bool c) {
+                            std::lock_guard<std::mutex> l(mu);
+                            EXPECT_EQ(err, "");
+                            done[rid] = t;
+                            cancelled[rid] = c;
+                          },
+                          id),
+                "");
+      std::lock_guard<std::mutex> l(mu);
+      which[id] = i;
+    };
+    std::thread a([&] {
+      for (size_t i : {0, 2, 4})
+        submit(i);
+    });
+    std::thread b([&] {
+      for (size_t i : {1, 3, 5})
+        submit(i);
+    });
+    a.join();
+    b.join();
+    uint64_t refused = 0;
+    EXPECT_NE(ex.submit({}, go, nullptr, nullptr, refused), "");
+    ex.drain();
+    kiln_executor_stats s = ex.stats();
+    EXPECT_EQ(s.completed, 6);
+    EXPECT_EQ(s.cancelled, 1);
+    EXPECT_EQ(s.failed, 0);
+    EXPECT_EQ(s.waiting + s.prefilling + s.running, 0);
+    EXPECT_EQ(s.kv_pages_used, 0);
+    EXPECT_GT(s.kv_pages, 0);
+  }
+  ASSERT_EQ(done.size(), 7u);
+  EXPECT_TRUE(cancelled[longId]);
+  EXPECT_LT(done[longId].size(), 100u);
+  for (auto &[id, i] : which) {
+    EXPECT_FALSE(cancelled[id]);
+    EXPECT_EQ(done[id], want[i]) << "prompt " << i;
+  }
 }
