@@ -107,10 +107,10 @@ void Executor::run() {
   while (true) {
     {
       std::unique_lock<std::mutex> l(mu_);
-      busy_ = loop_.busy() || !pending_.empty() || !cancels_.empty();
+      busy_ = (loop_.busy() && loopHealthy_) || !pending_.empty() || !cancels_.empty();
       if (!busy_)
         idle_.notify_all();
-      wake_.wait(l, [&] { return stop_ || !pending_.empty() || !cancels_.empty() || (loop_.busy() && health_); });
+      wake_.wait(l, [&] { return stop_ || !pending_.empty() || !cancels_.empty() || (loop_.busy() && loopHealthy_); });
       if (stop_)
         break;
       taken.swap(pending_);
@@ -159,8 +159,11 @@ void Executor::run() {
     cancels.clear();
     cancelledEarly.clear(); // ids never submitted or already ended
 
-    Status st = loop_.busy() ? loop_.step(interrupt) : Status::ok();
+    // After a device error the loop is not stepped again (what it holds is
+    // reported already; its pages go back when the executor ends).
+    Status st = loop_.busy() && loopHealthy_ ? loop_.step(interrupt) : Status::ok();
     if (!st) {
+      loopHealthy_ = false;
       // The device failed: every open request ends with its error, and the
       // executor takes no more.
       {

@@ -102,7 +102,8 @@ private:
   Status health_ = Status::ok();
   uint64_t next_ = 1;
   ExecutorStats stats_;
-  int64_t generated_ = 0; // the executor's thread
+  int64_t generated_ = 0;    // the executor's thread
+  bool loopHealthy_ = true;  // the executor's thread: false once a step failed
   std::thread thread_;
 };
 

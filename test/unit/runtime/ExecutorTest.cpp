@@ -217,3 +217,47 @@ TEST(Executor, RefusesBadRequestsAtOnceAndEndsOpenOnesWhenStopped) {
   }
   EXPECT_EQ(m->blocks().sequences(), 0u);
 }
+
+namespace {
+/// The recording device, whose launches fail from the `failAt`-th on.
+class FailingDevice : public RecordingDevice {
+public:
+  FailingDevice(Recorded &r, size_t failAt) : RecordingDevice(r, size_t(1) << 30), failAt_(failAt) {}
+  Status launch(size_t kernel, const KernelArgs &a, const LaunchConfig &c) override {
+    if (++launches_ >= failAt_)
+      return Status::error(StatusCode::kDevice, "launch " + std::to_string(launches_) + " failed (test device)");
+    return RecordingDevice::launch(kernel, a, c);
+  }
+
+private:
+  size_t failAt_, launches_ = 0;
+};
+} // namespace
+
+// A device error mid-run ends every open request with it, and the executor
+// takes no more; drain() returns, and stopping it leaves no page held.
+TEST(Executor, ADeviceErrorEndsEveryOpenRequest) {
+  Recorded r;
+  std::unique_ptr<Model> m;
+  LoadOptions lo;
+  lo.weights = kLlama;
+  ASSERT_TRUE(Model::load(std::make_unique<FailingDevice>(r, 60), writeEngineB4("devfail"), lo, m).isOk());
+  Results res;
+  std::unique_ptr<Executor> e;
+  ASSERT_TRUE(Executor::start(*m, StepLoopOptions{}, e).isOk());
+  uint64_t id = 0;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(e->submit(iota(6 + i, 11 * i + 1), options(20, 0.0f, 0), nullptr, res.finish(), id).isOk());
+  e->drain();
+  Status h = e->health();
+  EXPECT_EQ(h.code(), StatusCode::kDevice) << h.message();
+  Status s = e->submit({1, 2, 3}, options(4, 0.0f, 0), nullptr, res.finish(), id);
+  EXPECT_EQ(s.code(), StatusCode::kDevice);
+  e.reset();
+  ASSERT_EQ(res.done.size(), 3u);
+  for (auto &[rid, o] : res.done) {
+    EXPECT_EQ(o.status.code(), StatusCode::kDevice) << rid;
+    EXPECT_NE(o.status.message().find("failed (test device)"), std::string::npos) << o.status.message();
+  }
+  EXPECT_EQ(m->blocks().sequences(), 0u);
+}
