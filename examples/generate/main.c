@@ -33,10 +33,11 @@ typedef struct {
   char error[256];
 } outcome;
 
-static void on_done(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens, size_t count,
-                    int cancelled) {
+static void on_done(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens,
+                    const float *logprobs, size_t count, int cancelled) {
   outcome *o = (outcome *)user;
   (void)request;
+  (void)logprobs;
   o->count = count < 1024 ? count : 1024;
   memcpy(o->tokens, tokens, o->count * sizeof(int64_t));
   o->cancelled = cancelled;

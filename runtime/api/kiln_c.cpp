@@ -87,7 +87,7 @@ const char *kiln_model_device(const kiln_model *m) { return m ? m->device.c_str(
 
 void kiln_generate_options_init(kiln_generate_options *o) {
   if (o)
-    *o = kiln_generate_options{32, 0, 0.0f, 0, 1.0f, 0, nullptr, 0, nullptr, nullptr, 0.0f, 1.0f, 0.0f, 0.0f};
+    *o = kiln_generate_options{32, 0, 0.0f, 0, 1.0f, 0, nullptr, 0, nullptr, nullptr, 0.0f, 1.0f, 0.0f, 0.0f, 0};
 }
 
 namespace {
@@ -195,6 +195,7 @@ kiln_status *kiln_request_submit(kiln_executor *e, const int64_t *prompt, size_t
   r.minTokens = g.minTokens;
   r.stop = g.stop;
   r.seed = g.seed;
+  r.logprobs = o && o->logprobs != 0;
   kiln::rt::Executor::TokenFn tok;
   if (onToken)
     tok = [onToken, user](uint64_t id, int64_t t) { return onToken(user, id, t) != 0; };
@@ -202,7 +203,10 @@ kiln_status *kiln_request_submit(kiln_executor *e, const int64_t *prompt, size_t
   if (onDone)
     done = [onDone, user](uint64_t id, const kiln::rt::Executor::Outcome &out) {
       kiln_status *st = wrap(out.status);
-      onDone(user, id, st, out.tokens.data(), out.tokens.size(), out.cancelled ? 1 : 0);
+      onDone(user, id, st, out.tokens.data(), out.logprobs.size() == out.tokens.size() && !out.logprobs.empty()
+                                                  ? out.logprobs.data()
+                                                  : nullptr,
+             out.tokens.size(), out.cancelled ? 1 : 0);
       kiln_status_free(st);
     };
   return wrap(e->executor->submit(std::vector<int64_t>(prompt, prompt + n), r, std::move(tok), std::move(done),

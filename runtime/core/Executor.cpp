@@ -43,6 +43,8 @@ Status Executor::submit(std::vector<int64_t> prompt, const RequestOptions &optio
       return Status::error("token id " + std::to_string(t) + " is outside the vocabulary of " +
                            std::to_string(model_.vocab()));
   KILN_RETURN_IF_ERROR(host::checkSamplingParams(options.sampling));
+  if (options.topLogprobs < 0 || options.topLogprobs > 20)
+    return Status::error("top logprobs: " + std::to_string(options.topLogprobs) + " is not between 0 and 20");
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!health_)
@@ -88,6 +90,8 @@ void Executor::report(size_t loopId, Active &a) {
   o.tokens = rec.tokens;
   o.cancelled = rec.cancelled;
   o.cachedTokens = rec.cachedTokens;
+  o.logprobs = rec.logprobs;
+  o.topLogprobs = rec.topLogprobs;
   {
     std::lock_guard<std::mutex> l(mu_);
     (o.cancelled ? stats_.cancelled : o.status ? stats_.completed : stats_.failed) += 1;

@@ -46,6 +46,8 @@ public:
     std::vector<int64_t> tokens;
     bool cancelled = false;
     int64_t cachedTokens = 0;
+    std::vector<float> logprobs; // with RequestOptions::logprobs (StepLoop::Record)
+    std::vector<std::vector<std::pair<int64_t, float>>> topLogprobs;
   };
   using DoneFn = std::function<void(uint64_t request, const Outcome &)>;
 

@@ -2,6 +2,7 @@
 #include "runtime/core/StepLoop.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace kiln::rt {
@@ -44,6 +45,8 @@ Status StepLoop::add(std::vector<int64_t> prompt, const RequestOptions &options,
                          std::to_string(options.maxTokens) + " new ones exceeds the engine's max_seq " +
                          std::to_string(m.maxSeq) + ": recompile with a larger --max-seq");
   KILN_RETURN_IF_ERROR(host::checkSamplingParams(options.sampling));
+  if (options.topLogprobs < 0 || options.topLogprobs > 20)
+    return Status::error("top logprobs: " + std::to_string(options.topLogprobs) + " is not between 0 and 20");
   auto s = std::make_unique<Sequence>();
   s->id = id = next_++;
   s->opt = options;
@@ -83,7 +86,7 @@ Status StepLoop::applyCopies(std::vector<PageCopy> &copies) {
 
 /// The next token of `s` from its logits: its draw is a function of its
 /// seed and the position the token takes, whatever else runs.
-Status StepLoop::pick(const float *logits, int64_t vocab, const Sequence &s, int64_t &token) {
+Status StepLoop::pick(const float *logits, int64_t vocab, Sequence &s, int64_t &token) {
   const std::vector<int64_t> &eos = model_.eos();
   const host::SamplingParams &p = s.opt.sampling;
   const float *row = logits;
@@ -103,8 +106,31 @@ Status StepLoop::pick(const float *logits, int64_t vocab, const Sequence &s, int
           scratch_[static_cast<size_t>(e)] = -std::numeric_limits<float>::infinity();
     row = scratch_.data();
   }
-  return host::sampleTokenWith(row, vocab, p, host::counterUniform(s.opt.seed, static_cast<uint64_t>(s.tokens.size())),
-                               token);
+  KILN_RETURN_IF_ERROR(host::sampleTokenWith(
+      row, vocab, p, host::counterUniform(s.opt.seed, static_cast<uint64_t>(s.tokens.size())), token));
+  if (s.opt.logprobs) {
+    // The model's log-softmax at this position, in double.
+    double mx = -std::numeric_limits<double>::infinity(), sum = 0.0;
+    for (int64_t i = 0; i < vocab; ++i)
+      mx = std::max(mx, static_cast<double>(logits[i]));
+    for (int64_t i = 0; i < vocab; ++i)
+      sum += std::exp(static_cast<double>(logits[i]) - mx);
+    const double lse = mx + std::log(sum);
+    s.rec.logprobs.push_back(static_cast<float>(logits[token] - lse));
+    std::vector<std::pair<int64_t, float>> top;
+    if (int64_t k = std::min(s.opt.topLogprobs, vocab); k > 0) {
+      std::vector<int64_t> ids(static_cast<size_t>(vocab));
+      for (int64_t i = 0; i < vocab; ++i)
+        ids[i] = i;
+      std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int64_t a, int64_t b) {
+        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+      });
+      for (int64_t i = 0; i < k; ++i)
+        top.push_back({ids[i], static_cast<float>(logits[ids[i]] - lse)});
+    }
+    s.rec.topLogprobs.push_back(std::move(top));
+  }
+  return Status::ok();
 }
 
 void StepLoop::finish(Sequence &s, int64_t token) {
@@ -492,7 +518,7 @@ Status StepLoop::step(const std::function<bool()> &interrupt) {
   // argmax and leaves the logits on the device.
   bool needLogits = false;
   for (Sequence *s : running_)
-    needLogits |= s->opt.sampling.temperature > 0.0f || s->opt.sampling.penalised() ||
+    needLogits |= s->opt.sampling.temperature > 0.0f || s->opt.sampling.penalised() || s->opt.logprobs ||
                   (s->generated < s->opt.minTokens && !model_.eos().empty() && !s->opt.ignoreEos);
   if (!needLogits && o_.lookahead && waiting_.empty() && prefilling_.empty())
     return decodeAhead(interrupt);

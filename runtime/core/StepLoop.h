@@ -31,6 +31,11 @@ struct RequestOptions {
   /// Its draws: Philox keyed by the seed at the position of the token
   /// drawn, so its tokens depend on its prompt and seed alone.
   uint64_t seed = 0;
+  /// Each token's log-probability under the model (its logits' log-softmax,
+  /// before temperature, penalties or truncation), and with topLogprobs > 0
+  /// that many most likely tokens with theirs.
+  bool logprobs = false;
+  int64_t topLogprobs = 0;
 };
 
 struct StepLoopOptions {
@@ -80,6 +85,8 @@ public:
   /// A request's record while the loop keeps it (until forget()).
   struct Record {
     std::vector<int64_t> tokens;   // generated
+    std::vector<float> logprobs;   // with RequestOptions::logprobs: each token's
+    std::vector<std::vector<std::pair<int64_t, float>>> topLogprobs; // and the most likely ones', most first
     std::vector<float> firstLogits;
     Status status = Status::ok();  // ok, or why it was refused
     int64_t cachedTokens = 0;      // prompt tokens whose KV came from the prefix cache
@@ -103,7 +110,7 @@ private:
   Status decodeAhead(const std::function<bool()> &interrupt);
   Status decodeAheadSteps(const std::function<bool()> &interrupt);
   Status applyCopies(std::vector<PageCopy> &copies);
-  Status pick(const float *logits, int64_t vocab, const Sequence &s, int64_t &token);
+  Status pick(const float *logits, int64_t vocab, Sequence &s, int64_t &token);
   void finish(Sequence &s, int64_t token);
   void accept(Sequence &s, int64_t token);
   void retire(Sequence &s);

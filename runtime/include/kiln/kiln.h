@@ -86,6 +86,7 @@ typedef struct kiln_generate_options {
   float repetition_penalty; /* 1: none; > 0, on every token of the prompt and the output */
   float frequency_penalty;  /* 0: none; in [-2, 2], times each token's count in the output */
   float presence_penalty;   /* 0: none; in [-2, 2], once for each token in the output */
+  int logprobs;             /* 0; non-zero: an executor's on_done gets each token's log-probability */
 } kiln_generate_options;
 
 void kiln_generate_options_init(kiln_generate_options *options);
@@ -134,13 +135,16 @@ kiln_status *kiln_generate_batch(kiln_model *model, kiln_request *requests, size
  * (they may submit or cancel). `on_done` is called exactly once per
  * submitted request: `status` NULL when it completed or was cancelled
  * (`cancelled` non-zero), else why it was refused, cut short or the device
- * failed (valid during the call only); `tokens`/`count` all it generated.
+ * failed (valid during the call only); `tokens`/`count` all it generated;
+ * `logprobs` (NULL unless the request's options ask for them) each one's
+ * log-probability under the model (its logits' log-softmax, before
+ * temperature, penalties or truncation).
  */
 typedef struct kiln_executor kiln_executor;
 /* Return 0 to end the request there. */
 typedef int (*kiln_stream_callback)(void *user, uint64_t request, int64_t token);
 typedef void (*kiln_done_callback)(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens,
-                                   size_t count, int cancelled);
+                                   const float *logprobs, size_t count, int cancelled);
 
 kiln_status *kiln_executor_start(kiln_model *model, kiln_executor **executor);
 /* Ends every open request (cancelled: each gets on_done) and stops. */

@@ -117,8 +117,9 @@ private:
 class Executor {
 public:
   using TokenFn = std::function<bool(uint64_t request, int64_t token)>;
+  /// `logprobs`: each token's, where the options asked (else empty).
   using DoneFn = std::function<void(uint64_t request, const std::string &error, const std::vector<int64_t> &tokens,
-                                    bool cancelled)>;
+                                    const std::vector<float> &logprobs, bool cancelled)>;
   std::string start(Model &model) {
     kiln_executor *e = nullptr;
     std::string err = detail::take(kiln_executor_start(model.get(), &e));
@@ -150,12 +151,12 @@ private:
       auto *c = static_cast<Callbacks *>(user);
       return !c->onToken || c->onToken(request, t) ? 1 : 0;
     }
-    static void done(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens, size_t count,
-                     int cancelled) {
+    static void done(void *user, uint64_t request, const kiln_status *status, const int64_t *tokens,
+                     const float *logprobs, size_t count, int cancelled) {
       std::unique_ptr<Callbacks> c(static_cast<Callbacks *>(user)); // on_done comes once: the last call
       if (c->onDone)
         c->onDone(request, status ? kiln_status_message(status) : "", std::vector<int64_t>(tokens, tokens + count),
-                  cancelled != 0);
+                  logprobs ? std::vector<float>(logprobs, logprobs + count) : std::vector<float>(), cancelled != 0);
     }
   };
   struct Free {

@@ -269,7 +269,9 @@ TEST(CApi, AnExecutorTakesRequestsWhileOthersRun) {
                             first.set_value();
                           return true;
                         },
-                        [&](uint64_t id, const std::string &err, const std::vector<int64_t> &t, bool c) {
+                        [&](uint64_t id, const std::string &err, const std::vector<int64_t> &t,
+                            const std::vector<float> &lp, bool c) {
+                          EXPECT_TRUE(lp.empty()) << "no logprobs asked";
                           std::lock_guard<std::mutex> l(mu);
                           EXPECT_EQ(err, "");
                           done[id] = t;
@@ -279,10 +281,16 @@ TEST(CApi, AnExecutorTakesRequestsWhileOthersRun) {
               "");
     first.get_future().wait();
     ex.cancel(longId);
+    kiln_generate_options withLogprobs = go;
+    withLogprobs.logprobs = 1;
     auto submit = [&](size_t i) {
       uint64_t id = 0;
-      ASSERT_EQ(ex.submit(prompts[i], go, nullptr,
-                          [&](uint64_t rid, const std::string &err, const std::vector<int64_t> &t, bool c) {
+      ASSERT_EQ(ex.submit(prompts[i], withLogprobs, nullptr,
+                          [&](uint64_t rid, const std::string &err, const std::vector<int64_t> &t,
+                              const std::vector<float> &lp, bool c) {
+                            EXPECT_EQ(lp.size(), t.size()) << "each token's log-probability";
+                            for (float x : lp)
+                              EXPECT_LE(x, 0.0f);
                             std::lock_guard<std::mutex> l(mu);
                             EXPECT_EQ(err, "");
                             done[rid] = t;

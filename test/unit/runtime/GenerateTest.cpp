@@ -6,11 +6,13 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Generate.h"
+#include "runtime/core/StepLoop.h"
 #include "test/unit/runtime/ModelTestSupport.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
@@ -445,4 +447,61 @@ TEST(Generate, SoakOfRandomRequestsLeavesEveryPageFree) {
   EXPECT_GT(preemptions, 0) << "the pool never ran out";
   EXPECT_GT(cached, 0) << "no prefix was ever reused";
   EXPECT_GT(cancelled, 100);
+}
+
+// Log-probabilities: each token's under the model (the log-softmax of the
+// logits it was drawn from) and the top 3, for a greedy and a sampled
+// request beside one that asked for none. The greedy request's first
+// token's is the log-softmax of the prompt's last logits at that token,
+// and each greedy token is its own top-1.
+TEST(Generate, LogprobsAreTheModelsLogSoftmax) {
+  std::unique_ptr<Model> m;
+  ASSERT_TRUE(loadOnHost(writeEngineB4("logprobs"), m).isOk());
+  StepLoopOptions lo;
+  lo.firstLogits = true;
+  StepLoop loop(*m, lo);
+  RequestOptions greedy;
+  greedy.maxTokens = 6;
+  greedy.ignoreEos = true;
+  greedy.logprobs = true;
+  greedy.topLogprobs = 3;
+  RequestOptions sampled = greedy;
+  sampled.sampling.temperature = 1.0f;
+  sampled.seed = 9;
+  RequestOptions none = greedy;
+  none.logprobs = false;
+  size_t g = 0, s = 0, n = 0;
+  ASSERT_TRUE(loop.add(iota(9, 4), greedy, g).isOk());
+  ASSERT_TRUE(loop.add(iota(7, 30), sampled, s).isOk());
+  ASSERT_TRUE(loop.add(iota(5, 60), none, n).isOk());
+  RequestOptions bad = greedy;
+  bad.topLogprobs = 21;
+  size_t b = 0;
+  EXPECT_FALSE(loop.add(iota(5, 60), bad, b).isOk());
+  while (loop.busy())
+    ASSERT_TRUE(loop.step().isOk());
+  const StepLoop::Record &rg = loop.record(g), &rs = loop.record(s), &rn = loop.record(n);
+  ASSERT_EQ(rg.tokens.size(), 6u);
+  ASSERT_EQ(rg.logprobs.size(), 6u);
+  ASSERT_EQ(rs.logprobs.size(), rs.tokens.size());
+  EXPECT_TRUE(rn.logprobs.empty());
+  EXPECT_TRUE(rn.topLogprobs.empty());
+  // The first token against the prompt's last logits.
+  const std::vector<float> &l = rg.firstLogits;
+  double mx = *std::max_element(l.begin(), l.end()), sum = 0;
+  for (float x : l)
+    sum += std::exp(x - mx);
+  EXPECT_NEAR(rg.logprobs[0], l[static_cast<size_t>(rg.tokens[0])] - (mx + std::log(sum)), 1e-5);
+  for (const StepLoop::Record *r : {&rg, &rs})
+    for (size_t i = 0; i < r->tokens.size(); ++i) {
+      EXPECT_LE(r->logprobs[i], 0.0f);
+      ASSERT_EQ(r->topLogprobs[i].size(), 3u);
+      for (size_t k = 1; k < 3; ++k)
+        EXPECT_GE(r->topLogprobs[i][k - 1].second, r->topLogprobs[i][k].second);
+      EXPECT_GE(r->topLogprobs[i][0].second, r->logprobs[i]);
+      if (r == &rg) {
+        EXPECT_EQ(r->topLogprobs[i][0].first, r->tokens[i]) << "greedy token " << i << " is its top-1";
+        EXPECT_FLOAT_EQ(r->topLogprobs[i][0].second, r->logprobs[i]);
+      }
+    }
 }
