@@ -40,7 +40,7 @@ target::GemmTileShape gemmTile(ex::KernelOp kernel) {
 void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate,
                            bool plain, const Shape &lead, const GemmOperands &g) {
   out.family = "gemm";
-  int64_t bm, bn;
+  int64_t bm, bn, split = 1;
   if (K % 8 == 0) {
     // Pipelined tensor cores (gemmMma) with choose-tiling's tile (cp.async
     // moves 16-byte pieces of rows of K).
@@ -50,7 +50,7 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
     // units of work of their own, for steps of few row tiles (decode).
     // Decode only: the workspace is sized per row tile of the largest batch.
     bool tokens = llvm::any_of(lead, [](const Dim &d) { return d.sym == Sym::Tokens; });
-    int64_t split = g.argmax || tokens ? 1 : std::clamp<int64_t>(tileInt(kernel_, "split_k", 1), 1, 16);
+    split = g.argmax || tokens ? 1 : std::clamp<int64_t>(tileInt(kernel_, "split_k", 1), 1, 16);
     out.threads = t.threads();
     // wgmma's swizzled stages start on 1024-byte boundaries: room to align.
     bool wg = options_.wgmma && t.bk == 64 && t.threads() % 128 == 0;
@@ -103,22 +103,6 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
                           out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn(),
                           wg ? "true" : "false", split > 1 ? ", " + std::to_string(split) : "");
     }
-    int64_t nout = gate ? bn / 2 : bn;
-    if (split > 1) {
-      // A ticket per tile (256-byte aligned), then each tile's split
-      // partial BM x BN f32 tiles (gemm.cuh, splitKReduce).
-      SizeRule ws = ruleOf(lead);
-      ws.factor *= (N + nout - 1) / nout * (4 + split * bm * bn * 4);
-      ws.factor += 256;
-      ws.divisor = bm;
-      ws.tiles = true;
-      out.workspace = ws;
-    }
-    out.grid = ruleOf(lead);
-    out.grid.tiles = out.grid.factor == 1; // tilesN * ceil(rows / BM) where rows are the step's alone
-    out.grid.factor *= (N + nout - 1) / nout * split;
-    out.grid.divisor = bm; // else about that: the kernel strides
-    return;
   } else {
     // WMMA without cp.async.
     bm = tileInt(kernel_, "block_m", 64) >= 128 ? 128 : 64, bn = 64;
@@ -129,10 +113,19 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
                         "kiln::gemm<S, {2}, {3}, {4}, {5}>(a); }\n",
                         out.threads, kernel_.getSymName(), bm, bn, wm, wn);
   }
-  int64_t nout = gate ? bn / 2 : bn; // output items per tile
+  const int64_t tilesN = (N + (gate ? bn / 2 : bn) - 1) / (gate ? bn / 2 : bn); // BN / 2 items a gated tile
+  if (split > 1) {
+    // A ticket per tile (256-byte aligned), then each tile's split
+    // partial BM x BN f32 tiles (gemm.cuh, splitKReduce).
+    SizeRule ws = ruleOf(lead);
+    ws.factor = ws.factor * tilesN * (4 + split * bm * bn * 4) + 256;
+    ws.divisor = bm;
+    ws.tiles = true;
+    out.workspace = ws;
+  }
   out.grid = ruleOf(lead);
   out.grid.tiles = out.grid.factor == 1; // tilesN * ceil(rows / BM) where rows are the step's alone
-  out.grid.factor *= (N + nout - 1) / nout;
+  out.grid.factor *= tilesN * split;
   out.grid.divisor = bm; // else about that: the kernel strides
 }
 

@@ -1,6 +1,8 @@
 //===- Executor.cpp - a step loop on its own thread, taking requests ------===//
 #include "runtime/core/Executor.h"
 
+#include <set>
+
 namespace kiln::rt {
 
 Executor::Executor(Model &model, const StepLoopOptions &options)
@@ -30,21 +32,7 @@ Executor::~Executor() {
 
 Status Executor::submit(std::vector<int64_t> prompt, const RequestOptions &options, TokenFn onToken, DoneFn onDone,
                         uint64_t &id) {
-  const format::EngineManifest &m = model_.manifest();
-  if (prompt.empty())
-    return Status::error("the prompt is empty");
-  if (static_cast<int64_t>(prompt.size()) + options.maxTokens > m.maxSeq)
-    return Status::error(StatusCode::kRequestRefused,
-                         "a prompt of " + std::to_string(prompt.size()) + " tokens plus " +
-                             std::to_string(options.maxTokens) + " new ones exceeds the engine's max_seq " +
-                             std::to_string(m.maxSeq));
-  for (int64_t t : prompt)
-    if (t < 0 || t >= model_.vocab())
-      return Status::error("token id " + std::to_string(t) + " is outside the vocabulary of " +
-                           std::to_string(model_.vocab()));
-  KILN_RETURN_IF_ERROR(host::checkSamplingParams(options.sampling));
-  if (options.topLogprobs < 0 || options.topLogprobs > 20)
-    return Status::error("top logprobs: " + std::to_string(options.topLogprobs) + " is not between 0 and 20");
+  KILN_RETURN_IF_ERROR(StepLoop::check(model_, prompt, options));
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!health_)
@@ -83,7 +71,7 @@ void Executor::drain() {
   idle_.wait(l, [&] { return (!busy_ && pending_.empty() && cancels_.empty()) || stop_ || !health_; });
 }
 
-void Executor::report(size_t loopId, Active &a) {
+Executor::Outcome Executor::outcomeOf(size_t loopId) const {
   const StepLoop::Record &rec = loop_.record(loopId);
   Outcome o;
   o.status = rec.status;
@@ -92,18 +80,22 @@ void Executor::report(size_t loopId, Active &a) {
   o.cachedTokens = rec.cachedTokens;
   o.logprobs = rec.logprobs;
   o.topLogprobs = rec.topLogprobs;
+  return o;
+}
+
+void Executor::deliver(uint64_t id, const DoneFn &onDone, const Outcome &o) {
   {
     std::lock_guard<std::mutex> l(mu_);
     (o.cancelled ? stats_.cancelled : o.status ? stats_.completed : stats_.failed) += 1;
   }
-  if (a.onDone)
-    a.onDone(a.id, o);
+  if (onDone)
+    onDone(id, o);
 }
 
 void Executor::run() {
   std::vector<Pending> taken;
   std::vector<uint64_t> cancels;
-  std::map<uint64_t, bool> cancelledEarly; // cancelled before the loop took them
+  std::set<uint64_t> cancelledEarly; // cancelled before the loop took them
   auto interrupt = [this] {
     std::lock_guard<std::mutex> l(mu_);
     return !pending_.empty() || !cancels_.empty() || stop_;
@@ -121,47 +113,27 @@ void Executor::run() {
       cancels.swap(cancels_);
       busy_ = true;
     }
-    // Cancellations of requests the loop has not taken yet end them here.
-    for (uint64_t id : cancels)
-      cancelledEarly[id] = true;
+    // Cancellations of requests the loop has not taken yet end them here;
+    // the others reach the loop.
+    cancelledEarly.insert(cancels.begin(), cancels.end());
     for (Pending &p : taken) {
-      if (cancelledEarly.erase(p.id)) {
-        Outcome o;
-        o.cancelled = true;
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          --stats_.waiting;
-          ++stats_.cancelled;
-        }
-        if (p.onDone)
-          p.onDone(p.id, o);
-        continue;
-      }
+      Outcome o;
       size_t loopId = 0;
-      Status s = loop_.add(std::move(p.prompt), p.options, loopId);
-      if (!s) {
-        Outcome o;
-        o.status = s;
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          --stats_.waiting;
-          ++stats_.failed;
-        }
-        if (p.onDone)
-          p.onDone(p.id, o);
+      if (cancelledEarly.count(p.id))
+        o.cancelled = true;
+      else if (o.status = loop_.add(std::move(p.prompt), p.options, loopId); o.status) {
+        active_[loopId] = {p.id, std::move(p.onToken), std::move(p.onDone)};
+        loopIds_[p.id] = loopId;
         continue;
       }
-      active_[loopId] = {p.id, std::move(p.onToken), std::move(p.onDone)};
-      loopIds_[p.id] = loopId;
+      deliver(p.id, p.onDone, o);
     }
     taken.clear();
     for (uint64_t id : cancels)
-      if (auto it = loopIds_.find(id); it != loopIds_.end()) {
+      if (auto it = loopIds_.find(id); it != loopIds_.end())
         loop_.cancel(it->second);
-        cancelledEarly.erase(id);
-      }
     cancels.clear();
-    cancelledEarly.clear(); // ids never submitted or already ended
+    cancelledEarly.clear();
 
     // After a device error the loop is not stepped again (what it holds is
     // reported already; its pages go back when the executor ends).
@@ -176,15 +148,10 @@ void Executor::run() {
       }
       idle_.notify_all();
       for (auto &[loopId, a] : active_) {
-        Outcome o;
+        Outcome o = outcomeOf(loopId);
         o.status = st;
-        o.tokens = loop_.record(loopId).tokens;
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          ++stats_.failed;
-        }
-        if (a.onDone)
-          a.onDone(a.id, o);
+        o.cancelled = false;
+        deliver(a.id, a.onDone, o);
       }
       active_.clear();
       loopIds_.clear();
@@ -195,7 +162,7 @@ void Executor::run() {
         ++it;
         continue;
       }
-      report(it->first, it->second);
+      deliver(it->second.id, it->second.onDone, outcomeOf(it->first));
       loopIds_.erase(it->second.id);
       loop_.forget(it->first);
       it = active_.erase(it);
@@ -213,25 +180,19 @@ void Executor::run() {
   }
   // Stopping: what is still open ends cancelled, with the tokens it had.
   for (auto &[loopId, a] : active_) {
-    Outcome o;
+    Outcome o = outcomeOf(loopId);
     o.cancelled = true;
-    const StepLoop::Record &rec = loop_.record(loopId);
-    o.tokens = rec.tokens;
-    o.cachedTokens = rec.cachedTokens;
-    if (a.onDone)
-      a.onDone(a.id, o);
+    deliver(a.id, a.onDone, o);
   }
   std::vector<Pending> left;
   {
     std::lock_guard<std::mutex> l(mu_);
     left.swap(pending_);
   }
-  for (Pending &p : left) {
-    Outcome o;
-    o.cancelled = true;
-    if (p.onDone)
-      p.onDone(p.id, o);
-  }
+  Outcome cancelled;
+  cancelled.cancelled = true;
+  for (Pending &p : left)
+    deliver(p.id, p.onDone, cancelled);
   idle_.notify_all();
 }
 

@@ -89,7 +89,10 @@ private:
     TokenFn onToken;
     DoneFn onDone;
   };
-  void report(size_t loopId, Active &a);
+  /// A finished (or ending) request's outcome from its StepLoop record.
+  Outcome outcomeOf(size_t loopId) const;
+  /// Counts the outcome in the statistics and hands it to onDone.
+  void deliver(uint64_t id, const DoneFn &onDone, const Outcome &o);
 
   Model &model_;
   StepLoop loop_;

@@ -414,7 +414,7 @@ void Model::setProfiling(bool on) {
 Status Model::launchStep(const std::string &name, const StepInput &in, bool feedIds, int slot,
                          const format::FunctionDesc *&f, std::vector<DevPtr> &results) {
   const bool decode = name == "decode";
-  f = decode ? manifest_.function("decode") : manifest_.function(name);
+  f = manifest_.function(name);
   if (!f)
     return Status::error(source_ + " has no function '" + name + "'");
   int64_t B = in.batch, T = in.tokens, M = in.maxBlocks;

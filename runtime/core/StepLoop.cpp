@@ -36,17 +36,27 @@ StepLoop::~StepLoop() {
     blocks_.release(s->seq());
 }
 
-Status StepLoop::add(std::vector<int64_t> prompt, const RequestOptions &options, size_t &id) {
-  const format::EngineManifest &m = model_.manifest();
+Status StepLoop::check(const Model &model, const std::vector<int64_t> &prompt, const RequestOptions &options) {
+  const int64_t maxSeq = model.manifest().maxSeq;
   if (prompt.empty())
     return Status::error("the prompt is empty");
-  if (static_cast<int64_t>(prompt.size()) + options.maxTokens > m.maxSeq)
-    return Status::error("a prompt of " + std::to_string(prompt.size()) + " tokens plus " +
-                         std::to_string(options.maxTokens) + " new ones exceeds the engine's max_seq " +
-                         std::to_string(m.maxSeq) + ": recompile with a larger --max-seq");
+  if (static_cast<int64_t>(prompt.size()) + options.maxTokens > maxSeq)
+    return Status::error(StatusCode::kRequestRefused,
+                         "a prompt of " + std::to_string(prompt.size()) + " tokens plus " +
+                             std::to_string(options.maxTokens) + " new ones exceeds the engine's max_seq " +
+                             std::to_string(maxSeq) + ": recompile with a larger --max-seq");
+  for (int64_t t : prompt)
+    if (t < 0 || t >= model.vocab())
+      return Status::error("token id " + std::to_string(t) + " is outside the vocabulary of " +
+                           std::to_string(model.vocab()));
   KILN_RETURN_IF_ERROR(host::checkSamplingParams(options.sampling));
   if (options.topLogprobs < 0 || options.topLogprobs > 20)
     return Status::error("top logprobs: " + std::to_string(options.topLogprobs) + " is not between 0 and 20");
+  return Status::ok();
+}
+
+Status StepLoop::add(std::vector<int64_t> prompt, const RequestOptions &options, size_t &id) {
+  KILN_RETURN_IF_ERROR(check(model_, prompt, options));
   auto s = std::make_unique<Sequence>();
   s->id = id = next_++;
   s->opt = options;

@@ -64,9 +64,12 @@ public:
   StepLoop(const StepLoop &) = delete;
   StepLoop &operator=(const StepLoop &) = delete;
 
-  /// Queues a request; refuses (naming what) an empty prompt, one whose
-  /// tokens plus maxTokens exceed the engine's max_seq, or bad sampling
-  /// parameters. `id` names it from then on.
+  /// Whether `model` can run the request: refuses (naming what) an empty
+  /// prompt, one whose tokens plus maxTokens exceed the engine's max_seq
+  /// (kRequestRefused), ids outside the vocabulary, bad sampling
+  /// parameters or top logprobs outside [0, 20].
+  static Status check(const Model &model, const std::vector<int64_t> &prompt, const RequestOptions &options);
+  /// Queues a request that check() accepts; `id` names it from then on.
   Status add(std::vector<int64_t> prompt, const RequestOptions &options, size_t &id);
   /// Ends a request at the next step: waiting, it never starts; admitted,
   /// its pages go back (what it computed stays in the prefix cache). Its

@@ -601,6 +601,11 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
   for (const char *needed : {"prefill", "decode"})
     if (!m.function(needed))
       return r.error("functions", std::string("has no '") + needed + "'");
+  for (size_t i = 0; i < m.functions.size(); ++i)
+    if (m.functions[i].batch > 0)
+      m.decodeOrder.push_back(i);
+  std::sort(m.decodeOrder.begin(), m.decodeOrder.end(),
+            [&](size_t a, size_t b) { return m.functions[a].batch < m.functions[b].batch; });
   // A bucket runs the steps @decode would: the same arguments and results.
   const FunctionDesc &decode = *m.function("decode");
   for (const FunctionDesc *f : m.decodeBuckets()) {
@@ -616,18 +621,16 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
 }
 
 const FunctionDesc *EngineManifest::decodeFor(int64_t batch) const {
-  for (const FunctionDesc *f : decodeBuckets())
-    if (batch <= f->batch)
-      return f;
+  for (size_t i : decodeOrder) // every decode step: no allocation
+    if (batch <= functions[i].batch)
+      return &functions[i];
   return nullptr;
 }
 
 std::vector<const FunctionDesc *> EngineManifest::decodeBuckets() const {
   std::vector<const FunctionDesc *> out;
-  for (const FunctionDesc &f : functions)
-    if (f.batch > 0)
-      out.push_back(&f);
-  std::sort(out.begin(), out.end(), [](const FunctionDesc *a, const FunctionDesc *b) { return a->batch < b->batch; });
+  for (size_t i : decodeOrder)
+    out.push_back(&functions[i]);
   return out;
 }
 

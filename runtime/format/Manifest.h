@@ -158,6 +158,8 @@ struct EngineManifest {
   const FunctionDesc *decodeFor(int64_t batch) const;
   /// The decode functions, smallest batch first ("decode" last).
   std::vector<const FunctionDesc *> decodeBuckets() const;
+  /// Their indices in `functions`, in that order (readManifest sets it).
+  std::vector<size_t> decodeOrder;
 };
 
 /// Parses and checks the manifest of a verified engine; `source` names the
