@@ -33,6 +33,9 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   int64_t maxRows = maxProduct(ArrayRef<Dim>(*qs).take_front(2), options_);
   bool decode = kernel_.getFamily() == "paged_attention";
   int64_t splits = decode ? std::max<int64_t>(1, tileInt(kernel_, "splits", 1)) : 1;
+  // A row's keys per split (decode): the tile's kv_chunk; a row takes
+  // ceil(its keys / chunk) splits each step, up to `splits`.
+  int64_t chunk = std::max<int64_t>(1, tileInt(kernel_, "kv_chunk", splits > 1 ? 64 : int64_t(1) << 30));
   if (kv && (!decode || (*qs)[1].sym || (*qs)[1].value != 1 || kv.getPositions() != pa.getPositions() ||
              !isa<BlockArgument>(kv.getBlockTables())))
     return fail(pa, "appends in its own kernel only in decode (one token per sequence, the attention's "
@@ -129,7 +132,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   out.threads = 128;
   out.smem = 0;
   if (decode)
-    attentionDecodeSkeleton(os, out, H, hkv, D, splits, maxRows, ct.getElementType(), tableRope);
+    attentionDecodeSkeleton(os, out, H, hkv, D, splits, chunk, maxRows, ct.getElementType(), tableRope);
   else
     attentionPrefillSkeleton(os, out, H, hkv, D, ct.getElementType());
   out.specialisation = globals_ + s;

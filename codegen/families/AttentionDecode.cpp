@@ -8,29 +8,33 @@
 namespace kiln::codegen::detail {
 
 void Emitter::attentionDecodeSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H, int64_t hkv, int64_t D,
-                                      int64_t splits, int64_t maxRows, Type cacheType, bool tableRope) {
+                                      int64_t splits, int64_t chunk, int64_t maxRows, Type cacheType,
+                                      bool tableRope) {
   out.family = "attention_decode";
   out.grid = SizeRule{hkv * splits, {Sym::Batch, Sym::Tokens}, 1, 0};
   out.workspace = SizeRule{splits > 1 ? maxRows * H * splits * (D + 2) * 4 + maxRows * hkv * 4 : 0, {}, 1, 0};
   // Many keys in flight (attentionDecodeTiled) when a key splits into
-  // 16-byte vectors over a power-of-two number of lanes and the scores and
-  // partial sums fit in shared memory; otherwise a warp per query head.
+  // 16-byte vectors over a power-of-two number of lanes and the scores fit
+  // in shared memory; otherwise a warp per query head. The tiled kernel's
+  // ring: STAGES chunks of J key groups, 16 KB a chunk (J x K and V x 128
+  // threads x 16 bytes), two ahead of the one computed.
   int64_t cbytes = std::max<int64_t>(1, cacheType.getIntOrFloatBitWidth() / 8);
-  int64_t vec = std::max<int64_t>(1, 16 / cbytes);
-  auto fits = [&](int64_t v) { return D % v == 0 && D / v <= 32 && llvm::isPowerOf2_64(D / v); };
-  while (vec > 1 && !fits(vec))
-    vec /= 2;
-  const int64_t keysPerThread = 4, G = H / hkv;
-  int64_t chunk = fits(vec) ? 4 * (32 / (D / vec)) * keysPerThread : 0;
-  int64_t sharedBytes = 4 * (G * chunk + 3 * G + 4 * G * D + (tableRope ? D : 0));
-  if (fits(vec) && H % hkv == 0 && sharedBytes <= 40 * 1024)
+  int64_t vec = 16 / cbytes;
+  bool fits = 16 % cbytes == 0 && D % vec == 0 && D / vec <= 32 && llvm::isPowerOf2_64(D / vec);
+  const int64_t J = 4, stages = 3, G = H / hkv, threads = 128, warps = threads / 32;
+  int64_t keysPerChunk = fits ? warps * (32 / (D / vec)) * J : 0;
+  int64_t staticBytes = 4 * (G * keysPerChunk + 3 * G + (tableRope ? D : 0));
+  int64_t dynamicBytes = std::max(stages * J * 2 * threads * 16, warps * G * D * 4);
+  if (fits && H % hkv == 0 && staticBytes <= 16 * 1024 && dynamicBytes <= 96 * 1024) {
+    out.smem = dynamicBytes;
     os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
-                        "kiln::attentionDecodeTiled<S, {1}, {2}, {3}>(a); }\n",
-                        kernel_.getSymName(), splits, vec, keysPerThread);
-  else
+                        "kiln::attentionDecodeTiled<S, {1}, {2}, {3}, {4}, {5}>(a); }\n",
+                        kernel_.getSymName(), splits, chunk, vec, J, stages);
+  } else {
     os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__(128) {0}(kiln::Args a) {{ "
-                        "kiln::attentionDecode<S, {1}>(a); }\n",
-                        kernel_.getSymName(), splits);
+                        "kiln::attentionDecode<S, {1}, {2}>(a); }\n",
+                        kernel_.getSymName(), splits, chunk);
+  }
 }
 
 } // namespace kiln::codegen::detail

@@ -358,8 +358,11 @@ std::vector<Tiling> pagedAttentionCandidates(const KernelShape &s, const target:
     Tiling tl;
     tl.family = "paged_attention";
     tl.blocks = std::max<int64_t>(1, s.sequences) * s.kvHeads * splits;
-    int64_t inflight = threads * 16 * 2;
-    int64_t perSm = t.maxThreadsPerSm / threads;
+    // attentionDecodeTiled: two 16 KB chunks of keys in flight a block,
+    // its 48 KB ring and ~126 registers a thread allow four blocks an SM.
+    int64_t inflight = 2 * 16 * 1024;
+    int64_t perSm = std::max<int64_t>(1, std::min({t.maxThreadsPerSm / threads, t.smemPerSmBytes / (48 * 1024 + 1024),
+                                                   int64_t(4)}));
     double eff = streamEfficiency(t, tl.blocks, inflight, perSm);
     // Partial outputs with their max and sum, combined by a second pass.
     double partial = splits > 1 ? 2.0 * s.sequences * s.heads * splits * (s.headDim + 2) * 4 : 0;

@@ -222,7 +222,10 @@ public:
       modules_.push_back(mod);
       CUfunction f = nullptr;
       KILN_RETURN_IF_ERROR(check(d_->cuModuleGetFunction(&f, mod, k.name.c_str()), "finding kernel " + k.name));
-      if (k.smem > 48 * 1024)
+      // Above 48 KB of static and dynamic shared memory together a kernel
+      // must opt in (the decode attention's 48 KB ring plus its static
+      // arrays): every kernel with dynamic shared memory asks for it.
+      if (k.smem > 0)
         KILN_RETURN_IF_ERROR(check(
             d_->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(k.smem)),
             "raising the shared memory of " + k.name));

@@ -56,6 +56,12 @@ done
   -o "$OUT/llama-bf16-b32-nows.engine"
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 32 --max-seq 128 --warp-specialize=pingpong \
   --quiet -o "$OUT/llama-bf16-b32-pp.engine"
+# Room for 256 positions: decode attention splits a row's keys over up to 4
+# blocks (64 keys a split), as many as its context needs each step; with and
+# without the append in the attention kernel.
+"$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 256 --quiet -o "$OUT/llama-bf16-s256.engine"
+"$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 256 --append-in-attention --quiet \
+  -o "$OUT/llama-bf16-s256-att.engine"
 # Built for the A100 only: the H100 must compile its sources again (re-JIT).
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 128 --target sm_80 --quiet \
   -o "$OUT/llama-bf16-sm80.engine"

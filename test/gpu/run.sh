@@ -23,6 +23,8 @@
 #      the tensor-core GEMM, RoPE and the KV append in its epilogue), alone
 #      against the host and batched, and compiled --no-warp-specialize and
 #      --warp-specialize=pingpong;
+#      and a 200-token prompt on an engine for 256 positions, whose decode
+#      attention splits each row's keys over 4 blocks, against the host;
 #   7. head dims 24 to 256 (llama-hdD): see below;
 #   8. the Llama-3.2-1B shape with peer_decode.py's random weights, against
 #      transformers' float32 greedy golden (from the bf16 weights, 128
@@ -114,6 +116,16 @@ line=$($RUN .device/engines/llama-bf16-b32.engine --golden test/models/hf/llama/
          2> "$OUT/llama-b32-batching.log" | head -1)
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-b32-batching.log")"
 row llama "b32 batching" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
+# Long contexts: a 200-token prompt and 48 decode steps (contexts 200 to
+# 248, so each decode row's keys take 4 splits of the engine's 64-key
+# chunks, merged by the last split), against the host.
+long200=$(python3 -c "import random; r = random.Random(7); print(','.join(str(r.randrange(512)) for _ in range(200)))")
+for e in s256 s256-att; do
+  line=$($RUN .device/engines/llama-bf16-$e.engine --prompt-ids $long200 --max-tokens 48 --reference host \
+           --tolerance 2e-2 --min-identical 8 2> "$OUT/llama-$e.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-$e.log")"
+  row llama "$e-200-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+done
 # gemmMma (kiln compile --no-warp-specialize) and ping-pong gemmWs
 # (--warp-specialize=pingpong) in place of the default cooperative gemmWs,
 # prefill and decode projections.

@@ -9,14 +9,19 @@ namespace kiln {
 
 /// Work item `u` of a split decode: the row (b, t) and kv head of
 /// `unit`, and the key range [kBegin, kEnd) of its split (causal, within
-/// the sliding window; empty for a padding row). `appends`: the split that
-/// holds the row's own position (the last one when the context ends
-/// before it), which appends the new key and value when the kernel does.
+/// the sliding window). The row's keys take `nsplit` splits this step:
+/// ceil(keys / CHUNK), at least 1 and at most SPLITS (the grid's), so a
+/// short context is not cut into slivers that a long one needs; splits
+/// from nsplit on are not `live` (their blocks do nothing). A padding row
+/// (position -1) takes one split with no keys. `appends`: the split that
+/// holds the row's own position (the last one when the context ends before
+/// it), which appends the new key and value when the kernel does.
 struct SplitUnit {
-  i64 unit, split, kvh, bt, t, b, qpos, kBegin, kEnd;
-  bool appends;
+  i64 unit, split, nsplit, kvh, bt, t, b, qpos, kBegin, kEnd;
+  bool live, appends;
 };
-template <class S, int SPLITS> __device__ __forceinline__ SplitUnit splitUnit(const Args &a, i64 u) {
+template <class S, int SPLITS, int CHUNK> __device__ __forceinline__ SplitUnit splitUnit(const Args &a, i64 u) {
+  static_assert(CHUNK > 0, "a split's keys");
   SplitUnit w;
   w.split = u % SPLITS;
   w.unit = u / SPLITS;
@@ -27,14 +32,20 @@ template <class S, int SPLITS> __device__ __forceinline__ SplitUnit splitUnit(co
   w.qpos = S::position(a, w.b, w.t);
   i64 len = S::contextLen(a, w.b);
   i64 hi = S::CAUSAL && w.qpos + 1 < len ? w.qpos + 1 : len;
-  i64 chunk = (hi + SPLITS - 1) / SPLITS;
-  w.kBegin = w.split * chunk;
+  i64 lo = S::WINDOW > 0 && w.qpos - S::WINDOW + 1 > 0 ? w.qpos - S::WINDOW + 1 : 0;
+  if (w.qpos < 0 || lo > hi)
+    lo = hi;
+  i64 keys = hi - lo;
+  w.nsplit = w.qpos < 0 ? 1 : (keys + CHUNK - 1) / CHUNK;
+  w.nsplit = w.nsplit < 1 ? 1 : w.nsplit > SPLITS ? SPLITS : w.nsplit;
+  i64 chunk = (keys + w.nsplit - 1) / w.nsplit;
+  w.kBegin = lo + w.split * chunk;
+  if (w.kBegin > hi)
+    w.kBegin = hi;
   w.kEnd = w.kBegin + chunk < hi ? w.kBegin + chunk : hi;
-  if (S::WINDOW > 0 && w.kBegin < w.qpos - S::WINDOW + 1)
-    w.kBegin = w.qpos - S::WINDOW + 1;
-  w.appends = w.qpos >= 0 && (w.qpos < hi ? w.kBegin <= w.qpos && w.qpos < w.kEnd : w.split == SPLITS - 1);
-  if (w.qpos < 0)
-    w.kEnd = w.kBegin;
+  w.live = w.split < w.nsplit;
+  w.appends = w.live && w.qpos >= 0 &&
+              (w.qpos < hi ? w.kBegin <= w.qpos && w.qpos < w.kEnd : w.split == w.nsplit - 1);
   return w;
 }
 
@@ -97,57 +108,57 @@ template <class S> __device__ __forceinline__ void appendKV(const Args &a, const
   }
 }
 
-/// The end of a split decode: every split of (b, t, kv head) has left its
-/// rows' (acc, max, sum) in `part`; the last split to arrive merges them,
-/// writes the output and resets the counter (the workspace stays zeroed).
+/// The end of a split decode: every live split of (b, t, kv head) has left
+/// its rows' (acc, max, sum) in `part`; the last of the `nsplit` to arrive
+/// merges them, writes the output and resets the counter (the workspace
+/// stays zeroed).
 template <class S, int SPLITS>
-__device__ __forceinline__ void combineSplits(const Args &a, const float *part, unsigned *counters, i64 unit,
-                                              i64 bt, i64 b, i64 t, i64 kvh) {
+__device__ __forceinline__ void combineSplits(const Args &a, const float *part, unsigned *counters, const SplitUnit &w) {
   constexpr int G = S::H / S::HKV, PER = AttnRow<S>::PER, STRIDE = S::D + 2;
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   __shared__ bool last;
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0)
-    last = atomicAdd(counters + unit, 1u) == SPLITS - 1;
+    last = atomicAdd(counters + w.unit, 1u) == w.nsplit - 1;
   __syncthreads();
   if (!last)
     return;
   __threadfence();
   for (int g = warp; g < G; g += warps) {
-    i64 h = kvh * G + g;
-    const float *p = part + (bt * S::H + h) * SPLITS * STRIDE;
+    i64 h = w.kvh * G + g;
+    const float *p = part + (w.bt * S::H + h) * SPLITS * STRIDE;
     float mx = -kiln::inf();
-    for (int s = 0; s < SPLITS; ++s)
+    for (int s = 0; s < w.nsplit; ++s)
       mx = fmaxf(mx, __ldcg(p + s * STRIDE + S::D));
     AttnRow<S> row;
     row.l = 0.0f;
 #pragma unroll
     for (int j = 0; j < PER; ++j)
       row.acc[j] = 0.0f;
-    for (int s = 0; s < SPLITS; ++s) {
+    for (int s = 0; s < w.nsplit; ++s) {
       float ms = __ldcg(p + s * STRIDE + S::D), ls = __ldcg(p + s * STRIDE + S::D + 1);
       if (ls == 0.0f)
         continue;
-      float w = expf(ms - mx);
-      row.l += ls * w;
+      float f = expf(ms - mx);
+      row.l += ls * f;
 #pragma unroll
       for (int j = 0; j < PER; ++j)
         if (AttnRow<S>::live(lane, j))
-          row.acc[j] += __ldcg(p + s * STRIDE + lane * PER + j) * w;
+          row.acc[j] += __ldcg(p + s * STRIDE + lane * PER + j) * f;
     }
-    storeRow<S>(a, b, t, h, row);
+    storeRow<S>(a, w.b, w.t, h, row);
   }
   if (threadIdx.x == 0)
-    counters[unit] = 0;
+    counters[w.unit] = 0;
   __syncthreads();
 }
 
 /// Decode: block (b, t, kv head, split); its warps take the group's query
 /// heads. Workspace: partials [B*T*H][SPLITS][D + 2] f32, then counters
-/// [B*T*HKV] u32.
+/// [B*T*HKV] u32; a row of one split this step writes its output directly.
 
-template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
+template <class S, int SPLITS, int CHUNK> __device__ void attentionDecode(const Args &a) {
   dependOnPrevious();
   constexpr int G = S::H / S::HKV, PER = AttnRow<S>::PER, STRIDE = S::D + 2;
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -155,25 +166,25 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
   float *part = static_cast<float *>(a.ws);
   unsigned *counters = reinterpret_cast<unsigned *>(part + static_cast<i64>(S::MAX_ROWS) * S::H * SPLITS * STRIDE);
   for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
-    SplitUnit w = splitUnit<S, SPLITS>(a, u);
-    i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
-    i64 kBegin = w.kBegin, kEnd = w.kEnd;
+    SplitUnit w = splitUnit<S, SPLITS, CHUNK>(a, u);
+    if (!w.live)
+      continue;
     appendKV<S>(a, w, nullptr);
     for (int g = warp; g < G; g += warps) {
-      i64 h = kvh * G + g;
+      i64 h = w.kvh * G + g;
       AttnRow<S> row;
       row.m = -kiln::inf();
       row.l = 0.0f;
 #pragma unroll
       for (int j = 0; j < PER; ++j)
         row.acc[j] = 0.0f;
-      if (qpos >= 0 && kBegin < kEnd)
-        attendRange<S>(a, b, t, h, qpos, kBegin, kEnd, row);
-      if (SPLITS == 1) {
-        storeRow<S>(a, b, t, h, row);
+      if (w.qpos >= 0 && w.kBegin < w.kEnd)
+        attendRange<S>(a, w.b, w.t, h, w.qpos, w.kBegin, w.kEnd, row);
+      if (w.nsplit == 1) {
+        storeRow<S>(a, w.b, w.t, h, row);
         continue;
       }
-      float *p = part + ((bt * S::H + h) * SPLITS + split) * STRIDE;
+      float *p = part + ((w.bt * S::H + h) * SPLITS + w.split) * STRIDE;
 #pragma unroll
       for (int j = 0; j < PER; ++j)
         if (AttnRow<S>::live(lane, j))
@@ -183,31 +194,49 @@ template <class S, int SPLITS> __device__ void attentionDecode(const Args &a) {
         p[S::D + 1] = row.l;
       }
     }
-    if (SPLITS > 1)
-      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh);
+    if (w.nsplit > 1)
+      combineSplits<S, SPLITS>(a, part, counters, w);
   }
 }
 
 /// Decode with many keys in flight: block (b, t, kv head, split) of 128
 /// threads. TG = D / VEC lanes read one key (16-byte vectors), a warp covers
-/// 32 / TG keys and the block KPB of them; each thread loads the K and V of
-/// J keys before using any, so a chunk of KPB * J keys costs about one
-/// memory round trip. Scores go through shared memory for the softmax (all
-/// G query heads of the kv head at once); each thread accumulates P V for
-/// its keys and vector, reduced over the keys at the end. Workspace and
-/// split merge as in attentionDecode.
-template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTiled(const Args &a) {
+/// 32 / TG keys and the block KPB of them; a chunk is J such groups (CH =
+/// KPB * J keys). Each thread copies the K and V pieces it will use itself
+/// into a ring of STAGES chunks in shared memory (cp.async), STAGES - 1
+/// chunks ahead of the one it computes, so a block keeps that many chunks
+/// in flight whatever the occupancy (a partial last wave streams as a full
+/// one does), and no barrier guards the ring: a thread reads only what it
+/// copied. Scores go through shared memory for the softmax (all G query
+/// heads of the kv head at once); each thread accumulates P V for its keys
+/// and vector, reduced over the keys at the end (through the ring's memory).
+/// Dynamic shared memory: decodeTiledSmem. Workspace and split merge as in
+/// attentionDecode.
+template <class S, int VEC, int J, int STAGES> struct DecodeTiled {
+  typedef typename Raw<typename S::TC, VEC>::type RC;
+  static constexpr int THREADS = 128, WARPS = THREADS / 32, G = S::H / S::HKV, TG = S::D / VEC, KPW = 32 / TG;
+  static constexpr int KPB = WARPS * KPW, CH = KPB * J;
+  static constexpr int RING = STAGES * J * 2 * THREADS * 16, REDUCE = WARPS * G * S::D * 4;
+  static constexpr int SMEM = RING > REDUCE ? RING : REDUCE;
+};
+template <class S, int SPLITS, int CHUNK, int VEC, int J, int STAGES>
+__device__ void attentionDecodeTiled(const Args &a) {
+  typedef DecodeTiled<S, VEC, J, STAGES> T;
   typedef typename S::TC TC;
-  typedef typename Raw<TC, VEC>::type RC;
-  constexpr int THREADS = 128, WARPS = THREADS / 32, G = S::H / S::HKV, TG = S::D / VEC, KPW = 32 / TG;
-  constexpr int KPB = WARPS * KPW, CH = KPB * J, STRIDE = S::D + 2;
+  typedef typename T::RC RC;
+  constexpr int THREADS = T::THREADS, WARPS = T::WARPS, G = T::G, TG = T::TG, KPW = T::KPW;
+  constexpr int KPB = T::KPB, CH = T::CH, STRIDE = S::D + 2;
   static_assert(S::D % VEC == 0 && 32 % TG == 0, "a key must split evenly over a warp's lanes");
+  static_assert(sizeof(RC) == 16, "a piece of a key is one 16-byte copy");
+  static_assert(STAGES >= 2 && STAGES * J <= 32, "the ring's bits of which pieces exist");
   dependOnPrevious();
+  extern __shared__ __align__(128) unsigned char smemRaw[];
+  RC *ring = reinterpret_cast<RC *>(smemRaw);         // [STAGES][J][K, V][THREADS]
+  float *sRed = reinterpret_cast<float *>(smemRaw);   // after the keys: [WARPS][G * D]
   __shared__ float sc[G][CH];
   __shared__ float sM[G], sL[G], sCorr[G];
-  __shared__ float sRed[WARPS][G * S::D];
   __shared__ float sRope[S::ROPE != 0 ? S::ROT : 1]; // the row's cos, sin
-  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   int piece = lane % TG, slot = warp * KPW + lane / TG;
   i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
   float *part = static_cast<float *>(a.ws);
@@ -215,21 +244,16 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
   const TC *cache = S::cache(a);
   const int *tables = S::blockTables(a);
   constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * S::D; // K to V within a page
-  // A kernel that appends reads what it wrote: through L2, not the
-  // non-coherent path.
-  auto loadCache = [&](i64 i) {
-    if constexpr (S::APPEND)
-      return loadRawCoherent<TC, VEC>(cache, i);
-    else
-      return loadRaw<TC, VEC>(cache, i);
-  };
   for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
-    SplitUnit w = splitUnit<S, SPLITS>(a, u);
-    i64 split = w.split, unit = w.unit, kvh = w.kvh, bt = w.bt, t = w.t, b = w.b, qpos = w.qpos;
-    i64 kBegin = w.kBegin, kEnd = w.kEnd;
+    SplitUnit w = splitUnit<S, SPLITS, CHUNK>(a, u);
+    if (!w.live)
+      continue;
+    i64 kvh = w.kvh, t = w.t, b = w.b, qpos = w.qpos, kBegin = w.kBegin, kEnd = w.kEnd;
     if constexpr (S::ROPE != 0)
       if (qpos >= 0)
         ropeTable<S>(qpos, sRope);
+    // The append's store and its barrier come before any copy of this
+    // row's keys (cp.async.cg reads through L2, where the store went).
     appendKV<S>(a, w, S::ROPE != 0 ? sRope : nullptr);
     float q[G][VEC], acc[G][VEC];
 #pragma unroll
@@ -246,33 +270,50 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
           q[g][v] = S::q(a, b, t, h, d);
         acc[g][v] = 0.0f;
       }
-    if (threadIdx.x < G) {
-      sM[threadIdx.x] = -kiln::inf();
-      sL[threadIdx.x] = 0.0f;
+    if (tid < G) {
+      sM[tid] = -kiln::inf();
+      sL[tid] = 0.0f;
     }
     __syncthreads();
-    for (i64 c0 = kBegin; c0 < kEnd; c0 += CH) {
-      RC kr[J], vr[J];
-      bool ok[J];
+    // Chunk c into ring stage c % STAGES: this thread's J keys' K and V
+    // pieces; bit (stage * J + j) of `have` says key j exists there.
+    int chunks = static_cast<int>((kEnd - kBegin + CH - 1) / CH);
+    unsigned have = 0;
+    auto issue = [&](int c) {
+      int st = c % STAGES;
+      unsigned bits = 0;
+      if (c < chunks)
 #pragma unroll
-      for (int j = 0; j < J; ++j) {
-        i64 s = c0 + slot + j * KPB;
-        i64 at = s < kEnd ? cacheIndex<S::PAGE, S::HKV, S::D>(a, tables, b, s, 0, kvh, piece * VEC) : -1;
-        ok[j] = at >= 0;
-        if (ok[j]) {
-          kr[j] = loadCache(at);
-          vr[j] = loadCache(at + V_OFFSET);
+        for (int j = 0; j < J; ++j) {
+          i64 s = kBegin + static_cast<i64>(c) * CH + slot + j * KPB;
+          i64 at = s < kEnd ? cacheIndex<S::PAGE, S::HKV, S::D>(a, tables, b, s, 0, kvh, piece * VEC) : -1;
+          if (at >= 0) {
+            cpAsync16(ring + ((st * J + j) * 2) * THREADS + tid, cache + at, 16);
+            cpAsync16(ring + ((st * J + j) * 2 + 1) * THREADS + tid, cache + at + V_OFFSET, 16);
+            bits |= 1u << j;
+          }
         }
-      }
+      constexpr unsigned MASK = (1u << J) - 1;
+      have = (have & ~(MASK << (st * J))) | (bits << (st * J));
+      cpAsyncCommit();
+    };
+#pragma unroll
+    for (int c = 0; c < STAGES - 1; ++c)
+      issue(c);
+    for (int c = 0; c < chunks; ++c) {
+      issue(c + STAGES - 1);
+      cpAsyncWait<STAGES - 1>();
+      int st = c % STAGES;
 #pragma unroll
       for (int j = 0; j < J; ++j) {
+        bool ok = (have >> (st * J + j)) & 1u;
         float kf[VEC];
-        if (ok[j])
-          unpackRaw<TC, VEC>(kr[j], kf);
+        if (ok)
+          unpackRaw<TC, VEC>(ring[((st * J + j) * 2) * THREADS + tid], kf);
 #pragma unroll
         for (int g = 0; g < G; ++g) {
           float dot = 0.0f;
-          if (ok[j])
+          if (ok)
 #pragma unroll
             for (int v = 0; v < VEC; ++v)
               dot += q[g][v] * kf[v];
@@ -283,7 +324,7 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
           if constexpr (S::SOFTCAP > 0.0f)
             x = S::SOFTCAP * tanhf(x / S::SOFTCAP);
           if (piece == 0)
-            sc[g][slot + j * KPB] = ok[j] ? x : -kiln::inf();
+            sc[g][slot + j * KPB] = ok ? x : -kiln::inf();
         }
       }
       __syncthreads();
@@ -316,10 +357,10 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
       }
 #pragma unroll
       for (int j = 0; j < J; ++j) {
-        if (!ok[j])
+        if (!((have >> (st * J + j)) & 1u))
           continue;
         float vf[VEC];
-        unpackRaw<TC, VEC>(vr[j], vf);
+        unpackRaw<TC, VEC>(ring[((st * J + j) * 2 + 1) * THREADS + tid], vf);
 #pragma unroll
         for (int g = 0; g < G; ++g) {
           float p = sc[g][slot + j * KPB];
@@ -330,6 +371,10 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
       }
       __syncthreads();
     }
+    // Every copy landed (the trailing groups are empty) before the ring's
+    // memory holds the sums.
+    cpAsyncWait<0>();
+    __syncthreads();
     // Sum over the keys: the warp's key slots by shuffles, then the warps.
 #pragma unroll
     for (int g = 0; g < G; ++g)
@@ -339,20 +384,20 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
         for (int o = TG; o < 32; o <<= 1)
           acc[g][v] += __shfl_xor_sync(0xffffffffu, acc[g][v], o);
         if (lane < TG)
-          sRed[warp][g * S::D + piece * VEC + v] = acc[g][v];
+          sRed[warp * G * S::D + g * S::D + piece * VEC + v] = acc[g][v];
       }
     __syncthreads();
-    for (int e = threadIdx.x; e < G * S::D; e += THREADS) {
+    for (int e = tid; e < G * S::D; e += THREADS) {
       float o = 0.0f;
 #pragma unroll
-      for (int w = 0; w < WARPS; ++w)
-        o += sRed[w][e];
+      for (int r = 0; r < WARPS; ++r)
+        o += sRed[r * G * S::D + e];
       int g = e / S::D, d = e % S::D;
       i64 h = kvh * G + g;
-      if (SPLITS == 1) {
+      if (w.nsplit == 1) {
         S::store(a, b, t, h, d, sL[g] > 0.0f ? o / sL[g] : 0.0f);
       } else {
-        float *p = part + ((bt * S::H + h) * SPLITS + split) * STRIDE;
+        float *p = part + ((w.bt * S::H + h) * SPLITS + w.split) * STRIDE;
         p[d] = o;
         if (d == 0) {
           p[S::D] = sM[g];
@@ -360,8 +405,8 @@ template <class S, int SPLITS, int VEC, int J> __device__ void attentionDecodeTi
         }
       }
     }
-    if (SPLITS > 1)
-      combineSplits<S, SPLITS>(a, part, counters, unit, bt, b, t, kvh);
+    if (w.nsplit > 1)
+      combineSplits<S, SPLITS>(a, part, counters, w);
     __syncthreads();
   }
 }
