@@ -8,15 +8,51 @@
 namespace kiln {
 
 /// The norm family: one block per row (grid-stride), out = S::epi(norm(x)).
-template <class S> __device__ void normRows(const Args &a) {
+/// A block of THREADS per row. Up to 32 elements a thread (K <= 32 x
+/// THREADS) the row is read once into registers, every load of a thread in
+/// flight together (a loop bounded by blockDim would issue them one round
+/// trip at a time), and the statistics and the output come from there;
+/// the sums run in the order rowStats takes them. Longer rows stream twice.
+template <class S, int THREADS> __device__ void normRows(const Args &a) {
+  constexpr int PER = static_cast<int>((S::K + THREADS - 1) / THREADS);
   __shared__ float red[33];
   dependOnPrevious();
   i64 rows = S::rows(a);
   for (i64 m = blockIdx.x; m < rows; m += gridDim.x) {
-    float mean, rs;
-    rowStats<S>(a, m, red, mean, rs);
-    for (i64 k = threadIdx.x; k < S::K; k += blockDim.x)
-      S::store(a, m, k, normed<S>(a, m, k, mean, rs));
+    if constexpr (PER <= 32) {
+      float v[PER];
+#pragma unroll
+      for (int i = 0; i < PER; ++i) {
+        i64 k = threadIdx.x + static_cast<i64>(i) * THREADS;
+        v[i] = k < S::K ? S::x(a, m, k) : 0.0f;
+      }
+      float mean = 0.0f, s = 0.0f;
+      if constexpr (S::NORM == 2) {
+#pragma unroll
+        for (int i = 0; i < PER; ++i)
+          s += v[i];
+        mean = blockSum(s, red) / static_cast<float>(S::K);
+        s = 0.0f;
+      }
+#pragma unroll
+      for (int i = 0; i < PER; ++i)
+        if (threadIdx.x + static_cast<i64>(i) * THREADS < S::K) {
+          float d = v[i] - mean;
+          s += d * d;
+        }
+      float rs = rsqrtf(blockSum(s, red) / static_cast<float>(S::K) + S::EPS);
+#pragma unroll
+      for (int i = 0; i < PER; ++i) {
+        i64 k = threadIdx.x + static_cast<i64>(i) * THREADS;
+        if (k < S::K)
+          S::store(a, m, k, normValue<S>(a, v[i], k, mean, rs));
+      }
+    } else {
+      float mean, rs;
+      rowStats<S>(a, m, red, mean, rs);
+      for (i64 k = threadIdx.x; k < S::K; k += THREADS)
+        S::store(a, m, k, normed<S>(a, m, k, mean, rs));
+    }
   }
 }
 

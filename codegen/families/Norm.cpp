@@ -50,7 +50,7 @@ LogicalResult Emitter::emitNorm(Operation *norm, EmittedKernel &out) {
   out.threads = threads;
   out.grid = ruleOf(lead);
   os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}) {1}(kiln::Args a) {{ "
-                      "kiln::normRows<S>(a); }\n",
+                      "kiln::normRows<S, {0}>(a); }\n",
                       threads, kernel_.getSymName());
   out.specialisation = globals_ + s;
   return success();
