@@ -309,22 +309,8 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // Split-K's partials: written and read once more through L2,
           // and the tile's last part waits for them.
           double partials = split > 1 ? 2.0 * units * bm * bn * 4 / (t.l2BandwidthGBps * 1e9) + 1e-6 : 0.0;
-          double memory = std::max(once / (t.streamBytesPerSecond() * busy), reread / (t.l2BandwidthGBps * 1e9));
-          // A block keeps the stages its ring loads ahead of the MMAs in
-          // flight (two fewer than the ring with wgmma's overlap) and gets
-          // them back about one loaded memory latency later (1.5 x the
-          // idle one): in decode, where a step's one row tile leaves each
-          // block a long K, that bounds a wave. H100, 8B batch 64, 64 x 64
-          // tiles split in 2 (32 KB in flight a block, A and W): the output
-          // projection's 128 blocks moved 512 KB each in 24 us, the down
-          // projection's 1.75 MB in 57 us -- about a microsecond a round.
-          if (s.decode) {
-            double inflight = static_cast<double>(std::max<int64_t>(1, stages - 2) * (bm + bn) * bk * s.elementBytes);
-            double unitBytes = static_cast<double>(bm + bn) * ceilDiv(s.k, split) * s.elementBytes;
-            memory = std::max(memory, static_cast<double>(waves) * std::ceil(unitBytes / inflight) * 1.5 *
-                                          t.memoryLatencyNs * 1e-9);
-          }
-          memory += partials;
+          double memory = std::max(once / (t.streamBytesPerSecond() * busy), reread / (t.l2BandwidthGBps * 1e9)) +
+                          partials;
           tl.timeUs = std::max(compute, memory) * 1e6 + launchUs(t);
           tl.params = {{"block_m", bm}, {"block_n", bn}, {"block_k", bk}, {"stages", stages},
                        {"smem", smem}};
