@@ -3,6 +3,7 @@
 
 #include "runtime/core/Executor.h"
 #include "runtime/core/Generate.h"
+#include "runtime/tokenizer/TextStream.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <algorithm>
@@ -87,10 +88,18 @@ const char *kiln_model_device(const kiln_model *m) { return m ? m->device.c_str(
 
 void kiln_generate_options_init(kiln_generate_options *o) {
   if (o)
-    *o = kiln_generate_options{32, 0, 0.0f, 0, 1.0f, 0, nullptr, 0, nullptr, nullptr, 0.0f, 1.0f, 0.0f, 0.0f, 0};
+    *o = kiln_generate_options{32,  0,    0.0f, 0,    1.0f, 0,       nullptr, 0, nullptr,
+                               nullptr, 0.0f, 1.0f, 0.0f, 0.0f, 0, nullptr, nullptr, 0, nullptr};
 }
 
 namespace {
+/// Stop strings and on_text are an executor request's: refused elsewhere.
+kiln_status *refuseText(const kiln_generate_options *o, const char *fn) {
+  if (o && (o->num_stop_strings || o->on_text))
+    return fail(std::string(fn) + ": stop strings and on_text are for executor requests (kiln_request_submit)");
+  return nullptr;
+}
+
 kiln::rt::GenerateOptions generateOptions(const kiln_generate_options *o) {
   kiln_generate_options defaults;
   kiln_generate_options_init(&defaults);
@@ -117,6 +126,8 @@ kiln_status *kiln_generate_batch(kiln_model *m, kiln_request *r, size_t n, const
                                  kiln_request_callback onToken, void *user) {
   if (!m || (!r && n))
     return fail("kiln_generate_batch: the model and the requests must not be NULL");
+  if (kiln_status *st = refuseText(o, "kiln_generate_batch"))
+    return st;
   std::vector<std::vector<int64_t>> prompts, out;
   for (size_t i = 0; i < n; ++i) {
     r[i].count = 0;
@@ -157,6 +168,8 @@ kiln_status *kiln_generate(kiln_model *m, const int64_t *prompt, size_t n, const
                            int64_t *tokens, size_t capacity, size_t *count) {
   if (!m || !prompt || !count || (!tokens && capacity))
     return fail("kiln_generate: the model, prompt and count must not be NULL");
+  if (kiln_status *st = refuseText(o, "kiln_generate"))
+    return st;
   kiln::rt::GenerateOptions g = generateOptions(o);
   if (o && o->on_token)
     g.onToken = [o](size_t, int64_t t) { return o->on_token(o->user, t) != 0; };
@@ -196,13 +209,62 @@ kiln_status *kiln_request_submit(kiln_executor *e, const int64_t *prompt, size_t
   r.stop = g.stop;
   r.seed = g.seed;
   r.logprobs = o && o->logprobs != 0;
+  // The request's text (stop strings, on_text): a stream the token
+  // callback feeds on the executor's thread. A token the tokenizer has no
+  // text for ends the request with that error.
+  struct Text {
+    std::unique_ptr<kiln::tok::TextStream> stream;
+    void (*onText)(void *, uint64_t, const char *, size_t) = nullptr;
+    kiln::Status error = kiln::Status::ok();
+  };
+  std::shared_ptr<Text> text;
+  if (o && (o->num_stop_strings || o->on_text)) {
+    if (!o->tokenizer)
+      return fail("kiln_request_submit: stop strings and on_text need the options' tokenizer");
+    if (o->num_stop_strings && !o->stop_strings)
+      return fail("kiln_request_submit: num_stop_strings is " + std::to_string(o->num_stop_strings) +
+                  " but stop_strings is NULL");
+    std::vector<std::string> stops;
+    for (size_t i = 0; i < o->num_stop_strings; ++i) {
+      if (!o->stop_strings[i] || !*o->stop_strings[i])
+        return fail("kiln_request_submit: stop string " + std::to_string(i) + " is NULL or empty");
+      stops.emplace_back(o->stop_strings[i]);
+    }
+    text = std::make_shared<Text>();
+    text->stream = std::make_unique<kiln::tok::TextStream>(o->tokenizer->tokenizer, std::move(stops));
+    text->onText = o->on_text;
+  }
   kiln::rt::Executor::TokenFn tok;
-  if (onToken)
-    tok = [onToken, user](uint64_t id, int64_t t) { return onToken(user, id, t) != 0; };
+  if (onToken || text)
+    tok = [onToken, user, text](uint64_t id, int64_t t) {
+      if (onToken && onToken(user, id, t) == 0)
+        return false;
+      if (!text)
+        return true;
+      std::string ready;
+      bool stopped = false;
+      if (kiln::Status s = text->stream->push(t, ready, stopped); !s) {
+        text->error = s;
+        return false;
+      }
+      if (text->onText && !ready.empty())
+        text->onText(user, id, ready.data(), ready.size());
+      return !stopped;
+    };
   kiln::rt::Executor::DoneFn done;
-  if (onDone)
-    done = [onDone, user](uint64_t id, const kiln::rt::Executor::Outcome &out) {
-      kiln_status *st = wrap(out.status);
+  if (onDone || text)
+    done = [onDone, user, text](uint64_t id, const kiln::rt::Executor::Outcome &out) {
+      kiln::Status status = out.status;
+      if (text) {
+        std::string rest = text->stream->finish();
+        if (text->onText && !rest.empty())
+          text->onText(user, id, rest.data(), rest.size());
+        if (status && !text->error)
+          status = text->error;
+      }
+      if (!onDone)
+        return;
+      kiln_status *st = wrap(status);
       onDone(user, id, st, out.tokens.data(), out.logprobs.size() == out.tokens.size() && !out.logprobs.empty()
                                                   ? out.logprobs.data()
                                                   : nullptr,

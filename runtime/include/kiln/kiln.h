@@ -87,6 +87,17 @@ typedef struct kiln_generate_options {
   float frequency_penalty;  /* 0: none; in [-2, 2], times each token's count in the output */
   float presence_penalty;   /* 0: none; in [-2, 2], once for each token in the output */
   int logprobs;             /* 0; non-zero: an executor's on_done gets each token's log-probability */
+  /* Text and stop strings, executor requests only (kiln_generate and
+   * kiln_generate_batch refuse them): with a tokenizer, a request ends at
+   * the first of `stop_strings` to appear in its text (the text ends before
+   * it; its tokens include the one that completed it), and `on_text`, when
+   * not NULL, gets the request's text as it becomes ready -- whole
+   * characters, never a piece of a stop string -- and the rest at its end,
+   * before on_done, with the submit's `user`. */
+  const struct kiln_tokenizer *tokenizer;
+  const char *const *stop_strings;
+  size_t num_stop_strings;
+  void (*on_text)(void *user, uint64_t request, const char *text, size_t len);
 } kiln_generate_options;
 
 void kiln_generate_options_init(kiln_generate_options *options);

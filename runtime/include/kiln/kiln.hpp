@@ -126,10 +126,16 @@ public:
     e_.reset(e);
     return err;
   }
+  /// The request's text as it becomes ready (options.tokenizer set; see
+  /// kiln_generate_options' on_text), before onDone.
+  using TextFn = std::function<void(uint64_t request, const std::string &text)>;
   std::string submit(const std::vector<int64_t> &prompt, const kiln_generate_options &options, TokenFn onToken,
-                     DoneFn onDone, uint64_t &request) {
-    auto *c = new Callbacks{std::move(onToken), std::move(onDone)};
-    std::string err = detail::take(kiln_request_submit(e_.get(), prompt.data(), prompt.size(), &options,
+                     DoneFn onDone, uint64_t &request, TextFn onText = nullptr) {
+    auto *c = new Callbacks{std::move(onToken), std::move(onDone), std::move(onText)};
+    kiln_generate_options o = options;
+    if (c->onText)
+      o.on_text = &Callbacks::text;
+    std::string err = detail::take(kiln_request_submit(e_.get(), prompt.data(), prompt.size(), &o,
                                                        &Callbacks::token, &Callbacks::done, c, &request));
     if (!err.empty())
       delete c; // refused: no callback will come
@@ -147,6 +153,12 @@ private:
   struct Callbacks {
     TokenFn onToken;
     DoneFn onDone;
+    TextFn onText;
+    static void text(void *user, uint64_t request, const char *t, size_t len) {
+      auto *c = static_cast<Callbacks *>(user);
+      if (c->onText)
+        c->onText(request, std::string(t, len));
+    }
     static int token(void *user, uint64_t request, int64_t t) {
       auto *c = static_cast<Callbacks *>(user);
       return !c->onToken || c->onToken(request, t) ? 1 : 0;

@@ -330,3 +330,98 @@ TEST(CApi, AnExecutorTakesRequestsWhileOthersRun) {
     EXPECT_EQ(done[id], want[i]) << "prompt " << i;
   }
 }
+
+TEST(CApi, AnExecutorRequestStopsAtAStopStringAndStreamsItsText) {
+  std::string engine = kiln::test::writeTinyLlamaEngine("capi_stop", "", "", "tiny_llama_b4.json");
+  kiln_load_options lo;
+  kiln_load_options_init(&lo);
+  lo.device = "host";
+  lo.weights = kiln::test::kTinyLlama.c_str();
+  lo.overlap = "off";
+  kiln::api::Model model;
+  ASSERT_EQ(model.load(engine, &lo), "");
+  kiln_tokenizer *tok = nullptr;
+  ASSERT_EQ(messageOf(kiln_tokenizer_load((kiln::test::kTinyLlama + "/tokenizer.json").c_str(), &tok)), "");
+  kiln_generate_options go;
+  kiln_generate_options_init(&go);
+  go.max_tokens = 40;
+  go.temperature = 0.9f;
+  go.seed = 5;
+  const std::vector<int64_t> prompt = {12, 40, 7, 300, 99};
+  // The request's whole text, alone: the stop string is a piece of it.
+  std::vector<int64_t> all;
+  ASSERT_EQ(model.generate(prompt, go, all), "");
+  ASSERT_GE(all.size(), 10u);
+  std::vector<char> buf(4096);
+  size_t len = 0;
+  ASSERT_EQ(messageOf(kiln_detokenize(tok, all.data(), all.size(), buf.data(), buf.size(), &len)), "");
+  std::string whole(buf.data(), len);
+  whole = whole.substr(0, whole.find("<|")); // an end-of-sequence token's text, which the stream leaves out
+  ASSERT_GE(whole.size(), 12u) << whole;
+  std::string stop = whole.substr(whole.size() / 2, 3);
+  size_t cut = whole.find(stop);
+  {
+    // kiln_generate refuses them.
+    kiln_generate_options bad = go;
+    const char *stops[] = {"x"};
+    bad.tokenizer = tok;
+    bad.stop_strings = stops;
+    bad.num_stop_strings = 1;
+    std::vector<int64_t> out;
+    EXPECT_NE(model.generate(prompt, bad, out).find("for executor requests"), std::string::npos);
+  }
+  kiln::api::Executor ex;
+  ASSERT_EQ(ex.start(model), "");
+  std::mutex mu;
+  std::string streamed;
+  std::vector<int64_t> tokens;
+  std::string error = "not called";
+  bool cancelled = true;
+  kiln_generate_options so = go;
+  const char *stops[] = {stop.c_str()};
+  so.tokenizer = tok;
+  so.stop_strings = stops;
+  so.num_stop_strings = 1;
+  uint64_t id = 0;
+  ASSERT_EQ(ex.submit(prompt, so, nullptr,
+                      [&](uint64_t, const std::string &err, const std::vector<int64_t> &t, const std::vector<float> &,
+                          bool c) {
+                        std::lock_guard<std::mutex> l(mu);
+                        error = err;
+                        tokens = t;
+                        cancelled = c;
+                      },
+                      id,
+                      [&](uint64_t, const std::string &text) {
+                        std::lock_guard<std::mutex> l(mu);
+                        EXPECT_EQ(error, "not called") << "text comes before on_done";
+                        streamed += text;
+                      }),
+            "");
+  // Refused at submit: stop strings without a tokenizer, an empty one.
+  kiln_generate_options noTok = so;
+  noTok.tokenizer = nullptr;
+  uint64_t r = 0;
+  EXPECT_NE(ex.submit(prompt, noTok, nullptr, nullptr, r).find("need the options' tokenizer"), std::string::npos);
+  const char *empty[] = {""};
+  kiln_generate_options emptyStop = so;
+  emptyStop.stop_strings = empty;
+  EXPECT_NE(ex.submit(prompt, emptyStop, nullptr, nullptr, r).find("stop string 0 is NULL or empty"),
+            std::string::npos);
+  ex.drain();
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(error, "");
+  EXPECT_FALSE(cancelled);
+  EXPECT_EQ(streamed, whole.substr(0, cut)) << "stop '" << stop << "' in '" << whole << "'";
+  // The same tokens as alone, up to the one that completed the stop string.
+  ASSERT_LE(tokens.size(), all.size());
+  ASSERT_FALSE(tokens.empty());
+  EXPECT_EQ(tokens, std::vector<int64_t>(all.begin(), all.begin() + static_cast<long>(tokens.size())));
+  ASSERT_EQ(messageOf(kiln_detokenize(tok, tokens.data(), tokens.size(), buf.data(), buf.size(), &len)), "");
+  std::string upTo(buf.data(), len);
+  EXPECT_NE(upTo.find(stop), std::string::npos);
+  std::vector<int64_t> fewer(tokens.begin(), tokens.end() - 1);
+  ASSERT_EQ(messageOf(kiln_detokenize(tok, fewer.data(), fewer.size(), buf.data(), buf.size(), &len)), "");
+  EXPECT_EQ(std::string(buf.data(), len).find(stop), std::string::npos) << "ended at the first token that completed it";
+  kiln_tokenizer_free(tok);
+}
