@@ -9,8 +9,11 @@
 #                                    (llama.cpp prebuilt, its gguf-py,
 #                                    peer_decode.py) into .batch/; carry .batch
 #   bench/batch.sh                   on the GPU machine (SHAPES="l1b l8b",
-#                                    BATCHES="1 8 32 64 128 256"); raw output
-#                                    and the table under $OUT
+#                                    BATCHES="1 8 32 64 128 256", PEERS=0:
+#                                    kiln alone, PROFILE="8 64": kiln-run
+#                                    --profile at those batches, NCU="64":
+#                                    ncu's per-kernel times of one step);
+#                                    raw output and the table under $OUT
 #
 # kiln's figures are `kiln-run --bench --batch B --prompt-len 512 --gen 128`:
 # every prompt prefilled before the batch decodes (as llama-batched-bench
@@ -90,6 +93,18 @@ for s in ${SHAPES:-l1b l8b}; do
   for b in ${PROFILE-8 64}; do
     build-gpu/bin/kiln-run .batch/engines/$s-b256.engine --weights $W --bench --batch $b \
       --prompt-len 512 --gen 32 --profile > "$OUT/$s-profile$b.txt" 2>> "$OUT/$s-kiln.log"
+  done
+  # One decode step's kernels as Nsight Compute times them, each alone at the
+  # GPU's clocks (NCU: batches): a Llama step launches 7 kernels a layer
+  # (two norms, QKV, attention, O, gate/up, down) and 3 more (embedding,
+  # final norm, LM head); two steps skipped.
+  for b in ${NCU-}; do
+    n=$(python3 -c "import json; print(7 * json.load(open('$W/config.json'))['num_hidden_layers'] + 3)")
+    timeout 120 ncu --csv --clock-control none --cache-control none --kernel-name regex:^decode_ --launch-skip $((2 * n)) \
+      --launch-count $n --metrics gpu__time_duration.sum,dram__bytes_read.sum build-gpu/bin/kiln-run \
+      .batch/engines/$s-b256.engine --weights $W --bench --batch $b --prompt-len 512 --gen 6 \
+      > "$OUT/$s-ncu$b.csv" 2> "$OUT/$s-ncu$b.log"
+    python3 bench/ncu_step.py "$OUT/$s-ncu$b.csv" > "$OUT/$s-ncu$b.txt" 2>&1
   done
   [ "${PEERS:-1}" = 0 ] && continue
   # llama.cpp on the same weights: the KV of every batch size's sequences.
