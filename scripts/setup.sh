@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libgtest-dev
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
   libonnx-dev libprotobuf-dev protobuf-compiler
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
 )
 PIP_PACKAGES=(numpy onnx onnxruntime tokenizers)
 

@@ -35,27 +35,42 @@ std::vector<uint32_t> decodeUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    uint32_t cp = 0xFFFD;
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) {
+    if (c < 0x80) {
+      out.push_back(c);
       ++i;
-      out.push_back(0xFFFD);
       continue;
     }
-    cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
-    bool ok = true;
-    for (size_t k = 1; k < n; ++k) {
+    // The well-formed sequences (Unicode Table 3-7): the length by the
+    // lead byte and the range of the second byte (no overlongs, no
+    // surrogates, nothing past U+10FFFF); later bytes 80..BF.
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c == 0xE0) n = 3, lo = 0xA0;
+    else if (c >= 0xE1 && c <= 0xEC) n = 3;
+    else if (c == 0xED) n = 3, hi = 0x9F;
+    else if (c >= 0xEE && c <= 0xEF) n = 3;
+    else if (c == 0xF0) n = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) n = 4;
+    else if (c == 0xF4) n = 4, hi = 0x8F;
+    uint32_t cp = n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    size_t k = 1;
+    for (; n && k < n && i + k < s.size(); ++k) {
       unsigned char d = static_cast<unsigned char>(s[i + k]);
-      ok &= (d >> 6) == 2;
+      if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF))
+        break;
       cp = (cp << 6) | (d & 0x3F);
     }
-    if (!ok) {
-      ++i;
+    if (n && k == n) {
+      out.push_back(cp);
+      i += n;
+    } else {
+      // One U+FFFD for the longest start of a well-formed sequence (at
+      // least the lead byte), as Rust's from_utf8_lossy (the tokenizers
+      // library) and the WHATWG decoder substitute.
       out.push_back(0xFFFD);
-      continue;
+      i += n ? k : 1;
     }
-    out.push_back(cp);
-    i += n;
   }
   return out;
 }

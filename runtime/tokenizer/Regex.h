@@ -23,7 +23,9 @@
 
 namespace kiln::tok {
 
-/// UTF-8 to code points; invalid bytes become U+FFFD.
+/// UTF-8 to code points; each maximal start of a well-formed sequence that
+/// does not finish, and each byte that starts none, becomes one U+FFFD (the
+/// Unicode standard's practice, Rust's from_utf8_lossy's).
 std::vector<uint32_t> decodeUtf8(std::string_view s);
 void appendUtf8(uint32_t cp, std::string &out);
 

@@ -7,6 +7,7 @@
 //                [--exact-attention] [--[no-]attention-ws[=pingpong]] [--attention-block-kv N] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
 //   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
+//   kiln serve ENGINE|MODEL [--host H] [--port P] [--api-key KEY] [--device ...]  (kiln-serve)
 //   kiln inspect MODEL|ENGINE [--json] [--arch sm_90]
 //   kiln plan MODEL [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]
 //             [--max-num-tokens N] [--page-size P] [--decode-buckets ...] [--json] [--svg FILE]
@@ -37,6 +38,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <csignal>
 #include <map>
 #include <regex>
 
@@ -58,6 +60,8 @@ int usage() {
                   "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
                   "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device auto|cuda|host]\n"
+                  "       kiln serve ENGINE|MODEL [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--model-name NAME]\n"
+                  "                  [--device auto|cuda|host] [--max-batch B --max-seq S (when compiling a MODEL)]\n"
                   "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
                   "                 [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none]\n"
@@ -411,9 +415,9 @@ int main(int argc, char **argv) {
       return usage();
     return cmd == "plan" ? kiln::tool::plan(po) : kiln::tool::compile(co);
   }
-  if (cmd == "run" || cmd == "bench") {
-    // Runs an engine with kiln-run (the runtime's own tool); a model is
-    // compiled first, into a temporary engine.
+  if (cmd == "run" || cmd == "bench" || cmd == "serve") {
+    // Runs an engine with kiln-run (the runtime's own tool), or serves it
+    // with kiln-serve; a model is compiled first, into a temporary engine.
     if (argc < 3)
       return usage();
     std::string target = argv[2];
@@ -465,13 +469,18 @@ int main(int argc, char **argv) {
     }
     std::string self = llvm::sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&usage));
     llvm::SmallString<256> runner(llvm::sys::path::parent_path(self));
-    llvm::sys::path::append(runner, "kiln-run");
+    llvm::sys::path::append(runner, cmd == "serve" ? "kiln-serve" : "kiln-run");
     std::vector<llvm::StringRef> args{runner, engine};
     if (cmd == "bench")
       args.push_back("--bench");
     for (const std::string &a : rest)
       args.push_back(a);
     std::string error;
+    // Ctrl-C reaches the whole process group: the server stops on it
+    // (kiln-serve resets the disposition it inherits), and this process
+    // waits for that, then removes its temporary engine.
+    if (cmd == "serve")
+      std::signal(SIGINT, SIG_IGN);
     int rc = llvm::sys::ExecuteAndWait(runner, args, std::nullopt, {}, 0, 0, &error);
     if (!tmp.empty())
       llvm::sys::fs::remove(tmp);

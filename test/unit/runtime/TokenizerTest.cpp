@@ -307,3 +307,27 @@ TEST(TextStream, HoldsAByteFallbackCharacterUntilItIsWhole) {
   EXPECT_EQ(e.finish(), "\xEF\xBF\xBD");
   EXPECT_EQ(e.text(), "b\xEF\xBF\xBD");
 }
+
+// Ill-formed UTF-8 as Python's bytes.decode("utf-8", "replace") and Rust's
+// from_utf8_lossy decode it: one U+FFFD per maximal start of a well-formed
+// sequence, one per byte that starts none (overlongs, surrogates, past
+// U+10FFFF, stray continuations).
+TEST(Utf8, SubstitutesMaximalSubpartsAsTheTokenizersLibraryDoes) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"a\xE3\x81" "b", "a\uFFFD" "b"},          // a truncated 3-byte character: one
+      {"\xF0\x9F\x99" "x", "\uFFFD" "x"},        // a truncated 4-byte one: one
+      {"\xE3\x81", "\uFFFD"},                    // truncated at the end
+      {"\xC0\xAF", "\uFFFD\uFFFD"},              // overlong: each byte
+      {"\xED\xA0\x80", "\uFFFD\uFFFD\uFFFD"},    // a surrogate: each byte
+      {"\xF4\x90\x80\x80", "\uFFFD\uFFFD\uFFFD\uFFFD"}, // past U+10FFFF
+      {"\x80\xBF", "\uFFFD\uFFFD"},              // stray continuations
+      {"\xE0\xA0\x80", "\u0800"},                // the smallest 3-byte character
+      {"\xF0\x9F\x99\x82", "\U0001F642"},
+  };
+  for (const auto &[in, want] : cases) {
+    std::string got;
+    for (uint32_t c : decodeUtf8(in))
+      appendUtf8(c, got);
+    EXPECT_EQ(got, want);
+  }
+}

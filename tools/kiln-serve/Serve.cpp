@@ -1,0 +1,173 @@
+//===- Serve.cpp - completion requests parsed, JSON answered --------------===//
+#include "tools/kiln-serve/Serve.h"
+
+#include "runtime/format/Json.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace kiln::serve {
+
+namespace {
+
+using format::JsonValue;
+
+Status bad(const std::string &field, const std::string &why) {
+  return Status::error("'" + field + "' " + why);
+}
+
+Status number(const JsonValue &v, const std::string &field, double lo, double hi, double &out) {
+  if (!v.isNumber())
+    return bad(field, "must be a number");
+  out = v.asNumber();
+  if (!(out >= lo && out <= hi))
+    return bad(field, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return Status::ok();
+}
+
+Status integer(const JsonValue &v, const std::string &field, int64_t lo, int64_t &out) {
+  if (!v.isInteger())
+    return bad(field, "must be an integer");
+  out = v.asInt();
+  if (out < lo)
+    return bad(field, "must be at least " + std::to_string(lo));
+  return Status::ok();
+}
+
+} // namespace
+
+Status parseCompletion(const std::string &body, CompletionRequest &out) {
+  out = CompletionRequest{};
+  out.options.maxTokens = 16;
+  out.options.sampling.temperature = 1.0f;
+  JsonValue root;
+  if (Status s = format::parseJson(body, root); !s)
+    return Status::error("the body is not JSON: " + s.message());
+  if (!root.isObject())
+    return Status::error("the body must be a JSON object");
+  bool prompt = false;
+  for (const auto &[key, v] : root.asObject()) {
+    double d = 0;
+    int64_t i = 0;
+    if (key == "model") {
+      if (!v.isString())
+        return bad(key, "must be a string");
+      out.model = v.asString();
+    } else if (key == "prompt") {
+      prompt = true;
+      if (v.isString()) {
+        out.promptText = v.asString();
+      } else if (v.isArray()) {
+        out.idsGiven = true;
+        for (const JsonValue &x : v.asArray()) {
+          if (!x.isInteger() || x.asInt() < 0)
+            return bad(key, "must be a string or an array of token ids (one prompt a request)");
+          out.promptIds.push_back(x.asInt());
+        }
+      } else {
+        return bad(key, "must be a string or an array of token ids");
+      }
+    } else if (key == "max_tokens") {
+      if (Status s = integer(v, key, 1, i); !s)
+        return s;
+      out.options.maxTokens = i;
+    } else if (key == "temperature") {
+      if (Status s = number(v, key, 0, 2, d); !s)
+        return s;
+      out.options.sampling.temperature = static_cast<float>(d);
+    } else if (key == "top_p") {
+      if (Status s = number(v, key, 0, 1, d); !s)
+        return s;
+      if (d <= 0)
+        return bad(key, "must be above 0");
+      out.options.sampling.topP = static_cast<float>(d);
+    } else if (key == "top_k") {
+      // -1 (vLLM's "all") or a count; 0 is all too.
+      if (!v.isInteger() || v.asInt() < -1)
+        return bad(key, "must be an integer, -1 or more");
+      out.options.sampling.topK = v.asInt() < 0 ? 0 : v.asInt();
+    } else if (key == "min_p") {
+      if (Status s = number(v, key, 0, 1, d); !s)
+        return s;
+      out.options.sampling.minP = static_cast<float>(d);
+    } else if (key == "seed") {
+      if (!v.isInteger())
+        return bad(key, "must be an integer");
+      out.options.seed = static_cast<uint64_t>(v.asInt());
+    } else if (key == "stop") {
+      if (v.isString()) {
+        out.stop.push_back(v.asString());
+      } else if (v.isArray()) {
+        for (const JsonValue &x : v.asArray()) {
+          if (!x.isString())
+            return bad(key, "must be a string or an array of strings");
+          out.stop.push_back(x.asString());
+        }
+      } else if (!v.isNull()) {
+        return bad(key, "must be a string or an array of strings");
+      }
+      if (out.stop.size() > 16)
+        return bad(key, "takes at most 16 strings");
+      for (const std::string &s : out.stop)
+        if (s.empty())
+          return bad(key, "must not hold an empty string");
+    } else if (key == "stream") {
+      if (!v.isBool())
+        return bad(key, "must be true or false");
+      out.stream = v.asBool();
+    } else if (key == "n") {
+      if (!v.isInteger() || v.asInt() != 1)
+        return bad(key, "must be 1 (kiln-serve returns one choice a request)");
+    } else if (key == "presence_penalty" || key == "frequency_penalty") {
+      if (Status s = number(v, key, -2, 2, d); !s)
+        return s;
+      (key == "presence_penalty" ? out.options.sampling.presencePenalty : out.options.sampling.frequencyPenalty) =
+          static_cast<float>(d);
+    } else if (key == "repetition_penalty") {
+      if (Status s = number(v, key, 0, 1e6, d); !s)
+        return s;
+      if (d <= 0)
+        return bad(key, "must be above 0");
+      out.options.sampling.repetitionPenalty = static_cast<float>(d);
+    } else if (key == "user") {
+      // An end-user id for the caller's records: nothing to compute.
+    } else {
+      return bad(key, "is not supported by kiln-serve");
+    }
+  }
+  if (!prompt)
+    return Status::error("'prompt' is required");
+  if (!out.idsGiven && out.promptText.empty())
+    return bad("prompt", "must not be empty");
+  if (out.idsGiven && out.promptIds.empty())
+    return bad("prompt", "must not be empty");
+  return Status::ok();
+}
+
+std::string jsonString(const std::string &s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    default:
+      if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+  }
+  return out + "\"";
+}
+
+std::string errorBody(const std::string &message, const std::string &type) {
+  return "{\"error\": {\"message\": " + jsonString(message) + ", \"type\": " + jsonString(type) + "}}";
+}
+
+} // namespace kiln::serve

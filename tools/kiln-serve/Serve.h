@@ -1,0 +1,47 @@
+//===- Serve.h - kiln-serve: OpenAI-style completions over HTTP -*- C++ -*-===//
+//
+// The request side of the server, apart from the sockets: a JSON body of
+// POST /v1/completions parsed into the runtime's request options (every
+// field kiln does not compute refused by name), and the JSON it answers
+// with. kiln-serve.cpp puts these behind cpp-httplib.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_TOOLS_KILN_SERVE_SERVE_H
+#define KILN_TOOLS_KILN_SERVE_SERVE_H
+
+#include "runtime/core/StepLoop.h"
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::serve {
+
+/// One completion request, as parsed.
+struct CompletionRequest {
+  std::string model;              // empty: the server's
+  std::string promptText;         // a text prompt, or
+  std::vector<int64_t> promptIds; // token ids (when `idsGiven`)
+  bool idsGiven = false;
+  std::vector<std::string> stop;  // stop strings
+  bool stream = false;
+  rt::RequestOptions options;
+};
+
+/// Parses `body` (JSON) into `out`: prompt (a string or an array of token
+/// ids), max_tokens (default 16), temperature (default 1), top_p, top_k,
+/// min_p, seed, stop (a string or up to 16 strings), stream, n (1 only),
+/// presence_penalty, frequency_penalty, repetition_penalty; `user` is
+/// ignored. Anything else -- logprobs, echo, best_of, suffix, logit_bias,
+/// an unknown field -- is refused with an error naming it.
+Status parseCompletion(const std::string &body, CompletionRequest &out);
+
+/// `s` as a JSON string literal (quotes included; `s` is UTF-8).
+std::string jsonString(const std::string &s);
+/// {"error": {"message": ..., "type": ...}}.
+std::string errorBody(const std::string &message, const std::string &type);
+
+} // namespace kiln::serve
+
+#endif

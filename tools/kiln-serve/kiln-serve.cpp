@@ -1,0 +1,406 @@
+//===- kiln-serve.cpp - an OpenAI-style HTTP server on the runtime -----------===//
+//
+//   kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1]
+//              [--port 8000] [--device auto|cuda|host] [--api-key KEY]
+//              [--model-name NAME]
+//
+// GET /health, GET /v1/models, GET /metrics (Prometheus text), POST
+// /v1/completions (stream: server-sent events ending in `data: [DONE]`).
+// Requests run through one rt::Executor: continuous batching, the prefix
+// cache, per-request sampling and seeds; their text comes from
+// tok::TextStream (stop strings, whole characters). Binds to loopback unless
+// told otherwise; SIGINT/SIGTERM stop accepting, let running requests end,
+// then free the device. A client that goes away mid-stream cancels its
+// request. One line per request on stderr.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/kiln-serve/Serve.h"
+
+#include "runtime/core/Device.h"
+#include "runtime/core/Executor.h"
+#include "runtime/core/Model.h"
+#include "runtime/format/Engine.h"
+#include "runtime/format/Manifest.h"
+#include "runtime/tokenizer/TextStream.h"
+#include "runtime/tokenizer/Tokenizer.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <pthread.h>
+#include <string>
+#include <thread>
+
+using namespace kiln;
+
+namespace {
+
+int usage() {
+  std::fprintf(stderr, "usage: kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1] [--port 8000]\n"
+                       "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n");
+  return 2;
+}
+
+/// A request in flight: the executor's thread fills it, the HTTP thread
+/// answering it drains it.
+struct Live {
+  explicit Live(const tok::Tokenizer &t, std::vector<std::string> stops) : text(t, std::move(stops)) {}
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> chunks; // text ready, not yet sent
+  bool done = false;
+  tok::TextStream text;            // the executor's thread only
+  rt::Executor::Outcome outcome;
+  Status textError = Status::ok();
+  uint64_t id = 0;
+};
+
+struct Server {
+  rt::Model *model = nullptr;
+  const tok::Tokenizer *tokenizer = nullptr;
+  rt::Executor *executor = nullptr;
+  std::string name, apiKey;
+  std::atomic<uint64_t> counter{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<int64_t> requests{0}, errors{0}, promptTokens{0}, completionTokens{0};
+};
+
+void sendError(httplib::Response &res, int code, const std::string &message, const std::string &type) {
+  res.status = code;
+  res.set_content(serve::errorBody(message, type), "application/json");
+}
+
+bool authorised(const Server &s, const httplib::Request &req, httplib::Response &res) {
+  if (s.apiKey.empty() || req.get_header_value("Authorization") == "Bearer " + s.apiKey)
+    return true;
+  sendError(res, 401, "a valid API key is required (Authorization: Bearer KEY)", "authentication_error");
+  return false;
+}
+
+const char *finishReason(const Live &l, int64_t maxTokens) {
+  if (l.text.stopped())
+    return "stop";
+  return static_cast<int64_t>(l.outcome.tokens.size()) >= maxTokens ? "length" : "stop";
+}
+
+void completions(Server &s, const httplib::Request &req, httplib::Response &res) {
+  auto t0 = std::chrono::steady_clock::now();
+  ++s.requests;
+  auto log = [&](int code, size_t prompt, size_t completion) {
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "kiln-serve: POST /v1/completions %d, %zu prompt + %zu completion tokens, %.1f ms\n", code,
+                 prompt, completion, ms);
+  };
+  auto fail = [&](int code, const std::string &message, const std::string &type) {
+    ++s.errors;
+    sendError(res, code, message, type);
+    log(code, 0, 0);
+  };
+  if (s.stopping)
+    return fail(503, "the server is shutting down", "server_error");
+  serve::CompletionRequest cr;
+  if (Status st = serve::parseCompletion(req.body, cr); !st)
+    return fail(400, st.message(), "invalid_request_error");
+  if (!cr.model.empty() && cr.model != s.name)
+    return fail(404, "model '" + cr.model + "' is not served here (this server serves '" + s.name + "')",
+                "invalid_request_error");
+  std::vector<int64_t> prompt = cr.promptIds;
+  if (!cr.idsGiven)
+    if (Status st = s.tokenizer->encode(cr.promptText, prompt); !st)
+      return fail(400, "prompt: " + st.message(), "invalid_request_error");
+  auto live = std::make_shared<Live>(*s.tokenizer, cr.stop);
+  rt::Executor::TokenFn onToken = [live](uint64_t, int64_t token) {
+    std::string ready;
+    bool stopped = false;
+    if (Status st = live->text.push(token, ready, stopped); !st) {
+      std::lock_guard<std::mutex> l(live->mu);
+      live->textError = st;
+      return false;
+    }
+    if (!ready.empty()) {
+      std::lock_guard<std::mutex> l(live->mu);
+      live->chunks.push_back(std::move(ready));
+      live->cv.notify_all();
+    }
+    return !stopped;
+  };
+  rt::Executor::DoneFn onDone = [live](uint64_t, const rt::Executor::Outcome &o) {
+    std::string rest = live->text.finish();
+    std::lock_guard<std::mutex> l(live->mu);
+    if (!rest.empty())
+      live->chunks.push_back(std::move(rest));
+    live->outcome = o;
+    live->done = true;
+    live->cv.notify_all();
+  };
+  if (Status st = s.executor->submit(prompt, cr.options, onToken, onDone, live->id); !st)
+    return fail(st.code() == StatusCode::kDevice ? 500 : 400, st.message(),
+                st.code() == StatusCode::kDevice ? "server_error" : "invalid_request_error");
+  std::string id = "cmpl-" + std::to_string(++s.counter);
+  long long created = static_cast<long long>(std::time(nullptr));
+  std::string head = "{\"id\": " + serve::jsonString(id) + ", \"object\": \"text_completion\", \"created\": " +
+                     std::to_string(created) + ", \"model\": " + serve::jsonString(s.name);
+  int64_t maxTokens = cr.options.maxTokens;
+  size_t promptLen = prompt.size();
+  // The outcome's error, if any: the request's own, or its text's.
+  auto failure = [](const Live &l) {
+    return !l.outcome.status ? l.outcome.status : l.textError;
+  };
+  if (!cr.stream) {
+    std::unique_lock<std::mutex> l(live->mu);
+    live->cv.wait(l, [&] { return live->done; });
+    if (Status st = failure(*live); !st) {
+      l.unlock();
+      return fail(st.code() == StatusCode::kDevice ? 500 : 400, st.message(),
+                  st.code() == StatusCode::kDevice ? "server_error" : "invalid_request_error");
+    }
+    std::string text;
+    for (const std::string &c : live->chunks)
+      text += c;
+    size_t n = live->outcome.tokens.size();
+    s.promptTokens += static_cast<int64_t>(promptLen);
+    s.completionTokens += static_cast<int64_t>(n);
+    res.set_content(head + ", \"choices\": [{\"index\": 0, \"text\": " + serve::jsonString(text) +
+                        ", \"logprobs\": null, \"finish_reason\": \"" + finishReason(*live, maxTokens) +
+                        "\"}], \"usage\": {\"prompt_tokens\": " + std::to_string(promptLen) +
+                        ", \"completion_tokens\": " + std::to_string(n) +
+                        ", \"total_tokens\": " + std::to_string(promptLen + n) + "}}",
+                    "application/json");
+    log(200, promptLen, n);
+    return;
+  }
+  // Streaming: an event per piece of text, then one with the finish reason,
+  // then [DONE]. The provider runs on this request's HTTP thread.
+  rt::Executor *ex = s.executor;
+  Server *sp = &s;
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [live, head, maxTokens, promptLen, failure, sp](size_t, httplib::DataSink &sink) {
+        std::unique_lock<std::mutex> l(live->mu);
+        while (live->chunks.empty() && !live->done) {
+          live->cv.wait_for(l, std::chrono::milliseconds(100));
+          if (sink.is_writable && !sink.is_writable())
+            return false; // the client went away: the releaser cancels
+        }
+        std::string out;
+        while (!live->chunks.empty()) {
+          out += "data: " + head + ", \"choices\": [{\"index\": 0, \"text\": " +
+                 serve::jsonString(live->chunks.front()) + ", \"logprobs\": null, \"finish_reason\": null}]}\n\n";
+          live->chunks.pop_front();
+        }
+        bool done = live->done;
+        Status st = done ? failure(*live) : Status::ok();
+        size_t n = live->outcome.tokens.size();
+        l.unlock();
+        if (done) {
+          if (!st)
+            out += "data: " + serve::errorBody(st.message(), "server_error") + "\n\n";
+          else
+            out += "data: " + head + ", \"choices\": [{\"index\": 0, \"text\": \"\", \"logprobs\": null, " +
+                   "\"finish_reason\": \"" + finishReason(*live, maxTokens) + "\"}], \"usage\": {\"prompt_tokens\": " +
+                   std::to_string(promptLen) + ", \"completion_tokens\": " + std::to_string(n) +
+                   ", \"total_tokens\": " + std::to_string(promptLen + n) + "}}\n\n";
+          out += "data: [DONE]\n\n";
+        }
+        if (!out.empty() && !sink.write(out.data(), out.size()))
+          return false;
+        if (done) {
+          sp->promptTokens += static_cast<int64_t>(promptLen);
+          sp->completionTokens += static_cast<int64_t>(n);
+          std::fprintf(stderr, "kiln-serve: POST /v1/completions 200 (stream), %zu prompt + %zu completion tokens\n",
+                       promptLen, n);
+          sink.done();
+        }
+        return true;
+      },
+      [live, ex](bool success) {
+        if (!success) {
+          ex->cancel(live->id);
+          std::fprintf(stderr, "kiln-serve: POST /v1/completions: the client went away; request cancelled\n");
+        }
+      });
+}
+
+std::string metrics(const Server &s) {
+  rt::ExecutorStats st = s.executor->stats();
+  std::string out;
+  auto metric = [&](const char *name, const char *type, const char *help, int64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  metric("kiln_http_requests_total", "counter", "Completion requests received.", s.requests);
+  metric("kiln_http_request_errors_total", "counter", "Completion requests answered with an error.", s.errors);
+  metric("kiln_prompt_tokens_total", "counter", "Prompt tokens of completed requests.", s.promptTokens);
+  metric("kiln_generation_tokens_total", "counter", "Tokens generated for completed requests.", s.completionTokens);
+  metric("kiln_requests_waiting", "gauge", "Requests queued, not admitted.", st.waiting);
+  metric("kiln_requests_prefilling", "gauge", "Requests computing their prompt.", st.prefilling);
+  metric("kiln_requests_running", "gauge", "Requests decoding.", st.running);
+  metric("kiln_kv_pages", "gauge", "Pages of the KV pool.", st.kvPages);
+  metric("kiln_kv_pages_used", "gauge", "KV pages held by requests.", st.kvPagesUsed);
+  metric("kiln_prefix_cache_hit_tokens_total", "counter", "Prompt tokens served from the prefix cache.",
+         st.cachedTokens);
+  metric("kiln_requests_completed_total", "counter", "Requests that completed.", st.completed);
+  metric("kiln_requests_cancelled_total", "counter", "Requests cancelled.", st.cancelled);
+  metric("kiln_requests_failed_total", "counter", "Requests refused or cut short.", st.failed);
+  metric("kiln_decode_steps_total", "counter", "Decode steps run.", st.decodeSteps);
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2 || argv[1][0] == '-')
+    return usage();
+  std::string engine = argv[1], host = "127.0.0.1", device = "auto", tokenizerPath, name, apiKey;
+  int port = 8000;
+  rt::LoadOptions lo;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (!v)
+      return usage();
+    ++i;
+    if (a == "--weights") lo.weights = v;
+    else if (a == "--tokenizer") tokenizerPath = v;
+    else if (a == "--host") host = v;
+    else if (a == "--device") device = v;
+    else if (a == "--api-key") apiKey = v;
+    else if (a == "--model-name") name = v;
+    else if (a == "--port") {
+      char *end = nullptr;
+      long p = std::strtol(v, &end, 10);
+      if (!end || *end || p < 0 || p > 65535) {
+        std::fprintf(stderr, "kiln-serve: --port takes 0 to 65535 (0: any free port)\n");
+        return 2;
+      }
+      port = static_cast<int>(p);
+    } else {
+      std::fprintf(stderr, "kiln-serve: bad argument '%s'\n", a.c_str());
+      return usage();
+    }
+  }
+  // The tokenizer: --tokenizer, or the one the engine's model came with.
+  format::EngineFile ef;
+  format::EngineManifest em;
+  Status st = format::readEngine(engine, ef);
+  if (st)
+    st = format::readManifest(ef, engine, em);
+  if (!st) {
+    std::fprintf(stderr, "kiln-serve: %s\n", st.message().c_str());
+    return 1;
+  }
+  if (tokenizerPath.empty()) {
+    if (!em.tokenizer) {
+      std::fprintf(stderr, "kiln-serve: %s was compiled from a model without tokenizer.json: pass --tokenizer\n",
+                   engine.c_str());
+      return 1;
+    }
+    tokenizerPath = (lo.weights.empty() ? em.modelSource : lo.weights) + "/" + *em.tokenizer;
+  }
+  tok::Tokenizer tokenizer;
+  if (st = tok::Tokenizer::load(tokenizerPath, tokenizer); !st) {
+    std::fprintf(stderr, "kiln-serve: %s\n", st.message().c_str());
+    return 1;
+  }
+  if (name.empty()) {
+    name = em.modelSource.empty() ? engine : em.modelSource;
+    while (name.size() > 1 && name.back() == '/')
+      name.pop_back();
+    name = name.substr(name.find_last_of('/') + 1);
+  }
+  // SIGINT and SIGTERM go to a thread of their own (blocked everywhere
+  // else, the executor's and the HTTP workers' threads included).
+  // (`kiln serve` ignores SIGINT while it waits for this process: an
+  // ignored disposition survives exec, so it is reset first.)
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<rt::Device> d;
+  std::string fallback;
+  st = rt::openDevice(device, d, &fallback);
+  if (st && !fallback.empty())
+    std::fprintf(stderr, "kiln-serve: --device auto: no usable GPU (%s); running on the host\n", fallback.c_str());
+  std::unique_ptr<rt::Model> model;
+  if (st)
+    st = rt::Model::load(std::move(d), engine, lo, model);
+  std::unique_ptr<rt::Executor> executor;
+  if (st)
+    st = rt::Executor::start(*model, rt::StepLoopOptions{}, executor);
+  if (!st) {
+    std::fprintf(stderr, "kiln-serve: %s\n", st.message().c_str());
+    return 1;
+  }
+  Server s;
+  s.model = model.get();
+  s.tokenizer = &tokenizer;
+  s.executor = executor.get();
+  s.name = name;
+  s.apiKey = apiKey;
+
+  httplib::Server http;
+  http.set_payload_max_length(8u << 20);
+  http.Get("/health", [&](const httplib::Request &, httplib::Response &res) {
+    Status h = executor->health();
+    if (h && !s.stopping)
+      res.set_content("{\"status\": \"ok\"}", "application/json");
+    else
+      sendError(res, 503, h ? "shutting down" : h.message(), "server_error");
+  });
+  http.Get("/metrics", [&](const httplib::Request &, httplib::Response &res) {
+    res.set_content(metrics(s), "text/plain; version=0.0.4");
+  });
+  http.Get("/v1/models", [&](const httplib::Request &req, httplib::Response &res) {
+    if (!authorised(s, req, res))
+      return;
+    res.set_content("{\"object\": \"list\", \"data\": [{\"id\": " + serve::jsonString(s.name) +
+                        ", \"object\": \"model\", \"owned_by\": \"kiln\", \"max_model_len\": " +
+                        std::to_string(model->manifest().maxSeq) + "}]}",
+                    "application/json");
+  });
+  http.Post("/v1/completions", [&](const httplib::Request &req, httplib::Response &res) {
+    if (authorised(s, req, res))
+      completions(s, req, res);
+  });
+  int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) {
+    std::fprintf(stderr, "kiln-serve: cannot listen on %s:%d\n", host.c_str(), port);
+    return 1;
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "kiln-serve: %s: no new requests; running ones end, then the server stops\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM");
+    s.stopping = true;
+    http.stop();
+  });
+  std::fprintf(stderr, "kiln-serve: %s on %s, listening on http://%s:%d\n", name.c_str(),
+               model->device().describe().c_str(), host.c_str(), bound);
+  std::fflush(stderr);
+  bool ok = http.listen_after_bind();
+  if (!s.stopping) {
+    // The listener failed on its own: wake the signal thread.
+    std::fprintf(stderr, "kiln-serve: the listener stopped\n");
+    pthread_kill(waiter.native_handle(), SIGTERM);
+  }
+  waiter.join();
+  executor->drain();
+  executor.reset();
+  model.reset();
+  std::fprintf(stderr, "kiln-serve: stopped\n");
+  return ok || s.stopping ? 0 : 1;
+}
