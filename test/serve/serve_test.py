@@ -13,12 +13,13 @@
 - errors: not JSON, an unknown or unsupported field, a wrong model, a prompt
   longer than the engine holds, ids outside the vocabulary -- each a 4xx
   with an OpenAI-style error naming the problem; the server goes on;
+- a client that goes away mid-stream has its request cancelled;
 - --api-key: 401 without the key, 200 with it;
 - SIGTERM: the server stops and exits 0.
 
   serve_test.py --bin build/bin --model test/models/hf/llama
 """
-import argparse, json, os, random, re, signal, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, re, signal, socket, subprocess, sys, tempfile, threading, time
 import urllib.error, urllib.request
 
 from tokenizers import Tokenizer
@@ -138,6 +139,27 @@ def main():
         for t in threads:
             t.join()
         check(together == alone, f"sampled requests together differ from alone: {together} vs {alone}")
+
+        # A client that goes away mid-stream: its request is cancelled (the
+        # engine has room for 125 more tokens; the client leaves after the
+        # first event).
+        host, port = url[len("http://"):].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("POST", "/v1/completions", json.dumps({"prompt": [7, 8, 9], "max_tokens": 125, "stream": True,
+                                                            "temperature": 0}))
+        resp = conn.getresponse()
+        first = resp.read(6)  # through the chunked encoding
+        check(first.startswith(b"data: "), f"the first event: {first!r}")
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        cancelled = None
+        for _ in range(100):
+            m = re.search(r"^kiln_requests_cancelled_total (\d+)$", call(url, "/metrics")[1], re.M)
+            cancelled = int(m[1]) if m else None
+            if cancelled:
+                break
+            time.sleep(0.05)
+        check(cancelled == 1, f"the request of a client gone mid-stream is cancelled: {cancelled}")
 
         # Errors, each a 4xx naming the problem.
         for body, raw, want_code, needle in [
