@@ -8,11 +8,19 @@
   with the finish reason and usage, then [DONE];
 - a stop string cuts the text before its first occurrence (finish_reason
   "stop"), streamed or not;
-- eight sampled requests sent at once, each with its own seed, give each
-  one's text alone (the batch does not change a request's tokens);
+- a stop token id ends the output with that token;
+- sixteen sampled requests sent at once (twice the engine's batch), each
+  with its own seed, give each one's text alone (the batch does not change
+  a request's tokens);
 - errors: not JSON, an unknown or unsupported field, a wrong model, a prompt
-  longer than the engine holds, ids outside the vocabulary -- each a 4xx
-  with an OpenAI-style error naming the problem; the server goes on;
+  longer than the engine holds, ids outside the vocabulary, a 9 MB body,
+  an unknown path -- each a 4xx with an OpenAI-style error naming the
+  problem; the server goes on;
+- a bounded load (240 requests from 16 clients, random lengths, streamed or
+  not, stop strings, 10% of clients leaving mid-stream): every request a
+  200, and after it nothing waits or runs and every KV page is back;
+- /metrics: the counters and the time-to-first-token and inter-token
+  latency histograms;
 - a client that goes away mid-stream has its request cancelled;
 - --api-key: 401 without the key, 200 with it;
 - SIGTERM: the server stops and exits 0.
@@ -124,9 +132,19 @@ def main():
             got = "".join(json.loads(e)["choices"][0]["text"] for e in events[:-1])
             check(got == cut, f"streamed stop {stop!r}: {got!r} (want {cut!r})")
 
-        # Sampled requests at once, each as it is alone.
+        # A stop token id (vLLM's stop_token_ids): the output ends with it.
+        k = next((i for i in range(3, len(ids)) if ids[i] not in ids[:i]), None)
+        check(k is not None, f"no token to stop at in {ids}")
+        if k is not None:
+            code, r = complete(url, dict(greedy, stop_token_ids=[ids[k]]))
+            want_k = tok.decode(ids[:k + 1], skip_special_tokens=True)
+            check(code == 200 and r["usage"]["completion_tokens"] == k + 1 and r["choices"][0]["text"] == want_k
+                  and r["choices"][0]["finish_reason"] == "stop", f"stop_token_ids [{ids[k]}]: {r}")
+
+        # Sampled requests at once (twice the engine's batch), each as it is
+        # alone.
         reqs = [{"prompt": [rng.randrange(3, 500) for _ in range(3 + i)], "max_tokens": 20, "temperature": 0.9,
-                 "top_p": 0.95, "seed": 100 + i} for i in range(8)]
+                 "top_p": 0.95, "seed": 100 + i} for i in range(16)]
         alone = [complete(url, q)[1]["choices"][0]["text"] for q in reqs]
         together = [None] * len(reqs)
 
@@ -179,11 +197,67 @@ def main():
             except (ValueError, KeyError, TypeError):
                 message = text
             check(code == want_code and needle in message, f"{body or raw}: {code} {message!r} (want {needle!r})")
+        code, text = call(url, "/v1/completions", raw=b'{"prompt": "' + b"a" * (9 << 20) + b'"}')
+        check(code == 413 and "over 8 MB" in json.loads(text)["error"]["message"], f"a 9 MB body: {code} {text[:200]}")
+        code, text = call(url, "/v1/nothing")
+        check(code == 404 and "no such endpoint" in json.loads(text)["error"]["message"], f"/v1/nothing: {code} {text}")
         code, _ = call(url, "/health")
         check(code == 200, "the server goes on after bad requests")
+
+        # A bounded load: 240 requests from 16 clients, random lengths,
+        # streamed or not, some with stop strings, some clients leaving
+        # mid-stream. Every request that stays gets a 200; at the end
+        # nothing waits or runs and every KV page is back.
+        lrng = random.Random(9)
+        load = []
+        for i in range(240):
+            q = {"prompt": [lrng.randrange(3, 500) for _ in range(lrng.randrange(1, 40))],
+                 "max_tokens": lrng.randrange(1, 60), "temperature": lrng.choice([0, 0.8]), "seed": i}
+            if lrng.random() < 0.2:
+                q["stop"] = [lrng.choice(["e", "a", " ", "\n"])]
+            load.append((q, lrng.random() < 0.4, lrng.random() < 0.1))
+        results = []
+
+        def client(part):
+            for q, streamed, leave in part:
+                if leave:
+                    h, pt = url[len("http://"):].split(":")
+                    c = http.client.HTTPConnection(h, int(pt), timeout=60)
+                    c.request("POST", "/v1/completions", json.dumps(dict(q, stream=True)))
+                    resp = c.getresponse()
+                    resp.read(6)
+                    c.sock.shutdown(socket.SHUT_RDWR)
+                    c.close()
+                    results.append(200)
+                elif streamed:
+                    code, events = stream(url, q)
+                    results.append(code if events and events[-1] == "[DONE]" else -1)
+                else:
+                    results.append(complete(url, q)[0])
+
+        clients = [threading.Thread(target=client, args=(load[i::16],)) for i in range(16)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join()
+        check(results.count(200) == len(load), f"load: {len(load) - results.count(200)} of {len(load)} not 200")
+        state = {}
+        for _ in range(200):
+            metrics = call(url, "/metrics")[1]
+            state = {k: int(v) for k, v in re.findall(r"^kiln_(requests_waiting|requests_prefilling|requests_running|"
+                                                      r"kv_pages_used) (\d+)$", metrics, re.M)}
+            if len(state) == 4 and not any(state.values()):
+                break
+            time.sleep(0.05)
+        check(len(state) == 4 and not any(state.values()), f"after the load: {state}")
         code, metrics = call(url, "/metrics")
         m = re.search(r"^kiln_requests_completed_total (\d+)$", metrics, re.M)
-        check(code == 200 and m and int(m[1]) >= 20, f"/metrics completed: {m and m[1]}")
+        check(code == 200 and m and int(m[1]) >= 200, f"/metrics completed: {m and m[1]}")
+        m = re.search(r"^kiln_time_to_first_token_seconds_count (\d+)$", metrics, re.M)
+        inf = re.search(r'^kiln_time_to_first_token_seconds_bucket\{le="\+Inf"\} (\d+)$', metrics, re.M)
+        check(m and inf and int(m[1]) >= 200 and m[1] == inf[1], "time-to-first-token histogram")
+        check(re.search(r"^kiln_inter_token_latency_seconds_count [1-9]\d*$", metrics, re.M),
+              "inter-token latency histogram")
     finally:
         p.send_signal(signal.SIGTERM)
         try:

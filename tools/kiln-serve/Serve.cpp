@@ -111,6 +111,15 @@ Status parseCompletion(const std::string &body, CompletionRequest &out) {
       for (const std::string &s : out.stop)
         if (s.empty())
           return bad(key, "must not hold an empty string");
+    } else if (key == "stop_token_ids") {
+      // vLLM's extension: token ids that end the request (kept in the output).
+      if (!v.isArray())
+        return bad(key, "must be an array of token ids");
+      for (const JsonValue &x : v.asArray()) {
+        if (!x.isInteger() || x.asInt() < 0)
+          return bad(key, "must be an array of token ids");
+        out.options.stop.push_back(x.asInt());
+      }
     } else if (key == "stream") {
       if (!v.isBool())
         return bad(key, "must be true or false");

@@ -31,7 +31,8 @@ struct CompletionRequest {
 
 /// Parses `body` (JSON) into `out`: prompt (a string or an array of token
 /// ids), max_tokens (default 16), temperature (default 1), top_p, top_k,
-/// min_p, seed, stop (a string or up to 16 strings), stream, n (1 only),
+/// min_p, seed, stop (a string or up to 16 strings), stop_token_ids
+/// (vLLM's: ids that end the request), stream, n (1 only),
 /// presence_penalty, frequency_penalty, repetition_penalty; `user` is
 /// ignored. Anything else -- logprobs, echo, best_of, suffix, logit_bias,
 /// an unknown field -- is refused with an error naming it.

@@ -64,7 +64,46 @@ struct Live {
   uint64_t id = 0;
 };
 
+/// A Prometheus histogram of seconds (cumulative buckets, sum, count).
+class Histogram {
+public:
+  explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+  void observe(double seconds) {
+    std::lock_guard<std::mutex> l(mu_);
+    size_t i = 0;
+    while (i < bounds_.size() && seconds > bounds_[i])
+      ++i;
+    ++counts_[i];
+    sum_ += seconds;
+    ++count_;
+  }
+  std::string text(const char *name, const char *help) const {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string out = std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " histogram\n";
+    int64_t cumulative = 0;
+    char buf[64];
+    for (size_t i = 0; i <= bounds_.size(); ++i) {
+      cumulative += counts_[i];
+      if (i < bounds_.size())
+        std::snprintf(buf, sizeof buf, "%g", bounds_[i]);
+      out += std::string(name) + "_bucket{le=\"" + (i < bounds_.size() ? buf : "+Inf") + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    std::snprintf(buf, sizeof buf, "%.9g", sum_);
+    return out + name + "_sum " + buf + "\n" + name + "_count " + std::to_string(count_) + "\n";
+  }
+
+private:
+  mutable std::mutex mu_;
+  std::vector<double> bounds_;
+  std::vector<int64_t> counts_;
+  double sum_ = 0;
+  int64_t count_ = 0;
+};
+
 struct Server {
+  Histogram ttft{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
+  Histogram itl{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
   rt::Model *model = nullptr;
   const tok::Tokenizer *tokenizer = nullptr;
   rt::Executor *executor = nullptr;
@@ -118,7 +157,17 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
     if (Status st = s.tokenizer->encode(cr.promptText, prompt); !st)
       return fail(400, "prompt: " + st.message(), "invalid_request_error");
   auto live = std::make_shared<Live>(*s.tokenizer, cr.stop);
-  rt::Executor::TokenFn onToken = [live](uint64_t, int64_t token) {
+  // Time to first token from the request's arrival, then the gaps between
+  // tokens (on the executor's thread, as each token is made).
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>(t0);
+  auto first = std::make_shared<bool>(true);
+  Server *timing = &s;
+  rt::Executor::TokenFn onToken = [live, last, first, timing](uint64_t, int64_t token) {
+    auto now = std::chrono::steady_clock::now();
+    double gap = std::chrono::duration<double>(now - *last).count();
+    (*first ? timing->ttft : timing->itl).observe(gap);
+    *first = false;
+    *last = now;
     std::string ready;
     bool stopped = false;
     if (Status st = live->text.push(token, ready, stopped); !st) {
@@ -252,6 +301,8 @@ std::string metrics(const Server &s) {
   metric("kiln_requests_cancelled_total", "counter", "Requests cancelled.", st.cancelled);
   metric("kiln_requests_failed_total", "counter", "Requests refused or cut short.", st.failed);
   metric("kiln_decode_steps_total", "counter", "Decode steps run.", st.decodeSteps);
+  out += s.ttft.text("kiln_time_to_first_token_seconds", "From a request's arrival to its first token.");
+  out += s.itl.text("kiln_inter_token_latency_seconds", "Between a request's consecutive tokens.");
   return out;
 }
 
@@ -353,6 +404,19 @@ int main(int argc, char **argv) {
 
   httplib::Server http;
   http.set_payload_max_length(8u << 20);
+  // Errors httplib answers itself (a body over the limit, an unknown path,
+  // a malformed request) in the same JSON shape as the handlers' own.
+  http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request &, httplib::Response &res) {
+    if (!res.body.empty())
+      return httplib::Server::HandlerResponse::Unhandled;
+    std::string what = res.status == 413   ? "the request body is over 8 MB"
+                       : res.status == 404 ? "no such endpoint"
+                       : res.status == 405 ? "method not allowed"
+                                           : "bad request";
+    res.set_content(serve::errorBody(what, res.status >= 500 ? "server_error" : "invalid_request_error"),
+                    "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   http.Get("/health", [&](const httplib::Request &, httplib::Response &res) {
     Status h = executor->health();
     if (h && !s.stopping)
