@@ -26,6 +26,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -403,6 +404,11 @@ int main(int argc, char **argv) {
   s.apiKey = apiKey;
 
   httplib::Server http;
+  // A request holds an HTTP worker thread while it runs (its stream, or
+  // the wait for its whole text): room for twice the engine's batch, so
+  // that the executor's batch can fill while as many more queue.
+  size_t workers = static_cast<size_t>(std::max<int64_t>(16, 2 * model->manifest().maxBatch));
+  http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   http.set_payload_max_length(8u << 20);
   // Errors httplib answers itself (a body over the limit, an unknown path,
   // a malformed request) in the same JSON shape as the handlers' own.
