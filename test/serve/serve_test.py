@@ -9,6 +9,8 @@
 - a stop string cuts the text before its first occurrence (finish_reason
   "stop"), streamed or not;
 - a stop token id ends the output with that token;
+- logprobs: each greedy token is the most likely of its top N, with its
+  text and offset;
 - sixteen sampled requests sent at once (twice the engine's batch), each
   with its own seed, give each one's text alone (the batch does not change
   a request's tokens);
@@ -110,6 +112,24 @@ def main():
               f"usage {r['usage']}")
         check(r["choices"][0]["finish_reason"] == ("length" if len(ids) == 24 else "stop"), f"finish {r}")
 
+        # logprobs: greedy, so each token is the most likely of its top 3.
+        code, r = complete(url, dict(greedy, logprobs=3))
+        lp = r["choices"][0]["logprobs"] if code == 200 else None
+        check(lp and len(lp["tokens"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"]) ==
+              len(lp["text_offset"]) == len(ids), f"logprobs shape: {lp}")
+        if lp:
+            check(r["choices"][0]["text"] == text, "the text with logprobs")
+            check(all(x <= 0 for x in lp["token_logprobs"]), "log-probabilities are at most 0")
+            # (A JSON object keeps one of two tokens with the same text: the
+            # chosen one is at least as likely as every entry.)
+            check(all(1 <= len(tp) <= 3 and x >= max(tp.values()) - 1e-5
+                      for tp, x in zip(lp["top_logprobs"], lp["token_logprobs"])),
+                  f"greedy tokens are the most likely: {lp['top_logprobs'][:2]} {lp['token_logprobs'][:2]}")
+            check(lp["tokens"] == [tok.decode([i]) for i in ids], "each token's text")
+            check(lp["text_offset"][0] == 0 and lp["text_offset"] == sorted(lp["text_offset"]), "offsets")
+        code, r = complete(url, dict(greedy, logprobs=0))
+        check(code == 200 and r["choices"][0]["logprobs"]["top_logprobs"] is None, f"logprobs 0: {r}")
+
         code, events = stream(url, greedy)
         check(code == 200 and events[-1] == "[DONE]", f"stream: {code} {events[-2:]}")
         chunks = [json.loads(e) for e in events[:-1]]
@@ -182,7 +202,9 @@ def main():
         # Errors, each a 4xx naming the problem.
         for body, raw, want_code, needle in [
                 (None, b"{not json", 400, "not JSON"),
-                ({"prompt": "a", "logprobs": 2}, None, 400, "'logprobs' is not supported"),
+                ({"prompt": "a", "echo": True}, None, 400, "'echo' is not supported"),
+                ({"prompt": "a", "logprobs": 2, "stream": True}, None, 400, "'logprobs' is not supported with"),
+                ({"prompt": "a", "logprobs": 21}, None, 400, "'logprobs' must be an integer from 0 to 20"),
                 ({"prompt": "a", "frobnicate": 1}, None, 400, "'frobnicate' is not supported"),
                 ({"prompt": "a", "n": 2}, None, 400, "'n' must be 1"),
                 ({"prompt": "a", "temperature": 3}, None, 400, "'temperature' must be in"),

@@ -138,6 +138,14 @@ Status parseCompletion(const std::string &body, CompletionRequest &out) {
       if (d <= 0)
         return bad(key, "must be above 0");
       out.options.sampling.repetitionPenalty = static_cast<float>(d);
+    } else if (key == "logprobs") {
+      if (!v.isNull()) {
+        if (!v.isInteger() || v.asInt() < 0 || v.asInt() > 20)
+          return bad(key, "must be an integer from 0 to 20");
+        out.logprobs = v.asInt();
+        out.options.logprobs = true;
+        out.options.topLogprobs = v.asInt();
+      }
     } else if (key == "user") {
       // An end-user id for the caller's records: nothing to compute.
     } else {
@@ -146,6 +154,8 @@ Status parseCompletion(const std::string &body, CompletionRequest &out) {
   }
   if (!prompt)
     return Status::error("'prompt' is required");
+  if (out.stream && out.logprobs >= 0)
+    return bad("logprobs", "is not supported with 'stream' yet");
   if (!out.idsGiven && out.promptText.empty())
     return bad("prompt", "must not be empty");
   if (out.idsGiven && out.promptIds.empty())

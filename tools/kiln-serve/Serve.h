@@ -26,16 +26,18 @@ struct CompletionRequest {
   bool idsGiven = false;
   std::vector<std::string> stop;  // stop strings
   bool stream = false;
+  int64_t logprobs = -1; // -1: none; N: each token's log-probability and the N most likely (up to 20)
   rt::RequestOptions options;
 };
 
 /// Parses `body` (JSON) into `out`: prompt (a string or an array of token
 /// ids), max_tokens (default 16), temperature (default 1), top_p, top_k,
 /// min_p, seed, stop (a string or up to 16 strings), stop_token_ids
-/// (vLLM's: ids that end the request), stream, n (1 only),
-/// presence_penalty, frequency_penalty, repetition_penalty; `user` is
-/// ignored. Anything else -- logprobs, echo, best_of, suffix, logit_bias,
-/// an unknown field -- is refused with an error naming it.
+/// (vLLM's: ids that end the request), stream, n (1 only), logprobs (0 to
+/// 20, not with stream), presence_penalty, frequency_penalty,
+/// repetition_penalty; `user` is ignored. Anything else -- echo, best_of,
+/// suffix, logit_bias, an unknown field -- is refused with an error naming
+/// it.
 Status parseCompletion(const std::string &body, CompletionRequest &out);
 
 /// `s` as a JSON string literal (quotes included; `s` is UTF-8).

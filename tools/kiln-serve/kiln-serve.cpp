@@ -132,6 +132,39 @@ const char *finishReason(const Live &l, int64_t maxTokens) {
   return static_cast<int64_t>(l.outcome.tokens.size()) >= maxTokens ? "length" : "stop";
 }
 
+/// The legacy completions' `logprobs` object: each token's text, its
+/// log-probability, the `top` most likely with theirs (null for 0), and
+/// each token's byte offset in the text of the tokens before it.
+Status logprobsJson(const tok::Tokenizer &t, const rt::Executor::Outcome &o, int64_t top, std::string &out) {
+  std::string tokens, values, tops, offsets;
+  size_t offset = 0;
+  for (size_t i = 0; i < o.tokens.size(); ++i) {
+    std::string piece;
+    KILN_RETURN_IF_ERROR(t.decode({o.tokens[i]}, piece));
+    const char *sep = i ? ", " : "";
+    tokens += sep + serve::jsonString(piece);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.7g", i < o.logprobs.size() ? o.logprobs[i] : 0.0f);
+    values += sep + std::string(buf);
+    if (top > 0) {
+      std::string entry;
+      if (i < o.topLogprobs.size())
+        for (size_t k = 0; k < o.topLogprobs[i].size() && static_cast<int64_t>(k) < top; ++k) {
+          std::string name;
+          KILN_RETURN_IF_ERROR(t.decode({o.topLogprobs[i][k].first}, name));
+          std::snprintf(buf, sizeof buf, "%.7g", o.topLogprobs[i][k].second);
+          entry += (k ? ", " : "") + serve::jsonString(name) + ": " + buf;
+        }
+      tops += sep + std::string("{") + entry + "}";
+    }
+    offsets += sep + std::to_string(offset);
+    offset += piece.size();
+  }
+  out = "{\"tokens\": [" + tokens + "], \"token_logprobs\": [" + values + "], \"top_logprobs\": " +
+        (top > 0 ? "[" + tops + "]" : std::string("null")) + ", \"text_offset\": [" + offsets + "]}";
+  return Status::ok();
+}
+
 void completions(Server &s, const httplib::Request &req, httplib::Response &res) {
   auto t0 = std::chrono::steady_clock::now();
   ++s.requests;
@@ -219,8 +252,15 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
     size_t n = live->outcome.tokens.size();
     s.promptTokens += static_cast<int64_t>(promptLen);
     s.completionTokens += static_cast<int64_t>(n);
+    std::string logprobs = "null";
+    if (cr.logprobs >= 0) {
+      if (Status st = logprobsJson(*s.tokenizer, live->outcome, cr.logprobs, logprobs); !st) {
+        l.unlock();
+        return fail(500, "logprobs: " + st.message(), "server_error");
+      }
+    }
     res.set_content(head + ", \"choices\": [{\"index\": 0, \"text\": " + serve::jsonString(text) +
-                        ", \"logprobs\": null, \"finish_reason\": \"" + finishReason(*live, maxTokens) +
+                        ", \"logprobs\": " + logprobs + ", \"finish_reason\": \"" + finishReason(*live, maxTokens) +
                         "\"}], \"usage\": {\"prompt_tokens\": " + std::to_string(promptLen) +
                         ", \"completion_tokens\": " + std::to_string(n) +
                         ", \"total_tokens\": " + std::to_string(promptLen + n) + "}}",
