@@ -135,6 +135,14 @@ struct EngineManifest {
   std::string compiler, nvrtc, gpu;
   std::string modelSource, architecture;
   std::optional<std::string> tokenizer;
+  /// The model's tokenizer.json: `tokenizer` in the weights directory
+  /// (`weightsDir`, else the directory the model was compiled from), or
+  /// nothing when the model came without one.
+  std::optional<std::string> tokenizerPath(const std::string &weightsDir) const {
+    if (!tokenizer)
+      return std::nullopt;
+    return (weightsDir.empty() ? modelSource : weightsDir) + "/" + *tokenizer;
+  }
   bool weightsEmbedded = false;
   JsonValue config; // the model's config.json, or null
   std::vector<std::string> targets;

@@ -18,13 +18,13 @@ size_t trailingReplacements(const std::string &s, size_t from) {
   return s.size() - end;
 }
 
-/// The longest suffix of `s` (from `from` on) that is a proper prefix of
-/// one of `stops`.
-size_t partialStop(const std::string &s, size_t from, const std::vector<std::string> &stops) {
+/// The longest suffix of s[from, end) that is a proper prefix of one of
+/// `stops`.
+size_t partialStop(const std::string &s, size_t from, size_t end, const std::vector<std::string> &stops) {
   size_t best = 0;
   for (const std::string &stop : stops)
-    for (size_t n = std::min(stop.size() - 1, s.size() - from); n > best; --n)
-      if (s.compare(s.size() - n, n, stop, 0, n) == 0) {
+    for (size_t n = std::min(stop.size() - 1, end - from); n > best; --n)
+      if (s.compare(end - n, n, stop, 0, n) == 0) {
         best = n;
         break;
       }
@@ -76,7 +76,7 @@ Status TextStream::push(int64_t id, std::string &ready, bool &stopped) {
   // Held back: trailing U+FFFD (a character not yet whole) and, before
   // them, the longest start of a stop string.
   size_t pending = trailingReplacements(full_, from);
-  size_t hold = pending + partialStop(full_.substr(0, full_.size() - pending), from, stops_);
+  size_t hold = pending + partialStop(full_, from, full_.size() - pending, stops_);
   if (full_.size() - hold > from)
     ready = full_.substr(from, full_.size() - hold - from);
   emitted_ += ready;

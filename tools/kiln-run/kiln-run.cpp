@@ -198,12 +198,13 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());
         return 1;
       }
-      if (!em.tokenizer) {
+      std::optional<std::string> path = em.tokenizerPath(lo.weights);
+      if (!path) {
         std::fprintf(stderr, "kiln-run: %s was compiled from a model without tokenizer.json: pass --tokenizer or "
                              "--prompt-ids\n", engine.c_str());
         return 1;
       }
-      tokenizerPath = (lo.weights.empty() ? em.modelSource : lo.weights) + "/" + *em.tokenizer;
+      tokenizerPath = *path;
     }
     if (Status s = tok::Tokenizer::load(tokenizerPath, tokenizer); !s) {
       std::fprintf(stderr, "kiln-run: %s\n", s.message().c_str());

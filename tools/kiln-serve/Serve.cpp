@@ -20,8 +20,11 @@ Status number(const JsonValue &v, const std::string &field, double lo, double hi
   if (!v.isNumber())
     return bad(field, "must be a number");
   out = v.asNumber();
-  if (!(out >= lo && out <= hi))
-    return bad(field, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  if (!(out >= lo && out <= hi)) {
+    char range[64];
+    std::snprintf(range, sizeof range, "must be in [%g, %g]", lo, hi);
+    return bad(field, range);
+  }
   return Status::ok();
 }
 
@@ -183,6 +186,16 @@ std::string jsonString(const std::string &s) {
     }
   }
   return out + "\"";
+}
+
+std::string choiceJson(const std::string &text, const std::string &logprobs, const std::string &finish) {
+  return "{\"index\": 0, \"text\": " + jsonString(text) + ", \"logprobs\": " + logprobs +
+         ", \"finish_reason\": " + (finish.empty() ? "null" : jsonString(finish)) + "}";
+}
+
+std::string usageJson(size_t prompt, size_t completion) {
+  return "{\"prompt_tokens\": " + std::to_string(prompt) + ", \"completion_tokens\": " +
+         std::to_string(completion) + ", \"total_tokens\": " + std::to_string(prompt + completion) + "}";
 }
 
 std::string errorBody(const std::string &message, const std::string &type) {

@@ -42,6 +42,11 @@ Status parseCompletion(const std::string &body, CompletionRequest &out);
 
 /// `s` as a JSON string literal (quotes included; `s` is UTF-8).
 std::string jsonString(const std::string &s);
+/// {"index": 0, "text": ..., "logprobs": ..., "finish_reason": ...}: one
+/// choice of an answer or event (`logprobs` JSON; `finish` empty: null).
+std::string choiceJson(const std::string &text, const std::string &logprobs, const std::string &finish);
+/// {"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}.
+std::string usageJson(size_t prompt, size_t completion);
 /// {"error": {"message": ..., "type": ...}}.
 std::string errorBody(const std::string &message, const std::string &type);
 

@@ -63,6 +63,10 @@ struct Live {
   rt::Executor::Outcome outcome;
   Status textError = Status::ok();
   uint64_t id = 0;
+  // The executor's thread only: when the last token came (the request's
+  // arrival before the first), for the latency histograms.
+  std::chrono::steady_clock::time_point last;
+  bool first = true;
 };
 
 /// A Prometheus histogram of seconds (cumulative buckets, sum, count).
@@ -191,17 +195,15 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
     if (Status st = s.tokenizer->encode(cr.promptText, prompt); !st)
       return fail(400, "prompt: " + st.message(), "invalid_request_error");
   auto live = std::make_shared<Live>(*s.tokenizer, cr.stop);
+  live->last = t0;
   // Time to first token from the request's arrival, then the gaps between
   // tokens (on the executor's thread, as each token is made).
-  auto last = std::make_shared<std::chrono::steady_clock::time_point>(t0);
-  auto first = std::make_shared<bool>(true);
   Server *timing = &s;
-  rt::Executor::TokenFn onToken = [live, last, first, timing](uint64_t, int64_t token) {
+  rt::Executor::TokenFn onToken = [live, timing](uint64_t, int64_t token) {
     auto now = std::chrono::steady_clock::now();
-    double gap = std::chrono::duration<double>(now - *last).count();
-    (*first ? timing->ttft : timing->itl).observe(gap);
-    *first = false;
-    *last = now;
+    (live->first ? timing->ttft : timing->itl).observe(std::chrono::duration<double>(now - live->last).count());
+    live->first = false;
+    live->last = now;
     std::string ready;
     bool stopped = false;
     if (Status st = live->text.push(token, ready, stopped); !st) {
@@ -259,11 +261,8 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
         return fail(500, "logprobs: " + st.message(), "server_error");
       }
     }
-    res.set_content(head + ", \"choices\": [{\"index\": 0, \"text\": " + serve::jsonString(text) +
-                        ", \"logprobs\": " + logprobs + ", \"finish_reason\": \"" + finishReason(*live, maxTokens) +
-                        "\"}], \"usage\": {\"prompt_tokens\": " + std::to_string(promptLen) +
-                        ", \"completion_tokens\": " + std::to_string(n) +
-                        ", \"total_tokens\": " + std::to_string(promptLen + n) + "}}",
+    res.set_content(head + ", \"choices\": [" + serve::choiceJson(text, logprobs, finishReason(*live, maxTokens)) +
+                        "], \"usage\": " + serve::usageJson(promptLen, n) + "}",
                     "application/json");
     log(200, promptLen, n);
     return;
@@ -283,8 +282,8 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
         }
         std::string out;
         while (!live->chunks.empty()) {
-          out += "data: " + head + ", \"choices\": [{\"index\": 0, \"text\": " +
-                 serve::jsonString(live->chunks.front()) + ", \"logprobs\": null, \"finish_reason\": null}]}\n\n";
+          out += "data: " + head + ", \"choices\": [" + serve::choiceJson(live->chunks.front(), "null", "") +
+                 "]}\n\n";
           live->chunks.pop_front();
         }
         bool done = live->done;
@@ -295,10 +294,8 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
           if (!st)
             out += "data: " + serve::errorBody(st.message(), "server_error") + "\n\n";
           else
-            out += "data: " + head + ", \"choices\": [{\"index\": 0, \"text\": \"\", \"logprobs\": null, " +
-                   "\"finish_reason\": \"" + finishReason(*live, maxTokens) + "\"}], \"usage\": {\"prompt_tokens\": " +
-                   std::to_string(promptLen) + ", \"completion_tokens\": " + std::to_string(n) +
-                   ", \"total_tokens\": " + std::to_string(promptLen + n) + "}}\n\n";
+            out += "data: " + head + ", \"choices\": [" + serve::choiceJson("", "null", finishReason(*live, maxTokens)) +
+                   "], \"usage\": " + serve::usageJson(promptLen, n) + "}\n\n";
           out += "data: [DONE]\n\n";
         }
         if (!out.empty() && !sink.write(out.data(), out.size()))
@@ -391,12 +388,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (tokenizerPath.empty()) {
-    if (!em.tokenizer) {
+    std::optional<std::string> path = em.tokenizerPath(lo.weights);
+    if (!path) {
       std::fprintf(stderr, "kiln-serve: %s was compiled from a model without tokenizer.json: pass --tokenizer\n",
                    engine.c_str());
       return 1;
     }
-    tokenizerPath = (lo.weights.empty() ? em.modelSource : lo.weights) + "/" + *em.tokenizer;
+    tokenizerPath = *path;
   }
   tok::Tokenizer tokenizer;
   if (st = tok::Tokenizer::load(tokenizerPath, tokenizer); !st) {
