@@ -4,7 +4,9 @@
   peak   torch.matmul 8192 x 8192 x 8192: the measured dense bf16 peak
   gemm   F.linear (cuBLAS) at kiln's prefill GEMM shapes of a Llama shape:
          the merged QKV projection, the output projection, the merged
-         gate/up projection and the down projection, M = the prompt tokens
+         gate/up projection and the down projection, M = the prompt tokens;
+         timed back to back (ms: operands partly in L2 from the last call)
+         and with L2 evicted before each call (ms_cold)
   sdpa   scaled_dot_product_attention, batch 1, causal, the model's query and
          KV heads (enable_gqa=True), forced to the flash backend
 
@@ -22,12 +24,23 @@ SHAPES = {  # hidden, intermediate, heads, kv heads, head dim (peer_decode.py's 
 }
 
 
-def time_ms(fn, reps=20):
+_flush = None
+
+
+def time_ms(fn, reps=20, cold=False):
+    """Median of reps timed calls. cold: a 256 MB write before each call
+    evicts L2 (50 MB on the H100), as a kernel inside a model's forward
+    pass finds it (its weights not read since the last step)."""
+    global _flush
+    if cold and _flush is None:
+        _flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
     for _ in range(3):
         fn()
     s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times = []
     for _ in range(reps):
+        if cold:
+            _flush.zero_()
         s.record(); fn(); e.record(); torch.cuda.synchronize()
         times.append(s.elapsed_time(e))
     times.sort()
@@ -56,8 +69,9 @@ def main():
                 act = torch.randn(M, K, device=dev, dtype=torch.bfloat16)
                 w = torch.randn(N, K, device=dev, dtype=torch.bfloat16) * 0.02
                 ms = time_ms(lambda: F.linear(act, w))
+                cold = time_ms(lambda: F.linear(act, w), cold=True)
                 rows.append(dict(name=name, M=M, N=N, K=K, ms=round(ms, 4),
-                                 tflops=round(2 * M * N * K / ms / 1e9, 1)))
+                                 tflops=round(2 * M * N * K / ms / 1e9, 1), ms_cold=round(cold, 4)))
         att = []
         for T in a.sdpa_tokens:
             q = torch.randn(1, NH, T, D, device=dev, dtype=torch.bfloat16)

@@ -46,11 +46,12 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
                   f"({what})")
 print()
 # GEMMs: kiln's prefill kernels of the 4096-token profile against cuBLAS at
-# the same shape (matched by FLOPs: 2 M N K, the epilogue adds little).
+# the same shape (matched by FLOPs: 2 M N K, the epilogue adds little), timed
+# back to back and, where peer_kernels.py measured it, with L2 evicted first.
 PROF = re.compile(r"^\s+(\S+)\s+(\S+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%\s+(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)",
                   re.M)
 print(f"{'shape':5} {'kernel':28} {'family':17} {'M':>5} {'N':>6} {'K':>6} {'kiln us':>9} {'TFLOP/s':>8} "
-      f"{'cuBLAS us':>9} {'TFLOP/s':>8} {'kiln/cuBLAS':>11}")
+      f"{'cuBLAS us':>9} {'TFLOP/s':>8} {'kiln/cuBLAS':>11} {'L2-cold us':>10} {'kiln/cold':>9}")
 for s, variant in [(s, v) for s in os.environ.get("SHAPES", "l1b l8b").split() for v in ("", "-mma", "-nows", "-pp", "-nocl", "-cl")]:
     shape = "llama3.2-1b" if s == "l1b" else "llama3.1-8b"
     peers = kern.get(shape, {})
@@ -65,8 +66,10 @@ for s, variant in [(s, v) for s in os.environ.get("SHAPES", "l1b l8b").split() f
             if abs(f - flops) > 0.02 * f:
                 continue
             cu = best["ms"] * 1e3
+            cold = best.get("ms_cold", 0) * 1e3  # cuBLAS with L2 evicted first (peer_kernels.py)
             print(f"{s + variant:5} {name:28} {fam:17} {M:5} {best['N']:6} {best['K']:6} {us:9.1f} {f / us * 1e-6:8.1f} "
-                  f"{cu:9.1f} {best['tflops']:8.1f} {cu / us:11.2f}")
+                  f"{cu:9.1f} {best['tflops']:8.1f} {cu / us:11.2f}" +
+                  (f" {cold:10.1f} {cold / us:9.2f}" if cold else ""))
         elif fam.startswith("attention") and peers.get("sdpa"):
             a = peers["sdpa"][-1]
             print(f"{s + variant:5} {name:28} {fam:17} {a['T']:5} {'':6} {'':6} {us:9.1f} {a['ms'] * 1e3 * a['tflops'] / us:8.1f} "
