@@ -99,12 +99,6 @@ struct EmitOptions {
   /// never (`--no-epilogue-warpgroup`, which also keeps choose-tiling from
   /// pricing them: its `epilogue-warps=false`).
   int epilogueWarpgroup = 1;
-  /// Where two consumer warpgroups share a tile (128 rows), the epilogue
-  /// warps' staging holds one warpgroup's rows at a time, the two taking
-  /// turns, so that the ring keeps the stages choose-tiling priced (2, the
-  /// default: EPIWG = 2); 1 (`kiln compile --epilogue-staging=tile`) stages
-  /// the whole tile at once and gives the ring the stages that remain.
-  int epilogueStaging = 2;
   /// The tensor-core prefill attention multiplies V by P as two bf16/f16
   /// parts (P rounded, then the remainder): P V to f32 precision, as the
   /// host computes it, for twice the P V work. Off: P rounded to the cache

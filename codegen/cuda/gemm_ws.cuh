@@ -131,15 +131,8 @@ __device__ __forceinline__ void gemmStoreStaged(const Args &a, const T *sE, i64 
 // producer's run the element functions from there (gemmStoreStaged: 32
 // adjacent pairs of a row a warp at a time, coalesced) and arrive on
 // `drained`, which a consumer waits on before it stages its next tile.
-// EPIWG = 2 (two consumer warpgroups): the staging holds one warpgroup's
-// 64 rows, which the two take in turns (staged[wg], drained[wg]: the
-// first stages once the second's rows of the previous tile are drained,
-// the second once the first's of this tile are), so that a 128 x 256
-// tile keeps a 4-stage ring beside it (33 KB of staging, not 66). The
-// first warpgroup starts the next tile's main loop while the second
-// waits; it runs up to the ring's depth ahead.
 
-template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1, int EPIWG = 0,
+template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1, bool EPIWG = false,
           int SPLITK = 1>
 __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -147,23 +140,19 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   static_assert(sizeof(T) == 2 && !S::NORM && !S::ARGMAX, "plain 16-bit GEMMs");
   static_assert(BM % 64 == 0 && BM <= 256 && (BN == 64 || BN == 128 || BN == 256), "m64 blocks, wgmma widths");
   static_assert(CLUSTER == 1 || (CLUSTER == 2 && !PINGPONG && BM >= 128), "pairs of cooperative blocks");
-  static_assert(EPIWG == 0 || (!PINGPONG && BM <= 128), "an epilogue warpgroup beside one or two cooperative ones");
-  static_assert(SPLITK == 1 || (!PINGPONG && CLUSTER == 1 && EPIWG == 0), "split-K: cooperative lone blocks");
+  static_assert(!EPIWG || (!PINGPONG && BM <= 128), "an epilogue warpgroup beside one or two cooperative ones");
+  static_assert(SPLITK == 1 || (!PINGPONG && CLUSTER == 1 && !EPIWG), "split-K: cooperative lone blocks");
   // CW consumer warpgroups, each MB m64 blocks of a tile.
   constexpr int BK = 64, CW = PINGPONG ? 2 : BM / 64, MB = PINGPONG ? BM / 64 : 1;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
   constexpr unsigned STAGE_BYTES = (BM + BN) * BK * sizeof(T);
-  // EPIWG 2 with two consumer warpgroups: the staging one warpgroup's rows
-  // at a time (TURNS); otherwise the tile's.
-  constexpr bool TURNS = EPIWG == 2 && CW > 1;
-  static_assert(EPIWG >= 0 && EPIWG <= 2, "epilogue warps: 0 none, 1 the tile staged, 2 a warpgroup at a time");
   extern __shared__ __align__(128) unsigned char smemRaw[];
   unsigned char *smem = smemRaw + (1024 - smemAddr(smemRaw) % 1024) % 1024;
   T *sA = reinterpret_cast<T *>(smem); // [STAGES][BM * BK]
   T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
   constexpr int PITCH = BN + 8;        // a staged row (EPIWG), 16 bytes of padding
-  T *sE = sB + STAGES * BN * BK;       // [BM or, TURNS, 64][PITCH]
-  __shared__ __align__(8) u64 full[STAGES], empty[STAGES], turn[2], staged[2], drained[2];
+  T *sE = sB + STAGES * BN * BK;       // [BM][PITCH]
+  __shared__ __align__(8) u64 full[STAGES], empty[STAGES], turn[2], staged, drained;
   __shared__ int lastPart;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (tid == 0) {
@@ -174,12 +163,8 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
     }
     mbarInit(&turn[0], 4); // a warpgroup's warps, its main loop done
     mbarInit(&turn[1], 4);
-    // Every consumer warp (TURNS: a warpgroup's), its products staged; the
-    // epilogue's warps, the staging read.
-    for (int h = 0; h < 2; ++h) {
-      mbarInit(&staged[h], TURNS ? 4 : CW * 4);
-      mbarInit(&drained[h], 3);
-    }
+    mbarInit(&staged, CW * 4); // every consumer warp, its products staged
+    mbarInit(&drained, 3);     // the epilogue's warps, the staging read
     // The barriers initialised before the copy engine (async proxy) or
     // another block of the cluster completes on them.
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -225,22 +210,11 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       for (i64 unit = firstUnit; unit < units; unit += unitStride, ++mine) {
         i64 m0, c0;
         tileCorner(unit, m0, c0);
-        if constexpr (TURNS) {
-#pragma unroll 1
-          for (int h = 0; h < CW; ++h) {
-            mbarWait(&staged[h], mine & 1);
-            gemmStoreStaged<S, 64, BN, PITCH, 3>(a, sE, m0 + h * 64, c0, rows, warp - producerWarp - 1, lane);
-            __syncwarp();
-            if (lane == 0)
-              mbarArrive(&drained[h]);
-          }
-        } else {
-          mbarWait(&staged[0], mine & 1);
-          gemmStoreStaged<S, BM, BN, PITCH, 3>(a, sE, m0, c0, rows, warp - producerWarp - 1, lane);
-          __syncwarp();
-          if (lane == 0)
-            mbarArrive(&drained[0]);
-        }
+        mbarWait(&staged, mine & 1);
+        gemmStoreStaged<S, BM, BN, PITCH, 3>(a, sE, m0, c0, rows, warp - producerWarp - 1, lane);
+        __syncwarp();
+        if (lane == 0)
+          mbarArrive(&drained);
       }
     }
   } else if (warp == producerWarp) {
@@ -355,18 +329,11 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
         mbarArrive(&turn[wg]);
       if constexpr (EPIWG) {
         // Stage the products (the accumulator layout: row lane / 4 and
-        // + 8, columns 2 (lane % 4) + 8 pn) once the epilogue warps have
-        // read what the staging held: the previous tile's or (TURNS) the
-        // other warpgroup's rows before these.
-        if constexpr (TURNS) {
-          if (wg > 0)
-            mbarWait(&drained[wg - 1], mine & 1);
-          else if (mine > 0)
-            mbarWait(&drained[CW - 1], (mine - 1) & 1);
-        } else if (mine > 0) {
-          mbarWait(&drained[0], (mine - 1) & 1);
-        }
-        T *row0 = sE + ((TURNS ? 0 : rowBase) + (warp % 4) * 16 + (lane >> 2)) * PITCH + 2 * (lane & 3);
+        // + 8, columns 2 (lane % 4) + 8 pn) once the epilogue warpgroup
+        // has read the previous tile's.
+        if (mine > 0)
+          mbarWait(&drained, (mine - 1) & 1);
+        T *row0 = sE + (rowBase + (warp % 4) * 16 + (lane >> 2)) * PITCH + 2 * (lane & 3);
 #pragma unroll
         for (int pn = 0; pn < BN / 8; ++pn) {
           stv2(row0, pn * 8, acc[pn * 4], acc[pn * 4 + 1]);
@@ -374,7 +341,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
         }
         __syncwarp();
         if (lane == 0)
-          mbarArrive(&staged[TURNS ? wg : 0]);
+          mbarArrive(&staged);
       } else {
         auto corner = [&](int pm, int pn, int &r, int &c, int &at) {
           int mb = pm / 4; // pm % 4 is this warp's own 16 rows of the block

@@ -14,9 +14,6 @@ namespace {
 /// cooperative one's stages and staged products take): the H100's 227 KB a
 /// block, less 1 KB for its static barriers and 1 KB to align the stages.
 constexpr int64_t kPingpongStageSmem = 227 * 1024 - 2048;
-// gemmWs with epilogue warps: the block's dynamic shared memory beside its
-// static barriers (under 256 bytes), as choose-tiling prices it.
-constexpr int64_t kEpilogueWarpsSmem = 227 * 1024 - 512;
 
 /// choose-tiling's block_m, block_n, block_k and stages; a tile gemmMma
 /// does not take (an older engine's plan) becomes the nearest it does.
@@ -76,18 +73,16 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       int cluster = options_.cluster && !pingpong && w.bm >= 128 && split == 1 ? 2 : 1;
       // The epilogue in warps of its own (cooperative, up to 128 rows,
       // products in A's dtype, N a multiple of 8), where choose-tiling
-      // chose it: the products' staging (BM rows of BN + 8, or with two
-      // consumer warpgroups taking turns 64) takes shared memory from the
-      // ring, down to the stages that still fit.
+      // chose it: the products' staging (BM rows of BN + 8) takes shared
+      // memory from the ring, down to the stages that still fit.
       bool epiwg = (options_.epilogueWarpgroup == 2 ||
                     (options_.epilogueWarpgroup == 1 && tileInt(kernel_, "epilogue_warps", 0) == 1)) &&
                    !pingpong && w.bm <= 128 && g.stageable && N % 8 == 0 && split == 1;
-      bool turns = epiwg && options_.epilogueStaging == 2 && w.bm == 128;
-      int64_t staging = epiwg ? w.stagingBytes(2, turns) : 0;
-      while (epiwg && w.stages > 2 && w.smemBytes() + staging + 1024 > kEpilogueWarpsSmem)
+      int64_t staging = epiwg ? w.stagingBytes() : 0;
+      while (epiwg && w.stages > 2 && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
         --w.stages;
-      if (epiwg && w.smemBytes() + staging + 1024 > kEpilogueWarpsSmem)
-        epiwg = turns = false, staging = 0, w.stages = t.stages;
+      if (epiwg && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
+        epiwg = false, staging = 0, w.stages = t.stages;
       bm = w.bm, bn = w.bn;
       if (pingpong)
         split = 1;
@@ -101,7 +96,7 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
                           "kiln::gemmWs<S, {2}, {3}, {4}, {5}, {7}{8}>(a, maps); }\n",
                           out.threads, kernel_.getSymName(), w.bm, w.bn, w.stages, pingpong ? "true" : "false",
                           cluster > 1 ? "KILN_CLUSTER_DIMS(2) " : "", cluster,
-                          epiwg ? (turns ? ", 2" : ", 1") : split > 1 ? ", 0, " + std::to_string(split) : "");
+                          epiwg ? ", true" : split > 1 ? ", false, " + std::to_string(split) : "");
     } else {
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
                           "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}{9}>(a); }\n",

@@ -319,10 +319,8 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           out.push_back(tl);
           // The epilogue in warps of its own (gemmWs's EPIWG: sm_90a, BK =
           // 64, up to 128 rows, one block an SM), offered beside each
-          // four-stage tile: its products' staging (BM rows of BN + 8, 64
-          // at a time where two consumer warpgroups take turns, as the
-          // emitter builds it by default) leaves room for the deepest ring
-          // that still fits (128 x 256: 4 stages in turns). Priced from
+          // four-stage tile: its products' staging (BM rows of BN + 8)
+          // leaves room for the deepest ring that still fits. Priced from
           // the H100's runs 11-12 (bench/PREFILL.md item 21), not from a
           // model of its overlap: 7% off the tile's time where a block
           // takes enough tiles for the overlap to pay (2.5 waves with a
@@ -330,16 +328,15 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
           // down projections 5-14% faster, gate/up 3%), none where it
           // takes fewer (512-token chunks: 3-8% slower, and the 8B's
           // default engine 1.5% slower with a 6.8-wave gate/up).
-          int64_t staged = g.stagingBytes(s.elementBytes, /*turns=*/true);
+          int64_t staged = g.stagingBytes(s.elementBytes);
           double minWaves = s.epilogueLoads ? 2.5 : 8.0;
           if (split == 1 && s.epilogueWarps && hopper && bk == 64 && bm <= 128 && stages == 4 && perSm == 1 &&
               static_cast<double>(tiles) >= minWaves * t.smCount) {
             target::GemmTileShape ring = g;
-            const int64_t limit = t.smemPerBlockBytes - 512; // the block's barriers
-            while (ring.stages > 2 && ring.smemBytes(s.elementBytes) + 1024 + staged > limit)
+            while (ring.stages > 2 && ring.smemBytes(s.elementBytes) + 1024 + staged > t.smemPerBlockBytes)
               --ring.stages;
             int64_t ewSmem = ring.smemBytes(s.elementBytes) + 1024 + staged;
-            if (ewSmem <= limit) {
+            if (ewSmem <= t.smemPerBlockBytes) {
               Tiling ew = tl;
               ew.timeUs = std::max(compute * 0.93, memory) * 1e6 + launchUs(t);
               ew.params = {{"block_m", bm},          {"block_n", bn},   {"block_k", bk},

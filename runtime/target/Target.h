@@ -70,11 +70,8 @@ struct GemmTileShape {
   }
   int64_t smemBytes(int64_t elementBytes = 2) const { return stages * (bm + bn) * bk * elementBytes; }
   /// gemmWs's staged products with epilogue warps: BM rows of BN + 8 (16
-  /// bytes of padding a row keep both sides' accesses conflict-free), or
-  /// with `turns` one consumer warpgroup's 64 rows at a time.
-  int64_t stagingBytes(int64_t elementBytes = 2, bool turns = false) const {
-    return (turns ? std::min<int64_t>(bm, 64) : bm) * (bn + 8) * elementBytes;
-  }
+  /// bytes of padding a row keep both sides' accesses conflict-free).
+  int64_t stagingBytes(int64_t elementBytes = 2) const { return bm * (bn + 8) * elementBytes; }
   /// BM, BN in {64, 128, 256} but not both 256 (the accumulators would
   /// spill), BK 32 or 64, 2 to 4 stages.
   bool supported() const {

@@ -128,11 +128,11 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
             # The boxes are the tile's rows, halved where a block pair shares
             # an operand by multicast (gemmWs's CLUSTER, __cluster_dims__).
             src = (sources or {}).get(k["name"], "")
-            t = re.search(r"gemmWs<S, (\d+), (\d+), (\d+), (true|false), (\d+)(?:, (\d)(?:, (\d+))?)?>", src)
+            t = re.search(r"gemmWs<S, (\d+), (\d+), (\d+), (true|false), (\d+)(?:, (true|false)(?:, (\d+))?)?>", src)
             if not t:
                 errors.append(f"{k['name']}: takes tensor maps but is no gemmWs")
                 continue
-            bm, bn, stages, cl, ew = int(t[1]), int(t[2]), int(t[3]), int(t[5]), int(t[6] or 0)
+            bm, bn, stages, cl, ew = int(t[1]), int(t[2]), int(t[3]), int(t[5]), t[6] == "true"
             split = int(t[7] or 1)
             splits += split > 1
             # Split-K: decode's lone row tiles, cooperative blocks without
@@ -143,15 +143,13 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
                 errors.append(f"{k['name']}: split-K {split} of a {bm} x {bn} tile, workspace {k['workspace']}")
             gated = "GATE = 1," in src
             clustered += cl > 1
-            epiwg += ew > 0
+            epiwg += ew
             if ew:
                 # Consumer warpgroups and the producer's whole warpgroup; the
-                # stages and the staged products, BM rows of BN + 8 or, where
-                # two consumer warpgroups take turns (EPIWG 2, the default at
-                # 128 rows), 64; 1 KB to align.
-                smem = stages * (bm + bn) * 64 * 2 + (64 if ew == 2 else bm) * (bn + 8) * 2 + 1024
+                # stages and BM rows of BN + 8 staged products, 1 KB to align.
+                smem = stages * (bm + bn) * 64 * 2 + bm * (bn + 8) * 2 + 1024
                 if t[4] == "true" or bm > 128 or k["threads"] != bm // 64 * 128 + 128 or \
-                        k["smem"] != smem or smem > 227 * 1024 or (ew == 2) != (bm == 128):
+                        k["smem"] != smem or smem > 227 * 1024:
                     errors.append(f"{k['name']}: epilogue warps beside a {bm} x {bn} tile, {stages} stages: "
                                   f"{k['threads']} threads, {k['smem']} bytes of shared memory")
             if (cl > 1) != ("KILN_CLUSTER_DIMS(2)" in src) or a["box"][0] != bm // cl or \

@@ -296,7 +296,6 @@ int compile(const CompileOptions &o) {
   eo.attentionBlockKv = o.build.attentionBlockKv;
   eo.cluster = o.build.cluster;
   eo.epilogueWarpgroup = o.build.epilogueWarpgroup;
-  eo.epilogueStaging = o.build.epilogueStaging;
   std::vector<codegen::EmittedKernel> kernels;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.build.model + " failed (see the diagnostics above)");

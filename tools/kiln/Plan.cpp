@@ -289,7 +289,6 @@ int plan(const PlanOptions &po) {
   eo.attentionBlockKv = o.attentionBlockKv;
   eo.cluster = o.cluster;
   eo.epilogueWarpgroup = o.epilogueWarpgroup;
-  eo.epilogueStaging = o.epilogueStaging;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.model + " failed (see the diagnostics above)");
   MemoryPlan m;

@@ -31,7 +31,6 @@ struct BuildOptions {
                                   // (--attention-ws[=pingpong] | --no-attention-ws)
   int64_t attentionBlockKv = 0;   // the prefill attention's key tile (--attention-block-kv N; 0: the cost model's)
   bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)
-  int epilogueStaging = 2;        // their staging: 2 a warpgroup's rows in turns, 1 the whole tile
   int epilogueWarpgroup = 1;      // gemmWs's epilogue in warps of its own: 1 where the cost model says,
                                   // 2 always (--epilogue-warpgroup), 0 never (--no-epilogue-warpgroup)
   /// Decode batch buckets (--decode-buckets 1,8,64): each smaller than

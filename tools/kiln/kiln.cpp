@@ -53,8 +53,7 @@ int usage() {
                   "                    [--threads N] [--embed-weights]\n"
                   "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
                   "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
-                  "                    [--cluster] [--[no-]epilogue-warpgroup] [--epilogue-staging=turns|tile]\n"
-                  "                    [--exact-attention]\n"
+                  "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention]\n"
                   "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
                   "                    [--quiet]\n"
                   "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
@@ -392,10 +391,6 @@ int main(int argc, char **argv) {
         b.epilogueWarpgroup = 2;
       else if (cmd == "compile" && a == "--no-epilogue-warpgroup")
         b.epilogueWarpgroup = 0;
-      else if (cmd == "compile" && a == "--epilogue-staging=tile")
-        b.epilogueStaging = 1;
-      else if (cmd == "compile" && a == "--epilogue-staging=turns")
-        b.epilogueStaging = 2;
       else if (cmd == "compile" && a == "--threads") {
         int64_t n = 0;
         ok = number(n) && n > 0 && n <= 256;
