@@ -71,13 +71,22 @@ Status loadChatTemplate(const std::string &dir, ChatTemplate &out) {
   return Status::ok();
 }
 
-Status applyChatTemplate(const ChatTemplate &t, const format::JsonValue &messages, const format::JsonValue *tools,
+Status setChatTemplateSource(ChatTemplate &t, const std::string &source, const std::string &origin) {
+  jinja::Template program;
+  if (Status s = jinja::Template::parse(source, program); !s)
+    return Status::error(origin + ": " + s.message());
+  t.program = std::move(program);
+  t.origin = origin;
+  return Status::ok();
+}
+
+Status applyChatTemplate(const ChatTemplate &t, const jinja::Value &messages, const jinja::Value &tools,
                          bool addGenerationPrompt, std::string &out) {
   if (!t.present())
     return Status::error("the model has no chat template");
   jinja::Dict context = t.tokens;
-  context.emplace_back("messages", jinja::Value::fromJson(messages));
-  context.emplace_back("tools", tools && !tools->isNull() ? jinja::Value::fromJson(*tools) : jinja::Value::none());
+  context.emplace_back("messages", messages);
+  context.emplace_back("tools", tools.defined() ? tools : jinja::Value::none());
   context.emplace_back("add_generation_prompt", jinja::Value::of(addGenerationPrompt));
   return t.program.render(context, out);
 }

@@ -34,9 +34,13 @@ struct ChatTemplate {
 /// parse, or a tokenizer_config.json that is not JSON, is.
 Status loadChatTemplate(const std::string &dir, ChatTemplate &out);
 
-/// Renders `messages` (a JSON array of objects with a string `role`), with
-/// `tools` (a JSON array, or null for none) and `addGenerationPrompt`.
-Status applyChatTemplate(const ChatTemplate &t, const format::JsonValue &messages, const format::JsonValue *tools,
+/// Replaces `t`'s template with `source` (a Jinja file's text, from
+/// `origin`), keeping the special tokens loadChatTemplate found.
+Status setChatTemplateSource(ChatTemplate &t, const std::string &source, const std::string &origin);
+
+/// Renders `messages` (a list of dicts with a string `role`), with `tools`
+/// (a list; undefined or none for none) and `addGenerationPrompt`.
+Status applyChatTemplate(const ChatTemplate &t, const jinja::Value &messages, const jinja::Value &tools,
                          bool addGenerationPrompt, std::string &out);
 
 } // namespace kiln::chat

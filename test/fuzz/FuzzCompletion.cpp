@@ -1,4 +1,5 @@
-// libFuzzer: kiln-serve's request parser must refuse or accept any body,
+// libFuzzer: kiln-serve's request parsers (completions and chat) must refuse
+// or accept any body,
 // never crash or hang; what it accepts is in range, and a prompt or stop
 // string written back as a JSON string parses to itself.
 #include "runtime/format/Json.h"
@@ -15,9 +16,34 @@ void roundTrips(const std::string &s) {
 }
 } // namespace
 
+namespace {
+// A chat request's messages: a non-empty list of dicts, each with a
+// non-empty string role and content a string or none if any.
+void chatChecks(const kiln::serve::CompletionRequest &r) {
+  using kiln::jinja::Value;
+  if (r.messages.kind != Value::Kind::List || r.messages.list->empty())
+    __builtin_trap();
+  for (const Value &m : *r.messages.list) {
+    const Value *role = m.get("role"), *content = m.get("content");
+    if (!role || role->kind != Value::Kind::String || role->string.empty() ||
+        (content && content->kind != Value::Kind::String && content->kind != Value::Kind::None))
+      __builtin_trap();
+  }
+  if (r.tools.defined() && r.tools.kind != Value::Kind::List)
+    __builtin_trap();
+}
+} // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kiln::serve::CompletionRequest r;
-  if (!kiln::serve::parseCompletion(std::string(reinterpret_cast<const char *>(data), size), r))
+  const std::string body(reinterpret_cast<const char *>(data), size);
+  if (kiln::serve::parseChat(body, r)) {
+    chatChecks(r);
+    if (r.options.maxTokens < 1 || r.stop.size() > 16 || (r.includeUsage && !r.stream) ||
+        (r.logprobs >= 0 && r.stream))
+      __builtin_trap();
+  }
+  if (!kiln::serve::parseCompletion(body, r))
     return 0;
   if (r.options.maxTokens < 1 || r.options.sampling.temperature < 0 || r.options.sampling.temperature > 2 ||
       !(r.options.sampling.topP > 0 && r.options.sampling.topP <= 1) || r.stop.size() > 16 ||

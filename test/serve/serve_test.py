@@ -24,12 +24,21 @@
 - /metrics: the counters and the time-to-first-token and inter-token
   latency histograms;
 - a client that goes away mid-stream has its request cancelled;
+- chat completions through a chat template ([INST]-style, --chat-template):
+  the greedy answer equals a completion of the prompt Python's jinja2 renders
+  from the same template (the fixture test/chat/templates/inst-style),
+  streamed or not, with usage when stream_options asks; logprobs; the
+  template's own error (roles out of order) and malformed chat requests
+  answered 400; a server without a template answers chat 400 and still
+  completes;
+- the official `openai` client against both endpoints, streamed and not;
 - --api-key: 401 without the key, 200 with it;
 - SIGTERM: the server stops and exits 0.
 
   serve_test.py --bin build/bin --model test/models/hf/llama
 """
-import argparse, http.client, json, os, random, re, signal, socket, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, re, shutil, signal, socket, subprocess, sys, tempfile, threading, \
+    time
 import urllib.error, urllib.request
 
 from tokenizers import Tokenizer
@@ -77,6 +86,115 @@ def stream(url, body):
     return code, events
 
 
+def rendered_matches(url, convo, tmpl_src, tokens, what):
+    """A greedy chat answer equals the completion of jinja2's rendering of
+    the conversation; returns the chat answer and the completion."""
+    import jinja_test
+    rendered = jinja_test.ENV.from_string(tmpl_src).render(**tokens, messages=convo, tools=None,
+                                                           add_generation_prompt=True)
+    greedy = {"max_tokens": 12, "temperature": 0}
+    code, want = complete(url, dict(greedy, prompt=rendered))
+    check(code == 200, f"{what}: completion of the rendered chat: {code} {want}")
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo))
+    r = json.loads(text)
+    check(code == 200 and r["object"] == "chat.completion" and r["id"].startswith("chatcmpl-"),
+          f"{what}: chat: {code} {r}")
+    if code == 200:
+        check(r["choices"][0]["message"] == {"role": "assistant", "content": want["choices"][0]["text"]},
+              f"{what}: chat answer {r['choices'][0]['message']} != the completion of jinja2's prompt "
+              f"{want['choices'][0]['text']!r}")
+        check(r["usage"] == want["usage"], f"{what}: chat usage {r['usage']} != {want['usage']}")
+    return r, want
+
+
+def chat_checks(url, tmpl_src, tokens):
+    """/v1/chat/completions against /v1/completions of jinja2's rendering."""
+    convo = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"},
+             {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "Name three colours."}]
+    r, want = rendered_matches(url, convo, tmpl_src, tokens, "[INST]")
+    code = 200 if "choices" in r else 400
+    greedy = {"max_tokens": 12, "temperature": 0}
+    if code != 200:
+        return
+    msg = r["choices"][0]["message"]
+    check(r["choices"][0]["finish_reason"] == want["choices"][0]["finish_reason"], "chat finish reason")
+    # Content as text parts gives the same prompt.
+    parts = [dict(m, content=[{"type": "text", "text": m["content"][:3]}, {"type": "text", "text": m["content"][3:]}])
+             for m in convo]
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=parts))
+    check(code == 200 and json.loads(text)["choices"][0]["message"] == msg, f"text parts: {code} {text[:200]}")
+    # Streamed: role first, deltas adding up, the finish reason, the usage chunk.
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo, stream=True,
+                                                        stream_options={"include_usage": True}))
+    events = [e[len("data: "):] for e in text.split("\n\n") if e.startswith("data: ")]
+    check(code == 200 and events[-1] == "[DONE]", f"chat stream: {code} {events[-2:]}")
+    chunks = [json.loads(e) for e in events[:-1]]
+    check(all(c["object"] == "chat.completion.chunk" for c in chunks), "chunk objects")
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    check(deltas and deltas[0].get("role") == "assistant" and all("role" not in d for d in deltas[1:]),
+          f"the role in the first delta only: {deltas[:2]}")
+    check("".join(d.get("content", "") for d in deltas) == msg["content"], "chat deltas add up to the answer")
+    check(chunks[-2]["choices"][0]["finish_reason"] == r["choices"][0]["finish_reason"], f"{chunks[-2]}")
+    check(chunks[-1]["choices"] == [] and chunks[-1]["usage"] == r["usage"], f"usage chunk {chunks[-1]}")
+    # logprobs: the chat shape, greedy tokens the most likely of their top 2.
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo, logprobs=True, top_logprobs=2))
+    lp = json.loads(text)["choices"][0]["logprobs"] if code == 200 else None
+    check(lp and len(lp["content"]) == r["usage"]["completion_tokens"] and
+          all(len(e["top_logprobs"]) == 2 and e["logprob"] >= e["top_logprobs"][1]["logprob"] - 1e-5 and
+              bytes(e["bytes"]).decode("utf-8", "replace") == e["token"] for e in lp["content"]),
+          f"chat logprobs: {code} {str(lp)[:300]}")
+    # The template's own refusal, and malformed chat requests: 400 naming it.
+    bad = [({"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]}, "alternate"),
+           ({"messages": []}, "messages"),
+           ({"messages": "hi"}, "messages"),
+           ({"prompt": "hi"}, "prompt"),
+           ({"messages": [{"content": "no role"}]}, "role"),
+           ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+            "image_url"),
+           ({"messages": [{"role": "user", "content": 5}]}, "content"),
+           ({"messages": convo, "tool_choice": "required"}, "tool_choice"),
+           ({"messages": convo, "top_logprobs": 2}, "logprobs"),
+           ({"messages": convo, "response_format": {"type": "json_object"}}, "response_format"),
+           ({"messages": convo, "stream_options": {"include_usage": True}}, "stream_options")]
+    for body, word in bad:
+        code, text = call(url, "/v1/chat/completions", body)
+        msg = json.loads(text).get("error", {}).get("message", "") if text.startswith("{") else text
+        check(code == 400 and word in msg, f"chat {json.dumps(body)[:80]}: {code} {msg!r} should name {word!r}")
+
+
+def openai_checks(url):
+    """The official client against both endpoints, streamed and not."""
+    from openai import OpenAI
+    client = OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+    models = client.models.list()
+    check(models.data[0].id == "llama", f"openai models: {models}")
+    c = client.completions.create(model="llama", prompt="Once upon", max_tokens=10, temperature=0)
+    code, raw = complete(url, {"prompt": "Once upon", "max_tokens": 10, "temperature": 0})
+    check(c.choices[0].text == raw["choices"][0]["text"] and c.usage.completion_tokens == raw["usage"]["completion_tokens"],
+          f"openai completion {c.choices[0].text!r} != {raw['choices'][0]['text']!r}")
+    s = client.completions.create(model="llama", prompt="Once upon", max_tokens=10, temperature=0, stream=True)
+    check("".join(e.choices[0].text for e in s if e.choices) == c.choices[0].text, "openai streamed completion")
+    msgs = [{"role": "user", "content": "Tell me a story."}]
+    r = client.chat.completions.create(model="llama", messages=msgs, max_tokens=10, temperature=0, seed=1)
+    check(r.choices[0].message.role == "assistant" and r.choices[0].finish_reason in ("stop", "length") and
+          r.usage.completion_tokens >= 1, f"openai chat: {r}")
+    s = client.chat.completions.create(model="llama", messages=msgs, max_tokens=10, temperature=0, seed=1,
+                                       stream=True, stream_options={"include_usage": True})
+    text, usage = "", None
+    for e in s:
+        if e.choices:
+            text += e.choices[0].delta.content or ""
+        if e.usage:
+            usage = e.usage
+    check(text == r.choices[0].message.content, f"openai streamed chat {text!r} != {r.choices[0].message.content!r}")
+    check(usage is not None and usage.completion_tokens == r.usage.completion_tokens, f"openai stream usage {usage}")
+    try:
+        client.chat.completions.create(model="other", messages=msgs)
+        check(False, "openai: an unknown model was answered")
+    except Exception as e:
+        check(getattr(e, "status_code", None) == 404, f"openai unknown model: {e!r}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -88,7 +206,15 @@ def main():
                     engine], check=True)
     tok_path = f"{a.model}/tokenizer.json"
     tok = Tokenizer.from_file(tok_path)
-    p, url = start(a.bin, engine, tok_path)
+    # The tokenizer beside the [INST]-style fixture's tokenizer_config.json
+    # (its chat template among named ones, its special tokens).
+    chat_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chat")
+    sys.path.insert(0, chat_dir)
+    import jinja_test
+    os.makedirs(f"{tmp}/tok")
+    shutil.copy(tok_path, f"{tmp}/tok/tokenizer.json")
+    shutil.copy(f"{chat_dir}/templates/inst-style/tokenizer_config.json", f"{tmp}/tok/")
+    p, url = start(a.bin, engine, f"{tmp}/tok/tokenizer.json")
     try:
         code, body = call(url, "/health")
         check(code == 200 and json.loads(body)["status"] == "ok", f"/health: {code} {body}")
@@ -111,6 +237,9 @@ def main():
         check(r["usage"] == {"prompt_tokens": 9, "completion_tokens": len(ids), "total_tokens": 9 + len(ids)},
               f"usage {r['usage']}")
         check(r["choices"][0]["finish_reason"] == ("length" if len(ids) == 24 else "stop"), f"finish {r}")
+
+        chat_checks(url, jinja_test.chat_source(f"{tmp}/tok"), jinja_test.special_tokens(f"{tmp}/tok"))
+        openai_checks(url)
 
         # logprobs: greedy, so each token is the most likely of its top 3.
         code, r = complete(url, dict(greedy, logprobs=3))
@@ -298,6 +427,19 @@ def main():
         code, _ = call(url, "/v1/completions", {"prompt": "a", "max_tokens": 2},
                        headers={"Authorization": "Bearer s3cret"})
         check(code == 200, f"with the key: {code}")
+        # No chat template (the tiny model has none): chat is a clear 400.
+        code, text = call(url, "/v1/chat/completions", {"messages": [{"role": "user", "content": "a"}]},
+                          headers={"Authorization": "Bearer s3cret"})
+        check(code == 400 and "no chat template" in text, f"chat without a template: {code} {text}")
+    finally:
+        p.send_signal(signal.SIGINT)
+        check(p.wait(timeout=30) == 0, "SIGINT: exit 0")
+    # --chat-template: a Jinja file (the Llama 3-style fixture) for a model
+    # without one.
+    llama3 = os.path.join(chat_dir, "templates", "llama3-style", "chat_template.jinja")
+    p, url = start(a.bin, engine, tok_path, "--chat-template", llama3)
+    try:
+        rendered_matches(url, [{"role": "user", "content": "Hi"}], open(llama3).read(), {}, "--chat-template")
     finally:
         p.send_signal(signal.SIGINT)
         check(p.wait(timeout=30) == 0, "SIGINT: exit 0")

@@ -94,7 +94,9 @@ int main(int argc, char **argv) {
       const format::JsonValue *m = c.find("messages"), *tools = c.find("tools"), *g = c.find("add_generation_prompt");
       if (!m)
         return fail("case " + std::to_string(i) + " has no messages");
-      s = chat::applyChatTemplate(t, *m, tools, g && g->isBool() && g->asBool(), text);
+      s = chat::applyChatTemplate(t, jinja::Value::fromJson(*m),
+                                  tools && !tools->isNull() ? jinja::Value::fromJson(*tools) : jinja::Value(),
+                                  g && g->isBool() && g->asBool(), text);
     }
     out += i ? ",\n" : "\n";
     out += s ? "{\"text\": " + quote(text) + "}" : "{\"error\": " + quote(s.message()) + "}";

@@ -3,6 +3,7 @@
 
 #include "runtime/format/Json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -39,8 +40,44 @@ Status integer(const JsonValue &v, const std::string &field, int64_t lo, int64_t
 
 } // namespace
 
-Status parseCompletion(const std::string &body, CompletionRequest &out) {
+namespace {
+
+// A chat message as the template sees it: its fields, with content parts
+// ([{"type": "text", "text": ...}, ...]) joined into one string.
+Status chatMessage(const JsonValue &m, size_t index, jinja::Value &out) {
+  const std::string at = "messages[" + std::to_string(index) + "]";
+  if (!m.isObject())
+    return bad(at, "must be an object");
+  const JsonValue *role = m.find("role");
+  if (!role || !role->isString() || role->asString().empty())
+    return bad(at + ".role", "must be a non-empty string");
+  out = jinja::Value::fromJson(m);
+  const JsonValue *content = m.find("content");
+  if (!content)
+    return Status::ok();
+  if (content->isArray()) {
+    std::string text;
+    for (const JsonValue &part : content->asArray()) {
+      const JsonValue *type = part.isObject() ? part.find("type") : nullptr;
+      const JsonValue *t = part.isObject() ? part.find("text") : nullptr;
+      if (!type || !type->isString())
+        return bad(at + ".content", "parts must be objects with a type");
+      if (type->asString() != "text")
+        return bad(at + ".content", "has a '" + type->asString() + "' part: kiln-serve takes text parts only");
+      if (!t || !t->isString())
+        return bad(at + ".content", "a text part needs a string 'text'");
+      text += t->asString();
+    }
+    out.set("content", jinja::Value::of(text));
+  } else if (!content->isString() && !content->isNull()) {
+    return bad(at + ".content", "must be a string, null or an array of text parts");
+  }
+  return Status::ok();
+}
+
+Status parseRequest(const std::string &body, bool chat, CompletionRequest &out) {
   out = CompletionRequest{};
+  out.chat = chat;
   out.options.maxTokens = 16;
   out.options.sampling.temperature = 1.0f;
   JsonValue root;
@@ -49,14 +86,69 @@ Status parseCompletion(const std::string &body, CompletionRequest &out) {
   if (!root.isObject())
     return Status::error("the body must be a JSON object");
   bool prompt = false;
+  bool chatLogprobs = false;
+  int64_t topLogprobs = -1;
   for (const auto &[key, v] : root.asObject()) {
     double d = 0;
     int64_t i = 0;
-    if (key == "model") {
+    if (chat && key == "messages") {
+      prompt = true;
+      if (!v.isArray() || v.asArray().empty())
+        return bad(key, "must be a non-empty array of messages");
+      jinja::List list;
+      for (size_t m = 0; m < v.asArray().size(); ++m) {
+        jinja::Value msg;
+        if (Status s = chatMessage(v.asArray()[m], m, msg); !s)
+          return s;
+        list.push_back(std::move(msg));
+      }
+      out.messages = jinja::Value::of(std::move(list));
+    } else if (chat && key == "tools") {
+      if (!v.isArray() && !v.isNull())
+        return bad(key, "must be an array of tools");
+      for (const JsonValue &t : v.isArray() ? v.asArray() : std::vector<JsonValue>{})
+        if (!t.isObject())
+          return bad(key, "must be an array of objects");
+      if (v.isArray() && !v.asArray().empty())
+        out.tools = jinja::Value::fromJson(v);
+    } else if (chat && key == "tool_choice") {
+      if (!v.isString() || (v.asString() != "auto" && v.asString() != "none"))
+        return bad(key, "must be \"auto\" or \"none\" (kiln-serve does not force a tool call)");
+    } else if (chat && key == "logprobs") {
+      if (!v.isBool() && !v.isNull())
+        return bad(key, "must be true or false");
+      chatLogprobs = v.isBool() && v.asBool();
+    } else if (chat && key == "top_logprobs") {
+      if (!v.isNull()) {
+        if (!v.isInteger() || v.asInt() < 0 || v.asInt() > 20)
+          return bad(key, "must be an integer from 0 to 20");
+        topLogprobs = v.asInt();
+      }
+    } else if (chat && key == "stream_options") {
+      if (!v.isNull()) {
+        if (!v.isObject())
+          return bad(key, "must be an object");
+        for (const auto &[k, x] : v.asObject()) {
+          if (k != "include_usage")
+            return bad(key + "." + k, "is not supported by kiln-serve");
+          if (!x.isBool())
+            return bad(key + "." + k, "must be true or false");
+          out.includeUsage = x.asBool();
+        }
+      }
+    } else if (chat && key == "add_generation_prompt") {
+      if (!v.isBool())
+        return bad(key, "must be true or false");
+      out.addGenerationPrompt = v.asBool();
+    } else if (chat && key == "max_completion_tokens") {
+      if (Status s = integer(v, key, 1, i); !s)
+        return s;
+      out.options.maxTokens = i;
+    } else if (key == "model") {
       if (!v.isString())
         return bad(key, "must be a string");
       out.model = v.asString();
-    } else if (key == "prompt") {
+    } else if (!chat && key == "prompt") {
       prompt = true;
       if (v.isString()) {
         out.promptText = v.asString();
@@ -141,7 +233,7 @@ Status parseCompletion(const std::string &body, CompletionRequest &out) {
       if (d <= 0)
         return bad(key, "must be above 0");
       out.options.sampling.repetitionPenalty = static_cast<float>(d);
-    } else if (key == "logprobs") {
+    } else if (!chat && key == "logprobs") {
       if (!v.isNull()) {
         if (!v.isInteger() || v.asInt() < 0 || v.asInt() > 20)
           return bad(key, "must be an integer from 0 to 20");
@@ -156,15 +248,34 @@ Status parseCompletion(const std::string &body, CompletionRequest &out) {
     }
   }
   if (!prompt)
-    return Status::error("'prompt' is required");
+    return Status::error(chat ? "'messages' is required" : "'prompt' is required");
+  if (chat) {
+    if (topLogprobs >= 0 && !chatLogprobs)
+      return bad("top_logprobs", "needs 'logprobs': true");
+    if (chatLogprobs) {
+      out.logprobs = std::max<int64_t>(0, topLogprobs);
+      out.options.logprobs = true;
+      out.options.topLogprobs = out.logprobs;
+    }
+    if (out.includeUsage && !out.stream)
+      return bad("stream_options", "needs 'stream': true");
+  }
   if (out.stream && out.logprobs >= 0)
     return bad("logprobs", "is not supported with 'stream' yet");
+  if (chat)
+    return Status::ok();
   if (!out.idsGiven && out.promptText.empty())
     return bad("prompt", "must not be empty");
   if (out.idsGiven && out.promptIds.empty())
     return bad("prompt", "must not be empty");
   return Status::ok();
 }
+
+} // namespace
+
+Status parseCompletion(const std::string &body, CompletionRequest &out) { return parseRequest(body, false, out); }
+
+Status parseChat(const std::string &body, CompletionRequest &out) { return parseRequest(body, true, out); }
 
 std::string jsonString(const std::string &s) {
   std::string out = "\"";
@@ -191,6 +302,18 @@ std::string jsonString(const std::string &s) {
 std::string choiceJson(const std::string &text, const std::string &logprobs, const std::string &finish) {
   return "{\"index\": 0, \"text\": " + jsonString(text) + ", \"logprobs\": " + logprobs +
          ", \"finish_reason\": " + (finish.empty() ? "null" : jsonString(finish)) + "}";
+}
+
+std::string chatChoiceJson(const std::string &text, const std::string &logprobs, const std::string &finish,
+                           bool delta, bool role) {
+  std::string body;
+  if (role)
+    body = "\"role\": \"assistant\"";
+  if (!delta || !text.empty() || role)
+    body += std::string(body.empty() ? "" : ", ") + "\"content\": " + jsonString(text);
+  return std::string("{\"index\": 0, \"") + (delta ? "delta" : "message") + "\": {" + body +
+         "}, \"logprobs\": " + logprobs + ", \"finish_reason\": " + (finish.empty() ? "null" : jsonString(finish)) +
+         "}";
 }
 
 std::string usageJson(size_t prompt, size_t completion) {

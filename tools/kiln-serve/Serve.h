@@ -9,6 +9,7 @@
 #ifndef KILN_TOOLS_KILN_SERVE_SERVE_H
 #define KILN_TOOLS_KILN_SERVE_SERVE_H
 
+#include "runtime/chat/Jinja.h"
 #include "runtime/core/StepLoop.h"
 #include "runtime/support/Status.h"
 
@@ -28,6 +29,14 @@ struct CompletionRequest {
   bool stream = false;
   int64_t logprobs = -1; // -1: none; N: each token's log-probability and the N most likely (up to 20)
   rt::RequestOptions options;
+  // A chat request (POST /v1/chat/completions): its messages and tools as
+  // the chat template sees them (a message's content parts joined into one
+  // text), whether the template opens the assistant's turn, and whether a
+  // stream ends with a usage chunk (stream_options.include_usage).
+  bool chat = false;
+  jinja::Value messages, tools;
+  bool addGenerationPrompt = true;
+  bool includeUsage = false;
 };
 
 /// Parses `body` (JSON) into `out`: prompt (a string or an array of token
@@ -40,11 +49,26 @@ struct CompletionRequest {
 /// it.
 Status parseCompletion(const std::string &body, CompletionRequest &out);
 
+/// Parses a chat request's `body`: messages (required: objects with a
+/// string role, and content a string, null, or text parts), tools (an
+/// array, handed to the chat template), tool_choice ("auto" or "none": kiln
+/// does not constrain the output to a call), max_tokens or
+/// max_completion_tokens, logprobs (true/false) with top_logprobs (0 to
+/// 20), stream_options.include_usage, add_generation_prompt (vLLM's), and
+/// the sampling fields of parseCompletion. Refused by name: anything else
+/// (response_format, functions, an image part, ...).
+Status parseChat(const std::string &body, CompletionRequest &out);
+
 /// `s` as a JSON string literal (quotes included; `s` is UTF-8).
 std::string jsonString(const std::string &s);
 /// {"index": 0, "text": ..., "logprobs": ..., "finish_reason": ...}: one
 /// choice of an answer or event (`logprobs` JSON; `finish` empty: null).
 std::string choiceJson(const std::string &text, const std::string &logprobs, const std::string &finish);
+/// A chat choice: {"index": 0, "message": {"role": "assistant", "content":
+/// ...}, ...} or, for a stream's chunk (`delta`), {"index": 0, "delta":
+/// {...}, ...} whose delta holds the role (`role`) and the text, if any.
+std::string chatChoiceJson(const std::string &text, const std::string &logprobs, const std::string &finish,
+                           bool delta, bool role);
 /// {"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}.
 std::string usageJson(size_t prompt, size_t completion);
 /// {"error": {"message": ..., "type": ...}}.

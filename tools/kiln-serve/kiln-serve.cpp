@@ -2,10 +2,13 @@
 //
 //   kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1]
 //              [--port 8000] [--device auto|cuda|host] [--api-key KEY]
-//              [--model-name NAME]
+//              [--model-name NAME] [--chat-template FILE]
 //
 // GET /health, GET /v1/models, GET /metrics (Prometheus text), POST
-// /v1/completions (stream: server-sent events ending in `data: [DONE]`).
+// /v1/completions and POST /v1/chat/completions (stream: server-sent events
+// ending in `data: [DONE]`). Chat requests go through the model's chat
+// template (runtime/chat: the tokenizer's directory, or --chat-template); a
+// model without one answers them 400 and still serves completions.
 // Requests run through one rt::Executor: continuous batching, the prefix
 // cache, per-request sampling and seeds; their text comes from
 // tok::TextStream (stop strings, whole characters). Binds to loopback unless
@@ -16,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/kiln-serve/Serve.h"
 
+#include "runtime/chat/ChatTemplate.h"
 #include "runtime/core/Device.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Model.h"
@@ -35,9 +39,11 @@
 #include <cstdlib>
 #include <ctime>
 #include <deque>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <pthread.h>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -47,7 +53,8 @@ namespace {
 
 int usage() {
   std::fprintf(stderr, "usage: kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1] [--port 8000]\n"
-                       "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n");
+                       "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n"
+                       "                  [--chat-template FILE]\n");
   return 2;
 }
 
@@ -111,6 +118,7 @@ struct Server {
   Histogram itl{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
   rt::Model *model = nullptr;
   const tok::Tokenizer *tokenizer = nullptr;
+  const chat::ChatTemplate *chat = nullptr;
   rt::Executor *executor = nullptr;
   std::string name, apiKey;
   std::atomic<uint64_t> counter{0};
@@ -169,12 +177,45 @@ Status logprobsJson(const tok::Tokenizer &t, const rt::Executor::Outcome &o, int
   return Status::ok();
 }
 
-void completions(Server &s, const httplib::Request &req, httplib::Response &res) {
+/// The chat completions' `logprobs` object: {"content": [{"token",
+/// "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
+Status chatLogprobsJson(const tok::Tokenizer &t, const rt::Executor::Outcome &o, int64_t top, std::string &out) {
+  auto entry = [&](int64_t id, float logprob, std::string &e) -> Status {
+    std::string piece;
+    KILN_RETURN_IF_ERROR(t.decode({id}, piece));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.7g", logprob);
+    std::string bytes;
+    for (unsigned char c : piece)
+      bytes += (bytes.empty() ? "" : ", ") + std::to_string(c);
+    e = "\"token\": " + serve::jsonString(piece) + ", \"logprob\": " + buf + ", \"bytes\": [" + bytes + "]";
+    return Status::ok();
+  };
+  std::string content;
+  for (size_t i = 0; i < o.tokens.size(); ++i) {
+    std::string e, tops;
+    KILN_RETURN_IF_ERROR(entry(o.tokens[i], i < o.logprobs.size() ? o.logprobs[i] : 0.0f, e));
+    if (i < o.topLogprobs.size())
+      for (size_t k = 0; k < o.topLogprobs[i].size() && static_cast<int64_t>(k) < top; ++k) {
+        std::string te;
+        KILN_RETURN_IF_ERROR(entry(o.topLogprobs[i][k].first, o.topLogprobs[i][k].second, te));
+        tops += (k ? ", {" : "{") + te + "}";
+      }
+    content += (i ? ", {" : "{") + e + ", \"top_logprobs\": [" + tops + "]}";
+  }
+  out = "{\"content\": [" + content + "]}";
+  return Status::ok();
+}
+
+/// POST /v1/completions, or with `chat` /v1/chat/completions: the same
+/// request's life, in either endpoint's shapes.
+void generate(Server &s, const httplib::Request &req, httplib::Response &res, bool chat) {
   auto t0 = std::chrono::steady_clock::now();
   ++s.requests;
+  const char *path = chat ? "/v1/chat/completions" : "/v1/completions";
   auto log = [&](int code, size_t prompt, size_t completion) {
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "kiln-serve: POST /v1/completions %d, %zu prompt + %zu completion tokens, %.1f ms\n", code,
+    std::fprintf(stderr, "kiln-serve: POST %s %d, %zu prompt + %zu completion tokens, %.1f ms\n", path, code,
                  prompt, completion, ms);
   };
   auto fail = [&](int code, const std::string &message, const std::string &type) {
@@ -185,11 +226,25 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
   if (s.stopping)
     return fail(503, "the server is shutting down", "server_error");
   serve::CompletionRequest cr;
-  if (Status st = serve::parseCompletion(req.body, cr); !st)
+  if (Status st = chat ? serve::parseChat(req.body, cr) : serve::parseCompletion(req.body, cr); !st)
     return fail(400, st.message(), "invalid_request_error");
   if (!cr.model.empty() && cr.model != s.name)
     return fail(404, "model '" + cr.model + "' is not served here (this server serves '" + s.name + "')",
                 "invalid_request_error");
+  if (chat) {
+    // The conversation through the chat template, as text; its special
+    // tokens' text (a BOS among them) become those tokens in the encoding.
+    if (!s.chat->present())
+      return fail(400,
+                  "the model has no chat template (tokenizer_config.json's chat_template or chat_template.jinja): "
+                  "use /v1/completions, or start kiln serve with --chat-template FILE",
+                  "invalid_request_error");
+    if (Status st = chat::applyChatTemplate(*s.chat, cr.messages, cr.tools, cr.addGenerationPrompt, cr.promptText);
+        !st)
+      return fail(400, st.message(), "invalid_request_error");
+    if (cr.promptText.empty())
+      return fail(400, "the chat template made an empty prompt of these messages", "invalid_request_error");
+  }
   std::vector<int64_t> prompt = cr.promptIds;
   if (!cr.idsGiven)
     if (Status st = s.tokenizer->encode(cr.promptText, prompt); !st)
@@ -230,10 +285,20 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
   if (Status st = s.executor->submit(prompt, cr.options, onToken, onDone, live->id); !st)
     return fail(st.code() == StatusCode::kDevice ? 500 : 400, st.message(),
                 st.code() == StatusCode::kDevice ? "server_error" : "invalid_request_error");
-  std::string id = "cmpl-" + std::to_string(++s.counter);
+  std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++s.counter);
   long long created = static_cast<long long>(std::time(nullptr));
-  std::string head = "{\"id\": " + serve::jsonString(id) + ", \"object\": \"text_completion\", \"created\": " +
-                     std::to_string(created) + ", \"model\": " + serve::jsonString(s.name);
+  auto headOf = [&](const char *object) {
+    return "{\"id\": " + serve::jsonString(id) + ", \"object\": \"" + object + "\", \"created\": " +
+           std::to_string(created) + ", \"model\": " + serve::jsonString(s.name);
+  };
+  std::string head = headOf(chat ? "chat.completion.chunk" : "text_completion");
+  // One choice in this endpoint's shape: a stream's chunk (`delta`) or the
+  // whole answer; `first`: the chunk that opens the assistant's message.
+  auto choice = [chat](const std::string &text, const std::string &logprobs, const std::string &finish, bool delta,
+                       bool first) {
+    return chat ? serve::chatChoiceJson(text, logprobs, finish, delta, !delta || first)
+                : serve::choiceJson(text, logprobs, finish);
+  };
   int64_t maxTokens = cr.options.maxTokens;
   size_t promptLen = prompt.size();
   // The outcome's error, if any: the request's own, or its text's.
@@ -256,24 +321,31 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
     s.completionTokens += static_cast<int64_t>(n);
     std::string logprobs = "null";
     if (cr.logprobs >= 0) {
-      if (Status st = logprobsJson(*s.tokenizer, live->outcome, cr.logprobs, logprobs); !st) {
+      if (Status st = (chat ? chatLogprobsJson : logprobsJson)(*s.tokenizer, live->outcome, cr.logprobs, logprobs);
+          !st) {
         l.unlock();
         return fail(500, "logprobs: " + st.message(), "server_error");
       }
     }
-    res.set_content(head + ", \"choices\": [" + serve::choiceJson(text, logprobs, finishReason(*live, maxTokens)) +
-                        "], \"usage\": " + serve::usageJson(promptLen, n) + "}",
+    res.set_content((chat ? headOf("chat.completion") : head) + ", \"choices\": [" +
+                        choice(text, logprobs, finishReason(*live, maxTokens), false, false) + "], \"usage\": " +
+                        serve::usageJson(promptLen, n) + "}",
                     "application/json");
     log(200, promptLen, n);
     return;
   }
-  // Streaming: an event per piece of text, then one with the finish reason,
-  // then [DONE]. The provider runs on this request's HTTP thread.
+  // Streaming: an event per piece of text (chat: the first also opens the
+  // assistant's message), then one with the finish reason -- and the usage,
+  // which chat sends in a chunk of its own when stream_options asks for it
+  // -- then [DONE]. The provider runs on this request's HTTP thread.
   rt::Executor *ex = s.executor;
   Server *sp = &s;
+  auto opened = std::make_shared<bool>(false);
+  bool includeUsage = cr.includeUsage;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [live, head, maxTokens, promptLen, failure, sp](size_t, httplib::DataSink &sink) {
+      [live, head, maxTokens, promptLen, failure, sp, choice, chat, opened, includeUsage,
+       path](size_t, httplib::DataSink &sink) {
         std::unique_lock<std::mutex> l(live->mu);
         while (live->chunks.empty() && !live->done) {
           live->cv.wait_for(l, std::chrono::milliseconds(100));
@@ -282,8 +354,9 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
         }
         std::string out;
         while (!live->chunks.empty()) {
-          out += "data: " + head + ", \"choices\": [" + serve::choiceJson(live->chunks.front(), "null", "") +
+          out += "data: " + head + ", \"choices\": [" + choice(live->chunks.front(), "null", "", true, !*opened) +
                  "]}\n\n";
+          *opened = true;
           live->chunks.pop_front();
         }
         bool done = live->done;
@@ -291,11 +364,17 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
         size_t n = live->outcome.tokens.size();
         l.unlock();
         if (done) {
-          if (!st)
+          if (!st) {
             out += "data: " + serve::errorBody(st.message(), "server_error") + "\n\n";
-          else
-            out += "data: " + head + ", \"choices\": [" + serve::choiceJson("", "null", finishReason(*live, maxTokens)) +
+          } else if (!chat) {
+            out += "data: " + head + ", \"choices\": [" + choice("", "null", finishReason(*live, maxTokens), true, false) +
                    "], \"usage\": " + serve::usageJson(promptLen, n) + "}\n\n";
+          } else {
+            out += "data: " + head + ", \"choices\": [" +
+                   choice("", "null", finishReason(*live, maxTokens), true, !*opened) + "]}\n\n";
+            if (includeUsage)
+              out += "data: " + head + ", \"choices\": [], \"usage\": " + serve::usageJson(promptLen, n) + "}\n\n";
+          }
           out += "data: [DONE]\n\n";
         }
         if (!out.empty() && !sink.write(out.data(), out.size()))
@@ -303,16 +382,16 @@ void completions(Server &s, const httplib::Request &req, httplib::Response &res)
         if (done) {
           sp->promptTokens += static_cast<int64_t>(promptLen);
           sp->completionTokens += static_cast<int64_t>(n);
-          std::fprintf(stderr, "kiln-serve: POST /v1/completions 200 (stream), %zu prompt + %zu completion tokens\n",
+          std::fprintf(stderr, "kiln-serve: POST %s 200 (stream), %zu prompt + %zu completion tokens\n", path,
                        promptLen, n);
           sink.done();
         }
         return true;
       },
-      [live, ex](bool success) {
+      [live, ex, path](bool success) {
         if (!success) {
           ex->cancel(live->id);
-          std::fprintf(stderr, "kiln-serve: POST /v1/completions: the client went away; request cancelled\n");
+          std::fprintf(stderr, "kiln-serve: POST %s: the client went away; request cancelled\n", path);
         }
       });
 }
@@ -349,7 +428,7 @@ std::string metrics(const Server &s) {
 int main(int argc, char **argv) {
   if (argc < 2 || argv[1][0] == '-')
     return usage();
-  std::string engine = argv[1], host = "127.0.0.1", device = "auto", tokenizerPath, name, apiKey;
+  std::string engine = argv[1], host = "127.0.0.1", device = "auto", tokenizerPath, name, apiKey, chatTemplatePath;
   int port = 8000;
   rt::LoadOptions lo;
   for (int i = 2; i < argc; ++i) {
@@ -364,6 +443,7 @@ int main(int argc, char **argv) {
     else if (a == "--device") device = v;
     else if (a == "--api-key") apiKey = v;
     else if (a == "--model-name") name = v;
+    else if (a == "--chat-template") chatTemplatePath = v;
     else if (a == "--port") {
       char *end = nullptr;
       long p = std::strtol(v, &end, 10);
@@ -398,6 +478,24 @@ int main(int argc, char **argv) {
   }
   tok::Tokenizer tokenizer;
   if (st = tok::Tokenizer::load(tokenizerPath, tokenizer); !st) {
+    std::fprintf(stderr, "kiln-serve: %s\n", st.message().c_str());
+    return 1;
+  }
+  // The chat template: the tokenizer's directory's (with its special
+  // tokens), or --chat-template's file.
+  chat::ChatTemplate chatTemplate;
+  std::string tokDir = tokenizerPath.find('/') == std::string::npos
+                           ? "."
+                           : tokenizerPath.substr(0, tokenizerPath.find_last_of('/'));
+  st = chat::loadChatTemplate(tokDir, chatTemplate);
+  if (st && !chatTemplatePath.empty()) {
+    std::ifstream f(chatTemplatePath, std::ios::binary);
+    std::stringstream text;
+    text << f.rdbuf();
+    st = f ? chat::setChatTemplateSource(chatTemplate, text.str(), chatTemplatePath)
+           : Status::error("cannot read the chat template " + chatTemplatePath);
+  }
+  if (!st) {
     std::fprintf(stderr, "kiln-serve: %s\n", st.message().c_str());
     return 1;
   }
@@ -437,6 +535,7 @@ int main(int argc, char **argv) {
   Server s;
   s.model = model.get();
   s.tokenizer = &tokenizer;
+  s.chat = &chatTemplate;
   s.executor = executor.get();
   s.name = name;
   s.apiKey = apiKey;
@@ -481,7 +580,11 @@ int main(int argc, char **argv) {
   });
   http.Post("/v1/completions", [&](const httplib::Request &req, httplib::Response &res) {
     if (authorised(s, req, res))
-      completions(s, req, res);
+      generate(s, req, res, false);
+  });
+  http.Post("/v1/chat/completions", [&](const httplib::Request &req, httplib::Response &res) {
+    if (authorised(s, req, res))
+      generate(s, req, res, true);
   });
   int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
   if (bound < 0) {
@@ -496,8 +599,9 @@ int main(int argc, char **argv) {
     s.stopping = true;
     http.stop();
   });
-  std::fprintf(stderr, "kiln-serve: %s on %s, listening on http://%s:%d\n", name.c_str(),
-               model->device().describe().c_str(), host.c_str(), bound);
+  std::fprintf(stderr, "kiln-serve: %s on %s, listening on http://%s:%d (chat template: %s)\n", name.c_str(),
+               model->device().describe().c_str(), host.c_str(), bound,
+               chatTemplate.present() ? chatTemplate.origin.c_str() : "none");
   std::fflush(stderr);
   bool ok = http.listen_after_bind();
   if (!s.stopping) {
