@@ -61,6 +61,7 @@ int usage() {
                   "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
                   "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device auto|cuda|host]\n"
                   "       kiln serve ENGINE|MODEL [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--model-name NAME]\n"
+                  "                  [--chat-template FILE]\n"
                   "                  [--device auto|cuda|host] [--max-batch B --max-seq S (when compiling a MODEL)]\n"
                   "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
                   "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
