@@ -241,6 +241,14 @@ Status parseRequest(const std::string &body, bool chat, CompletionRequest &out) 
         out.options.logprobs = true;
         out.options.topLogprobs = v.asInt();
       }
+    } else if (key == "ignore_eos") { // vLLM's: generate max_tokens whatever the model says
+      if (!v.isBool())
+        return bad(key, "must be true or false");
+      out.options.ignoreEos = v.asBool();
+    } else if (key == "min_tokens") { // vLLM's: no end of sequence before this many
+      if (Status s = integer(v, key, 0, i); !s)
+        return s;
+      out.options.minTokens = i;
     } else if (key == "user") {
       // An end-user id for the caller's records: nothing to compute.
     } else {
