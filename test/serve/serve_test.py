@@ -33,6 +33,8 @@
   completes;
 - the official `openai` client against both endpoints, streamed and not;
 - --api-key: 401 without the key, 200 with it;
+- --max-waiting: past that many queued requests a new one gets 429 at once;
+  vLLM's ignore_eos makes every admitted one run to max_tokens;
 - SIGTERM: the server stops and exits 0.
 
   serve_test.py --bin build/bin --model test/models/hf/llama
@@ -437,9 +439,31 @@ def main():
     # --chat-template: a Jinja file (the Llama 3-style fixture) for a model
     # without one.
     llama3 = os.path.join(chat_dir, "templates", "llama3-style", "chat_template.jinja")
-    p, url = start(a.bin, engine, tok_path, "--chat-template", llama3)
+    p, url = start(a.bin, engine, tok_path, "--chat-template", llama3, "--max-waiting", "2")
     try:
         rendered_matches(url, [{"role": "user", "content": "Hi"}], open(llama3).read(), {}, "--chat-template")
+        # --max-waiting 2: with 8 running and 2 queued, the next requests get
+        # 429 (Retry-After) at once; the rest complete; then there is room.
+        codes, lock = [], threading.Lock()
+
+        def long_request(i):
+            code, text = call(url, "/v1/completions", {"prompt": [5 + i, 6, 7, 8], "max_tokens": 100,
+                                                       "ignore_eos": True, "temperature": 0})
+            with lock:
+                codes.append((code, text))
+        ts = [threading.Thread(target=long_request, args=(i,)) for i in range(24)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        full = [t for c, t in codes if c == 429]
+        check(full and all(c in (200, 429) for c, _ in codes) and
+              all(json.loads(t)["error"]["type"] == "rate_limit_error" and "queue is full" in t for t in full),
+              f"--max-waiting: {[c for c, _ in codes]}")
+        check(all(json.loads(t)["usage"]["completion_tokens"] == 100 for c, t in codes if c == 200),
+              "ignore_eos: every admitted request made its 100 tokens")
+        code, _ = call(url, "/v1/completions", {"prompt": "a", "max_tokens": 2})
+        check(code == 200, f"after the queue drained: {code}")
     finally:
         p.send_signal(signal.SIGINT)
         check(p.wait(timeout=30) == 0, "SIGINT: exit 0")

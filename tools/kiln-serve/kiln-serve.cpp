@@ -2,7 +2,7 @@
 //
 //   kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1]
 //              [--port 8000] [--device auto|cuda|host] [--api-key KEY]
-//              [--model-name NAME] [--chat-template FILE]
+//              [--model-name NAME] [--chat-template FILE] [--max-waiting N]
 //
 // GET /health, GET /v1/models, GET /metrics (Prometheus text), POST
 // /v1/completions and POST /v1/chat/completions (stream: server-sent events
@@ -54,7 +54,7 @@ namespace {
 int usage() {
   std::fprintf(stderr, "usage: kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1] [--port 8000]\n"
                        "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n"
-                       "                  [--chat-template FILE]\n");
+                       "                  [--chat-template FILE] [--max-waiting N]\n");
   return 2;
 }
 
@@ -121,6 +121,7 @@ struct Server {
   const chat::ChatTemplate *chat = nullptr;
   rt::Executor *executor = nullptr;
   std::string name, apiKey;
+  int64_t maxWaiting = 0; // requests queued beyond which a new one gets 429 (0: no bound)
   std::atomic<uint64_t> counter{0};
   std::atomic<bool> stopping{false};
   std::atomic<int64_t> requests{0}, errors{0}, promptTokens{0}, completionTokens{0};
@@ -225,6 +226,13 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
   };
   if (s.stopping)
     return fail(503, "the server is shutting down", "server_error");
+  if (s.maxWaiting > 0 && s.executor->stats().waiting >= s.maxWaiting) {
+    res.set_header("Retry-After", "1");
+    return fail(429,
+                "the server's queue is full (" + std::to_string(s.maxWaiting) +
+                    " requests waiting for a batch slot): retry later",
+                "rate_limit_error");
+  }
   serve::CompletionRequest cr;
   if (Status st = chat ? serve::parseChat(req.body, cr) : serve::parseCompletion(req.body, cr); !st)
     return fail(400, st.message(), "invalid_request_error");
@@ -429,6 +437,7 @@ int main(int argc, char **argv) {
   if (argc < 2 || argv[1][0] == '-')
     return usage();
   std::string engine = argv[1], host = "127.0.0.1", device = "auto", tokenizerPath, name, apiKey, chatTemplatePath;
+  int64_t maxWaiting = 0;
   int port = 8000;
   rt::LoadOptions lo;
   for (int i = 2; i < argc; ++i) {
@@ -444,6 +453,15 @@ int main(int argc, char **argv) {
     else if (a == "--api-key") apiKey = v;
     else if (a == "--model-name") name = v;
     else if (a == "--chat-template") chatTemplatePath = v;
+    else if (a == "--max-waiting") {
+      char *end = nullptr;
+      long long n = std::strtoll(v, &end, 10);
+      if (!end || *end || n < 0) {
+        std::fprintf(stderr, "kiln-serve: --max-waiting takes a count, 0 or more (0: no bound)\n");
+        return 2;
+      }
+      maxWaiting = n;
+    }
     else if (a == "--port") {
       char *end = nullptr;
       long p = std::strtol(v, &end, 10);
@@ -539,6 +557,7 @@ int main(int argc, char **argv) {
   s.executor = executor.get();
   s.name = name;
   s.apiKey = apiKey;
+  s.maxWaiting = maxWaiting;
 
   httplib::Server http;
   // A request holds an HTTP worker thread while it runs (its stream, or
