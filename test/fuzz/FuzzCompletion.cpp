@@ -39,13 +39,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const std::string body(reinterpret_cast<const char *>(data), size);
   if (kiln::serve::parseChat(body, r)) {
     chatChecks(r);
-    if (r.options.maxTokens < 1 || r.stop.size() > 16 || (r.includeUsage && !r.stream) ||
+    if (r.options.maxTokens < 1 || r.stop.size() > 16 || (r.includeUsage && !r.stream) || r.n < 1 || r.n > 16 ||
         (r.logprobs >= 0 && r.stream))
       __builtin_trap();
   }
   if (!kiln::serve::parseCompletion(body, r))
     return 0;
-  if (r.options.maxTokens < 1 || r.options.sampling.temperature < 0 || r.options.sampling.temperature > 2 ||
+  if (r.options.maxTokens < 1 || r.n < 1 || r.n > 16 || r.options.sampling.temperature < 0 ||
+      r.options.sampling.temperature > 2 ||
       !(r.options.sampling.topP > 0 && r.options.sampling.topP <= 1) || r.stop.size() > 16 ||
       (r.idsGiven ? r.promptIds.empty() : r.promptText.empty()))
     __builtin_trap();

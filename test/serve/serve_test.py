@@ -31,6 +31,8 @@
   template's own error (roles out of order) and malformed chat requests
   answered 400; a server without a template answers chat 400 and still
   completes;
+- n choices: choice i equals the request alone with seed + i, streamed or
+  not, the usage summing them; without a seed they still differ;
 - the official `openai` client against both endpoints, streamed and not;
 - --api-key: 401 without the key, 200 with it;
 - --max-waiting: past that many queued requests a new one gets 429 at once;
@@ -125,6 +127,12 @@ def chat_checks(url, tmpl_src, tokens):
              for m in convo]
     code, text = call(url, "/v1/chat/completions", dict(greedy, messages=parts))
     check(code == 200 and json.loads(text)["choices"][0]["message"] == msg, f"text parts: {code} {text[:200]}")
+    # n = 2, greedy: two equal answers, indexed.
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo, n=2))
+    two = json.loads(text)
+    check(code == 200 and [c["index"] for c in two["choices"]] == [0, 1] and
+          all(c["message"] == msg for c in two["choices"]) and
+          two["usage"]["completion_tokens"] == 2 * r["usage"]["completion_tokens"], f"chat n=2: {code} {text[:300]}")
     # Streamed: role first, deltas adding up, the finish reason, the usage chunk.
     code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo, stream=True,
                                                         stream_options={"include_usage": True}))
@@ -162,6 +170,37 @@ def chat_checks(url, tmpl_src, tokens):
         code, text = call(url, "/v1/chat/completions", body)
         msg = json.loads(text).get("error", {}).get("message", "") if text.startswith("{") else text
         check(code == 400 and word in msg, f"chat {json.dumps(body)[:80]}: {code} {msg!r} should name {word!r}")
+
+
+def n_checks(url):
+    """n choices: choice i is the request alone with seed + i, streamed or not."""
+    body = {"prompt": [7, 8, 9, 10, 11], "max_tokens": 10, "temperature": 1.0, "seed": 40, "n": 3}
+    code, r = complete(url, body)
+    check(code == 200 and [c["index"] for c in r["choices"]] == [0, 1, 2], f"n=3: {code} {r}")
+    if code != 200:
+        return
+    texts = [c["text"] for c in r["choices"]]
+    total = 0
+    for i in range(3):
+        code, one = complete(url, dict(body, n=1, seed=40 + i))
+        check(code == 200 and one["choices"][0]["text"] == texts[i],
+              f"choice {i} of n=3 is the request alone with seed {40 + i}: {texts[i]!r} {one['choices'][0]['text']!r}")
+        total += one["usage"]["completion_tokens"]
+    check(r["usage"] == {"prompt_tokens": 5, "completion_tokens": total, "total_tokens": 5 + total},
+          f"n=3 usage {r['usage']} (choices made {total})")
+    check(len(set(texts)) > 1, f"sampled choices differ: {texts}")
+    code, events = stream(url, body)
+    chunks = [json.loads(e) for e in events[:-1]] if code == 200 else []
+    got = ["", "", ""]
+    for c in chunks:
+        for ch in c["choices"]:
+            got[ch["index"]] += ch["text"]
+    finishes = [ch["index"] for c in chunks for ch in c["choices"] if ch["finish_reason"]]
+    check(code == 200 and got == texts and sorted(finishes) == [0, 1, 2] and chunks[-1].get("usage") == r["usage"],
+          f"n=3 streamed: {got} vs {texts}, finishes {finishes}, last {chunks[-1] if chunks else None}")
+    # Without a seed the choices still differ.
+    code, r = complete(url, {"prompt": [7, 8, 9, 10, 11], "max_tokens": 10, "temperature": 1.0, "n": 4})
+    check(code == 200 and len({c["text"] for c in r["choices"]}) > 1, f"n=4 without a seed: {r}")
 
 
 def openai_checks(url):
@@ -240,6 +279,7 @@ def main():
               f"usage {r['usage']}")
         check(r["choices"][0]["finish_reason"] == ("length" if len(ids) == 24 else "stop"), f"finish {r}")
 
+        n_checks(url)
         chat_checks(url, jinja_test.chat_source(f"{tmp}/tok"), jinja_test.special_tokens(f"{tmp}/tok"))
         openai_checks(url)
 
@@ -337,7 +377,7 @@ def main():
                 ({"prompt": "a", "logprobs": 2, "stream": True}, None, 400, "'logprobs' is not supported with"),
                 ({"prompt": "a", "logprobs": 21}, None, 400, "'logprobs' must be an integer from 0 to 20"),
                 ({"prompt": "a", "frobnicate": 1}, None, 400, "'frobnicate' is not supported"),
-                ({"prompt": "a", "n": 2}, None, 400, "'n' must be 1"),
+                ({"prompt": "a", "n": 17}, None, 400, "'n' must be an integer from 1 to 16"),
                 ({"prompt": "a", "temperature": 3}, None, 400, "'temperature' must be in"),
                 ({"max_tokens": 3}, None, 400, "'prompt' is required"),
                 ({"prompt": "a", "model": "gpt-4"}, None, 404, "model 'gpt-4' is not served here"),

@@ -189,6 +189,7 @@ Status parseRequest(const std::string &body, bool chat, CompletionRequest &out) 
       if (!v.isInteger())
         return bad(key, "must be an integer");
       out.options.seed = static_cast<uint64_t>(v.asInt());
+      out.seedGiven = true;
     } else if (key == "stop") {
       if (v.isString()) {
         out.stop.push_back(v.asString());
@@ -220,8 +221,9 @@ Status parseRequest(const std::string &body, bool chat, CompletionRequest &out) 
         return bad(key, "must be true or false");
       out.stream = v.asBool();
     } else if (key == "n") {
-      if (!v.isInteger() || v.asInt() != 1)
-        return bad(key, "must be 1 (kiln-serve returns one choice a request)");
+      if (!v.isInteger() || v.asInt() < 1 || v.asInt() > 16)
+        return bad(key, "must be an integer from 1 to 16");
+      out.n = v.asInt();
     } else if (key == "presence_penalty" || key == "frequency_penalty") {
       if (Status s = number(v, key, -2, 2, d); !s)
         return s;
@@ -307,19 +309,19 @@ std::string jsonString(const std::string &s) {
   return out + "\"";
 }
 
-std::string choiceJson(const std::string &text, const std::string &logprobs, const std::string &finish) {
-  return "{\"index\": 0, \"text\": " + jsonString(text) + ", \"logprobs\": " + logprobs +
+std::string choiceJson(size_t index, const std::string &text, const std::string &logprobs, const std::string &finish) {
+  return "{\"index\": " + std::to_string(index) + ", \"text\": " + jsonString(text) + ", \"logprobs\": " + logprobs +
          ", \"finish_reason\": " + (finish.empty() ? "null" : jsonString(finish)) + "}";
 }
 
-std::string chatChoiceJson(const std::string &text, const std::string &logprobs, const std::string &finish,
-                           bool delta, bool role) {
+std::string chatChoiceJson(size_t index, const std::string &text, const std::string &logprobs,
+                           const std::string &finish, bool delta, bool role) {
   std::string body;
   if (role)
     body = "\"role\": \"assistant\"";
   if (!delta || !text.empty() || role)
     body += std::string(body.empty() ? "" : ", ") + "\"content\": " + jsonString(text);
-  return std::string("{\"index\": 0, \"") + (delta ? "delta" : "message") + "\": {" + body +
+  return "{\"index\": " + std::to_string(index) + ", \"" + (delta ? "delta" : "message") + "\": {" + body +
          "}, \"logprobs\": " + logprobs + ", \"finish_reason\": " + (finish.empty() ? "null" : jsonString(finish)) +
          "}";
 }

@@ -27,6 +27,8 @@ struct CompletionRequest {
   bool idsGiven = false;
   std::vector<std::string> stop;  // stop strings
   bool stream = false;
+  int64_t n = 1;          // choices: sequences of their own over the prompt (up to 16)
+  bool seedGiven = false; // `seed` was given (choice i samples with seed + i)
   int64_t logprobs = -1; // -1: none; N: each token's log-probability and the N most likely (up to 20)
   rt::RequestOptions options;
   // A chat request (POST /v1/chat/completions): its messages and tools as
@@ -42,7 +44,7 @@ struct CompletionRequest {
 /// Parses `body` (JSON) into `out`: prompt (a string or an array of token
 /// ids), max_tokens (default 16), temperature (default 1), top_p, top_k,
 /// min_p, seed, stop (a string or up to 16 strings), stop_token_ids
-/// (vLLM's: ids that end the request), stream, n (1 only), logprobs (0 to
+/// (vLLM's: ids that end the request), stream, n (1 to 16), logprobs (0 to
 /// 20, not with stream), presence_penalty, frequency_penalty,
 /// repetition_penalty, vLLM's ignore_eos and min_tokens; `user` is ignored. Anything else -- echo, best_of,
 /// suffix, logit_bias, an unknown field -- is refused with an error naming
@@ -61,14 +63,15 @@ Status parseChat(const std::string &body, CompletionRequest &out);
 
 /// `s` as a JSON string literal (quotes included; `s` is UTF-8).
 std::string jsonString(const std::string &s);
-/// {"index": 0, "text": ..., "logprobs": ..., "finish_reason": ...}: one
+/// {"index": ..., "text": ..., "logprobs": ..., "finish_reason": ...}: one
 /// choice of an answer or event (`logprobs` JSON; `finish` empty: null).
-std::string choiceJson(const std::string &text, const std::string &logprobs, const std::string &finish);
-/// A chat choice: {"index": 0, "message": {"role": "assistant", "content":
-/// ...}, ...} or, for a stream's chunk (`delta`), {"index": 0, "delta":
-/// {...}, ...} whose delta holds the role (`role`) and the text, if any.
-std::string chatChoiceJson(const std::string &text, const std::string &logprobs, const std::string &finish,
-                           bool delta, bool role);
+std::string choiceJson(size_t index, const std::string &text, const std::string &logprobs, const std::string &finish);
+/// A chat choice: {"index": ..., "message": {"role": "assistant",
+/// "content": ...}, ...} or, for a stream's chunk (`delta`), {"index": ...,
+/// "delta": {...}, ...} whose delta holds the role (`role`) and the text, if
+/// any.
+std::string chatChoiceJson(size_t index, const std::string &text, const std::string &logprobs,
+                           const std::string &finish, bool delta, bool role);
 /// {"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}.
 std::string usageJson(size_t prompt, size_t completion);
 /// {"error": {"message": ..., "type": ...}}.

@@ -58,12 +58,11 @@ int usage() {
   return 2;
 }
 
-/// A request in flight: the executor's thread fills it, the HTTP thread
-/// answering it drains it.
-struct Live {
-  explicit Live(const tok::Tokenizer &t, std::vector<std::string> stops) : text(t, std::move(stops)) {}
-  std::mutex mu;
-  std::condition_variable cv;
+/// One choice of a request in flight (a sequence of its own): the
+/// executor's thread fills it, the HTTP thread answering drains it, under
+/// its request's mutex.
+struct Choice {
+  Choice(const tok::Tokenizer &t, std::vector<std::string> stops) : text(t, std::move(stops)) {}
   std::deque<std::string> chunks; // text ready, not yet sent
   bool done = false;
   tok::TextStream text;            // the executor's thread only
@@ -74,6 +73,21 @@ struct Live {
   // arrival before the first), for the latency histograms.
   std::chrono::steady_clock::time_point last;
   bool first = true;
+  bool opened = false; // the HTTP thread: a stream's first delta sent
+  bool finished = false; // the HTTP thread: its finish event sent
+};
+
+/// A request in flight: its `n` choices.
+struct Live {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<Choice>> choices;
+  bool allDone() const {
+    for (const auto &c : choices)
+      if (!c->done)
+        return false;
+    return true;
+  }
 };
 
 /// A Prometheus histogram of seconds (cumulative buckets, sum, count).
@@ -139,7 +153,7 @@ bool authorised(const Server &s, const httplib::Request &req, httplib::Response 
   return false;
 }
 
-const char *finishReason(const Live &l, int64_t maxTokens) {
+const char *finishReason(const Choice &l, int64_t maxTokens) {
   if (l.text.stopped())
     return "stop";
   return static_cast<int64_t>(l.outcome.tokens.size()) >= maxTokens ? "length" : "stop";
@@ -257,42 +271,60 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
   if (!cr.idsGiven)
     if (Status st = s.tokenizer->encode(cr.promptText, prompt); !st)
       return fail(400, "prompt: " + st.message(), "invalid_request_error");
-  auto live = std::make_shared<Live>(*s.tokenizer, cr.stop);
-  live->last = t0;
-  // Time to first token from the request's arrival, then the gaps between
-  // tokens (on the executor's thread, as each token is made).
+  // n choices: sequences of their own over one prompt (the prefix cache
+  // shares its pages), choice i sampled with seed + i (a seed drawn here
+  // when the request names none, so that the choices differ).
+  auto live = std::make_shared<Live>();
+  const int64_t n = cr.n;
+  uint64_t seed = cr.options.seed;
+  if (!cr.seedGiven && n > 1)
+    seed = (static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) << 8) ^ s.counter;
+  for (int64_t i = 0; i < n; ++i) {
+    live->choices.push_back(std::make_unique<Choice>(*s.tokenizer, cr.stop));
+    live->choices.back()->last = t0;
+  }
   Server *timing = &s;
-  rt::Executor::TokenFn onToken = [live, timing](uint64_t, int64_t token) {
-    auto now = std::chrono::steady_clock::now();
-    (live->first ? timing->ttft : timing->itl).observe(std::chrono::duration<double>(now - live->last).count());
-    live->first = false;
-    live->last = now;
-    std::string ready;
-    bool stopped = false;
-    if (Status st = live->text.push(token, ready, stopped); !st) {
+  for (int64_t i = 0; i < n; ++i) {
+    Choice *c = live->choices[static_cast<size_t>(i)].get();
+    // Time to first token from the request's arrival, then the gaps between
+    // tokens (on the executor's thread, as each token is made).
+    rt::Executor::TokenFn onToken = [live, c, timing](uint64_t, int64_t token) {
+      auto now = std::chrono::steady_clock::now();
+      (c->first ? timing->ttft : timing->itl).observe(std::chrono::duration<double>(now - c->last).count());
+      c->first = false;
+      c->last = now;
+      std::string ready;
+      bool stopped = false;
+      if (Status st = c->text.push(token, ready, stopped); !st) {
+        std::lock_guard<std::mutex> l(live->mu);
+        c->textError = st;
+        return false;
+      }
+      if (!ready.empty()) {
+        std::lock_guard<std::mutex> l(live->mu);
+        c->chunks.push_back(std::move(ready));
+        live->cv.notify_all();
+      }
+      return !stopped;
+    };
+    rt::Executor::DoneFn onDone = [live, c](uint64_t, const rt::Executor::Outcome &o) {
+      std::string rest = c->text.finish();
       std::lock_guard<std::mutex> l(live->mu);
-      live->textError = st;
-      return false;
-    }
-    if (!ready.empty()) {
-      std::lock_guard<std::mutex> l(live->mu);
-      live->chunks.push_back(std::move(ready));
+      if (!rest.empty())
+        c->chunks.push_back(std::move(rest));
+      c->outcome = o;
+      c->done = true;
       live->cv.notify_all();
+    };
+    rt::RequestOptions options = cr.options;
+    options.seed = seed + static_cast<uint64_t>(i);
+    if (Status st = s.executor->submit(prompt, options, onToken, onDone, c->id); !st) {
+      for (int64_t j = 0; j < i; ++j)
+        s.executor->cancel(live->choices[static_cast<size_t>(j)]->id);
+      return fail(st.code() == StatusCode::kDevice ? 500 : 400, st.message(),
+                  st.code() == StatusCode::kDevice ? "server_error" : "invalid_request_error");
     }
-    return !stopped;
-  };
-  rt::Executor::DoneFn onDone = [live](uint64_t, const rt::Executor::Outcome &o) {
-    std::string rest = live->text.finish();
-    std::lock_guard<std::mutex> l(live->mu);
-    if (!rest.empty())
-      live->chunks.push_back(std::move(rest));
-    live->outcome = o;
-    live->done = true;
-    live->cv.notify_all();
-  };
-  if (Status st = s.executor->submit(prompt, cr.options, onToken, onDone, live->id); !st)
-    return fail(st.code() == StatusCode::kDevice ? 500 : 400, st.message(),
-                st.code() == StatusCode::kDevice ? "server_error" : "invalid_request_error");
+  }
   std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++s.counter);
   long long created = static_cast<long long>(std::time(nullptr));
   auto headOf = [&](const char *object) {
@@ -302,103 +334,133 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
   std::string head = headOf(chat ? "chat.completion.chunk" : "text_completion");
   // One choice in this endpoint's shape: a stream's chunk (`delta`) or the
   // whole answer; `first`: the chunk that opens the assistant's message.
-  auto choice = [chat](const std::string &text, const std::string &logprobs, const std::string &finish, bool delta,
-                       bool first) {
-    return chat ? serve::chatChoiceJson(text, logprobs, finish, delta, !delta || first)
-                : serve::choiceJson(text, logprobs, finish);
+  auto choice = [chat](size_t index, const std::string &text, const std::string &logprobs,
+                       const std::string &finish, bool delta, bool first) {
+    return chat ? serve::chatChoiceJson(index, text, logprobs, finish, delta, !delta || first)
+                : serve::choiceJson(index, text, logprobs, finish);
   };
   int64_t maxTokens = cr.options.maxTokens;
   size_t promptLen = prompt.size();
-  // The outcome's error, if any: the request's own, or its text's.
-  auto failure = [](const Live &l) {
-    return !l.outcome.status ? l.outcome.status : l.textError;
+  // A choice's error, if any: its request's own, or its text's.
+  auto failure = [](const Choice &c) {
+    return !c.outcome.status ? c.outcome.status : c.textError;
   };
   if (!cr.stream) {
     std::unique_lock<std::mutex> l(live->mu);
-    live->cv.wait(l, [&] { return live->done; });
-    if (Status st = failure(*live); !st) {
-      l.unlock();
-      return fail(st.code() == StatusCode::kDevice ? 500 : 400, st.message(),
-                  st.code() == StatusCode::kDevice ? "server_error" : "invalid_request_error");
-    }
-    std::string text;
-    for (const std::string &c : live->chunks)
-      text += c;
-    size_t n = live->outcome.tokens.size();
-    s.promptTokens += static_cast<int64_t>(promptLen);
-    s.completionTokens += static_cast<int64_t>(n);
-    std::string logprobs = "null";
-    if (cr.logprobs >= 0) {
-      if (Status st = (chat ? chatLogprobsJson : logprobsJson)(*s.tokenizer, live->outcome, cr.logprobs, logprobs);
-          !st) {
+    live->cv.wait(l, [&] { return live->allDone(); });
+    std::string choices;
+    size_t tokens = 0;
+    for (size_t i = 0; i < live->choices.size(); ++i) {
+      const Choice &c = *live->choices[i];
+      if (Status st = failure(c); !st) {
         l.unlock();
-        return fail(500, "logprobs: " + st.message(), "server_error");
+        return fail(st.code() == StatusCode::kDevice ? 500 : 400, st.message(),
+                    st.code() == StatusCode::kDevice ? "server_error" : "invalid_request_error");
       }
+      std::string text;
+      for (const std::string &piece : c.chunks)
+        text += piece;
+      tokens += c.outcome.tokens.size();
+      std::string logprobs = "null";
+      if (cr.logprobs >= 0) {
+        if (Status st = (chat ? chatLogprobsJson : logprobsJson)(*s.tokenizer, c.outcome, cr.logprobs, logprobs);
+            !st) {
+          l.unlock();
+          return fail(500, "logprobs: " + st.message(), "server_error");
+        }
+      }
+      choices += (i ? ", " : "") + choice(i, text, logprobs, finishReason(c, maxTokens), false, false);
     }
-    res.set_content((chat ? headOf("chat.completion") : head) + ", \"choices\": [" +
-                        choice(text, logprobs, finishReason(*live, maxTokens), false, false) + "], \"usage\": " +
-                        serve::usageJson(promptLen, n) + "}",
+    s.promptTokens += static_cast<int64_t>(promptLen);
+    s.completionTokens += static_cast<int64_t>(tokens);
+    res.set_content((chat ? headOf("chat.completion") : head) + ", \"choices\": [" + choices + "], \"usage\": " +
+                        serve::usageJson(promptLen, tokens) + "}",
                     "application/json");
-    log(200, promptLen, n);
+    log(200, promptLen, tokens);
     return;
   }
-  // Streaming: an event per piece of text (chat: the first also opens the
-  // assistant's message), then one with the finish reason -- and the usage,
-  // which chat sends in a chunk of its own when stream_options asks for it
-  // -- then [DONE]. The provider runs on this request's HTTP thread.
+  // Streaming: an event per piece of text of a choice (chat: its first also
+  // opens the assistant's message), then one with its finish reason; once
+  // every choice is done the usage -- with the last finish event for
+  // completions, in a chunk of its own for chat when stream_options asks
+  // for it -- then [DONE]. The provider runs on this request's HTTP thread.
   rt::Executor *ex = s.executor;
   Server *sp = &s;
-  auto opened = std::make_shared<bool>(false);
   bool includeUsage = cr.includeUsage;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [live, head, maxTokens, promptLen, failure, sp, choice, chat, opened, includeUsage,
+      [live, head, maxTokens, promptLen, failure, sp, choice, chat, includeUsage,
        path](size_t, httplib::DataSink &sink) {
         std::unique_lock<std::mutex> l(live->mu);
-        while (live->chunks.empty() && !live->done) {
+        auto ready = [&] {
+          for (const auto &c : live->choices)
+            if (!c->chunks.empty() || (c->done && !c->finished))
+              return true;
+          return false;
+        };
+        while (!ready()) {
           live->cv.wait_for(l, std::chrono::milliseconds(100));
           if (sink.is_writable && !sink.is_writable())
             return false; // the client went away: the releaser cancels
         }
         std::string out;
-        while (!live->chunks.empty()) {
-          out += "data: " + head + ", \"choices\": [" + choice(live->chunks.front(), "null", "", true, !*opened) +
-                 "]}\n\n";
-          *opened = true;
-          live->chunks.pop_front();
-        }
-        bool done = live->done;
-        Status st = done ? failure(*live) : Status::ok();
-        size_t n = live->outcome.tokens.size();
-        l.unlock();
-        if (done) {
-          if (!st) {
-            out += "data: " + serve::errorBody(st.message(), "server_error") + "\n\n";
-          } else if (!chat) {
-            out += "data: " + head + ", \"choices\": [" + choice("", "null", finishReason(*live, maxTokens), true, false) +
-                   "], \"usage\": " + serve::usageJson(promptLen, n) + "}\n\n";
-          } else {
-            out += "data: " + head + ", \"choices\": [" +
-                   choice("", "null", finishReason(*live, maxTokens), true, !*opened) + "]}\n\n";
-            if (includeUsage)
-              out += "data: " + head + ", \"choices\": [], \"usage\": " + serve::usageJson(promptLen, n) + "}\n\n";
+        Status st = Status::ok();
+        for (size_t i = 0; i < live->choices.size(); ++i) {
+          Choice &c = *live->choices[i];
+          while (!c.chunks.empty()) {
+            out += "data: " + head + ", \"choices\": [" + choice(i, c.chunks.front(), "null", "", true, !c.opened) +
+                   "]}\n\n";
+            c.opened = true;
+            c.chunks.pop_front();
           }
+        }
+        const bool all = live->allDone();
+        size_t tokens = 0, unfinished = 0;
+        for (const auto &c : live->choices) {
+          tokens += c->outcome.tokens.size();
+          unfinished += !c->finished;
+        }
+        for (size_t i = 0; i < live->choices.size(); ++i) {
+          Choice &c = *live->choices[i];
+          if (!c.done || c.finished)
+            continue;
+          c.finished = true;
+          --unfinished;
+          if (Status e = failure(c); !e) {
+            st = e;
+            continue;
+          }
+          // Completions: the last choice to finish carries the usage.
+          bool usageHere = !chat && all && unfinished == 0;
+          out += "data: " + head + ", \"choices\": [" +
+                 choice(i, "", "null", finishReason(c, maxTokens), true, chat && !c.opened) + "]" +
+                 (usageHere ? ", \"usage\": " + serve::usageJson(promptLen, tokens) : "") + "}\n\n";
+          c.opened = true;
+        }
+        l.unlock();
+        if (all) {
+          if (!st)
+            out += "data: " + serve::errorBody(st.message(), "server_error") + "\n\n";
+          else if (chat && includeUsage)
+            out += "data: " + head + ", \"choices\": [], \"usage\": " + serve::usageJson(promptLen, tokens) +
+                   "}\n\n";
           out += "data: [DONE]\n\n";
         }
         if (!out.empty() && !sink.write(out.data(), out.size()))
           return false;
-        if (done) {
+        if (all) {
           sp->promptTokens += static_cast<int64_t>(promptLen);
-          sp->completionTokens += static_cast<int64_t>(n);
+          sp->completionTokens += static_cast<int64_t>(tokens);
           std::fprintf(stderr, "kiln-serve: POST %s 200 (stream), %zu prompt + %zu completion tokens\n", path,
-                       promptLen, n);
+                       promptLen, tokens);
           sink.done();
         }
         return true;
       },
       [live, ex, path](bool success) {
         if (!success) {
-          ex->cancel(live->id);
+          for (const auto &c : live->choices)
+            ex->cancel(c->id);
           std::fprintf(stderr, "kiln-serve: POST %s: the client went away; request cancelled\n", path);
         }
       });
