@@ -9,8 +9,22 @@ Executor::Executor(Model &model, const StepLoopOptions &options)
     : model_(model), loop_(model, options, [this](size_t loopId, int64_t token) {
         ++generated_; // copied into stats_ under the lock after each step
         Active &a = active_.at(loopId);
+        delivering_ = loopId;
         return a.onToken ? a.onToken(a.id, token) : true;
       }) {}
+
+bool Executor::tokenLogprobs(float &logprob, std::vector<std::pair<int64_t, float>> &top) const {
+  // The StepLoop records a token's log-probabilities before it hands the
+  // token on (StepLoop::pick, then finish).
+  const StepLoop::Record &r = loop_.record(delivering_);
+  if (r.logprobs.empty())
+    return false;
+  logprob = r.logprobs.back();
+  top.clear();
+  if (!r.topLogprobs.empty() && r.topLogprobs.size() == r.logprobs.size())
+    top = r.topLogprobs.back();
+  return true;
+}
 
 Status Executor::start(Model &model, const StepLoopOptions &options, std::unique_ptr<Executor> &out) {
   std::unique_ptr<Executor> e(new Executor(model, options));

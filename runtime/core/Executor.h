@@ -68,6 +68,11 @@ public:
   /// it cancelled, with the tokens it had); any thread. Unknown or ended
   /// requests are ignored.
   void cancel(uint64_t id);
+  /// Only inside a TokenFn (on the executor's thread): the log-probability
+  /// of the token being delivered and its most likely alternatives (most
+  /// first), when its request asked for them (RequestOptions::logprobs);
+  /// false otherwise. Streams send them with each token's text.
+  bool tokenLogprobs(float &logprob, std::vector<std::pair<int64_t, float>> &top) const;
   ExecutorStats stats() const;
   /// ok, or the device error that stopped the executor.
   Status health() const;
@@ -108,6 +113,7 @@ private:
   uint64_t next_ = 1;
   ExecutorStats stats_;
   int64_t generated_ = 0;    // the executor's thread
+  size_t delivering_ = 0;    // the StepLoop id whose token a TokenFn is given (the executor's thread)
   bool loopHealthy_ = true;  // the executor's thread: false once a step failed
   std::thread thread_;
 };

@@ -39,8 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const std::string body(reinterpret_cast<const char *>(data), size);
   if (kiln::serve::parseChat(body, r)) {
     chatChecks(r);
-    if (r.options.maxTokens < 1 || r.stop.size() > 16 || (r.includeUsage && !r.stream) || r.n < 1 || r.n > 16 ||
-        (r.logprobs >= 0 && r.stream))
+    if (r.options.maxTokens < 1 || r.stop.size() > 16 || (r.includeUsage && !r.stream) || r.n < 1 || r.n > 16)
       __builtin_trap();
   }
   if (!kiln::serve::parseCompletion(body, r))

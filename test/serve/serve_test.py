@@ -10,7 +10,7 @@
   "stop"), streamed or not;
 - a stop token id ends the output with that token;
 - logprobs: each greedy token is the most likely of its top N, with its
-  text and offset;
+  text and offset; streamed, the events' logprobs add up to the answer's;
 - sixteen sampled requests sent at once (twice the engine's batch), each
   with its own seed, give each one's text alone (the batch does not change
   a request's tokens);
@@ -153,6 +153,12 @@ def chat_checks(url, tmpl_src, tokens):
           all(len(e["top_logprobs"]) == 2 and e["logprob"] >= e["top_logprobs"][1]["logprob"] - 1e-5 and
               bytes(e["bytes"]).decode("utf-8", "replace") == e["token"] for e in lp["content"]),
           f"chat logprobs: {code} {str(lp)[:300]}")
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo, logprobs=True, top_logprobs=2,
+                                                        stream=True))
+    events = [e[len("data: "):] for e in text.split("\n\n") if e.startswith("data: ")]
+    streamed = [x for e in events[:-1] for c in json.loads(e)["choices"] if c["logprobs"]
+                for x in c["logprobs"]["content"]] if code == 200 else None
+    check(lp and streamed == lp["content"], f"chat streamed logprobs {str(streamed)[:200]}")
     # The template's own refusal, and malformed chat requests: 400 naming it.
     bad = [({"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]}, "alternate"),
            ({"messages": []}, "messages"),
@@ -298,6 +304,12 @@ def main():
                   f"greedy tokens are the most likely: {lp['top_logprobs'][:2]} {lp['token_logprobs'][:2]}")
             check(lp["tokens"] == [tok.decode([i]) for i in ids], "each token's text")
             check(lp["text_offset"][0] == 0 and lp["text_offset"] == sorted(lp["text_offset"]), "offsets")
+        # Streamed, each event carries its tokens' logprobs: together they are the whole answer's.
+        code, events = stream(url, dict(greedy, logprobs=3))
+        parts = [json.loads(e)["choices"][0]["logprobs"] for e in events[:-1]] if code == 200 else []
+        joined = {k: [x for p in parts if p for x in p[k]] for k in ("tokens", "token_logprobs", "top_logprobs",
+                                                                     "text_offset")}
+        check(lp and joined == lp, f"streamed logprobs {str(joined)[:200]} != {str(lp)[:200]}")
         code, r = complete(url, dict(greedy, logprobs=0))
         check(code == 200 and r["choices"][0]["logprobs"]["top_logprobs"] is None, f"logprobs 0: {r}")
 
@@ -374,7 +386,6 @@ def main():
         for body, raw, want_code, needle in [
                 (None, b"{not json", 400, "not JSON"),
                 ({"prompt": "a", "echo": True}, None, 400, "'echo' is not supported"),
-                ({"prompt": "a", "logprobs": 2, "stream": True}, None, 400, "'logprobs' is not supported with"),
                 ({"prompt": "a", "logprobs": 21}, None, 400, "'logprobs' must be an integer from 0 to 20"),
                 ({"prompt": "a", "frobnicate": 1}, None, 400, "'frobnicate' is not supported"),
                 ({"prompt": "a", "n": 17}, None, 400, "'n' must be an integer from 1 to 16"),

@@ -270,8 +270,6 @@ Status parseRequest(const std::string &body, bool chat, CompletionRequest &out) 
     if (out.includeUsage && !out.stream)
       return bad("stream_options", "needs 'stream': true");
   }
-  if (out.stream && out.logprobs >= 0)
-    return bad("logprobs", "is not supported with 'stream' yet");
   if (chat)
     return Status::ok();
   if (!out.idsGiven && out.promptText.empty())

@@ -45,7 +45,7 @@ struct CompletionRequest {
 /// ids), max_tokens (default 16), temperature (default 1), top_p, top_k,
 /// min_p, seed, stop (a string or up to 16 strings), stop_token_ids
 /// (vLLM's: ids that end the request), stream, n (1 to 16), logprobs (0 to
-/// 20, not with stream), presence_penalty, frequency_penalty,
+/// 20), presence_penalty, frequency_penalty,
 /// repetition_penalty, vLLM's ignore_eos and min_tokens; `user` is ignored. Anything else -- echo, best_of,
 /// suffix, logit_bias, an unknown field -- is refused with an error naming
 /// it.

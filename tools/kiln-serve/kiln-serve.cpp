@@ -58,12 +58,37 @@ int usage() {
   return 2;
 }
 
+/// A generated token with its log-probability and its most likely
+/// alternatives (most first).
+struct TokenLp {
+  int64_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int64_t, float>> top;
+};
+
+std::vector<TokenLp> tokenLps(const rt::Executor::Outcome &o) {
+  std::vector<TokenLp> out(o.tokens.size());
+  for (size_t i = 0; i < o.tokens.size(); ++i) {
+    out[i].token = o.tokens[i];
+    out[i].logprob = i < o.logprobs.size() ? o.logprobs[i] : 0.0f;
+    if (i < o.topLogprobs.size())
+      out[i].top = o.topLogprobs[i];
+  }
+  return out;
+}
+
 /// One choice of a request in flight (a sequence of its own): the
 /// executor's thread fills it, the HTTP thread answering drains it, under
 /// its request's mutex.
 struct Choice {
   Choice(const tok::Tokenizer &t, std::vector<std::string> stops) : text(t, std::move(stops)) {}
   std::deque<std::string> chunks; // text ready, not yet sent
+  // With logprobs: each chunk's tokens (those made since the chunk before),
+  // and those that made no text of their own before the end.
+  std::deque<std::vector<TokenLp>> chunkLps;
+  std::vector<TokenLp> pendingLps; // the executor's thread: since the last chunk
+  std::vector<TokenLp> finalLps;
+  size_t lpOffset = 0; // the HTTP thread: bytes of the tokens whose logprobs went out
   bool done = false;
   tok::TextStream text;            // the executor's thread only
   rt::Executor::Outcome outcome;
@@ -159,29 +184,29 @@ const char *finishReason(const Choice &l, int64_t maxTokens) {
   return static_cast<int64_t>(l.outcome.tokens.size()) >= maxTokens ? "length" : "stop";
 }
 
-/// The legacy completions' `logprobs` object: each token's text, its
-/// log-probability, the `top` most likely with theirs (null for 0), and
-/// each token's byte offset in the text of the tokens before it.
-Status logprobsJson(const tok::Tokenizer &t, const rt::Executor::Outcome &o, int64_t top, std::string &out) {
+/// The legacy completions' `logprobs` object for `lps`: each token's text,
+/// its log-probability, the `top` most likely with theirs (null for 0), and
+/// each token's byte offset in the text of the tokens before it (the first
+/// at `offset`, which ends past the last).
+Status logprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &offset,
+                    std::string &out) {
   std::string tokens, values, tops, offsets;
-  size_t offset = 0;
-  for (size_t i = 0; i < o.tokens.size(); ++i) {
+  for (size_t i = 0; i < lps.size(); ++i) {
     std::string piece;
-    KILN_RETURN_IF_ERROR(t.decode({o.tokens[i]}, piece));
+    KILN_RETURN_IF_ERROR(t.decode({lps[i].token}, piece));
     const char *sep = i ? ", " : "";
     tokens += sep + serve::jsonString(piece);
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.7g", i < o.logprobs.size() ? o.logprobs[i] : 0.0f);
+    std::snprintf(buf, sizeof buf, "%.7g", lps[i].logprob);
     values += sep + std::string(buf);
     if (top > 0) {
       std::string entry;
-      if (i < o.topLogprobs.size())
-        for (size_t k = 0; k < o.topLogprobs[i].size() && static_cast<int64_t>(k) < top; ++k) {
-          std::string name;
-          KILN_RETURN_IF_ERROR(t.decode({o.topLogprobs[i][k].first}, name));
-          std::snprintf(buf, sizeof buf, "%.7g", o.topLogprobs[i][k].second);
-          entry += (k ? ", " : "") + serve::jsonString(name) + ": " + buf;
-        }
+      for (size_t k = 0; k < lps[i].top.size() && static_cast<int64_t>(k) < top; ++k) {
+        std::string name;
+        KILN_RETURN_IF_ERROR(t.decode({lps[i].top[k].first}, name));
+        std::snprintf(buf, sizeof buf, "%.7g", lps[i].top[k].second);
+        entry += (k ? ", " : "") + serve::jsonString(name) + ": " + buf;
+      }
       tops += sep + std::string("{") + entry + "}";
     }
     offsets += sep + std::to_string(offset);
@@ -194,7 +219,8 @@ Status logprobsJson(const tok::Tokenizer &t, const rt::Executor::Outcome &o, int
 
 /// The chat completions' `logprobs` object: {"content": [{"token",
 /// "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
-Status chatLogprobsJson(const tok::Tokenizer &t, const rt::Executor::Outcome &o, int64_t top, std::string &out) {
+Status chatLogprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &,
+                        std::string &out) {
   auto entry = [&](int64_t id, float logprob, std::string &e) -> Status {
     std::string piece;
     KILN_RETURN_IF_ERROR(t.decode({id}, piece));
@@ -207,15 +233,14 @@ Status chatLogprobsJson(const tok::Tokenizer &t, const rt::Executor::Outcome &o,
     return Status::ok();
   };
   std::string content;
-  for (size_t i = 0; i < o.tokens.size(); ++i) {
+  for (size_t i = 0; i < lps.size(); ++i) {
     std::string e, tops;
-    KILN_RETURN_IF_ERROR(entry(o.tokens[i], i < o.logprobs.size() ? o.logprobs[i] : 0.0f, e));
-    if (i < o.topLogprobs.size())
-      for (size_t k = 0; k < o.topLogprobs[i].size() && static_cast<int64_t>(k) < top; ++k) {
-        std::string te;
-        KILN_RETURN_IF_ERROR(entry(o.topLogprobs[i][k].first, o.topLogprobs[i][k].second, te));
-        tops += (k ? ", {" : "{") + te + "}";
-      }
+    KILN_RETURN_IF_ERROR(entry(lps[i].token, lps[i].logprob, e));
+    for (size_t k = 0; k < lps[i].top.size() && static_cast<int64_t>(k) < top; ++k) {
+      std::string te;
+      KILN_RETURN_IF_ERROR(entry(lps[i].top[k].first, lps[i].top[k].second, te));
+      tops += (k ? ", {" : "{") + te + "}";
+    }
     content += (i ? ", {" : "{") + e + ", \"top_logprobs\": [" + tops + "]}";
   }
   out = "{\"content\": [" + content + "]}";
@@ -288,11 +313,19 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
     Choice *c = live->choices[static_cast<size_t>(i)].get();
     // Time to first token from the request's arrival, then the gaps between
     // tokens (on the executor's thread, as each token is made).
-    rt::Executor::TokenFn onToken = [live, c, timing](uint64_t, int64_t token) {
+    rt::Executor *ex = s.executor;
+    const bool streamLps = cr.stream && cr.logprobs >= 0;
+    rt::Executor::TokenFn onToken = [live, c, timing, ex, streamLps](uint64_t, int64_t token) {
       auto now = std::chrono::steady_clock::now();
       (c->first ? timing->ttft : timing->itl).observe(std::chrono::duration<double>(now - c->last).count());
       c->first = false;
       c->last = now;
+      if (streamLps) {
+        TokenLp lp;
+        lp.token = token;
+        if (ex->tokenLogprobs(lp.logprob, lp.top))
+          c->pendingLps.push_back(std::move(lp));
+      }
       std::string ready;
       bool stopped = false;
       if (Status st = c->text.push(token, ready, stopped); !st) {
@@ -303,6 +336,8 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
       if (!ready.empty()) {
         std::lock_guard<std::mutex> l(live->mu);
         c->chunks.push_back(std::move(ready));
+        c->chunkLps.push_back(std::move(c->pendingLps));
+        c->pendingLps.clear();
         live->cv.notify_all();
       }
       return !stopped;
@@ -310,8 +345,13 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
     rt::Executor::DoneFn onDone = [live, c](uint64_t, const rt::Executor::Outcome &o) {
       std::string rest = c->text.finish();
       std::lock_guard<std::mutex> l(live->mu);
-      if (!rest.empty())
+      if (!rest.empty()) {
         c->chunks.push_back(std::move(rest));
+        c->chunkLps.push_back(std::move(c->pendingLps));
+      } else {
+        c->finalLps = std::move(c->pendingLps);
+      }
+      c->pendingLps.clear();
       c->outcome = o;
       c->done = true;
       live->cv.notify_all();
@@ -363,7 +403,9 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
       tokens += c.outcome.tokens.size();
       std::string logprobs = "null";
       if (cr.logprobs >= 0) {
-        if (Status st = (chat ? chatLogprobsJson : logprobsJson)(*s.tokenizer, c.outcome, cr.logprobs, logprobs);
+        size_t offset = 0;
+        if (Status st = (chat ? chatLogprobsJson : logprobsJson)(*s.tokenizer, tokenLps(c.outcome), cr.logprobs,
+                                                                 offset, logprobs);
             !st) {
           l.unlock();
           return fail(500, "logprobs: " + st.message(), "server_error");
@@ -389,8 +431,16 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
   bool includeUsage = cr.includeUsage;
   res.set_chunked_content_provider(
       "text/event-stream",
-      [live, head, maxTokens, promptLen, failure, sp, choice, chat, includeUsage,
-       path](size_t, httplib::DataSink &sink) {
+      [live, head, maxTokens, promptLen, failure, sp, choice, chat, includeUsage, path, wantLps = cr.logprobs,
+       tokenizer = s.tokenizer](size_t, httplib::DataSink &sink) {
+        // A chunk's logprobs object (null without logprobs).
+        auto lpJson = [&](Choice &c, const std::vector<TokenLp> &lps) {
+          std::string j = "null";
+          if (wantLps >= 0 && !lps.empty() &&
+              !(chat ? chatLogprobsJson : logprobsJson)(*tokenizer, lps, wantLps, c.lpOffset, j))
+            j = "null"; // (a token the tokenizer cannot decode: its logprobs left out of the stream)
+          return j;
+        };
         std::unique_lock<std::mutex> l(live->mu);
         auto ready = [&] {
           for (const auto &c : live->choices)
@@ -408,10 +458,13 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
         for (size_t i = 0; i < live->choices.size(); ++i) {
           Choice &c = *live->choices[i];
           while (!c.chunks.empty()) {
-            out += "data: " + head + ", \"choices\": [" + choice(i, c.chunks.front(), "null", "", true, !c.opened) +
+            std::string lps = c.chunkLps.empty() ? "null" : lpJson(c, c.chunkLps.front());
+            out += "data: " + head + ", \"choices\": [" + choice(i, c.chunks.front(), lps, "", true, !c.opened) +
                    "]}\n\n";
             c.opened = true;
             c.chunks.pop_front();
+            if (!c.chunkLps.empty())
+              c.chunkLps.pop_front();
           }
         }
         const bool all = live->allDone();
@@ -433,7 +486,7 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
           // Completions: the last choice to finish carries the usage.
           bool usageHere = !chat && all && unfinished == 0;
           out += "data: " + head + ", \"choices\": [" +
-                 choice(i, "", "null", finishReason(c, maxTokens), true, chat && !c.opened) + "]" +
+                 choice(i, "", lpJson(c, c.finalLps), finishReason(c, maxTokens), true, chat && !c.opened) + "]" +
                  (usageHere ? ", \"usage\": " + serve::usageJson(promptLen, tokens) : "") + "}\n\n";
           c.opened = true;
         }
