@@ -160,6 +160,16 @@ Status parseConfigText(const std::string &text, const std::string &path,
     f.string("activation_function", c.activation);
     c.tieEmbeddings = true;
     c.attentionBias = c.mlpBias = true;
+    // Fields that change GPT-2's attention, refused unless at the values
+    // kiln computes (reorder_and_upcast_attn only moves the f32 upcast,
+    // which kiln's attention does throughout).
+    bool scaleWeights = true, byLayer = false;
+    f.boolean("scale_attn_weights", scaleWeights);
+    f.boolean("scale_attn_by_inverse_layer_idx", byLayer);
+    if (f.status() && !scaleWeights)
+      f.fail("'scale_attn_weights': false (unscaled attention scores) is not supported");
+    if (f.status() && byLayer)
+      f.fail("'scale_attn_by_inverse_layer_idx': true (scores divided by the layer number) is not supported");
   } else {
     f.integer("hidden_size", c.hidden);
     f.integer("num_hidden_layers", c.layers);
@@ -179,11 +189,61 @@ Status parseConfigText(const std::string &text, const std::string &path,
       parseRope(f, *r, path + ": rope_scaling", c.rope);
     if (const JsonValue *r = f.get("rope_parameters"); r && r->isObject())
       parseRope(f, *r, path + ": rope_parameters", c.rope);
+    // A top-level partial_rotary_factor (transformers 4 reads it there;
+    // transformers 5 moves it into rope_parameters): the rotary part of
+    // each head. Given both ways, they must agree.
+    if (const JsonValue *top = f.get("partial_rotary_factor")) {
+      bool inDict = false;
+      for (const char *k : {"rope_scaling", "rope_parameters"})
+        if (const JsonValue *r = f.get(k); r && r->isObject() && r->find("partial_rotary_factor") &&
+                                           !r->find("partial_rotary_factor")->isNull())
+          inDict = true;
+      double v = c.rope.partialRotaryFactor;
+      f.number("partial_rotary_factor", v);
+      if (f.status() && inDict && v != c.rope.partialRotaryFactor)
+        f.fail("'partial_rotary_factor' " + std::to_string(v) + " disagrees with the rope parameters' " +
+               std::to_string(c.rope.partialRotaryFactor));
+      (void)top;
+      c.rope.partialRotaryFactor = v;
+    }
     if (c.family->slidingWindow) {
       int64_t w = 0;
       f.integer("sliding_window", w, false);
       if (w > 0)
         c.slidingWindow = w;
+    } else {
+      // Qwen2/Qwen3 (and Llama configs that carry the fields): a sliding
+      // window on the layers from max_window_layers on, which kiln does not
+      // compute; refused unless no layer would use it.
+      bool use = false;
+      int64_t w = 0, from = 0;
+      f.boolean("use_sliding_window", use);
+      f.integer("sliding_window", w, false);
+      f.integer("max_window_layers", from, false);
+      int64_t layers = 0;
+      f.integer("num_hidden_layers", layers, false);
+      if (f.status() && use && w > 0 && from < layers)
+        f.fail("'use_sliding_window': true (a " + std::to_string(w) + "-token window on layers " +
+               std::to_string(from) + " to " + std::to_string(layers - 1) +
+               ", from 'max_window_layers') is not supported for " + arch);
+    }
+  }
+  // transformers 5's per-layer attention kinds: each must be what kiln
+  // computes for every layer (a sliding window where the family has one
+  // and the config sets it, full attention otherwise).
+  if (const JsonValue *lt = f.get("layer_types")) {
+    const char *want = c.slidingWindow ? "sliding_attention" : "full_attention";
+    if (!lt->isArray()) {
+      f.fail("'layer_types' must be a list of strings");
+    } else {
+      for (size_t i = 0; i < lt->asArray().size() && f.status(); ++i) {
+        const JsonValue &t = lt->asArray()[i];
+        if (!t.isString())
+          f.fail("'layer_types' must be a list of strings");
+        else if (t.asString() != want)
+          f.fail("'layer_types'[" + std::to_string(i) + "] is '" + t.asString() + "': kiln computes '" + want +
+                 "' on every layer of this " + arch + " config");
+      }
     }
   }
   f.boolean("tie_word_embeddings", c.tieEmbeddings);
@@ -204,6 +264,14 @@ Status parseConfigText(const std::string &text, const std::string &path,
                " is not a multiple of num_key_value_heads " + std::to_string(c.kvHeads));
   if (c.headDim <= 0 || (!c.family->learnedPositions && c.headDim % 2))
     return bad("head_dim " + std::to_string(c.headDim) + " must be positive and even");
+  if (!c.family->learnedPositions) {
+    // The rotary part, as transformers sizes it: int(head_dim * factor).
+    const double f = c.rope.partialRotaryFactor;
+    const int64_t rotary = static_cast<int64_t>(static_cast<double>(c.headDim) * f);
+    if (!(f > 0 && f <= 1) || rotary <= 0 || rotary % 2)
+      return bad("partial_rotary_factor " + std::to_string(f) + " gives a rotary part of " + std::to_string(rotary) +
+                 " of head_dim " + std::to_string(c.headDim) + ": it must be a positive even size");
+  }
   if (c.rope.type != "default" && c.rope.type != "linear" && c.rope.type != "llama3" &&
       c.rope.type != "yarn")
     return bad("rope type '" + c.rope.type + "' is not supported");

@@ -57,6 +57,48 @@ TEST(HFConfig, Transformers4And5SpellingsAgree) {
   EXPECT_EQ(*mistral.slidingWindow, 8);
 }
 
+TEST(HFConfig, FieldsThatChangeTheMathAreComputedOrRefused) {
+  std::string base = readText(KILN_SOURCE_DIR "/test/models/hf/llama/config.json");
+  auto parse = [&](const std::string &extra, ModelConfig &c) {
+    std::string s = base;
+    s.insert(s.find('{') + 1, extra);
+    return kiln::hf::parseConfigText(s, "llama/config.json", c);
+  };
+  // A top-level partial_rotary_factor is the rotary part (head_dim 16: 8).
+  ModelConfig c;
+  ASSERT_TRUE(parse("\"partial_rotary_factor\": 0.5, ", c).isOk());
+  EXPECT_EQ(c.rope.partialRotaryFactor, 0.5);
+  // Qwen2's sliding window on no layer (max_window_layers past the last), and
+  // full attention listed for every layer, are what kiln computes.
+  ModelConfig d;
+  ASSERT_TRUE(parse("\"use_sliding_window\": true, \"sliding_window\": 64, \"max_window_layers\": 2, "
+                    "\"layer_types\": [\"full_attention\", \"full_attention\"], ",
+                    d)
+                  .isOk());
+  EXPECT_FALSE(d.slidingWindow.has_value());
+  ModelConfig e;
+  ASSERT_TRUE(parse("\"use_sliding_window\": false, \"sliding_window\": 64, \"max_window_layers\": 0, ", e).isOk());
+  // Mistral's window on every layer, as layer_types lists it.
+  std::string mistral = readText(KILN_SOURCE_DIR "/test/models/hf/mistral/config.json");
+  mistral.insert(mistral.find('{') + 1, "\"layer_types\": [\"sliding_attention\", \"sliding_attention\"], ");
+  ModelConfig m;
+  ASSERT_TRUE(kiln::hf::parseConfigText(mistral, "mistral/config.json", m).isOk());
+  mistral.replace(mistral.find("\"sliding_attention\""), 19, "\"full_attention\"");
+  EXPECT_NE(kiln::hf::parseConfigText(mistral, "mistral/config.json", m).message().find("'layer_types'[0]"),
+            std::string::npos);
+  // GPT-2's unscaled or layer-scaled attention scores.
+  std::string gpt2 = readText(KILN_SOURCE_DIR "/test/models/hf/gpt2/config.json");
+  for (const char *field : {"\"scale_attn_weights\": false, ", "\"scale_attn_by_inverse_layer_idx\": true, "}) {
+    std::string t = gpt2;
+    t.insert(t.find('{') + 1, field);
+    ModelConfig g;
+    kiln::Status s = kiln::hf::parseConfigText(t, "gpt2/config.json", g);
+    ASSERT_FALSE(s.isOk()) << field;
+    EXPECT_NE(s.message().find(std::string(field).substr(1, std::string(field).find('"', 1) - 1)), std::string::npos)
+        << s.message();
+  }
+}
+
 TEST(HFConfig, BadConfigsNameTheFileAndTheField) {
   std::string base = readText(KILN_SOURCE_DIR "/test/models/hf/llama/config.json");
   auto with = [&](const std::string &from, const std::string &to) {
@@ -65,6 +107,10 @@ TEST(HFConfig, BadConfigsNameTheFileAndTheField) {
     EXPECT_NE(at, std::string::npos) << from;
     return at == std::string::npos ? s : s.replace(at, from.size(), to);
   };
+  // A partial rotary factor at the top and another in the rope parameters.
+  std::string twoFactors = with("\"hidden_size\"", "\"partial_rotary_factor\": 0.25, \"hidden_size\"");
+  twoFactors.replace(twoFactors.find("\"rope_type\": \"default\""), 23,
+                     "\"rope_type\": \"default\", \"partial_rotary_factor\": 0.5");
   const std::pair<std::string, const char *> cases[] = {
       {"{\"architectures\": ", "line 1, column 19: unexpected end of input"},
       {with("\"LlamaForCausalLM\"", "\"FooForCausalLM\""),
@@ -83,6 +129,15 @@ TEST(HFConfig, BadConfigsNameTheFileAndTheField) {
       {with("\"hidden_act\": \"silu\"", "\"hidden_act\": \"relu2\""),
        "activation 'relu2' is not supported"},
       {with("\"head_dim\": 16", "\"head_dim\": 15"), "head_dim 15 must be positive and even"},
+      // Fields that change the math, refused where kiln does not compute them.
+      {with("\"hidden_size\"", "\"use_sliding_window\": true, \"sliding_window\": 64, \"max_window_layers\": 1, "
+                              "\"hidden_size\""),
+       "'use_sliding_window': true (a 64-token window on layers 1 to 1"},
+      {with("\"hidden_size\"", "\"layer_types\": [\"full_attention\", \"sliding_attention\"], \"hidden_size\""),
+       "'layer_types'[1] is 'sliding_attention': kiln computes 'full_attention'"},
+      {with("\"hidden_size\"", "\"partial_rotary_factor\": 0.1, \"hidden_size\""),
+       "partial_rotary_factor 0.100000 gives a rotary part of 1 of head_dim 16"},
+      {twoFactors, "'partial_rotary_factor' 0.250000 disagrees with the rope parameters' 0.500000"},
   };
   for (const auto &[text, want] : cases) {
     ModelConfig c;
