@@ -51,10 +51,12 @@ using namespace kiln;
 
 namespace {
 
+const char *kUsage = "usage: kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1] [--port 8000]\n"
+                     "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n"
+                     "                  [--chat-template FILE] [--max-waiting N]\n";
+
 int usage() {
-  std::fprintf(stderr, "usage: kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1] [--port 8000]\n"
-                       "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n"
-                       "                  [--chat-template FILE] [--max-waiting N]\n");
+  std::fputs(kUsage, stderr);
   return 2;
 }
 
@@ -549,6 +551,15 @@ std::string metrics(const Server &s) {
 } // namespace
 
 int main(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::printf("kiln-serve: an OpenAI-style HTTP server on an engine (docs/serving.md)\n\n%s", kUsage);
+      return 0;
+    }
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("kiln-serve %s\n", KILN_VERSION_STRING);
+    return 0;
+  }
   if (argc < 2 || argv[1][0] == '-')
     return usage();
   std::string engine = argv[1], host = "127.0.0.1", device = "auto", tokenizerPath, name, apiKey, chatTemplatePath;

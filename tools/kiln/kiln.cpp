@@ -31,6 +31,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
@@ -46,27 +47,43 @@ using namespace mlir;
 
 namespace {
 
+// Each command's usage, in the order `kiln --help` prints them.
+const std::pair<const char *, const char *> kUsage[] = {
+    {"compile", "kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]\n"
+                "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
+                "                    [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none]\n"
+                "                    [--threads N] [--embed-weights]\n"
+                "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
+                "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
+                "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention]\n"
+                "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
+                "                    [--quiet]\n"},
+    {"run", "kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
+            "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
+            "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"},
+    {"bench", "kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device auto|cuda|host]\n"},
+    {"serve", "kiln serve ENGINE|MODEL [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--model-name NAME]\n"
+              "                  [--chat-template FILE] [--max-waiting N]\n"
+              "                  [--device auto|cuda|host] [--max-batch B --max-seq S (when compiling a MODEL)]\n"},
+    {"inspect", "kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"},
+    {"plan", "kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
+             "                 [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none]\n"
+             "                 [--json] [--svg FILE]\n"},
+};
+
+/// Every command's usage (or `only`'s) on `os`.
+void printUsage(llvm::raw_ostream &os, llvm::StringRef only = "") {
+  bool first = true;
+  for (const auto &[cmd, text] : kUsage) {
+    if (!only.empty() && only != cmd)
+      continue;
+    os << (first ? "usage: " : "       ") << text;
+    first = false;
+  }
+}
+
 int usage() {
-  llvm::errs() << "usage: kiln compile MODEL -o ENGINE [--target sm_90a[,sm_80...]] [--gpu NAME|FILE.json]\n"
-                  "                    [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]\n"
-                  "                    [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none]\n"
-                  "                    [--threads N] [--embed-weights]\n"
-                  "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
-                  "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
-                  "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention]\n"
-                  "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
-                  "                    [--quiet]\n"
-                  "       kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
-                  "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
-                  "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"
-                  "       kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device auto|cuda|host]\n"
-                  "       kiln serve ENGINE|MODEL [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--model-name NAME]\n"
-                  "                  [--chat-template FILE]\n"
-                  "                  [--device auto|cuda|host] [--max-batch B --max-seq S (when compiling a MODEL)]\n"
-                  "       kiln inspect MODEL|ENGINE [--json] [--arch sm_90]\n"
-                  "       kiln plan MODEL_DIR [--max-batch B] [--max-seq S] [--gpu NAME|FILE.json]\n"
-                  "                 [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none]\n"
-                  "                 [--json] [--svg FILE]\n";
+  printUsage(llvm::errs());
   return 2;
 }
 
@@ -285,6 +302,26 @@ int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
   std::string cmd = argv[1];
+  // --help (anywhere: that command's usage) and --version, on stdout.
+  if (cmd == "--version" || cmd == "version") {
+    llvm::outs() << "kiln " << KILN_VERSION_STRING << " (LLVM/MLIR " << LLVM_VERSION_STRING << ")\n";
+    return 0;
+  }
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    llvm::outs() << "kiln: compile transformer models into engines and run, serve or inspect them.\n\n";
+    printUsage(llvm::outs(), argc > 2 ? llvm::StringRef(argv[2]) : llvm::StringRef());
+    return 0;
+  }
+  for (int i = 2; i < argc; ++i)
+    if (llvm::StringRef(argv[i]) == "--help" || llvm::StringRef(argv[i]) == "-h") {
+      bool known = false;
+      for (const auto &u : kUsage)
+        known |= cmd == u.first;
+      if (!known)
+        break; // an unknown command: its error below
+      printUsage(llvm::outs(), cmd);
+      return 0;
+    }
   if (cmd == "inspect") {
     std::string model, arch;
     bool json = false;
@@ -491,6 +528,6 @@ int main(int argc, char **argv) {
     }
     return rc;
   }
-  llvm::errs() << "kiln: unknown command '" << cmd << "'\n";
+  llvm::errs() << "kiln: unknown command '" << cmd << "' (kiln --help lists them)\n";
   return usage();
 }
