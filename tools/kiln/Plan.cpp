@@ -147,6 +147,14 @@ std::vector<int64_t> decodeBucketsOf(const BuildOptions &o) {
   return b;
 }
 
+void defaultMaxSeq(BuildOptions &o) {
+  if (o.maxSeqGiven || llvm::StringRef(o.model).ends_with(".onnx"))
+    return;
+  hf::ModelConfig config;
+  if (hf::parseConfig(o.model + "/config.json", config) && config.maxPositions > 0 && config.maxPositions < o.maxSeq)
+    o.maxSeq = config.maxPositions; // (a config that does not parse is reported by the build)
+}
+
 Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
                    OwningOpRef<ModuleOp> &module, target::TargetDesc &gpu, int64_t &weightBytes) {
   if (o.maxBatch <= 0 || o.maxSeq <= 0 || o.maxNumTokens <= 0)

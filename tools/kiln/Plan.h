@@ -21,6 +21,7 @@ struct BuildOptions {
   std::string model; // a Hugging Face directory or an .onnx file
   std::string gpu = "h100-sxm-80gb";
   int64_t maxBatch = 1, maxSeq = 4096, maxNumTokens = 512, pageSize = 16;
+  bool maxSeqGiven = false; // --max-seq given (else defaultMaxSeq may shorten it)
   std::string dtype; // activations: f32, bf16, f16; empty: the model's own
   bool appendInAttention = false; // decode's RoPE and KV append inside the attention kernel
   bool wgmma = true;              // GEMMs on sm_90a through warpgroup MMA (--no-wgmma: mma.sync)
@@ -51,6 +52,11 @@ std::unique_ptr<mlir::MLIRContext> makeContext();
 /// Imports the model (headers only) and runs the pipelines up to `stage`:
 /// the imported graph, the fused and tiled graph, or the planned kiln_exec
 /// module. `weightBytes` counts each weight tensor the graph binds once.
+/// Without --max-seq: the default (4096), or a Hugging Face model's own
+/// context (max_position_embeddings, GPT-2's n_positions) where that is
+/// shorter -- so that `kiln run` on a model of 1024 positions just works.
+void defaultMaxSeq(BuildOptions &options);
+
 Status buildModule(mlir::MLIRContext &ctx, const BuildOptions &options, Stage stage,
                    mlir::OwningOpRef<mlir::ModuleOp> &module, target::TargetDesc &gpu,
                    int64_t &weightBytes);

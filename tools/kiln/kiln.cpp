@@ -369,7 +369,7 @@ int main(int argc, char **argv) {
       else if (a == "--dtype")
         ok = text(b.dtype);
       else if (a == "--max-seq")
-        ok = number(b.maxSeq);
+        ok = number(b.maxSeq), b.maxSeqGiven = true;
       else if (a == "--max-num-tokens")
         ok = number(b.maxNumTokens);
       else if (a == "--page-size")
@@ -451,6 +451,7 @@ int main(int argc, char **argv) {
     }
     if (b.model.empty())
       return usage();
+    kiln::tool::defaultMaxSeq(b);
     return cmd == "plan" ? kiln::tool::plan(po) : kiln::tool::compile(co);
   }
   if (cmd == "run" || cmd == "bench" || cmd == "serve") {
@@ -475,6 +476,7 @@ int main(int argc, char **argv) {
         if (!number(v))
           return usage();
         (a == "--max-seq" ? co.build.maxSeq : a == "--max-batch" ? co.build.maxBatch : co.build.maxNumTokens) = v;
+        co.build.maxSeqGiven |= a == "--max-seq";
         maxBatchGiven |= a == "--max-batch";
       } else if (a == "--dtype" && i + 1 < argc) {
         co.build.dtype = argv[++i];
@@ -501,6 +503,7 @@ int main(int argc, char **argv) {
       llvm::sys::Process::SafelyCloseFileDescriptor(fd);
       co.build.model = target;
       co.output = tmp.str().str();
+      kiln::tool::defaultMaxSeq(co.build);
       if (int rc = kiln::tool::compile(co))
         return rc;
       engine = co.output;
