@@ -2332,6 +2332,17 @@ Value Value::fromJson(const format::JsonValue &j) {
   return Value();
 }
 
+Status toJson(const Value &v, std::string &out) {
+  out.clear();
+  try {
+    toJson(v, out, -1, ", ", ": ", false, 0);
+    return Status::ok();
+  } catch (const Failure &f) {
+    out.clear();
+    return Status::error(f.what());
+  }
+}
+
 Template::Template() = default;
 Template::~Template() = default;
 Template::Template(Template &&) noexcept = default;

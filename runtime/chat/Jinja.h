@@ -106,6 +106,10 @@ struct Value {
   void set(const std::string &key, Value v);
 };
 
+/// `v` as Python's json.dumps writes it (", " and ": " separators, ensure_ascii
+/// off): what a template's `tojson` gives. Fails on an undefined value.
+Status toJson(const Value &v, std::string &out);
+
 struct Node;
 
 /// A parsed template; render it as often as needed (it is not changed by

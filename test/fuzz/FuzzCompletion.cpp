@@ -37,6 +37,20 @@ void chatChecks(const kiln::serve::CompletionRequest &r) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kiln::serve::CompletionRequest r;
   const std::string body(reinterpret_cast<const char *>(data), size);
+  // The tool-call parsers take any answer: calls with names and JSON
+  // arguments, or nothing changed.
+  for (const char *parser : {"hermes", "json"}) {
+    std::vector<kiln::serve::ToolCall> calls;
+    std::string content = "x";
+    if (kiln::serve::parseToolCalls(parser, body, calls, content)) {
+      kiln::format::JsonValue args;
+      for (const auto &c : calls)
+        if (c.name.empty() || !kiln::format::parseJson(c.arguments, args) || !args.isObject())
+          __builtin_trap();
+    } else if (!calls.empty() || content != "x") {
+      __builtin_trap();
+    }
+  }
   if (kiln::serve::parseChat(body, r)) {
     chatChecks(r);
     if (r.options.maxTokens < 1 || r.stop.size() > 16 || (r.includeUsage && !r.stream) || r.n < 1 || r.n > 16)

@@ -33,6 +33,9 @@
   completes;
 - n choices: choice i equals the request alone with seed + i, streamed or
   not, the usage summing them; without a seed they still differ;
+- tools offered with --tool-call-parser hermes: an answer without a call is
+  unchanged, and streamed whole at its end (the parsers themselves:
+  unit.serve.ToolCalls.*);
 - the official `openai` client against both endpoints, streamed and not;
 - --api-key: 401 without the key, 200 with it;
 - --max-waiting: past that many queued requests a new one gets 429 at once;
@@ -159,6 +162,21 @@ def chat_checks(url, tmpl_src, tokens):
     streamed = [x for e in events[:-1] for c in json.loads(e)["choices"] if c["logprobs"]
                 for x in c["logprobs"]["content"]] if code == 200 else None
     check(lp and streamed == lp["content"], f"chat streamed logprobs {str(streamed)[:200]}")
+    # Tools offered (the [INST] template shows none of them) with the hermes
+    # parser: an answer without a call is the same answer, streamed whole at
+    # its end (held for calls) or not; no tool_calls.
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo, tools=tools))
+    t = json.loads(text)
+    check(code == 200 and t["choices"][0]["message"] == msg and
+          t["choices"][0]["finish_reason"] == r["choices"][0]["finish_reason"], f"tools, no call: {code} {text[:300]}")
+    code, text = call(url, "/v1/chat/completions", dict(greedy, messages=convo, tools=tools, stream=True))
+    events = [json.loads(e[len("data: "):]) for e in text.split("\n\n") if e.startswith("data: ") and
+              e != "data: [DONE]"]
+    deltas = [c["choices"][0]["delta"] for c in events]
+    check(code == 200 and "".join(d.get("content", "") for d in deltas) == msg["content"] and
+          not any("tool_calls" in d for d in deltas) and len(events) <= 2,
+          f"tools, streamed and held: {code} {events}")
     # The template's own refusal, and malformed chat requests: 400 naming it.
     bad = [({"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]}, "alternate"),
            ({"messages": []}, "messages"),
@@ -261,7 +279,7 @@ def main():
     os.makedirs(f"{tmp}/tok")
     shutil.copy(tok_path, f"{tmp}/tok/tokenizer.json")
     shutil.copy(f"{chat_dir}/templates/inst-style/tokenizer_config.json", f"{tmp}/tok/")
-    p, url = start(a.bin, engine, f"{tmp}/tok/tokenizer.json")
+    p, url = start(a.bin, engine, f"{tmp}/tok/tokenizer.json", "--tool-call-parser", "hermes")
     try:
         code, body = call(url, "/health")
         check(code == 200 and json.loads(body)["status"] == "ok", f"/health: {code} {body}")

@@ -114,6 +114,7 @@ Status parseRequest(const std::string &body, bool chat, CompletionRequest &out) 
     } else if (chat && key == "tool_choice") {
       if (!v.isString() || (v.asString() != "auto" && v.asString() != "none"))
         return bad(key, "must be \"auto\" or \"none\" (kiln-serve does not force a tool call)");
+      out.toolChoiceNone = v.asString() == "none";
     } else if (chat && key == "logprobs") {
       if (!v.isBool() && !v.isNull())
         return bad(key, "must be true or false");
@@ -285,6 +286,92 @@ Status parseCompletion(const std::string &body, CompletionRequest &out) { return
 
 Status parseChat(const std::string &body, CompletionRequest &out) { return parseRequest(body, true, out); }
 
+namespace {
+
+std::string trimmed(const std::string &s) {
+  size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
+// One call's JSON object: a string name, and its arguments (an object, or a
+// string holding one) under `arguments` or `parameters`.
+bool oneCall(const std::string &text, ToolCall &out) {
+  JsonValue v;
+  if (!format::parseJson(text, v) || !v.isObject())
+    return false;
+  const JsonValue *name = v.find("name");
+  const JsonValue *args = v.find("arguments");
+  if (!args)
+    args = v.find("parameters");
+  if (!name || !name->isString() || name->asString().empty() || !args)
+    return false;
+  out.name = name->asString();
+  if (args->isString()) {
+    JsonValue inner;
+    if (!format::parseJson(args->asString(), inner) || !inner.isObject())
+      return false;
+    out.arguments = args->asString();
+    return true;
+  }
+  if (!args->isObject())
+    return false;
+  return static_cast<bool>(jinja::toJson(jinja::Value::fromJson(*args), out.arguments));
+}
+
+} // namespace
+
+bool parseToolCalls(const std::string &parser, const std::string &text, std::vector<ToolCall> &calls,
+                    std::string &content) {
+  std::vector<ToolCall> found;
+  std::string rest;
+  if (parser == "hermes") {
+    const std::string open = "<tool_call>", close = "</tool_call>";
+    size_t at = 0;
+    for (;;) {
+      size_t o = text.find(open, at);
+      if (o == std::string::npos) {
+        rest += text.substr(at);
+        break;
+      }
+      size_t c = text.find(close, o + open.size());
+      if (c == std::string::npos)
+        return false; // an unfinished call: the answer as it is
+      rest += text.substr(at, o - at);
+      ToolCall call;
+      if (!oneCall(trimmed(text.substr(o + open.size(), c - o - open.size())), call))
+        return false;
+      found.push_back(std::move(call));
+      at = c + close.size();
+    }
+  } else if (parser == "json") {
+    std::string t = trimmed(text);
+    if (t.empty() || t[0] != '{')
+      return false;
+    // Calls separated by ';' (a ';' inside a call's strings is no separator:
+    // each piece must parse).
+    size_t start = 0;
+    for (size_t i = 0; i <= t.size(); ++i) {
+      if (i < t.size() && t[i] != ';')
+        continue;
+      ToolCall call;
+      if (oneCall(trimmed(t.substr(start, i - start)), call)) {
+        found.push_back(std::move(call));
+        start = i + 1;
+      } else if (i == t.size()) {
+        if (!trimmed(t.substr(start)).empty() || found.empty())
+          return false; // (a trailing ';' ends the last call)
+      }
+    }
+  } else {
+    return false;
+  }
+  if (found.empty())
+    return false;
+  calls = std::move(found);
+  content = trimmed(rest);
+  return true;
+}
+
 std::string jsonString(const std::string &s) {
   std::string out = "\"";
   for (unsigned char c : s) {
@@ -312,13 +399,26 @@ std::string choiceJson(size_t index, const std::string &text, const std::string 
          ", \"finish_reason\": " + (finish.empty() ? "null" : jsonString(finish)) + "}";
 }
 
+std::string toolCallsJson(const std::vector<ToolCall> &calls, const std::string &idPrefix, bool delta) {
+  std::string out = "[";
+  for (size_t i = 0; i < calls.size(); ++i)
+    out += (i ? ", {" : "{") + (delta ? "\"index\": " + std::to_string(i) + ", " : std::string()) +
+           "\"id\": " + jsonString(idPrefix + std::to_string(i)) + ", \"type\": \"function\", \"function\": {\"name\": " +
+           jsonString(calls[i].name) + ", \"arguments\": " + jsonString(calls[i].arguments) + "}}";
+  return out + "]";
+}
+
 std::string chatChoiceJson(size_t index, const std::string &text, const std::string &logprobs,
-                           const std::string &finish, bool delta, bool role) {
+                           const std::string &finish, bool delta, bool role, const std::string &toolCalls) {
   std::string body;
   if (role)
     body = "\"role\": \"assistant\"";
-  if (!delta || !text.empty() || role)
+  if (!toolCalls.empty() && text.empty() && !delta)
+    body += std::string(body.empty() ? "" : ", ") + "\"content\": null";
+  else if (!delta || !text.empty() || role)
     body += std::string(body.empty() ? "" : ", ") + "\"content\": " + jsonString(text);
+  if (!toolCalls.empty())
+    body += std::string(body.empty() ? "" : ", ") + "\"tool_calls\": " + toolCalls;
   return "{\"index\": " + std::to_string(index) + ", \"" + (delta ? "delta" : "message") + "\": {" + body +
          "}, \"logprobs\": " + logprobs + ", \"finish_reason\": " + (finish.empty() ? "null" : jsonString(finish)) +
          "}";

@@ -39,6 +39,7 @@ struct CompletionRequest {
   jinja::Value messages, tools;
   bool addGenerationPrompt = true;
   bool includeUsage = false;
+  bool toolChoiceNone = false; // tool_choice "none": the answer is not searched for calls
 };
 
 /// Parses `body` (JSON) into `out`: prompt (a string or an array of token
@@ -61,6 +62,22 @@ Status parseCompletion(const std::string &body, CompletionRequest &out);
 /// (response_format, functions, an image part, ...).
 Status parseChat(const std::string &body, CompletionRequest &out);
 
+/// A function call a model wrote in its answer: the function's name and
+/// its arguments as JSON text.
+struct ToolCall {
+  std::string name, arguments;
+};
+
+/// The tool calls in a chat answer `text` in the format `parser` names --
+/// "hermes": `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`
+/// blocks (Qwen, Hermes); "json": the whole answer one JSON object
+/// `{"name": ..., "parameters" or "arguments": {...}}`, or several
+/// separated by ';' (Llama 3.1) -- and in `content` the text outside them,
+/// trimmed. False, with nothing changed, where the text holds no
+/// well-formed call (it is then an ordinary answer).
+bool parseToolCalls(const std::string &parser, const std::string &text, std::vector<ToolCall> &calls,
+                    std::string &content);
+
 /// `s` as a JSON string literal (quotes included; `s` is UTF-8).
 std::string jsonString(const std::string &s);
 /// {"index": ..., "text": ..., "logprobs": ..., "finish_reason": ...}: one
@@ -70,8 +87,13 @@ std::string choiceJson(size_t index, const std::string &text, const std::string 
 /// "content": ...}, ...} or, for a stream's chunk (`delta`), {"index": ...,
 /// "delta": {...}, ...} whose delta holds the role (`role`) and the text, if
 /// any.
+/// With `toolCalls` (a JSON array, toolCallsJson's) the message holds them,
+/// and its content is null when `text` is empty.
 std::string chatChoiceJson(size_t index, const std::string &text, const std::string &logprobs,
-                           const std::string &finish, bool delta, bool role);
+                           const std::string &finish, bool delta, bool role, const std::string &toolCalls = "");
+/// `calls` as a chat message's `tool_calls` (ids idPrefix0, idPrefix1, ...;
+/// `delta`: each with its index, as a stream's chunk carries them).
+std::string toolCallsJson(const std::vector<ToolCall> &calls, const std::string &idPrefix, bool delta);
 /// {"prompt_tokens": ..., "completion_tokens": ..., "total_tokens": ...}.
 std::string usageJson(size_t prompt, size_t completion);
 /// {"error": {"message": ..., "type": ...}}.

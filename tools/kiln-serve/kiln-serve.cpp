@@ -3,6 +3,7 @@
 //   kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1]
 //              [--port 8000] [--device auto|cuda|host] [--api-key KEY]
 //              [--model-name NAME] [--chat-template FILE] [--max-waiting N]
+//              [--tool-call-parser hermes|json]
 //
 // GET /health, GET /v1/models, GET /metrics (Prometheus text), POST
 // /v1/completions and POST /v1/chat/completions (stream: server-sent events
@@ -53,7 +54,7 @@ namespace {
 
 const char *kUsage = "usage: kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1] [--port 8000]\n"
                      "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n"
-                     "                  [--chat-template FILE] [--max-waiting N]\n";
+                     "                  [--chat-template FILE] [--max-waiting N] [--tool-call-parser hermes|json]\n";
 
 int usage() {
   std::fputs(kUsage, stderr);
@@ -91,6 +92,8 @@ struct Choice {
   std::vector<TokenLp> pendingLps; // the executor's thread: since the last chunk
   std::vector<TokenLp> finalLps;
   size_t lpOffset = 0; // the HTTP thread: bytes of the tokens whose logprobs went out
+  std::string held;            // the HTTP thread: a streamed answer held for its tool calls
+  std::vector<TokenLp> heldLps;
   bool done = false;
   tok::TextStream text;            // the executor's thread only
   rt::Executor::Outcome outcome;
@@ -163,6 +166,7 @@ struct Server {
   rt::Executor *executor = nullptr;
   std::string name, apiKey;
   int64_t maxWaiting = 0; // requests queued beyond which a new one gets 429 (0: no bound)
+  std::string toolParser;  // --tool-call-parser: hermes, json, or none
   std::atomic<uint64_t> counter{0};
   std::atomic<bool> stopping{false};
   std::atomic<int64_t> requests{0}, errors{0}, promptTokens{0}, completionTokens{0};
@@ -377,9 +381,22 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
   // One choice in this endpoint's shape: a stream's chunk (`delta`) or the
   // whole answer; `first`: the chunk that opens the assistant's message.
   auto choice = [chat](size_t index, const std::string &text, const std::string &logprobs,
-                       const std::string &finish, bool delta, bool first) {
-    return chat ? serve::chatChoiceJson(index, text, logprobs, finish, delta, !delta || first)
+                       const std::string &finish, bool delta, bool first, const std::string &toolCalls = "") {
+    return chat ? serve::chatChoiceJson(index, text, logprobs, finish, delta, !delta || first, toolCalls)
                 : serve::choiceJson(index, text, logprobs, finish);
+  };
+  // A chat answer with tools offered is searched for the calls the model
+  // wrote (--tool-call-parser); a streamed one is then held to its end.
+  const std::string parser =
+      chat && !s.toolParser.empty() && cr.tools.defined() && !cr.toolChoiceNone ? s.toolParser : "";
+  auto callsOf = [parser, id](size_t index, std::string &text, std::string &calls, bool delta) {
+    std::vector<serve::ToolCall> found;
+    std::string content;
+    if (parser.empty() || !serve::parseToolCalls(parser, text, found, content))
+      return false;
+    text = content;
+    calls = serve::toolCallsJson(found, "call_" + id + "_" + std::to_string(index) + "_", delta);
+    return true;
   };
   int64_t maxTokens = cr.options.maxTokens;
   size_t promptLen = prompt.size();
@@ -413,7 +430,10 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
           return fail(500, "logprobs: " + st.message(), "server_error");
         }
       }
-      choices += (i ? ", " : "") + choice(i, text, logprobs, finishReason(c, maxTokens), false, false);
+      std::string calls;
+      bool called = callsOf(i, text, calls, false);
+      choices += (i ? ", " : "") +
+                 choice(i, text, logprobs, called ? "tool_calls" : finishReason(c, maxTokens), false, false, calls);
     }
     s.promptTokens += static_cast<int64_t>(promptLen);
     s.completionTokens += static_cast<int64_t>(tokens);
@@ -434,7 +454,7 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
   res.set_chunked_content_provider(
       "text/event-stream",
       [live, head, maxTokens, promptLen, failure, sp, choice, chat, includeUsage, path, wantLps = cr.logprobs,
-       tokenizer = s.tokenizer](size_t, httplib::DataSink &sink) {
+       tokenizer = s.tokenizer, hold = !parser.empty(), callsOf](size_t, httplib::DataSink &sink) {
         // A chunk's logprobs object (null without logprobs).
         auto lpJson = [&](Choice &c, const std::vector<TokenLp> &lps) {
           std::string j = "null";
@@ -459,6 +479,14 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
         Status st = Status::ok();
         for (size_t i = 0; i < live->choices.size(); ++i) {
           Choice &c = *live->choices[i];
+          while (hold && !c.chunks.empty()) {
+            c.held += c.chunks.front();
+            c.chunks.pop_front();
+            if (!c.chunkLps.empty()) {
+              c.heldLps.insert(c.heldLps.end(), c.chunkLps.front().begin(), c.chunkLps.front().end());
+              c.chunkLps.pop_front();
+            }
+          }
           while (!c.chunks.empty()) {
             std::string lps = c.chunkLps.empty() ? "null" : lpJson(c, c.chunkLps.front());
             out += "data: " + head + ", \"choices\": [" + choice(i, c.chunks.front(), lps, "", true, !c.opened) +
@@ -485,10 +513,24 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
             st = e;
             continue;
           }
+          // A held answer: its text and the calls found in it, in one chunk.
+          std::string finish = finishReason(c, maxTokens);
+          if (hold) {
+            std::string calls;
+            c.heldLps.insert(c.heldLps.end(), c.finalLps.begin(), c.finalLps.end());
+            c.finalLps.clear();
+            if (callsOf(i, c.held, calls, true))
+              finish = "tool_calls";
+            if (!c.held.empty() || !calls.empty()) {
+              out += "data: " + head + ", \"choices\": [" +
+                     choice(i, c.held, lpJson(c, c.heldLps), "", true, !c.opened, calls) + "]}\n\n";
+              c.opened = true;
+            }
+          }
           // Completions: the last choice to finish carries the usage.
           bool usageHere = !chat && all && unfinished == 0;
           out += "data: " + head + ", \"choices\": [" +
-                 choice(i, "", lpJson(c, c.finalLps), finishReason(c, maxTokens), true, chat && !c.opened) + "]" +
+                 choice(i, "", lpJson(c, c.finalLps), finish, true, chat && !c.opened) + "]" +
                  (usageHere ? ", \"usage\": " + serve::usageJson(promptLen, tokens) : "") + "}\n\n";
           c.opened = true;
         }
@@ -564,6 +606,7 @@ int main(int argc, char **argv) {
     return usage();
   std::string engine = argv[1], host = "127.0.0.1", device = "auto", tokenizerPath, name, apiKey, chatTemplatePath;
   int64_t maxWaiting = 0;
+  std::string toolParser;
   int port = 8000;
   rt::LoadOptions lo;
   for (int i = 2; i < argc; ++i) {
@@ -579,6 +622,14 @@ int main(int argc, char **argv) {
     else if (a == "--api-key") apiKey = v;
     else if (a == "--model-name") name = v;
     else if (a == "--chat-template") chatTemplatePath = v;
+    else if (a == "--tool-call-parser") {
+      toolParser = v;
+      if (toolParser != "hermes" && toolParser != "json") {
+        std::fprintf(stderr, "kiln-serve: --tool-call-parser takes hermes (<tool_call> blocks: Qwen, Hermes) or json "
+                             "(the answer a JSON call: Llama 3.1)\n");
+        return 2;
+      }
+    }
     else if (a == "--max-waiting") {
       char *end = nullptr;
       long long n = std::strtoll(v, &end, 10);
@@ -684,6 +735,7 @@ int main(int argc, char **argv) {
   s.name = name;
   s.apiKey = apiKey;
   s.maxWaiting = maxWaiting;
+  s.toolParser = toolParser;
 
   httplib::Server http;
   // A request holds an HTTP worker thread while it runs (its stream, or
