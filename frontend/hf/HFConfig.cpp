@@ -99,6 +99,14 @@ private:
 
 void parseRope(Fields &f, const JsonValue &r, const std::string &where, RopeConfig &rope) {
   Fields rf(r, where);
+  // transformers 5's per-layer-type parameters ({"full_attention": {...},
+  // "sliding_attention": {...}}): not one rotation for every layer.
+  for (const auto &[key, v] : r.asObject())
+    if (v.isObject()) {
+      rf.fail("'" + key + "': rope parameters per layer type are not supported");
+      f.adopt(rf.status());
+      return;
+    }
   rf.string("rope_type", rope.type);
   if (rope.type == "default" && r.find("type")) // transformers 4's older key
     rf.string("type", rope.type);

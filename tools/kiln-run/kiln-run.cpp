@@ -59,8 +59,7 @@ using namespace kiln;
 
 namespace {
 
-int usage() {
-  std::fprintf(stderr,
+const char *kUsage =
                "usage: kiln-run ENGINE [--weights DIR] [--device auto|cuda|host] [--prompt TEXT [--tokenizer T]]\n"
                "                [--prompt-ids 1,2,3] [--max-tokens N]\n"
                "                [--min-tokens N] [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--seed S]\n"
@@ -68,7 +67,11 @@ int usage() {
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F] [--max-tie-gap G]] [--memory-report]\n"
                "                [--check-batching] [--no-prefix-cache] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
-               "                [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]\n");
+               "                [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]\n"
+               "                [--bench-prefill 512,2048 [--reps R]]\n";
+
+int usage() {
+  std::fputs(kUsage, stderr);
   return 2;
 }
 
@@ -88,6 +91,15 @@ bool parseIds(const std::string &s, std::vector<int64_t> &out) {
 } // namespace
 
 int main(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::printf("kiln-run: run an engine on a device (generate, check against goldens, benchmark)\n\n%s", kUsage);
+      return 0;
+    }
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("kiln-run %s\n", KILN_VERSION_STRING);
+    return 0;
+  }
   if (argc < 2)
     return usage();
   std::string engine = argv[1], device = "auto", golden, prompt, text, tokenizerPath;

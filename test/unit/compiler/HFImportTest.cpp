@@ -138,6 +138,8 @@ TEST(HFConfig, BadConfigsNameTheFileAndTheField) {
       {with("\"hidden_size\"", "\"partial_rotary_factor\": 0.1, \"hidden_size\""),
        "partial_rotary_factor 0.100000 gives a rotary part of 1 of head_dim 16"},
       {twoFactors, "'partial_rotary_factor' 0.250000 disagrees with the rope parameters' 0.500000"},
+      {with("\"rope_type\": \"default\"", "\"sliding_attention\": {\"rope_type\": \"default\"}"),
+       "rope_parameters: 'sliding_attention': rope parameters per layer type are not supported"},
   };
   for (const auto &[text, want] : cases) {
     ModelConfig c;
