@@ -1,13 +1,16 @@
 //===- kiln_c.cpp - the C API over the runtime ----------------------------===//
 #include "kiln/kiln.h"
 
+#include "runtime/chat/ChatTemplate.h"
 #include "runtime/core/Executor.h"
+#include "runtime/format/Json.h"
 #include "runtime/core/Generate.h"
 #include "runtime/tokenizer/TextStream.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -22,6 +25,9 @@ struct kiln_model {
 };
 struct kiln_tokenizer {
   kiln::tok::Tokenizer tokenizer;
+};
+struct kiln_chat_template {
+  kiln::chat::ChatTemplate chat;
 };
 struct kiln_executor {
   std::unique_ptr<kiln::rt::Executor> executor;
@@ -329,6 +335,58 @@ kiln_status *kiln_detokenize(const kiln_tokenizer *t, const int64_t *ids, size_t
     return fail("kiln_detokenize: NULL argument");
   std::string s;
   if (kiln::Status st = t->tokenizer.decode(std::vector<int64_t>(ids, ids + n), s); !st)
+    return wrap(st);
+  *len = s.size();
+  if (capacity) {
+    size_t k = std::min(capacity - 1, s.size());
+    if (k)
+      std::memcpy(text, s.data(), k);
+    text[k] = '\0';
+  }
+  return nullptr;
+}
+
+kiln_status *kiln_chat_template_load(const char *model_dir, kiln_chat_template **chat) {
+  if (!model_dir || !chat)
+    return fail("kiln_chat_template_load: NULL argument");
+  *chat = nullptr;
+  auto c = std::make_unique<kiln_chat_template>();
+  if (kiln::Status st = kiln::chat::loadChatTemplate(model_dir, c->chat); !st)
+    return wrap(st);
+  if (c->chat.present())
+    *chat = c.release();
+  return nullptr;
+}
+
+void kiln_chat_template_free(kiln_chat_template *chat) { delete chat; }
+
+kiln_status *kiln_chat_template_apply(const kiln_chat_template *chat, const char *messages_json,
+                                      const char *tools_json, int add_generation_prompt, char *text,
+                                      size_t capacity, size_t *len) {
+  if (!chat || !messages_json || !len || (!text && capacity))
+    return fail("kiln_chat_template_apply: NULL argument");
+  kiln::format::JsonValue messages, tools;
+  if (kiln::Status st = kiln::format::parseJson(messages_json, messages); !st)
+    return fail("kiln_chat_template_apply: messages are not JSON: " + st.message());
+  if (!messages.isArray())
+    return fail("kiln_chat_template_apply: messages must be a JSON array");
+  for (size_t i = 0; i < messages.asArray().size(); ++i) {
+    const kiln::format::JsonValue &m = messages.asArray()[i];
+    const kiln::format::JsonValue *role = m.isObject() ? m.find("role") : nullptr;
+    if (!role || !role->isString())
+      return fail("kiln_chat_template_apply: message " + std::to_string(i) + " has no string role");
+  }
+  if (tools_json) {
+    if (kiln::Status st = kiln::format::parseJson(tools_json, tools); !st)
+      return fail("kiln_chat_template_apply: tools are not JSON: " + st.message());
+    if (!tools.isArray())
+      return fail("kiln_chat_template_apply: tools must be a JSON array");
+  }
+  std::string s;
+  if (kiln::Status st = kiln::chat::applyChatTemplate(
+          chat->chat, kiln::jinja::Value::fromJson(messages),
+          tools_json ? kiln::jinja::Value::fromJson(tools) : kiln::jinja::Value(), add_generation_prompt != 0, s);
+      !st)
     return wrap(st);
   *len = s.size();
   if (capacity) {

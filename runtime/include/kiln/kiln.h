@@ -18,6 +18,8 @@
  *                   its callbacks.
  *   kiln_tokenizer  immutable after kiln_tokenizer_load: any number of
  *                   threads may call kiln_tokenize/kiln_detokenize at once.
+ *   kiln_chat_template  immutable after kiln_chat_template_load: any number
+ *                   of threads may call kiln_chat_template_apply at once.
  *   kiln_status     owned by the caller; not shared.
  *
  *===----------------------------------------------------------------------===*/
@@ -34,6 +36,7 @@ extern "C" {
 typedef struct kiln_status kiln_status;
 typedef struct kiln_model kiln_model;
 typedef struct kiln_tokenizer kiln_tokenizer;
+typedef struct kiln_chat_template kiln_chat_template;
 
 /* What kind of error a status is (KILN_OK for NULL): callers act on the
  * code, never on the message's text. */
@@ -192,6 +195,24 @@ kiln_status *kiln_tokenize(const kiln_tokenizer *tokenizer, const char *text, si
  * in bytes without the NUL. */
 kiln_status *kiln_detokenize(const kiln_tokenizer *tokenizer, const int64_t *ids, size_t n, char *text,
                              size_t capacity, size_t *len);
+
+/* A model directory's chat template, as transformers applies it:
+ * chat_template.jinja, else tokenizer_config.json's chat_template (a string,
+ * or named templates of which "default"), with the special tokens of
+ * tokenizer_config.json. `*chat` is NULL, with no error, when the directory
+ * has no template; a template kiln cannot render (outside the Jinja subset
+ * Hugging Face templates use) is an error naming what. */
+kiln_status *kiln_chat_template_load(const char *model_dir, kiln_chat_template **chat);
+void kiln_chat_template_free(kiln_chat_template *chat);
+/* The prompt text of a conversation: `messages_json` a JSON array of message
+ * objects (a string "role", "content" and whatever else the template reads),
+ * `tools_json` a JSON array or NULL. NUL-terminated when it fits; `len`
+ * receives its length in bytes without the NUL. Tokenize it as it is: the
+ * special tokens it writes (a BOS among them) become those tokens. The
+ * template's own raise_exception is an error with its message. */
+kiln_status *kiln_chat_template_apply(const kiln_chat_template *chat, const char *messages_json,
+                                      const char *tools_json, int add_generation_prompt, char *text,
+                                      size_t capacity, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -63,6 +63,41 @@ private:
   std::unique_ptr<kiln_tokenizer, Free> t_;
 };
 
+/// A model directory's chat template (kiln_chat_template_*).
+class ChatTemplate {
+public:
+  /// Loads `modelDir`'s template; without one, present() is false and the
+  /// error empty.
+  std::string load(const std::string &modelDir) {
+    kiln_chat_template *c = nullptr;
+    std::string e = detail::take(kiln_chat_template_load(modelDir.c_str(), &c));
+    c_.reset(c);
+    return e;
+  }
+  bool present() const { return c_ != nullptr; }
+  /// The prompt text of `messagesJson` (and `toolsJson`, empty for none).
+  std::string apply(const std::string &messagesJson, const std::string &toolsJson, bool addGenerationPrompt,
+                    std::string &text) const {
+    const char *tools = toolsJson.empty() ? nullptr : toolsJson.c_str();
+    size_t n = 0;
+    std::string e = detail::take(
+        kiln_chat_template_apply(c_.get(), messagesJson.c_str(), tools, addGenerationPrompt, nullptr, 0, &n));
+    if (!e.empty())
+      return e;
+    std::vector<char> buf(n + 1);
+    e = detail::take(kiln_chat_template_apply(c_.get(), messagesJson.c_str(), tools, addGenerationPrompt,
+                                              buf.data(), buf.size(), &n));
+    text.assign(buf.data(), n);
+    return e;
+  }
+
+private:
+  struct Free {
+    void operator()(kiln_chat_template *c) const { kiln_chat_template_free(c); }
+  };
+  std::unique_ptr<kiln_chat_template, Free> c_;
+};
+
 class Model {
 public:
   std::string load(const std::string &engine, const kiln_load_options *options = nullptr) {

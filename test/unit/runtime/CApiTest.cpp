@@ -425,3 +425,47 @@ TEST(CApi, AnExecutorRequestStopsAtAStopStringAndStreamsItsText) {
   EXPECT_EQ(std::string(buf.data(), len).find(stop), std::string::npos) << "ended at the first token that completed it";
   kiln_tokenizer_free(tok);
 }
+
+// A model directory's chat template through the C API (and its C++
+// wrapper): the [INST]-style fixture's named default template with its
+// special tokens; a directory without one; bad messages; the template's own
+// error.
+TEST(CApi, AChatTemplateRendersAConversation) {
+  kiln::api::ChatTemplate chat;
+  ASSERT_EQ(chat.load(KILN_SOURCE_DIR "/test/chat/templates/inst-style"), "");
+  ASSERT_TRUE(chat.present());
+  std::string text;
+  ASSERT_EQ(chat.apply(R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                          {"role": "assistant", "content": " Hello! "}, {"role": "user", "content": "More"}])",
+                       "", true, text),
+            "");
+  EXPECT_EQ(text, "<s>[INST] Hi[/INST] Hello!</s>[INST] Be brief.\n\nMore[/INST]");
+  // The C call reports the length and truncates to the capacity.
+  size_t len = 0;
+  char small[6];
+  kiln_chat_template *raw = nullptr;
+  ASSERT_EQ(kiln_chat_template_load(KILN_SOURCE_DIR "/test/chat/templates/inst-style", &raw), nullptr);
+  ASSERT_EQ(kiln_chat_template_apply(raw, R"([{"role": "user", "content": "Hi"}])", nullptr, 1, small, sizeof small,
+                                     &len),
+            nullptr);
+  EXPECT_EQ(len, std::string("<s>[INST] Hi[/INST]").size());
+  EXPECT_STREQ(small, "<s>[I");
+  // Errors name the problem; nothing is written.
+  auto error = [&](const char *messages, const char *tools) {
+    kiln_status *st = kiln_chat_template_apply(raw, messages, tools, 1, nullptr, 0, &len);
+    std::string m = st ? kiln_status_message(st) : "";
+    kiln_status_free(st);
+    return m;
+  };
+  EXPECT_NE(error("[{\"role\": ", nullptr).find("messages are not JSON"), std::string::npos);
+  EXPECT_NE(error("{}", nullptr).find("messages must be a JSON array"), std::string::npos);
+  EXPECT_NE(error("[{\"content\": \"x\"}]", nullptr).find("message 0 has no string role"), std::string::npos);
+  EXPECT_NE(error("[]", "{}").find("tools must be a JSON array"), std::string::npos);
+  EXPECT_NE(error("[{\"role\": \"assistant\", \"content\": \"x\"}]", nullptr).find("must alternate"),
+            std::string::npos);
+  kiln_chat_template_free(raw);
+  // A directory without a template: no error, nothing loaded.
+  kiln::api::ChatTemplate none;
+  EXPECT_EQ(none.load(KILN_SOURCE_DIR "/test/models/hf/llama"), "");
+  EXPECT_FALSE(none.present());
+}
