@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
 )
-PIP_PACKAGES=(numpy onnx onnxruntime tokenizers jinja2 openai)
+PIP_PACKAGES=(numpy onnx==1.23.2 onnxruntime tokenizers jinja2 openai)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -33,7 +33,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import numpy, onnx, onnxruntime, tokenizers, jinja2, openai" 2>/dev/null; then
+if ! .venv/bin/python -c "import numpy, onnx, onnxruntime, tokenizers, jinja2, openai; assert onnx.__version__ == '1.23.2'" 2>/dev/null; then
   echo "setup: installing ${PIP_PACKAGES[*]} into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
 fi

@@ -526,6 +526,10 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     KILN_RETURN_IF_ERROR(done(kiln::BroadcastToOp::create(
         b_, loc, RankedTensorType::get(target, xt.getElementType()), x)));
   } else if (op == "Range") {
+    // Opset 27's stash_type 0: f16/bf16 steps added one at a time in their
+    // own precision; kiln computes start + i * delta exactly, then rounds.
+    if (attrInt(n, "stash_type", 1) != 1)
+      return error(n, "Range with stash_type 0 (successive additions in the input's precision) is not supported");
     const Tensor *s = known(n, 0), *l = known(n, 1), *d = known(n, 2);
     double span = s && l && d && d->get(0) != 0 ? (l->get(0) - s->get(0)) / d->get(0) : 0;
     if (!s || !l || !d || span > static_cast<double>(kMaxFoldElements)) {

@@ -1,6 +1,6 @@
 //===- ONNXImporter.h - ONNX model -> kiln dialect --------------*- C++ -*-===//
 //
-// Imports an .onnx file (default domain, opsets 13-21) into
+// Imports an .onnx file (default domain, opsets 13-28) into
 // `func.func @forward`. Graph inputs keep their names (`kiln.name`) and
 // dynamic dimensions (dim_param) stay dynamic. Large float initializers become
 // `kiln.weight` ops named like the initializer (the data stays in the file, or
