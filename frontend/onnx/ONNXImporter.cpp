@@ -326,6 +326,54 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
   } else if (op == "Greater") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::gt));
   } else if (op == "GreaterOrEqual") { KILN_RETURN_IF_ERROR(compare(ComparePredicate::ge));
   } else if (op == "Not") { KILN_RETURN_IF_ERROR(unary(kiln::NotOp()));
+  } else if (op == "IsNaN") {
+    // x != x: true exactly for NaN (IEEE comparison on every device).
+    if (!isa<FloatType>(cast<RankedTensorType>(input(n, 0).getType()).getElementType()))
+      return error(n, "IsNaN of a non-float tensor");
+    KILN_RETURN_IF_ERROR(
+        done(make<kiln::CompareOp>(n, status, ComparePredicate::ne, input(n, 0), input(n, 0))));
+  } else if (op == "Split") {
+    // Each output a slice along `axis`: the sizes given (the `split` input),
+    // or num_outputs (18) / the outputs' count parts of ceil(dim / parts),
+    // the last smaller (before 18 they must divide evenly).
+    Value x = input(n, 0);
+    auto xt = cast<RankedTensorType>(x.getType());
+    int64_t r = xt.getRank(), outs = n.output_size();
+    int64_t axis = normAxis(attrInt(n, "axis", 0), r);
+    if (axis < 0 || axis >= r)
+      return error(n, "Split axis " + std::to_string(attrInt(n, "axis", 0)) + " out of range");
+    if (xt.isDynamicDim(axis))
+      return error(n, "Split along a dimension known only at run time is not supported");
+    const int64_t dim = xt.getDimSize(axis);
+    std::vector<int64_t> sizes;
+    if (input(n, 1)) {
+      KILN_RETURN_IF_ERROR(knownInts(n, 1, sizes, "split"));
+    } else {
+      int64_t parts = attrInt(n, "num_outputs", outs);
+      if (parts != outs || parts <= 0)
+        return error(n, "Split into " + std::to_string(parts) + " parts with " + std::to_string(outs) + " outputs");
+      if (opset_ < 18 && dim % parts)
+        return error(n, "Split of " + std::to_string(dim) + " into " + std::to_string(parts) + " equal parts");
+      int64_t chunk = (dim + parts - 1) / parts;
+      for (int64_t i = 0; i < parts; ++i)
+        sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
+    }
+    int64_t sum = 0;
+    for (int64_t v : sizes)
+      sum += v < 0 ? dim + 1 : v; // (a negative size fails the sum)
+    if (static_cast<int64_t>(sizes.size()) != outs || sum != dim)
+      return error(n, "Split sizes must be " + std::to_string(outs) + " non-negative sizes adding up to " +
+                          std::to_string(dim));
+    int64_t at = 0;
+    for (int64_t i = 0; i < outs; ++i) {
+      std::vector<int64_t> fs(r, 0), fe(r, std::numeric_limits<int64_t>::max()), fst(r, 1);
+      fs[axis] = at;
+      fe[axis] = at + sizes[i];
+      KILN_RETURN_IF_ERROR(done(make<kiln::SliceOp>(n, status, x, fs, fe, fst)));
+      values_[n.output(static_cast<int>(i))] = result;
+      at += sizes[i];
+    }
+    return Status::ok();
   } else if (op == "Neg") { KILN_RETURN_IF_ERROR(unary(kiln::NegOp()));
   } else if (op == "Abs") { KILN_RETURN_IF_ERROR(unary(kiln::AbsOp()));
   } else if (op == "Exp") { KILN_RETURN_IF_ERROR(unary(kiln::ExpOp()));
@@ -689,10 +737,10 @@ const std::vector<std::string> &supportedOps() {
   static const std::vector<std::string> ops = {
       "Abs", "Add", "And", "Cast", "Concat", "Constant", "ConstantOfShape", "Cos",
       "CumSum", "Div", "Equal", "Erf", "Exp", "Expand", "Gather", "GatherND", "Gelu", "Gemm", "Greater",
-      "GreaterOrEqual", "Identity", "LayerNormalization", "Less", "LessOrEqual", "Log",
+      "GreaterOrEqual", "Identity", "IsNaN", "LayerNormalization", "Less", "LessOrEqual", "Log",
       "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal",
       "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape",
-      "Sigmoid", "Sin", "Slice", "Softmax", "Sqrt", "Squeeze", "Sub", "Tanh",
+      "Sigmoid", "Sin", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
       "Transpose", "Unsqueeze", "Where"};
   return ops;
 }

@@ -73,6 +73,14 @@ def ops_of(graph):
     return out
 
 
+def message(stderr):
+    """A tool's error: its own line (kiln-translate: ..., kiln-interp: ...),
+    not the verifier's diagnostics before it."""
+    lines = stderr.strip().splitlines() or ["(no message)"]
+    own = [l for l in lines if l.startswith("kiln-")]
+    return (own or lines)[-1]
+
+
 def with_constant_ints(model, inputs):
     """The model with its integer inputs (axes, shapes, indices as the case
     feeds them) made initializers holding the case's values, as exporters
@@ -104,7 +112,7 @@ def run_case(case, inputs, outputs, binary, tmp, model=None):
     r = subprocess.run([os.path.join(binary, "kiln-translate"), "--import-onnx", path, "-o", mlir],
                        capture_output=True, text=True, timeout=60)
     if r.returncode:
-        return "refused", (r.stderr.strip().splitlines() or ["(no message)"])[0]
+        return "refused", message(r.stderr)
     out_dir = os.path.join(tmp, "out")
     args = [os.path.join(binary, "kiln-interp"), mlir, "--weights", path, "--output-dir", out_dir]
     names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
@@ -114,7 +122,7 @@ def run_case(case, inputs, outputs, binary, tmp, model=None):
         args += ["--input", f]
     r = subprocess.run(args, capture_output=True, text=True, timeout=60)
     if r.returncode:
-        return "refused", (r.stderr.strip().splitlines() or ["(no message)"])[-1]
+        return "refused", message(r.stderr)
     for i, want in enumerate(outputs):
         want = np.asarray(want)
         f = os.path.join(out_dir, f"result{i}.npy")
