@@ -164,7 +164,8 @@ Status readTensor(const onnx::TensorProto &t, const std::string &modelPath, Tens
   out = Tensor(dt, shape);
 
   if (t.has_raw_data()) { // its size was checked above
-    std::memcpy(out.data(), t.raw_data().data(), out.byteSize());
+    if (out.byteSize()) // (an empty tensor has no buffer to copy into)
+      std::memcpy(out.data(), t.raw_data().data(), out.byteSize());
     return Status::ok();
   }
   auto expect = [&](int64_t have) -> Status {

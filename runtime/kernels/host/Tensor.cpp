@@ -212,7 +212,8 @@ std::vector<float> Tensor::toF32() const {
   int64_t n = numel();
   std::vector<float> out(static_cast<size_t>(n));
   if (dtype_ == DType::F32) {
-    std::memcpy(out.data(), bytes_.data(), n * 4);
+    if (n)
+      std::memcpy(out.data(), bytes_.data(), n * 4);
   } else if (dtype_ == DType::BF16) {
     const uint16_t *p = as<uint16_t>();
     for (int64_t i = 0; i < n; ++i)
@@ -231,7 +232,8 @@ std::vector<float> Tensor::toF32() const {
 void Tensor::fromF32(const std::vector<float> &v) {
   int64_t n = numel();
   if (dtype_ == DType::F32) {
-    std::memcpy(bytes_.data(), v.data(), n * 4);
+    if (n)
+      std::memcpy(bytes_.data(), v.data(), n * 4);
   } else if (dtype_ == DType::BF16) {
     uint16_t *p = as<uint16_t>();
     for (int64_t i = 0; i < n; ++i)
