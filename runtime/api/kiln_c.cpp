@@ -47,6 +47,18 @@ kiln_code codeOf(const kiln::Status &s) {
   }
   return KILN_ERROR;
 }
+// `s` into the caller's buffer: its length in `len`, as much as fits with a
+// NUL into `capacity` bytes.
+void copyText(const std::string &s, char *text, size_t capacity, size_t *len) {
+  *len = s.size();
+  if (capacity) {
+    size_t k = std::min(capacity - 1, s.size());
+    if (k)
+      std::memcpy(text, s.data(), k);
+    text[k] = '\0';
+  }
+}
+
 kiln_status *wrap(const kiln::Status &s) { return s ? nullptr : fail(s.message(), codeOf(s)); }
 } // namespace
 
@@ -336,13 +348,7 @@ kiln_status *kiln_detokenize(const kiln_tokenizer *t, const int64_t *ids, size_t
   std::string s;
   if (kiln::Status st = t->tokenizer.decode(std::vector<int64_t>(ids, ids + n), s); !st)
     return wrap(st);
-  *len = s.size();
-  if (capacity) {
-    size_t k = std::min(capacity - 1, s.size());
-    if (k)
-      std::memcpy(text, s.data(), k);
-    text[k] = '\0';
-  }
+  copyText(s, text, capacity, len);
   return nullptr;
 }
 
@@ -388,13 +394,7 @@ kiln_status *kiln_chat_template_apply(const kiln_chat_template *chat, const char
           tools_json ? kiln::jinja::Value::fromJson(tools) : kiln::jinja::Value(), add_generation_prompt != 0, s);
       !st)
     return wrap(st);
-  *len = s.size();
-  if (capacity) {
-    size_t k = std::min(capacity - 1, s.size());
-    if (k)
-      std::memcpy(text, s.data(), k);
-    text[k] = '\0';
-  }
+  copyText(s, text, capacity, len);
   return nullptr;
 }
 

@@ -22,21 +22,11 @@
 
 namespace {
 
+// `s` as a JSON string (the renderer's tojson).
 std::string quote(const std::string &s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
+  std::string out;
+  (void)kiln::jinja::toJson(kiln::jinja::Value::of(s), out); // (a string always converts)
+  return out;
 }
 
 bool readAll(const char *path, std::string &out) {

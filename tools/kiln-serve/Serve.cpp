@@ -373,25 +373,9 @@ bool parseToolCalls(const std::string &parser, const std::string &text, std::vec
 }
 
 std::string jsonString(const std::string &s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    default:
-      if (c < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  (void)jinja::toJson(jinja::Value::of(s), out); // (a string always converts)
+  return out;
 }
 
 std::string choiceJson(size_t index, const std::string &text, const std::string &logprobs, const std::string &finish) {
