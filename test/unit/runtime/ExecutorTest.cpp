@@ -224,10 +224,14 @@ class FailingDevice : public RecordingDevice {
 public:
   FailingDevice(Recorded &r, size_t failAt) : RecordingDevice(r, size_t(1) << 30), failAt_(failAt) {}
   Status launch(size_t kernel, const KernelArgs &a, const LaunchConfig &c) override {
+    while (!open.load()) // held until the test has queued every request
+      std::this_thread::yield();
     if (++launches_ >= failAt_)
       return Status::error(StatusCode::kDevice, "launch " + std::to_string(launches_) + " failed (test device)");
     return RecordingDevice::launch(kernel, a, c);
   }
+
+  std::atomic<bool> open{true};
 
 private:
   size_t failAt_, launches_ = 0;
@@ -241,13 +245,19 @@ TEST(Executor, ADeviceErrorEndsEveryOpenRequest) {
   std::unique_ptr<Model> m;
   LoadOptions lo;
   lo.weights = kLlama;
-  ASSERT_TRUE(Model::load(std::make_unique<FailingDevice>(r, 60), writeEngineB4("devfail"), lo, m).isOk());
+  auto device = std::make_unique<FailingDevice>(r, 60);
+  FailingDevice *dev = device.get();
+  ASSERT_TRUE(Model::load(std::move(device), writeEngineB4("devfail"), lo, m).isOk());
   Results res;
   std::unique_ptr<Executor> e;
+  // The device waits until all three requests are queued (else, on a slow
+  // machine, it could fail before the last is submitted).
+  dev->open = false;
   ASSERT_TRUE(Executor::start(*m, StepLoopOptions{}, e).isOk());
   uint64_t id = 0;
   for (int i = 0; i < 3; ++i)
     ASSERT_TRUE(e->submit(iota(6 + i, 11 * i + 1), options(20, 0.0f, 0), nullptr, res.finish(), id).isOk());
+  dev->open = true;
   e->drain();
   Status h = e->health();
   EXPECT_EQ(h.code(), StatusCode::kDevice) << h.message();
