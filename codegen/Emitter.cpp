@@ -89,6 +89,14 @@ FailureOr<Shape> Emitter::shapeOf(Value v) {
         out.push_back(Dim{1, std::nullopt});
     }
     r = out;
+  } else if (auto t = dyn_cast<RopeCosSinOp>(op)) {
+    // [P, T, R/2, 2] from positions [P, T]: aligned at the front.
+    FailureOr<Shape> pos = shapeOf(t.getPositions());
+    if (failed(pos))
+      return failure();
+    r = fromType([&](int64_t i) -> std::optional<Dim> {
+      return i < 2 ? std::optional<Dim>((*pos)[i]) : std::nullopt;
+    });
   } else if (auto c = dyn_cast<ConcatOp>(op)) {
     FailureOr<Shape> first = shapeOf(c.getInputs().front());
     if (failed(first))
@@ -551,9 +559,23 @@ FailureOr<std::string> Emitter::fnBody(Value v, const Shape &shape, std::string 
                .str();
     else
       b += "    kiln::i64 i = d / 2, partner = d ^ 1;\n    float sign = (d & 1) ? 1.0f : -1.0f;\n";
-    b += ropeCosSin(*rt, call(*pf, "px"), "i");
+    FailureOr<std::string> cs = ropeCosSin(r, *rt, call(*pf, "px"), "px", "i");
+    if (failed(cs))
+      return failure();
+    b += *cs;
     b += "    kiln::i64 jx[4] = {ix[0], ix[1], ix[2], partner};\n";
     ret(call(*xf, "ix") + " * c + sign * " + call(*xf, "jx") + " * s");
+    return std::string();
+  }
+  if (auto t = dyn_cast<RopeCosSinOp>(op)) {
+    // Element (p, t, i, k) of the table: k = 0 the cosine, 1 the sine.
+    FailureOr<std::string> pf = operandFn(t.getPositions());
+    FailureOr<RopeTable> rt = ropeTable(t, static_cast<int64_t>(t.getRotaryDim()));
+    if (failed(pf) || failed(rt))
+      return failure();
+    b += "    kiln::i64 px[2] = {ix[0], ix[1]};\n";
+    b += ropeAngle(*rt, call(*pf, "px"), "ix[2]");
+    ret("(ix[3] == 0 ? c : s)");
     return std::string();
   }
   return fail("op '" + op->getName().getStringRef() + "' cannot be evaluated per element");
@@ -574,18 +596,37 @@ FailureOr<std::string> Emitter::ropePair(RopeOp r) {
   bool shared = ropePositionsShared(*ps, *shape);
   Type et = rt.getElementType();
   std::string round = et.isF32() || et.isF64() ? "" : "kiln::roundTo<" + cType(et) + ">";
+  FailureOr<std::string> cs = ropeCosSin(r, *t, call(*pf, "rpx"), "rpx", "ix[3]");
+  if (failed(cs))
+    return failure();
   return llvm::formatv("    kiln::i64 jx[4] = {{ix[0], ix[1], ix[2], ix[3] + {0}};\n"
                        "    kiln::i64 rpx[2] = {{{1}, ix[1]};\n",
                        D / 2, shared ? "0" : "ix[0]")
              .str() +
-         ropeCosSin(*t, call(*pf, "rpx"), "ix[3]") +
+         *cs +
          llvm::formatv("    float x0 = {0}, x1 = {1};\n"
                        "    float y0 = {2}(x0 * c + -1.0f * x1 * s), y1 = {2}(x1 * c + 1.0f * x0 * s);\n",
                        call(*xf, "ix"), call(*xf, "jx"), round)
              .str();
 }
 
-std::string Emitter::ropeCosSin(const RopeTable &t, const std::string &pos, const std::string &i) {
+FailureOr<std::string> Emitter::ropeCosSin(RopeOp r, const RopeTable &t, const std::string &pos,
+                                           const std::string &px, const std::string &i) {
+  Value table = r.getCosSin();
+  if (!table)
+    return ropeAngle(t, pos, i);
+  // The step's table (rope_cos_sin of the same positions and frequencies):
+  // the same two floats, loaded.
+  FailureOr<std::string> tf = fn(table);
+  if (failed(tf))
+    return failure();
+  return llvm::formatv("    kiln::i64 csx[4] = {{{0}[0], {0}[1], {1}, 0};\n"
+                       "    float c = {2};\n    csx[3] = 1;\n    float s = {2};\n",
+                       px, i, call(*tf, "csx"))
+      .str();
+}
+
+std::string Emitter::ropeAngle(const RopeTable &t, const std::string &pos, const std::string &i) {
   return llvm::formatv("    double ang = static_cast<double>({0}) * {1}({2});\n"
                        "    double sn, cs;\n    sincos(ang, &sn, &cs); // one range reduction for both\n"
                        "    float c = static_cast<float>(cs * {3}), s = static_cast<float>(sn * {3});\n",
@@ -593,7 +634,7 @@ std::string Emitter::ropeCosSin(const RopeTable &t, const std::string &pos, cons
       .str();
 }
 
-FailureOr<Emitter::RopeTable> Emitter::ropeTable(RopeOp r, int64_t D) {
+FailureOr<Emitter::RopeTable> Emitter::ropeTable(Operation *r, int64_t D) {
   if (auto it = ropeTables_.find(r); it != ropeTables_.end())
     return it->second;
   // The parameters as the host kernels read them (one conversion from the IR).

@@ -199,11 +199,17 @@ private:
     double magnitude = 1.0;
     bool neox = true;
   };
-  FailureOr<RopeTable> ropeTable(RopeOp r, int64_t D);
+  /// Of a kiln.rope or kiln.rope_cos_sin.
+  FailureOr<RopeTable> ropeTable(Operation *r, int64_t D);
   /// Code declaring `float c, s`: the cosine and sine of position `pos`
   /// times frequency `i` of table `t` (in double, one range reduction for
   /// both), scaled by its magnitude -- every RoPE rotation's angle.
-  std::string ropeCosSin(const RopeTable &t, const std::string &pos, const std::string &i);
+  std::string ropeAngle(const RopeTable &t, const std::string &pos, const std::string &i);
+  /// The same `float c, s` for rotation `r`: loaded from its cos_sin table
+  /// where it reads one (at positions index `px`, an i64[2] in scope, and
+  /// frequency `i`), else ropeAngle.
+  FailureOr<std::string> ropeCosSin(RopeOp r, const RopeTable &t, const std::string &pos, const std::string &px,
+                                    const std::string &i);
   /// For a RoPE of whole heads in the neox style (rotated dims d and
   /// d + D/2 share one angle): code that, with `ix` an index of the first
   /// half (ix[3] < D/2) in scope, declares jx (its partner) and y0, y1 (the

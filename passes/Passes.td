@@ -146,6 +146,32 @@ def DecodeBuckets : Pass<"kiln-decode-buckets", "mlir::ModuleOp"> {
   ];
 }
 
+def ShareRopeTables : Pass<"kiln-share-rope-tables", "mlir::ModuleOp"> {
+  let summary = "Compute each step's RoPE cosines and sines once, in a kiln.rope_cos_sin every rotation reads";
+  let description = [{
+    Every `kiln.rope` of a function that rotates with the same positions,
+    frequencies and rotary dim reads one `kiln.rope_cos_sin` of those
+    positions (made just after the positions are defined) through its
+    `cos_sin` operand. A decode step then computes `B x rotary_dim / 2`
+    angles once, instead of a double-precision sine and cosine for every
+    rotated pair of every query and key head of every layer (the epilogue
+    that set the QKV projection's time at large batches). The values are
+    those the rotations computed themselves: the same angle in double,
+    rounded once to f32.
+
+    ```mlir
+    %cs = kiln.rope_cos_sin %pos {rotary_dim = 16 : i64, theta = 5.0e+05 : f64}
+        : tensor<1x?xi64> -> tensor<1x?x8x2xf32>
+    %q = kiln.rope %x, %pos table %cs {style = #kiln<rope_style neox>, theta = 5.0e+05 : f64}
+        : tensor<1x?x4x16xf32>, tensor<1x?xi64>, tensor<1x?x8x2xf32>
+    ```
+
+    Rotations that already read a table, or whose rotary dim is dynamic, are
+    left alone.
+  }];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
   let summary = "Merge projections and group ops into kiln.fused kernels under a byte-cost rule";
   let description = [{

@@ -18,6 +18,8 @@ void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) 
     buckets.buckets = llvm::to_vector(o.decodeBuckets);
     pm.addPass(createDecodeBuckets(buckets));
   }
+  if (o.ropeTables)
+    pm.addPass(createShareRopeTables());
   FuseOptions fuse;
   fuse.decodeTokens = o.decodeBatch;
   fuse.prefillTokens = o.prefillTokens;
@@ -39,7 +41,7 @@ void registerKilnPipelines() {
       buildMemoryPipeline);
   mlir::PassPipelineRegistration<GraphPipelineOptions>(
       "kiln-graph-pipeline",
-      "raise-patterns, canonicalize, insert-kv-cache, fuse and choose-tiling",
+      "raise-patterns, canonicalize, insert-kv-cache, decode-buckets, share-rope-tables, fuse and choose-tiling",
       buildGraphPipeline);
 }
 

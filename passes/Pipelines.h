@@ -27,6 +27,10 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   ListOption<int64_t> decodeBuckets{*this, "decode-buckets",
                                     llvm::cl::desc("decode batch sizes, each its own @decode copy (the largest "
                                                    "@decode's own; none: @decode at decode-batch alone)")};
+  Option<bool> ropeTables{*this, "rope-tables",
+                           llvm::cl::desc("every RoPE reads its step's one table of cosines and sines "
+                                          "(share-rope-tables)"),
+                           llvm::cl::init(true)};
   Option<bool> epilogueWarps{*this, "epilogue-warps",
                              llvm::cl::desc("GEMM tiles may run their epilogue in warps of their own"),
                              llvm::cl::init(true)};
@@ -44,7 +48,8 @@ struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> 
 void buildMemoryPipeline(mlir::OpPassManager &pm, const MemoryPipelineOptions &options);
 
 /// raise-patterns, canonicalize, insert-kv-cache, canonicalize,
-/// decode-buckets (with decode-buckets), fuse, choose-tiling: from
+/// decode-buckets (with decode-buckets), share-rope-tables (with
+/// rope-tables), fuse, choose-tiling: from
 /// an imported @forward to tiled prefill and decode kernels.
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &options);
 

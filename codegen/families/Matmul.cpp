@@ -356,7 +356,10 @@ LogicalResult Emitter::pairedEpilogue(MatmulOp mm, int64_t nmm, Shape &lead, std
       Type et = elemOf(seg.rope);
       std::string round = et.isF32() ? "" : "kiln::roundTo<" + cType(et) + ">";
       body += std::string("    kiln::i64 px[2] = {") + (shared ? "0" : "b") + ", t};\n";
-      body += ropeCosSin(*rt, call(*pos, "px"), *neox ? "d" : "d / 2");
+      FailureOr<std::string> cs = ropeCosSin(seg.rope, *rt, call(*pos, "px"), "px", *neox ? "d" : "d / 2");
+      if (failed(cs))
+        return failure();
+      body += *cs;
       body += llvm::formatv("    float x0 = {0}, x1 = {1};\n"
                             "    float y0 = {2}(x0 * c - x1 * s), y1 = {2}(x1 * c + x0 * s);\n",
                             call(*in, "ix"), call(*in, "jx"), round)

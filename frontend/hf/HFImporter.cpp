@@ -127,7 +127,7 @@ Value GraphBuilder::rope(Value x, Value positions) {
                                              : RopeScaling::None;
   int64_t rotary = static_cast<int64_t>(c_.headDim * r.partialRotaryFactor);
   auto op = kiln::RopeOp::create(
-      b_, loc_, x.getType(), x, positions, RopeStyleAttr::get(b_.getContext(), RopeStyle::Neox),
+      b_, loc_, x.getType(), x, positions, /*cos_sin=*/Value(), RopeStyleAttr::get(b_.getContext(), RopeStyle::Neox),
       b_.getF64FloatAttr(r.theta),
       rotary == c_.headDim ? IntegerAttr() : b_.getI64IntegerAttr(rotary),
       RopeScalingAttr::get(b_.getContext(), scaling),

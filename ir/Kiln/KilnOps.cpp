@@ -688,6 +688,92 @@ LogicalResult GatherNdOp::inferReturnTypes(MLIRContext *, std::optional<Location
   return success();
 }
 
+/// The frequency attributes kiln.rope and kiln.rope_cos_sin share, for a
+/// rotary dim `r` (dynamic when the head dim is).
+template <typename RopeLike>
+static LogicalResult verifyRopeFrequencies(RopeLike op, int64_t r) {
+  if (op.getTheta().convertToDouble() <= 0)
+    return op.emitOpError("theta must be positive");
+  if (std::optional<ArrayRef<double>> inv = op.getInvFreq()) {
+    if (!isDyn(r) && static_cast<int64_t>(inv->size()) * 2 != r)
+      return op.emitOpError("inv_freq has ") << inv->size() << " frequencies for a rotary dim of "
+                                             << r << " (one per pair)";
+    for (double f : *inv)
+      if (!(f > 0) || !std::isfinite(f))
+        return op.emitOpError("inv_freq must be positive and finite");
+  }
+  RopeScaling s = op.getScaling();
+  if (s != RopeScaling::None && op.getFactor().convertToDouble() <= 0)
+    return op.emitOpError("scaling factor must be positive");
+  if ((s == RopeScaling::Llama3 || s == RopeScaling::Yarn) &&
+      static_cast<int64_t>(op.getOriginalMaxPositions()) <= 0)
+    return op.emitOpError(stringifyRopeScaling(s))
+           << " scaling needs original_max_positions > 0";
+  if (s == RopeScaling::Llama3) {
+    double lo = op.getLowFreqFactor().convertToDouble();
+    double hi = op.getHighFreqFactor().convertToDouble();
+    if (!(lo > 0 && hi > lo))
+      return op.emitOpError("llama3 scaling needs 0 < low_freq_factor < high_freq_factor");
+  }
+  return success();
+}
+
+namespace {
+/// A rotation's frequency attributes, read through the getters (so an
+/// absent default and its spelled-out value are equal).
+struct RopeFrequencies {
+  double theta, factor, lo, hi, betaFast, betaSlow;
+  RopeScaling scaling;
+  uint64_t originalMax;
+  std::optional<double> attentionFactor;
+  std::vector<double> invFreq;
+  bool hasInvFreq;
+
+  template <typename RopeLike> static RopeFrequencies of(RopeLike op) {
+    RopeFrequencies f;
+    f.theta = op.getTheta().convertToDouble();
+    f.factor = op.getFactor().convertToDouble();
+    f.lo = op.getLowFreqFactor().convertToDouble();
+    f.hi = op.getHighFreqFactor().convertToDouble();
+    f.betaFast = op.getBetaFast().convertToDouble();
+    f.betaSlow = op.getBetaSlow().convertToDouble();
+    f.scaling = op.getScaling();
+    f.originalMax = op.getOriginalMaxPositions();
+    if (auto a = op.getAttentionFactor())
+      f.attentionFactor = a->convertToDouble();
+    f.hasInvFreq = op.getInvFreq().has_value();
+    if (f.hasInvFreq)
+      f.invFreq.assign(op.getInvFreq()->begin(), op.getInvFreq()->end());
+    return f;
+  }
+  static std::optional<RopeFrequencies> of(Operation *op) {
+    if (auto r = dyn_cast<RopeOp>(op))
+      return of(r);
+    if (auto t = dyn_cast<RopeCosSinOp>(op))
+      return of(t);
+    return std::nullopt;
+  }
+  bool operator==(const RopeFrequencies &o) const {
+    return theta == o.theta && factor == o.factor && lo == o.lo && hi == o.hi && betaFast == o.betaFast &&
+           betaSlow == o.betaSlow && scaling == o.scaling && originalMax == o.originalMax &&
+           attentionFactor == o.attentionFactor && hasInvFreq == o.hasInvFreq && invFreq == o.invFreq;
+  }
+};
+} // namespace
+
+bool kiln::sameRopeFrequencies(Operation *a, Operation *b) {
+  std::optional<RopeFrequencies> fa = RopeFrequencies::of(a), fb = RopeFrequencies::of(b);
+  return fa && fb && *fa == *fb;
+}
+
+RopeCosSinOp kiln::buildRopeCosSin(OpBuilder &b, RopeOp r, int64_t rotaryDim) {
+  auto t = RopeCosSinOp::create(b, r.getLoc(), r.getPositions(), r.getThetaAttr(), b.getI64IntegerAttr(rotaryDim),
+                                r.getScalingAttr(), r.getFactorAttr(), r.getLowFreqFactorAttr(),
+                                r.getHighFreqFactorAttr(), r.getOriginalMaxPositionsAttr(), r.getBetaFastAttr(),
+                                r.getBetaSlowAttr(), r.getAttentionFactorAttr(), r.getInvFreqAttr());
+  return t;
+}
+
 LogicalResult RopeOp::verify() {
   auto x = cast<RankedTensorType>(getInput().getType());
   auto pos = cast<RankedTensorType>(getPositions().getType());
@@ -701,11 +787,9 @@ LogicalResult RopeOp::verify() {
         failed(mergeDims(x.getDimSize(i), pos.getDimSize(i))))
       return emitOpError("positions ") << pos << " do not match the input's "
                                        << (i ? "tokens" : "batch");
-  if (getTheta().convertToDouble() <= 0)
-    return emitOpError("theta must be positive");
-  int64_t d = x.getDimSize(3);
+  int64_t d = x.getDimSize(3), r = d;
   if (std::optional<uint64_t> rd = getRotaryDim()) {
-    int64_t r = static_cast<int64_t>(*rd);
+    r = static_cast<int64_t>(*rd);
     if (r <= 0 || r % 2)
       return emitOpError("rotary_dim must be positive and even, got ") << r;
     if (!isDyn(d) && r > d)
@@ -713,28 +797,44 @@ LogicalResult RopeOp::verify() {
   } else if (!isDyn(d) && d % 2) {
     return emitOpError("head dim ") << d << " must be even";
   }
-  if (std::optional<ArrayRef<double>> inv = getInvFreq()) {
-    int64_t r = getRotaryDim() ? static_cast<int64_t>(*getRotaryDim()) : d;
-    if (!isDyn(r) && static_cast<int64_t>(inv->size()) * 2 != r)
-      return emitOpError("inv_freq has ") << inv->size() << " frequencies for a rotary dim of "
-                                          << r << " (one per pair)";
-    for (double f : *inv)
-      if (!(f > 0) || !std::isfinite(f))
-        return emitOpError("inv_freq must be positive and finite");
+  if (failed(verifyRopeFrequencies(*this, r)))
+    return failure();
+  if (Value cs = getCosSin()) {
+    // The table of these positions and frequencies: its shape here, its
+    // attributes where it is a kiln.rope_cos_sin op.
+    auto t = cast<RankedTensorType>(cs.getType());
+    if (t.getRank() != 4 || failed(mergeDims(t.getDimSize(0), pos.getDimSize(0))) ||
+        failed(mergeDims(t.getDimSize(1), pos.getDimSize(1))) ||
+        (!isDyn(r) && failed(mergeDims(t.getDimSize(2), r / 2))) || t.getDimSize(3) != 2)
+      return emitOpError("cos_sin ") << t << " is not the table of positions " << pos << " for a rotary dim of "
+                                     << r;
+    if (auto table = cs.getDefiningOp<RopeCosSinOp>()) {
+      if (table.getPositions() != getPositions())
+        return emitOpError("cos_sin is the table of other positions");
+      if (!sameRopeFrequencies(*this, table))
+        return emitOpError("cos_sin has other frequencies than the rotation");
+    }
   }
-  RopeScaling s = getScaling();
-  if (s != RopeScaling::None && getFactor().convertToDouble() <= 0)
-    return emitOpError("scaling factor must be positive");
-  if ((s == RopeScaling::Llama3 || s == RopeScaling::Yarn) &&
-      static_cast<int64_t>(getOriginalMaxPositions()) <= 0)
-    return emitOpError(stringifyRopeScaling(s))
-           << " scaling needs original_max_positions > 0";
-  if (s == RopeScaling::Llama3) {
-    double lo = getLowFreqFactor().convertToDouble();
-    double hi = getHighFreqFactor().convertToDouble();
-    if (!(lo > 0 && hi > lo))
-      return emitOpError("llama3 scaling needs 0 < low_freq_factor < high_freq_factor");
-  }
+  return success();
+}
+
+LogicalResult RopeCosSinOp::verify() {
+  auto pos = cast<RankedTensorType>(getPositions().getType());
+  if (pos.getRank() != 2)
+    return emitOpError("positions must be [batch, tokens], got ") << pos;
+  int64_t r = static_cast<int64_t>(getRotaryDim());
+  if (r <= 0 || r % 2)
+    return emitOpError("rotary_dim must be positive and even, got ") << r;
+  return verifyRopeFrequencies(*this, r);
+}
+
+LogicalResult RopeCosSinOp::inferReturnTypes(MLIRContext *ctx, std::optional<Location>, Adaptor adaptor,
+                                             SmallVectorImpl<Type> &inferred) {
+  RankedTensorType pos = rankedType(adaptor.getPositions());
+  if (!pos || pos.getRank() != 2)
+    return failure();
+  int64_t half = static_cast<int64_t>(adaptor.getRotaryDim()) / 2;
+  inferred.push_back(RankedTensorType::get({pos.getDimSize(0), pos.getDimSize(1), half, 2}, Float32Type::get(ctx)));
   return success();
 }
 

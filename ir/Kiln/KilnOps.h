@@ -43,4 +43,17 @@ SliceRange sliceRange(int64_t dim, int64_t start, int64_t end, int64_t step);
 #define GET_OP_CLASSES
 #include "ir/Kiln/KilnOps.h.inc"
 
+namespace kiln {
+
+/// Whether two kiln.rope / kiln.rope_cos_sin ops have the same frequencies
+/// and magnitude (theta, scaling and its parameters, inv_freq; defaults
+/// compare equal to their spelled-out values). Rotary dims not compared.
+bool sameRopeFrequencies(mlir::Operation *a, mlir::Operation *b);
+
+/// The kiln.rope_cos_sin of `rope`'s positions and frequencies over
+/// `rotaryDim`, built at `b`'s insertion point.
+RopeCosSinOp buildRopeCosSin(mlir::OpBuilder &b, RopeOp rope, int64_t rotaryDim);
+
+} // namespace kiln
+
 #endif

@@ -601,6 +601,20 @@ def Kiln_GatherNdOp : Kiln_Op<"gather_nd", [Pure, InferTypeOpAdaptor]> {
 // Composites
 //===----------------------------------------------------------------------===//
 
+// A rotation's frequencies and magnitude beside theta and rotary_dim:
+// shared by kiln.rope and kiln.rope_cos_sin (kiln.rope's description says
+// what each means).
+defvar Kiln_RopeFrequencies = (ins
+    DefaultValuedAttr<Kiln_RopeScalingAttr, "::kiln::RopeScaling::None">:$scaling,
+    DefaultValuedAttr<F64Attr, "1.0">:$factor,
+    DefaultValuedAttr<F64Attr, "1.0">:$low_freq_factor,
+    DefaultValuedAttr<F64Attr, "4.0">:$high_freq_factor,
+    DefaultValuedAttr<I64Attr, "0">:$original_max_positions,
+    DefaultValuedAttr<F64Attr, "32.0">:$beta_fast,
+    DefaultValuedAttr<F64Attr, "1.0">:$beta_slow,
+    OptionalAttr<F64Attr>:$attention_factor,
+    OptionalAttr<DenseF64ArrayAttr>:$inv_freq);
+
 def Kiln_RopeOp : Kiln_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "rotary position embedding on [batch, tokens, heads, head_dim]";
   let description = [{
@@ -617,31 +631,54 @@ def Kiln_RopeOp : Kiln_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
     frequencies outright and replaces `theta` and `scaling` (raise-patterns
     recovers it from an exporter's tables, whatever scaling made them).
     `positions` is `[batch, tokens]` or `[1, tokens]` (the same positions for
-    every sequence), integer.
+    every sequence), integer. `cos_sin`, when given, is the
+    `kiln.rope_cos_sin` of these positions and frequencies
+    (`[P, tokens, rotary_dim / 2, 2]` f32): the rotation reads its cosines and
+    sines there.
 
     ```mlir
     %q = kiln.rope %x, %pos {style = #kiln<rope_style neox>, theta = 5.0e+05 : f64}
         : tensor<1x?x4x16xf32>, tensor<1x?xi64>
     ```
   }];
-  let arguments = (ins
+  let arguments = !con((ins
     Kiln_FloatTensor:$input,
     Kiln_IntTensor:$positions,
+    Optional<RankedTensorOf<[F32]>>:$cos_sin,
     Kiln_RopeStyleAttr:$style,
     F64Attr:$theta,
-    OptionalAttr<I64Attr>:$rotary_dim,
-    DefaultValuedAttr<Kiln_RopeScalingAttr, "::kiln::RopeScaling::None">:$scaling,
-    DefaultValuedAttr<F64Attr, "1.0">:$factor,
-    DefaultValuedAttr<F64Attr, "1.0">:$low_freq_factor,
-    DefaultValuedAttr<F64Attr, "4.0">:$high_freq_factor,
-    DefaultValuedAttr<I64Attr, "0">:$original_max_positions,
-    DefaultValuedAttr<F64Attr, "32.0">:$beta_fast,
-    DefaultValuedAttr<F64Attr, "1.0">:$beta_slow,
-    OptionalAttr<F64Attr>:$attention_factor,
-    OptionalAttr<DenseF64ArrayAttr>:$inv_freq);
+    OptionalAttr<I64Attr>:$rotary_dim), Kiln_RopeFrequencies);
   let results = (outs Kiln_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $positions attr-dict `:` type($input) `,` type($positions)
+    $input `,` $positions (`table` $cos_sin^)? attr-dict `:` type($input) `,` type($positions)
+    (`,` type($cos_sin)^)?
+  }];
+  let hasVerifier = 1;
+}
+
+def Kiln_RopeCosSinOp : Kiln_Op<"rope_cos_sin", [Pure, InferTypeOpAdaptor]> {
+  let summary = "the cosines and sines of a rotary embedding, per position and frequency";
+  let description = [{
+    `[P, T, rotary_dim / 2, 2]` f32 from `positions[P, T]`: element
+    `(p, t, i, 0)` is `cos(positions[p, t] * inv_freq[i]) * m` and
+    `(p, t, i, 1)` the sine, with `inv_freq` and the magnitude `m` from the
+    same attributes as `kiln.rope` (the angle in double, rounded once to
+    f32). A `kiln.rope` given this table as its `cos_sin` reads its angles
+    there instead of computing them: share-rope-tables makes one table per
+    step for every rotation of the same positions and frequencies, so a
+    decode step computes `B x rotary_dim / 2` angles instead of one per
+    rotated pair of every head of every layer.
+
+    ```mlir
+    %cs = kiln.rope_cos_sin %pos {rotary_dim = 16 : i64, theta = 5.0e+05 : f64}
+        : tensor<1x?xi64> -> tensor<1x?x8x2xf32>
+    ```
+  }];
+  let arguments = !con((ins Kiln_IntTensor:$positions, F64Attr:$theta, I64Attr:$rotary_dim),
+                       Kiln_RopeFrequencies);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $positions attr-dict `:` type($positions) `->` type($result)
   }];
   let hasVerifier = 1;
 }

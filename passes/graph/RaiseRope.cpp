@@ -225,7 +225,7 @@ struct RaiseRope : OpRewritePattern<AddOp> {
     Value in = t.headMajor ? TransposeOp::create(rewriter, loc, x, ArrayRef<int64_t>(kSwap)).getResult() : x;
     std::optional<double> theta = thetaOf(t.freq);
     Value rope = RopeOp::create(
-        rewriter, loc, in.getType(), in, pos, RopeStyleAttr::get(rewriter.getContext(), t.style),
+        rewriter, loc, in.getType(), in, pos, /*cos_sin=*/Value(), RopeStyleAttr::get(rewriter.getContext(), t.style),
         rewriter.getF64FloatAttr(theta.value_or(std::pow(t.freq[1], -static_cast<double>(t.freq.size())))),
         IntegerAttr(), RopeScalingAttr::get(rewriter.getContext(), RopeScaling::None),
         rewriter.getF64FloatAttr(1.0), rewriter.getF64FloatAttr(1.0), rewriter.getF64FloatAttr(4.0),

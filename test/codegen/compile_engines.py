@@ -8,7 +8,8 @@ memory. For each engine, `kiln inspect --json` must show:
 
   - one cubin and one PTX per kernel and target, non-empty;
   - every kernel launched by @prefill or @decode, every launch naming one;
-  - the decode step's launches: per layer, as many as the fused graph has
+  - the decode step's launches: its one RoPE table (share-rope-tables), the
+    embedding, the final norm and LM head, and per layer as many as the fused graph has
     kernels (5 for Llama: RoPE and the KV append in the QKV projection's
     epilogue, through the GEMV at batch 1 and the tensor-core GEMM at batch
     32 (checked by name there: its norms are kernels of their own); 5 with
@@ -108,8 +109,8 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
         if own:
             errors.append(f"decode launches RoPE and the KV append in their own kernels: {own[:2]}")
     if layers_per_step is not None:
-        # embedding + per layer + final norm/LM head
-        expected = 1 + layers * layers_per_step + 1
+        # the step's RoPE table + embedding + per layer + final norm/LM head
+        expected = 1 + 1 + layers * layers_per_step + 1
         if decode != expected:
             errors.append(f"decode has {decode} launches, expected {expected}")
     maps = [k for k in m["kernels"] if "tensor_maps" in k]

@@ -209,6 +209,7 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
   g.context = o.maxSeq;
   g.appendInAttention = o.appendInAttention;
   g.epilogueWarps = o.epilogueWarpgroup != 0;
+  g.ropeTables = o.ropeTables;
   buildGraphPipeline(pm, g);
   if (stage == Stage::Exec) {
     MemoryPipelineOptions mem;

@@ -55,7 +55,7 @@ const std::pair<const char *, const char *> kUsage[] = {
                 "                    [--threads N] [--embed-weights]\n"
                 "                    [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma]\n"
                 "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
-                "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention]\n"
+                "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention] [--no-rope-tables]\n"
                 "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
                 "                    [--quiet]\n"},
     {"run", "kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
@@ -425,6 +425,8 @@ int main(int argc, char **argv) {
         ok = number(b.attentionBlockKv) && (b.attentionBlockKv == 64 || b.attentionBlockKv == 128);
       else if (cmd == "compile" && a == "--cluster")
         b.cluster = true;
+      else if (cmd == "compile" && a == "--no-rope-tables")
+        b.ropeTables = false;
       else if (cmd == "compile" && a == "--epilogue-warpgroup")
         b.epilogueWarpgroup = 2;
       else if (cmd == "compile" && a == "--no-epilogue-warpgroup")

@@ -98,9 +98,15 @@ struct RopeParams {
 std::vector<double> ropeInvFreq(const RopeParams &p, int64_t rotaryDim);
 /// The factor cos and sin are multiplied by (yarn's attention factor, else 1).
 double ropeMagnitude(const RopeParams &p);
-/// x[B, T, H, D] rotated by positions[B, T] or [1, T] (integer dtype).
+/// x[B, T, H, D] rotated by positions[B, T] or [1, T] (integer dtype); with
+/// `cosSin` (ropeCosSin of the same positions and parameters), its angles
+/// are read there.
 Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
-            Tensor &out);
+            Tensor &out, const Tensor *cosSin = nullptr);
+/// out[P, T, rotaryDim / 2, 2] (f32): the cosine and sine of each position
+/// of positions[P, T] times each frequency, times the magnitude -- the
+/// angle in double, rounded once to f32, as rope computes them.
+Status ropeCosSin(const Tensor &positions, const RopeParams &p, Tensor &out);
 
 //===--- Attention ------------------------------------------------------------===//
 

@@ -95,6 +95,8 @@ Status reshapeDims(const Shape &input, const std::vector<int64_t> &pattern, Shap
 
 Status ropeParams(const HostOp &op, RopeParams &p) {
   std::string style = op.getStr("style"), scaling = op.getStr("scaling");
+  if (op.name == "rope_cos_sin" && style.empty())
+    style = "neox"; // a table has no pairing
   if (style != "neox" && style != "gptj")
     return Status::error("rope style '" + style + "'");
   p.style = style == "neox" ? RopeStyle::Neox : RopeStyle::GptJ;
@@ -495,7 +497,16 @@ Status Eval::run() {
     RopeParams p;
     KILN_RETURN_IF_ERROR(ropeParams(op_, p));
     KILN_RETURN_IF_ERROR(alloc(x(0).shape(), o));
-    return rope(x(0), x(1), p, *o);
+    return rope(x(0), x(1), p, *o, in_.size() > 2 ? &x(2) : nullptr);
+  }
+  if (n == "rope_cos_sin") {
+    KILN_RETURN_IF_ERROR(need(1));
+    RopeParams p;
+    KILN_RETURN_IF_ERROR(ropeParams(op_, p));
+    if (x(0).rank() != 2 || p.rotaryDim <= 0 || p.rotaryDim % 2)
+      return Status::error("rope_cos_sin needs [batch, tokens] positions and a positive even rotary_dim");
+    KILN_RETURN_IF_ERROR(alloc({x(0).dim(0), x(0).dim(1), p.rotaryDim / 2, 2}, o));
+    return ropeCosSin(x(0), p, *o);
   }
   if (n == "attention") {
     KILN_RETURN_IF_ERROR(need(3));

@@ -66,8 +66,53 @@ double ropeMagnitude(const RopeParams &p) {
   return p.factor <= 1.0 ? 1.0 : 0.1 * std::log(p.factor) + 1.0;
 }
 
+namespace {
+
+/// The cosine and sine of angle `pos * inv`, times `mag`, in f32. The angle
+/// in double: at positions in the 100k range an f32 angle is off by ~1e-2
+/// radians.
+void cosSinOf(double pos, double inv, double mag, float &c, float &s) {
+  double ang = pos * inv;
+  c = static_cast<float>(std::cos(ang) * mag);
+  s = static_cast<float>(std::sin(ang) * mag);
+}
+
+Status checkRotaryDim(const RopeParams &p, int64_t rd, int64_t D) {
+  if (rd <= 0 || rd % 2 || rd > D)
+    return Status::error("rope rotary_dim " + std::to_string(rd) +
+                         " must be positive, even and at most the head dim " +
+                         std::to_string(D));
+  if (!p.invFreq.empty() && static_cast<int64_t>(p.invFreq.size()) * 2 != rd)
+    return Status::error("rope has " + std::to_string(p.invFreq.size()) +
+                         " explicit frequencies for a rotary dim of " + std::to_string(rd));
+  return Status::ok();
+}
+
+} // namespace
+
+Status ropeCosSin(const Tensor &positions, const RopeParams &p, Tensor &out) {
+  int64_t rd = p.rotaryDim;
+  KILN_RETURN_IF_ERROR(checkRotaryDim(p, rd, rd));
+  if (positions.rank() != 2)
+    return Status::error("rope_cos_sin positions must be [batch, tokens], got " +
+                         shapeToString(positions.shape()));
+  int64_t P = positions.dim(0), T = positions.dim(1), half = rd / 2;
+  KILN_RETURN_IF_ERROR(expectShape(out, {P, T, half, 2}, "rope_cos_sin result"));
+  if (out.dtype() != DType::F32)
+    return Status::error("rope_cos_sin result must be f32");
+  std::vector<double> inv = ropeInvFreq(p, rd);
+  double mag = ropeMagnitude(p);
+  float *o = out.as<float>();
+  for (int64_t r = 0; r < P * T; ++r) {
+    double pos = positions.get(r);
+    for (int64_t i = 0; i < half; ++i)
+      cosSinOf(pos, inv[i], mag, o[(r * half + i) * 2], o[(r * half + i) * 2 + 1]);
+  }
+  return Status::ok();
+}
+
 Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
-            Tensor &out) {
+            Tensor &out, const Tensor *cosSin) {
   if (x.rank() != 4)
     return Status::error("rope input must be [batch, tokens, heads, head_dim], got " +
                          shapeToString(x.shape()));
@@ -78,27 +123,27 @@ Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
     KILN_RETURN_IF_ERROR(expectShape(positions, {B, T}, "rope positions"));
   KILN_RETURN_IF_ERROR(expectShape(out, x.shape(), "rope result"));
   int64_t rd = p.rotaryDim ? p.rotaryDim : D;
-  if (rd % 2 || rd > D)
-    return Status::error("rope rotary_dim " + std::to_string(rd) +
-                         " must be even and at most the head dim " +
-                         std::to_string(D));
-  if (!p.invFreq.empty() && static_cast<int64_t>(p.invFreq.size()) * 2 != rd)
-    return Status::error("rope has " + std::to_string(p.invFreq.size()) +
-                         " explicit frequencies for a rotary dim of " + std::to_string(rd));
+  KILN_RETURN_IF_ERROR(checkRotaryDim(p, rd, D));
+  int64_t half = rd / 2;
+  if (cosSin) {
+    KILN_RETURN_IF_ERROR(expectShape(*cosSin, {positions.dim(0), T, half, 2}, "rope cos_sin"));
+    if (cosSin->dtype() != DType::F32)
+      return Status::error("rope cos_sin must be f32");
+  }
   std::vector<double> inv = ropeInvFreq(p, rd);
   double mag = ropeMagnitude(p);
   std::vector<float> xv = x.toF32();
-  int64_t half = rd / 2;
   std::vector<float> c(half), s(half);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < T; ++t) {
-      double pos = positions.get((shared ? 0 : b) * T + t);
+      int64_t row = (shared ? 0 : b) * T + t;
       for (int64_t i = 0; i < half; ++i) {
-        // The angle in double: at positions in the 100k range an f32 angle
-        // is off by ~1e-2 radians.
-        double ang = pos * inv[i];
-        c[i] = static_cast<float>(std::cos(ang) * mag);
-        s[i] = static_cast<float>(std::sin(ang) * mag);
+        if (cosSin) {
+          c[i] = cosSin->as<float>()[(row * half + i) * 2];
+          s[i] = cosSin->as<float>()[(row * half + i) * 2 + 1];
+        } else {
+          cosSinOf(static_cast<double>(positions.get(row)), inv[i], mag, c[i], s[i]);
+        }
       }
       for (int64_t h = 0; h < H; ++h) {
         float *v = xv.data() + ((b * T + t) * H + h) * D;

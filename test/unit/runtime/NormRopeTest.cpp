@@ -2,6 +2,8 @@
 
 #include "runtime/kernels/host/HostKernels.h"
 
+#include <cstring>
+
 using namespace kiln;
 using namespace kiln::test;
 
@@ -155,4 +157,54 @@ TEST(Rope, LinearAndYarnScaling) {
   ASSERT_TRUE(host::rope(x, pos, y, out).isOk());
   expectClose(out, refRope(x, pos, host::RopeStyle::Neox, 64, inv, host::ropeMagnitude(y)),
               1e-4, "yarn rope");
+}
+
+// The step's table (ropeCosSin) holds each angle's cosine and sine as the
+// rotation computes them, and a rotation reading it gives the same bits as
+// one computing its own -- for shared and per-sequence positions, both
+// styles, partial rotary dims and yarn's magnitude.
+TEST(Rope, CosSinTableGivesTheSameBits) {
+  std::mt19937_64 rng(17);
+  for (bool shared : {false, true})
+    for (host::RopeStyle style : {host::RopeStyle::Neox, host::RopeStyle::GptJ})
+      for (int64_t rd : {int64_t(0), int64_t(12)}) {
+        host::RopeParams p;
+        p.style = style;
+        p.theta = 500000.0;
+        p.rotaryDim = rd;
+        p.scaling = host::RopeScaling::Yarn;
+        p.factor = 4.0;
+        p.originalMaxPositions = 4096;
+        Tensor x = randomTensor(DType::BF16, {2, 5, 3, 18}, rng);
+        Tensor pos(DType::I64, {shared ? 1 : 2, 5});
+        for (int64_t i = 0; i < pos.numel(); ++i)
+          pos.set(i, static_cast<double>(rng() % 200000)); // positions far past 2^16
+        int64_t r = rd ? rd : 18;
+        host::RopeParams tp = p;
+        tp.rotaryDim = r;
+        Tensor table(DType::F32, {pos.dim(0), 5, r / 2, 2});
+        table.fill(NAN);
+        ASSERT_TRUE(host::ropeCosSin(pos, tp, table).isOk());
+        std::vector<double> inv = host::ropeInvFreq(tp, r);
+        double mag = host::ropeMagnitude(tp);
+        EXPECT_GT(mag, 1.0);
+        for (int64_t row = 0; row < pos.numel(); ++row)
+          for (int64_t i = 0; i < r / 2; ++i) {
+            double a = pos.get(row) * inv[i];
+            EXPECT_NEAR(table.as<float>()[(row * r / 2 + i) * 2], std::cos(a) * mag, 2e-7 * mag);
+            EXPECT_NEAR(table.as<float>()[(row * r / 2 + i) * 2 + 1], std::sin(a) * mag, 2e-7 * mag);
+          }
+        Tensor own(DType::BF16, x.shape()), read(DType::BF16, x.shape());
+        own.fill(NAN);
+        read.fill(NAN);
+        ASSERT_TRUE(host::rope(x, pos, p, own).isOk());
+        ASSERT_TRUE(host::rope(x, pos, p, read, &table).isOk());
+        ASSERT_EQ(std::memcmp(own.data(), read.data(), own.byteSize()), 0);
+      }
+  // A table of another shape or dtype is refused.
+  host::RopeParams p;
+  Tensor x(DType::F32, {1, 2, 1, 8}), pos(DType::I64, {1, 2}), out(DType::F32, {1, 2, 1, 8});
+  Tensor narrow(DType::F32, {1, 2, 2, 2}), half(DType::F16, {1, 2, 4, 2});
+  EXPECT_FALSE(host::rope(x, pos, p, out, &narrow).isOk());
+  EXPECT_FALSE(host::rope(x, pos, p, out, &half).isOk());
 }

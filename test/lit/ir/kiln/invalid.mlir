@@ -430,6 +430,56 @@ func.func @rope_odd_head_dim(%x: tensor<1x?x4x15xf32>, %p: tensor<1x?xi64>) {
 
 // -----
 
+func.func @rope_table_shape(%x: tensor<1x?x4x16xf32>, %p: tensor<1x?xi64>, %t: tensor<1x?x4x2xf32>) {
+  // expected-error @+1 {{cos_sin 'tensor<1x?x4x2xf32>' is not the table of positions 'tensor<1x?xi64>' for a rotary dim of 16}}
+  %0 = kiln.rope %x, %p table %t {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<1x?x4x16xf32>, tensor<1x?xi64>, tensor<1x?x4x2xf32>
+  return
+}
+
+// -----
+
+func.func @rope_table_dtype(%x: tensor<1x?x4x16xf32>, %p: tensor<1x?xi64>, %t: tensor<1x?x8x2xf16>) {
+  // expected-error @+1 {{operand #2 must be ranked tensor of 32-bit float values}}
+  %0 = kiln.rope %x, %p table %t {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<1x?x4x16xf32>, tensor<1x?xi64>, tensor<1x?x8x2xf16>
+  return
+}
+
+// -----
+
+func.func @rope_table_frequencies(%x: tensor<1x?x4x16xf32>, %p: tensor<1x?xi64>) {
+  %t = kiln.rope_cos_sin %p {rotary_dim = 16 : i64, theta = 1.0e+04 : f64} : tensor<1x?xi64> -> tensor<1x?x8x2xf32>
+  // expected-error @+1 {{cos_sin has other frequencies than the rotation}}
+  %0 = kiln.rope %x, %p table %t {style = #kiln<rope_style neox>, theta = 5.0e+05 : f64} : tensor<1x?x4x16xf32>, tensor<1x?xi64>, tensor<1x?x8x2xf32>
+  return
+}
+
+// -----
+
+func.func @rope_table_positions(%x: tensor<1x?x4x16xf32>, %p: tensor<1x?xi64>, %q: tensor<1x?xi64>) {
+  %t = kiln.rope_cos_sin %q {rotary_dim = 16 : i64, theta = 1.0e+04 : f64} : tensor<1x?xi64> -> tensor<1x?x8x2xf32>
+  // expected-error @+1 {{cos_sin is the table of other positions}}
+  %0 = kiln.rope %x, %p table %t {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64} : tensor<1x?x4x16xf32>, tensor<1x?xi64>, tensor<1x?x8x2xf32>
+  return
+}
+
+// -----
+
+func.func @rope_cos_sin_rotary_dim(%p: tensor<1x?xi64>) {
+  // expected-error @+1 {{rotary_dim must be positive and even, got 5}}
+  %t = kiln.rope_cos_sin %p {rotary_dim = 5 : i64, theta = 1.0e+04 : f64} : tensor<1x?xi64> -> tensor<1x?x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @rope_cos_sin_theta(%p: tensor<1x?xi64>) {
+  // expected-error @+1 {{theta must be positive}}
+  %t = kiln.rope_cos_sin %p {rotary_dim = 4 : i64, theta = -1.0 : f64} : tensor<1x?xi64> -> tensor<1x?x2x2xf32>
+  return
+}
+
+// -----
+
 func.func @rope_factor(%x: tensor<1x?x4x16xf32>, %p: tensor<1x?xi64>) {
   // expected-error @+1 {{scaling factor must be positive}}
   %0 = kiln.rope %x, %p {style = #kiln<rope_style neox>, theta = 1.0e+04 : f64, scaling = #kiln<rope_scaling linear>, factor = 0.0 : f64} : tensor<1x?x4x16xf32>, tensor<1x?xi64>

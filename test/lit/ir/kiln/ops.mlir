@@ -176,6 +176,14 @@ func.func @composites(%q: tensor<1x?x4x16xf32>, %k: tensor<1x?x2x16xf32>, %v: te
   %5 = kiln.swiglu %g, %g : tensor<1x?x172xf32>
   // CHECK: kiln.geglu {{.*}} {tanh_approximation} : tensor<1x?x172xf32>
   %6 = kiln.geglu %g, %g {tanh_approximation} : tensor<1x?x172xf32>
+  // CHECK: %[[CS:.*]] = kiln.rope_cos_sin %{{.*}} {rotary_dim = 16 : i64, theta = 5.000000e+05 : f64} : tensor<1x?xi64> -> tensor<1x?x8x2xf32>
+  %7 = kiln.rope_cos_sin %pos {rotary_dim = 16 : i64, theta = 5.0e+05 : f64} : tensor<1x?xi64> -> tensor<1x?x8x2xf32>
+  // CHECK: kiln.rope %{{.*}}, %{{.*}} table %[[CS]] {style = #kiln<rope_style neox>, theta = 5.000000e+05 : f64} : tensor<1x?x4x16xf32>, tensor<1x?xi64>, tensor<1x?x8x2xf32>
+  %8 = kiln.rope %q, %pos table %7 {style = #kiln<rope_style neox>, theta = 5.0e+05 : f64} : tensor<1x?x4x16xf32>, tensor<1x?xi64>, tensor<1x?x8x2xf32>
+  // CHECK: kiln.rope_cos_sin {{.*}} {factor = 8.000000e+00 : f64, original_max_positions = 8192 : i64, rotary_dim = 8 : i64, scaling = #kiln<rope_scaling llama3>
+  %9 = kiln.rope_cos_sin %pos {theta = 1.0e+04 : f64, rotary_dim = 8 : i64, scaling = #kiln<rope_scaling llama3>, factor = 8.0 : f64, low_freq_factor = 1.0 : f64, high_freq_factor = 4.0 : f64, original_max_positions = 8192 : i64} : tensor<1x?xi64> -> tensor<1x?x4x2xf32>
+  // CHECK: kiln.rope {{.*}} table
+  %10 = kiln.rope %k, %pos table %9 {style = #kiln<rope_style gptj>, theta = 1.0e+04 : f64, rotary_dim = 8 : i64, scaling = #kiln<rope_scaling llama3>, factor = 8.0 : f64, low_freq_factor = 1.0 : f64, high_freq_factor = 4.0 : f64, original_max_positions = 8192 : i64} : tensor<1x?x2x16xf32>, tensor<1x?xi64>, tensor<1x?x4x2xf32>
   return
 }
 
