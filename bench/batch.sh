@@ -21,8 +21,9 @@
 # the weights + B x the KV of the mean decode context (512 + 64 tokens),
 # read once at the copy bandwidth kiln-run measures in the same process.
 # Engines: max-batch 256 with its decode buckets (every batch), the same
-# with --decode-buckets none (batch 1 and 64) and max-batch 1 (batch 1), so
-# one table also shows what an engine's largest batch costs a small one.
+# with --decode-buckets none and with --no-rope-tables (batch 1 and 64) and
+# max-batch 1 (batch 1), so one table also shows what an engine's largest
+# batch costs a small one and what the step's RoPE table buys.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--prepare" ]; then
@@ -48,6 +49,9 @@ PY
     "$BIN/kiln" compile .scratch/$m-peer --max-batch 256 --max-seq 640 --decode-buckets none --quiet \
       -o .batch/engines/$m-b256nb.engine
     "$BIN/kiln" compile .scratch/$m-peer --max-batch 1 --max-seq 640 --quiet -o .batch/engines/$m-b1.engine
+    # Each rotation computing its own angles (no step table): what the table buys.
+    "$BIN/kiln" compile .scratch/$m-peer --max-batch 256 --max-seq 640 --no-rope-tables --quiet \
+      -o .batch/engines/$m-b256nt.engine
   done
   cp "$SHARED/bench/peer_decode.py" .batch/
   cp "$SHARED/peers/llamacpp.sh" "$SHARED/peers/hf_to_gguf.py" "$SHARED/peers/llama.cpp-cuda-sm90a-bin.tar.xz" .batch/peers/
@@ -81,9 +85,9 @@ for s in ${SHAPES:-l1b l8b}; do
   [ -f $W/config.json ] || python3 .batch/peer_decode.py --shape $shape --save $W --no-time > "$OUT/$s-save.log" 2>&1 \
     || tail -5 "$OUT/$s-save.log"
   for b in $BATCHES; do
-    for e in 256 256nb 1; do
-      # max-batch 256: every batch; without buckets: batch 1 and 64; max-batch 1: batch 1.
-      case $e in 256) ;; 256nb) [ $b = 1 ] || [ $b = 64 ] || continue;; 1) [ $b = 1 ] || continue;; esac
+    for e in 256 256nb 256nt 1; do
+      # max-batch 256: every batch; without buckets or RoPE tables: batch 1 and 64; max-batch 1: batch 1.
+      case $e in 256) ;; 256nb|256nt) [ $b = 1 ] || [ $b = 64 ] || continue;; 1) [ $b = 1 ] || continue;; esac
       [ -f .batch/engines/$s-b$e.engine ] || continue
       build-gpu/bin/kiln-run .batch/engines/$s-b$e.engine --weights $W --bench --batch $b --prompt-len 512 --gen 128 \
         >> "$OUT/$s-b$e-kiln.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
@@ -118,7 +122,7 @@ done
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
 import json, os, re, sys
 out = sys.argv[1]
-names = {"256": "256", "256nb": "256, no buckets", "1": "1"}
+names = {"256": "256", "256nb": "256, no buckets", "256nt": "256, no RoPE tables", "1": "1"}
 print("| shape | batch | engine max-batch | kiln tok/s | ms/step | MB/step | % of bytes bound | llama.cpp tok/s | kiln / llama.cpp |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for s in os.environ.get("SHAPES", "l1b l8b").split():
@@ -131,7 +135,7 @@ for s in os.environ.get("SHAPES", "l1b l8b").split():
     except OSError:
         pass
     rows = []
-    for e in ("256", "256nb", "1"):
+    for e in ("256", "256nb", "256nt", "1"):
         f = f"{out}/{s}-b{e}-kiln.txt"
         if not os.path.exists(f):
             continue
