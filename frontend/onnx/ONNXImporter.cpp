@@ -57,6 +57,17 @@ Type mlirType(Builder &b, DType dt) {
   return {};
 }
 
+/// The host dtype of a float element type (f32 where it is none of them).
+DType floatDType(Type t) {
+  if (t.isF16())
+    return DType::F16;
+  if (t.isBF16())
+    return DType::BF16;
+  if (t.isF64())
+    return DType::F64;
+  return DType::F32;
+}
+
 DenseElementsAttr toAttr(const Tensor &t, RankedTensorType type) {
   Type elt = type.getElementType();
   if (auto ft = dyn_cast<FloatType>(elt)) {
@@ -408,12 +419,34 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     KILN_RETURN_IF_ERROR(
         done(make<kiln::MatmulOp>(n, status, input(n, 0), input(n, 1), false)));
   } else if (op == "Gemm") {
-    if (attrInt(n, "transA", 0) || attrFloat(n, "alpha", 1) != 1 || attrFloat(n, "beta", 1) != 1)
-      return error(n, "Gemm with transA, alpha or beta other than 0, 1, 1 is not supported");
-    KILN_RETURN_IF_ERROR(done(make<kiln::MatmulOp>(n, status, input(n, 0), input(n, 1),
-                                                     attrInt(n, "transB", 0) != 0)));
-    if (Value c = input(n, 2))
-      KILN_RETURN_IF_ERROR(done(make<kiln::AddOp>(n, status, result, c)));
+    // alpha * A' B' + beta * C: A' = A^T with transA, B' = B^T with transB.
+    Value a = input(n, 0);
+    if (rankOf(a) != 2 || rankOf(input(n, 1)) != 2)
+      return error(n, "Gemm takes 2-D A and B");
+    if (attrInt(n, "transA", 0)) {
+      KILN_RETURN_IF_ERROR(done(make<kiln::TransposeOp>(n, status, a, ArrayRef<int64_t>{1, 0})));
+      a = result;
+    }
+    KILN_RETURN_IF_ERROR(done(make<kiln::MatmulOp>(n, status, a, input(n, 1), attrInt(n, "transB", 0) != 0)));
+    auto scaled = [&](Value v, float k) -> FailureOr<Value> {
+      if (k == 1.0f)
+        return v;
+      Tensor kt(floatDType(cast<RankedTensorType>(v.getType()).getElementType()), {});
+      kt.set(0, k);
+      if (!done(make<kiln::MulOp>(n, status, v, constant(kt, loc))))
+        return failure();
+      return result;
+    };
+    FailureOr<Value> ab = scaled(result, attrFloat(n, "alpha", 1.0f));
+    if (failed(ab))
+      return status;
+    result = *ab;
+    if (Value c = input(n, 2)) {
+      FailureOr<Value> bc = scaled(c, attrFloat(n, "beta", 1.0f));
+      if (failed(bc))
+        return status;
+      KILN_RETURN_IF_ERROR(done(make<kiln::AddOp>(n, status, *ab, *bc)));
+    }
   } else if (op == "Gather") {
     Value data = input(n, 0);
     int64_t axis = normAxis(attrInt(n, "axis", 0), rankOf(data));
@@ -645,13 +678,98 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     if (attrInt(n, "batch_dims", 0) != 0)
       return error(n, "GatherND with batch_dims other than 0 is not supported");
     KILN_RETURN_IF_ERROR(done(make<kiln::GatherNdOp>(n, status, input(n, 0), input(n, 1))));
-  } else if (op == "LayerNormalization") {
+  } else if (op == "LayerNormalization" || op == "RMSNormalization") {
+    // Over the axes from `axis` on: the last axis directly; several as one,
+    // through a reshape of static sizes (the scale and bias broadcast to
+    // them, then flattened).
+    bool rms = op == "RMSNormalization";
+    if (attrInt(n, "stash_type", 1) != 1)
+      return error(n, op + " with stash_type " + std::to_string(attrInt(n, "stash_type", 1)) +
+                          " (statistics in another precision than f32) is not supported");
     Value x = input(n, 0);
-    if (normAxis(attrInt(n, "axis", -1), rankOf(x)) != rankOf(x) - 1)
-      return error(n, "LayerNormalization over other than the last axis is not supported");
+    auto xt = cast<RankedTensorType>(x.getType());
+    int64_t r = rankOf(x), axis = normAxis(attrInt(n, "axis", -1), r);
+    if (axis < 0 || axis >= r)
+      return error(n, op + " axis " + std::to_string(attrInt(n, "axis", -1)) + " is out of range");
+    ArrayRef<int64_t> normShape = xt.getShape().drop_front(axis);
+    if (llvm::any_of(normShape, [](int64_t d) { return d == kDyn; }))
+      return error(n, op + " over axes whose sizes are known only at run time is not supported");
+    int64_t width = 1;
+    for (int64_t d : normShape)
+      width *= d;
+    auto flat = [&](Value v) -> FailureOr<Value> {
+      if (!v)
+        return v;
+      auto vt = cast<RankedTensorType>(v.getType());
+      if (vt.getShape() == normShape && axis == r - 1)
+        return v;
+      auto target = RankedTensorType::get(normShape, vt.getElementType());
+      Value b = vt.getShape() == normShape ? v : Value();
+      if (!b) {
+        Shape out;
+        if (Status bs = host::broadcastShapes(Shape(vt.getShape().begin(), vt.getShape().end()),
+                                              Shape(normShape.begin(), normShape.end()), out);
+            !bs || out != Shape(normShape.begin(), normShape.end()))
+          return failure();
+        if (!done(kiln::BroadcastToOp::create(b_, loc, target, v)))
+          return failure();
+        b = result;
+      }
+      if (!done(make<kiln::ReshapeOp>(n, status, b, ArrayRef<int64_t>{width})))
+        return failure();
+      return result;
+    };
+    FailureOr<Value> scale = flat(input(n, 1)), bias = rms ? FailureOr<Value>(Value()) : flat(input(n, 2));
+    if (failed(scale) || failed(bias))
+      return status.isOk() ? error(n, op + "'s scale and bias must broadcast to the normalized axes") : status;
+    Value in = x;
+    if (axis != r - 1) {
+      SmallVector<int64_t> pattern(axis, 0);
+      pattern.push_back(width);
+      KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, x, pattern)));
+      in = result;
+    }
     auto eps = b_.getF32FloatAttr(attrFloat(n, "epsilon", 1e-5f));
-    KILN_RETURN_IF_ERROR(done(kiln::LayerNormOp::create(b_, loc, x.getType(), x, input(n, 1),
-                                                        input(n, 2), eps)));
+    Operation *norm = rms ? kiln::RmsNormOp::create(b_, loc, in.getType(), in, *scale, eps, b_.getF32FloatAttr(0.0f))
+                                .getOperation()
+                          : kiln::LayerNormOp::create(b_, loc, in.getType(), in, *scale, *bias, eps).getOperation();
+    KILN_RETURN_IF_ERROR(done(norm));
+    if (axis != r - 1) {
+      SmallVector<int64_t> back(xt.getShape().begin(), xt.getShape().end());
+      for (int64_t i = 0; i < axis; ++i)
+        back[i] = 0; // copies the input's (possibly dynamic) leading sizes
+      KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, result, back)));
+    }
+    if (!rms && n.output_size() > 1) {
+      // LayerNormalization's optional Mean and InvStdDev: f32 statistics over
+      // the normalized axes, kept as size-1 dimensions.
+      Value y = result, xf = x;
+      if (!xt.getElementType().isF32()) {
+        KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, xt.clone(b_.getF32Type()), x)));
+        xf = result;
+      }
+      std::vector<int64_t> axes;
+      for (int64_t a = axis; a < r; ++a)
+        axes.push_back(a);
+      KILN_RETURN_IF_ERROR(done(make<kiln::ReduceMeanOp>(n, status, xf, axes, true)));
+      Value mean = result;
+      KILN_RETURN_IF_ERROR(done(make<kiln::SubOp>(n, status, xf, mean)));
+      Value d = result;
+      KILN_RETURN_IF_ERROR(done(make<kiln::MulOp>(n, status, d, d)));
+      KILN_RETURN_IF_ERROR(done(make<kiln::ReduceMeanOp>(n, status, result, axes, true)));
+      Tensor e(DType::F32, {});
+      e.set(0, eps.getValueAsDouble());
+      KILN_RETURN_IF_ERROR(done(make<kiln::AddOp>(n, status, result, constant(e, loc))));
+      KILN_RETURN_IF_ERROR(done(kiln::RsqrtOp::create(b_, loc, result)));
+      if (n.output_size() > 3)
+        return error(n, "LayerNormalization has at most 3 outputs");
+      values_[n.output(0)] = y;
+      if (!n.output(1).empty())
+        values_[n.output(1)] = mean;
+      if (n.output_size() > 2 && !n.output(2).empty())
+        values_[n.output(2)] = result;
+      return Status::ok();
+    }
   } else {
     return error(n, "operator " + op + " (domain '" + n.domain() + "', opset " +
                         std::to_string(opset_) + ") is not supported");
@@ -739,7 +857,7 @@ const std::vector<std::string> &supportedOps() {
       "CumSum", "Div", "Equal", "Erf", "Exp", "Expand", "Gather", "GatherND", "Gelu", "Gemm", "Greater",
       "GreaterOrEqual", "Identity", "IsNaN", "LayerNormalization", "Less", "LessOrEqual", "Log",
       "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal",
-      "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape",
+      "RMSNormalization", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape",
       "Sigmoid", "Sin", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
       "Transpose", "Unsqueeze", "Where"};
   return ops;
