@@ -35,36 +35,37 @@
 
 using namespace mlir;
 namespace cl = llvm::cl;
+static cl::OptionCategory kilnOptions("kiln-interp options");
 using kiln::host::Tensor;
 
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.mlir>"),
-                                      cl::Required);
-static cl::opt<std::string> entry("entry", cl::desc("function to evaluate"));
-static cl::list<std::string> inputs("input", cl::desc("an input .npy, one per argument"));
+                                      cl::Required, cl::cat(kilnOptions));
+static cl::opt<std::string> entry("entry", cl::desc("function to evaluate"), cl::cat(kilnOptions));
+static cl::list<std::string> inputs("input", cl::desc("an input .npy, one per argument"), cl::cat(kilnOptions));
 static cl::opt<std::string> weightsDir(
     "weights", cl::desc("an .onnx file's initializers, a model directory with "
-                        "safetensors, or a directory of <name>.npy"));
+                        "safetensors, or a directory of <name>.npy"), cl::cat(kilnOptions));
 static cl::opt<uint64_t> seed("seed", cl::desc("seed of random inputs and weights"),
-                              cl::init(0));
+                              cl::init(0), cl::cat(kilnOptions));
 static cl::opt<int64_t> dynamicSize("dynamic-size",
                                     cl::desc("size of dynamic dims of random inputs"),
-                                    cl::init(8));
+                                    cl::init(8), cl::cat(kilnOptions));
 static cl::opt<int64_t> intRange("int-range",
                                  cl::desc("random integer inputs are in [0, N)"),
-                                 cl::init(16));
+                                 cl::init(16), cl::cat(kilnOptions));
 static cl::opt<std::string> outputDir("output-dir",
-                                      cl::desc("write result<i>.npy here"));
-static cl::opt<bool> print("print", cl::desc("print each result"));
+                                      cl::desc("write result<i>.npy here"), cl::cat(kilnOptions));
+static cl::opt<bool> print("print", cl::desc("print each result"), cl::cat(kilnOptions));
 static cl::opt<std::string> checkPipeline(
-    "check-pipeline", cl::desc("check that this pass pipeline preserves the outputs"));
+    "check-pipeline", cl::desc("check that this pass pipeline preserves the outputs"), cl::cat(kilnOptions));
 
 static cl::opt<std::string> checkKvCache(
     "check-kv-cache",
-    cl::desc("check that this pipeline's @prefill and @decode reproduce @forward's logits"));
+    cl::desc("check that this pipeline's @prefill and @decode reproduce @forward's logits"), cl::cat(kilnOptions));
 
 static cl::opt<int64_t> prefillChunk(
     "prefill-chunk", cl::desc("with --check-kv-cache: prefill prompts in chunks of N tokens"),
-    cl::init(0));
+    cl::init(0), cl::cat(kilnOptions));
 
 static void printTensor(llvm::raw_ostream &os, llvm::StringRef what, unsigned i,
                         const Tensor &t) {
@@ -101,6 +102,7 @@ int main(int argc, char **argv) {
   kiln::registerKilnPipelines();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
+  cl::HideUnrelatedOptions(kilnOptions);
   cl::ParseCommandLineOptions(argc, argv, "kiln IR interpreter\n");
 
   DialectRegistry registry;

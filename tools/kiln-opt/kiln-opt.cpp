@@ -8,8 +8,17 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/CommandLine.h"
 
 int main(int argc, char **argv) {
+  // The options registered before main are LLVM's (backends, instrumentation,
+  // ...): hidden, so --help shows MlirOptMain's, registered as it starts,
+  // and kiln's passes and pipelines.
+  for (auto &entry : llvm::cl::getRegisteredOptions()) {
+    llvm::StringRef name = entry.first;
+    if (!name.starts_with("help") && name != "version" && name != "color")
+      entry.second->setHiddenFlag(llvm::cl::ReallyHidden);
+  }
   mlir::DialectRegistry registry;
   registry.insert<kiln::KilnDialect, kiln::exec::ExecDialect,
                   mlir::func::FuncDialect>();

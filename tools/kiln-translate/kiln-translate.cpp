@@ -20,19 +20,21 @@
 #include "llvm/Support/raw_ostream.h"
 
 namespace cl = llvm::cl;
+static cl::OptionCategory kilnOptions("kiln-translate options");
 
 static cl::opt<std::string> importHF("import-hf",
                                      cl::desc("a Hugging Face model directory to import"),
-                                     cl::value_desc("dir"));
+                                     cl::value_desc("dir"), cl::cat(kilnOptions));
 static cl::opt<std::string> importONNX("import-onnx", cl::desc("an .onnx file to import"),
-                                       cl::value_desc("file"));
+                                       cl::value_desc("file"), cl::cat(kilnOptions));
 static cl::opt<std::string> dtype("dtype",
                                   cl::desc("activation dtype: f32, bf16 or f16 "
-                                           "(default: the model's)"));
-static cl::opt<std::string> output("o", cl::desc("output file"), cl::init("-"));
+                                           "(default: the model's)"), cl::cat(kilnOptions));
+static cl::opt<std::string> output("o", cl::desc("output file"), cl::init("-"), cl::cat(kilnOptions));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(kilnOptions);
   cl::ParseCommandLineOptions(argc, argv, "kiln model importer\n");
   if (importHF.empty() == importONNX.empty()) {
     llvm::errs() << "kiln-translate: give one of --import-hf DIR or --import-onnx FILE\n";
