@@ -50,6 +50,9 @@ Status convertAttr(Attribute a, host::HostAttr &h) {
   } else if (auto e = dyn_cast<RopeScalingAttr>(a)) {
     h.kind = K::Str;
     h.s = stringifyEnum(e.getValue()).str();
+  } else if (auto e = dyn_cast<QuantPackingAttr>(a)) {
+    h.kind = K::Str;
+    h.s = stringifyEnum(e.getValue()).str();
   } else if (auto e = dyn_cast<ComparePredicateAttr>(a)) {
     h.kind = K::Str;
     h.s = stringifyEnum(e.getValue()).str();

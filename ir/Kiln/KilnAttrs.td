@@ -36,4 +36,14 @@ def Kiln_ComparePredicate : I32EnumAttr<"ComparePredicate", "comparison", [
 def Kiln_ComparePredicateAttr
     : EnumAttr<Kiln_Dialect, Kiln_ComparePredicate, "compare_predicate">;
 
+def Kiln_QuantPacking : I32EnumAttr<"QuantPacking", "how quantized weights are packed in int32 words", [
+    I32EnumAttrCase<"Gptq", 0, "gptq">,      // along K, low bits first; zeros stored minus one
+    I32EnumAttrCase<"GptqV2", 1, "gptq_v2">, // as gptq, zeros stored as they are
+    I32EnumAttrCase<"Awq", 2, "awq">         // along N, 4 bits in the order 0 2 4 6 1 3 5 7
+  ]> {
+  let cppNamespace = "::kiln";
+  let genSpecializedAttr = 0;
+}
+def Kiln_QuantPackingAttr : EnumAttr<Kiln_Dialect, Kiln_QuantPacking, "quant_packing">;
+
 #endif // KILN_ATTRS_TD

@@ -151,6 +151,39 @@ SliceRange kiln::sliceRange(int64_t dim, int64_t start, int64_t end, int64_t ste
 // Ops
 //===----------------------------------------------------------------------===//
 
+LogicalResult DequantOp::verify() {
+  int64_t bits = static_cast<int64_t>(getBits());
+  if (bits != 4 && bits != 8)
+    return emitOpError("bits must be 4 or 8, got ") << bits;
+  bool awq = getPacking() == QuantPacking::Awq;
+  if (awq && bits != 4)
+    return emitOpError("awq packing holds 4-bit values, got ") << bits;
+  auto out = cast<RankedTensorType>(getType());
+  if (out.getRank() != 2 || !out.hasStaticShape())
+    return emitOpError("result must be a static [K, N] matrix, got ") << out;
+  int64_t K = out.getDimSize(0), N = out.getDimSize(1), p = 32 / bits, gs = getGroupSize();
+  if (gs != -1 && (gs <= 0 || K % gs))
+    return emitOpError("group_size must be -1 or divide K = ") << K << ", got " << gs;
+  int64_t G = gs == -1 ? 1 : K / gs;
+  // Packed dimension: K for GPTQ's weights, N for AWQ's and every zeros.
+  if ((awq ? N : K) % p || (N % p && getZeros()))
+    return emitOpError("the packed dimension must be a multiple of ") << p << " (" << bits << "-bit values)";
+  auto expect = [&](Value v, ArrayRef<int64_t> shape, const char *what) -> LogicalResult {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getShape() != shape)
+      return emitOpError(what) << " must be " << RankedTensorType::get(shape, t.getElementType()) << ", got " << t;
+    return success();
+  };
+  SmallVector<int64_t> qshape = awq ? SmallVector<int64_t>{K, N / p} : SmallVector<int64_t>{K / p, N};
+  if (failed(expect(getQweight(), qshape, "qweight")) || failed(expect(getScales(), {G, N}, "scales")))
+    return failure();
+  if (getZeros() && failed(expect(getZeros(), {G, N / p}, "zeros")))
+    return failure();
+  if (getGIdx() && failed(expect(getGIdx(), {K}, "g_idx")))
+    return failure();
+  return success();
+}
+
 LogicalResult WeightOp::verify() {
   if (getName().empty())
     return emitOpError("weight name must not be empty");

@@ -45,6 +45,43 @@ def Kiln_WeightOp : Kiln_Op<"weight", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Kiln_DequantOp : Kiln_Op<"dequant", [Pure, AttrSizedOperandSegments]> {
+  let summary = "a weight-only quantized matrix, unpacked and scaled to floats";
+  let description = [{
+    The `[K, N]` weight (a matmul's right-hand side: `K` inputs, `N`
+    outputs) that GPTQ and AWQ checkpoints store as `bits`-bit integers
+    (4 or 8) packed `p = 32 / bits` to an int32 word, with a float scale and
+    an integer zero point per group of `group_size` rows of K (-1: one group
+    for all of K) and column:
+
+    - `gptq`, `gptq_v2`: `qweight[K / p, N]`, packed along K: value (k, n)
+      is bits `bits * (k % p)` upwards of word `qweight[k / p, n]`; `zeros`
+      `[G, N / p]` packed along N the same way, stored minus one in `gptq`
+      (checkpoint_format gptq) and as they are in `gptq_v2`;
+    - `awq` (4 bits): `qweight[K, N / p]` and `zeros[G, N / p]`, packed
+      along N, column `8j + c` in nibble `[0, 4, 1, 5, 2, 6, 3, 7][c]` of word
+      `j` (AutoAWQ's order 0 2 4 6 1 3 5 7).
+
+    Row k is in group `g_idx[k]` when given (GPTQ's `desc_act`), else
+    `k / group_size`; `scales` is `[G, N]`. Without `zeros` the zero point is
+    `2^(bits - 1)` (symmetric). Element (k, n) is `(q - z) * scale`, computed
+    in f32 and rounded once to the result's dtype.
+
+    ```mlir
+    %w = kiln.dequant %qw, %s zeros %z {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>}
+        : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<2x64xi32>) -> tensor<256x512xbf16>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I32]>:$qweight, Kiln_FloatTensor:$scales,
+                       Optional<RankedTensorOf<[I32]>>:$zeros, Optional<RankedTensorOf<[I32]>>:$g_idx,
+                       Kiln_QuantPackingAttr:$packing, I64Attr:$bits, I64Attr:$group_size);
+  let results = (outs Kiln_FloatTensor:$result);
+  let assemblyFormat = [{
+    $qweight `,` $scales (`zeros` $zeros^)? (`g_idx` $g_idx^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Kiln_ConstantOp : Kiln_Op<"constant",
     [ConstantLike, Pure, InferTypeOpAdaptor]> {
   let summary = "a small tensor literal";

@@ -108,6 +108,20 @@ Status rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
 /// angle in double, rounded once to f32, as rope computes them.
 Status ropeCosSin(const Tensor &positions, const RopeParams &p, Tensor &out);
 
+//===--- Weight-only quantization --------------------------------------------===//
+
+enum class QuantPacking { Gptq, GptqV2, Awq }; // kiln.dequant's packings
+struct DequantParams {
+  QuantPacking packing = QuantPacking::Gptq;
+  int64_t bits = 4;
+  int64_t groupSize = 128; // -1: one group for all of K
+};
+/// out[K, N] from packed qweight (i32), scales [G, N], optional packed zeros
+/// [G, N * bits / 32] (i32) and g_idx [K] (i32): (q - z) * scale, as
+/// kiln.dequant defines it. Shapes, packings and g_idx's range are checked.
+Status dequant(const Tensor &qweight, const Tensor &scales, const Tensor *zeros, const Tensor *gIdx,
+               const DequantParams &p, Tensor &out);
+
 //===--- Attention ------------------------------------------------------------===//
 
 struct AttentionParams {

@@ -499,6 +499,33 @@ Status Eval::run() {
     KILN_RETURN_IF_ERROR(alloc(x(0).shape(), o));
     return rope(x(0), x(1), p, *o, in_.size() > 2 ? &x(2) : nullptr);
   }
+  if (n == "dequant") {
+    // Operands: qweight, scales, then zeros and g_idx where present
+    // (operandSegmentSizes says which).
+    KILN_RETURN_IF_ERROR(need(2));
+    std::vector<int64_t> seg = op_.getInts("operandSegmentSizes");
+    if (seg.size() != 4 || seg[0] != 1 || seg[1] != 1 || seg[2] < 0 || seg[2] > 1 || seg[3] < 0 || seg[3] > 1 ||
+        in_.size() != static_cast<size_t>(2 + seg[2] + seg[3]))
+      return Status::error("dequant's operand segments do not match its operands");
+    DequantParams p;
+    std::string packing = op_.getStr("packing");
+    if (packing == "gptq")
+      p.packing = QuantPacking::Gptq;
+    else if (packing == "gptq_v2")
+      p.packing = QuantPacking::GptqV2;
+    else if (packing == "awq")
+      p.packing = QuantPacking::Awq;
+    else
+      return Status::error("dequant packing '" + packing + "'");
+    p.bits = op_.getInt("bits");
+    p.groupSize = op_.getInt("group_size");
+    if (op_.resultShapes.empty() || op_.resultShapes[0].size() != 2 || op_.resultShapes[0][0] <= 0 ||
+        op_.resultShapes[0][1] <= 0)
+      return Status::error("dequant declares no static [K, N] result");
+    KILN_RETURN_IF_ERROR(alloc(op_.resultShapes[0], o));
+    const Tensor *zeros = seg[2] ? &x(2) : nullptr, *gIdx = seg[3] ? &x(2 + seg[2]) : nullptr;
+    return dequant(x(0), x(1), zeros, gIdx, p, *o);
+  }
   if (n == "rope_cos_sin") {
     KILN_RETURN_IF_ERROR(need(1));
     RopeParams p;

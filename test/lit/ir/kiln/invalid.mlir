@@ -899,3 +899,67 @@ func.func @weight_one_source() {
   %w = kiln.weight "w" {sources = ["a"], source_rows = array<i64: 4>} : tensor<4x4xf32>
   return
 }
+
+// -----
+
+func.func @dequant_bits(%q: tensor<32x512xi32>, %s: tensor<2x512xf16>) {
+  // expected-error @+1 {{bits must be 4 or 8, got 3}}
+  %0 = kiln.dequant %q, %s {bits = 3 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>) -> tensor<256x512xf16>
+  return
+}
+
+// -----
+
+func.func @dequant_awq_bits(%q: tensor<256x128xi32>, %s: tensor<2x512xf16>) {
+  // expected-error @+1 {{awq packing holds 4-bit values, got 8}}
+  %0 = kiln.dequant %q, %s {bits = 8 : i64, group_size = 128 : i64, packing = #kiln<quant_packing awq>} : (tensor<256x128xi32>, tensor<2x512xf16>) -> tensor<256x512xf16>
+  return
+}
+
+// -----
+
+func.func @dequant_group(%q: tensor<32x512xi32>, %s: tensor<2x512xf16>) {
+  // expected-error @+1 {{group_size must be -1 or divide K = 256, got 100}}
+  %0 = kiln.dequant %q, %s {bits = 4 : i64, group_size = 100 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>) -> tensor<256x512xf16>
+  return
+}
+
+// -----
+
+func.func @dequant_qweight(%q: tensor<64x512xi32>, %s: tensor<2x512xf16>) {
+  // expected-error @+1 {{qweight must be 'tensor<32x512xi32>', got 'tensor<64x512xi32>'}}
+  %0 = kiln.dequant %q, %s {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<64x512xi32>, tensor<2x512xf16>) -> tensor<256x512xf16>
+  return
+}
+
+// -----
+
+func.func @dequant_scales(%q: tensor<32x512xi32>, %s: tensor<4x512xf16>) {
+  // expected-error @+1 {{scales must be 'tensor<2x512xf16>', got 'tensor<4x512xf16>'}}
+  %0 = kiln.dequant %q, %s {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<4x512xf16>) -> tensor<256x512xf16>
+  return
+}
+
+// -----
+
+func.func @dequant_zeros(%q: tensor<32x512xi32>, %s: tensor<2x512xf16>, %z: tensor<2x512xi32>) {
+  // expected-error @+1 {{zeros must be 'tensor<2x64xi32>', got 'tensor<2x512xi32>'}}
+  %0 = kiln.dequant %q, %s zeros %z {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<2x512xi32>) -> tensor<256x512xf16>
+  return
+}
+
+// -----
+
+func.func @dequant_g_idx(%q: tensor<32x512xi32>, %s: tensor<2x512xf16>, %g: tensor<128xi32>) {
+  // expected-error @+1 {{g_idx must be 'tensor<256xi32>', got 'tensor<128xi32>'}}
+  %0 = kiln.dequant %q, %s g_idx %g {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<128xi32>) -> tensor<256x512xf16>
+  return
+}
+
+// -----
+
+func.func @dequant_result(%q: tensor<32x512xi32>, %s: tensor<2x512xf16>) {
+  // expected-error @+1 {{result must be a static [K, N] matrix}}
+  %0 = kiln.dequant %q, %s {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>) -> tensor<?x512xf16>
+  return
+}

@@ -242,3 +242,21 @@ func.func @paged_kv_cache(%c: tensor<2x?x2x16x2x16xbf16>, %q: tensor<?x1x4x16xbf
   %o = kiln.paged_attention %q, %c1[1], %bt, %ctx, %pos {causal, sliding_window = 8 : i64} : tensor<?x1x4x16xbf16>, tensor<2x?x2x16x2x16xbf16>, tensor<?x?xi32>, tensor<?xi32>, tensor<?x1xi64>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @dequant
+func.func @dequant(%qg: tensor<32x512xi32>, %s: tensor<2x512xf16>, %z: tensor<2x64xi32>, %g: tensor<256xi32>,
+                   %qa: tensor<256x64xi32>, %q8: tensor<64x512xi32>, %s1: tensor<1x512xbf16>) {
+  // CHECK: kiln.dequant %{{.*}}, %{{.*}} zeros %{{.*}} {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<2x64xi32>) -> tensor<256x512xbf16>
+  %0 = kiln.dequant %qg, %s zeros %z {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<2x64xi32>) -> tensor<256x512xbf16>
+  // CHECK: kiln.dequant %{{.*}}, %{{.*}} zeros %{{.*}} g_idx %{{.*}} {{.*}}gptq_v2
+  %1 = kiln.dequant %qg, %s zeros %z g_idx %g {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq_v2>} : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<2x64xi32>, tensor<256xi32>) -> tensor<256x512xf32>
+  // CHECK: kiln.dequant %{{.*}}, %{{.*}} g_idx %{{.*}} {{.*}} : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<256xi32>) -> tensor<256x512xf16>
+  %2 = kiln.dequant %qg, %s g_idx %g {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>} : (tensor<32x512xi32>, tensor<2x512xf16>, tensor<256xi32>) -> tensor<256x512xf16>
+  // CHECK: kiln.dequant {{.*}}awq
+  %3 = kiln.dequant %qa, %s zeros %z {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing awq>} : (tensor<256x64xi32>, tensor<2x512xf16>, tensor<2x64xi32>) -> tensor<256x512xf16>
+  // CHECK: kiln.dequant {{.*}}bits = 8 : i64, group_size = -1 : i64
+  %4 = kiln.dequant %q8, %s1 {bits = 8 : i64, group_size = -1 : i64, packing = #kiln<quant_packing gptq>} : (tensor<64x512xi32>, tensor<1x512xbf16>) -> tensor<256x512xbf16>
+  return
+}

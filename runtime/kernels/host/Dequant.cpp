@@ -1,0 +1,68 @@
+//===- Dequant.cpp - GPTQ and AWQ packed weights to floats ----------------===//
+#include "runtime/kernels/host/HostKernels.h"
+
+namespace kiln::host {
+
+namespace {
+
+/// The nibble of an AWQ word holding column c (0-7) of its eight: AutoAWQ
+/// packs columns 0 2 4 6 1 3 5 7 into nibbles 0 to 7.
+constexpr int kAwqNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+
+/// Value `i` (0-based, low bits first; AWQ's order with `awq`) of a packed
+/// int32 word.
+int64_t unpack(int32_t word, int64_t i, int64_t bits, bool awq) {
+  int64_t slot = awq ? kAwqNibble[i] : i;
+  return (static_cast<uint32_t>(word) >> (bits * slot)) & ((1u << bits) - 1);
+}
+
+} // namespace
+
+Status dequant(const Tensor &qweight, const Tensor &scales, const Tensor *zeros, const Tensor *gIdx,
+               const DequantParams &p, Tensor &out) {
+  if (p.bits != 4 && p.bits != 8)
+    return Status::error("dequant bits must be 4 or 8, got " + std::to_string(p.bits));
+  bool awq = p.packing == QuantPacking::Awq;
+  if (awq && p.bits != 4)
+    return Status::error("dequant: awq packing holds 4-bit values");
+  if (out.rank() != 2)
+    return Status::error("dequant result must be [K, N]");
+  int64_t K = out.dim(0), N = out.dim(1), per = 32 / p.bits;
+  if (p.groupSize != -1 && (p.groupSize <= 0 || K % p.groupSize))
+    return Status::error("dequant group_size " + std::to_string(p.groupSize) + " does not divide K = " +
+                         std::to_string(K));
+  int64_t G = p.groupSize == -1 ? 1 : K / p.groupSize;
+  if ((awq ? N : K) % per || (zeros && N % per))
+    return Status::error("dequant: the packed dimension is not a multiple of " + std::to_string(per));
+  if (qweight.dtype() != DType::I32 || (zeros && zeros->dtype() != DType::I32) || (gIdx && gIdx->dtype() != DType::I32))
+    return Status::error("dequant: qweight, zeros and g_idx must be i32");
+  KILN_RETURN_IF_ERROR(expectShape(qweight, awq ? Shape{K, N / per} : Shape{K / per, N}, "dequant qweight"));
+  KILN_RETURN_IF_ERROR(expectShape(scales, {G, N}, "dequant scales"));
+  if (zeros)
+    KILN_RETURN_IF_ERROR(expectShape(*zeros, {G, N / per}, "dequant zeros"));
+  if (gIdx)
+    KILN_RETURN_IF_ERROR(expectShape(*gIdx, {K}, "dequant g_idx"));
+  const int32_t *q = qweight.as<int32_t>();
+  std::vector<float> s = scales.toF32(), w(static_cast<size_t>(K * N));
+  for (int64_t k = 0; k < K; ++k) {
+    int64_t g = gIdx ? gIdx->as<int32_t>()[k] : (p.groupSize == -1 ? 0 : k / p.groupSize);
+    if (g < 0 || g >= G)
+      return Status::error("dequant g_idx[" + std::to_string(k) + "] = " + std::to_string(g) +
+                           " is not a group (there are " + std::to_string(G) + ")");
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t v = awq ? unpack(q[k * (N / per) + n / per], n % per, p.bits, true)
+                      : unpack(q[(k / per) * N + n], k % per, p.bits, false);
+      int64_t z = int64_t(1) << (p.bits - 1);
+      if (zeros) {
+        z = unpack(zeros->as<int32_t>()[g * (N / per) + n / per], n % per, p.bits, awq);
+        if (p.packing == QuantPacking::Gptq)
+          z += 1; // stored minus one (AutoGPTQ's checkpoint_format gptq)
+      }
+      w[static_cast<size_t>(k * N + n)] = static_cast<float>(v - z) * s[static_cast<size_t>(g * N + n)];
+    }
+  }
+  out.fromF32(w);
+  return Status::ok();
+}
+
+} // namespace kiln::host

@@ -1,0 +1,126 @@
+// kiln.dequant's host kernel against known answers: int32 words packed by
+// hand from each format's description (GPTQ: values along K, low bits first,
+// zeros stored minus one; gptq_v2: zeros as they are; AWQ: eight 4-bit
+// columns in the order 0 2 4 6 1 3 5 7), so the reader is not checked
+// against a packer that could share its mistakes.
+#include "TestTensors.h"
+
+#include "runtime/kernels/host/HostKernels.h"
+
+using namespace kiln;
+using namespace kiln::test;
+using host::DequantParams;
+using host::QuantPacking;
+
+namespace {
+
+Tensor i32(Shape shape, std::vector<uint32_t> words) {
+  Tensor t(DType::I32, std::move(shape));
+  for (size_t i = 0; i < words.size(); ++i)
+    t.as<int32_t>()[i] = static_cast<int32_t>(words[i]);
+  return t;
+}
+
+Tensor f32(Shape shape, std::vector<float> v) {
+  Tensor t(DType::F32, std::move(shape));
+  t.fromF32(v);
+  return t;
+}
+
+std::vector<float> run(const Tensor &q, const Tensor &s, const Tensor *z, const Tensor *g, DequantParams p, Shape out,
+                       Status *status = nullptr) {
+  Tensor o(DType::F32, std::move(out));
+  o.fill(NAN);
+  Status st = host::dequant(q, s, z, g, p, o);
+  if (status)
+    *status = st;
+  else
+    EXPECT_TRUE(st.isOk()) << st.message();
+  return o.toF32();
+}
+
+} // namespace
+
+TEST(Dequant, GptqFourBitsAlongKLowBitsFirst) {
+  // Column 0's word holds k = 0..7 as 0..7, column 1's as 8..15 (0x76543210:
+  // nibble i is i). No zeros: symmetric, z = 8. Scale 0.5 and 2.
+  Tensor q = i32({1, 2}, {0x76543210u, 0xFEDCBA98u});
+  Tensor s = f32({1, 2}, {0.5f, 2.0f});
+  DequantParams p{QuantPacking::Gptq, 4, -1};
+  std::vector<float> w = run(q, s, nullptr, nullptr, p, {8, 2});
+  for (int k = 0; k < 8; ++k) {
+    EXPECT_EQ(w[k * 2 + 0], (k - 8) * 0.5f) << k;
+    EXPECT_EQ(w[k * 2 + 1], (k + 8 - 8) * 2.0f) << k;
+  }
+}
+
+TEST(Dequant, GptqZerosAreStoredMinusOneAndV2AsTheyAre) {
+  // K = 8, N = 8, one group. Every column's values are 0x76543210 (k);
+  // zeros word 0x00000037: column 0 stores 7, column 1 stores 3, the rest 0.
+  Tensor q = i32({1, 8}, std::vector<uint32_t>(8, 0x76543210u));
+  Tensor s = f32({1, 8}, std::vector<float>(8, 1.0f));
+  Tensor z = i32({1, 1}, {0x00000037u});
+  std::vector<float> v1 = run(q, s, &z, nullptr, {QuantPacking::Gptq, 4, -1}, {8, 8});
+  std::vector<float> v2 = run(q, s, &z, nullptr, {QuantPacking::GptqV2, 4, -1}, {8, 8});
+  for (int k = 0; k < 8; ++k) {
+    EXPECT_EQ(v1[k * 8 + 0], k - 8.0f); // stored 7: zero point 8
+    EXPECT_EQ(v1[k * 8 + 1], k - 4.0f); // stored 3: 4
+    EXPECT_EQ(v1[k * 8 + 5], k - 1.0f); // stored 0: 1
+    EXPECT_EQ(v2[k * 8 + 0], k - 7.0f);
+    EXPECT_EQ(v2[k * 8 + 1], k - 3.0f);
+    EXPECT_EQ(v2[k * 8 + 5], k - 0.0f);
+  }
+}
+
+TEST(Dequant, GptqEightBitsGroupsAndActOrder) {
+  // 8 bits, K = 8 (two words a column), N = 1: 0x04030201 then 0x08070605
+  // hold k = 0..7 as 1..8. Groups of 4 rows, scales 1 and 10; z = 128.
+  Tensor q = i32({2, 1}, {0x04030201u, 0x08070605u});
+  Tensor s = f32({2, 1}, {1.0f, 10.0f});
+  std::vector<float> w = run(q, s, nullptr, nullptr, {QuantPacking::Gptq, 8, 4}, {8, 1});
+  for (int k = 0; k < 8; ++k)
+    EXPECT_EQ(w[k], (k + 1 - 128.0f) * (k < 4 ? 1.0f : 10.0f)) << k;
+  // desc_act: g_idx sends rows to groups in any order.
+  Tensor g = i32({8}, {1, 0, 1, 0, 0, 1, 1, 0});
+  std::vector<float> a = run(q, s, nullptr, &g, {QuantPacking::Gptq, 8, 4}, {8, 1});
+  const int groups[8] = {1, 0, 1, 0, 0, 1, 1, 0};
+  for (int k = 0; k < 8; ++k)
+    EXPECT_EQ(a[k], (k + 1 - 128.0f) * (groups[k] ? 10.0f : 1.0f)) << k;
+  // A group past the last is refused, naming the row.
+  Tensor bad = i32({8}, {0, 0, 2, 0, 0, 0, 0, 0});
+  Status st = Status::ok();
+  run(q, s, nullptr, &bad, {QuantPacking::Gptq, 8, 4}, {8, 1}, &st);
+  EXPECT_FALSE(st.isOk());
+  EXPECT_NE(st.message().find("g_idx[2] = 2"), std::string::npos) << st.message();
+}
+
+TEST(Dequant, AwqColumnsInTheOrder0246_1357) {
+  // One row of 8 columns in one word whose nibble i is i: AutoAWQ put
+  // column 0 in nibble 0, 2 in 1, 4 in 2, 6 in 3, 1 in 4, 3 in 5, 5 in 6 and 7
+  // in 7, so the columns read 0 4 1 5 2 6 3 7. Zeros packed the same way:
+  // 0x00000010 is nibble 1 = 1, i.e. column 2's zero point 1, the rest 0.
+  Tensor q = i32({1, 1}, {0x76543210u});
+  Tensor s = f32({1, 8}, std::vector<float>(8, 1.0f));
+  Tensor z = i32({1, 1}, {0x00000010u});
+  std::vector<float> w = run(q, s, &z, nullptr, {QuantPacking::Awq, 4, -1}, {1, 8});
+  const float want[8] = {0, 4, 1 - 1, 5, 2, 6, 3, 7};
+  for (int c = 0; c < 8; ++c)
+    EXPECT_EQ(w[c], want[c]) << c;
+}
+
+TEST(Dequant, RefusesWhatDoesNotFit) {
+  Tensor q = i32({1, 8}, std::vector<uint32_t>(8, 0u));
+  Tensor s = f32({1, 8}, std::vector<float>(8, 1.0f));
+  Status st = Status::ok();
+  run(q, s, nullptr, nullptr, {QuantPacking::Gptq, 3, -1}, {8, 8}, &st);
+  EXPECT_FALSE(st.isOk());
+  run(q, s, nullptr, nullptr, {QuantPacking::Awq, 8, -1}, {8, 8}, &st);
+  EXPECT_FALSE(st.isOk());
+  run(q, s, nullptr, nullptr, {QuantPacking::Gptq, 4, 3}, {8, 8}, &st); // 3 does not divide 8
+  EXPECT_FALSE(st.isOk());
+  run(q, s, nullptr, nullptr, {QuantPacking::Gptq, 4, -1}, {16, 8}, &st); // qweight holds 8 rows
+  EXPECT_FALSE(st.isOk());
+  Tensor qf(DType::F32, {1, 8});
+  run(qf, s, nullptr, nullptr, {QuantPacking::Gptq, 4, -1}, {8, 8}, &st);
+  EXPECT_FALSE(st.isOk());
+}
