@@ -23,6 +23,14 @@ namespace {
 using namespace kiln::cuda;
 
 class CudaDevice : public Device {
+  /// The context current on the calling thread: every entry point binds it
+  /// first, so a model loaded on one thread runs on another (kiln serve's
+  /// and the C API's executor threads, an app's worker threads).
+  void bind() const {
+    if (d_ && ctx_)
+      d_->cuCtxSetCurrent(ctx_);
+  }
+
 public:
   ~CudaDevice() override {
     if (!d_ || !ctx_)
@@ -92,6 +100,7 @@ public:
   int64_t multiprocessors() const override { return sms_; }
 
   Status alloc(size_t bytes, DevPtr &out) override {
+    bind();
     CUdeviceptr p = 0;
     KILN_RETURN_IF_ERROR(check(d_->cuMemAlloc(&p, bytes ? bytes : 1),
                                "allocating " + std::to_string(bytes) + " bytes on the GPU"));
@@ -99,10 +108,12 @@ public:
     return Status::ok();
   }
   void free(DevPtr p) override {
+    bind();
     if (p)
       d_->cuMemFree(p);
   }
   Status upload(DevPtr dst, const void *src, size_t bytes) override {
+    bind();
     if (!bytes)
       return Status::ok();
     // The caller may reuse `src` on return: a small copy goes through the
@@ -114,12 +125,14 @@ public:
     return uploadPinned(dst, src, bytes, stream_);
   }
   Status uploadAside(DevPtr dst, const void *src, size_t bytes) override {
+    bind();
     if (!bytes || !pinnedUp_ || bytes > kPinnedBytes)
       return upload(dst, src, bytes);
     KILN_RETURN_IF_ERROR(uploadPinned(dst, src, bytes, aside_));
     return check(d_->cuStreamWaitEvent(stream_, uploaded_, 0), "ordering a copy before the kernels");
   }
   Status download(void *dst, DevPtr src, size_t bytes) override {
+    bind();
     if (!bytes)
       return Status::ok();
     bool pinned = pinnedDown_ && bytes <= kPinnedBytes;
@@ -131,6 +144,7 @@ public:
     return Status::ok();
   }
   Status downloadBegin(DevPtr src, size_t bytes, int &ticket) override {
+    bind();
     if (!pinnedDown_ || bytes > kSlotBytes)
       return Device::downloadBegin(src, bytes, ticket);
     ticket = nextSlot_;
@@ -139,6 +153,7 @@ public:
     return check(d_->cuEventRecord(landed_[ticket], stream_), "copying from the GPU");
   }
   Status downloadEnd(int ticket, void *dst, size_t bytes) override {
+    bind();
     if (!pinnedDown_ || bytes > kSlotBytes)
       return Device::downloadEnd(ticket, dst, bytes);
     if (ticket < 0 || ticket >= kDownloadsInFlight)
@@ -159,19 +174,23 @@ public:
     return check(d_->cuEventRecord(uploaded_, stream), "copying to the GPU");
   }
   Status copy(DevPtr dst, DevPtr src, size_t bytes) override {
+    bind();
     if (!bytes)
       return Status::ok();
     return check(d_->cuMemcpyDtoDAsync(dst, src, bytes, stream_), "copying on the GPU");
   }
   Status zero(DevPtr dst, size_t bytes) override {
+    bind();
     return check(d_->cuMemsetD8(dst, 0, bytes), "clearing GPU memory");
   }
   Status memoryInfo(size_t &free, size_t &total) override {
+    bind();
     return check(d_->cuMemGetInfo(&free, &total), "cuMemGetInfo");
   }
 
   Status prepareKernels(const format::EngineFile &engine, const format::EngineManifest &m,
                         std::string &note) override {
+    bind();
     std::string target;
     Status chosen = format::selectTarget(m, "the engine", arch_, target);
     const format::EngineSection *cubins = chosen ? engine.find("cubin." + target) : nullptr;
@@ -271,6 +290,7 @@ public:
   }
 
   Status launch(size_t kernel, const KernelArgs &args, const LaunchConfig &config) override {
+    bind();
     if (kernel >= functions_.size())
       return Status::error("launch of kernel " + std::to_string(kernel) + ", which was not loaded");
     KernelArgs copy = args;
@@ -300,11 +320,13 @@ public:
                  "launching " + names_[kernel]);
   }
   Status timedLaunch(size_t kernel, const KernelArgs &args, const LaunchConfig &c, double &us) override {
+    bind();
     LaunchConfig serial = c;
     serial.dependent = false;
     return timed([&] { return launch(kernel, args, serial); }, "running " + names_[kernel], us);
   }
   Status copyBandwidth(double &bytesPerSecond) override {
+    bind();
     // Two 512 MiB buffers, far past the L2: the median of 10 copies, each
     // counted as the bytes read plus the bytes written.
     const size_t bytes = size_t(512) << 20;
@@ -328,14 +350,17 @@ public:
     return Status::ok();
   }
   Status synchronize() override {
+    bind();
     return check(d_->cuStreamSynchronize(stream_), "running the kernels");
   }
 
   bool supportsGraphs() const override { return true; }
   Status beginGraph() override {
+    bind();
     return check(d_->cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "starting a graph capture");
   }
   Status endGraph(uint64_t key) override {
+    bind();
     CUgraph g = nullptr;
     KILN_RETURN_IF_ERROR(check(d_->cuStreamEndCapture(stream_, &g), "ending a graph capture"));
     CUgraphExec exec = nullptr;
@@ -349,12 +374,14 @@ public:
   }
   bool hasGraph(uint64_t key) const override { return graphs_.count(key) != 0; }
   Status runGraph(uint64_t key) override {
+    bind();
     auto it = graphs_.find(key);
     if (it == graphs_.end())
       return Status::error("no graph " + std::to_string(key));
     return check(d_->cuGraphLaunch(it->second, stream_), "launching a graph");
   }
   Status timeGraph(uint64_t key, int reps, double &us) override {
+    bind();
     return timed(
         [&] {
           for (int i = 0; i < reps; ++i)
