@@ -15,7 +15,9 @@
 #   4. the same with the engines compiled --append-in-attention (RoPE and
 #      the KV append inside decode's attention kernel), against the host;
 #   5. an engine compiled for sm_80 only: the runtime compiles its CUDA
-#      sources for the H100 with NVRTC (re-JIT), then as 3.;
+#      sources for the H100 with NVRTC (re-JIT), then as 3.; and three
+#      requests through the C API's executor (the step loop on its own
+#      thread, as in kiln serve) against the host device's tokens;
 #   6. continuous batching on the GPU (llama, qwen3, gpt2 bf16, and with
 #      --append-in-attention): six prompts in one call, with the engine's
 #      pool and with 6 pages, give each prompt's greedy tokens from a run
@@ -89,6 +91,23 @@ line=$($RUN .device/engines/llama-bf16-sm80.engine --golden test/models/hf/llama
 [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/llama-sm80.log")"
 grep -q "with NVRTC" "$OUT/llama-sm80.log" || line="FAIL not re-JIT: $(grep -m1 kiln-run "$OUT/llama-sm80.log")"
 row llama "sm80-rejit" "$line"; [[ "$line" != PASS* ]] && fail=1
+
+# The C API's request executor runs the step loop on a thread of its own, as
+# kiln serve does: on the GPU, three requests get the host device's greedy
+# tokens (2026-12-06 serve run 1: every request failed there, the CUDA
+# context current only on the thread that loaded the model).
+EX=build-gpu/bin/kiln-example-generate
+ninja -C build-gpu kiln-example-generate >> "$OUT/build.log" 2>&1
+ask() { $EX .device/engines/llama-f32.engine --ids 1,2,3,4,5 --max-tokens 16 --requests 3 --device $1 \
+          2> "$OUT/executor-$1.log" | grep '^request' | sort; }
+want=$(ask host)
+got=$(ask cuda)
+if [ -n "$want" ] && [ "$want" = "$got" ]; then
+  line="PASS 3 requests through the executor's thread: the host device's greedy tokens"
+else
+  line="FAIL cuda: ${got:-$(tail -1 "$OUT/executor-cuda.log")} / host: ${want:-$(tail -1 "$OUT/executor-host.log")}"
+fi
+row llama "executor" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
 
 # A sequence preempted and resumed recomputes its KV by prefill, not decode
 # (other kernels, other bf16 rounding): its tokens may part from its run
