@@ -11,14 +11,12 @@
 #include "llvm/Support/CommandLine.h"
 
 int main(int argc, char **argv) {
-  // The options registered before main are LLVM's (backends, instrumentation,
-  // ...): hidden, so --help shows MlirOptMain's, registered as it starts,
-  // and kiln's passes and pipelines.
-  for (auto &entry : llvm::cl::getRegisteredOptions()) {
-    llvm::StringRef name = entry.first;
-    if (!name.starts_with("help") && name != "version" && name != "color")
-      entry.second->setHiddenFlag(llvm::cl::ReallyHidden);
-  }
+  // The options registered before main are LLVM's (backends,
+  // instrumentation, ...): hidden (all but --help and --version, which
+  // HideUnrelatedOptions keeps), so --help shows MlirOptMain's, registered as
+  // it starts, and kiln's passes and pipelines.
+  static llvm::cl::OptionCategory none("none");
+  llvm::cl::HideUnrelatedOptions(none);
   mlir::DialectRegistry registry;
   registry.insert<kiln::KilnDialect, kiln::exec::ExecDialect,
                   mlir::func::FuncDialect>();
