@@ -703,19 +703,16 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
       auto vt = cast<RankedTensorType>(v.getType());
       if (vt.getShape() == normShape && axis == r - 1)
         return v;
-      auto target = RankedTensorType::get(normShape, vt.getElementType());
-      Value b = vt.getShape() == normShape ? v : Value();
-      if (!b) {
-        Shape out;
-        if (Status bs = host::broadcastShapes(Shape(vt.getShape().begin(), vt.getShape().end()),
-                                              Shape(normShape.begin(), normShape.end()), out);
-            !bs || out != Shape(normShape.begin(), normShape.end()))
+      if (vt.getShape() != normShape) {
+        Shape norm(normShape.begin(), normShape.end()), out;
+        if (Status bs = host::broadcastShapes(Shape(vt.getShape().begin(), vt.getShape().end()), norm, out);
+            !bs || out != norm)
           return failure();
-        if (!done(kiln::BroadcastToOp::create(b_, loc, target, v)))
+        if (!done(kiln::BroadcastToOp::create(b_, loc, RankedTensorType::get(normShape, vt.getElementType()), v)))
           return failure();
-        b = result;
+        v = result;
       }
-      if (!done(make<kiln::ReshapeOp>(n, status, b, ArrayRef<int64_t>{width})))
+      if (!done(make<kiln::ReshapeOp>(n, status, v, ArrayRef<int64_t>{width})))
         return failure();
       return result;
     };

@@ -12,6 +12,7 @@
 #include "llvm/ADT/SmallSet.h"
 
 #include <cmath>
+#include <tuple>
 
 using namespace mlir;
 using namespace kiln;
@@ -751,60 +752,30 @@ static LogicalResult verifyRopeFrequencies(RopeLike op, int64_t r) {
   return success();
 }
 
-namespace {
 /// A rotation's frequency attributes, read through the getters (so an
 /// absent default and its spelled-out value are equal).
-struct RopeFrequencies {
-  double theta, factor, lo, hi, betaFast, betaSlow;
-  RopeScaling scaling;
-  uint64_t originalMax;
-  std::optional<double> attentionFactor;
-  std::vector<double> invFreq;
-  bool hasInvFreq;
-
-  template <typename RopeLike> static RopeFrequencies of(RopeLike op) {
-    RopeFrequencies f;
-    f.theta = op.getTheta().convertToDouble();
-    f.factor = op.getFactor().convertToDouble();
-    f.lo = op.getLowFreqFactor().convertToDouble();
-    f.hi = op.getHighFreqFactor().convertToDouble();
-    f.betaFast = op.getBetaFast().convertToDouble();
-    f.betaSlow = op.getBetaSlow().convertToDouble();
-    f.scaling = op.getScaling();
-    f.originalMax = op.getOriginalMaxPositions();
-    if (auto a = op.getAttentionFactor())
-      f.attentionFactor = a->convertToDouble();
-    f.hasInvFreq = op.getInvFreq().has_value();
-    if (f.hasInvFreq)
-      f.invFreq.assign(op.getInvFreq()->begin(), op.getInvFreq()->end());
-    return f;
-  }
-  static std::optional<RopeFrequencies> of(Operation *op) {
-    if (auto r = dyn_cast<RopeOp>(op))
-      return of(r);
-    if (auto t = dyn_cast<RopeCosSinOp>(op))
-      return of(t);
-    return std::nullopt;
-  }
-  bool operator==(const RopeFrequencies &o) const {
-    return theta == o.theta && factor == o.factor && lo == o.lo && hi == o.hi && betaFast == o.betaFast &&
-           betaSlow == o.betaSlow && scaling == o.scaling && originalMax == o.originalMax &&
-           attentionFactor == o.attentionFactor && hasInvFreq == o.hasInvFreq && invFreq == o.invFreq;
-  }
-};
-} // namespace
+template <typename RopeLike> static auto ropeFrequencies(RopeLike op) {
+  return std::make_tuple(op.getTheta(), op.getScaling(), op.getFactor(), op.getLowFreqFactor(),
+                         op.getHighFreqFactor(), op.getOriginalMaxPositions(), op.getBetaFast(), op.getBetaSlow(),
+                         op.getAttentionFactor(), op.getInvFreq());
+}
 
 bool kiln::sameRopeFrequencies(Operation *a, Operation *b) {
-  std::optional<RopeFrequencies> fa = RopeFrequencies::of(a), fb = RopeFrequencies::of(b);
-  return fa && fb && *fa == *fb;
+  auto of = [](Operation *op) -> std::optional<decltype(ropeFrequencies(RopeOp()))> {
+    if (auto r = dyn_cast<RopeOp>(op))
+      return ropeFrequencies(r);
+    if (auto t = dyn_cast<RopeCosSinOp>(op))
+      return ropeFrequencies(t);
+    return std::nullopt;
+  };
+  return of(a) && of(a) == of(b);
 }
 
 RopeCosSinOp kiln::buildRopeCosSin(OpBuilder &b, RopeOp r, int64_t rotaryDim) {
-  auto t = RopeCosSinOp::create(b, r.getLoc(), r.getPositions(), r.getThetaAttr(), b.getI64IntegerAttr(rotaryDim),
-                                r.getScalingAttr(), r.getFactorAttr(), r.getLowFreqFactorAttr(),
-                                r.getHighFreqFactorAttr(), r.getOriginalMaxPositionsAttr(), r.getBetaFastAttr(),
-                                r.getBetaSlowAttr(), r.getAttentionFactorAttr(), r.getInvFreqAttr());
-  return t;
+  return RopeCosSinOp::create(b, r.getLoc(), r.getPositions(), r.getThetaAttr(), b.getI64IntegerAttr(rotaryDim),
+                              r.getScalingAttr(), r.getFactorAttr(), r.getLowFreqFactorAttr(),
+                              r.getHighFreqFactorAttr(), r.getOriginalMaxPositionsAttr(), r.getBetaFastAttr(),
+                              r.getBetaSlowAttr(), r.getAttentionFactorAttr(), r.getInvFreqAttr());
 }
 
 LogicalResult RopeOp::verify() {
