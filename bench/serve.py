@@ -44,8 +44,14 @@ def requests(a):
     return out
 
 
+def rng_seed(rec):
+    return rec.get("index", 0) + 1
+
+
 def one(a, host, port, prompt, n_out, rec):
-    body = {"prompt": prompt, "max_tokens": n_out, "temperature": 0, "stream": True, "ignore_eos": True}
+    body = {"prompt": prompt, "max_tokens": n_out, "temperature": a.temperature, "stream": True, "ignore_eos": True}
+    if a.temperature > 0:
+        body.update(top_p=a.top_p, seed=rng_seed(rec))
     if a.model:
         body["model"] = a.model
     t0 = time.perf_counter()
@@ -94,13 +100,15 @@ def main():
     ap.add_argument("--rate", type=float, default=float("inf"), help="requests/s (Poisson); inf: all at once")
     ap.add_argument("--vocab", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=0.0, help="0: greedy; above: sampled with --top-p and a seed per request")
+    ap.add_argument("--top-p", type=float, default=0.95)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--label", default="")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     u = urllib.parse.urlparse(a.url)
     reqs = requests(a)
-    recs = [dict() for _ in reqs]
+    recs = [dict(index=i) for i in range(len(reqs))]
     gaps = random.Random(a.seed + 1)
     threads = []
     t0 = time.perf_counter()

@@ -13,7 +13,8 @@
 #   bench/serve.sh                   on the GPU machine; raw output and the
 #                                    table under $OUT
 #
-# Loads (LOADS, each "NAME RATE NUM_PROMPTS MIX"): an offline burst of 512
+# Loads (LOADS, each "NAME RATE NUM_PROMPTS MIX [TEMPERATURE]"; greedy unless
+# a temperature is given, then top_p 0.95 and a seed per request): an offline burst of 512
 # requests of 512 random prompt tokens and 256 output tokens (ignore_eos),
 # Poisson arrivals at moderate rates, and a ShareGPT-like length mix. Both
 # servers hold MAXB sequences at once: kiln's engine is compiled with
@@ -76,7 +77,8 @@ LL=/tmp/llamacpp
 LOADS=${LOADS:-"burst inf 512 fixed
 poisson4 4 256 fixed
 poisson8 8 256 fixed
-sharegpt inf 512 sharegpt"}
+sharegpt inf 512 sharegpt
+sampled inf 512 fixed 0.8"}
 
 # wait_for URL LOG PID: until the server answers /health (or exits).
 wait_for() {
@@ -90,10 +92,11 @@ wait_for() {
 }
 # load SERVER URL: every load against one server.
 load() {
-  echo "$LOADS" | while read -r name rate n mix; do
+  echo "$LOADS" | while read -r name rate n mix temp; do
     [ -n "$name" ] || continue
     timeout 900 python3 bench/serve.py --url "$2" --num-prompts "$n" --input-len 512 --output-len 256 --mix "$mix" \
-      --rate "$rate" --vocab "$VOCAB" --label "$1 $name" --json "$OUT/results.jsonl" 2>&1 | tee -a "$OUT/$1.txt"
+      --rate "$rate" --vocab "$VOCAB" --temperature "${temp:-0}" --label "$1 $name" --json "$OUT/results.jsonl" 2>&1 \
+      | tee -a "$OUT/$1.txt"
   done
 }
 for s in ${SHAPES-l8b}; do

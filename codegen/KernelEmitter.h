@@ -132,6 +132,13 @@ std::string kernelSource(const std::string &specialisation);
 mlir::LogicalResult emitKernels(mlir::ModuleOp module, const EmitOptions &options,
                                 std::vector<EmittedKernel> &out);
 
+/// The kernel every engine carries to sample a step's next tokens on the
+/// GPU (cuda/sampling.cuh): logits of `logitsDtype` (f32, bf16, f16) over a
+/// vocabulary of `vocab`. Fails for any other dtype.
+mlir::FailureOr<EmittedKernel> emitSamplingKernel(llvm::StringRef logitsDtype, int64_t vocab);
+/// Its symbol.
+extern const char *const kSamplingKernel;
+
 } // namespace kiln::codegen
 
 #endif

@@ -143,8 +143,9 @@ Status planLimits(const format::EngineManifest &man, const std::string &path,
 Model::~Model() {
   if (!device_)
     return;
-  for (DevPtr p : {weights_, arena_, workspace_, kv_, io_, ioDecode_})
-    device_->free(p);
+  for (DevPtr p : {weights_, arena_, workspace_, kv_, io_, ioDecode_, samplerBuf_})
+    if (p)
+      device_->free(p);
 }
 
 Status Model::bindWeights(const format::EngineFile &engine, const std::string &dir) {
@@ -279,6 +280,13 @@ Status Model::load(std::unique_ptr<Device> device, const std::string &path, cons
       2 * aligned(man.maxBatch * 8) + aligned(man.maxBatch * m->ioBlocks_ * 4) + aligned(man.maxBatch * 4);
   KILN_RETURN_IF_ERROR(m->device_->alloc(ioDecode, m->ioDecode_));
   m->deviceBytes_ += static_cast<int64_t>(arena + man.memory.workspace + io + ioDecode);
+  // The GPU sampler, where the engine has one (engines before it sample on
+  // the host) and the device is not the host's.
+  if (o.deviceSampling && m->device_->arch() != "host" &&
+      man.function("prefill")->resultTypes[0].dtype == man.function("decode")->resultTypes[0].dtype)
+    for (size_t i = 0; i < man.kernels.size(); ++i)
+      if (man.kernels[i].family == "sample")
+        m->sampler_ = static_cast<int64_t>(i);
   m->feedInPlace_ = true;
   for (const format::FunctionDesc *d : man.decodeBuckets())
     m->feedInPlace_ &= idsReadBeforeNextWritten(*d);
@@ -551,6 +559,8 @@ Status Model::launchStep(const std::string &name, const StepInput &in, bool feed
   for (const format::OperandDesc &r : f->results)
     results.push_back(resolve(r));
   lastNext_ = results.size() > 2 ? results[2] : 0;
+  lastLogits_ = results.empty() ? 0 : results[0];
+  lastRows_ = B;
   lastBatch_ = decode ? B : 0;
   return Status::ok();
 }
@@ -601,6 +611,111 @@ Status Model::endDecode(StepOutput &out) {
   out.logits.clear();
   out.next.assign(static_cast<size_t>(s.batch), 0);
   return device_->downloadEnd(s.ticket, out.next.data(), static_cast<size_t>(s.batch) * 8);
+}
+
+Status Model::sample(const std::vector<SampleSpec> &specs, std::vector<Sampled> &out, DevPtr logits) {
+  if (sampler_ < 0)
+    return Status::error("sample: this model samples on the host (the engine has no sampler, or the device is the "
+                         "host)");
+  if (!inFlight_.empty())
+    return Status::error("sample: decode steps are in flight");
+  const int64_t B = static_cast<int64_t>(specs.size());
+  if (!logits && (!lastLogits_ || B != lastRows_))
+    return Status::error("sample: " + std::to_string(B) + " rows, the last step left " + std::to_string(lastRows_));
+  if (B == 0 || B > std::max(manifest_.maxBatch, ioTokens_))
+    return Status::error("sample: " + std::to_string(B) + " rows");
+  if (!logits)
+    logits = lastLogits_;
+  // The buffer: rows, then the outputs (tokens, log-probabilities, top
+  // entries: one download), then the penalty entries.
+  const uint64_t R = static_cast<uint64_t>(std::max(manifest_.maxBatch, ioTokens_));
+  const uint64_t oTok = aligned(R * sizeof(SampleRow)), oLp = oTok + aligned(R * 8), oTop = oLp + aligned(R * 4),
+                 oPen = oTop + aligned(R * kMaxTopLogprobs * sizeof(SampleTop));
+  size_t entries = 0;
+  bool anyLogprobs = false;
+  for (const SampleSpec &s : specs) {
+    KILN_RETURN_IF_ERROR(host::checkSamplingParams(s.params));
+    if (s.topLogprobs < 0 || s.topLogprobs > kMaxTopLogprobs)
+      return Status::error("sample: top logprobs " + std::to_string(s.topLogprobs) + " outside [0, " +
+                           std::to_string(kMaxTopLogprobs) + "]");
+    entries += s.penalties.size();
+    anyLogprobs |= s.logprobs;
+  }
+  if (entries > static_cast<size_t>(INT32_MAX))
+    return Status::error("sample: too many penalty entries");
+  const uint64_t need = oPen + std::max<uint64_t>(entries, 1024) * sizeof(SamplePenalty);
+  if (need > samplerBytes_) {
+    if (samplerBuf_)
+      device_->free(samplerBuf_);
+    samplerBuf_ = 0;
+    samplerBytes_ = 0;
+    uint64_t bytes = std::max<uint64_t>(need, oPen + 2 * (need - oPen));
+    KILN_RETURN_IF_ERROR(device_->alloc(bytes, samplerBuf_).withContext("allocating the sampler's buffer"));
+    samplerBytes_ = bytes;
+  }
+  sampleStaging_.assign(oTok, 0);
+  std::vector<SamplePenalty> pens;
+  pens.reserve(entries);
+  for (size_t b = 0; b < specs.size(); ++b) {
+    const SampleSpec &s = specs[b];
+    SampleRow r{};
+    r.temperature = s.params.temperature;
+    r.topP = s.params.topP;
+    r.minP = s.params.minP;
+    r.repetition = s.params.repetitionPenalty;
+    r.frequency = s.params.frequencyPenalty;
+    r.presence = s.params.presencePenalty;
+    r.topK = static_cast<int32_t>(std::clamp<int64_t>(s.params.topK, 0, INT32_MAX));
+    r.penBegin = static_cast<int32_t>(pens.size());
+    pens.insert(pens.end(), s.penalties.begin(), s.penalties.end());
+    r.penEnd = static_cast<int32_t>(pens.size());
+    r.topN = s.logprobs ? static_cast<int32_t>(s.topLogprobs) : 0;
+    r.seed = s.seed;
+    r.position = s.position;
+    r.flags = s.logprobs ? kSampleLogprobs : 0;
+    std::memcpy(sampleStaging_.data() + b * sizeof(SampleRow), &r, sizeof r);
+  }
+  KILN_RETURN_IF_ERROR(device_->upload(samplerBuf_, sampleStaging_.data(), B * sizeof(SampleRow)));
+  if (!pens.empty())
+    KILN_RETURN_IF_ERROR(device_->upload(samplerBuf_ + oPen, pens.data(), pens.size() * sizeof(SamplePenalty)));
+  KernelArgs a;
+  a.p[0] = logits;
+  a.p[1] = samplerBuf_;
+  a.p[2] = samplerBuf_ + oPen;
+  a.p[3] = samplerBuf_ + oTok;
+  a.p[4] = samplerBuf_ + oLp;
+  a.p[5] = samplerBuf_ + oTop;
+  a.batch = static_cast<int32_t>(B);
+  a.tokens = static_cast<int32_t>(vocab_);
+  a.pages = static_cast<int32_t>(kMaxTopLogprobs);
+  const format::KernelDesc &k = manifest_.kernels[static_cast<size_t>(sampler_)];
+  LaunchConfig c;
+  c.grid = static_cast<unsigned>(B);
+  c.block = static_cast<unsigned>(k.threads);
+  c.smem = static_cast<unsigned>(k.smem);
+  KILN_RETURN_IF_ERROR(device_->launch(static_cast<size_t>(sampler_), a, c));
+  // Back: the tokens, and with log-probabilities everything up to the top entries.
+  sampleStaging_.assign(anyLogprobs ? oPen - oTok : B * 8, 0);
+  KILN_RETURN_IF_ERROR(device_->download(sampleStaging_.data(), samplerBuf_ + oTok, sampleStaging_.size()));
+  out.assign(specs.size(), Sampled());
+  for (size_t b = 0; b < specs.size(); ++b) {
+    int64_t t;
+    std::memcpy(&t, sampleStaging_.data() + b * 8, 8);
+    if (t < 0 || t >= vocab_)
+      return Status::error(t == -1 ? "logits contain NaN (row " + std::to_string(b) + " of the step)"
+                                   : "the sampler gave token " + std::to_string(t) + " outside the vocabulary");
+    out[b].token = t;
+    if (!specs[b].logprobs)
+      continue;
+    std::memcpy(&out[b].logprob, sampleStaging_.data() + (oLp - oTok) + b * 4, 4);
+    for (int64_t j = 0; j < specs[b].topLogprobs && j < vocab_; ++j) {
+      SampleTop e;
+      std::memcpy(&e, sampleStaging_.data() + (oTop - oTok) + (b * kMaxTopLogprobs + j) * sizeof(SampleTop),
+                  sizeof e);
+      out[b].top.push_back({e.token, e.logprob});
+    }
+  }
+  return Status::ok();
 }
 
 } // namespace kiln::rt

@@ -15,6 +15,7 @@
 
 #include "runtime/core/BlockManager.h"
 #include "runtime/core/Device.h"
+#include "runtime/core/Sampler.h"
 
 #include <functional>
 #include <map>
@@ -38,6 +39,9 @@ struct LoadOptions {
   double kvMemoryFraction = 0.9; // at most this share of free memory goes to the KV pool
   bool graphs = true;            // replay decode steps as CUDA graphs (per batch and table width)
   Overlap overlap = Overlap::Auto; // Auto needs graphs; without them it is On
+  /// Sample on the GPU where the engine carries its sampler (off: the
+  /// logits come back and the host samples, as on the host device).
+  bool deviceSampling = true;
 };
 
 /// A kernel's launches while profiling.
@@ -121,6 +125,16 @@ public:
   /// tokens before its last read of the ids.
   bool feedsIdsInPlace() const { return feedInPlace_; }
 
+  /// Whether sample() runs: the engine carries the sampler, the device is
+  /// a GPU and LoadOptions::deviceSampling is on.
+  bool samplesOnDevice() const { return sampler_ >= 0; }
+  /// The next tokens of the last step's rows, specs[b] for row b, drawn on
+  /// the device from the logits the step left there (or from `logits`:
+  /// [specs.size(), vocab] of the step's logits dtype, on the device); only
+  /// the tokens (and the log-probabilities asked for) come back. Call it
+  /// before the next step. A row whose logits hold NaN is an error.
+  Status sample(const std::vector<SampleSpec> &specs, std::vector<Sampled> &out, DevPtr logits = 0);
+
 private:
   using Resolve = std::function<DevPtr(const format::OperandDesc &)>;
   /// Checks `in`, uploads it and launches `function` on it (as a graph for
@@ -169,6 +183,12 @@ private:
   // writes nothing over its next-token result before its last read of the
   // ids (checked on the manifest at load).
   bool feedInPlace_ = false;
+  int64_t sampler_ = -1;       // the sampling kernel, where sample() runs
+  DevPtr samplerBuf_ = 0;      // its rows, tokens, log-probabilities, top entries, then penalties
+  size_t samplerBytes_ = 0;
+  DevPtr lastLogits_ = 0;      // the last step's logits
+  int64_t lastRows_ = 0;       // and its rows
+  std::vector<unsigned char> sampleStaging_;
 };
 
 } // namespace kiln::rt

@@ -126,7 +126,6 @@ Status StepLoop::pick(const float *logits, int64_t vocab, Sequence &s, int64_t &
     for (int64_t i = 0; i < vocab; ++i)
       sum += std::exp(static_cast<double>(logits[i]) - mx);
     const double lse = mx + std::log(sum);
-    s.rec.logprobs.push_back(static_cast<float>(logits[token] - lse));
     std::vector<std::pair<int64_t, float>> top;
     if (int64_t k = std::min(s.opt.topLogprobs, vocab); k > 0) {
       std::vector<int64_t> ids(static_cast<size_t>(vocab));
@@ -138,7 +137,44 @@ Status StepLoop::pick(const float *logits, int64_t vocab, Sequence &s, int64_t &
       for (int64_t i = 0; i < k; ++i)
         top.push_back({ids[i], static_cast<float>(logits[ids[i]] - lse)});
     }
-    s.rec.topLogprobs.push_back(std::move(top));
+    recordLogprobs(s, static_cast<float>(logits[token] - lse), std::move(top));
+  }
+  return Status::ok();
+}
+
+void StepLoop::recordLogprobs(Sequence &s, float logprob, std::vector<std::pair<int64_t, float>> top) {
+  s.rec.logprobs.push_back(logprob);
+  s.rec.topLogprobs.push_back(std::move(top));
+}
+
+SampleSpec StepLoop::sampleSpec(const Sequence &s) const {
+  const std::vector<int64_t> &eos = model_.eos();
+  SampleSpec spec;
+  spec.params = s.opt.sampling;
+  spec.seed = s.opt.seed;
+  spec.position = static_cast<uint64_t>(s.tokens.size()); // as pick() draws
+  spec.logprobs = s.opt.logprobs;
+  spec.topLogprobs = s.opt.logprobs ? s.opt.topLogprobs : 0;
+  bool mask = s.generated < s.opt.minTokens && !eos.empty();
+  if (s.opt.sampling.penalised() || mask)
+    spec.penalties = penaltyEntries(s.opt.sampling.penalised() ? s.opt.sampling : host::SamplingParams(), s.tokens,
+                                    s.generated, mask ? eos : std::vector<int64_t>());
+  return spec;
+}
+
+Status StepLoop::pickOnDevice(const std::vector<Sequence *> &rows, const std::vector<bool> &wanted,
+                              std::vector<int64_t> &tokens) {
+  std::vector<SampleSpec> specs(rows.size());
+  for (size_t b = 0; b < rows.size(); ++b)
+    if (wanted[b])
+      specs[b] = sampleSpec(*rows[b]);
+  std::vector<Sampled> got;
+  KILN_RETURN_IF_ERROR(model_.sample(specs, got));
+  tokens.assign(rows.size(), 0);
+  for (size_t b = 0; b < rows.size(); ++b) {
+    tokens[b] = got[b].token;
+    if (wanted[b] && rows[b]->opt.logprobs)
+      recordLogprobs(*rows[b], got[b].logprob, std::move(got[b].top));
   }
   return Status::ok();
 }
@@ -283,8 +319,18 @@ Status StepLoop::prefillStep(const std::vector<Sequence *> &rows, int64_t c, boo
     std::copy(t.begin(), t.end(), in.blockTables.begin() + static_cast<int64_t>(b) * maxBlocks_);
     anyComplete |= c1 == s.target;
   }
+  // The first tokens: drawn on the device where the model can, else from
+  // the logits brought back.
+  const bool onDevice = anyComplete && model_.samplesOnDevice() && !o_.firstLogits;
   StepOutput out;
-  KILN_RETURN_IF_ERROR(model_.step("prefill", in, out, anyComplete));
+  KILN_RETURN_IF_ERROR(model_.step("prefill", in, out, anyComplete && !onDevice));
+  std::vector<int64_t> drawn;
+  if (onDevice) {
+    std::vector<bool> complete;
+    for (const Sequence *s : rows)
+      complete.push_back(s->prefilled + c == s->target);
+    KILN_RETURN_IF_ERROR(pickOnDevice(rows, complete, drawn));
+  }
   ++c_.prefillSteps;
   if (othersRunning) {
     sinceDecode_ += in.batch * c;
@@ -296,11 +342,15 @@ Status StepLoop::prefillStep(const std::vector<Sequence *> &rows, int64_t c, boo
     blocks_.publish(s.seq(), s.tokens, s.prefilled); // its full pages written so far, for whoever begins alike
     if (s.prefilled < s.target)
       continue;
-    const float *row = out.logits.data() + b * static_cast<size_t>(out.vocab);
-    if (o_.firstLogits && s.rec.firstLogits.empty())
-      s.rec.firstLogits.assign(row, row + out.vocab);
     int64_t token;
-    KILN_RETURN_IF_ERROR(pick(row, out.vocab, s, token));
+    if (onDevice) {
+      token = drawn[b];
+    } else {
+      const float *row = out.logits.data() + b * static_cast<size_t>(out.vocab);
+      if (o_.firstLogits && s.rec.firstLogits.empty())
+        s.rec.firstLogits.assign(row, row + out.vocab);
+      KILN_RETURN_IF_ERROR(pick(row, out.vocab, s, token));
+    }
     finish(s, token);
   }
   return Status::ok();
@@ -534,12 +584,18 @@ Status StepLoop::step(const std::function<bool()> &interrupt) {
     return decodeAhead(interrupt);
   StepInput in = decodeInput(running_);
   StepOutput out;
-  KILN_RETURN_IF_ERROR(model_.step("decode", in, out, needLogits));
+  const bool onDevice = needLogits && model_.samplesOnDevice() && !o_.firstLogits;
+  KILN_RETURN_IF_ERROR(model_.step("decode", in, out, needLogits && !onDevice));
   stepped(running_.size());
+  std::vector<int64_t> drawn;
+  if (onDevice)
+    KILN_RETURN_IF_ERROR(pickOnDevice(running_, std::vector<bool>(running_.size(), true), drawn));
   for (size_t b = 0; b < running_.size(); ++b) {
     Sequence &s = *running_[b];
     int64_t token = out.next[b];
-    if (needLogits)
+    if (onDevice)
+      token = drawn[b];
+    else if (needLogits)
       KILN_RETURN_IF_ERROR(pick(out.logits.data() + b * static_cast<size_t>(out.vocab), out.vocab, s, token));
     accept(s, token);
   }

@@ -114,6 +114,13 @@ private:
   Status decodeAheadSteps(const std::function<bool()> &interrupt);
   Status applyCopies(std::vector<PageCopy> &copies);
   Status pick(const float *logits, int64_t vocab, Sequence &s, int64_t &token);
+  /// The draw of `s`'s next token on the device (Model::sample).
+  SampleSpec sampleSpec(const Sequence &s) const;
+  /// Samples the rows of the step just run on the device; a row whose
+  /// `wanted` is false is drawn greedily and not read.
+  Status pickOnDevice(const std::vector<Sequence *> &rows, const std::vector<bool> &wanted,
+                      std::vector<int64_t> &tokens);
+  void recordLogprobs(Sequence &s, float logprob, std::vector<std::pair<int64_t, float>> top);
   void finish(Sequence &s, int64_t token);
   void accept(Sequence &s, int64_t token);
   void retire(Sequence &s);

@@ -99,8 +99,13 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
             used.add(l["kernel"])
             if not 0 <= l["kv_layer"] < m["kv_cache"]["layers"]:
                 errors.append(f"{f['name']} launch has kv_layer {l['kv_layer']}")
-    if used != set(range(len(m["kernels"]))):
-        errors.append(f"kernels never launched: {set(range(len(m['kernels']))) - used}")
+    # The sampler is the runtime's to launch (on the step's logits), not a
+    # function's: every engine has one, and nothing else goes unlaunched.
+    samplers = {i for i, k in enumerate(m["kernels"]) if k["family"] == "sample"}
+    if len(samplers) != 1 or samplers & used:
+        errors.append(f"sampling kernels {samplers}: one, launched by no function, expected")
+    if used | samplers != set(range(len(m["kernels"]))):
+        errors.append(f"kernels never launched: {set(range(len(m['kernels']))) - used - samplers}")
     layers = m["kv_cache"]["layers"]
     decode = len(fns["decode"]["launches"])
     if rope_in_projection:

@@ -109,6 +109,28 @@ else
 fi
 row llama "executor" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
 
+# The engine's GPU sampler against the host's sampler on the same logits
+# (kiln-run --check-sampling: the model's logits and synthetic rows with
+# ties, flat and spiky, under greedy, temperature, top-k, top-p, min-p,
+# penalties, bans and log-probabilities): at least 99% of the draws agree
+# (the host's probabilities are double, the kernel's float), the
+# log-probabilities within 2e-3 and the top lists identical.
+for e in llama-f32 llama-bf16 gpt2-bf16; do
+  m=${e%-*}
+  line=$($RUN .device/engines/$e.engine --golden test/models/hf/$m/golden.json --check-sampling \
+           2> "$OUT/$e-sampling.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$e-sampling.log")"
+  row $m "${e#*-} sampling" "${line:0:200}"; [[ "$line" != PASS* ]] && fail=1
+done
+# Seeded sampling end to end: the same request sampled on the GPU and
+# with the logits brought back to the host sampler, on the GPU's logits.
+samp="--prompt-ids 1,2,3,4,5 --max-tokens 24 --temperature 0.9 --top-p 0.95 --top-k 40 --repetition-penalty 1.2 --seed 11"
+a=$($RUN .device/engines/llama-bf16.engine $samp 2> "$OUT/sample-gpu.log" | head -1)
+b=$($RUN .device/engines/llama-bf16.engine $samp --host-sampling 2> "$OUT/sample-host.log" | head -1)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then line="PASS seeded request: the same 24 tokens sampled on the GPU and on the host"
+else line="FAIL gpu: ${a:-$(tail -1 "$OUT/sample-gpu.log")} / host: ${b:-$(tail -1 "$OUT/sample-host.log")}"; fi
+row llama "seeded-sample" "${line:0:200}"; [[ "$line" != PASS* ]] && fail=1
+
 # A sequence preempted and resumed recomputes its KV by prefill, not decode
 # (other kernels, other bf16 rounding): its tokens may part from its run
 # alone at a near-tie, the two tokens' logits within 2e-2 of the largest
@@ -233,6 +255,10 @@ if [ "${SKIP_1B:-0}" != 1 ] && [ -f .device/engines/l1b.engine ]; then
   tail -2 "$OUT/l1b-f32.log"
   row l1b "f32-vs-hf" "$(grep -E '^(PASS|FAIL)' "$OUT/l1b-f32.out" || echo "ERROR $(tail -1 "$OUT/l1b-f32.log")")"
   row l1b "f32 teacher" "$(grep teacher "$OUT/l1b-f32.out")"
+  line=$($RUN .device/engines/l1b.engine --weights "$OUT/m1b" --golden "$OUT/m1b/golden128.json" --check-sampling \
+           2> "$OUT/l1b-sampling.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/l1b-sampling.log")"
+  row l1b "sampling" "${line:0:200}"; [[ "$line" != PASS* ]] && fail=1
   [ $rc32 -ne 0 ] && fail=1
   [ $rc -ne 0 ] && fail=1
 fi

@@ -68,6 +68,14 @@ int abOverlap(rt::Model &model, const std::vector<int64_t> &prompt, rt::Generate
 int checkBatching(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
                   rt::GenerateOptions options, const std::vector<int64_t> &prompt, double maxTieGap = -1);
 
+/// kiln-run --check-sampling: the engine's GPU sampler against the host's
+/// on the same logits (the model's for `prompt`, and synthetic rows with
+/// ties, flat and spiky), over a grid of sampling parameters, penalties
+/// and log-probabilities; PASS where at least `minAgreement` of the draws
+/// agree, the log-probabilities are within 2e-3 and the top lists match.
+int checkSampling(const std::string &engine, const std::string &device, const rt::LoadOptions &load,
+                  const std::vector<int64_t> &prompt, uint64_t seed, double minAgreement);
+
 } // namespace kiln::tools
 
 #endif

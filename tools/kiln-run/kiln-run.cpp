@@ -16,6 +16,7 @@
 //     must be a near-tie: the wanted token's logit within the gap, relative
 //     to the largest, of the argmax)
 //   kiln-run ENGINE --golden g.json|--prompt-ids ... --check-batching [--kv-pages N]
+//   kiln-run ENGINE --golden g.json|--prompt-ids ... --check-sampling [--min-agreement F] [--seed S]
 //   kiln-run ENGINE --bench [--prompt-len 128] [--gen 256] [--batch 1] [--profile] [--no-graphs]
 //            [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]
 //   kiln-run ENGINE --bench-prefill 512,2048,4096 [--batch B] [--reps R] [--profile]
@@ -30,7 +31,10 @@
 // --check-batching runs six prompts made from the given one (the same again,
 // shared prefixes, a different one) through one continuous-batching call,
 // then each alone without prefix caching, and requires identical greedy
-// tokens. --no-prefix-cache: no prompt reuses another's pages (a generation,
+// tokens. --check-sampling draws with the engine's GPU sampler and with the
+// host's from the same logits over a grid of sampling parameters
+// (tools/kiln-run/SampleCheck.cpp); --host-sampling brings the logits back
+// and samples on the host instead of on the GPU. --no-prefix-cache: no prompt reuses another's pages (a generation,
 // or --check-batching's call together). --bench times greedy decode of a seeded random prompt (--batch N:
 // N of them decoding together) and measures the
 // device's copy bandwidth; --profile adds a per-kernel table (tools/kiln-run/Bench.h).
@@ -66,7 +70,7 @@ const char *kUsage =
                "                [--repetition-penalty R] [--frequency-penalty F] [--presence-penalty P]\n"
                "                [--kv-pages N] [--golden golden.json | --reference host] [--tolerance X]\n"
                "                [--min-identical N] [--teacher-forced [--min-agreement F] [--max-tie-gap G]] [--memory-report]\n"
-               "                [--check-batching] [--no-prefix-cache] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
+               "                [--check-batching] [--check-sampling] [--host-sampling] [--no-prefix-cache] [--bench [--prompt-len N] [--gen M] [--batch B] [--profile]] [--no-graphs]\n"
                "                [--overlap auto|on|off] [--ab-overlap N] [--no-lookahead]\n"
                "                [--bench-prefill 512,2048 [--reps R]]\n";
 
@@ -108,7 +112,8 @@ int main(int argc, char **argv) {
   double tolerance = 2e-2;
   int64_t minIdentical = -1;
   std::string reference;
-  bool memoryReport = false, teacherForced = false, bench = false, profile = false, checkBatching = false;
+  bool memoryReport = false, teacherForced = false, bench = false, profile = false, checkBatching = false,
+       checkSampling = false;
   int abRuns = 0;
   int64_t promptLen = 128, benchBatch = 1, prefillReps = 5;
   std::vector<int64_t> prefillLens;
@@ -160,6 +165,8 @@ int main(int argc, char **argv) {
     else if (a == "--gen" && (v = next())) go.maxTokens = std::atoll(v);
     else if (a == "--teacher-forced") teacherForced = true;
     else if (a == "--check-batching") checkBatching = true;
+    else if (a == "--check-sampling") checkSampling = true;
+    else if (a == "--host-sampling") lo.deviceSampling = false;
     else if (a == "--no-prefix-cache") go.prefixCaching = false;
     else if (a == "--min-agreement" && (v = next())) minAgreement = std::strtod(v, nullptr);
     else if (a == "--max-tie-gap" && (v = next())) maxTieGap = std::strtod(v, nullptr);
@@ -261,6 +268,8 @@ int main(int argc, char **argv) {
   }
   if (checkBatching)
     return tools::checkBatching(engine, device, lo, go, ids, maxTieGap);
+  if (checkSampling)
+    return tools::checkSampling(engine, device, lo, ids, go.seed, minAgreement);
 
   struct Run {
     std::vector<int64_t> tokens;

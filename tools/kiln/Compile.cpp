@@ -299,6 +299,21 @@ int compile(const CompileOptions &o) {
   std::vector<codegen::EmittedKernel> kernels;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.build.model + " failed (see the diagnostics above)");
+  {
+    // The sampler (runtime/core/Sampler.cpp) over the decode step's logits.
+    auto decodeFn = module->lookupSymbol<func::FuncOp>("decode");
+    auto logits = decodeFn && decodeFn.getNumResults() == 3
+                      ? dyn_cast<ex::BufferType>(decodeFn.getResultTypes()[0])
+                      : ex::BufferType();
+    if (!logits || logits.getView().getRank() < 2 || logits.getView().isDynamicDim(logits.getView().getRank() - 1))
+      return fail("@decode does not return [batch, ..., vocab] logits to sample from");
+    std::string dt = typeName(logits.getView().getElementType());
+    FailureOr<codegen::EmittedKernel> sampler =
+        codegen::emitSamplingKernel(dt, logits.getView().getShape().back());
+    if (failed(sampler))
+      return fail("logits of " + dt + " cannot be sampled on the GPU (f32, bf16 or f16)");
+    kernels.push_back(std::move(*sampler));
+  }
   if (o.emit == "cuda") {
     std::string text = "// kiln " + std::string(KILN_VERSION_STRING) + ": " +
                        std::to_string(kernels.size()) +

@@ -1,8 +1,10 @@
 #include "TestTensors.h"
 
+#include "runtime/core/Sampler.h"
 #include "runtime/kernels/host/HostKernels.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 
 using namespace kiln;
@@ -262,4 +264,60 @@ TEST(Sampling, PartialOrderingGivesTheFullSortsDistribution) {
             EXPECT_GT(support, 0u);
           }
   }
+}
+
+// The GPU sampler's penalty entries (runtime/core/Sampler.h), applied as
+// the kernel applies them (cuda/sampling.cuh: each entry's token once,
+// repetition where seen, frequency and presence by its output count, then
+// a ban), give the host's penalised row exactly, for random histories and
+// every combination of penalties.
+TEST(Sampling, PenaltyEntriesReproduceTheHostPenalties) {
+  std::mt19937_64 rng(77);
+  std::normal_distribution<float> g(0.0f, 3.0f);
+  const int64_t n = 300;
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> logits(n);
+    for (float &l : logits)
+      l = g(rng);
+    host::SamplingParams p;
+    p.repetitionPenalty = trial % 3 == 0 ? 1.0f : 0.5f + static_cast<float>(rng() % 100) / 50.0f;
+    p.frequencyPenalty = trial % 5 == 1 ? 0.0f : static_cast<float>(rng() % 400) / 100.0f - 2.0f;
+    p.presencePenalty = trial % 7 == 2 ? 0.0f : static_cast<float>(rng() % 400) / 100.0f - 2.0f;
+    std::vector<int64_t> tokens(1 + rng() % 60);
+    for (int64_t &t : tokens)
+      t = static_cast<int64_t>(rng() % 40 == 0 ? n + rng() % 5 : rng() % (trial % 2 ? 20 : n)); // repeats, a few outside
+    int64_t generated = static_cast<int64_t>(rng() % (tokens.size() + 1));
+    std::vector<int64_t> banned;
+    if (trial % 4 == 3)
+      banned = {static_cast<int64_t>(rng() % n), static_cast<int64_t>(rng() % n)};
+
+    std::vector<float> want = logits;
+    if (p.penalised())
+      host::applyPenalties(want.data(), n, p, tokens.data(), tokens.size(),
+                           tokens.data() + tokens.size() - generated, static_cast<size_t>(generated));
+    for (int64_t b : banned)
+      want[b] = -std::numeric_limits<float>::infinity();
+
+    std::vector<rt::SamplePenalty> entries = rt::penaltyEntries(p, tokens, generated, banned);
+    std::vector<float> got = logits;
+    for (size_t e = 0; e < entries.size(); ++e) {
+      const rt::SamplePenalty &x = entries[e];
+      if (e > 0)
+        ASSERT_LT(entries[e - 1].token, x.token) << "sorted, each token once";
+      if (x.token < 0 || x.token >= n)
+        continue;
+      float l = logits[x.token];
+      if (x.flags & rt::kPenaltySeen)
+        l = l > 0.0f ? l / p.repetitionPenalty : l * p.repetitionPenalty;
+      if (x.count > 0)
+        l -= p.frequencyPenalty * static_cast<float>(x.count) + p.presencePenalty;
+      if (x.flags & rt::kPenaltyBan)
+        l = -std::numeric_limits<float>::infinity();
+      got[x.token] = l;
+    }
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(got[i], want[i]) << "trial " << trial << " token " << i;
+  }
+  // Nothing to penalise, nothing banned: no entries (the kernel skips the row's lookups).
+  EXPECT_TRUE(rt::penaltyEntries({}, {1, 2, 3}, 2, {}).empty());
 }
