@@ -61,17 +61,32 @@ __device__ __forceinline__ double counterUniform(u64 seed, u64 position) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
+// Digits of the radix selection: 11, 11 and 10 bits of the ordered key
+// (2048 bins a level: the top digit spreads a row's logits, sign and
+// exponent and 3 bits of mantissa, over enough bins that the block's
+// atomics rarely meet).
+constexpr int kSampleBins = 2048;
+__device__ __forceinline__ int sampleShift(int level) { return level == 0 ? 21 : level == 1 ? 10 : 0; }
+__device__ __forceinline__ unsigned sampleFixed(int level) {
+  return level == 0 ? 0u : level == 1 ? 0xFFE00000u : 0xFFFFFC00u;
+}
+
+/// Masses in fixed point, 2^40 to a token as likely as the most likely
+/// (whose mass is 1): sums are exact integers, the same whatever order the
+/// block adds them in; a token 2^-41 as likely counts 0 (the host's double
+/// keeps it: at 128256 tokens, 6e-8 of the largest token's mass in all).
+constexpr double kMassScale = 1099511627776.0; // 2^40
+
 /// The block's shared state while it samples a row.
 struct SampleShared {
-  unsigned count[256];
-  float mass[256];
-  float red[33];
+  unsigned count[kSampleBins];
+  u64 mass[kSampleBins];
+  u64 warpTotal[32];
   u64 best;
+  float red[33];
   unsigned chosenDigit, need, found;
-  float above;
+  u64 above;
   int pick;
-  unsigned warpCount[32];
-  float warpMass[32];
 };
 
 __device__ __forceinline__ u64 blockMaxU64(u64 v, SampleShared &sh) {
@@ -90,21 +105,56 @@ __device__ __forceinline__ u64 blockMaxU64(u64 v, SampleShared &sh) {
   return r;
 }
 
+/// The exclusive prefix of `v` in thread order, and the block's total.
+__device__ __forceinline__ u64 blockScanU64(u64 v, SampleShared &sh, u64 &total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  u64 incl = v;
+  for (int o = 1; o < 32; o <<= 1) {
+    u64 x = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o)
+      incl += x;
+  }
+  if (lane == 31)
+    sh.warpTotal[warp] = incl;
+  __syncthreads();
+  u64 before = 0ull, all = 0ull;
+  for (int w = 0; w < warps; ++w) {
+    u64 t = sh.warpTotal[w];
+    before += w < warp ? t : 0ull;
+    all += t;
+  }
+  __syncthreads(); // read by all before the next call writes
+  total = all;
+  return before + incl - v;
+}
+
+__device__ __forceinline__ u64 blockSumU64(u64 v, SampleShared &sh) {
+  u64 total;
+  blockScanU64(v, sh, total);
+  return total;
+}
+
 /// The cut-off of a prefix of the total order (key descending, then id
 /// ascending) among the tokens `in` admits: by count, the first `want`
-/// tokens; by mass, the fewest whose masses reach `want`. Returns the cut's
-/// key and the last id kept at that key (the tokens kept: key > cutKey, or
-/// key == cutKey and id <= cutId). False where the tokens admitted hold
-/// less than `want` (everything they hold is kept).
+/// tokens; by mass (fixed point), the fewest whose masses reach `want`.
+/// Sets the cut's key and the last id kept at that key (the tokens kept:
+/// key > cutKey, or key == cutKey and id <= cutId). False where the tokens
+/// admitted hold less than `want` (everything they hold is kept).
 template <bool ByMass, class Key, class In, class Mass>
-__device__ bool selectPrefix(i64 n, float want, Key key, In in, Mass mass, SampleShared &sh, unsigned &cutKey,
+__device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, SampleShared &sh, unsigned &cutKey,
                              i64 &cutId) {
-  unsigned prefix = 0u, fixed = 0u;
-  float above = 0.0f; // what the tokens above the current prefix hold
-  for (int level = 0; level < 4; ++level) {
-    const int shift = 24 - 8 * level;
-    for (int d = threadIdx.x; d < 256; d += blockDim.x)
-      sh.count[d] = 0u, sh.mass[d] = 0.0f;
+  unsigned prefix = 0u;
+  u64 above = 0ull; // what the tokens above the current prefix hold
+  const int per = kSampleBins / blockDim.x;
+  for (int level = 0; level < 3; ++level) {
+    const int shift = sampleShift(level);
+    const unsigned fixed = sampleFixed(level);
+    for (int d = threadIdx.x; d < kSampleBins; d += blockDim.x) {
+      if (ByMass)
+        sh.mass[d] = 0ull;
+      else
+        sh.count[d] = 0u;
+    }
     __syncthreads();
     for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
       if (!in(i))
@@ -112,80 +162,79 @@ __device__ bool selectPrefix(i64 n, float want, Key key, In in, Mass mass, Sampl
       unsigned k = key(i);
       if ((k & fixed) != prefix)
         continue;
-      unsigned d = (k >> shift) & 255u;
+      unsigned d = (k >> shift) & (level == 2 ? 1023u : 2047u);
       if (ByMass)
         atomicAdd(&sh.mass[d], mass(i));
       else
         atomicAdd(&sh.count[d], 1u);
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
+    // Thread t holds `per` bins from the top down; the first whose running
+    // total from the top reaches `want` holds the digit.
+    u64 mine = 0ull;
+    for (int j = 0; j < per; ++j) {
+      int d = kSampleBins - 1 - threadIdx.x * per - j;
+      mine += ByMass ? sh.mass[d] : static_cast<u64>(sh.count[d]);
+    }
+    u64 total;
+    u64 before = above + blockScanU64(mine, sh, total);
+    if (threadIdx.x == 0)
       sh.found = 0u;
-      for (int d = 255; d >= 0; --d) {
-        float here = ByMass ? sh.mass[d] : static_cast<float>(sh.count[d]);
-        if (above + here >= want && here > 0.0f) {
+    __syncthreads();
+    if (static_cast<double>(before) < want && static_cast<double>(before + mine) >= want) {
+      u64 run = before;
+      for (int j = 0; j < per; ++j) {
+        int d = kSampleBins - 1 - threadIdx.x * per - j;
+        u64 here = ByMass ? sh.mass[d] : static_cast<u64>(sh.count[d]);
+        if (here > 0ull && static_cast<double>(run + here) >= want) {
           sh.chosenDigit = static_cast<unsigned>(d);
+          sh.above = run;
           sh.found = 1u;
           break;
         }
-        above += here;
+        run += here;
       }
-      sh.above = above;
     }
     __syncthreads();
     if (!sh.found)
       return false;
     above = sh.above;
     prefix |= sh.chosenDigit << shift;
-    fixed |= 255u << shift;
     __syncthreads();
   }
   cutKey = prefix;
   // The tokens at the cut's key are equal: the lowest ids of them, as many
   // as reach `want`.
-  unsigned ties = 0u;
-  float each = 0.0f;
+  u64 ties = 0ull, each = 0ull;
   for (i64 i = threadIdx.x; i < n; i += blockDim.x)
     if (in(i) && key(i) == prefix) {
       ++ties;
       if (ByMass)
         each = mass(i);
     }
-  // Every tie has the same mass (non-negative: its bits order as it does).
-  const float total = blockSum(static_cast<float>(ties), sh.red);
-  const float e = ByMass ? __uint_as_float(static_cast<unsigned>(blockMaxU64(__float_as_uint(each), sh))) : 0.0f;
-  unsigned need;
+  ties = blockSumU64(ties, sh);
   if (ByMass)
-    need = e > 0.0f ? static_cast<unsigned>(ceilf((want - above) / e)) : 1u;
-  else
-    need = static_cast<unsigned>(want - above);
-  need = max(1u, min(need, static_cast<unsigned>(total)));
+    each = blockMaxU64(each, sh); // every tie has the same mass
+  double rest = want - static_cast<double>(above);
+  u64 need = ByMass ? (each > 0ull ? static_cast<u64>(ceil(rest / static_cast<double>(each))) : 1ull)
+                    : static_cast<u64>(ceil(rest));
+  need = need < 1ull ? 1ull : need > ties ? ties : need;
   // The need-th lowest id among the ties, a tile of ids at a time.
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  unsigned seen = 0u;
+  u64 seen = 0ull;
   for (i64 base = 0; base < n; base += blockDim.x) {
     i64 i = base + threadIdx.x;
     bool tie = i < n && in(i) && key(i) == prefix;
-    unsigned votes = __ballot_sync(0xffffffffu, tie);
-    if (lane == 0)
-      sh.warpCount[warp] = __popc(votes);
-    __syncthreads();
-    unsigned before = seen;
-    for (int w = 0; w < warp; ++w)
-      before += sh.warpCount[w];
-    before += __popc(votes & ((1u << lane) - 1u));
-    if (tie && before + 1u == need)
+    u64 tile;
+    u64 at = seen + blockScanU64(tie ? 1ull : 0ull, sh, tile);
+    if (tie && at + 1ull == need)
       sh.pick = static_cast<int>(i);
-    unsigned tile = 0u;
-    for (int w = 0; w < warps; ++w)
-      tile += sh.warpCount[w];
-    __syncthreads();
     seen += tile;
     if (seen >= need)
       break;
   }
   __syncthreads();
   cutId = sh.pick;
+  __syncthreads();
   return true;
 }
 
@@ -266,69 +315,65 @@ template <class L> __device__ void sampleRows(const Args &a) {
     const float rawMax = ldf(x, unpackArgmaxIndex(rawBest));
     i64 token = top;
     if (R.temperature > 0.0f && R.top_k != 1) {
-      const float t = R.temperature, m = value(top) / t;
+      // exp(v / t - max / t) as the host's double computes it: the exponent
+      // in double, split into a float and its remainder (expf of the float,
+      // times 1 + the remainder), in fixed point.
+      const double invT = 1.0 / static_cast<double>(R.temperature);
+      const double m = static_cast<double>(value(top)) * invT;
       auto key = [&](i64 i) { return orderedKey(value(i)); };
-      auto mass = [&](i64 i) { return expf(value(i) / t - m); };
+      auto mass = [&](i64 i) -> u64 {
+        double arg = static_cast<double>(value(i)) * invT - m;
+        float hi = static_cast<float>(arg), lo = static_cast<float>(arg - static_cast<double>(hi));
+        return static_cast<u64>(static_cast<double>(expf(hi)) * (1.0 + static_cast<double>(lo)) * kMassScale + 0.5);
+      };
       // top-k by count, then top-p by mass within it, then min-p.
       unsigned kKey = 0u;
       i64 kId = n;
       if (R.top_k > 0 && R.top_k < n)
-        selectPrefix<false>(n, static_cast<float>(R.top_k), key, [](i64) { return true; }, mass, sh, kKey, kId);
+        selectPrefix<false>(n, static_cast<double>(R.top_k), key, [](i64) { return true; }, mass, sh, kKey, kId);
       auto inK = [&](i64 i) {
         unsigned k = key(i);
         return k > kKey || (k == kKey && i <= kId);
       };
-      float s = 0.0f;
-      for (i64 i = threadIdx.x; i < n; i += blockDim.x)
-        if (inK(i))
-          s += mass(i);
-      s = blockSum(s, sh.red);
       unsigned pKey = kKey;
       i64 pId = kId;
-      if (R.top_p < 1.0f)
-        if (!selectPrefix<true>(n, R.top_p * s, key, inK, mass, sh, pKey, pId))
-          pKey = kKey, pId = kId;
-      const float minP = R.min_p;
-      auto kept = [&](i64 i) {
+      if (R.top_p < 1.0f) {
+        u64 s = 0ull;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x)
+          if (inK(i))
+            s += mass(i);
+        s = blockSumU64(s, sh);
+        selectPrefix<true>(n, static_cast<double>(R.top_p) * static_cast<double>(s), key, inK, mass, sh, pKey, pId);
+      }
+      // min_p of the largest's mass (2^40): the first kept always.
+      const u64 minMass = static_cast<u64>(static_cast<double>(R.min_p) * kMassScale);
+      auto kept = [&](i64 i) -> u64 {
         unsigned k = key(i);
         if (!(k > pKey || (k == pKey && i <= pId)) || !inK(i))
-          return 0.0f;
-        float e = mass(i);
-        return i == top || e >= minP ? e : 0.0f;
+          return 0ull;
+        u64 e = mass(i);
+        return i == top || e >= minMass ? e : 0ull;
       };
-      float total = 0.0f;
+      u64 total = 0ull;
       for (i64 i = threadIdx.x; i < n; i += blockDim.x)
         total += kept(i);
-      total = blockSum(total, sh.red);
-      const float target = static_cast<float>(counterUniform(R.seed, R.position) * static_cast<double>(total));
+      total = blockSumU64(total, sh);
+      const double target = counterUniform(R.seed, R.position) * static_cast<double>(total);
       // The first id whose running mass (in id order) passes the target;
       // the last one kept where rounding leaves the target above them all.
-      const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
       if (threadIdx.x == 0)
         sh.pick = -1;
-      float carry = 0.0f;
+      __syncthreads();
+      u64 carry = 0ull;
       i64 last = -1;
       for (i64 base = 0; base < n; base += blockDim.x) {
         i64 i = base + threadIdx.x;
-        float w = i < n ? kept(i) : 0.0f;
-        if (w > 0.0f)
+        u64 w = i < n ? kept(i) : 0ull;
+        if (w > 0ull)
           last = i;
-        float incl = w;
-        for (int o = 1; o < 32; o <<= 1) {
-          float v = __shfl_up_sync(0xffffffffu, incl, o);
-          if (lane >= o)
-            incl += v;
-        }
-        if (lane == 31)
-          sh.warpMass[warp] = incl;
-        __syncthreads();
-        float before = carry;
-        for (int w2 = 0; w2 < warp; ++w2)
-          before += sh.warpMass[w2];
-        float tile = 0.0f;
-        for (int w2 = 0; w2 < warps; ++w2)
-          tile += sh.warpMass[w2];
-        if (w > 0.0f && before + incl > target)
+        u64 tile;
+        u64 before = carry + blockScanU64(w, sh, tile);
+        if (w > 0ull && static_cast<double>(before + w) > target)
           atomicMin(reinterpret_cast<unsigned *>(&sh.pick), static_cast<unsigned>(i));
         __syncthreads();
         carry += tile;
@@ -362,8 +407,8 @@ template <class L> __device__ void sampleRows(const Args &a) {
       unsigned cKey = 0u;
       i64 cId = n;
       const int want = static_cast<int>(min(static_cast<i64>(R.top_n), n));
-      selectPrefix<false>(n, static_cast<float>(want), rawKey, [](i64) { return true; },
-                          [](i64) { return 0.0f; }, sh, cKey, cId);
+      selectPrefix<false>(n, static_cast<double>(want), rawKey, [](i64) { return true; },
+                          [](i64) { return 0ull; }, sh, cKey, cId);
       if (threadIdx.x == 0)
         sh.need = 0u;
       __syncthreads();

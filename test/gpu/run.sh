@@ -118,7 +118,7 @@ row llama "executor" "${line:0:150}"; [[ "$line" != PASS* ]] && fail=1
 for e in llama-f32 llama-bf16 gpt2-bf16; do
   m=${e%-*}
   line=$($RUN .device/engines/$e.engine --golden test/models/hf/$m/golden.json --check-sampling \
-           2> "$OUT/$e-sampling.log" | head -1)
+           2> "$OUT/$e-sampling.log" | tee "$OUT/$e-sampling.out" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$e-sampling.log")"
   row $m "${e#*-} sampling" "${line:0:200}"; [[ "$line" != PASS* ]] && fail=1
 done
@@ -256,7 +256,7 @@ if [ "${SKIP_1B:-0}" != 1 ] && [ -f .device/engines/l1b.engine ]; then
   row l1b "f32-vs-hf" "$(grep -E '^(PASS|FAIL)' "$OUT/l1b-f32.out" || echo "ERROR $(tail -1 "$OUT/l1b-f32.log")")"
   row l1b "f32 teacher" "$(grep teacher "$OUT/l1b-f32.out")"
   line=$($RUN .device/engines/l1b.engine --weights "$OUT/m1b" --golden "$OUT/m1b/golden128.json" --check-sampling \
-           2> "$OUT/l1b-sampling.log" | head -1)
+           2> "$OUT/l1b-sampling.log" | tee "$OUT/l1b-sampling.out" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/l1b-sampling.log")"
   row l1b "sampling" "${line:0:200}"; [[ "$line" != PASS* ]] && fail=1
   [ $rc32 -ne 0 ] && fail=1

@@ -18,6 +18,7 @@
 #include "runtime/kernels/host/Tensor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -194,6 +195,7 @@ int checkSampling(const std::string &engine, const std::string &device, const rt
   int64_t draws = 0, agree = 0, lpChecked = 0, topMismatch = 0;
   double lpWorst = 0;
   std::string firstMiss;
+  std::vector<double> callUs; // each sample() call: upload, kernel, download
   std::mt19937_64 hist(seed + 1);
   for (size_t r = 0; r < rows.size(); ++r)
     for (const Case &c : cases) {
@@ -237,8 +239,11 @@ int checkSampling(const std::string &engine, const std::string &device, const rt
       if (Status s = model->device().upload(buf, staged.data(), staged.byteSize()); !s)
         return die(s);
       std::vector<rt::Sampled> got;
+      auto t0 = std::chrono::steady_clock::now();
       if (Status s = model->sample(specs, got, buf); !s)
         return die(s);
+      callUs.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      int64_t missed = 0;
       for (int64_t j = 0; j < perCall; ++j) {
         HostDraw want;
         if (Status s = hostDraw(rows[r], specs[j], tokensOf[j], generatedOf[j], bannedOf[j], want); !s)
@@ -246,7 +251,9 @@ int checkSampling(const std::string &engine, const std::string &device, const rt
         ++draws;
         if (got[j].token == want.token)
           ++agree;
-        else if (firstMiss.empty())
+        else
+          ++missed;
+        if (got[j].token != want.token && firstMiss.empty())
           firstMiss = rowNames[r] + "/" + c.name + " position " + std::to_string(specs[j].position) + ": " +
                       std::to_string(got[j].token) + " against " + std::to_string(want.token);
         if (c.logprobs) {
@@ -264,16 +271,22 @@ int checkSampling(const std::string &engine, const std::string &device, const rt
           }
         }
       }
+      if (missed)
+        std::fprintf(stderr, "kiln-run: --check-sampling: %s/%s: %lld of %lld draws differ\n", rowNames[r].c_str(),
+                     c.name, static_cast<long long>(missed), static_cast<long long>(perCall));
     }
   model->device().free(buf);
   const double rate = static_cast<double>(agree) / static_cast<double>(std::max<int64_t>(1, draws));
   const bool pass = rate >= minAgreement && lpWorst <= 2e-3 && topMismatch == 0;
+  std::sort(callUs.begin(), callUs.end());
+  const double medianUs = callUs.empty() ? 0.0 : callUs[callUs.size() / 2];
   std::printf("%s GPU sampler against the host's: %lld/%lld draws agree (%.2f%%, at least %.2f%% asked) over %zu rows x "
-              "%zu parameter sets; log-probabilities within %.2e (%lld rows), top lists %s%s%s\n",
+              "%zu parameter sets; log-probabilities within %.2e (%lld rows), top lists %s; a call of %lld rows of %lld "
+              "logits %.0f us (median, with its copies)%s%s\n",
               pass ? "PASS" : "FAIL", static_cast<long long>(agree), static_cast<long long>(draws), 100.0 * rate,
               100.0 * minAgreement, rows.size(), cases.size(), lpWorst, static_cast<long long>(lpChecked),
               topMismatch ? (std::to_string(topMismatch) + " entries differ").c_str() : "identical",
-              firstMiss.empty() ? "" : "; first difference: ", firstMiss.c_str());
+              static_cast<long long>(perCall), static_cast<long long>(n), medianUs, firstMiss.empty() ? "" : "; first difference: ", firstMiss.c_str());
   return pass ? 0 : 1;
 }
 
