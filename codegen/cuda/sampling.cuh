@@ -323,6 +323,8 @@ template <class L> __device__ void sampleRows(const Args &a) {
       auto key = [&](i64 i) { return orderedKey(value(i)); };
       auto mass = [&](i64 i) -> u64 {
         double arg = static_cast<double>(value(i)) * invT - m;
+        if (!(arg > -200.0)) // below 2^-288 of the largest, banned (-inf)
+          return 0ull;
         float hi = static_cast<float>(arg), lo = static_cast<float>(arg - static_cast<double>(hi));
         return static_cast<u64>(static_cast<double>(expf(hi)) * (1.0 + static_cast<double>(lo)) * kMassScale + 0.5);
       };
