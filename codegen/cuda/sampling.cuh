@@ -82,7 +82,6 @@ struct SampleShared {
   unsigned count[kSampleBins];
   u64 mass[kSampleBins];
   u64 warpTotal[32];
-  u64 scratch[32][32]; // a warp's masses on their way to its leaders
   u64 best;
   float red[33];
   unsigned chosenDigit, need, found;
@@ -157,37 +156,17 @@ __device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, Samp
         sh.count[d] = 0u;
     }
     __syncthreads();
-    // Lanes of a warp with the same digit add once, through their leader:
-    // a row's logits crowd a few bins, where the block's atomics would
-    // otherwise queue.
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (i64 base = 0; base < n; base += blockDim.x) {
-      const i64 i = base + threadIdx.x;
-      bool take = false;
-      unsigned d = 0u;
-      if (i < n && in(i)) {
-        unsigned k = key(i);
-        take = (k & fixed) == prefix;
-        d = (k >> shift) & (level == 2 ? 1023u : 2047u);
-      }
-      const unsigned active = __ballot_sync(0xffffffffu, take);
-      if (!take)
+    for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+      if (!in(i))
         continue;
-      const unsigned peers = __match_any_sync(active, d);
-      const int leader = __ffs(peers) - 1;
-      if (ByMass) {
-        sh.scratch[warp][lane] = mass(i);
-        __syncwarp(active);
-        if (lane == leader) {
-          u64 sum = 0ull;
-          for (unsigned p = peers; p; p &= p - 1u)
-            sum += sh.scratch[warp][__ffs(p) - 1];
-          atomicAdd(&sh.mass[d], sum);
-        }
-        __syncwarp(active);
-      } else if (lane == leader) {
-        atomicAdd(&sh.count[d], static_cast<unsigned>(__popc(peers)));
-      }
+      unsigned k = key(i);
+      if ((k & fixed) != prefix)
+        continue;
+      unsigned d = (k >> shift) & (level == 2 ? 1023u : 2047u);
+      if (ByMass)
+        atomicAdd(&sh.mass[d], mass(i));
+      else
+        atomicAdd(&sh.count[d], 1u);
     }
     __syncthreads();
     // Thread t holds `per` bins from the top down; the first whose running
