@@ -607,15 +607,33 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     KILN_RETURN_IF_ERROR(done(kiln::BroadcastToOp::create(
         b_, loc, RankedTensorType::get(target, xt.getElementType()), x)));
   } else if (op == "Range") {
-    // Opset 27's stash_type 0: f16/bf16 steps added one at a time in their
-    // own precision; kiln computes start + i * delta exactly, then rounds.
-    if (attrInt(n, "stash_type", 1) != 1)
-      return error(n, "Range with stash_type 0 (successive additions in the input's precision) is not supported");
+    // Opset 27: f16/bf16 ranges are computed in stash_type (1: f32, 11:
+    // f64), then rounded to the inputs' type; other types ignore it.
+    Type et = cast<RankedTensorType>(input(n, 0).getType()).getElementType();
+    const bool low = et.isF16() || et.isBF16();
+    const int64_t stash = attrInt(n, "stash_type", 1);
+    if (low && stash != 1 && stash != 11)
+      return error(n, "Range with stash_type " + std::to_string(stash) + " (kiln computes f16/bf16 ranges in f32, "
+                      "stash_type 1, or f64, 11)");
     const Tensor *s = known(n, 0), *l = known(n, 1), *d = known(n, 2);
     double span = s && l && d && d->get(0) != 0 ? (l->get(0) - s->get(0)) / d->get(0) : 0;
     if (!s || !l || !d || span > static_cast<double>(kMaxFoldElements)) {
-      KILN_RETURN_IF_ERROR(
-          done(make<kiln::RangeOp>(n, status, input(n, 0), input(n, 1), input(n, 2))));
+      if (!low) {
+        KILN_RETURN_IF_ERROR(
+            done(make<kiln::RangeOp>(n, status, input(n, 0), input(n, 1), input(n, 2))));
+        values_[n.output(0)] = result;
+        return Status::ok();
+      }
+      Type ct = stash == 11 ? Type(b_.getF64Type()) : Type(b_.getF32Type());
+      SmallVector<Value, 3> wide;
+      for (int i = 0; i < 3; ++i) {
+        auto t = cast<RankedTensorType>(input(n, i).getType());
+        KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, t.clone(ct), input(n, i))));
+        wide.push_back(result);
+      }
+      KILN_RETURN_IF_ERROR(done(make<kiln::RangeOp>(n, status, wide[0], wide[1], wide[2])));
+      auto rt = cast<RankedTensorType>(result.getType());
+      KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, rt.clone(et), result)));
       values_[n.output(0)] = result;
       return Status::ok();
     }
@@ -625,7 +643,7 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     int64_t count = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
     Tensor t(s->dtype(), {count});
     for (int64_t i = 0; i < count; ++i)
-      t.set(i, start + i * delta);
+      t.set(i, low && stash == 1 ? static_cast<double>(static_cast<float>(start + i * delta)) : start + i * delta);
     result = constant(t, loc);
   } else if (op == "Shape") {
     auto xt = cast<RankedTensorType>(input(n, 0).getType());
