@@ -328,7 +328,7 @@ Status StepLoop::prefillStep(const std::vector<Sequence *> &rows, int64_t c, boo
   if (onDevice) {
     std::vector<bool> complete;
     for (const Sequence *s : rows)
-      complete.push_back(s->prefilled + c == s->target);
+      complete.push_back(s->prefilled + c >= s->target);
     KILN_RETURN_IF_ERROR(pickOnDevice(rows, complete, drawn));
   }
   ++c_.prefillSteps;
