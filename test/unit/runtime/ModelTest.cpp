@@ -13,9 +13,13 @@
 
 #include <gtest/gtest.h>
 
+#include "runtime/kernels/host/Tensor.h"
+
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 using namespace kiln;
@@ -572,4 +576,116 @@ TEST(Model, RunsADecodeStepThroughTheSmallestBucketThatHoldsIt) {
     for (size_t i = 0; i < n; ++i)
       EXPECT_EQ(out[i], together[i]) << n << " together, prompt " << i;
   }
+}
+
+namespace {
+
+/// The recording device, plus the engine's sampler kernel emulated with the
+/// host sampler on the parameters the runtime packed (the kernel itself is
+/// checked against the host sampler on the GPU: kiln-run --check-sampling).
+class SamplingDevice : public RecordingDevice {
+public:
+  SamplingDevice(Recorded &r, size_t sampler) : RecordingDevice(r, size_t(1) << 30), sampler_(sampler) {}
+  Status launch(size_t kernel, const KernelArgs &a, const LaunchConfig &c) override {
+    if (kernel != sampler_)
+      return RecordingDevice::launch(kernel, a, c);
+    ++samplerLaunches;
+    rowsSampled += a.batch;
+    EXPECT_EQ(c.block, 1024u);
+    EXPECT_EQ(c.grid, static_cast<unsigned>(a.batch));
+    const int64_t n = a.tokens;
+    const auto *logits = reinterpret_cast<const uint16_t *>(a.p[0]); // bf16
+    const auto *rows = reinterpret_cast<const SampleRow *>(a.p[1]);
+    const auto *pens = reinterpret_cast<const SamplePenalty *>(a.p[2]);
+    auto *tokens = reinterpret_cast<int64_t *>(a.p[3]);
+    for (int32_t r = 0; r < a.batch; ++r) {
+      const SampleRow &R = rows[r];
+      std::vector<float> x(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i)
+        x[i] = host::bf16ToFloat(logits[r * n + i]);
+      for (int32_t e = R.penBegin; e < R.penEnd; ++e) {
+        const SamplePenalty &p = pens[e];
+        float &l = x[p.token];
+        if (p.flags & kPenaltySeen)
+          l = l > 0.0f ? l / R.repetition : l * R.repetition;
+        if (p.count > 0)
+          l -= R.frequency * static_cast<float>(p.count) + R.presence;
+        if (p.flags & kPenaltyBan)
+          l = -std::numeric_limits<float>::infinity();
+      }
+      host::SamplingParams sp;
+      sp.temperature = R.temperature, sp.topK = R.topK, sp.topP = R.topP, sp.minP = R.minP;
+      EXPECT_TRUE(host::sampleTokenWith(x.data(), n, sp, host::counterUniform(R.seed, R.position), tokens[r]).isOk());
+    }
+    return Status::ok();
+  }
+  size_t sampler_;
+  int samplerLaunches = 0, rowsSampled = 0;
+};
+
+// The manifest with the sampler kernel kiln compile appends (kernel 22).
+const char *kSamplerKernel =
+    R"(},{"binaries":{"sm_90a":{"cubin":[0,16],"ptx":[0,16]}},"family":"sample","grid":{"divisor":1,"factor":1,)"
+    R"("max":0,"symbols":["batch"]},"host":{"args":[],"ops":[],"yields":[]},"name":"kiln_sample","smem":64,)"
+    R"("source":[0,16],"threads":1024,"workspace":{"divisor":1,"factor":0,"max":0,"symbols":[]}}],"kiln_manifest":1)";
+
+} // namespace
+
+// Where the engine has a sampler and the device is a GPU, sampled requests
+// are drawn by it: the step loop packs each row's parameters, seed,
+// position and penalty entries (end-of-sequence masked below min_tokens)
+// and reads back only the tokens -- the same tokens as the host sampler on
+// the logits brought back (LoadOptions::deviceSampling off), for prompts
+// sampled together; a greedy request with nothing to mask takes the
+// sampler for its prompt's first token only, then the engine's argmax.
+TEST(Model, SampledRequestsAreDrawnByTheEnginesSamplerAsOnTheHost) {
+  std::string engine = writeEngine("sampler", "}],\"kiln_manifest\":1", kSamplerKernel);
+  GenerateOptions g;
+  g.maxTokens = 6;
+  g.minTokens = 3;
+  g.sampling.temperature = 0.9f;
+  g.sampling.topP = 0.95f;
+  g.sampling.topK = 300;
+  g.sampling.frequencyPenalty = 0.7f;
+  g.sampling.presencePenalty = 0.4f;
+  g.seeds = {11, 12, 13};
+  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3, 4, 5}, {7, 7, 7}, {9, 8, 7, 6, 5, 4, 3, 2}};
+  auto run = [&](bool onDevice, std::vector<std::vector<int64_t>> &out, int &launches) {
+    Recorded r;
+    auto owned = std::make_unique<SamplingDevice>(r, 22);
+    SamplingDevice *dev = owned.get();
+    LoadOptions o;
+    o.weights = kLlama;
+    o.deviceSampling = onDevice;
+    std::unique_ptr<Model> m;
+    ASSERT_TRUE(Model::load(std::move(owned), engine, o, m).isOk());
+    EXPECT_EQ(m->samplesOnDevice(), onDevice);
+    ASSERT_TRUE(generate(*m, prompts, g, out).isOk());
+    launches = dev->samplerLaunches;
+    if (onDevice) {
+      EXPECT_GE(dev->rowsSampled, 3 * 6);
+      // Greedy: the prompt's first token through the sampler (one prefill
+      // step), the next two from the engine's argmax.
+      GenerateOptions greedy;
+      greedy.maxTokens = 3;
+      std::vector<std::vector<int64_t>> unused;
+      ASSERT_TRUE(generate(*m, {{1, 2, 3}}, greedy, unused).isOk());
+      EXPECT_EQ(dev->samplerLaunches - launches, 1);
+    }
+  };
+  std::vector<std::vector<int64_t>> gpu, host;
+  int gpuLaunches = 0, hostLaunches = 0;
+  run(true, gpu, gpuLaunches);
+  run(false, host, hostLaunches);
+  EXPECT_GT(gpuLaunches, 0);
+  EXPECT_EQ(hostLaunches, 0);
+  ASSERT_EQ(gpu.size(), 3u);
+  EXPECT_EQ(gpu, host);
+  for (const auto &t : gpu)
+    EXPECT_GE(t.size(), 3u); // min_tokens: end-of-sequence masked (a ban entry) below 3
+  // The sampled tokens are not all one id (the draws moved with seed and position).
+  std::set<int64_t> ids;
+  for (const auto &t : gpu)
+    ids.insert(t.begin(), t.end());
+  EXPECT_GT(ids.size(), 3u);
 }
