@@ -622,13 +622,13 @@ Status Model::sample(const std::vector<SampleSpec> &specs, std::vector<Sampled> 
   const int64_t B = static_cast<int64_t>(specs.size());
   if (!logits && (!lastLogits_ || B != lastRows_))
     return Status::error("sample: " + std::to_string(B) + " rows, the last step left " + std::to_string(lastRows_));
-  if (B == 0 || B > std::max(manifest_.maxBatch, ioTokens_))
+  if (B == 0 || B > ioTokens_)
     return Status::error("sample: " + std::to_string(B) + " rows");
   if (!logits)
     logits = lastLogits_;
   // The buffer: rows, then the outputs (tokens, log-probabilities, top
   // entries: one download), then the penalty entries.
-  const uint64_t R = static_cast<uint64_t>(std::max(manifest_.maxBatch, ioTokens_));
+  const uint64_t R = static_cast<uint64_t>(ioTokens_); // the most rows a step has (at least max_batch)
   const uint64_t oTok = aligned(R * sizeof(SampleRow)), oLp = oTok + aligned(R * 8), oTop = oLp + aligned(R * 4),
                  oPen = oTop + aligned(R * kMaxTopLogprobs * sizeof(SampleTop));
   size_t entries = 0;

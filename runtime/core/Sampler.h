@@ -66,9 +66,26 @@ struct Sampled {
   std::vector<std::pair<int64_t, float>> top;    // with topLogprobs, most likely first
 };
 
+/// A request's penalty entries, kept as its tokens grow: each step folds in
+/// only the tokens added since the last (a decode step adds one), not the
+/// whole history again.
+class PenaltyTable {
+public:
+  /// Folds in the tokens of `tokens` not folded yet; those from `promptLen`
+  /// on are the output's (frequency and presence count them). `p` must be
+  /// the same on every call.
+  void extend(const host::SamplingParams &p, const std::vector<int64_t> &tokens, size_t promptLen);
+  /// The entries, with the `banned` ids (-inf) added: what
+  /// host::applyPenalties and the ban would change, each token once, sorted.
+  std::vector<SamplePenalty> entries(const std::vector<int64_t> &banned) const;
+
+private:
+  std::vector<SamplePenalty> sorted_;
+  size_t folded_ = 0;
+};
+
 /// The entries for `p`'s penalties over `tokens` (the prompt, then the
-/// `generated` tokens of the output) and the `banned` ids (-inf): what
-/// host::applyPenalties and a ban would change, each token once, sorted.
+/// `generated` tokens of the output) and the `banned` ids, in one go.
 std::vector<SamplePenalty> penaltyEntries(const host::SamplingParams &p, const std::vector<int64_t> &tokens,
                                           int64_t generated, const std::vector<int64_t> &banned);
 

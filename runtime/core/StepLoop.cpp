@@ -16,6 +16,7 @@ struct StepLoop::Sequence {
   int64_t target = 0;    // tokens to prefill: all it had when admitted
   bool done = false;
   bool admitted = false; // once admitted (a preempted request is admitted again)
+  PenaltyTable penalties; // for the GPU sampler, as its tokens grow
   Record rec;
   int64_t seq() const { return static_cast<int64_t>(id); }
 };
@@ -119,25 +120,10 @@ Status StepLoop::pick(const float *logits, int64_t vocab, Sequence &s, int64_t &
   KILN_RETURN_IF_ERROR(host::sampleTokenWith(
       row, vocab, p, host::counterUniform(s.opt.seed, static_cast<uint64_t>(s.tokens.size())), token));
   if (s.opt.logprobs) {
-    // The model's log-softmax at this position, in double.
-    double mx = -std::numeric_limits<double>::infinity(), sum = 0.0;
-    for (int64_t i = 0; i < vocab; ++i)
-      mx = std::max(mx, static_cast<double>(logits[i]));
-    for (int64_t i = 0; i < vocab; ++i)
-      sum += std::exp(static_cast<double>(logits[i]) - mx);
-    const double lse = mx + std::log(sum);
+    // The model's log-softmax at this position.
     std::vector<std::pair<int64_t, float>> top;
-    if (int64_t k = std::min(s.opt.topLogprobs, vocab); k > 0) {
-      std::vector<int64_t> ids(static_cast<size_t>(vocab));
-      for (int64_t i = 0; i < vocab; ++i)
-        ids[i] = i;
-      std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int64_t a, int64_t b) {
-        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-      });
-      for (int64_t i = 0; i < k; ++i)
-        top.push_back({ids[i], static_cast<float>(logits[ids[i]] - lse)});
-    }
-    recordLogprobs(s, static_cast<float>(logits[token] - lse), std::move(top));
+    float lp = host::logprobOf(logits, vocab, token, s.opt.topLogprobs, top);
+    recordLogprobs(s, lp, std::move(top));
   }
   return Status::ok();
 }
@@ -147,7 +133,7 @@ void StepLoop::recordLogprobs(Sequence &s, float logprob, std::vector<std::pair<
   s.rec.topLogprobs.push_back(std::move(top));
 }
 
-SampleSpec StepLoop::sampleSpec(const Sequence &s) const {
+SampleSpec StepLoop::sampleSpec(Sequence &s) const {
   const std::vector<int64_t> &eos = model_.eos();
   SampleSpec spec;
   spec.params = s.opt.sampling;
@@ -155,10 +141,10 @@ SampleSpec StepLoop::sampleSpec(const Sequence &s) const {
   spec.position = static_cast<uint64_t>(s.tokens.size()); // as pick() draws
   spec.logprobs = s.opt.logprobs;
   spec.topLogprobs = s.opt.logprobs ? s.opt.topLogprobs : 0;
-  bool mask = s.generated < s.opt.minTokens && !eos.empty();
-  if (s.opt.sampling.penalised() || mask)
-    spec.penalties = penaltyEntries(s.opt.sampling.penalised() ? s.opt.sampling : host::SamplingParams(), s.tokens,
-                                    s.generated, mask ? eos : std::vector<int64_t>());
+  if (s.opt.sampling.penalised())
+    s.penalties.extend(s.opt.sampling, s.tokens, s.tokens.size() - static_cast<size_t>(s.generated));
+  if (s.opt.sampling.penalised() || (s.generated < s.opt.minTokens && !eos.empty()))
+    spec.penalties = s.penalties.entries(s.generated < s.opt.minTokens ? eos : std::vector<int64_t>());
   return spec;
 }
 

@@ -115,7 +115,7 @@ private:
   Status applyCopies(std::vector<PageCopy> &copies);
   Status pick(const float *logits, int64_t vocab, Sequence &s, int64_t &token);
   /// The draw of `s`'s next token on the device (Model::sample).
-  SampleSpec sampleSpec(const Sequence &s) const;
+  SampleSpec sampleSpec(Sequence &s) const;
   /// Samples the rows of the step just run on the device; a row whose
   /// `wanted` is false is drawn greedily and not read.
   Status pickOnDevice(const std::vector<Sequence *> &rows, const std::vector<bool> &wanted,

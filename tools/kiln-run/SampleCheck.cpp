@@ -29,7 +29,7 @@ namespace {
 
 struct HostDraw {
   int64_t token = 0;
-  double logprob = 0;
+  float logprob = 0;
   std::vector<std::pair<int64_t, float>> top;
 };
 
@@ -46,22 +46,7 @@ Status hostDraw(const std::vector<float> &row, const rt::SampleSpec &s, const st
     x[static_cast<size_t>(e)] = -std::numeric_limits<float>::infinity();
   KILN_RETURN_IF_ERROR(host::sampleTokenWith(x.data(), n, s.params, host::counterUniform(s.seed, s.position),
                                              out.token));
-  double mx = -std::numeric_limits<double>::infinity(), sum = 0;
-  for (float v : row)
-    mx = std::max(mx, static_cast<double>(v));
-  for (float v : row)
-    sum += std::exp(static_cast<double>(v) - mx);
-  const double lse = mx + std::log(sum);
-  out.logprob = row[static_cast<size_t>(out.token)] - lse;
-  std::vector<int64_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    ids[static_cast<size_t>(i)] = i;
-  int64_t k = std::min<int64_t>(s.topLogprobs, n);
-  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int64_t a, int64_t b) {
-    return row[a] > row[b] || (row[a] == row[b] && a < b);
-  });
-  for (int64_t i = 0; i < k; ++i)
-    out.top.push_back({ids[static_cast<size_t>(i)], static_cast<float>(row[ids[static_cast<size_t>(i)]] - lse)});
+  out.logprob = host::logprobOf(row.data(), n, out.token, s.topLogprobs, out.top);
   return Status::ok();
 }
 
@@ -259,7 +244,7 @@ int checkSampling(const std::string &engine, const std::string &device, const rt
         if (c.logprobs) {
           ++lpChecked;
           if (got[j].token == want.token)
-            lpWorst = std::max(lpWorst, std::fabs(got[j].logprob - want.logprob));
+            lpWorst = std::max(lpWorst, static_cast<double>(std::fabs(got[j].logprob - want.logprob)));
           if (got[j].top.size() != want.top.size()) {
             ++topMismatch;
           } else {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace kiln::host {
@@ -227,6 +228,10 @@ Status sampleToken(const float *logits, int64_t n, const SamplingParams &p,
                    Rng &rng, int64_t &token);
 /// The same with the uniform given (drawn by the caller, e.g. counterUniform).
 Status sampleTokenWith(const float *logits, int64_t n, const SamplingParams &p, double u, int64_t &token);
+/// The log-softmax (in double) of a row of `n` logits at `token`, and the
+/// `topN` most likely tokens' (most first, ties to the lower id) in `top`.
+float logprobOf(const float *logits, int64_t n, int64_t token, int64_t topN,
+                std::vector<std::pair<int64_t, float>> &top);
 /// The probabilities sampleToken draws from (after temperature, top-k, top-p).
 Status samplingDistribution(const float *logits, int64_t n,
                             const SamplingParams &p, std::vector<double> &probs);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace kiln::host {
@@ -205,6 +206,27 @@ Status sampleTokenWith(const float *logits, int64_t n, const SamplingParams &p, 
   }
   token = last; // rounding left u just above the total mass
   return Status::ok();
+}
+
+float logprobOf(const float *logits, int64_t n, int64_t token, int64_t topN,
+                std::vector<std::pair<int64_t, float>> &top) {
+  double mx = -std::numeric_limits<double>::infinity(), sum = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    mx = std::max(mx, static_cast<double>(logits[i]));
+  for (int64_t i = 0; i < n; ++i)
+    sum += std::exp(static_cast<double>(logits[i]) - mx);
+  const double lse = mx + std::log(sum);
+  top.clear();
+  if (int64_t k = std::min(topN, n); k > 0) {
+    std::vector<int64_t> ids(static_cast<size_t>(n));
+    std::iota(ids.begin(), ids.end(), 0);
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int64_t a, int64_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int64_t i = 0; i < k; ++i)
+      top.push_back({ids[i], static_cast<float>(logits[ids[i]] - lse)});
+  }
+  return static_cast<float>(logits[token] - lse);
 }
 
 } // namespace kiln::host

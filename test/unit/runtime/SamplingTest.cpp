@@ -317,6 +317,26 @@ TEST(Sampling, PenaltyEntriesReproduceTheHostPenalties) {
     }
     for (int64_t i = 0; i < n; ++i)
       ASSERT_EQ(got[i], want[i]) << "trial " << trial << " token " << i;
+
+    // The same entries kept as the tokens grow (the step loop's table: the
+    // prompt at once, then the output a token or a few at a time).
+    const size_t promptLen = tokens.size() - static_cast<size_t>(generated);
+    rt::PenaltyTable table;
+    std::vector<int64_t> grown(tokens.begin(), tokens.begin() + static_cast<long>(promptLen));
+    table.extend(p, grown, promptLen);
+    for (size_t i = promptLen; i < tokens.size();) {
+      size_t step = 1 + rng() % 3;
+      for (size_t j = 0; j < step && i < tokens.size(); ++j)
+        grown.push_back(tokens[i++]);
+      table.extend(p, grown, promptLen);
+    }
+    std::vector<rt::SamplePenalty> kept = table.entries(banned);
+    ASSERT_EQ(kept.size(), entries.size()) << "trial " << trial;
+    for (size_t e = 0; e < kept.size(); ++e) {
+      EXPECT_EQ(kept[e].token, entries[e].token);
+      EXPECT_EQ(kept[e].count, entries[e].count);
+      EXPECT_EQ(kept[e].flags, entries[e].flags);
+    }
   }
   // Nothing to penalise, nothing banned: no entries (the kernel skips the row's lookups).
   EXPECT_TRUE(rt::penaltyEntries({}, {1, 2, 3}, 2, {}).empty());
