@@ -113,6 +113,10 @@ struct EmitOptions {
   /// The prefill attention's key tile instead of choose-tiling's
   /// (`--attention-block-kv N`; 0: choose-tiling's).
   int64_t attentionBlockKv = 0;
+  /// The ring depth of decode's GEMMs (rows of sequences, not tokens)
+  /// instead of choose-tiling's (`--decode-gemm-stages N`, 2 to 8, as far
+  /// as shared memory holds them; 0: choose-tiling's). For A/B runs.
+  int64_t decodeGemmStages = 0;
 };
 
 /// A rule's value for the given step sizes.

@@ -44,12 +44,19 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
   if (K % 8 == 0) {
     // Pipelined tensor cores (gemmMma) with choose-tiling's tile (cp.async
     // moves 16-byte pieces of rows of K).
-    const target::GemmTileShape t = gemmTile(kernel_);
+    target::GemmTileShape t = gemmTile(kernel_);
+    bool tokens = llvm::any_of(lead, [](const Dim &d) { return d.sym == Sym::Tokens; });
+    // Decode (rows of sequences): the ring's depth as asked, where shared
+    // memory holds it.
+    if (!tokens && options_.decodeGemmStages) {
+      t.stages = options_.decodeGemmStages;
+      while (t.stages > 2 && t.smemBytes() + 1024 > kPingpongStageSmem)
+        --t.stages;
+    }
     bm = t.bm, bn = t.bn;
     // Split-K (choose-tiling's split_k): each tile's K in parts that are
     // units of work of their own, for steps of few row tiles (decode).
     // Decode only: the workspace is sized per row tile of the largest batch.
-    bool tokens = llvm::any_of(lead, [](const Dim &d) { return d.sym == Sym::Tokens; });
     split = g.argmax || tokens ? 1 : std::clamp<int64_t>(tileInt(kernel_, "split_k", 1), 1, 16);
     out.threads = t.threads();
     // wgmma's swizzled stages start on 1024-byte boundaries: room to align.

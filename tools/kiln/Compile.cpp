@@ -294,6 +294,7 @@ int compile(const CompileOptions &o) {
   eo.exactAttention = o.build.exactAttention;
   eo.attentionWs = o.build.attentionWs;
   eo.attentionBlockKv = o.build.attentionBlockKv;
+  eo.decodeGemmStages = o.build.decodeGemmStages;
   eo.cluster = o.build.cluster;
   eo.epilogueWarpgroup = o.build.epilogueWarpgroup;
   std::vector<codegen::EmittedKernel> kernels;
@@ -311,7 +312,8 @@ int compile(const CompileOptions &o) {
     FailureOr<codegen::EmittedKernel> sampler =
         codegen::emitSamplingKernel(dt, logits.getView().getShape().back());
     if (failed(sampler))
-      return fail("logits of " + dt + " cannot be sampled on the GPU (f32, bf16 or f16)");
+      return fail("logits of " + dt + " over " + std::to_string(logits.getView().getShape().back()) +
+                  " tokens cannot be sampled on the GPU (f32, bf16 or f16, at most 2097152 tokens)");
     kernels.push_back(std::move(*sampler));
   }
   if (o.emit == "cuda") {

@@ -296,6 +296,7 @@ int plan(const PlanOptions &po) {
   eo.exactAttention = o.exactAttention;
   eo.attentionWs = o.attentionWs;
   eo.attentionBlockKv = o.attentionBlockKv;
+  eo.decodeGemmStages = o.decodeGemmStages;
   eo.cluster = o.cluster;
   eo.epilogueWarpgroup = o.epilogueWarpgroup;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
