@@ -20,7 +20,8 @@ mlir::FailureOr<EmittedKernel> emitSamplingKernel(llvm::StringRef logitsDtype, i
                      : logitsDtype == "bf16" ? "__nv_bfloat16"
                      : logitsDtype == "f16"  ? "__half"
                                              : nullptr;
-  if (!type || vocab <= 0 || vocab > (int64_t(1) << 31) - 1)
+  // Up to 2^21 tokens: the histograms' 32-bit pieces of mass (sampling.cuh).
+  if (!type || vocab <= 0 || vocab > (int64_t(1) << 21))
     return mlir::failure();
   EmittedKernel k;
   k.name = kSamplingKernel;
