@@ -34,7 +34,11 @@ size_t partialStop(const std::string &s, size_t from, size_t end, const std::vec
 } // namespace
 
 TextStream::TextStream(const Tokenizer &tokenizer, std::vector<std::string> stops, bool skipSpecial)
-    : tokenizer_(tokenizer), skipSpecial_(skipSpecial) {
+    : TextStream(tokenizer, std::move(stops), skipSpecial, {}) {}
+
+TextStream::TextStream(const Tokenizer &tokenizer, std::vector<std::string> stops, bool skipSpecial,
+                       std::vector<int64_t> keepSpecial)
+    : tokenizer_(tokenizer), skipSpecial_(skipSpecial), keep_(std::move(keepSpecial)) {
   for (std::string &s : stops)
     if (!s.empty())
       stops_.push_back(std::move(s));
@@ -47,7 +51,7 @@ Status TextStream::push(int64_t id, std::string &ready, bool &stopped) {
     return Status::error("text stream: a token after the stop string '" + stoppedBy_ + "'");
   ids_.push_back(id);
   std::string full;
-  if (Status s = tokenizer_.decode(ids_, full, skipSpecial_); !s) {
+  if (Status s = tokenizer_.decode(ids_, full, skipSpecial_, keep_); !s) {
     ids_.pop_back();
     return s;
   }

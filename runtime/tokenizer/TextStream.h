@@ -30,6 +30,10 @@ public:
   /// `stops`: the stop strings (empty ones are ignored); `skipSpecial`:
   /// special added tokens (end-of-sequence, chat markers) give no text.
   TextStream(const Tokenizer &tokenizer, std::vector<std::string> stops, bool skipSpecial = true);
+  /// The same, keeping the special tokens `keepSpecial` names (as text)
+  /// where the others are skipped.
+  TextStream(const Tokenizer &tokenizer, std::vector<std::string> stops, bool skipSpecial,
+             std::vector<int64_t> keepSpecial);
 
   /// Adds `id`; `ready` is set to the text it makes ready (may be empty),
   /// `stopped` to whether a stop string now ends the text. An id outside
@@ -52,6 +56,7 @@ private:
   const Tokenizer &tokenizer_;
   std::vector<std::string> stops_;
   bool skipSpecial_;
+  std::vector<int64_t> keep_;
   std::vector<int64_t> ids_;
   std::string full_;     // the decoded text of ids_
   std::string emitted_;  // returned so far: a prefix of full_

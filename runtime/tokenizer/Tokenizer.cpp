@@ -601,12 +601,17 @@ Status Tokenizer::encode(std::string_view text, std::vector<int64_t> &ids) const
 }
 
 Status Tokenizer::decode(const std::vector<int64_t> &ids, std::string &text, bool skipSpecial) const {
+  return decode(ids, text, skipSpecial, {});
+}
+
+Status Tokenizer::decode(const std::vector<int64_t> &ids, std::string &text, bool skipSpecial,
+                         const std::vector<int64_t> &keep) const {
   const Impl &im = *impl_;
   std::vector<std::string> run;
   for (int64_t id : ids) {
     if (id < 0 || static_cast<size_t>(id) >= im.idToToken.size() || im.idToToken[static_cast<size_t>(id)].empty())
       return Status::error(im.source + ": token id " + std::to_string(id) + " is not in the vocabulary");
-    if (skipSpecial && im.isSpecial[static_cast<size_t>(id)])
+    if (skipSpecial && im.isSpecial[static_cast<size_t>(id)] && std::find(keep.begin(), keep.end(), id) == keep.end())
       continue;
     run.push_back(im.idToToken[static_cast<size_t>(id)]);
   }

@@ -45,6 +45,10 @@ public:
   Status encode(std::string_view text, std::vector<int64_t> &ids) const;
   /// Text of `ids`; special added tokens are left out when `skipSpecial`.
   Status decode(const std::vector<int64_t> &ids, std::string &text, bool skipSpecial = false) const;
+  /// The same, keeping the special tokens `keep` names where the others are
+  /// skipped (a tool-call marker the server parses).
+  Status decode(const std::vector<int64_t> &ids, std::string &text, bool skipSpecial,
+                const std::vector<int64_t> &keep) const;
 
   int64_t vocabSize() const;
   /// The id of a token's text (vocab or added), or -1.

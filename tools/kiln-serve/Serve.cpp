@@ -362,6 +362,59 @@ bool parseToolCalls(const std::string &parser, const std::string &text, std::vec
           return false; // (a trailing ';' ends the last call)
       }
     }
+  } else if (parser == "mistral") {
+    // [TOOL_CALLS] (a special token, in the text because the stream keeps
+    // special tokens for this parser), then either a JSON array of calls
+    // (Mistral's v3 tokenizer: Mistral-7B-Instruct-v0.3, Mixtral 8x22B) or,
+    // from its v11 tokenizer on, NAME[ARGS]{...} for each call (each
+    // perhaps after [TOOL_CALLS] again). The text before the first is
+    // content; nothing may follow the calls. A model's own call ids
+    // ([CALL_ID]) are dropped: the server names the calls.
+    const std::string open = "[TOOL_CALLS]", args = "[ARGS]";
+    size_t o = text.find(open);
+    if (o == std::string::npos)
+      return false;
+    rest = text.substr(0, o);
+    std::string t = trimmed(text.substr(o + open.size()));
+    if (!t.empty() && t[0] == '[') {
+      format::JsonValue v;
+      if (!format::parseJson(t, v) || !v.isArray())
+        return false;
+      for (const format::JsonValue &item : v.asArray()) {
+        std::string one;
+        if (!item.isObject() || !jinja::toJson(jinja::Value::fromJson(item), one))
+          return false;
+        ToolCall call;
+        if (!oneCall(one, call))
+          return false;
+        found.push_back(std::move(call));
+      }
+    } else {
+      while (!t.empty()) {
+        size_t a = t.find(args);
+        if (a == std::string::npos)
+          return false;
+        ToolCall call;
+        call.name = trimmed(t.substr(0, a));
+        // NAME[CALL_ID]ID (the model's own call id: the server names calls
+        // itself).
+        if (size_t id = call.name.find("[CALL_ID]"); id != std::string::npos)
+          call.name = trimmed(call.name.substr(0, id));
+        if (call.name.empty() || call.name.find_first_of(" \t\n{}[]\"") != std::string::npos)
+          return false;
+        // The arguments: the longest JSON object that parses, up to the
+        // next [TOOL_CALLS] or the end.
+        std::string after = t.substr(a + args.size());
+        size_t next = after.find(open);
+        std::string body = trimmed(after.substr(0, next));
+        format::JsonValue v;
+        if (!format::parseJson(body, v) || !v.isObject() ||
+            !jinja::toJson(jinja::Value::fromJson(v), call.arguments))
+          return false;
+        found.push_back(std::move(call));
+        t = next == std::string::npos ? std::string() : trimmed(after.substr(next + open.size()));
+      }
+    }
   } else {
     return false;
   }

@@ -72,7 +72,9 @@ struct ToolCall {
 /// "hermes": `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`
 /// blocks (Qwen, Hermes); "json": the whole answer one JSON object
 /// `{"name": ..., "parameters" or "arguments": {...}}`, or several
-/// separated by ';' (Llama 3.1) -- and in `content` the text outside them,
+/// separated by ';' (Llama 3.1); "mistral": `[TOOL_CALLS]` then a JSON
+/// array of calls, or `NAME[ARGS]{...}` per call (Mistral's v11 tokenizer
+/// on; `[CALL_ID]ID` after the name dropped) -- and in `content` the text outside them,
 /// trimmed. False, with nothing changed, where the text holds no
 /// well-formed call (it is then an ordinary answer).
 bool parseToolCalls(const std::string &parser, const std::string &text, std::vector<ToolCall> &calls,

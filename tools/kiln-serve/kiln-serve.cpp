@@ -3,7 +3,7 @@
 //   kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1]
 //              [--port 8000] [--device auto|cuda|host] [--api-key KEY]
 //              [--model-name NAME] [--chat-template FILE] [--max-waiting N]
-//              [--tool-call-parser hermes|json]
+//              [--tool-call-parser hermes|json|mistral]
 //
 // GET /health, GET /v1/models, GET /metrics (Prometheus text), POST
 // /v1/completions and POST /v1/chat/completions (stream: server-sent events
@@ -54,7 +54,7 @@ namespace {
 
 const char *kUsage = "usage: kiln-serve ENGINE [--weights DIR] [--tokenizer FILE] [--host 127.0.0.1] [--port 8000]\n"
                      "                  [--device auto|cuda|host] [--api-key KEY] [--model-name NAME]\n"
-                     "                  [--chat-template FILE] [--max-waiting N] [--tool-call-parser hermes|json]\n";
+                     "                  [--chat-template FILE] [--max-waiting N] [--tool-call-parser hermes|json|mistral]\n";
 
 int usage() {
   std::fputs(kUsage, stderr);
@@ -84,7 +84,8 @@ std::vector<TokenLp> tokenLps(const rt::Executor::Outcome &o) {
 /// executor's thread fills it, the HTTP thread answering drains it, under
 /// its request's mutex.
 struct Choice {
-  Choice(const tok::Tokenizer &t, std::vector<std::string> stops) : text(t, std::move(stops)) {}
+  Choice(const tok::Tokenizer &t, std::vector<std::string> stops, std::vector<int64_t> keepSpecial)
+      : text(t, std::move(stops), true, std::move(keepSpecial)) {}
   std::deque<std::string> chunks; // text ready, not yet sent
   // With logprobs: each chunk's tokens (those made since the chunk before),
   // and those that made no text of their own before the end.
@@ -307,11 +308,18 @@ void generate(Server &s, const httplib::Request &req, httplib::Response &res, bo
   // when the request names none, so that the choices differ).
   auto live = std::make_shared<Live>();
   const int64_t n = cr.n;
+  // Mistral's tool calls begin with special tokens, which the text keeps
+  // for the parser (vLLM's mistral parser turns skip_special_tokens off).
+  std::vector<int64_t> keepSpecial;
+  if (chat && s.toolParser == "mistral" && cr.tools.defined() && !cr.toolChoiceNone)
+    for (const char *marker : {"[TOOL_CALLS]", "[ARGS]", "[CALL_ID]"})
+      if (int64_t id = s.tokenizer->tokenId(marker); id >= 0)
+        keepSpecial.push_back(id);
   uint64_t seed = cr.options.seed;
   if (!cr.seedGiven && n > 1)
     seed = (static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) << 8) ^ s.counter;
   for (int64_t i = 0; i < n; ++i) {
-    live->choices.push_back(std::make_unique<Choice>(*s.tokenizer, cr.stop));
+    live->choices.push_back(std::make_unique<Choice>(*s.tokenizer, cr.stop, keepSpecial));
     live->choices.back()->last = t0;
   }
   Server *timing = &s;
@@ -624,9 +632,9 @@ int main(int argc, char **argv) {
     else if (a == "--chat-template") chatTemplatePath = v;
     else if (a == "--tool-call-parser") {
       toolParser = v;
-      if (toolParser != "hermes" && toolParser != "json") {
-        std::fprintf(stderr, "kiln-serve: --tool-call-parser takes hermes (<tool_call> blocks: Qwen, Hermes) or json "
-                             "(the answer a JSON call: Llama 3.1)\n");
+      if (toolParser != "hermes" && toolParser != "json" && toolParser != "mistral") {
+        std::fprintf(stderr, "kiln-serve: --tool-call-parser takes hermes (<tool_call> blocks: Qwen, Hermes), json "
+                             "(the answer a JSON call: Llama 3.1) or mistral ([TOOL_CALLS])\n");
         return 2;
       }
     }

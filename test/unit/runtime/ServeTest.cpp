@@ -57,3 +57,47 @@ TEST(ToolCalls, MalformedCallsAreOrdinaryAnswers) {
     EXPECT_EQ(content, "kept");
   }
 }
+
+TEST(ToolCalls, MistralCallsAfterTheirMarker) {
+  std::vector<ToolCall> calls;
+  std::string content;
+  // Mistral's v3 tokenizer: a JSON array of calls.
+  ASSERT_TRUE(parseToolCalls("mistral",
+                             "Sure. [TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}, "
+                             "{\"name\": \"now\", \"arguments\": {}}]",
+                             calls, content));
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].name, "get_weather");
+  EXPECT_EQ(calls[0].arguments, "{\"city\": \"Paris\"}");
+  EXPECT_EQ(calls[1].name, "now");
+  EXPECT_EQ(calls[1].arguments, "{}");
+  EXPECT_EQ(content, "Sure.");
+  // v11 on: NAME[ARGS]{...} per call, each after its own marker or not, a
+  // call id dropped.
+  ASSERT_TRUE(parseToolCalls("mistral",
+                             "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Rome\", \"days\": [1, 2]}"
+                             "[TOOL_CALLS]lookup[CALL_ID]a1B2c3D4e[ARGS]{\"q\": \"x [ARGS] y\"}",
+                             calls, content));
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].name, "get_weather");
+  EXPECT_EQ(calls[0].arguments, "{\"city\": \"Rome\", \"days\": [1, 2]}");
+  EXPECT_EQ(calls[1].name, "lookup");
+  EXPECT_EQ(calls[1].arguments, "{\"q\": \"x [ARGS] y\"}");
+  EXPECT_EQ(content, "");
+  for (const std::string text : {
+           "no marker {\"name\": \"f\", \"arguments\": {}}",
+           "[TOOL_CALLS] [{\"name\": \"f\"}]",                  // no arguments
+           "[TOOL_CALLS] [{\"name\": \"f\", \"arguments\": {}}", // unfinished array
+           "[TOOL_CALLS]f[ARGS]{\"a\": 1",                        // unfinished object
+           "[TOOL_CALLS]f{\"a\": 1}",                             // no [ARGS]
+           "[TOOL_CALLS]two words[ARGS]{}",                       // not a name
+           "[TOOL_CALLS]f[ARGS][1, 2]",                           // arguments not an object
+           "[TOOL_CALLS]",                                        // nothing after the marker
+       }) {
+    std::vector<ToolCall> kept{{"kept", "{}"}};
+    std::string c = "kept";
+    EXPECT_FALSE(parseToolCalls("mistral", text, kept, c)) << text;
+    EXPECT_EQ(kept.size(), 1u);
+    EXPECT_EQ(c, "kept");
+  }
+}

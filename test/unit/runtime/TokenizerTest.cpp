@@ -331,3 +331,27 @@ TEST(Utf8, SubstitutesMaximalSubpartsAsTheTokenizersLibraryDoes) {
     EXPECT_EQ(got, want);
   }
 }
+
+TEST(TextStream, KeepsTheSpecialTokensItIsToldToKeep) {
+  // A tool-call marker kept as text (kiln-serve's mistral parser) while the
+  // end-of-sequence token, special too, is still skipped.
+  const char *json = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "[": 2}, "merges": []},
+    "added_tokens": [{"id": 3, "content": "[TOOL_CALLS]", "special": true},
+                     {"id": 4, "content": "</s>", "special": true}]})";
+  Tokenizer t;
+  ASSERT_TRUE(Tokenizer::parse(json, "test", t).isOk());
+  ASSERT_EQ(t.tokenId("[TOOL_CALLS]"), 3);
+  const std::vector<int64_t> ids{0, 3, 2, 1, 4};
+  TextStream plain(t, {}), kept(t, {}, true, {3});
+  auto join = [](const std::vector<std::string> &chunks) {
+    std::string s;
+    for (const std::string &c : chunks)
+      s += c;
+    return s;
+  };
+  EXPECT_EQ(join(streamAll(plain, ids)), "a[b");
+  EXPECT_EQ(join(streamAll(kept, ids)), "a[TOOL_CALLS][b");
+  std::string all;
+  ASSERT_TRUE(t.decode(ids, all).isOk());
+  EXPECT_EQ(all, "a[TOOL_CALLS][b</s>");
+}
