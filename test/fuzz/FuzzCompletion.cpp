@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const std::string body(reinterpret_cast<const char *>(data), size);
   // The tool-call parsers take any answer: calls with names and JSON
   // arguments, or nothing changed.
-  for (const char *parser : {"hermes", "json"}) {
+  for (const char *parser : {"hermes", "json", "mistral"}) {
     std::vector<kiln::serve::ToolCall> calls;
     std::string content = "x";
     if (kiln::serve::parseToolCalls(parser, body, calls, content)) {
