@@ -381,8 +381,15 @@ std::vector<Tiling> flashAttentionCandidates(const KernelShape &s, const target:
   // (bench/PREFILL.md, run 9): 0.17 of the dense peak counted as the
   // model counts it (1B and 8B within 3%); with one candidate above
   // D = 64 the factor only ranks 64 against 128 keys.
+  //
+  // On sm_90a at head dims 64 and 128 the warp-specialised kernel runs
+  // (prefill_sm90.cuh, attentionPrefillWs): 0.19 (D = 64) and 0.30 (D =
+  // 128) of the peak on the H100 at 4096 tokens (bench/results/2026-12-06/
+  // run24, cost_calibration.py: 377 and 561 us a layer on the 1B and 8B,
+  // where 0.17 predicted 422 and 993).
   std::vector<Tiling> out;
-  double peak = t.bf16DenseTflops * 1e12 * 0.17;
+  const bool ws = t.arch.rfind("sm_90", 0) == 0 && (s.headDim == 64 || s.headDim == 128);
+  double peak = t.bf16DenseTflops * 1e12 * (!ws ? 0.17 : s.headDim == 128 ? 0.30 : 0.19);
   int64_t queries = std::max<int64_t>(1, s.m ? s.m : s.contextTokens * 2);
   int64_t g = s.kvHeads > 0 && s.heads % s.kvHeads == 0 ? s.heads / s.kvHeads : 1;
   std::vector<int64_t> tried;
@@ -419,6 +426,13 @@ std::vector<Tiling> candidates(const KernelShape &s, const target::TargetDesc &t
   int64_t v = std::max<int64_t>(1, 16 / std::max<int64_t>(1, s.elementBytes));
   for (int64_t threads : {128, 256, 512})
     out.push_back(streaming(s, t, threads, v, v * 4, s.family));
+  // A norm reads its row twice (statistics, then the scaled values) and
+  // streams at about 0.64 of the copy rate: the H100's prefill norms of
+  // 4096 rows took 16.8 (1B) and 35 us (8B) less launch, where the bytes at
+  // the copy rate give 10.8 and 22 (bench/results/2026-12-06/run24).
+  if (s.family == "norm")
+    for (Tiling &tl : out)
+      tl.timeUs = launchUs(t) + (tl.timeUs - launchUs(t)) / 0.64;
   return out;
 }
 
