@@ -502,6 +502,80 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     if (inferred > 1)
       return error(n, "moves more than one dynamic dimension (not supported yet)");
     KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, x, pattern)));
+  } else if (op == "RotaryEmbedding") {
+    // ONNX's decomposition (opset 23), in kiln's ops: the first R channels
+    // of each head turn by the cache's cos and sin (gathered by
+    // position_ids, else given per token), as halves or interleaved pairs;
+    // the rest pass. 4-D input [B, heads, S, D]; 3-D [B, S, heads * D].
+    Value x = input(n, 0), cosv = input(n, 1), sinv = input(n, 2);
+    auto xt = cast<RankedTensorType>(x.getType());
+    const int64_t r = xt.getRank();
+    if ((r != 3 && r != 4) || !cosv || !sinv)
+      return error(n, "RotaryEmbedding takes a 3-D or 4-D input, cos_cache and sin_cache");
+    auto step = [&](Operation *o, Value &out) -> Status {
+      KILN_RETURN_IF_ERROR(done(o));
+      out = result;
+      return Status::ok();
+    };
+    const int64_t heads = attrInt(n, "num_heads", 0);
+    if (xt.isDynamicDim(r - 1) || (r == 3 && (heads <= 0 || xt.getDimSize(2) % heads)))
+      return error(n, r == 3 ? "RotaryEmbedding of a 3-D input needs num_heads dividing its static last dimension"
+                             : "RotaryEmbedding needs a static head size");
+    const int64_t D = r == 3 ? xt.getDimSize(2) / heads : xt.getDimSize(3);
+    const int64_t R = attrInt(n, "rotary_embedding_dim", 0) ? attrInt(n, "rotary_embedding_dim", 0) : D;
+    if (R <= 0 || R % 2 || R > D)
+      return error(n, "RotaryEmbedding's rotary_embedding_dim " + std::to_string(R) + " must be even and at most "
+                          "the head size " + std::to_string(D));
+    Value x4 = x;
+    if (r == 3)
+      KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, x, std::vector<int64_t>{0, 0, heads, D}), x4));
+    // cos and sin: [B, S, R/2], then a unit axis at the heads'.
+    Value cs[2] = {cosv, sinv};
+    for (Value &c : cs) {
+      if (input(n, 3))
+        KILN_RETURN_IF_ERROR(step(make<kiln::GatherOp>(n, status, c, input(n, 3), int64_t(0)), c));
+      auto ct = cast<RankedTensorType>(c.getType());
+      if (ct.getRank() != 3 || ct.isDynamicDim(2) || ct.getDimSize(2) != R / 2)
+        return error(n, "RotaryEmbedding's cos and sin must be [batch, tokens, " + std::to_string(R / 2) + "]");
+      std::vector<int64_t> shape = r == 4 ? std::vector<int64_t>{0, 1, -1, R / 2} : std::vector<int64_t>{0, 0, 1, R / 2};
+      if (r == 4 && !ct.isDynamicDim(1))
+        shape[2] = ct.getDimSize(1);
+      KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, c, shape), c));
+    }
+    const bool inter = attrInt(n, "interleaved", 0) != 0;
+    auto cut = [&](Value v, int64_t from, int64_t to, int64_t by, Value &out) {
+      std::vector<int64_t> st(4, 0), en(4, std::numeric_limits<int64_t>::max()), sp(4, 1);
+      st[3] = from, en[3] = to, sp[3] = by;
+      return step(make<kiln::SliceOp>(n, status, v, st, en, sp), out);
+    };
+    Value x1, x2, a, b2, re, im;
+    KILN_RETURN_IF_ERROR(inter ? cut(x4, 0, R, 2, x1) : cut(x4, 0, R / 2, 1, x1));
+    KILN_RETURN_IF_ERROR(inter ? cut(x4, 1, R, 2, x2) : cut(x4, R / 2, R, 1, x2));
+    // real = cos x1 - sin x2, imag = sin x1 + cos x2
+    KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[0], x1), a));
+    KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[1], x2), b2));
+    KILN_RETURN_IF_ERROR(step(make<kiln::SubOp>(n, status, a, b2), re));
+    KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[1], x1), a));
+    KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[0], x2), b2));
+    KILN_RETURN_IF_ERROR(step(make<kiln::AddOp>(n, status, a, b2), im));
+    Value rot;
+    if (inter) {
+      // [.., R/2] pairs side by side: [.., R/2, 2] read as [.., R].
+      KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, re, std::vector<int64_t>{0, 0, 0, R / 2, 1}), re));
+      KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, im, std::vector<int64_t>{0, 0, 0, R / 2, 1}), im));
+      KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{re, im}, int64_t(4)), rot));
+      KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, rot, std::vector<int64_t>{0, 0, 0, R}), rot));
+    } else {
+      KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{re, im}, int64_t(3)), rot));
+    }
+    if (R < D) {
+      Value pass;
+      KILN_RETURN_IF_ERROR(cut(x4, R, D, 1, pass));
+      KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{rot, pass}, int64_t(3)), rot));
+    }
+    if (r == 3)
+      KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, rot, std::vector<int64_t>{0, 0, heads * D}), rot));
+    result = rot;
   } else if (op == "Transpose") {
     Value x = input(n, 0);
     std::vector<int64_t> perm;
@@ -872,7 +946,8 @@ const std::vector<std::string> &supportedOps() {
       "CumSum", "Div", "Equal", "Erf", "Exp", "Expand", "Gather", "GatherND", "Gelu", "Gemm", "Greater",
       "GreaterOrEqual", "Identity", "IsNaN", "LayerNormalization", "Less", "LessOrEqual", "Log",
       "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal",
-      "RMSNormalization", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Shape",
+      "RMSNormalization", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "RotaryEmbedding",
+      "Shape",
       "Sigmoid", "Sin", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
       "Transpose", "Unsqueeze", "Where"};
   return ops;
