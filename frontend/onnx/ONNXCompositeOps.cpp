@@ -1,0 +1,294 @@
+//===- ONNXCompositeOps.cpp - ONNX nodes of several kiln ops ---------------===//
+//
+// Split, RotaryEmbedding, Range (f16/bf16 through stash_type), and
+// LayerNormalization/RMSNormalization over several axes with their optional
+// statistics: the nodes that expand to more than one kiln op.
+//
+//===----------------------------------------------------------------------===//
+#include "frontend/onnx/ONNXGraph.h"
+
+#include <cmath>
+#include <limits>
+
+namespace kiln::onnx_frontend::detail {
+
+Status GraphImporter::convertSplit(const onnx::NodeProto &n) {
+  Location loc = locOf(n);
+  const std::string &op = n.op_type();
+  Status status = Status::ok();
+  Value result;
+  auto done = [&](Operation *o) { return emit(n, o, status, result); };
+  (void)loc, (void)op;
+  // Each output a slice along `axis`: the sizes given (the `split` input),
+  // or num_outputs (18) / the outputs' count parts of ceil(dim / parts),
+  // the last smaller (before 18 they must divide evenly).
+  Value x = input(n, 0);
+  auto xt = cast<RankedTensorType>(x.getType());
+  int64_t r = xt.getRank(), outs = n.output_size();
+  int64_t axis = normAxis(attrInt(n, "axis", 0), r);
+  if (axis < 0 || axis >= r)
+    return error(n, "Split axis " + std::to_string(attrInt(n, "axis", 0)) + " out of range");
+  if (xt.isDynamicDim(axis))
+    return error(n, "Split along a dimension known only at run time is not supported");
+  const int64_t dim = xt.getDimSize(axis);
+  std::vector<int64_t> sizes;
+  if (input(n, 1)) {
+    KILN_RETURN_IF_ERROR(knownInts(n, 1, sizes, "split"));
+  } else {
+    int64_t parts = attrInt(n, "num_outputs", outs);
+    if (parts != outs || parts <= 0)
+      return error(n, "Split into " + std::to_string(parts) + " parts with " + std::to_string(outs) + " outputs");
+    if (opset_ < 18 && dim % parts)
+      return error(n, "Split of " + std::to_string(dim) + " into " + std::to_string(parts) + " equal parts");
+    int64_t chunk = (dim + parts - 1) / parts;
+    for (int64_t i = 0; i < parts; ++i)
+      sizes.push_back(std::max<int64_t>(0, std::min(chunk, dim - i * chunk)));
+  }
+  int64_t sum = 0;
+  for (int64_t v : sizes)
+    sum += v < 0 ? dim + 1 : v; // (a negative size fails the sum)
+  if (static_cast<int64_t>(sizes.size()) != outs || sum != dim)
+    return error(n, "Split sizes must be " + std::to_string(outs) + " non-negative sizes adding up to " +
+                        std::to_string(dim));
+  int64_t at = 0;
+  for (int64_t i = 0; i < outs; ++i) {
+    std::vector<int64_t> fs(r, 0), fe(r, std::numeric_limits<int64_t>::max()), fst(r, 1);
+    fs[axis] = at;
+    fe[axis] = at + sizes[i];
+    KILN_RETURN_IF_ERROR(done(make<kiln::SliceOp>(n, status, x, fs, fe, fst)));
+    values_[n.output(static_cast<int>(i))] = result;
+    at += sizes[i];
+  }
+  return Status::ok();
+}
+
+Status GraphImporter::convertRotary(const onnx::NodeProto &n) {
+  Location loc = locOf(n);
+  const std::string &op = n.op_type();
+  Status status = Status::ok();
+  Value result;
+  auto done = [&](Operation *o) { return emit(n, o, status, result); };
+  (void)loc, (void)op;
+  // ONNX's decomposition (opset 23), in kiln's ops: the first R channels
+  // of each head turn by the cache's cos and sin (gathered by
+  // position_ids, else given per token), as halves or interleaved pairs;
+  // the rest pass. 4-D input [B, heads, S, D]; 3-D [B, S, heads * D].
+  Value x = input(n, 0), cosv = input(n, 1), sinv = input(n, 2);
+  auto xt = cast<RankedTensorType>(x.getType());
+  const int64_t r = xt.getRank();
+  if ((r != 3 && r != 4) || !cosv || !sinv)
+    return error(n, "RotaryEmbedding takes a 3-D or 4-D input, cos_cache and sin_cache");
+  auto step = [&](Operation *o, Value &out) -> Status {
+    KILN_RETURN_IF_ERROR(done(o));
+    out = result;
+    return Status::ok();
+  };
+  const int64_t heads = attrInt(n, "num_heads", 0);
+  if (xt.isDynamicDim(r - 1) || (r == 3 && (heads <= 0 || xt.getDimSize(2) % heads)))
+    return error(n, r == 3 ? "RotaryEmbedding of a 3-D input needs num_heads dividing its static last dimension"
+                           : "RotaryEmbedding needs a static head size");
+  const int64_t D = r == 3 ? xt.getDimSize(2) / heads : xt.getDimSize(3);
+  const int64_t R = attrInt(n, "rotary_embedding_dim", 0) ? attrInt(n, "rotary_embedding_dim", 0) : D;
+  if (R <= 0 || R % 2 || R > D)
+    return error(n, "RotaryEmbedding's rotary_embedding_dim " + std::to_string(R) + " must be even and at most "
+                        "the head size " + std::to_string(D));
+  Value x4 = x;
+  if (r == 3)
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, x, std::vector<int64_t>{0, 0, heads, D}), x4));
+  // cos and sin: [B, S, R/2], then a unit axis at the heads'.
+  Value cs[2] = {cosv, sinv};
+  for (Value &c : cs) {
+    if (input(n, 3))
+      KILN_RETURN_IF_ERROR(step(make<kiln::GatherOp>(n, status, c, input(n, 3), int64_t(0)), c));
+    auto ct = cast<RankedTensorType>(c.getType());
+    if (ct.getRank() != 3 || ct.isDynamicDim(2) || ct.getDimSize(2) != R / 2)
+      return error(n, "RotaryEmbedding's cos and sin must be [batch, tokens, " + std::to_string(R / 2) + "]");
+    std::vector<int64_t> shape = r == 4 ? std::vector<int64_t>{0, 1, -1, R / 2} : std::vector<int64_t>{0, 0, 1, R / 2};
+    if (r == 4 && !ct.isDynamicDim(1))
+      shape[2] = ct.getDimSize(1);
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, c, shape), c));
+  }
+  const bool inter = attrInt(n, "interleaved", 0) != 0;
+  auto cut = [&](Value v, int64_t from, int64_t to, int64_t by, Value &out) {
+    std::vector<int64_t> st(4, 0), en(4, std::numeric_limits<int64_t>::max()), sp(4, 1);
+    st[3] = from, en[3] = to, sp[3] = by;
+    return step(make<kiln::SliceOp>(n, status, v, st, en, sp), out);
+  };
+  Value x1, x2, a, b2, re, im;
+  KILN_RETURN_IF_ERROR(inter ? cut(x4, 0, R, 2, x1) : cut(x4, 0, R / 2, 1, x1));
+  KILN_RETURN_IF_ERROR(inter ? cut(x4, 1, R, 2, x2) : cut(x4, R / 2, R, 1, x2));
+  // real = cos x1 - sin x2, imag = sin x1 + cos x2
+  KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[0], x1), a));
+  KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[1], x2), b2));
+  KILN_RETURN_IF_ERROR(step(make<kiln::SubOp>(n, status, a, b2), re));
+  KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[1], x1), a));
+  KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, cs[0], x2), b2));
+  KILN_RETURN_IF_ERROR(step(make<kiln::AddOp>(n, status, a, b2), im));
+  Value rot;
+  if (inter) {
+    // [.., R/2] pairs side by side: [.., R/2, 2] read as [.., R].
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, re, std::vector<int64_t>{0, 0, 0, R / 2, 1}), re));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, im, std::vector<int64_t>{0, 0, 0, R / 2, 1}), im));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{re, im}, int64_t(4)), rot));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, rot, std::vector<int64_t>{0, 0, 0, R}), rot));
+  } else {
+    KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{re, im}, int64_t(3)), rot));
+  }
+  if (R < D) {
+    Value pass;
+    KILN_RETURN_IF_ERROR(cut(x4, R, D, 1, pass));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{rot, pass}, int64_t(3)), rot));
+  }
+  if (r == 3)
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, rot, std::vector<int64_t>{0, 0, heads * D}), rot));
+  result = rot;
+  return single(n, result);
+}
+
+Status GraphImporter::convertRange(const onnx::NodeProto &n) {
+  Location loc = locOf(n);
+  const std::string &op = n.op_type();
+  Status status = Status::ok();
+  Value result;
+  auto done = [&](Operation *o) { return emit(n, o, status, result); };
+  (void)loc, (void)op;
+  // Opset 27: f16/bf16 ranges are computed in stash_type (1: f32, 11:
+  // f64), then rounded to the inputs' type; other types ignore it.
+  Type et = cast<RankedTensorType>(input(n, 0).getType()).getElementType();
+  const bool low = et.isF16() || et.isBF16();
+  const int64_t stash = attrInt(n, "stash_type", 1);
+  if (low && stash != 1 && stash != 11)
+    return error(n, "Range with stash_type " + std::to_string(stash) + " (kiln computes f16/bf16 ranges in f32, "
+                    "stash_type 1, or f64, 11)");
+  const Tensor *s = known(n, 0), *l = known(n, 1), *d = known(n, 2);
+  double span = s && l && d && d->get(0) != 0 ? (l->get(0) - s->get(0)) / d->get(0) : 0;
+  if (!s || !l || !d || span > static_cast<double>(kMaxFoldElements)) {
+    if (!low) {
+      KILN_RETURN_IF_ERROR(
+          done(make<kiln::RangeOp>(n, status, input(n, 0), input(n, 1), input(n, 2))));
+      values_[n.output(0)] = result;
+      return Status::ok();
+    }
+    Type ct = stash == 11 ? Type(b_.getF64Type()) : Type(b_.getF32Type());
+    SmallVector<Value, 3> wide;
+    for (int i = 0; i < 3; ++i) {
+      auto t = cast<RankedTensorType>(input(n, i).getType());
+      KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, t.clone(ct), input(n, i))));
+      wide.push_back(result);
+    }
+    KILN_RETURN_IF_ERROR(done(make<kiln::RangeOp>(n, status, wide[0], wide[1], wide[2])));
+    auto rt = cast<RankedTensorType>(result.getType());
+    KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, rt.clone(et), result)));
+    values_[n.output(0)] = result;
+    return Status::ok();
+  }
+  double start = s->get(0), limit = l->get(0), delta = d->get(0);
+  if (delta == 0)
+    return error(n, "Range with delta 0");
+  int64_t count = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+  Tensor t(s->dtype(), {count});
+  for (int64_t i = 0; i < count; ++i)
+    t.set(i, low && stash == 1 ? static_cast<double>(static_cast<float>(start + i * delta)) : start + i * delta);
+  result = constant(t, loc);
+  return single(n, result);
+}
+
+Status GraphImporter::convertNorm(const onnx::NodeProto &n) {
+  Location loc = locOf(n);
+  const std::string &op = n.op_type();
+  Status status = Status::ok();
+  Value result;
+  auto done = [&](Operation *o) { return emit(n, o, status, result); };
+  (void)loc, (void)op;
+  // Over the axes from `axis` on: the last axis directly; several as one,
+  // through a reshape of static sizes (the scale and bias broadcast to
+  // them, then flattened).
+  bool rms = op == "RMSNormalization";
+  if (attrInt(n, "stash_type", 1) != 1)
+    return error(n, op + " with stash_type " + std::to_string(attrInt(n, "stash_type", 1)) +
+                        " (statistics in another precision than f32) is not supported");
+  Value x = input(n, 0);
+  auto xt = cast<RankedTensorType>(x.getType());
+  int64_t r = rankOf(x), axis = normAxis(attrInt(n, "axis", -1), r);
+  if (axis < 0 || axis >= r)
+    return error(n, op + " axis " + std::to_string(attrInt(n, "axis", -1)) + " is out of range");
+  ArrayRef<int64_t> normShape = xt.getShape().drop_front(axis);
+  if (llvm::any_of(normShape, [](int64_t d) { return d == kDyn; }))
+    return error(n, op + " over axes whose sizes are known only at run time is not supported");
+  int64_t width = 1;
+  for (int64_t d : normShape)
+    width *= d;
+  auto flat = [&](Value v) -> FailureOr<Value> {
+    if (!v)
+      return v;
+    auto vt = cast<RankedTensorType>(v.getType());
+    if (vt.getShape() == normShape && axis == r - 1)
+      return v;
+    if (vt.getShape() != normShape) {
+      Shape norm(normShape.begin(), normShape.end()), out;
+      if (Status bs = host::broadcastShapes(Shape(vt.getShape().begin(), vt.getShape().end()), norm, out);
+          !bs || out != norm)
+        return failure();
+      if (!done(kiln::BroadcastToOp::create(b_, loc, RankedTensorType::get(normShape, vt.getElementType()), v)))
+        return failure();
+      v = result;
+    }
+    if (!done(make<kiln::ReshapeOp>(n, status, v, ArrayRef<int64_t>{width})))
+      return failure();
+    return result;
+  };
+  FailureOr<Value> scale = flat(input(n, 1)), bias = rms ? FailureOr<Value>(Value()) : flat(input(n, 2));
+  if (failed(scale) || failed(bias))
+    return status.isOk() ? error(n, op + "'s scale and bias must broadcast to the normalized axes") : status;
+  Value in = x;
+  if (axis != r - 1) {
+    SmallVector<int64_t> pattern(axis, 0);
+    pattern.push_back(width);
+    KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, x, pattern)));
+    in = result;
+  }
+  auto eps = b_.getF32FloatAttr(attrFloat(n, "epsilon", 1e-5f));
+  Operation *norm = rms ? kiln::RmsNormOp::create(b_, loc, in.getType(), in, *scale, eps, b_.getF32FloatAttr(0.0f))
+                              .getOperation()
+                        : kiln::LayerNormOp::create(b_, loc, in.getType(), in, *scale, *bias, eps).getOperation();
+  KILN_RETURN_IF_ERROR(done(norm));
+  if (axis != r - 1) {
+    SmallVector<int64_t> back(xt.getShape().begin(), xt.getShape().end());
+    for (int64_t i = 0; i < axis; ++i)
+      back[i] = 0; // copies the input's (possibly dynamic) leading sizes
+    KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, result, back)));
+  }
+  if (!rms && n.output_size() > 1) {
+    // LayerNormalization's optional Mean and InvStdDev: f32 statistics over
+    // the normalized axes, kept as size-1 dimensions.
+    Value y = result, xf = x;
+    if (!xt.getElementType().isF32()) {
+      KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, xt.clone(b_.getF32Type()), x)));
+      xf = result;
+    }
+    std::vector<int64_t> axes;
+    for (int64_t a = axis; a < r; ++a)
+      axes.push_back(a);
+    KILN_RETURN_IF_ERROR(done(make<kiln::ReduceMeanOp>(n, status, xf, axes, true)));
+    Value mean = result;
+    KILN_RETURN_IF_ERROR(done(make<kiln::SubOp>(n, status, xf, mean)));
+    Value d = result;
+    KILN_RETURN_IF_ERROR(done(make<kiln::MulOp>(n, status, d, d)));
+    KILN_RETURN_IF_ERROR(done(make<kiln::ReduceMeanOp>(n, status, result, axes, true)));
+    Tensor e(DType::F32, {});
+    e.set(0, eps.getValueAsDouble());
+    KILN_RETURN_IF_ERROR(done(make<kiln::AddOp>(n, status, result, constant(e, loc))));
+    KILN_RETURN_IF_ERROR(done(kiln::RsqrtOp::create(b_, loc, result)));
+    if (n.output_size() > 3)
+      return error(n, "LayerNormalization has at most 3 outputs");
+    values_[n.output(0)] = y;
+    if (!n.output(1).empty())
+      values_[n.output(1)] = mean;
+    if (n.output_size() > 2 && !n.output(2).empty())
+      values_[n.output(2)] = result;
+    return Status::ok();
+  }
+  return single(n, result);
+}
+
+} // namespace kiln::onnx_frontend::detail
