@@ -7,9 +7,8 @@
 // a request's draw depends on its own logits, seed and position only. The
 // kept tokens are always a prefix of the total order (logit descending,
 // lower id first on ties); the cut-offs are found by radix selection over
-// the logits' ordered keys (three digits of 11, 11 and 10 bits, a
-// 2048-bin histogram of counts or masses per digit), never by sorting the
-// vocabulary. The
+// the logits' ordered keys (four 8-bit digits, a 256-bin histogram of
+// counts and masses per digit), never by sorting the vocabulary. The
 // chosen token's log-probability and the top-N log-probabilities are those
 // of the model's own logits (before penalties), as on the host.
 //
@@ -78,17 +77,10 @@ __device__ __forceinline__ unsigned sampleFixed(int level) {
 /// keeps it: at 128256 tokens, 6e-8 of the largest token's mass in all).
 constexpr double kMassScale = 1099511627776.0; // 2^40
 
-/// A bin's mass adds up in four pieces of 11 bits (a token's mass is at
-/// most 2^40: 41 bits), each a native 32-bit shared-memory atomic; over at
-/// most 2^21 tokens (the emitter's limit on the vocabulary) no piece's sum
-/// passes 32 bits. A 64-bit shared-memory atomicAdd is a compare-and-swap
-/// loop, which a row's logits, crowded into a few bins, turn into a queue.
-constexpr int kMassPieces = 4, kPieceBits = 11;
-constexpr i64 kSampleMaxVocab = i64(1) << 21;
-
 /// The block's shared state while it samples a row.
 struct SampleShared {
-  unsigned hist[kMassPieces][kSampleBins]; // counts: hist[0]; masses: the pieces
+  unsigned count[kSampleBins];
+  u64 mass[kSampleBins];
   u64 warpTotal[32];
   u64 best;
   float red[33];
@@ -142,84 +134,50 @@ __device__ __forceinline__ u64 blockSumU64(u64 v, SampleShared &sh) {
   return total;
 }
 
-/// A bin's count, or its mass from the pieces.
-template <bool ByMass> __device__ __forceinline__ u64 binTotal(const SampleShared &sh, int d) {
-  if (!ByMass)
-    return sh.hist[0][d];
-  u64 m = 0ull;
-#pragma unroll
-  for (int p = 0; p < kMassPieces; ++p)
-    m += static_cast<u64>(sh.hist[p][d]) << (p * kPieceBits);
-  return m;
-}
-
 /// The cut-off of a prefix of the total order (key descending, then id
 /// ascending) among the tokens `in` admits: by count, the first `want`
-/// tokens; by mass (fixed point), the fewest whose masses reach `want` --
-/// with `fraction`, `want` of what the admitted tokens hold (found with
-/// the first digit's histogram, not by a pass of its own). Sets the cut's
-/// key and the last id kept at that key (the tokens kept: key > cutKey, or
-/// key == cutKey and id <= cutId) and what the kept tokens hold. False
-/// where the tokens admitted hold less than `want` (everything they hold
-/// is kept).
+/// tokens; by mass (fixed point), the fewest whose masses reach `want`.
+/// Sets the cut's key and the last id kept at that key (the tokens kept:
+/// key > cutKey, or key == cutKey and id <= cutId). False where the tokens
+/// admitted hold less than `want` (everything they hold is kept).
 template <bool ByMass, class Key, class In, class Mass>
-__device__ bool selectPrefix(i64 n, double want, bool fraction, Key key, In in, Mass mass, SampleShared &sh,
-                             unsigned &cutKey, i64 &cutId, u64 &kept) {
+__device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, SampleShared &sh, unsigned &cutKey,
+                             i64 &cutId) {
   unsigned prefix = 0u;
-  u64 above = 0ull;    // what the tokens above the current prefix hold
+  u64 above = 0ull; // what the tokens above the current prefix hold
   const int per = kSampleBins / blockDim.x;
-  const int lane = threadIdx.x & 31;
-  constexpr int pieces = ByMass ? kMassPieces : 1;
   for (int level = 0; level < 3; ++level) {
     const int shift = sampleShift(level);
     const unsigned fixed = sampleFixed(level);
-    for (int d = threadIdx.x; d < kSampleBins; d += blockDim.x)
-#pragma unroll
-      for (int p = 0; p < pieces; ++p)
-        sh.hist[p][d] = 0u;
+    for (int d = threadIdx.x; d < kSampleBins; d += blockDim.x) {
+      if (ByMass)
+        sh.mass[d] = 0ull;
+      else
+        sh.count[d] = 0u;
+    }
     __syncthreads();
-    // Whole tiles of the block, so that a warp's lanes meet: lanes with
-    // the same digit add once, through their leader (a row's logits crowd
-    // a few bins).
-    for (i64 base = 0; base < n; base += blockDim.x) {
-      const i64 i = base + threadIdx.x;
-      bool take = false;
-      unsigned d = 0u;
-      if (i < n && in(i)) {
-        const unsigned k = key(i);
-        take = (k & fixed) == prefix;
-        d = (k >> shift) & (level == 2 ? 1023u : 2047u);
-      }
-      const unsigned active = __ballot_sync(0xffffffffu, take);
-      if (!take)
+    for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+      if (!in(i))
         continue;
-      const unsigned peers = __match_any_sync(active, d);
-      const bool leader = lane == __ffs(peers) - 1;
-      if (ByMass) {
-        const u64 m = mass(i);
-#pragma unroll
-        for (int p = 0; p < kMassPieces; ++p) {
-          const unsigned piece = __reduce_add_sync(peers, static_cast<unsigned>(m >> (p * kPieceBits)) & 2047u);
-          if (leader && piece)
-            atomicAdd(&sh.hist[p][d], piece);
-        }
-      } else if (leader) {
-        atomicAdd(&sh.hist[0][d], static_cast<unsigned>(__popc(peers)));
-      }
+      unsigned k = key(i);
+      if ((k & fixed) != prefix)
+        continue;
+      unsigned d = (k >> shift) & (level == 2 ? 1023u : 2047u);
+      if (ByMass)
+        atomicAdd(&sh.mass[d], mass(i));
+      else
+        atomicAdd(&sh.count[d], 1u);
     }
     __syncthreads();
     // Thread t holds `per` bins from the top down; the first whose running
     // total from the top reaches `want` holds the digit.
     u64 mine = 0ull;
-    for (int j = 0; j < per; ++j)
-      mine += binTotal<ByMass>(sh, kSampleBins - 1 - threadIdx.x * per - j);
+    for (int j = 0; j < per; ++j) {
+      int d = kSampleBins - 1 - threadIdx.x * per - j;
+      mine += ByMass ? sh.mass[d] : static_cast<u64>(sh.count[d]);
+    }
     u64 total;
     u64 before = above + blockScanU64(mine, sh, total);
-    if (level == 0) {
-      kept = total;
-      if (fraction)
-        want *= static_cast<double>(total);
-    }
     if (threadIdx.x == 0)
       sh.found = 0u;
     __syncthreads();
@@ -227,7 +185,7 @@ __device__ bool selectPrefix(i64 n, double want, bool fraction, Key key, In in, 
       u64 run = before;
       for (int j = 0; j < per; ++j) {
         int d = kSampleBins - 1 - threadIdx.x * per - j;
-        u64 here = binTotal<ByMass>(sh, d);
+        u64 here = ByMass ? sh.mass[d] : static_cast<u64>(sh.count[d]);
         if (here > 0ull && static_cast<double>(run + here) >= want) {
           sh.chosenDigit = static_cast<unsigned>(d);
           sh.above = run;
@@ -277,7 +235,6 @@ __device__ bool selectPrefix(i64 n, double want, bool fraction, Key key, In in, 
   __syncthreads();
   cutId = sh.pick;
   __syncthreads();
-  kept = above + need * (ByMass ? each : 1ull);
   return true;
 }
 
@@ -374,21 +331,22 @@ template <class L> __device__ void sampleRows(const Args &a) {
       // top-k by count, then top-p by mass within it, then min-p.
       unsigned kKey = 0u;
       i64 kId = n;
-      u64 keptMass = 0ull;
       if (R.top_k > 0 && R.top_k < n)
-        selectPrefix<false>(n, static_cast<double>(R.top_k), false, key, [](i64) { return true; }, mass, sh, kKey,
-                            kId, keptMass);
+        selectPrefix<false>(n, static_cast<double>(R.top_k), key, [](i64) { return true; }, mass, sh, kKey, kId);
       auto inK = [&](i64 i) {
         unsigned k = key(i);
         return k > kKey || (k == kKey && i <= kId);
       };
       unsigned pKey = kKey;
       i64 pId = kId;
-      // top_p of what the top k hold (the kept tokens' mass comes with
-      // the cut).
-      const bool byP = R.top_p < 1.0f;
-      if (byP)
-        selectPrefix<true>(n, static_cast<double>(R.top_p), true, key, inK, mass, sh, pKey, pId, keptMass);
+      if (R.top_p < 1.0f) {
+        u64 s = 0ull;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x)
+          if (inK(i))
+            s += mass(i);
+        s = blockSumU64(s, sh);
+        selectPrefix<true>(n, static_cast<double>(R.top_p) * static_cast<double>(s), key, inK, mass, sh, pKey, pId);
+      }
       // min_p of the largest's mass (2^40): the first kept always.
       const u64 minMass = static_cast<u64>(static_cast<double>(R.min_p) * kMassScale);
       auto kept = [&](i64 i) -> u64 {
@@ -399,13 +357,9 @@ template <class L> __device__ void sampleRows(const Args &a) {
         return i == top || e >= minMass ? e : 0ull;
       };
       u64 total = 0ull;
-      if (byP && minMass == 0ull) {
-        total = keptMass;
-      } else {
-        for (i64 i = threadIdx.x; i < n; i += blockDim.x)
-          total += kept(i);
-        total = blockSumU64(total, sh);
-      }
+      for (i64 i = threadIdx.x; i < n; i += blockDim.x)
+        total += kept(i);
+      total = blockSumU64(total, sh);
       const double target = counterUniform(R.seed, R.position) * static_cast<double>(total);
       // The first id whose running mass (in id order) passes the target;
       // the last one kept where rounding leaves the target above them all.
@@ -455,9 +409,8 @@ template <class L> __device__ void sampleRows(const Args &a) {
       unsigned cKey = 0u;
       i64 cId = n;
       const int want = static_cast<int>(min(static_cast<i64>(R.top_n), n));
-      u64 unused = 0ull;
-      selectPrefix<false>(n, static_cast<double>(want), false, rawKey, [](i64) { return true; },
-                          [](i64) { return 0ull; }, sh, cKey, cId, unused);
+      selectPrefix<false>(n, static_cast<double>(want), rawKey, [](i64) { return true; },
+                          [](i64) { return 0ull; }, sh, cKey, cId);
       if (threadIdx.x == 0)
         sh.need = 0u;
       __syncthreads();

@@ -20,8 +20,7 @@ mlir::FailureOr<EmittedKernel> emitSamplingKernel(llvm::StringRef logitsDtype, i
                      : logitsDtype == "bf16" ? "__nv_bfloat16"
                      : logitsDtype == "f16"  ? "__half"
                                              : nullptr;
-  // Up to 2^21 tokens: the histograms' 32-bit pieces of mass (sampling.cuh).
-  if (!type || vocab <= 0 || vocab > (int64_t(1) << 21))
+  if (!type || vocab <= 0 || vocab > (int64_t(1) << 31) - 1)
     return mlir::failure();
   EmittedKernel k;
   k.name = kSamplingKernel;
