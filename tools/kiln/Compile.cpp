@@ -313,7 +313,7 @@ int compile(const CompileOptions &o) {
         codegen::emitSamplingKernel(dt, logits.getView().getShape().back());
     if (failed(sampler))
       return fail("logits of " + dt + " over " + std::to_string(logits.getView().getShape().back()) +
-                  " tokens cannot be sampled on the GPU (f32, bf16 or f16, at most 2097152 tokens)");
+                  " tokens cannot be sampled on the GPU (f32, bf16 or f16, fewer than 2^31 tokens)");
     kernels.push_back(std::move(*sampler));
   }
   if (o.emit == "cuda") {
