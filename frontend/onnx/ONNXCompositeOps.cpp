@@ -13,12 +13,9 @@
 namespace kiln::onnx_frontend::detail {
 
 Status GraphImporter::convertSplit(const onnx::NodeProto &n) {
-  Location loc = locOf(n);
-  const std::string &op = n.op_type();
   Status status = Status::ok();
   Value result;
   auto done = [&](Operation *o) { return emit(n, o, status, result); };
-  (void)loc, (void)op;
   // Each output a slice along `axis`: the sizes given (the `split` input),
   // or num_outputs (18) / the outputs' count parts of ceil(dim / parts),
   // the last smaller (before 18 they must divide evenly).
@@ -63,12 +60,8 @@ Status GraphImporter::convertSplit(const onnx::NodeProto &n) {
 }
 
 Status GraphImporter::convertRotary(const onnx::NodeProto &n) {
-  Location loc = locOf(n);
-  const std::string &op = n.op_type();
   Status status = Status::ok();
-  Value result;
-  auto done = [&](Operation *o) { return emit(n, o, status, result); };
-  (void)loc, (void)op;
+  auto step = [&](Operation *o, Value &out) { return emit(n, o, status, out); };
   // ONNX's decomposition (opset 23), in kiln's ops: the first R channels
   // of each head turn by the cache's cos and sin (gathered by
   // position_ids, else given per token), as halves or interleaved pairs;
@@ -78,11 +71,6 @@ Status GraphImporter::convertRotary(const onnx::NodeProto &n) {
   const int64_t r = xt.getRank();
   if ((r != 3 && r != 4) || !cosv || !sinv)
     return error(n, "RotaryEmbedding takes a 3-D or 4-D input, cos_cache and sin_cache");
-  auto step = [&](Operation *o, Value &out) -> Status {
-    KILN_RETURN_IF_ERROR(done(o));
-    out = result;
-    return Status::ok();
-  };
   const int64_t heads = attrInt(n, "num_heads", 0);
   if (xt.isDynamicDim(r - 1) || (r == 3 && (heads <= 0 || xt.getDimSize(2) % heads)))
     return error(n, r == 3 ? "RotaryEmbedding of a 3-D input needs num_heads dividing its static last dimension"
@@ -141,17 +129,14 @@ Status GraphImporter::convertRotary(const onnx::NodeProto &n) {
   }
   if (r == 3)
     KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, rot, std::vector<int64_t>{0, 0, heads * D}), rot));
-  result = rot;
-  return single(n, result);
+  return single(n, rot);
 }
 
 Status GraphImporter::convertRange(const onnx::NodeProto &n) {
   Location loc = locOf(n);
-  const std::string &op = n.op_type();
   Status status = Status::ok();
   Value result;
   auto done = [&](Operation *o) { return emit(n, o, status, result); };
-  (void)loc, (void)op;
   // Opset 27: f16/bf16 ranges are computed in stash_type (1: f32, 11:
   // f64), then rounded to the inputs' type; other types ignore it.
   Type et = cast<RankedTensorType>(input(n, 0).getType()).getElementType();
@@ -199,7 +184,6 @@ Status GraphImporter::convertNorm(const onnx::NodeProto &n) {
   Status status = Status::ok();
   Value result;
   auto done = [&](Operation *o) { return emit(n, o, status, result); };
-  (void)loc, (void)op;
   // Over the axes from `axis` on: the last axis directly; several as one,
   // through a reshape of static sizes (the scale and bias broadcast to
   // them, then flattened).

@@ -470,4 +470,61 @@ std::string errorBody(const std::string &message, const std::string &type) {
   return "{\"error\": {\"message\": " + jsonString(message) + ", \"type\": " + jsonString(type) + "}}";
 }
 
+Status logprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &offset,
+                    std::string &out) {
+  std::string tokens, values, tops, offsets;
+  for (size_t i = 0; i < lps.size(); ++i) {
+    std::string piece;
+    KILN_RETURN_IF_ERROR(t.decode({lps[i].token}, piece));
+    const char *sep = i ? ", " : "";
+    tokens += sep + jsonString(piece);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.7g", lps[i].logprob);
+    values += sep + std::string(buf);
+    if (top > 0) {
+      std::string entry;
+      for (size_t k = 0; k < lps[i].top.size() && static_cast<int64_t>(k) < top; ++k) {
+        std::string name;
+        KILN_RETURN_IF_ERROR(t.decode({lps[i].top[k].first}, name));
+        std::snprintf(buf, sizeof buf, "%.7g", lps[i].top[k].second);
+        entry += (k ? ", " : "") + jsonString(name) + ": " + buf;
+      }
+      tops += sep + std::string("{") + entry + "}";
+    }
+    offsets += sep + std::to_string(offset);
+    offset += piece.size();
+  }
+  out = "{\"tokens\": [" + tokens + "], \"token_logprobs\": [" + values + "], \"top_logprobs\": " +
+        (top > 0 ? "[" + tops + "]" : std::string("null")) + ", \"text_offset\": [" + offsets + "]}";
+  return Status::ok();
+}
+
+Status chatLogprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &,
+                        std::string &out) {
+  auto entry = [&](int64_t id, float logprob, std::string &e) -> Status {
+    std::string piece;
+    KILN_RETURN_IF_ERROR(t.decode({id}, piece));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.7g", logprob);
+    std::string bytes;
+    for (unsigned char c : piece)
+      bytes += (bytes.empty() ? "" : ", ") + std::to_string(c);
+    e = "\"token\": " + jsonString(piece) + ", \"logprob\": " + buf + ", \"bytes\": [" + bytes + "]";
+    return Status::ok();
+  };
+  std::string content;
+  for (size_t i = 0; i < lps.size(); ++i) {
+    std::string e, tops;
+    KILN_RETURN_IF_ERROR(entry(lps[i].token, lps[i].logprob, e));
+    for (size_t k = 0; k < lps[i].top.size() && static_cast<int64_t>(k) < top; ++k) {
+      std::string te;
+      KILN_RETURN_IF_ERROR(entry(lps[i].top[k].first, lps[i].top[k].second, te));
+      tops += (k ? ", {" : "{") + te + "}";
+    }
+    content += (i ? ", {" : "{") + e + ", \"top_logprobs\": [" + tops + "]}";
+  }
+  out = "{\"content\": [" + content + "]}";
+  return Status::ok();
+}
+
 } // namespace kiln::serve

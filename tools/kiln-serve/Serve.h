@@ -12,6 +12,7 @@
 #include "runtime/chat/Jinja.h"
 #include "runtime/core/StepLoop.h"
 #include "runtime/support/Status.h"
+#include "runtime/tokenizer/Tokenizer.h"
 
 #include <cstdint>
 #include <string>
@@ -100,6 +101,25 @@ std::string toolCallsJson(const std::vector<ToolCall> &calls, const std::string 
 std::string usageJson(size_t prompt, size_t completion);
 /// {"error": {"message": ..., "type": ...}}.
 std::string errorBody(const std::string &message, const std::string &type);
+
+/// A generated token with its log-probability and its most likely
+/// alternatives (most first).
+struct TokenLp {
+  int64_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int64_t, float>> top;
+};
+
+/// The legacy completions' `logprobs` object for `lps`: each token's text,
+/// its log-probability, the `top` most likely with theirs (null for 0), and
+/// each token's byte offset in the text of the tokens before it (the first
+/// at `offset`, which ends past the last).
+Status logprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &offset,
+                    std::string &out);
+/// The chat completions' `logprobs` object: {"content": [{"token",
+/// "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
+Status chatLogprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &,
+                        std::string &out);
 
 } // namespace kiln::serve
 

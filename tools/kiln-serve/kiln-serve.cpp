@@ -49,6 +49,9 @@
 #include <thread>
 
 using namespace kiln;
+using serve::chatLogprobsJson;
+using serve::logprobsJson;
+using serve::TokenLp;
 
 namespace {
 
@@ -60,14 +63,6 @@ int usage() {
   std::fputs(kUsage, stderr);
   return 2;
 }
-
-/// A generated token with its log-probability and its most likely
-/// alternatives (most first).
-struct TokenLp {
-  int64_t token = 0;
-  float logprob = 0;
-  std::vector<std::pair<int64_t, float>> top;
-};
 
 std::vector<TokenLp> tokenLps(const rt::Executor::Outcome &o) {
   std::vector<TokenLp> out(o.tokens.size());
@@ -189,69 +184,6 @@ const char *finishReason(const Choice &l, int64_t maxTokens) {
   if (l.text.stopped())
     return "stop";
   return static_cast<int64_t>(l.outcome.tokens.size()) >= maxTokens ? "length" : "stop";
-}
-
-/// The legacy completions' `logprobs` object for `lps`: each token's text,
-/// its log-probability, the `top` most likely with theirs (null for 0), and
-/// each token's byte offset in the text of the tokens before it (the first
-/// at `offset`, which ends past the last).
-Status logprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &offset,
-                    std::string &out) {
-  std::string tokens, values, tops, offsets;
-  for (size_t i = 0; i < lps.size(); ++i) {
-    std::string piece;
-    KILN_RETURN_IF_ERROR(t.decode({lps[i].token}, piece));
-    const char *sep = i ? ", " : "";
-    tokens += sep + serve::jsonString(piece);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.7g", lps[i].logprob);
-    values += sep + std::string(buf);
-    if (top > 0) {
-      std::string entry;
-      for (size_t k = 0; k < lps[i].top.size() && static_cast<int64_t>(k) < top; ++k) {
-        std::string name;
-        KILN_RETURN_IF_ERROR(t.decode({lps[i].top[k].first}, name));
-        std::snprintf(buf, sizeof buf, "%.7g", lps[i].top[k].second);
-        entry += (k ? ", " : "") + serve::jsonString(name) + ": " + buf;
-      }
-      tops += sep + std::string("{") + entry + "}";
-    }
-    offsets += sep + std::to_string(offset);
-    offset += piece.size();
-  }
-  out = "{\"tokens\": [" + tokens + "], \"token_logprobs\": [" + values + "], \"top_logprobs\": " +
-        (top > 0 ? "[" + tops + "]" : std::string("null")) + ", \"text_offset\": [" + offsets + "]}";
-  return Status::ok();
-}
-
-/// The chat completions' `logprobs` object: {"content": [{"token",
-/// "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}]}.
-Status chatLogprobsJson(const tok::Tokenizer &t, const std::vector<TokenLp> &lps, int64_t top, size_t &,
-                        std::string &out) {
-  auto entry = [&](int64_t id, float logprob, std::string &e) -> Status {
-    std::string piece;
-    KILN_RETURN_IF_ERROR(t.decode({id}, piece));
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.7g", logprob);
-    std::string bytes;
-    for (unsigned char c : piece)
-      bytes += (bytes.empty() ? "" : ", ") + std::to_string(c);
-    e = "\"token\": " + serve::jsonString(piece) + ", \"logprob\": " + buf + ", \"bytes\": [" + bytes + "]";
-    return Status::ok();
-  };
-  std::string content;
-  for (size_t i = 0; i < lps.size(); ++i) {
-    std::string e, tops;
-    KILN_RETURN_IF_ERROR(entry(lps[i].token, lps[i].logprob, e));
-    for (size_t k = 0; k < lps[i].top.size() && static_cast<int64_t>(k) < top; ++k) {
-      std::string te;
-      KILN_RETURN_IF_ERROR(entry(lps[i].top[k].first, lps[i].top[k].second, te));
-      tops += (k ? ", {" : "{") + te + "}";
-    }
-    content += (i ? ", {" : "{") + e + ", \"top_logprobs\": [" + tops + "]}";
-  }
-  out = "{\"content\": [" + content + "]}";
-  return Status::ok();
 }
 
 /// POST /v1/completions, or with `chat` /v1/chat/completions: the same
