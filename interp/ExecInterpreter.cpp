@@ -95,7 +95,8 @@ LogicalResult ExecEvaluator::run(func::FuncOp f, const std::vector<Tensor> &inpu
       std::optional<ArrayRef<int64_t>> rows;
       if (w.getSourceRows())
         rows = *w.getSourceRows();
-      if (Status s = loadWeight(weights_, w.getName(), w.getSources(), rows, transposed, t); !s)
+      if (Status s = loadWeight(withDequantWeights(weights_, w), w.getName(), w.getSources(), rows, transposed, t);
+          !s)
         return w.emitError("cannot load weight: ") << s.message();
       own(w, t);
     } else if (auto a = dyn_cast<ex::AllocOp>(op)) {

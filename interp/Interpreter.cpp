@@ -80,6 +80,7 @@ FailureOr<WeightProvider> safetensorsWeights(const std::string &dir, std::string
                : t->dtype == "F16" ? DType::F16
                : t->dtype == "F32" ? DType::F32
                : t->dtype == "I64" ? DType::I64
+               : t->dtype == "I32" ? DType::I32
                                    : out.dtype();
     Tensor raw(dt, Shape(t->shape.begin(), t->shape.end()));
     if (raw.byteSize() != t->size || raw.shape() != out.shape())
@@ -229,7 +230,8 @@ LogicalResult Evaluator::evalOp(Operation *op) {
     std::optional<ArrayRef<int64_t>> rows;
     if (w.getSourceRows())
       rows = *w.getSourceRows();
-    Status s = loadWeight(weights_, w.getName(), w.getSources(), rows, w.getTransposed(), **out);
+    Status s = loadWeight(withDequantWeights(weights_, op), w.getName(), w.getSources(), rows, w.getTransposed(),
+                          **out);
     return s ? success() : w.emitError("cannot load weight: ") << s.message();
   }
   if (auto f = dyn_cast<FusedOp>(op))
@@ -283,6 +285,48 @@ Status loadWeight(const WeightProvider &weights, StringRef name,
   KILN_RETURN_IF_ERROR(load(name, out.dim(0), t));
   out = std::move(t);
   return Status::ok();
+}
+
+WeightProvider withDequantWeights(const WeightProvider &weights, Operation *op) {
+  auto module = op->getParentOfType<ModuleOp>();
+  DictionaryAttr table = module ? module->getAttrOfType<DictionaryAttr>(kDequantWeightsAttr) : nullptr;
+  if (!table)
+    return weights;
+  return [weights, table](StringRef name, Tensor &out) -> Status {
+    auto d = table.getAs<DictionaryAttr>(name);
+    if (!d)
+      return weights(name, out);
+    auto str = [&](const char *key) {
+      auto a = d.getAs<StringAttr>(key);
+      return a ? a.getValue() : StringRef();
+    };
+    auto integer = [&](const char *key) {
+      auto a = d.getAs<IntegerAttr>(key);
+      return a ? a.getInt() : int64_t(0);
+    };
+    auto packing = d.getAs<QuantPackingAttr>("packing");
+    host::DequantParams p;
+    p.bits = integer("bits");
+    p.groupSize = integer("group_size");
+    if (!packing || (p.bits != 4 && p.bits != 8) || out.rank() != 2 || p.groupSize == 0)
+      return Status::error("weight " + name.str() + ": its kiln.dequant_weights entry is malformed");
+    p.packing = packing.getValue() == QuantPacking::Gptq     ? host::QuantPacking::Gptq
+                : packing.getValue() == QuantPacking::GptqV2 ? host::QuantPacking::GptqV2
+                                                             : host::QuantPacking::Awq;
+    const int64_t K = out.dim(0), N = out.dim(1), per = 32 / p.bits;
+    const int64_t G = p.groupSize == -1 ? 1 : K / p.groupSize;
+    const bool awq = p.packing == host::QuantPacking::Awq;
+    Tensor q(DType::I32, awq ? Shape{K, N / per} : Shape{K / per, N}), s(DType::F32, {G, N});
+    Tensor z(DType::I32, {G, N / per}), g(DType::I32, {K});
+    KILN_RETURN_IF_ERROR(weights(str("qweight"), q));
+    KILN_RETURN_IF_ERROR(weights(str("scales"), s));
+    if (!str("zeros").empty())
+      KILN_RETURN_IF_ERROR(weights(str("zeros"), z));
+    if (!str("g_idx").empty())
+      KILN_RETURN_IF_ERROR(weights(str("g_idx"), g));
+    return host::dequant(q, s, str("zeros").empty() ? nullptr : &z, str("g_idx").empty() ? nullptr : &g, p, out)
+        .withContext("weight " + name.str());
+  };
 }
 
 LogicalResult evaluateOp(Operation *op, const std::vector<Tensor> &operands,

@@ -43,6 +43,11 @@ host::Status loadWeight(const WeightProvider &weights, llvm::StringRef name,
                         std::optional<llvm::ArrayRef<int64_t>> sourceRows, bool transposed,
                         host::Tensor &out);
 
+/// `weights`, with the weights kiln-dequant-at-load named in `op`'s module
+/// (its `kiln.dequant_weights`) computed from their packed parts, read
+/// through `weights` too; `weights` itself where the module has none.
+WeightProvider withDequantWeights(const WeightProvider &weights, mlir::Operation *op);
+
 /// The host dtype of a tensor element type; failure for unsupported types.
 llvm::FailureOr<host::DType> dtypeOf(mlir::Type elementType);
 /// The element dtype of a ranked tensor type; failure for anything else.

@@ -146,6 +146,35 @@ def DecodeBuckets : Pass<"kiln-decode-buckets", "mlir::ModuleOp"> {
   ];
 }
 
+def DequantAtLoad : Pass<"kiln-dequant-at-load", "mlir::ModuleOp"> {
+  let summary = "Turn kiln.dequant of packed weights into weights the loader dequantizes once";
+  let description = [{
+    A `kiln.dequant` whose operands are all plain `kiln.weight`s (a GPTQ or
+    AWQ projection: qweight, scales, qzeros, g_idx) becomes one
+    `kiln.weight` of its result type, named after the packed weight
+    (`X.qweight` -> `X.weight`), and the module's
+    `kiln.dequant_weights` dictionary says how the loader computes it: the
+    stored tensors' names, `packing`, `bits` and `group_size`. The values are
+    kiln.dequant's ((q - z) * scale in f32, rounded once to the result
+    type); later passes treat the weight like any other (fuse transposes it
+    to rows and merges Q/K/V), and the engine's manifest carries the table
+    (`dequant_weights`). The weight is then read from memory in the compute
+    dtype: a layout transform for correctness, not yet a 4-bit kernel.
+
+    ```mlir
+    %w = kiln.dequant %qw, %s zeros %z {bits = 4 : i64, group_size = 128 : i64, packing = #kiln<quant_packing gptq>}
+        : (tensor<8x64xi32>, tensor<1x64xf16>, tensor<1x8xi32>) -> tensor<64x64xf32>
+    // becomes
+    %w = kiln.weight "q_proj.weight" : tensor<64x64xf32>
+    // with module attributes {kiln.dequant_weights = {"q_proj.weight" = {bits = 4 : i64, ...}}}
+    ```
+
+    A dequant of anything but weights is left alone (codegen refuses it by
+    name); one name derived twice from different parts is an error.
+  }];
+  let dependentDialects = ["kiln::KilnDialect"];
+}
+
 def ShareRopeTables : Pass<"kiln-share-rope-tables", "mlir::ModuleOp"> {
   let summary = "Compute each step's RoPE cosines and sines once, in a kiln.rope_cos_sin every rotation reads";
   let description = [{

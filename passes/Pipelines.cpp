@@ -9,6 +9,7 @@
 namespace kiln {
 
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) {
+  pm.addPass(createDequantAtLoad());
   pm.addPass(createRaisePatterns());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(createInsertKvCache(InsertKvCacheOptions{o.pageSize, "forward", "last"}));
@@ -41,7 +42,7 @@ void registerKilnPipelines() {
       buildMemoryPipeline);
   mlir::PassPipelineRegistration<GraphPipelineOptions>(
       "kiln-graph-pipeline",
-      "raise-patterns, canonicalize, insert-kv-cache, decode-buckets, share-rope-tables, fuse and choose-tiling",
+      "dequant-at-load, raise-patterns, canonicalize, insert-kv-cache, decode-buckets, share-rope-tables, fuse and choose-tiling",
       buildGraphPipeline);
 }
 

@@ -3,6 +3,7 @@
 
 #include "runtime/format/Json.h"
 
+#include <cctype>
 #include <cstring>
 #include <fstream>
 
@@ -125,6 +126,69 @@ void parseRope(Fields &f, const JsonValue &r, const std::string &where, RopeConf
       rf.fail("'attention_factor' must be a number");
   }
   f.adopt(rf.status());
+}
+
+/// `quantization_config`: GPTQ (AutoGPTQ / GPTQModel / transformers'
+/// GPTQConfig) and AWQ (AutoAWQ's GEMM packing). Fields that change the
+/// stored values or their meaning are read or refused by name; the rest
+/// (calibration settings, kernel choices) do not change the weights.
+void parseQuant(Fields &f, const JsonValue &q, const std::string &where, QuantConfig &out) {
+  Fields qf(q, where);
+  auto done = [&] { f.adopt(qf.status()); };
+  qf.string("quant_method", out.method);
+  if (out.method != "gptq" && out.method != "awq") {
+    qf.fail(out.method.empty() ? "'quant_method' is missing (kiln reads gptq and awq)"
+                               : "'quant_method' '" + out.method + "' is not supported (kiln reads gptq and awq)");
+    return done();
+  }
+  int64_t bits = 0;
+  qf.integer("bits", bits, false);
+  qf.integer("w_bit", bits, false); // AutoAWQ's own spelling
+  if (!bits && qf.status())
+    qf.fail("missing integer 'bits'");
+  if (!qf.status())
+    return done();
+  out.bits = bits;
+  if (const JsonValue *g = qf.get("group_size") ? qf.get("group_size") : qf.get("q_group_size")) {
+    if (!g->isInteger() || (g->asInt() != -1 && g->asInt() <= 0))
+      qf.fail("'group_size' must be -1 (one group) or a positive integer");
+    else
+      out.groupSize = g->asInt();
+  }
+  if (out.method == "gptq") {
+    if (bits != 4 && bits != 8)
+      qf.fail("'bits' " + std::to_string(bits) + " is not supported for gptq (kiln reads 4 and 8)");
+    qf.boolean("desc_act", out.descAct);
+    out.packing = "gptq";
+    qf.string("checkpoint_format", out.packing);
+    if (out.packing != "gptq" && out.packing != "gptq_v2")
+      qf.fail("'checkpoint_format' '" + out.packing + "' is not supported (kiln reads gptq and gptq_v2)");
+    bool marlin = false, lmHead = false;
+    qf.boolean("is_marlin_format", marlin);
+    if (marlin)
+      qf.fail("'is_marlin_format': true (Marlin's repacked weights) is not supported");
+    qf.boolean("lm_head", lmHead);
+    if (lmHead)
+      qf.fail("'lm_head': true (a quantized LM head) is not supported");
+  } else {
+    if (bits != 4)
+      qf.fail("'bits' " + std::to_string(bits) + " is not supported for awq (kiln reads 4)");
+    out.packing = "awq";
+    std::string version = "gemm", backend = "autoawq";
+    qf.string("version", version);
+    for (char &ch : version)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (version != "gemm")
+      qf.fail("'version' '" + version + "' is not supported (kiln reads awq's gemm packing)");
+    bool zeroPoint = true;
+    qf.boolean("zero_point", zeroPoint);
+    if (!zeroPoint)
+      qf.fail("'zero_point': false is not supported (kiln reads awq with zero points)");
+    qf.string("backend", backend);
+    if (backend != "autoawq")
+      qf.fail("'backend' '" + backend + "' is not supported (kiln reads autoawq's packing)");
+  }
+  done();
 }
 
 } // namespace
@@ -257,6 +321,14 @@ Status parseConfigText(const std::string &text, const std::string &path,
   f.boolean("tie_word_embeddings", c.tieEmbeddings);
   f.string("torch_dtype", c.dtype); // transformers 4
   f.string("dtype", c.dtype);       // transformers 5
+  if (const JsonValue *q = f.get("quantization_config")) {
+    if (!q->isObject()) {
+      f.fail("'quantization_config' must be an object");
+    } else {
+      c.quant.emplace();
+      parseQuant(f, *q, path + ": quantization_config", *c.quant);
+    }
+  }
   if (!f.status())
     return f.status();
   c.headDim = c.heads ? c.hidden / c.heads : 0;

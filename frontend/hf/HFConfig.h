@@ -47,6 +47,17 @@ struct RopeConfig {
   double partialRotaryFactor = 1.0;
 };
 
+/// A weight-only quantized checkpoint's `quantization_config`: the
+/// projections of the decoder layers are stored packed (GPTQ or AWQ, see
+/// kiln.dequant), everything else in floats.
+struct QuantConfig {
+  std::string method;      // gptq | awq
+  std::string packing;     // gptq | gptq_v2 | awq (kiln.dequant's packing)
+  int64_t bits = 4;        // 4 or 8 (awq: 4)
+  int64_t groupSize = 128; // rows of K per scale; -1: one group for all of K
+  bool descAct = false;    // gptq: rows in groups by g_idx (act order)
+};
+
 struct ModelConfig {
   const FamilySpec *family = nullptr;
   int64_t hidden = 0, layers = 0, heads = 0, kvHeads = 0, headDim = 0;
@@ -59,6 +70,7 @@ struct ModelConfig {
   std::optional<int64_t> slidingWindow;
   std::string activation = "silu"; // silu | gelu | gelu_new / gelu_pytorch_tanh
   std::string dtype = "float32";   // bfloat16 | float16 | float32
+  std::optional<QuantConfig> quant;
 };
 
 /// Parses `path` (a config.json). Errors name the file and the field.

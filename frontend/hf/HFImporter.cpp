@@ -40,6 +40,12 @@ private:
 
   /// `name` as a kiln.weight of the expected shape, cast to the compute type.
   Value weight(const std::string &name, ArrayRef<int64_t> shape);
+  /// `name` as a kiln.weight of the file's dtype (one of `dtypes`) and
+  /// exactly `shape`: a packed weight's parts.
+  Value stored(const std::string &name, ArrayRef<int64_t> shape, ArrayRef<const char *> dtypes);
+  /// The `[in, out]` weight of the quantized projection `p` (its qweight,
+  /// scales, qzeros and g_idx), a kiln.dequant to the compute type.
+  Value dequantized(const std::string &p, int64_t out, int64_t in);
   Value linear(Value x, const char *pattern, int64_t layer, int64_t out, int64_t in,
                bool bias);
   Value norm(Value x, const char *pattern, int64_t layer, int64_t size);
@@ -100,9 +106,84 @@ Value GraphBuilder::weight(const std::string &name, ArrayRef<int64_t> shape) {
   return w;
 }
 
+namespace {
+std::string shapeText(ArrayRef<int64_t> shape) {
+  std::string s;
+  for (int64_t d : shape)
+    s += (s.empty() ? "" : "x") + std::to_string(d);
+  return "[" + s + "]";
+}
+} // namespace
+
+Value GraphBuilder::stored(const std::string &name, ArrayRef<int64_t> shape, ArrayRef<const char *> dtypes) {
+  const format::SafetensorsTensor *t = tensors_.find(name);
+  Type elt;
+  if (!t) {
+    fail("missing tensor '" + name + "' (the quantization_config's " + c_.quant->method + " checkpoint needs it)");
+  } else {
+    std::string allowed;
+    for (const char *d : dtypes) {
+      allowed += std::string(allowed.empty() ? "" : "/") + d;
+      if (t->dtype == d)
+        elt = t->dtype == "I32"    ? Type(b_.getI32Type())
+              : t->dtype == "BF16" ? Type(b_.getBF16Type())
+              : t->dtype == "F16"  ? Type(b_.getF16Type())
+                                   : Type(b_.getF32Type());
+    }
+    if (!elt)
+      fail("tensor '" + name + "' has dtype " + t->dtype + ", a " + c_.quant->method + " checkpoint stores it " +
+           allowed);
+    else if (t->shape != std::vector<int64_t>(shape.begin(), shape.end()))
+      fail("tensor '" + name + "' has shape " + shapeText(t->shape) + ", the config and quantization_config imply " +
+           shapeText(shape));
+  }
+  if (!elt)
+    elt = std::string(dtypes.front()) == "I32" ? Type(b_.getI32Type()) : Type(b_.getF16Type());
+  return kiln::WeightOp::create(b_, loc_, RankedTensorType::get(shape, elt), name);
+}
+
+Value GraphBuilder::dequantized(const std::string &p, int64_t out, int64_t in) {
+  const QuantConfig &q = *c_.quant;
+  const int64_t per = 32 / q.bits, K = in, N = out;
+  const bool awq = q.packing == "awq";
+  auto bad = [&](const std::string &m) {
+    fail(p + ": " + m);
+    return kiln::WeightOp::create(b_, loc_, act({K, N}), p + ".qweight").getResult();
+  };
+  if (q.groupSize != -1 && K % q.groupSize)
+    return bad("quantization_config group_size " + std::to_string(q.groupSize) + " does not divide its " +
+               std::to_string(K) + " inputs");
+  if (N % per || (!awq && K % per))
+    return bad(std::to_string(q.bits) + "-bit values pack " + std::to_string(per) + " to a word, which does not divide " +
+               (N % per ? "its " + std::to_string(N) + " outputs" : "its " + std::to_string(K) + " inputs"));
+  const int64_t G = q.groupSize == -1 ? 1 : K / q.groupSize;
+  Value qweight = stored(p + ".qweight", awq ? std::vector<int64_t>{K, N / per} : std::vector<int64_t>{K / per, N},
+                         {"I32"});
+  Value zeros = stored(p + ".qzeros", {G, N / per}, {"I32"});
+  Value scales = stored(p + ".scales", {G, N}, {"F16", "BF16", "F32"});
+  Value gIdx;
+  if (!awq && tensors_.find(p + ".g_idx"))
+    gIdx = stored(p + ".g_idx", {K}, {"I32"});
+  else if (!awq && q.descAct)
+    fail("missing tensor '" + p + ".g_idx' (quantization_config desc_act: true orders rows by it)");
+  auto packing = q.packing == "gptq"      ? kiln::QuantPacking::Gptq
+                 : q.packing == "gptq_v2" ? kiln::QuantPacking::GptqV2
+                                          : kiln::QuantPacking::Awq;
+  return kiln::DequantOp::create(b_, loc_, act({K, N}), qweight, scales, zeros, gIdx,
+                                 kiln::QuantPackingAttr::get(b_.getContext(), packing),
+                                 b_.getI64IntegerAttr(q.bits), b_.getI64IntegerAttr(q.groupSize));
+}
+
 Value GraphBuilder::linear(Value x, const char *pattern, int64_t layer, int64_t out,
                            int64_t in, bool bias) {
   std::string p = layerName(pattern, layer);
+  // A quantized checkpoint stores a projection packed (`.qweight`) unless
+  // its config keeps the module in floats (modules_to_not_convert,
+  // modules_in_block_to_quantize): then `.weight` as usual.
+  if (c_.quant && (tensors_.find(p + ".qweight") || !tensors_.find(p + ".weight"))) {
+    Value y = kiln::MatmulOp::create(b_, loc_, x, dequantized(p, out, in), /*transpose_b=*/false);
+    return bias ? add(y, weight(p + ".bias", {out})) : y;
+  }
   Value w = f_.conv1d ? weight(p + ".weight", {in, out}) : weight(p + ".weight", {out, in});
   Value y = kiln::MatmulOp::create(b_, loc_, x, w, /*transpose_b=*/!f_.conv1d);
   return bias ? add(y, weight(p + ".bias", {out})) : y;

@@ -12,4 +12,12 @@
 #define GET_ATTRDEF_CLASSES
 #include "ir/Kiln/KilnAttrs.h.inc"
 
+namespace kiln {
+/// The module attribute kiln-dequant-at-load writes: a dictionary from a
+/// weight's name to how the loader computes it from packed tensors
+/// (`qweight`, `scales`, optional `zeros` and `g_idx` names; `packing`,
+/// `bits`, `group_size` as kiln.dequant's).
+inline constexpr llvm::StringLiteral kDequantWeightsAttr = "kiln.dequant_weights";
+} // namespace kiln
+
 #endif

@@ -182,12 +182,37 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
     int64_t rows = w.shape.empty() ? 1 : w.shape.front();
     for (size_t si = 0; si < w.sources.size(); ++si) {
       const std::string &name = w.sources[si];
+      // A source is a tensor of the files, or a weight dequantized from
+      // packed ones (GPTQ/AWQ; the manifest's dequant_weights) straight
+      // into the slot's dtype.
       const format::SafetensorsTensor *t = index.find(name);
-      if (!t)
+      const format::DequantWeightDesc *dq = format::findDequantWeight(m.dequantWeights, name);
+      host::Tensor computed;
+      std::string where = dir, fileDtype;
+      std::vector<int64_t> shape;
+      size_t size = 0, elementSize = 0;
+      if (dq) {
+        host::DType dt;
+        if (!host::parseDType(w.dtype, dt) || (dt != host::DType::F32 && dt != host::DType::F16 &&
+                                               dt != host::DType::BF16))
+          return Status::error("weight slot " + w.name + " is " + w.dtype + ": dequantized weights are f32, f16 or bf16");
+        KILN_RETURN_IF_ERROR(format::readDequantWeight(index, *dq, dt, computed).withContext(dir));
+        shape = computed.shape();
+        size = computed.byteSize();
+        elementSize = host::dtypeSize(dt);
+        fileDtype = w.dtype;
+      } else if (!t) {
         return Status::error(dir + " has no tensor '" + name + "', which the engine binds to weight slot " +
                              w.name + ": is this the model the engine was compiled from?");
-      if (dtypeOfFile(t->dtype) != w.dtype)
-        return Status::error(t->file + ": tensor '" + name + "' is " + t->dtype + ", the engine expects " +
+      } else {
+        where = t->file;
+        fileDtype = dtypeOfFile(t->dtype);
+        shape = t->shape;
+        size = t->size;
+        elementSize = t->elementSize;
+      }
+      if (fileDtype != w.dtype)
+        return Status::error(where + ": tensor '" + name + "' is " + fileDtype + ", the engine expects " +
                              w.dtype + ": recompile the engine for this model");
       // The shape each source must have: the slot's (identity), its rows of
       // the slot (concatenations), or the transpose of either.
@@ -199,19 +224,26 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
       }
       if (transpose && want.size() == 2)
         std::swap(want[0], want[1]);
-      if (t->shape != want)
-        return Status::error(t->file + ": tensor '" + name + "' is " + shapeText(t->shape) + ", the engine binds " +
+      if (shape != want)
+        return Status::error(where + ": tensor '" + name + "' is " + shapeText(shape) + ", the engine binds " +
                              shapeText(want) + " for weight slot " + w.name + ": recompile the engine for this model");
-      if (at + t->size > staged.size())
-        return Status::error(t->file + ": tensor '" + name + "' does not fit weight slot " + w.name);
-      if (!transpose) {
+      if (at + size > staged.size())
+        return Status::error(where + ": tensor '" + name + "' does not fit weight slot " + w.name);
+      const char *src = nullptr;
+      if (dq) {
+        src = static_cast<const char *>(computed.data());
+      } else if (!transpose) {
         KILN_RETURN_IF_ERROR(format::readTensorData(*t, staged.data() + at));
       } else {
-        raw.resize(t->size);
+        raw.resize(size);
         KILN_RETURN_IF_ERROR(format::readTensorData(*t, raw.data()));
-        transposeInto(raw.data(), t->shape[0], t->shape[1], t->elementSize, staged.data() + at);
+        src = raw.data();
       }
-      at += t->size;
+      if (src && transpose)
+        transposeInto(src, shape[0], shape[1], elementSize, staged.data() + at);
+      else if (src)
+        std::memcpy(staged.data() + at, src, size);
+      at += size;
     }
     if (at != staged.size())
       return Status::error(dir + ": the tensors bound to weight slot " + w.name + " hold " + std::to_string(at) +

@@ -476,6 +476,34 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
     }
     m.weights.push_back(std::move(d));
   }
+  if (root.find("dequant_weights")) {
+    const std::vector<JsonValue> *dq;
+    KILN_RETURN_IF_ERROR(r.array(root, "", "dequant_weights", dq));
+    for (size_t i = 0; i < dq->size(); ++i) {
+      const JsonValue &w = (*dq)[i];
+      std::string p = "dequant_weights[" + std::to_string(i) + "]";
+      DequantWeightDesc d;
+      KILN_RETURN_IF_ERROR(r.string(w, p, "name", d.name));
+      KILN_RETURN_IF_ERROR(r.string(w, p, "qweight", d.qweight));
+      KILN_RETURN_IF_ERROR(r.string(w, p, "scales", d.scales));
+      if (w.find("zeros"))
+        KILN_RETURN_IF_ERROR(r.string(w, p, "zeros", d.zeros));
+      if (w.find("g_idx"))
+        KILN_RETURN_IF_ERROR(r.string(w, p, "g_idx", d.gIdx));
+      KILN_RETURN_IF_ERROR(r.string(w, p, "packing", d.packing));
+      KILN_RETURN_IF_ERROR(r.integer(w, p, "bits", 4, 8, d.bits));
+      KILN_RETURN_IF_ERROR(r.integer(w, p, "group_size", -1, kMax, d.groupSize));
+      if (d.packing != "gptq" && d.packing != "gptq_v2" && d.packing != "awq")
+        return r.error(p + ".packing", "is '" + d.packing + "', not gptq, gptq_v2 or awq");
+      if (d.bits != 4 && d.bits != 8)
+        return r.error(p + ".bits", "must be 4 or 8");
+      if (d.groupSize == 0)
+        return r.error(p + ".group_size", "must be -1 or positive");
+      if (findDequantWeight(m.dequantWeights, d.name))
+        return r.error(p + ".name", "'" + d.name + "' is described twice");
+      m.dequantWeights.push_back(std::move(d));
+    }
+  }
 
   // Kernels.
   const std::vector<JsonValue> *kernels;

@@ -13,6 +13,7 @@
 #ifndef KILN_RUNTIME_FORMAT_MANIFEST_H
 #define KILN_RUNTIME_FORMAT_MANIFEST_H
 
+#include "runtime/format/DequantWeights.h"
 #include "runtime/format/Engine.h"
 #include "runtime/format/Json.h"
 #include "runtime/kernels/host/HostOp.h"
@@ -156,6 +157,9 @@ struct EngineManifest {
             total = 0;
   } memory;
   std::vector<WeightDesc> weights;
+  /// Weights the loader computes from packed tensors (GPTQ, AWQ): a source
+  /// of `weights` named here is not read from the files but dequantized.
+  std::vector<DequantWeightDesc> dequantWeights;
   std::vector<KernelDesc> kernels;
   std::vector<FunctionDesc> functions;
 

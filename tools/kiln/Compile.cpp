@@ -35,6 +35,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 using namespace mlir;
@@ -393,6 +394,33 @@ int compile(const CompileOptions &o) {
   llvm::json::Array weights, functions;
   if (Status s = schedules(*module, kernelIndex, weightIndex, weights, functions); !s)
     return fail(s.message());
+  // Weights the loader dequantizes (kiln-dequant-at-load), those the
+  // slots read.
+  llvm::json::Array dequantWeights;
+  if (auto table = (*module)->getAttrOfType<DictionaryAttr>(kiln::kDequantWeightsAttr)) {
+    std::set<std::string> used;
+    for (const llvm::json::Value &w : weights)
+      for (const llvm::json::Value &src : *w.getAsObject()->getArray("sources"))
+        used.insert(src.getAsString()->str());
+    for (NamedAttribute e : table) {
+      auto d = dyn_cast<DictionaryAttr>(e.getValue());
+      if (!d || !used.count(e.getName().str()))
+        continue;
+      llvm::json::Object o{{"name", e.getName().str()}};
+      for (const char *key : {"qweight", "scales", "zeros", "g_idx"})
+        if (auto str = d.getAs<StringAttr>(key))
+          o[key] = str.getValue().str();
+      if (auto packing = d.getAs<kiln::QuantPackingAttr>("packing"))
+        o["packing"] = kiln::stringifyQuantPacking(packing.getValue()).str();
+      for (const char *key : {"bits", "group_size"})
+        if (auto i = d.getAs<IntegerAttr>(key))
+          o[key] = i.getInt();
+      dequantWeights.push_back(std::move(o));
+    }
+  }
+  if (o.embedWeights && !dequantWeights.empty())
+    return fail("--embed-weights does not dequantize GPTQ/AWQ weights yet; compile without it and let the runtime "
+                "bind the weights");
   if (o.embedWeights) {
     progress("embedding the weights");
     llvm::json::Array ranges;
@@ -444,6 +472,7 @@ int compile(const CompileOptions &o) {
                                     {"cuda_graph_reserve_bytes", memory.graphs},
                                     {"total_bytes", memory.total}}},
       {"weights", std::move(weights)},
+      {"dequant_weights", std::move(dequantWeights)},
       {"kernels", std::move(kernelList)},
       {"functions", std::move(functions)},
   };

@@ -205,3 +205,124 @@ TEST(HFImport, GraphHasDynamicBatchAndTokensAndNamedWeights) {
   EXPECT_EQ(gelus, 2);
   EXPECT_EQ(layerNorms, 5);
 }
+
+TEST(HFConfig, QuantizationConfigIsReadOrRefusedByField) {
+  std::string base = readText(KILN_SOURCE_DIR "/test/models/hf/llama/config.json");
+  auto with = [&](const std::string &q) {
+    std::string s = base;
+    return s.replace(s.find("\"hidden_size\""), 13, "\"quantization_config\": " + q + ", \"hidden_size\"");
+  };
+  ModelConfig c;
+  ASSERT_TRUE(kiln::hf::parseConfigText(with(R"({"quant_method": "gptq", "bits": 8, "group_size": -1,
+      "desc_act": true, "sym": false, "checkpoint_format": "gptq_v2", "damp_percent": 0.01})"), "q.json", c)
+                  .isOk());
+  ASSERT_TRUE(c.quant.has_value());
+  EXPECT_EQ(c.quant->method, "gptq");
+  EXPECT_EQ(c.quant->packing, "gptq_v2");
+  EXPECT_EQ(c.quant->bits, 8);
+  EXPECT_EQ(c.quant->groupSize, -1);
+  EXPECT_TRUE(c.quant->descAct);
+  ModelConfig a;
+  ASSERT_TRUE(kiln::hf::parseConfigText(with(R"({"quant_method": "awq", "bits": 4, "group_size": 64,
+      "zero_point": true, "version": "GEMM", "modules_to_not_convert": null})"), "a.json", a).isOk());
+  EXPECT_EQ(a.quant->packing, "awq");
+  EXPECT_EQ(a.quant->groupSize, 64);
+  ModelConfig plain;
+  ASSERT_TRUE(kiln::hf::parseConfigText(base, "p.json", plain).isOk());
+  EXPECT_FALSE(plain.quant.has_value());
+
+  const std::pair<std::string, const char *> cases[] = {
+      {with(R"({"quant_method": "bitsandbytes", "load_in_4bit": true})"),
+       "quantization_config: 'quant_method' 'bitsandbytes' is not supported (kiln reads gptq and awq)"},
+      {with(R"({"bits": 4})"), "quantization_config: 'quant_method' is missing"},
+      {with(R"({"quant_method": "gptq", "bits": 3, "group_size": 128})"),
+       "quantization_config: 'bits' 3 is not supported for gptq (kiln reads 4 and 8)"},
+      {with(R"({"quant_method": "gptq", "bits": 4, "group_size": 0})"),
+       "quantization_config: 'group_size' must be -1 (one group) or a positive integer"},
+      {with(R"({"quant_method": "gptq", "bits": 4, "checkpoint_format": "marlin"})"),
+       "'checkpoint_format' 'marlin' is not supported (kiln reads gptq and gptq_v2)"},
+      {with(R"({"quant_method": "gptq", "bits": 4, "lm_head": true})"), "'lm_head': true (a quantized LM head)"},
+      {with(R"({"quant_method": "gptq", "bits": 4, "is_marlin_format": true})"), "'is_marlin_format': true"},
+      {with(R"({"quant_method": "awq", "bits": 8, "group_size": 128})"),
+       "'bits' 8 is not supported for awq (kiln reads 4)"},
+      {with(R"({"quant_method": "awq", "bits": 4, "version": "gemv"})"),
+       "'version' 'gemv' is not supported (kiln reads awq's gemm packing)"},
+      {with(R"({"quant_method": "awq", "bits": 4, "zero_point": false})"), "'zero_point': false is not supported"},
+      {with(R"({"quant_method": "awq", "bits": 4, "backend": "llm-awq"})"), "'backend' 'llm-awq' is not supported"},
+      {with("[4]"), "'quantization_config' must be an object"},
+  };
+  for (const auto &[text, want] : cases) {
+    ModelConfig bad;
+    kiln::Status s = kiln::hf::parseConfigText(text, "bad/config.json", bad);
+    ASSERT_FALSE(s.isOk()) << want;
+    EXPECT_NE(s.message().find("bad/config.json"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find(want), std::string::npos) << s.message();
+  }
+}
+
+TEST(HFImport, QuantizedProjectionsNeedTheirPackedPartsInShape) {
+  // The tiny Llama's config with a GPTQ quantization_config, over packed
+  // tensors described by header only (the importer reads no data).
+  std::string dir = KILN_SOURCE_DIR "/test/models/hf/llama";
+  ModelConfig config;
+  ASSERT_TRUE(kiln::hf::parseConfig(dir + "/config.json", config).isOk());
+  kiln::format::SafetensorsIndex floats;
+  ASSERT_TRUE(kiln::format::readSafetensorsDir(dir, floats).isOk());
+  config.quant = kiln::hf::QuantConfig{"gptq", "gptq", 4, 32, false};
+  // hidden 64, intermediate 172 (not a multiple of 8: the gate and up
+  // projections' outputs cannot pack).
+  auto packed = [&](bool withGIdx, int64_t group = 32) {
+    kiln::format::SafetensorsIndex idx;
+    for (const auto &t : floats.tensors) {
+      const std::string &n = t.name;
+      if (n.size() < 7 || n.compare(n.size() - 7, 7, ".weight") || n.find("proj") == std::string::npos) {
+        idx.tensors.push_back(t);
+        continue;
+      }
+      std::string p = n.substr(0, n.size() - 7);
+      int64_t N = t.shape[0], K = t.shape[1], G = group == -1 ? 1 : (K + group - 1) / group;
+      auto add = [&](const std::string &name, const char *dtype, std::vector<int64_t> shape) {
+        kiln::format::SafetensorsTensor s = t;
+        s.name = name;
+        s.dtype = dtype;
+        s.shape = std::move(shape);
+        idx.tensors.push_back(s);
+      };
+      add(p + ".qweight", "I32", {K / 8, N});
+      add(p + ".qzeros", "I32", {G, N / 8});
+      add(p + ".scales", "F16", {G, N});
+      if (withGIdx)
+        add(p + ".g_idx", "I32", {K});
+    }
+    return idx;
+  };
+  mlir::MLIRContext ctx;
+  auto importWith = [&](const kiln::format::SafetensorsIndex &index) {
+    kiln::Status s = kiln::Status::ok();
+    auto m = kiln::hf::importHFModel(ctx, config, index, "llama-gptq", {}, s);
+    EXPECT_EQ(static_cast<bool>(m), s.isOk());
+    return s.isOk() ? std::string() : s.message();
+  };
+  config.quant->groupSize = 48;
+  EXPECT_NE(importWith(packed(true, 48)).find("model.layers.0.self_attn.q_proj: quantization_config group_size 48 "
+                                              "does not divide its 64 inputs"),
+            std::string::npos)
+      << importWith(packed(true, 48));
+  config.quant->groupSize = 32;
+  EXPECT_NE(importWith(packed(true)).find("model.layers.0.mlp.gate_proj: 4-bit values pack 8 to a word, which does "
+                                          "not divide its 172 outputs"),
+            std::string::npos)
+      << importWith(packed(true));
+  config.intermediate = 192; // the packed parts are 172 wide: no longer the config's
+  EXPECT_NE(importWith(packed(true)).find("tensor 'model.layers.0.mlp.gate_proj.qweight' has shape [8x172], the "
+                                          "config and quantization_config imply [8x192]"),
+            std::string::npos)
+      << importWith(packed(true));
+  config.intermediate = 172;
+  config.quant->groupSize = -1;
+  config.quant->descAct = true;
+  EXPECT_NE(importWith(packed(false, -1)).find("missing tensor 'model.layers.0.self_attn.q_proj.g_idx' "
+                                           "(quantization_config desc_act: true orders rows by it)"),
+            std::string::npos)
+      << importWith(packed(false, -1));
+}
