@@ -98,7 +98,7 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
   }
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << "struct S {\n" << decls_;
+  os << traitsOpen() << decls_;
   std::string total;
   for (const Segment &seg : segments)
     total += (total.empty() ? "" : " + ") + seg.count;
