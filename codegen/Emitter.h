@@ -242,11 +242,6 @@ private:
   }
 
   ex::KernelOp kernel_;
-  /// `struct S {` and the traits every kernel's S carries (PDL_TRIGGER
-  /// with EmitOptions::pdlTrigger).
-  std::string traitsOpen() const {
-    return options_.pdlTrigger ? "struct S {\n  static constexpr bool PDL_TRIGGER = true;\n" : "struct S {\n";
-  }
   const EmitOptions &options_;
   SmallVector<Shape> argShapes_;
   FusedOp fused_;

@@ -117,11 +117,6 @@ struct EmitOptions {
   /// instead of choose-tiling's (`--decode-gemm-stages N`, 2 to 8, as far
   /// as shared memory holds them; 0: choose-tiling's). For A/B runs.
   int64_t decodeGemmStages = 0;
-  /// Every kernel triggers its dependents once its own wait is over, and
-  /// the GEMMs fetch their first tile's weights into L2 before theirs
-  /// (`kiln compile --pdl-trigger`; common.cuh's PdlTrigger): the next
-  /// kernel's weight reads overlap this one's tail. For A/B runs.
-  bool pdlTrigger = false;
 };
 
 /// A rule's value for the given step sizes.

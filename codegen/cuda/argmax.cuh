@@ -12,7 +12,7 @@ namespace kiln {
 /// out[r] = argmax_k S::x(a, r, k) for k < S::len(a): one warp per row.
 
 template <class S> __device__ void argmaxRows(const Args &a) {
-  dependOnPrevious<S>();
+  dependOnPrevious();
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   i64 rows = S::rows(a), len = S::len(a);
   for (i64 r = static_cast<i64>(blockIdx.x) * warps + warp; r < rows;

@@ -61,7 +61,7 @@ template <int N> struct TensorMaps {
 // On sm_90 the runtime launches a kernel while the previous one finishes.
 // Every skeleton calls dependOnPrevious() before it touches any buffer but
 // the weights: it returns once the previous kernel has completed and its
-// writes are visible. By default no kernel triggers its dependents early
+// writes are visible. No kernel triggers its dependents early
 // (griddepcontrol.launch_dependents): the next kernel launches as the
 // blocks of this one exit. Measured on the H100 (1B shape, bench/NOTES.md
 // item 14): a trigger right after the wait made the step 3% slower than
@@ -70,32 +70,9 @@ template <int N> struct TensorMaps {
 // with it, and none was 1.5% faster. Without the launch attribute the wait
 // is a no-op.
 
-/// Whether the kernel of traits S triggers its dependents once its own wait
-/// is over (S::PDL_TRIGGER, `kiln compile --pdl-trigger`): the next kernel
-/// then launches while this one runs, and a GEMM's blocks fetch their
-/// weight tiles into L2 before their own wait (prefetchWeightRows), the
-/// weights being no kernel's output. One kernel ahead at most: a kernel
-/// triggers only after its predecessor has finished.
-template <class S, class = void> struct PdlTrigger {
-  static constexpr bool value = false;
-};
-template <class S> struct PdlTrigger<S, decltype(void(S::PDL_TRIGGER))> {
-  static constexpr bool value = S::PDL_TRIGGER;
-};
-
-template <class S = void> __device__ __forceinline__ void dependOnPrevious() {
+__device__ __forceinline__ void dependOnPrevious() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
-  if constexpr (PdlTrigger<S>::value)
-    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-/// Fetches `bytes` (a multiple of 16) from global address `p` (16-byte
-/// aligned) into L2, asynchronously (sm_90's bulk prefetch).
-__device__ __forceinline__ void prefetchBulkL2(const void *p, unsigned bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 #endif
 }
 

@@ -35,7 +35,7 @@ __device__ void gemm(const Args &a) {
   __shared__ float red[33];
   __shared__ float sMean[BM], sRs[BM];
   __shared__ u64 best[S::ARGMAX ? BM : 1];
-  dependOnPrevious<S>();
+  dependOnPrevious();
   const typename S::TW *W = S::W(a);
   i64 rows = S::rows(a);
   int warp = threadIdx.x >> 5, wm = warp / WN, wn = warp % WN;
@@ -361,36 +361,6 @@ template <int BK, int WM, int WN, bool WGMMA> struct UseWgmma {
 #endif
 };
 
-/// With PdlTrigger<S> (the previous kernel triggered this one while it
-/// runs): the weight rows of the block's first unit of work -- BN rows of
-/// W (GATE: items c0 + r / 2, halves r % 2), K in [k0, k1) -- into L2
-/// before the block waits, W being no kernel's output. S::K * sizeof(T) is
-/// a multiple of 16 (the cp.async and TMA paths need it too).
-template <class S, int BM, int NOUT, int BN, int BK, int SPLITK, class T>
-__device__ __forceinline__ void prefetchFirstWeights(const Args &a, const T *W) {
-  if constexpr (PdlTrigger<S>::value) {
-    const i64 rows = S::rows(a);
-    const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
-    const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
-    i64 tile = blockIdx.x;
-    if (tile >= tilesM * tilesN * SPLITK)
-      return;
-    int split = 0, kt0 = 0, kt1 = kTiles;
-    if constexpr (SPLITK > 1)
-      splitKRange<SPLITK>(tile, kTiles, tile, split, kt0, kt1);
-    i64 m0, c0;
-    gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
-    const i64 k0 = static_cast<i64>(kt0) * BK, k1 = static_cast<i64>(kt1) * BK < S::K ? static_cast<i64>(kt1) * BK : S::K;
-    if (k1 <= k0)
-      return;
-    for (int r = threadIdx.x; r < BN; r += blockDim.x) {
-      const i64 item = S::GATE ? c0 + r / 2 : c0 + r;
-      if (item < S::N)
-        prefetchBulkL2(W + S::row(item, S::GATE ? r % 2 : 0) * S::K + k0, static_cast<unsigned>((k1 - k0) * sizeof(T)));
-    }
-  }
-}
-
 template <class S, int BM, int BN, int BK, int STAGES, int WM, int WN, bool WGMMA = false, int SPLITK = 1>
 __device__ void gemmMma(const Args &a) {
   typedef typename S::TA T;
@@ -424,8 +394,7 @@ __device__ void gemmMma(const Args &a) {
   T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
   __shared__ float sMean[S::NORM ? BM : 1], sRs[S::NORM ? BM : 1];
   __shared__ u64 best[S::ARGMAX ? BM : 1];
-  prefetchFirstWeights<S, BM, NOUT, BN, BK, SPLITK>(a, S::W(a));
-  dependOnPrevious<S>();
+  dependOnPrevious();
   const T *A = S::A(a);
   const T *W = S::W(a);
   const i64 rows = S::rows(a);

@@ -174,9 +174,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
     clusterSync();
   else
     __syncthreads();
-  if constexpr (CLUSTER == 1 && !PINGPONG)
-    prefetchFirstWeights<S, BM, NOUT, BN, BK, SPLITK>(a, S::W(a));
-  dependOnPrevious<S>();
+  dependOnPrevious();
   const i64 rows = S::rows(a);
   const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
@@ -376,7 +374,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   // engine's sources for another architecture; the emitter chooses this
   // kernel only for sm_90a targets): the same outputs, one per thread.
   typedef typename S::TA T;
-  dependOnPrevious<S>();
+  dependOnPrevious();
   const T *A = S::A(a);
   const T *W = S::W(a);
   const i64 rows = S::rows(a);

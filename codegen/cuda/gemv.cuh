@@ -119,7 +119,7 @@ __device__ void gemv(const Args &a) {
             prefetchL2(W + S::row(n, j) * S::K + k);
       }
   }
-  dependOnPrevious<S>();
+  dependOnPrevious();
   for (i64 m0 = 0; m0 < rows; m0 += S::MC) {
     int mc = static_cast<int>(rows - m0 < S::MC ? rows - m0 : S::MC);
     // Stage A' (normalised) for rows m0 .. m0 + mc, or only its norm

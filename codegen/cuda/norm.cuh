@@ -16,7 +16,7 @@ namespace kiln {
 template <class S, int THREADS> __device__ void normRows(const Args &a) {
   constexpr int PER = static_cast<int>((S::K + THREADS - 1) / THREADS);
   __shared__ float red[33];
-  dependOnPrevious<S>();
+  dependOnPrevious();
   i64 rows = S::rows(a);
   for (i64 m = blockIdx.x; m < rows; m += gridDim.x) {
     if constexpr (PER <= 32) {

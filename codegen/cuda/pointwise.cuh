@@ -13,7 +13,7 @@ namespace kiln {
 /// the per-element work (one or more outputs, KV-cache stores).
 
 template <class S> __device__ void pointwise(const Args &a) {
-  dependOnPrevious<S>();
+  dependOnPrevious();
   i64 n = S::count(a);
   for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<i64>(gridDim.x) * blockDim.x)

@@ -21,7 +21,7 @@ LogicalResult Emitter::emitArgmaxRows(ArgmaxOp am, EmittedKernel &out) {
   Shape lead(in->begin(), in->end() - 1);
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << traitsOpen() << decls_;
+  os << "struct S {\n" << decls_;
   os << "  __device__ static __forceinline__ kiln::i64 rows(const kiln::Args &a) { return " << product(lead)
      << "; }\n";
   os << "  __device__ static __forceinline__ kiln::i64 len(const kiln::Args &a) { return " << in->back().str()

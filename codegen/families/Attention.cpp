@@ -103,7 +103,7 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
 
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << traitsOpen();
+  os << "struct S {\n";
   os << "  typedef " << cType(ct.getElementType()) << " TC;\n";
   os << "  static constexpr int H = " << H << ", HKV = " << hkv << ", D = " << D << ", PAGE = " << page
      << ", CAUSAL = " << (pa.getCausal() ? 1 : 0) << ", WINDOW = " << pa.getSlidingWindow().value_or(0)

@@ -198,7 +198,7 @@ LogicalResult Emitter::emitMatmul(MatmulOp mm, EmittedKernel &out) {
 
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << traitsOpen();
+  os << "struct S {\n";
   os << "  typedef " << cType(ta) << " TA;\n  typedef " << cType(tw) << " TW;\n";
   os << "  static constexpr kiln::i64 K = " << K << ", N = " << N << ";\n";
   os << "  static constexpr int GATE = " << gate << ", NORM = " << normKind

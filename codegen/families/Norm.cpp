@@ -30,7 +30,7 @@ LogicalResult Emitter::emitNorm(Operation *norm, EmittedKernel &out) {
   float offset = isa<RmsNormOp>(norm) ? cast<RmsNormOp>(norm).getWeightOffset().convertToFloat() : 0.0f;
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << traitsOpen() << "  typedef " << cType(elemOf(x)) << " TA;\n";
+  os << "struct S {\n  typedef " << cType(elemOf(x)) << " TA;\n";
   os << "  static constexpr kiln::i64 K = " << K << ";\n  static constexpr int NORM = "
      << (isa<RmsNormOp>(norm) ? 1 : 2) << ";\n  static constexpr float EPS = " << fmtFloat(eps) << ";\n";
   os << "  __device__ static __forceinline__ kiln::i64 rows(const kiln::Args &a) { return " << product(lead)

@@ -98,7 +98,7 @@ LogicalResult Emitter::emitPointwise(EmittedKernel &out) {
   }
   std::string s;
   llvm::raw_string_ostream os(s);
-  os << traitsOpen() << decls_;
+  os << "struct S {\n" << decls_;
   std::string total;
   for (const Segment &seg : segments)
     total += (total.empty() ? "" : " + ") + seg.count;

@@ -296,7 +296,6 @@ int compile(const CompileOptions &o) {
   eo.attentionWs = o.build.attentionWs;
   eo.attentionBlockKv = o.build.attentionBlockKv;
   eo.decodeGemmStages = o.build.decodeGemmStages;
-  eo.pdlTrigger = o.build.pdlTrigger;
   eo.cluster = o.build.cluster;
   eo.epilogueWarpgroup = o.build.epilogueWarpgroup;
   std::vector<codegen::EmittedKernel> kernels;

@@ -297,7 +297,6 @@ int plan(const PlanOptions &po) {
   eo.attentionWs = o.attentionWs;
   eo.attentionBlockKv = o.attentionBlockKv;
   eo.decodeGemmStages = o.decodeGemmStages;
-  eo.pdlTrigger = o.pdlTrigger;
   eo.cluster = o.cluster;
   eo.epilogueWarpgroup = o.epilogueWarpgroup;
   if (failed(codegen::emitKernels(*module, eo, kernels)))

@@ -31,7 +31,6 @@ struct BuildOptions {
   int attentionWs = 1;            // sm_90a prefill attention warp-specialised: 1, 2 ping-pong, 0 one role
                                   // (--attention-ws[=pingpong] | --no-attention-ws)
   int64_t attentionBlockKv = 0;   // the prefill attention's key tile (--attention-block-kv N; 0: the cost model's)
-  bool pdlTrigger = false;         // kernels trigger the next once their wait is over; GEMMs prefetch weights (--pdl-trigger)
   int64_t decodeGemmStages = 0;   // decode GEMMs' ring depth (--decode-gemm-stages N, 2-8; 0: the cost model's)
   bool ropeTables = true;         // one table of RoPE cosines and sines per step (--no-rope-tables: each
                                   // rotation computes its own angles)

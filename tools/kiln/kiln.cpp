@@ -57,7 +57,7 @@ const std::pair<const char *, const char *> kUsage[] = {
                 "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
                 "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention] [--no-rope-tables]\n"
                 "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
-                "                    [--decode-gemm-stages N] [--pdl-trigger]\n"
+                "                    [--decode-gemm-stages N]\n"
                 "                    [--quiet]\n"},
     {"run", "kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
             "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
@@ -424,8 +424,6 @@ int main(int argc, char **argv) {
         b.attentionWs = 2;
       else if (cmd == "compile" && a == "--attention-block-kv")
         ok = number(b.attentionBlockKv) && (b.attentionBlockKv == 64 || b.attentionBlockKv == 128);
-      else if (cmd == "compile" && a == "--pdl-trigger")
-        b.pdlTrigger = true;
       else if (cmd == "compile" && a == "--decode-gemm-stages")
         ok = number(b.decodeGemmStages) && b.decodeGemmStages >= 2 && b.decodeGemmStages <= 8;
       else if (cmd == "compile" && a == "--cluster")

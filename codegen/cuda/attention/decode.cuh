@@ -159,7 +159,7 @@ __device__ __forceinline__ void combineSplits(const Args &a, const float *part, 
 /// [B*T*HKV] u32; a row of one split this step writes its output directly.
 
 template <class S, int SPLITS, int CHUNK> __device__ void attentionDecode(const Args &a) {
-  dependOnPrevious<S>();
+  dependOnPrevious();
   constexpr int G = S::H / S::HKV, PER = AttnRow<S>::PER, STRIDE = S::D + 2;
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
@@ -229,7 +229,7 @@ __device__ void attentionDecodeTiled(const Args &a) {
   static_assert(S::D % VEC == 0 && 32 % TG == 0, "a key must split evenly over a warp's lanes");
   static_assert(sizeof(RC) == 16, "a piece of a key is one 16-byte copy");
   static_assert(STAGES >= 2 && STAGES * J <= 32, "the ring's bits of which pieces exist");
-  dependOnPrevious<S>();
+  dependOnPrevious();
   extern __shared__ __align__(128) unsigned char smemRaw[];
   RC *ring = reinterpret_cast<RC *>(smemRaw);         // [STAGES][J][K, V][THREADS]
   float *sRed = reinterpret_cast<float *>(smemRaw);   // after the keys: [WARPS][G * D]

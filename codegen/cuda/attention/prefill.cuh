@@ -13,7 +13,7 @@ namespace kiln {
 /// Prefill: warps take (b, t, h) rows, all keys up to the query's position.
 
 template <class S> __device__ void attentionPrefill(const Args &a) {
-  dependOnPrevious<S>();
+  dependOnPrevious();
   int warps = blockDim.x >> 5, warp = threadIdx.x >> 5;
   i64 rowsTotal = static_cast<i64>(a.batch) * a.tokens * S::H;
   for (i64 r = static_cast<i64>(blockIdx.x) * warps + warp; r < rowsTotal;
@@ -107,7 +107,7 @@ template <class S, int HB, int BQ, int BKV, bool WG = false> __device__ void att
   __shared__ i64 sPos[BQ];
   __shared__ bool sValid[2][BKV];
   __shared__ int sRange[2];
-  dependOnPrevious<S>();
+  dependOnPrevious();
   const T *cache = S::cache(a);
   const int *tables = S::blockTables(a);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;

@@ -93,7 +93,7 @@ __device__ void attentionPrefillWs(const Args &a) {
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
-  dependOnPrevious<S>();
+  dependOnPrevious();
   const T *cache = S::cache(a);
   const int *tables = S::blockTables(a);
   const int qTiles = (a.tokens + BQ - 1) / BQ, groups = G / HB;
