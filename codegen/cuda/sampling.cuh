@@ -134,6 +134,84 @@ __device__ __forceinline__ u64 blockSumU64(u64 v, SampleShared &sh) {
   return total;
 }
 
+/// Tiles of ids for firstCrossing: at most this many, each a whole number of
+/// block strides; sh.mass holds every warp's sum per tile ([warp][tile]).
+constexpr int kCrossTiles = kSampleBins / 32;
+
+/// The first id i, in id order, with w(i) > 0 and (the w of the ids before
+/// it) + w(i) > target (compared as doubles), or -1 where no id passes;
+/// `total` the sum of w over all ids and `last` the last id with w > 0.
+/// One pass over the ids sums w per tile of ids (each warp its own slot, no
+/// atomics); the tile holding the crossing is then scanned id by id -- a
+/// couple of block strides, where a scan from id 0 took one block-wide
+/// prefix sum per 1024 ids. `target` may depend on `total`: it is asked for
+/// (target(total)) once the pass is done.
+template <class W, class Target>
+__device__ i64 firstCrossing(i64 n, W w, Target targetOf, SampleShared &sh, u64 &total, i64 &last) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  const i64 stride = blockDim.x, strides = (n + stride - 1) / stride;
+  const i64 perTile = (strides + kCrossTiles - 1) / kCrossTiles;
+  const int tiles = static_cast<int>((strides + perTile - 1) / perTile);
+  i64 mineLast = -1;
+  for (int t = 0; t < tiles; ++t) {
+    u64 acc = 0ull;
+    const i64 end = (t + 1) * perTile < strides ? (t + 1) * perTile : strides;
+    for (i64 st = t * perTile; st < end; ++st) {
+      const i64 i = st * stride + threadIdx.x;
+      const u64 v = i < n ? w(i) : 0ull;
+      if (v > 0ull)
+        mineLast = i;
+      acc += v;
+    }
+    for (int o = 16; o > 0; o >>= 1)
+      acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0)
+      sh.mass[warp * kCrossTiles + t] = acc;
+  }
+  __syncthreads();
+  u64 tileMass = 0ull;
+  if (threadIdx.x < tiles)
+    for (int wp = 0; wp < warps; ++wp)
+      tileMass += sh.mass[wp * kCrossTiles + threadIdx.x];
+  u64 tileBefore = blockScanU64(tileMass, sh, total);
+  last = static_cast<i64>(blockMaxU64(static_cast<u64>(mineLast + 1), sh)) - 1;
+  const double target = targetOf(total);
+  if (threadIdx.x == 0)
+    sh.pick = -1;
+  __syncthreads();
+  // The first tile whose running total passes the target (the totals only
+  // grow: the crossing id is in it).
+  if (threadIdx.x < tiles && tileMass > 0ull && static_cast<double>(tileBefore + tileMass) > target)
+    atomicMin(reinterpret_cast<unsigned *>(&sh.pick), static_cast<unsigned>(threadIdx.x));
+  __syncthreads();
+  const int crossTile = sh.pick;
+  __syncthreads();
+  if (crossTile < 0)
+    return -1;
+  if (threadIdx.x == crossTile)
+    sh.above = tileBefore;
+  if (threadIdx.x == 0)
+    sh.pick = -1;
+  __syncthreads();
+  u64 carry = sh.above;
+  const i64 end = (crossTile + 1) * perTile < strides ? (crossTile + 1) * perTile : strides;
+  for (i64 st = crossTile * perTile; st < end; ++st) {
+    const i64 i = st * stride + threadIdx.x;
+    const u64 v = i < n ? w(i) : 0ull;
+    u64 tile;
+    const u64 before = carry + blockScanU64(v, sh, tile);
+    if (v > 0ull && static_cast<double>(before + v) > target)
+      atomicMin(reinterpret_cast<unsigned *>(&sh.pick), static_cast<unsigned>(i));
+    __syncthreads();
+    carry += tile;
+    if (sh.pick >= 0)
+      break;
+  }
+  const i64 pick = sh.pick;
+  __syncthreads();
+  return pick;
+}
+
 /// The cut-off of a prefix of the total order (key descending, then id
 /// ascending) among the tokens `in` admits: by count, the first `want`
 /// tokens; by mass (fixed point), the fewest whose masses reach `want`.
@@ -219,22 +297,13 @@ __device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, Samp
   u64 need = ByMass ? (each > 0ull ? static_cast<u64>(ceil(rest / static_cast<double>(each))) : 1ull)
                     : static_cast<u64>(ceil(rest));
   need = need < 1ull ? 1ull : need > ties ? ties : need;
-  // The need-th lowest id among the ties, a tile of ids at a time.
-  u64 seen = 0ull;
-  for (i64 base = 0; base < n; base += blockDim.x) {
-    i64 i = base + threadIdx.x;
-    bool tie = i < n && in(i) && key(i) == prefix;
-    u64 tile;
-    u64 at = seen + blockScanU64(tie ? 1ull : 0ull, sh, tile);
-    if (tie && at + 1ull == need)
-      sh.pick = static_cast<int>(i);
-    seen += tile;
-    if (seen >= need)
-      break;
-  }
-  __syncthreads();
-  cutId = sh.pick;
-  __syncthreads();
+  // The need-th lowest id among the ties: the first whose running count
+  // passes need - 1.
+  u64 tieCount;
+  i64 lastTie;
+  cutId = firstCrossing(
+      n, [&](i64 i) { return in(i) && key(i) == prefix ? 1ull : 0ull; },
+      [&](u64) { return static_cast<double>(need - 1ull); }, sh, tieCount, lastTie);
   return true;
 }
 
@@ -356,38 +425,15 @@ template <class L> __device__ void sampleRows(const Args &a) {
         u64 e = mass(i);
         return i == top || e >= minMass ? e : 0ull;
       };
-      u64 total = 0ull;
-      for (i64 i = threadIdx.x; i < n; i += blockDim.x)
-        total += kept(i);
-      total = blockSumU64(total, sh);
-      const double target = counterUniform(R.seed, R.position) * static_cast<double>(total);
-      // The first id whose running mass (in id order) passes the target;
-      // the last one kept where rounding leaves the target above them all.
-      if (threadIdx.x == 0)
-        sh.pick = -1;
-      __syncthreads();
-      u64 carry = 0ull;
-      i64 last = -1;
-      for (i64 base = 0; base < n; base += blockDim.x) {
-        i64 i = base + threadIdx.x;
-        u64 w = i < n ? kept(i) : 0ull;
-        if (w > 0ull)
-          last = i;
-        u64 tile;
-        u64 before = carry + blockScanU64(w, sh, tile);
-        if (w > 0ull && static_cast<double>(before + w) > target)
-          atomicMin(reinterpret_cast<unsigned *>(&sh.pick), static_cast<unsigned>(i));
-        __syncthreads();
-        carry += tile;
-        if (sh.pick >= 0)
-          break;
-      }
-      if (sh.pick >= 0) {
-        token = sh.pick;
-      } else {
-        u64 l = blockMaxU64(static_cast<u64>(last + 1), sh);
-        token = static_cast<i64>(l) - 1;
-      }
+      // The first id whose running mass (in id order) passes the uniform
+      // times the kept mass; the last one kept where rounding leaves the
+      // target above them all.
+      u64 total;
+      i64 last;
+      const i64 pick = firstCrossing(
+          n, kept, [&](u64 t) { return counterUniform(R.seed, R.position) * static_cast<double>(t); }, sh, total,
+          last);
+      token = pick >= 0 ? pick : last;
       __syncthreads();
     }
     float lse = 0.0f;
