@@ -134,34 +134,70 @@ __device__ __forceinline__ u64 blockSumU64(u64 v, SampleShared &sh) {
   return total;
 }
 
+/// Ids a thread reads at once in every pass over a row (consecutive ids,
+/// their loads issued before any is used): one block samples a row, and a
+/// pass whose loads wait one after another is bound by their latency.
+constexpr int kSampleVec = 4;
+
+/// f(i, logit) for every id of the row x[0, n): the block reads
+/// blockDim.x * kSampleVec ids at a time, thread t ids t * kSampleVec on.
+template <class L, class F> __device__ __forceinline__ void forLogits(const L *x, i64 n, F f) {
+  const i64 step = static_cast<i64>(blockDim.x) * kSampleVec;
+  for (i64 base = static_cast<i64>(threadIdx.x) * kSampleVec; base < n; base += step) {
+    float v[kSampleVec];
+#pragma unroll
+    for (int j = 0; j < kSampleVec; ++j)
+      v[j] = base + j < n ? ldf(x, base + j) : 0.0f;
+#pragma unroll
+    for (int j = 0; j < kSampleVec; ++j)
+      if (base + j < n)
+        f(base + j, v[j]);
+  }
+}
+
 /// Tiles of ids for firstCrossing: at most this many, each a whole number of
-/// block strides; sh.mass holds every warp's sum per tile ([warp][tile]).
+/// the block's reads (blockDim.x * kSampleVec ids); sh.mass holds every
+/// warp's sum per tile ([warp][tile]).
 constexpr int kCrossTiles = kSampleBins / 32;
 
 /// The first id i, in id order, with w(i) > 0 and (the w of the ids before
 /// it) + w(i) > target (compared as doubles), or -1 where no id passes;
 /// `total` the sum of w over all ids and `last` the last id with w > 0.
-/// One pass over the ids sums w per tile of ids (each warp its own slot, no
-/// atomics); the tile holding the crossing is then scanned id by id -- a
-/// couple of block strides, where a scan from id 0 took one block-wide
-/// prefix sum per 1024 ids. `target` may depend on `total`: it is asked for
-/// (target(total)) once the pass is done.
-template <class W, class Target>
-__device__ i64 firstCrossing(i64 n, W w, Target targetOf, SampleShared &sh, u64 &total, i64 &last) {
+/// w(i, logit) is given the id's logit. One pass over the ids sums w per
+/// tile of ids (each warp its own slot, no atomics); the tile holding the
+/// crossing is then scanned a block read at a time, each thread's ids in
+/// order. `target` may depend on `total`: it is asked for (targetOf(total))
+/// once the pass is done.
+template <class L, class W, class Target>
+__device__ i64 firstCrossing(const L *x, i64 n, W w, Target targetOf, SampleShared &sh, u64 &total, i64 &last) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  const i64 stride = blockDim.x, strides = (n + stride - 1) / stride;
-  const i64 perTile = (strides + kCrossTiles - 1) / kCrossTiles;
-  const int tiles = static_cast<int>((strides + perTile - 1) / perTile);
+  const i64 chunk = static_cast<i64>(blockDim.x) * kSampleVec, chunks = (n + chunk - 1) / chunk;
+  const i64 perTile = (chunks + kCrossTiles - 1) / kCrossTiles;
+  const int tiles = static_cast<int>((chunks + perTile - 1) / perTile);
   i64 mineLast = -1;
+  // This thread's ids of block read c: their w, and their sum.
+  auto group = [&](i64 c, u64 (&e)[kSampleVec]) {
+    const i64 base = c * chunk + static_cast<i64>(threadIdx.x) * kSampleVec;
+    float v[kSampleVec];
+#pragma unroll
+    for (int j = 0; j < kSampleVec; ++j)
+      v[j] = base + j < n ? ldf(x, base + j) : 0.0f;
+    u64 s = 0ull;
+#pragma unroll
+    for (int j = 0; j < kSampleVec; ++j) {
+      e[j] = base + j < n ? w(base + j, v[j]) : 0ull;
+      if (e[j] > 0ull)
+        mineLast = base + j;
+      s += e[j];
+    }
+    return s;
+  };
   for (int t = 0; t < tiles; ++t) {
     u64 acc = 0ull;
-    const i64 end = (t + 1) * perTile < strides ? (t + 1) * perTile : strides;
-    for (i64 st = t * perTile; st < end; ++st) {
-      const i64 i = st * stride + threadIdx.x;
-      const u64 v = i < n ? w(i) : 0ull;
-      if (v > 0ull)
-        mineLast = i;
-      acc += v;
+    const i64 end = (t + 1) * perTile < chunks ? (t + 1) * perTile : chunks;
+    for (i64 c = t * perTile; c < end; ++c) {
+      u64 e[kSampleVec];
+      acc += group(c, e);
     }
     for (int o = 16; o > 0; o >>= 1)
       acc += __shfl_xor_sync(0xffffffffu, acc, o);
@@ -194,16 +230,25 @@ __device__ i64 firstCrossing(i64 n, W w, Target targetOf, SampleShared &sh, u64 
     sh.pick = -1;
   __syncthreads();
   u64 carry = sh.above;
-  const i64 end = (crossTile + 1) * perTile < strides ? (crossTile + 1) * perTile : strides;
-  for (i64 st = crossTile * perTile; st < end; ++st) {
-    const i64 i = st * stride + threadIdx.x;
-    const u64 v = i < n ? w(i) : 0ull;
-    u64 tile;
-    const u64 before = carry + blockScanU64(v, sh, tile);
-    if (v > 0ull && static_cast<double>(before + v) > target)
-      atomicMin(reinterpret_cast<unsigned *>(&sh.pick), static_cast<unsigned>(i));
+  const i64 end = (crossTile + 1) * perTile < chunks ? (crossTile + 1) * perTile : chunks;
+  for (i64 c = crossTile * perTile; c < end; ++c) {
+    u64 e[kSampleVec];
+    const u64 s = group(c, e);
+    u64 read;
+    u64 run = carry + blockScanU64(s, sh, read);
+    if (s > 0ull && static_cast<double>(run + s) > target) {
+      const i64 base = c * chunk + static_cast<i64>(threadIdx.x) * kSampleVec;
+#pragma unroll
+      for (int j = 0; j < kSampleVec; ++j) {
+        if (e[j] > 0ull && static_cast<double>(run + e[j]) > target) {
+          atomicMin(reinterpret_cast<unsigned *>(&sh.pick), static_cast<unsigned>(base + j));
+          break;
+        }
+        run += e[j];
+      }
+    }
     __syncthreads();
-    carry += tile;
+    carry += read;
     if (sh.pick >= 0)
       break;
   }
@@ -217,10 +262,11 @@ __device__ i64 firstCrossing(i64 n, W w, Target targetOf, SampleShared &sh, u64 
 /// tokens; by mass (fixed point), the fewest whose masses reach `want`.
 /// Sets the cut's key and the last id kept at that key (the tokens kept:
 /// key > cutKey, or key == cutKey and id <= cutId). False where the tokens
-/// admitted hold less than `want` (everything they hold is kept).
-template <bool ByMass, class Key, class In, class Mass>
-__device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, SampleShared &sh, unsigned &cutKey,
-                             i64 &cutId) {
+/// admitted hold less than `want` (everything they hold is kept). key, in
+/// and mass take an id and its logit.
+template <bool ByMass, class L, class Key, class In, class Mass>
+__device__ bool selectPrefix(const L *x, i64 n, double want, Key key, In in, Mass mass, SampleShared &sh,
+                             unsigned &cutKey, i64 &cutId) {
   unsigned prefix = 0u;
   u64 above = 0ull; // what the tokens above the current prefix hold
   const int per = kSampleBins / blockDim.x;
@@ -234,18 +280,18 @@ __device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, Samp
         sh.count[d] = 0u;
     }
     __syncthreads();
-    for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
-      if (!in(i))
-        continue;
-      unsigned k = key(i);
+    forLogits(x, n, [&](i64 i, float v) {
+      if (!in(i, v))
+        return;
+      unsigned k = key(i, v);
       if ((k & fixed) != prefix)
-        continue;
+        return;
       unsigned d = (k >> shift) & (level == 2 ? 1023u : 2047u);
       if (ByMass)
-        atomicAdd(&sh.mass[d], mass(i));
+        atomicAdd(&sh.mass[d], mass(i, v));
       else
         atomicAdd(&sh.count[d], 1u);
-    }
+    });
     __syncthreads();
     // Thread t holds `per` bins from the top down; the first whose running
     // total from the top reaches `want` holds the digit.
@@ -284,12 +330,13 @@ __device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, Samp
   // The tokens at the cut's key are equal: the lowest ids of them, as many
   // as reach `want`.
   u64 ties = 0ull, each = 0ull;
-  for (i64 i = threadIdx.x; i < n; i += blockDim.x)
-    if (in(i) && key(i) == prefix) {
+  forLogits(x, n, [&](i64 i, float v) {
+    if (in(i, v) && key(i, v) == prefix) {
       ++ties;
       if (ByMass)
-        each = mass(i);
+        each = mass(i, v);
     }
+  });
   ties = blockSumU64(ties, sh);
   if (ByMass)
     each = blockMaxU64(each, sh); // every tie has the same mass
@@ -302,7 +349,7 @@ __device__ bool selectPrefix(i64 n, double want, Key key, In in, Mass mass, Samp
   u64 tieCount;
   i64 lastTie;
   cutId = firstCrossing(
-      n, [&](i64 i) { return in(i) && key(i) == prefix ? 1ull : 0ull; },
+      x, n, [&](i64 i, float v) { return in(i, v) && key(i, v) == prefix ? 1ull : 0ull; },
       [&](u64) { return static_cast<double>(need - 1ull); }, sh, tieCount, lastTie);
   return true;
 }
@@ -349,7 +396,8 @@ template <class L> __device__ void sampleRows(const Args &a) {
       }
       __syncthreads();
     }
-    auto value = [&](i64 i) -> float {
+    // An id's value after penalties, from its logit.
+    auto value = [&](i64 i, float raw) -> float {
       if (penalised && (penalisedBits[i >> 5] >> (i & 31) & 1u)) {
         int lo = R.pen_begin, hi = R.pen_end - 1;
         while (lo < hi) {
@@ -361,18 +409,18 @@ template <class L> __device__ void sampleRows(const Args &a) {
         }
         return penalties[lo].value;
       }
-      return ldf(x, i);
+      return raw;
     };
     // The argmax after penalties, the raw logits' maximum, NaN.
     u64 best = 0ull, rawBest = 0ull;
     bool nan = false;
-    for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
-      float raw = ldf(x, i), v = value(i);
+    forLogits(x, n, [&](i64 i, float raw) {
+      float v = value(i, raw);
       nan |= raw != raw;
       u64 c = packArgmax(v, i), rc = packArgmax(raw, i);
       best = c > best ? c : best;
       rawBest = rc > rawBest ? rc : rawBest;
-    }
+    });
     if (__syncthreads_or(nan)) {
       if (threadIdx.x == 0)
         tokens[r] = -1;
@@ -388,10 +436,10 @@ template <class L> __device__ void sampleRows(const Args &a) {
       // in double, split into a float and its remainder (expf of the float,
       // times 1 + the remainder), in fixed point.
       const double invT = 1.0 / static_cast<double>(R.temperature);
-      const double m = static_cast<double>(value(top)) * invT;
-      auto key = [&](i64 i) { return orderedKey(value(i)); };
-      auto mass = [&](i64 i) -> u64 {
-        double arg = static_cast<double>(value(i)) * invT - m;
+      const double m = static_cast<double>(value(top, ldf(x, top))) * invT;
+      auto key = [&](i64 i, float raw) { return orderedKey(value(i, raw)); };
+      auto mass = [&](i64 i, float raw) -> u64 {
+        double arg = static_cast<double>(value(i, raw)) * invT - m;
         if (!(arg > -200.0)) // below 2^-288 of the largest, banned (-inf)
           return 0ull;
         float hi = static_cast<float>(arg), lo = static_cast<float>(arg - static_cast<double>(hi));
@@ -401,28 +449,31 @@ template <class L> __device__ void sampleRows(const Args &a) {
       unsigned kKey = 0u;
       i64 kId = n;
       if (R.top_k > 0 && R.top_k < n)
-        selectPrefix<false>(n, static_cast<double>(R.top_k), key, [](i64) { return true; }, mass, sh, kKey, kId);
-      auto inK = [&](i64 i) {
-        unsigned k = key(i);
+        selectPrefix<false>(x, n, static_cast<double>(R.top_k), key, [](i64, float) { return true; }, mass, sh,
+                            kKey, kId);
+      auto inK = [&](i64 i, float raw) {
+        unsigned k = key(i, raw);
         return k > kKey || (k == kKey && i <= kId);
       };
       unsigned pKey = kKey;
       i64 pId = kId;
       if (R.top_p < 1.0f) {
         u64 s = 0ull;
-        for (i64 i = threadIdx.x; i < n; i += blockDim.x)
-          if (inK(i))
-            s += mass(i);
+        forLogits(x, n, [&](i64 i, float raw) {
+          if (inK(i, raw))
+            s += mass(i, raw);
+        });
         s = blockSumU64(s, sh);
-        selectPrefix<true>(n, static_cast<double>(R.top_p) * static_cast<double>(s), key, inK, mass, sh, pKey, pId);
+        selectPrefix<true>(x, n, static_cast<double>(R.top_p) * static_cast<double>(s), key, inK, mass, sh, pKey,
+                           pId);
       }
       // min_p of the largest's mass (2^40): the first kept always.
       const u64 minMass = static_cast<u64>(static_cast<double>(R.min_p) * kMassScale);
-      auto kept = [&](i64 i) -> u64 {
-        unsigned k = key(i);
-        if (!(k > pKey || (k == pKey && i <= pId)) || !inK(i))
+      auto kept = [&](i64 i, float raw) -> u64 {
+        unsigned k = key(i, raw);
+        if (!(k > pKey || (k == pKey && i <= pId)) || !inK(i, raw))
           return 0ull;
-        u64 e = mass(i);
+        u64 e = mass(i, raw);
         return i == top || e >= minMass ? e : 0ull;
       };
       // The first id whose running mass (in id order) passes the uniform
@@ -431,16 +482,15 @@ template <class L> __device__ void sampleRows(const Args &a) {
       u64 total;
       i64 last;
       const i64 pick = firstCrossing(
-          n, kept, [&](u64 t) { return counterUniform(R.seed, R.position) * static_cast<double>(t); }, sh, total,
-          last);
+          x, n, kept, [&](u64 t) { return counterUniform(R.seed, R.position) * static_cast<double>(t); }, sh,
+          total, last);
       token = pick >= 0 ? pick : last;
       __syncthreads();
     }
     float lse = 0.0f;
     if (R.flags & kSampleLogprobs) {
       float z = 0.0f;
-      for (i64 i = threadIdx.x; i < n; i += blockDim.x)
-        z += expf(ldf(x, i) - rawMax);
+      forLogits(x, n, [&](i64, float raw) { z += expf(raw - rawMax); });
       lse = rawMax + logf(blockSum(z, sh.red));
     }
     if (threadIdx.x == 0) {
@@ -451,24 +501,23 @@ template <class L> __device__ void sampleRows(const Args &a) {
     if ((R.flags & kSampleLogprobs) && R.top_n > 0) {
       // The top_n raw logits: the cut by count, then the tokens above it in
       // order (top_n is small: one thread sorts them).
-      auto rawKey = [&](i64 i) { return orderedKey(ldf(x, i)); };
       unsigned cKey = 0u;
       i64 cId = n;
       const int want = static_cast<int>(min(static_cast<i64>(R.top_n), n));
-      selectPrefix<false>(n, static_cast<double>(want), rawKey, [](i64) { return true; },
-                          [](i64) { return 0ull; }, sh, cKey, cId);
+      selectPrefix<false>(x, n, static_cast<double>(want), [](i64, float raw) { return orderedKey(raw); },
+                          [](i64, float) { return true; }, [](i64, float) { return 0ull; }, sh, cKey, cId);
       if (threadIdx.x == 0)
         sh.need = 0u;
       __syncthreads();
       SampleTop *out = tops + r * a.pages;
-      for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
-        unsigned k = rawKey(i);
+      forLogits(x, n, [&](i64 i, float raw) {
+        unsigned k = orderedKey(raw);
         if (k > cKey || (k == cKey && i <= cId)) {
           unsigned slot = atomicAdd(&sh.need, 1u);
           if (slot < static_cast<unsigned>(want))
             out[slot].token = i;
         }
-      }
+      });
       __syncthreads();
       if (threadIdx.x == 0) {
         for (int j = 0; j < want; ++j) // insertion sort: value descending, id ascending
