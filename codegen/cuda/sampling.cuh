@@ -76,11 +76,24 @@ __device__ __forceinline__ unsigned sampleFixed(int level) {
 /// block adds them in; a token 2^-41 as likely counts 0 (the host's double
 /// keeps it: at 128256 tokens, 6e-8 of the largest token's mass in all).
 constexpr double kMassScale = 1099511627776.0; // 2^40
+/// Rows up to this many tokens build their mass histograms from 14-bit
+/// pieces: a token's mass is at most about 2^40, so each piece's sum over a
+/// bin stays under 2^32.
+constexpr i64 kPieceRows = i64(1) << 18;
 
 /// The block's shared state while it samples a row.
 struct SampleShared {
-  unsigned count[kSampleBins];
-  u64 mass[kSampleBins];
+  union {
+    struct {
+      unsigned count[kSampleBins];
+      u64 mass[kSampleBins];
+    } h;
+    // A mass histogram as three 14-bit pieces a bin, each added by a native
+    // 32-bit shared atomic (a 64-bit atomicAdd on shared memory is a
+    // compare-and-swap loop, and a row's logits crowd a few dozen bins):
+    // exact for rows of up to 2^18 tokens (kPieceRows).
+    unsigned piece[3][kSampleBins];
+  };
   u64 warpTotal[32];
   u64 best;
   float red[33];
@@ -202,13 +215,13 @@ __device__ i64 firstCrossing(const L *x, i64 n, W w, Target targetOf, SampleShar
     for (int o = 16; o > 0; o >>= 1)
       acc += __shfl_xor_sync(0xffffffffu, acc, o);
     if (lane == 0)
-      sh.mass[warp * kCrossTiles + t] = acc;
+      sh.h.mass[warp * kCrossTiles + t] = acc;
   }
   __syncthreads();
   u64 tileMass = 0ull;
   if (threadIdx.x < tiles)
     for (int wp = 0; wp < warps; ++wp)
-      tileMass += sh.mass[wp * kCrossTiles + threadIdx.x];
+      tileMass += sh.h.mass[wp * kCrossTiles + threadIdx.x];
   u64 tileBefore = blockScanU64(tileMass, sh, total);
   last = static_cast<i64>(blockMaxU64(static_cast<u64>(mineLast + 1), sh)) - 1;
   const double target = targetOf(total);
@@ -270,14 +283,18 @@ __device__ bool selectPrefix(const L *x, i64 n, double want, Key key, In in, Mas
   unsigned prefix = 0u;
   u64 above = 0ull; // what the tokens above the current prefix hold
   const int per = kSampleBins / blockDim.x;
+  constexpr int kMaxPer = 8; // bins a thread combines from pieces (blockDim.x >= 256)
+  const bool pieces = ByMass && n <= kPieceRows && per <= kMaxPer;
   for (int level = 0; level < 3; ++level) {
     const int shift = sampleShift(level);
     const unsigned fixed = sampleFixed(level);
     for (int d = threadIdx.x; d < kSampleBins; d += blockDim.x) {
-      if (ByMass)
-        sh.mass[d] = 0ull;
+      if (pieces)
+        sh.piece[0][d] = sh.piece[1][d] = sh.piece[2][d] = 0u;
+      else if (ByMass)
+        sh.h.mass[d] = 0ull;
       else
-        sh.count[d] = 0u;
+        sh.h.count[d] = 0u;
     }
     __syncthreads();
     forLogits(x, n, [&](i64 i, float v) {
@@ -287,18 +304,43 @@ __device__ bool selectPrefix(const L *x, i64 n, double want, Key key, In in, Mas
       if ((k & fixed) != prefix)
         return;
       unsigned d = (k >> shift) & (level == 2 ? 1023u : 2047u);
-      if (ByMass)
-        atomicAdd(&sh.mass[d], mass(i, v));
-      else
-        atomicAdd(&sh.count[d], 1u);
+      if (!ByMass) {
+        atomicAdd(&sh.h.count[d], 1u);
+      } else if (pieces) {
+        const u64 m = mass(i, v);
+        const unsigned p0 = static_cast<unsigned>(m & 0x3FFFull), p1 = static_cast<unsigned>((m >> 14) & 0x3FFFull),
+                       p2 = static_cast<unsigned>(m >> 28);
+        if (p0)
+          atomicAdd(&sh.piece[0][d], p0);
+        if (p1)
+          atomicAdd(&sh.piece[1][d], p1);
+        if (p2)
+          atomicAdd(&sh.piece[2][d], p2);
+      } else {
+        atomicAdd(&sh.h.mass[d], mass(i, v));
+      }
     });
     __syncthreads();
+    if (pieces) {
+      // Each thread's bins from their pieces, written back as 64-bit masses
+      // once every thread has read (the two layouts share the memory).
+      u64 whole[kMaxPer];
+      for (int j = 0; j < per; ++j) {
+        int d = kSampleBins - 1 - threadIdx.x * per - j;
+        whole[j] = static_cast<u64>(sh.piece[0][d]) + (static_cast<u64>(sh.piece[1][d]) << 14) +
+                   (static_cast<u64>(sh.piece[2][d]) << 28);
+      }
+      __syncthreads();
+      for (int j = 0; j < per; ++j)
+        sh.h.mass[kSampleBins - 1 - threadIdx.x * per - j] = whole[j];
+      __syncthreads();
+    }
     // Thread t holds `per` bins from the top down; the first whose running
     // total from the top reaches `want` holds the digit.
     u64 mine = 0ull;
     for (int j = 0; j < per; ++j) {
       int d = kSampleBins - 1 - threadIdx.x * per - j;
-      mine += ByMass ? sh.mass[d] : static_cast<u64>(sh.count[d]);
+      mine += ByMass ? sh.h.mass[d] : static_cast<u64>(sh.h.count[d]);
     }
     u64 total;
     u64 before = above + blockScanU64(mine, sh, total);
@@ -309,7 +351,7 @@ __device__ bool selectPrefix(const L *x, i64 n, double want, Key key, In in, Mas
       u64 run = before;
       for (int j = 0; j < per; ++j) {
         int d = kSampleBins - 1 - threadIdx.x * per - j;
-        u64 here = ByMass ? sh.mass[d] : static_cast<u64>(sh.count[d]);
+        u64 here = ByMass ? sh.h.mass[d] : static_cast<u64>(sh.h.count[d]);
         if (here > 0ull && static_cast<double>(run + here) >= want) {
           sh.chosenDigit = static_cast<unsigned>(d);
           sh.above = run;
