@@ -1,6 +1,9 @@
 //===- Dequant.cpp - GPTQ and AWQ packed weights to floats ----------------===//
 #include "runtime/kernels/host/HostKernels.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace kiln::host {
 
 namespace {
@@ -43,23 +46,46 @@ Status dequant(const Tensor &qweight, const Tensor &scales, const Tensor *zeros,
   if (gIdx)
     KILN_RETURN_IF_ERROR(expectShape(*gIdx, {K}, "dequant g_idx"));
   const int32_t *q = qweight.as<int32_t>();
-  std::vector<float> s = scales.toF32(), w(static_cast<size_t>(K * N));
   for (int64_t k = 0; k < K; ++k) {
-    int64_t g = gIdx ? gIdx->as<int32_t>()[k] : (p.groupSize == -1 ? 0 : k / p.groupSize);
-    if (g < 0 || g >= G)
+    int64_t g = gIdx ? gIdx->as<int32_t>()[k] : 0;
+    if (gIdx && (g < 0 || g >= G))
       return Status::error("dequant g_idx[" + std::to_string(k) + "] = " + std::to_string(g) +
                            " is not a group (there are " + std::to_string(G) + ")");
-    for (int64_t n = 0; n < N; ++n) {
-      int64_t v = awq ? unpack(q[k * (N / per) + n / per], n % per, p.bits, true)
-                      : unpack(q[(k / per) * N + n], k % per, p.bits, false);
-      int64_t z = int64_t(1) << (p.bits - 1);
-      if (zeros) {
-        z = unpack(zeros->as<int32_t>()[g * (N / per) + n / per], n % per, p.bits, awq);
-        if (p.packing == QuantPacking::Gptq)
-          z += 1; // stored minus one (AutoGPTQ's checkpoint_format gptq)
+  }
+  std::vector<float> s = scales.toF32(), w(static_cast<size_t>(K * N));
+  // Rows [k0, k1): independent of every other row.
+  auto rows = [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      int64_t g = gIdx ? gIdx->as<int32_t>()[k] : (p.groupSize == -1 ? 0 : k / p.groupSize);
+      for (int64_t n = 0; n < N; ++n) {
+        int64_t v = awq ? unpack(q[k * (N / per) + n / per], n % per, p.bits, true)
+                        : unpack(q[(k / per) * N + n], k % per, p.bits, false);
+        int64_t z = int64_t(1) << (p.bits - 1);
+        if (zeros) {
+          z = unpack(zeros->as<int32_t>()[g * (N / per) + n / per], n % per, p.bits, awq);
+          if (p.packing == QuantPacking::Gptq)
+            z += 1; // stored minus one (AutoGPTQ's checkpoint_format gptq)
+        }
+        w[static_cast<size_t>(k * N + n)] = static_cast<float>(v - z) * s[static_cast<size_t>(g * N + n)];
       }
-      w[static_cast<size_t>(k * N + n)] = static_cast<float>(v - z) * s[static_cast<size_t>(g * N + n)];
     }
+  };
+  // A model's projections are dequantized when it loads: an 8B model's
+  // seven billion values on every core (each row the same whichever thread
+  // computes it).
+  const int64_t threads = K * N < (int64_t(1) << 20)
+                              ? 1
+                              : std::max<int64_t>(1, std::min<int64_t>(std::thread::hardware_concurrency(), 32));
+  if (threads == 1) {
+    rows(0, K);
+  } else {
+    std::vector<std::thread> pool;
+    const int64_t step = (K + threads - 1) / threads;
+    for (int64_t t = 0; t < threads; ++t)
+      if (t * step < K)
+        pool.emplace_back(rows, t * step, std::min(K, (t + 1) * step));
+    for (std::thread &th : pool)
+      th.join();
   }
   out.fromF32(w);
   return Status::ok();

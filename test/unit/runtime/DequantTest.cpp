@@ -124,3 +124,35 @@ TEST(Dequant, RefusesWhatDoesNotFit) {
   run(qf, s, nullptr, nullptr, {QuantPacking::Gptq, 4, -1}, {8, 8}, &st);
   EXPECT_FALSE(st.isOk());
 }
+
+TEST(Dequant, LargeMatricesSplitOverThreadsGiveEveryValue) {
+  // 1024 x 1024 (the size from which rows go to several threads), GPTQ
+  // 4 bits, groups of 128 in act order: value (k, n) = (7k + 3n) mod 16,
+  // zero point 8 (stored 7), scale 1 + group / 8 + n / 1024.
+  const int64_t K = 1024, N = 1024, G = 8;
+  Tensor q(DType::I32, {K / 8, N}), s(DType::F32, {G, N}), z(DType::I32, {G, N / 8}), g(DType::I32, {K});
+  for (int64_t r = 0; r < K / 8; ++r)
+    for (int64_t n = 0; n < N; ++n) {
+      uint32_t word = 0;
+      for (int j = 0; j < 8; ++j)
+        word |= static_cast<uint32_t>((7 * (r * 8 + j) + 3 * n) % 16) << (4 * j);
+      q.as<int32_t>()[r * N + n] = static_cast<int32_t>(word);
+    }
+  std::vector<float> sv(static_cast<size_t>(G * N));
+  for (int64_t gi = 0; gi < G; ++gi)
+    for (int64_t n = 0; n < N; ++n)
+      sv[static_cast<size_t>(gi * N + n)] = 1.0f + static_cast<float>(gi) / 8 + static_cast<float>(n) / 1024;
+  s.fromF32(sv);
+  for (int64_t i = 0; i < G * N / 8; ++i)
+    z.as<int32_t>()[i] = static_cast<int32_t>(0x77777777u);
+  for (int64_t k = 0; k < K; ++k)
+    g.as<int32_t>()[k] = static_cast<int32_t>((k * 5) % G); // every group, rows interleaved
+  std::vector<float> w = run(q, s, &z, &g, {QuantPacking::Gptq, 4, 128}, {K, N});
+  int64_t wrong = 0;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      float want = static_cast<float>((7 * k + 3 * n) % 16 - 8) * sv[static_cast<size_t>(((k * 5) % G) * N + n)];
+      wrong += w[static_cast<size_t>(k * N + n)] != want;
+    }
+  EXPECT_EQ(wrong, 0);
+}
