@@ -194,9 +194,19 @@ int inspect(const std::string &dir, bool json) {
     return 1;
   }
 
-  // Count what the graph uses: each kiln.weight once.
+  // Count what the graph uses: each kiln.weight once. A packed weight
+  // (GPTQ/AWQ qweight) holds the values of its dequantized matrix; its
+  // scales, zero points and g_idx are bytes, not parameters.
   int64_t params = 0;
-  std::map<std::string, int64_t> bytesByDType;
+  std::map<std::string, int64_t> bytesByDType, packedValues;
+  std::set<std::string> quantMeta;
+  module->walk([&](kiln::DequantOp d) {
+    if (auto q = d.getQweight().getDefiningOp<kiln::WeightOp>())
+      packedValues[q.getName().str()] = cast<RankedTensorType>(d.getType()).getNumElements();
+    for (Value v : {d.getScales(), d.getZeros(), d.getGIdx()})
+      if (auto w = v ? v.getDefiningOp<kiln::WeightOp>() : kiln::WeightOp())
+        quantMeta.insert(w.getName().str());
+  });
   std::map<int64_t, LayerStats> layers;
   std::set<std::string> used;
   std::regex layerRe(R"(^(?:model\.layers|transformer\.h)\.(\d+)\.(.*)$)");
@@ -204,9 +214,11 @@ int inspect(const std::string &dir, bool json) {
     if (!used.insert(w.getName().str()).second)
       return;
     RankedTensorType t = w.getType();
-    int64_t n = t.getNumElements();
+    int64_t stored = t.getNumElements();
+    auto packed = packedValues.find(w.getName().str());
+    int64_t n = packed != packedValues.end() ? packed->second : quantMeta.count(w.getName().str()) ? 0 : stored;
     params += n;
-    bytesByDType[dtypeName(t.getElementType())] += n * bytesOf(t.getElementType());
+    bytesByDType[dtypeName(t.getElementType())] += stored * bytesOf(t.getElementType());
     std::smatch m;
     std::string name = w.getName().str();
     if (std::regex_match(name, m, layerRe)) {
@@ -243,6 +255,13 @@ int inspect(const std::string &dir, bool json) {
     attn += ", q/k norm";
   std::string mlp = (config.family->gatedMlp ? "gated " : "") + config.activation + " MLP of " +
                     std::to_string(config.intermediate);
+  std::string quant;
+  if (config.quant) {
+    const kiln::hf::QuantConfig &q = *config.quant;
+    quant = q.method + " " + std::to_string(q.bits) + "-bit, " +
+            (q.groupSize == -1 ? std::string("one group per column") : "groups of " + std::to_string(q.groupSize)) +
+            ", packing " + q.packing + (q.descAct ? ", act order" : "") + "; dequantized to the compute dtype at load";
+  }
 
   if (json) {
     llvm::json::Object bytes;
@@ -267,6 +286,14 @@ int inspect(const std::string &dir, bool json) {
         {"unused_tensors", unused},
         {"layer_runs", std::move(layerArr)},
     };
+    if (config.quant)
+      out["quantization"] = llvm::json::Object{{"method", config.quant->method},
+                                               {"bits", config.quant->bits},
+                                               {"group_size", config.quant->groupSize},
+                                               {"packing", config.quant->packing},
+                                               {"desc_act", config.quant->descAct}};
+    else
+      out["quantization"] = nullptr;
     llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(out))) << "\n";
     return 0;
   }
@@ -278,6 +305,8 @@ int inspect(const std::string &dir, bool json) {
   for (const auto &[d, b] : bytesByDType)
     os << "weights       " << d << ": " << b << " bytes ("
        << llvm::format("%.2f", b / 1e9) << " GB)\n";
+  if (!quant.empty())
+    os << "quantization  " << quant << "\n";
   os << "kv cache      " << kvPerToken << " bytes per token (" << config.layers
      << " layers x " << config.kvHeads << " kv heads x " << config.headDim
      << " x K,V x " << kvElt << " bytes)\n";
