@@ -250,12 +250,27 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     Value base = input(n, 0), ex = input(n, 1);
     auto bt = cast<RankedTensorType>(base.getType());
     auto et = cast<RankedTensorType>(ex.getType());
-    if (et.getElementType() != bt.getElementType()) {
+    if (isa<IntegerType>(bt.getElementType())) {
+      // An integer base: the power in f64 (exact for integer results up to
+      // 2^53), truncated back to the base's type, as ONNX's reference
+      // computes np.power(a, b).astype(a.dtype).
+      Type f64 = b_.getF64Type();
+      Value wideBase, wideEx;
+      KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, bt.clone(f64), base)));
+      wideBase = result;
+      KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, et.clone(f64), ex)));
+      wideEx = result;
+      KILN_RETURN_IF_ERROR(done(make<kiln::PowOp>(n, status, wideBase, wideEx)));
+      auto rt = cast<RankedTensorType>(result.getType());
+      KILN_RETURN_IF_ERROR(done(kiln::CastOp::create(b_, loc, rt.clone(bt.getElementType()), result)));
+    } else if (et.getElementType() != bt.getElementType()) {
       auto c = kiln::CastOp::create(b_, loc, et.clone(bt.getElementType()), ex);
       KILN_RETURN_IF_ERROR(done(c));
       ex = result;
+      KILN_RETURN_IF_ERROR(done(make<kiln::PowOp>(n, status, base, ex)));
+    } else {
+      KILN_RETURN_IF_ERROR(done(make<kiln::PowOp>(n, status, base, ex)));
     }
-    KILN_RETURN_IF_ERROR(done(make<kiln::PowOp>(n, status, base, ex)));
   } else if (op == "Max" || op == "Min") {
     result = input(n, 0);
     for (int i = 1; i < n.input_size(); ++i) {

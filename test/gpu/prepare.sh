@@ -62,6 +62,17 @@ done
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 256 --quiet -o "$OUT/llama-bf16-s256.engine"
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 256 --append-in-attention --quiet \
   -o "$OUT/llama-bf16-s256-att.engine"
+# GPTQ and AWQ checkpoints (issue 19; test/models/hf/make_quant_models.py,
+# written into .device so the engines find them there too): f32 and bf16.
+QUANT_VARIANTS="gptq-4bit-g32-sym gptq-4bit-g64-actorder gptq-4bit-perchannel gptq-8bit-g128-v2 gptq-8bit-g32-actorder-sym awq-4bit-g64 awq-4bit-g128"
+PY=${KILN_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+"$PY" test/models/hf/make_quant_models.py --out .device/quant --only $QUANT_VARIANTS > /dev/null
+rm -rf .device/quant/*-ref
+for v in $QUANT_VARIANTS; do
+  for dt in f32 bf16; do
+    "$BIN/kiln" compile .device/quant/$v --dtype $dt --max-batch 4 --max-seq 128 --quiet -o "$OUT/quant-$v-$dt.engine"
+  done
+done
 # Built for the A100 only: the H100 must compile its sources again (re-JIT).
 "$BIN/kiln" compile test/models/hf/llama --dtype bf16 --max-batch 4 --max-seq 128 --target sm_80 --quiet \
   -o "$OUT/llama-bf16-sm80.engine"

@@ -27,7 +27,9 @@
 #      --warp-specialize=pingpong;
 #      and a 200-token prompt on an engine for 256 positions, whose decode
 #      attention splits each row's keys over 4 blocks, against the host;
-#   7. head dims 24 to 256 (llama-hdD): see below;
+#   7. head dims 24 to 256 (llama-hdD): see below; and the seven GPTQ/AWQ
+#      tiny checkpoints, f32 against their transformers goldens and bf16
+#      against the host;
 #   8. the Llama-3.2-1B shape with peer_decode.py's random weights, against
 #      transformers' float32 greedy golden (from the bf16 weights, 128
 #      positions, end-of-sequence masked on both sides):
@@ -74,6 +76,21 @@ for m in ${TINY_MODELS-llama llama31 mistral qwen2 qwen3 gpt2}; do
            2> "$OUT/$m-att-vs-host.log" | head -1)
   [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/$m-att-vs-host.log")"
   row $m "att-vs-host" "$line"; [[ "$line" != PASS* ]] && fail=1
+done
+
+# GPTQ and AWQ checkpoints (dequantized when the engine loads): f32 against
+# transformers on the dequantized weights (test/models/hf/quant), bf16
+# against the host device.
+for e in .device/engines/quant-*-f32.engine; do
+  [ -f "$e" ] || continue
+  v=$(basename "$e" -f32.engine); v=${v#quant-}
+  line=$($RUN "$e" --golden test/models/hf/quant/$v.golden.json --tolerance 1e-3 2> "$OUT/quant-$v-f32.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/quant-$v-f32.log")"
+  row "${v:0:8}" "q-f32-vs-hf" "$v: $line"; [[ "$line" != PASS* ]] && fail=1
+  line=$($RUN .device/engines/quant-$v-bf16.engine --golden test/models/hf/quant/$v.golden.json --reference host \
+           --tolerance 2e-2 --min-identical 16 2> "$OUT/quant-$v-bf16.log" | head -1)
+  [ -z "$line" ] && line="ERROR $(tail -1 "$OUT/quant-$v-bf16.log")"
+  row "${v:0:8}" "q-bf16-vs-host" "$v: $line"; [[ "$line" != PASS* ]] && fail=1
 done
 
 # SiLU's and sigmoid's branch-free reciprocal against the correctly rounded one.
