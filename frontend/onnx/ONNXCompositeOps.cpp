@@ -1,6 +1,6 @@
 //===- ONNXCompositeOps.cpp - ONNX nodes of several kiln ops ---------------===//
 //
-// Split, RotaryEmbedding, Range (f16/bf16 through stash_type), and
+// Split, RotaryEmbedding, Attention (opset 23), Range (f16/bf16 through stash_type), and
 // LayerNormalization/RMSNormalization over several axes with their optional
 // statistics: the nodes that expand to more than one kiln op.
 //
@@ -273,6 +273,195 @@ Status GraphImporter::convertNorm(const onnx::NodeProto &n) {
     return Status::ok();
   }
   return single(n, result);
+}
+
+
+Status GraphImporter::convertAttention(const onnx::NodeProto &n) {
+  Location loc = locOf(n);
+  Status status = Status::ok();
+  auto step = [&](Operation *o, Value &out) { return emit(n, o, status, out); };
+  // ONNX's Attention (opset 23) as its reference computes it, in kiln's
+  // ops: 3-D inputs [B, S, heads * D] to [B, heads, S, D]; past keys and
+  // values before the new ones (the present outputs); Q and K each times
+  // sqrt(scale) (1/sqrt(D) by default) rounded to their type; the KV heads
+  // repeated for grouped queries; Q K^T; a soft cap; an additive bias from
+  // the mask (bool: -inf where false; padded with -inf to the keys) plus the
+  // causal frontier j <= i + past; softmax, zero on a row the bias masks
+  // entirely; times V. Shapes must be static: the masks are built here.
+  Value q = input(n, 0), k = input(n, 1), v = input(n, 2), mask = input(n, 3);
+  Value pastK = input(n, 4), pastV = input(n, 5);
+  if (!q || !k || !v)
+    return error(n, "Attention needs Q, K and V");
+  if (input(n, 6))
+    return error(n, "Attention's nonpad_kv_seqlen input is not supported");
+  if (attrInt(n, "left_window_size", -1) != -1 || attrInt(n, "right_window_size", -1) != -1)
+    return error(n, "Attention's left_window_size/right_window_size (a sliding window) are not supported");
+  if (!pastK != !pastV)
+    return error(n, "Attention takes past_key and past_value together");
+  auto typeOf = [](Value x) { return cast<RankedTensorType>(x.getType()); };
+  const int64_t r = typeOf(q).getRank();
+  if ((r != 3 && r != 4) || typeOf(k).getRank() != r || typeOf(v).getRank() != r)
+    return error(n, "Attention takes Q, K and V of rank 3 or 4 alike");
+  for (Value x : {q, k, v, mask, pastK, pastV})
+    if (x && !typeOf(x).hasStaticShape())
+      return error(n, "Attention needs static shapes (kiln builds its masks when it imports the node)");
+  Type et = typeOf(q).getElementType();
+  if (!et.isF32() && !et.isF16() && !et.isBF16())
+    return error(n, "Attention computes f32, f16 or bf16");
+  const DType dt = et.isF32() ? DType::F32 : et.isF16() ? DType::F16 : DType::BF16;
+  const int64_t prec = attrInt(n, "softmax_precision", 0);
+  if (prec != 0 && prec != 1 && prec != 10 && prec != 16)
+    return error(n, "Attention's softmax_precision " + std::to_string(prec) +
+                        " (kiln's softmax computes in f32: 1, or the inputs' 16-bit type)");
+  auto scalar = [&](double value) {
+    Tensor t(dt, {});
+    t.set(0, value);
+    return constant(t, loc);
+  };
+  const double negInf = -std::numeric_limits<double>::infinity();
+  Value q4 = q, k4 = k, v4 = v;
+  if (r == 3) {
+    const int64_t qh = attrInt(n, "q_num_heads", 0), kvh = attrInt(n, "kv_num_heads", 0);
+    if (qh <= 0 || kvh <= 0 || typeOf(q).getDimSize(2) % qh || typeOf(k).getDimSize(2) % kvh ||
+        typeOf(v).getDimSize(2) % kvh)
+      return error(n, "Attention of 3-D inputs needs q_num_heads and kv_num_heads dividing their hidden sizes");
+    auto to4 = [&](Value x, int64_t heads, Value &out) {
+      auto t = typeOf(x);
+      KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, x,
+                                                      std::vector<int64_t>{t.getDimSize(0), t.getDimSize(1), heads,
+                                                                           t.getDimSize(2) / heads}),
+                                out));
+      return step(make<kiln::TransposeOp>(n, status, out, std::vector<int64_t>{0, 2, 1, 3}), out);
+    };
+    KILN_RETURN_IF_ERROR(to4(q, qh, q4));
+    KILN_RETURN_IF_ERROR(to4(k, kvh, k4));
+    KILN_RETURN_IF_ERROR(to4(v, kvh, v4));
+  }
+  int64_t offset = 0;
+  if (pastK) {
+    offset = typeOf(pastK).getDimSize(2);
+    KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{pastK, k4}, int64_t(2)), k4));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{pastV, v4}, int64_t(2)), v4));
+  }
+  const int64_t B = typeOf(q4).getDimSize(0), Hq = typeOf(q4).getDimSize(1), Sq = typeOf(q4).getDimSize(2),
+                D = typeOf(q4).getDimSize(3), Hkv = typeOf(k4).getDimSize(1), Skv = typeOf(k4).getDimSize(2),
+                Dv = typeOf(v4).getDimSize(3);
+  if (typeOf(k4).getDimSize(3) != D || typeOf(v4).getDimSize(1) != Hkv || typeOf(v4).getDimSize(2) != Skv ||
+      Hq % Hkv)
+    return error(n, "Attention's Q, K and V disagree in their heads, head sizes or keys");
+  const onnx::AttributeProto *scaleAttr = attr(n, "scale");
+  const double scale = scaleAttr ? static_cast<double>(attrFloat(n, "scale", 1.0f)) : 1.0 / std::sqrt(double(D));
+  Value root = scalar(std::sqrt(scale)), qs, ks = k4, vs = v4;
+  KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, q4, root), qs));
+  KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, k4, root), ks));
+  if (Hq != Hkv) {
+    // Each KV head repeated Hq / Hkv times in place: [h0, h0, h1, h1, ...].
+    auto repeat = [&](Value x, Value &out) {
+      auto t = typeOf(x);
+      const int64_t S = t.getDimSize(2), E = t.getDimSize(3);
+      KILN_RETURN_IF_ERROR(
+          step(make<kiln::ReshapeOp>(n, status, x, std::vector<int64_t>{B, Hkv, 1, S, E}), out));
+      KILN_RETURN_IF_ERROR(step(kiln::BroadcastToOp::create(
+                                    b_, loc, RankedTensorType::get({B, Hkv, Hq / Hkv, S, E}, et), out),
+                                out));
+      return step(make<kiln::ReshapeOp>(n, status, out, std::vector<int64_t>{B, Hq, S, E}), out);
+    };
+    KILN_RETURN_IF_ERROR(repeat(ks, ks));
+    KILN_RETURN_IF_ERROR(repeat(vs, vs));
+  }
+  Value kT, scores;
+  KILN_RETURN_IF_ERROR(step(make<kiln::TransposeOp>(n, status, ks, std::vector<int64_t>{0, 1, 3, 2}), kT));
+  KILN_RETURN_IF_ERROR(step(make<kiln::MatmulOp>(n, status, qs, kT, UnitAttr()), scores));
+  const float cap = attrFloat(n, "softcap", 0.0f);
+  if (cap > 0) {
+    Value c = scalar(cap), t;
+    KILN_RETURN_IF_ERROR(step(make<kiln::DivOp>(n, status, scores, c), t));
+    KILN_RETURN_IF_ERROR(step(make<kiln::TanhOp>(n, status, t), t));
+    KILN_RETURN_IF_ERROR(step(make<kiln::MulOp>(n, status, t, c), scores));
+  }
+  // The additive bias, broadcast against [B, Hq, Sq, Skv].
+  Value bias;
+  if (mask) {
+    auto mt = typeOf(mask);
+    const int64_t mr = mt.getRank(), last = mt.getDimSize(mr - 1);
+    if (mr < 1 || mr > 4 || last > Skv)
+      return error(n, "Attention's attn_mask must have rank 1 to 4 and at most the keys' " + std::to_string(Skv) +
+                          " columns");
+    Value m = mask;
+    if (mt.getElementType().isInteger(1)) {
+      Tensor zeros(dt, Shape(mt.getShape().begin(), mt.getShape().end())), masked = zeros;
+      for (int64_t i = 0; i < zeros.numel(); ++i)
+        zeros.set(i, 0.0), masked.set(i, negInf);
+      KILN_RETURN_IF_ERROR(
+          step(make<kiln::WhereOp>(n, status, mask, constant(zeros, loc), constant(masked, loc)), m));
+    } else if (mt.getElementType() != et) {
+      return error(n, "Attention's attn_mask must be bool or the type of Q");
+    }
+    if (last < Skv) {
+      Shape pad(mt.getShape().begin(), mt.getShape().end());
+      pad.back() = Skv - last;
+      Tensor p(dt, pad);
+      for (int64_t i = 0; i < p.numel(); ++i)
+        p.set(i, negInf);
+      KILN_RETURN_IF_ERROR(
+          step(make<kiln::ConcatOp>(n, status, SmallVector<Value>{m, constant(p, loc)}, mr - 1), m));
+    }
+    bias = m;
+  }
+  if (attrInt(n, "is_causal", 0)) {
+    Tensor c(dt, {Sq, Skv});
+    for (int64_t i = 0; i < Sq; ++i)
+      for (int64_t j = 0; j < Skv; ++j)
+        c.set(i * Skv + j, j <= i + offset ? 0.0 : negInf);
+    Value cv = constant(c, loc);
+    if (bias)
+      KILN_RETURN_IF_ERROR(step(make<kiln::AddOp>(n, status, bias, cv), bias));
+    else
+      bias = cv;
+  }
+  Value withBias = scores, probs;
+  if (bias)
+    KILN_RETURN_IF_ERROR(step(make<kiln::AddOp>(n, status, scores, bias), withBias));
+  if (et.isF32() || prec == 1) {
+    // In f32, rounded once to the inputs' type (softmax_precision float).
+    KILN_RETURN_IF_ERROR(step(kiln::SoftmaxOp::create(b_, loc, withBias, int64_t(3)), probs));
+  } else {
+    // The reference's softmax in the 16-bit type: each step rounded to it.
+    // A row of -inf gives NaN here; the guard below zeroes it.
+    Value mx, e, sum;
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReduceMaxOp>(n, status, withBias, std::vector<int64_t>{3}, true), mx));
+    KILN_RETURN_IF_ERROR(step(make<kiln::SubOp>(n, status, withBias, mx), e));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ExpOp>(n, status, e), e));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReduceSumOp>(n, status, e, std::vector<int64_t>{3}, true), sum));
+    KILN_RETURN_IF_ERROR(step(make<kiln::DivOp>(n, status, e, sum), probs));
+  }
+  if (bias) {
+    // A row whose bias is -inf throughout attends to nothing: zeros.
+    Value rowMax, none;
+    const int64_t br = typeOf(bias).getRank();
+    KILN_RETURN_IF_ERROR(
+        step(make<kiln::ReduceMaxOp>(n, status, bias, std::vector<int64_t>{br - 1}, true), rowMax));
+    KILN_RETURN_IF_ERROR(step(make<kiln::CompareOp>(n, status, kiln::ComparePredicate::eq, rowMax, scalar(negInf)), none));
+    KILN_RETURN_IF_ERROR(step(make<kiln::WhereOp>(n, status, none, scalar(0.0), probs), probs));
+  }
+  Value y;
+  KILN_RETURN_IF_ERROR(step(make<kiln::MatmulOp>(n, status, probs, vs, UnitAttr()), y));
+  if (r == 3) {
+    KILN_RETURN_IF_ERROR(step(make<kiln::TransposeOp>(n, status, y, std::vector<int64_t>{0, 2, 1, 3}), y));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, y, std::vector<int64_t>{B, Sq, Hq * Dv}), y));
+  }
+  const int64_t mode = attrInt(n, "qk_matmul_output_mode", 0);
+  if (mode < 0 || mode > 3)
+    return error(n, "Attention's qk_matmul_output_mode " + std::to_string(mode) + " is not 0 to 3");
+  // The reference's outputs: modes 0 and 1 give the (soft-capped) products,
+  // 2 with the bias added, 3 the probabilities.
+  Value outs[4] = {y, k4, v4, mode <= 1 ? scores : mode == 2 ? withBias : probs};
+  for (int i = 0; i < n.output_size() && i < 4; ++i)
+    if (!n.output(i).empty())
+      values_[n.output(i)] = outs[i];
+  if (n.output_size() > 4)
+    return error(n, "Attention has at most 4 outputs");
+  return Status::ok();
 }
 
 } // namespace kiln::onnx_frontend::detail

@@ -77,6 +77,7 @@ private:
   Status convertRotary(const onnx::NodeProto &n);
   Status convertRange(const onnx::NodeProto &n);
   Status convertNorm(const onnx::NodeProto &n);
+  Status convertAttention(const onnx::NodeProto &n);
   /// Finishes `o` (null: make() failed, `status` says why) into `out`.
   Status emit(const onnx::NodeProto &n, Operation *o, Status &status, Value &out) {
     if (!o)

@@ -412,6 +412,8 @@ Status GraphImporter::convertNode(const onnx::NodeProto &n) {
     KILN_RETURN_IF_ERROR(done(make<kiln::ReshapeOp>(n, status, x, pattern)));
   } else if (op == "RotaryEmbedding") {
     return convertRotary(n);
+  } else if (op == "Attention") {
+    return convertAttention(n);
   } else if (op == "Transpose") {
     Value x = input(n, 0);
     std::vector<int64_t> perm;
@@ -654,7 +656,7 @@ OwningOpRef<ModuleOp> GraphImporter::run(Status &status) {
 
 const std::vector<std::string> &supportedOps() {
   static const std::vector<std::string> ops = {
-      "Abs", "Add", "And", "Cast", "Concat", "Constant", "ConstantOfShape", "Cos",
+      "Abs", "Add", "And", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Cos",
       "CumSum", "Div", "Equal", "Erf", "Exp", "Expand", "Gather", "GatherND", "Gelu", "Gemm", "Greater",
       "GreaterOrEqual", "Identity", "IsNaN", "LayerNormalization", "Less", "LessOrEqual", "Log",
       "MatMul", "Max", "Min", "Mul", "Neg", "Not", "Or", "Pow", "Range", "Reciprocal",
