@@ -286,23 +286,26 @@ Status GraphImporter::convertAttention(const onnx::NodeProto &n) {
   // sqrt(scale) (1/sqrt(D) by default) rounded to their type; the KV heads
   // repeated for grouped queries; Q K^T; a soft cap; an additive bias from
   // the mask (bool: -inf where false; padded with -inf to the keys) plus the
-  // causal frontier j <= i + past; softmax, zero on a row the bias masks
-  // entirely; times V. Shapes must be static: the masks are built here.
+  // causal frontier j <= i + past (or nonpad_kv_seqlen - S), a sliding
+  // window about it, the keys past nonpad_kv_seqlen; softmax, zero on a row
+  // the bias masks entirely; times V. Shapes must be static.
   Value q = input(n, 0), k = input(n, 1), v = input(n, 2), mask = input(n, 3);
   Value pastK = input(n, 4), pastV = input(n, 5);
   if (!q || !k || !v)
     return error(n, "Attention needs Q, K and V");
-  if (input(n, 6))
-    return error(n, "Attention's nonpad_kv_seqlen input is not supported");
-  if (attrInt(n, "left_window_size", -1) != -1 || attrInt(n, "right_window_size", -1) != -1)
-    return error(n, "Attention's left_window_size/right_window_size (a sliding window) are not supported");
+  Value nonpad = input(n, 6);
+  if (nonpad && pastK)
+    return error(n, "Attention's nonpad_kv_seqlen comes without past_key and past_value");
+  const int64_t left = attrInt(n, "left_window_size", -1), right = attrInt(n, "right_window_size", -1);
+  if (left < -1 || right < -1)
+    return error(n, "Attention's left_window_size and right_window_size are -1 or at least 0");
   if (!pastK != !pastV)
     return error(n, "Attention takes past_key and past_value together");
   auto typeOf = [](Value x) { return cast<RankedTensorType>(x.getType()); };
   const int64_t r = typeOf(q).getRank();
   if ((r != 3 && r != 4) || typeOf(k).getRank() != r || typeOf(v).getRank() != r)
     return error(n, "Attention takes Q, K and V of rank 3 or 4 alike");
-  for (Value x : {q, k, v, mask, pastK, pastV})
+  for (Value x : {q, k, v, mask, pastK, pastV, nonpad})
     if (x && !typeOf(x).hasStaticShape())
       return error(n, "Attention needs static shapes (kiln builds its masks when it imports the node)");
   Type et = typeOf(q).getElementType();
@@ -408,16 +411,58 @@ Status GraphImporter::convertAttention(const onnx::NodeProto &n) {
     }
     bias = m;
   }
-  if (attrInt(n, "is_causal", 0)) {
-    Tensor c(dt, {Sq, Skv});
-    for (int64_t i = 0; i < Sq; ++i)
-      for (int64_t j = 0; j < Skv; ++j)
-        c.set(i * Skv + j, j <= i + offset ? 0.0 : negInf);
-    Value cv = constant(c, loc);
+  // diff = (query position) - (key position), the query at i + offset:
+  // offset the past's length, or per batch nonpad_kv_seqlen[b] - Sq (an
+  // external cache; then [B, 1, Sq, Skv]). Folded to a constant where known.
+  auto i64Scalar = [&](int64_t value) {
+    Tensor t(DType::I64, {});
+    t.set(0, static_cast<double>(value));
+    return constant(t, loc);
+  };
+  Tensor d(DType::I64, {Sq, Skv});
+  for (int64_t i = 0; i < Sq; ++i)
+    for (int64_t j = 0; j < Skv; ++j)
+      d.as<int64_t>()[i * Skv + j] = i + offset - j;
+  Value diff = constant(d, loc);
+  if (nonpad) {
+    auto nt = typeOf(nonpad);
+    if (nt.getRank() != 1 || nt.getDimSize(0) != B || !nt.getElementType().isInteger(64))
+      return error(n, "Attention's nonpad_kv_seqlen must be int64 [batch]");
+    Value off;
+    KILN_RETURN_IF_ERROR(step(make<kiln::SubOp>(n, status, nonpad, i64Scalar(Sq)), off));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, off, std::vector<int64_t>{B, 1, 1, 1}), off));
+    KILN_RETURN_IF_ERROR(step(make<kiln::AddOp>(n, status, diff, off), diff));
+  }
+  // Adds where(diff `p` bound, 0, -inf) to the bias.
+  auto gate = [&](kiln::ComparePredicate p, int64_t bound) -> Status {
+    Value ok, g;
+    KILN_RETURN_IF_ERROR(step(make<kiln::CompareOp>(n, status, p, diff, i64Scalar(bound)), ok));
+    KILN_RETURN_IF_ERROR(step(make<kiln::WhereOp>(n, status, ok, scalar(0.0), scalar(negInf)), g));
     if (bias)
-      KILN_RETURN_IF_ERROR(step(make<kiln::AddOp>(n, status, bias, cv), bias));
+      return step(make<kiln::AddOp>(n, status, bias, g), bias);
+    bias = g;
+    return Status::ok();
+  };
+  if (attrInt(n, "is_causal", 0))
+    KILN_RETURN_IF_ERROR(gate(kiln::ComparePredicate::ge, 0)); // j <= i + offset
+  if (left >= 0)
+    KILN_RETURN_IF_ERROR(gate(kiln::ComparePredicate::le, left));
+  if (right >= 0)
+    KILN_RETURN_IF_ERROR(gate(kiln::ComparePredicate::ge, -right));
+  if (nonpad) {
+    // Keys past a batch's nonpad_kv_seqlen are padding.
+    Tensor j(DType::I64, {Skv});
+    for (int64_t x = 0; x < Skv; ++x)
+      j.as<int64_t>()[x] = x;
+    Value len, ok, g;
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, nonpad, std::vector<int64_t>{B, 1}), len));
+    KILN_RETURN_IF_ERROR(step(make<kiln::CompareOp>(n, status, kiln::ComparePredicate::lt, constant(j, loc), len), ok));
+    KILN_RETURN_IF_ERROR(step(make<kiln::ReshapeOp>(n, status, ok, std::vector<int64_t>{B, 1, 1, Skv}), ok));
+    KILN_RETURN_IF_ERROR(step(make<kiln::WhereOp>(n, status, ok, scalar(0.0), scalar(negInf)), g));
+    if (bias)
+      KILN_RETURN_IF_ERROR(step(make<kiln::AddOp>(n, status, bias, g), bias));
     else
-      bias = cv;
+      bias = g;
   }
   Value withBias = scores, probs;
   if (bias)
