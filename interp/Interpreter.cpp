@@ -308,11 +308,9 @@ WeightProvider withDequantWeights(const WeightProvider &weights, Operation *op) 
     host::DequantParams p;
     p.bits = integer("bits");
     p.groupSize = integer("group_size");
-    if (!packing || (p.bits != 4 && p.bits != 8) || out.rank() != 2 || p.groupSize == 0)
+    if (!packing || !host::parseQuantPacking(stringifyQuantPacking(packing.getValue()).str(), p.packing) ||
+        (p.bits != 4 && p.bits != 8) || out.rank() != 2 || p.groupSize == 0)
       return Status::error("weight " + name.str() + ": its kiln.dequant_weights entry is malformed");
-    p.packing = packing.getValue() == QuantPacking::Gptq     ? host::QuantPacking::Gptq
-                : packing.getValue() == QuantPacking::GptqV2 ? host::QuantPacking::GptqV2
-                                                             : host::QuantPacking::Awq;
     const int64_t K = out.dim(0), N = out.dim(1), per = 32 / p.bits;
     const int64_t G = p.groupSize == -1 ? 1 : K / p.groupSize;
     const bool awq = p.packing == host::QuantPacking::Awq;

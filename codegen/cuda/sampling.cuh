@@ -7,8 +7,9 @@
 // a request's draw depends on its own logits, seed and position only. The
 // kept tokens are always a prefix of the total order (logit descending,
 // lower id first on ties); the cut-offs are found by radix selection over
-// the logits' ordered keys (four 8-bit digits, a 256-bin histogram of
-// counts and masses per digit), never by sorting the vocabulary. The
+// the logits' ordered keys (three digits of 11, 11 and 10 bits, a
+// 2048-bin histogram of counts or masses per digit), never by sorting the
+// vocabulary. The
 // chosen token's log-probability and the top-N log-probabilities are those
 // of the model's own logits (before penalties), as on the host.
 //

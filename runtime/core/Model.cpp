@@ -188,7 +188,7 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
       const format::SafetensorsTensor *t = index.find(name);
       const format::DequantWeightDesc *dq = format::findDequantWeight(m.dequantWeights, name);
       host::Tensor computed;
-      std::string where = dir, fileDtype;
+      std::string where = dir;
       std::vector<int64_t> shape;
       size_t size = 0, elementSize = 0;
       if (dq) {
@@ -200,20 +200,18 @@ Status Model::bindWeights(const format::EngineFile &engine, const std::string &d
         shape = computed.shape();
         size = computed.byteSize();
         elementSize = host::dtypeSize(dt);
-        fileDtype = w.dtype;
       } else if (!t) {
         return Status::error(dir + " has no tensor '" + name + "', which the engine binds to weight slot " +
                              w.name + ": is this the model the engine was compiled from?");
       } else {
+        if (dtypeOfFile(t->dtype) != w.dtype)
+          return Status::error(t->file + ": tensor '" + name + "' is " + t->dtype + ", the engine expects " +
+                               w.dtype + ": recompile the engine for this model");
         where = t->file;
-        fileDtype = dtypeOfFile(t->dtype);
         shape = t->shape;
         size = t->size;
         elementSize = t->elementSize;
       }
-      if (fileDtype != w.dtype)
-        return Status::error(where + ": tensor '" + name + "' is " + fileDtype + ", the engine expects " +
-                             w.dtype + ": recompile the engine for this model");
       // The shape each source must have: the slot's (identity), its rows of
       // the slot (concatenations), or the transpose of either.
       std::vector<int64_t> want = w.shape;

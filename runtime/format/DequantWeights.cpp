@@ -41,13 +41,7 @@ Status readStored(const SafetensorsIndex &index, const std::string &name, const 
 Status readDequantWeight(const SafetensorsIndex &index, const DequantWeightDesc &d, host::DType dtype,
                          host::Tensor &out) {
   host::DequantParams p;
-  if (d.packing == "gptq")
-    p.packing = host::QuantPacking::Gptq;
-  else if (d.packing == "gptq_v2")
-    p.packing = host::QuantPacking::GptqV2;
-  else if (d.packing == "awq")
-    p.packing = host::QuantPacking::Awq;
-  else
+  if (!host::parseQuantPacking(d.packing, p.packing))
     return Status::error("weight " + d.name + ": packing '" + d.packing + "' is not gptq, gptq_v2 or awq");
   if (d.bits != 4 && d.bits != 8)
     return Status::error("weight " + d.name + ": " + std::to_string(d.bits) + "-bit values are not 4 or 8");

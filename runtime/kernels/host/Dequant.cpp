@@ -21,6 +21,18 @@ int64_t unpack(int32_t word, int64_t i, int64_t bits, bool awq) {
 
 } // namespace
 
+bool parseQuantPacking(const std::string &name, QuantPacking &out) {
+  if (name == "gptq")
+    out = QuantPacking::Gptq;
+  else if (name == "gptq_v2")
+    out = QuantPacking::GptqV2;
+  else if (name == "awq")
+    out = QuantPacking::Awq;
+  else
+    return false;
+  return true;
+}
+
 Status dequant(const Tensor &qweight, const Tensor &scales, const Tensor *zeros, const Tensor *gIdx,
                const DequantParams &p, Tensor &out) {
   if (p.bits != 4 && p.bits != 8)

@@ -117,6 +117,9 @@ struct DequantParams {
   int64_t bits = 4;
   int64_t groupSize = 128; // -1: one group for all of K
 };
+/// The packing called `name` (kiln.dequant's spelling: gptq, gptq_v2, awq);
+/// false for any other.
+bool parseQuantPacking(const std::string &name, QuantPacking &out);
 /// out[K, N] from packed qweight (i32), scales [G, N], optional packed zeros
 /// [G, N * bits / 32] (i32) and g_idx [K] (i32): (q - z) * scale, as
 /// kiln.dequant defines it. Shapes, packings and g_idx's range are checked.

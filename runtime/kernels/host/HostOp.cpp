@@ -509,13 +509,7 @@ Status Eval::run() {
       return Status::error("dequant's operand segments do not match its operands");
     DequantParams p;
     std::string packing = op_.getStr("packing");
-    if (packing == "gptq")
-      p.packing = QuantPacking::Gptq;
-    else if (packing == "gptq_v2")
-      p.packing = QuantPacking::GptqV2;
-    else if (packing == "awq")
-      p.packing = QuantPacking::Awq;
-    else
+    if (!parseQuantPacking(packing, p.packing))
       return Status::error("dequant packing '" + packing + "'");
     p.bits = op_.getInt("bits");
     p.groupSize = op_.getInt("group_size");
