@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 namespace kiln::jinja {
 namespace detail {
@@ -843,6 +844,7 @@ NodeP parse(const std::string &source) {
 const Value *Value::get(const std::string &key) const {
   if (kind != Kind::Dict)
     return nullptr;
+  detail::charge(dict->size() * sizeof(void *));
   for (const auto &kv : *dict)
     if (kv.first == key)
       return &kv.second;
@@ -850,11 +852,15 @@ const Value *Value::get(const std::string &key) const {
 }
 
 void Value::set(const std::string &key, Value v) {
+  if (!ns)
+    depth = std::max(depth, (v.ns ? 1u : v.depth) + 1);
+  detail::charge(dict->size() * sizeof(void *));
   for (auto &kv : *dict)
     if (kv.first == key) {
       kv.second = std::move(v);
       return;
     }
+  detail::charge(sizeof(Dict::value_type));
   dict->emplace_back(key, std::move(v));
 }
 
@@ -866,15 +872,24 @@ Value Value::fromJson(const format::JsonValue &j) {
   case format::JsonValue::Kind::String: return of(j.asString());
   case format::JsonValue::Kind::Array: {
     List l;
+    l.reserve(j.asArray().size());
     for (const format::JsonValue &x : j.asArray())
       l.push_back(fromJson(x));
     return of(std::move(l));
   }
   case format::JsonValue::Kind::Object: {
-    Value d = of(Dict{});
-    for (const auto &m : j.asObject())
-      d.set(m.first, fromJson(m.second));
-    return d;
+    // Built at once (set() would look each key up: quadratic in a request's
+    // object of many keys).
+    Dict d;
+    std::unordered_map<std::string, size_t> at;
+    for (const auto &m : j.asObject()) {
+      auto [it, fresh] = at.emplace(m.first, d.size());
+      if (fresh)
+        d.emplace_back(m.first, fromJson(m.second));
+      else
+        d[it->second].second = fromJson(m.second);
+    }
+    return of(std::move(d));
   }
   }
   return Value();

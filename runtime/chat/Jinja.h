@@ -45,18 +45,26 @@ using Dict = std::vector<std::pair<std::string, Value>>; // in insertion order
 
 /// A template value: Python's None, bool, int, float, str, list and dict,
 /// Jinja's undefined, and namespace objects (dicts whose attributes `set`
-/// may assign).
+/// may assign). Strings, lists and dicts are shared, not copied, when a
+/// value is copied: a template passing a long message around costs nothing.
 struct Value {
   enum class Kind { Undefined, None, Bool, Int, Float, String, List, Dict };
   Kind kind = Kind::Undefined;
   bool boolean = false;
-  int64_t integer = 0;
-  double number = 0;
-  std::string string;
-  std::shared_ptr<List> list;
-  std::shared_ptr<Dict> dict;
   bool ns = false;    // a namespace()
   bool tuple = false; // a list Python would print as a tuple: (a, b)
+  /// How deeply lists and dicts nest inside: 0 for a scalar, 1 + the
+  /// deepest item for a list or dict. A namespace counts 1 whatever it
+  /// holds (values are read through it, never walked into).
+  uint32_t depth = 0;
+  int64_t integer = 0;
+  double number = 0;
+  std::shared_ptr<const std::string> text; // String
+  std::shared_ptr<List> list;
+  std::shared_ptr<Dict> dict;
+
+  /// A String's text ("" for any other kind).
+  const std::string &str() const;
 
   static Value none() { return of(Kind::None); }
   static Value of(bool b) {
@@ -74,29 +82,18 @@ struct Value {
     v.number = d;
     return v;
   }
-  static Value of(std::string s) {
-    Value v = of(Kind::String);
-    v.string = std::move(s);
-    return v;
-  }
+  static Value of(std::string s);
   static Value of(const char *s) { return of(std::string(s)); }
-  static Value of(List l) {
-    Value v = of(Kind::List);
-    v.list = std::make_shared<List>(std::move(l));
-    return v;
-  }
-  static Value of(Dict d) {
-    Value v = of(Kind::Dict);
-    v.dict = std::make_shared<Dict>(std::move(d));
-    return v;
-  }
+  static Value of(List l);
+  static Value of(Dict d);
   static Value of(Kind k) {
     Value v;
     v.kind = k;
     return v;
   }
   /// A JSON value as the template sees it (objects are dicts, numbers
-  /// without a fraction or exponent ints).
+  /// without a fraction or exponent ints; a key given twice keeps its
+  /// first place and its last value, as Python's json does).
   static Value fromJson(const format::JsonValue &j);
 
   bool defined() const { return kind != Kind::Undefined; }

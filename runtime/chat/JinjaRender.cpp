@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <map>
 
 namespace kiln::jinja::detail {
@@ -93,12 +94,30 @@ bool isCased(uint32_t c) { return otherCase(c, true) != c || otherCase(c, false)
 template <class Dir>
 std::string mapCase(const std::string &s, Dir dir) {
   std::string out;
-  std::vector<std::string> cs = chars(s);
-  for (size_t i = 0; i < cs.size(); ++i) {
+  std::vector<size_t> at = codePointStarts(s);
+  out.reserve(s.size());
+  for (size_t i = 0; i + 1 < at.size(); ++i) {
+    std::string c = s.substr(at[i], at[i + 1] - at[i]);
     int d = dir(i);
-    out += d == 0 ? cs[i] : encode(otherCase(decode(cs[i]), d > 0));
+    append(out, d == 0 ? c : encode(otherCase(decode(c), d > 0)));
   }
   return out;
+}
+
+// s.find(sub, from), charged as its scan: long needles by Boyer-Moore (a
+// scan linear in s whatever the text), short ones by std::string::find at
+// up to sub.size() comparisons a byte, charged so.
+size_t findIn(const std::string &s, const std::string &sub, size_t from = 0) {
+  if (from > s.size())
+    return std::string::npos;
+  if (sub.size() > 32) {
+    charge(2 * (s.size() - from) + 8 * sub.size());
+    auto it = std::search(s.begin() + static_cast<std::ptrdiff_t>(from), s.end(),
+                          std::boyer_moore_searcher(sub.begin(), sub.end()));
+    return it == s.end() ? std::string::npos : static_cast<size_t>(it - s.begin());
+  }
+  charge((s.size() - from) * ((sub.size() + 7) / 8 + 1));
+  return s.find(sub, from);
 }
 
 // ---- rendering ----------------------------------------------------------------
@@ -109,6 +128,16 @@ public:
     scopes_.emplace_back();
     for (const auto &kv : context)
       scopes_.back()[kv.first] = kv.second;
+  }
+  // A namespace may come to hold itself (`{% set ns.me = ns %}`), or a chain
+  // of namespaces as long as the template looped: each is emptied here, one
+  // by one, so neither leaks nor unwinds recursively.
+  ~Renderer() {
+    scopes_.clear();
+    for (const std::shared_ptr<Dict> &d : namespaces_) {
+      Dict held;
+      held.swap(*d);
+    }
   }
 
   enum class Flow { Normal, Break, Continue };
@@ -142,7 +171,7 @@ public:
       std::swap(saved, out_);
       run(*n.children[0]);
       std::swap(saved, out_);
-      assign(n, Value::of(saved));
+      assign(n, Value::of(std::move(saved)));
       return Flow::Normal;
     }
     case Node::Break: return Flow::Break;
@@ -155,6 +184,7 @@ private:
   void emit(const std::string &s) {
     if (out_.size() + s.size() > kMaxOutput)
       throw Failure("the rendered text is over " + std::to_string(kMaxOutput >> 20) + " MB");
+    charge(s.size());
     out_ += s;
   }
   void step(int line) {
@@ -184,7 +214,7 @@ private:
 
   List iterate(const Value &v, int line) {
     switch (v.kind) {
-    case Value::Kind::List: return *v.list;
+    case Value::Kind::List: charge(v.list->size() * sizeof(Value)); return *v.list;
     case Value::Kind::Dict: {
       List keys;
       for (const auto &kv : *v.dict)
@@ -193,7 +223,7 @@ private:
     }
     case Value::Kind::String: {
       List cs;
-      for (std::string &c : chars(v.string))
+      for (std::string &c : chars(v.str()))
         cs.push_back(Value::of(std::move(c)));
       return cs;
     }
@@ -284,7 +314,7 @@ private:
   static const std::string &asStr(const Value &v, int line, const char *what) {
     if (v.kind != Value::Kind::String)
       failAt(line, std::string(what) + " must be a string, not " + kindName(v.kind));
-    return v.string;
+    return v.str();
   }
 
   Value attr(const Value &obj, const std::string &name, int line) {
@@ -301,7 +331,7 @@ private:
     switch (obj.kind) {
     case Value::Kind::Dict:
       if (key.kind == Value::Kind::String) {
-        const Value *v = obj.get(key.string);
+        const Value *v = obj.get(key.str());
         return v ? *v : Value();
       }
       return Value();
@@ -309,14 +339,18 @@ private:
     case Value::Kind::String: {
       if (key.kind != Value::Kind::Int)
         return Value();
+      if (obj.kind == Value::Kind::String && key.integer >= 0) // walks only to the item
+        return key.integer < static_cast<int64_t>(obj.str().size())
+                   ? Value::of(codePointAt(obj.str(), static_cast<size_t>(key.integer)))
+                   : Value();
       int64_t n = obj.kind == Value::Kind::List ? static_cast<int64_t>(obj.list->size())
-                                                : static_cast<int64_t>(chars(obj.string).size());
+                                                : static_cast<int64_t>(codePoints(obj.str()));
       int64_t i = key.integer < 0 ? key.integer + n : key.integer;
       if (i < 0 || i >= n)
         return Value();
       if (obj.kind == Value::Kind::List)
         return (*obj.list)[static_cast<size_t>(i)];
-      return Value::of(chars(obj.string)[static_cast<size_t>(i)]);
+      return Value::of(codePointAt(obj.str(), static_cast<size_t>(i)));
     }
     case Value::Kind::Undefined: failAt(line, "an item of an undefined value");
     default: return Value();
@@ -324,17 +358,16 @@ private:
   }
 
   Value slice(const Value &obj, const Value &a, const Value &b, const Value &c, int line) {
-    std::vector<Value> seq;
+    // A str is sliced by code points: where each starts (its bytes are not
+    // copied one by one).
     bool str = obj.kind == Value::Kind::String;
-    if (str) {
-      for (std::string &ch : chars(obj.string))
-        seq.push_back(Value::of(std::move(ch)));
-    } else if (obj.kind == Value::Kind::List) {
-      seq = *obj.list;
-    } else {
+    std::vector<size_t> at;
+    if (str)
+      at = codePointStarts(obj.str());
+    else if (obj.kind != Value::Kind::List) {
       failAt(line, std::string("cannot slice a ") + kindName(obj.kind));
     }
-    const int64_t n = static_cast<int64_t>(seq.size());
+    const int64_t n = str ? static_cast<int64_t>(at.size()) - 1 : static_cast<int64_t>(obj.list->size());
     int64_t st = c.defined() && c.kind != Value::Kind::None ? asInt(c, line, "a slice step") : 1;
     if (st == 0)
       failAt(line, "a slice step of zero");
@@ -347,15 +380,20 @@ private:
       return st > 0 ? std::clamp<int64_t>(i, 0, n) : std::clamp<int64_t>(i, -1, n - 1);
     };
     int64_t from = clampIdx(a, st > 0 ? 0 : n - 1), to = clampIdx(b, st > 0 ? n : -1);
-    List out;
-    for (int64_t i = from; st > 0 ? i < to : i > to; i += st)
-      out.push_back(seq[static_cast<size_t>(i)]);
-    if (!str)
+    if (!str) {
+      List out;
+      for (int64_t i = from; st > 0 ? i < to : i > to; i += st)
+        out.push_back((*obj.list)[static_cast<size_t>(i)]);
       return Value::of(std::move(out));
+    }
+    const std::string &t = obj.str();
+    if (st == 1)
+      return Value::of(from < to ? t.substr(at[static_cast<size_t>(from)], at[static_cast<size_t>(to)] - at[static_cast<size_t>(from)])
+                                 : std::string());
     std::string s;
-    for (const Value &v : out)
-      s += v.string;
-    return Value::of(s);
+    for (int64_t i = from; st > 0 ? i < to : i > to; i += st)
+      s.append(t, at[static_cast<size_t>(i)], at[static_cast<size_t>(i) + 1] - at[static_cast<size_t>(i)]);
+    return Value::of(std::move(s));
   }
 
   Value binary(const std::string &op, const Value &l, const Value &r, int line) {
@@ -373,11 +411,11 @@ private:
     if (op == "in" || op == "not in") {
       bool in = false;
       if (r.kind == K::String) {
-        in = r.string.find(asStr(l, line, "the left of 'in' a string")) != std::string::npos;
+        in = findIn(r.str(), asStr(l, line, "the left of 'in' a string")) != std::string::npos;
       } else if (r.kind == K::List) {
         in = std::any_of(r.list->begin(), r.list->end(), [&](const Value &x) { return equal(l, x); });
       } else if (r.kind == K::Dict) {
-        in = l.kind == K::String && r.get(l.string) != nullptr;
+        in = l.kind == K::String && r.get(l.str()) != nullptr;
       } else if (r.kind == K::Undefined) {
         failAt(line, "'in' an undefined value");
       } else {
@@ -390,17 +428,17 @@ private:
       if (isNumber(l) && isNumber(r))
         c = num(l) < num(r) ? -1 : num(l) > num(r) ? 1 : 0;
       else if (l.kind == K::String && r.kind == K::String)
-        c = l.string.compare(r.string);
+        charge(std::min(l.str().size(), r.str().size())), c = l.str().compare(r.str());
       else
         failAt(line, std::string("cannot compare ") + kindName(l.kind) + " and " + kindName(r.kind));
       return Value::of(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
     }
     if (op == "+") {
-      if ((l.kind == K::String && r.kind == K::String && l.string.size() + r.string.size() > kMaxOutput) ||
+      if ((l.kind == K::String && r.kind == K::String && l.str().size() + r.str().size() > kMaxOutput) ||
           (l.kind == K::List && r.kind == K::List && l.list->size() + r.list->size() > kMaxItems))
         failAt(line, "a value over the template's size limit");
       if (l.kind == K::String && r.kind == K::String)
-        return Value::of(l.string + r.string);
+        return Value::of(l.str() + r.str());
       if (l.kind == K::List && r.kind == K::List) {
         List out = *l.list;
         out.insert(out.end(), r.list->begin(), r.list->end());
@@ -410,12 +448,17 @@ private:
     if (op == "*" && (l.kind == K::String || r.kind == K::String) && (l.kind == K::Int || r.kind == K::Int)) {
       const Value &s = l.kind == K::String ? l : r;
       int64_t n = (l.kind == K::Int ? l : r).integer;
-      if (n > 0 && s.string.size() * static_cast<size_t>(n) > kMaxOutput)
+      if (n > 0 && s.str().size() * static_cast<size_t>(n) > kMaxOutput)
         failAt(line, "a repeated string over the output limit");
       std::string out;
-      for (int64_t i = 0; i < n; ++i)
-        out += s.string;
-      return Value::of(out);
+      if (n > 0 && !s.str().empty()) { // by doubling
+        const size_t total = s.str().size() * static_cast<size_t>(n);
+        out.reserve(total);
+        out = s.str();
+        while (out.size() < total)
+          out.append(out, 0, std::min(out.size(), total - out.size()));
+      }
+      return Value::of(std::move(out));
     }
     if (!isNumber(l) || !isNumber(r))
       failAt(line, std::string("unsupported operand types for ") + op + ": " + kindName(l.kind) + " and " +
@@ -467,9 +510,11 @@ private:
   // string or a list in a loop stops with an error, not out of memory).
   Value eval(const Expr &e) {
     Value v = evalUnbounded(e);
-    if ((v.kind == Value::Kind::String && v.string.size() > kMaxOutput) ||
+    if ((v.kind == Value::Kind::String && v.str().size() > kMaxOutput) ||
         (v.kind == Value::Kind::List && v.list->size() > kMaxItems))
       failAt(e.line, "a value over the template's size limit");
+    if (v.depth > static_cast<uint32_t>(kMaxDepth))
+      failAt(e.line, "a value nested over " + std::to_string(kMaxDepth) + " deep");
     return v;
   }
 
@@ -536,6 +581,7 @@ private:
     if (e.name == "namespace") {
       Value ns = Value::of(Dict{});
       ns.ns = true;
+      namespaces_.push_back(ns.dict);
       if (!e.args.empty())
         failAt(e.line, "namespace() takes keyword arguments");
       for (const auto &kw : e.kwargs)
@@ -584,11 +630,11 @@ private:
   // Python's str.title(): a cased letter after an uncased character goes up,
   // the rest down.
   static std::string title(const std::string &s) {
-    std::vector<std::string> cs = chars(s);
-    std::vector<int> dir(cs.size());
+    std::vector<size_t> at = codePointStarts(s);
+    std::vector<int> dir(at.size() - 1);
     bool prevCased = false;
-    for (size_t i = 0; i < cs.size(); ++i) {
-      bool cased = isCased(decode(cs[i]));
+    for (size_t i = 0; i + 1 < at.size(); ++i) {
+      bool cased = isCased(decode(s.substr(at[i], at[i + 1] - at[i])));
       dir[i] = cased ? (prevCased ? -1 : 1) : 0;
       prevCased = cased;
     }
@@ -598,11 +644,12 @@ private:
     return mapCase(s, [](size_t i) { return i == 0 ? 1 : -1; });
   }
   static std::string replace(const std::string &s, const std::string &a, const std::string &b, int64_t count) {
+    charge(2 * s.size());
     size_t hits = 0;
     if (a.empty())
-      hits = chars(s).size() + 1;
+      hits = codePoints(s) + 1;
     else
-      for (size_t p = s.find(a); p != std::string::npos; p = s.find(a, p + a.size()))
+      for (size_t p = findIn(s, a); p != std::string::npos; p = findIn(s, a, p + a.size()))
         ++hits;
     if (count >= 0)
       hits = std::min(hits, static_cast<size_t>(count));
@@ -611,12 +658,12 @@ private:
     if (a.empty()) { // Python inserts b between characters
       std::string out;
       int64_t n = 0;
-      std::vector<std::string> cs = chars(s);
-      for (size_t i = 0; i <= cs.size(); ++i) {
+      std::vector<size_t> at = codePointStarts(s);
+      for (size_t i = 0; i < at.size(); ++i) {
         if (count < 0 || n < count)
           out += b, ++n;
-        if (i < cs.size())
-          out += cs[i];
+        if (i + 1 < at.size())
+          out.append(s, at[i], at[i + 1] - at[i]);
       }
       return out;
     }
@@ -624,7 +671,7 @@ private:
     size_t p = 0;
     int64_t n = 0;
     for (;;) {
-      size_t f = s.find(a, p);
+      size_t f = findIn(s, a, p);
       if (f == std::string::npos || (count >= 0 && n >= count))
         break;
       out += s.substr(p, f - p) + b;
@@ -634,6 +681,7 @@ private:
     return out + s.substr(p);
   }
   static List split(const std::string &s, const Value &sep, int64_t maxsplit, int line) {
+    charge(s.size());
     List out;
     if (!sep.defined() || sep.kind == Value::Kind::None) {
       size_t i = 0;
@@ -650,6 +698,8 @@ private:
         size_t j = i;
         while (j < s.size() && !isSpace(s[j]))
           ++j;
+        if (out.size() == kMaxItems)
+          failAt(line, "split: over " + std::to_string(kMaxItems) + " pieces");
         out.push_back(Value::of(s.substr(i, j - i)));
         ++n;
         i = j;
@@ -662,9 +712,11 @@ private:
     size_t p = 0;
     int64_t n = 0;
     for (;;) {
-      size_t f = s.find(d, p);
+      size_t f = findIn(s, d, p);
       if (f == std::string::npos || (maxsplit >= 0 && n >= maxsplit))
         break;
+      if (out.size() == kMaxItems)
+        failAt(line, "split: over " + std::to_string(kMaxItems) + " pieces");
       out.push_back(Value::of(s.substr(p, f - p)));
       p = f + d.size();
       ++n;
@@ -678,10 +730,10 @@ private:
     const std::string &m = e.name;
     using K = Value::Kind;
     if (obj.kind == K::String) {
-      const std::string &s = obj.string;
+      const std::string &s = obj.str();
       if (m == "strip" || m == "lstrip" || m == "rstrip") {
         Args a = bind(e, 1, {"chars"}, {});
-        std::string chars = a.v[0].kind == K::String ? a.v[0].string : "";
+        std::string chars = a.v[0].kind == K::String ? a.v[0].str() : "";
         std::string r = m == "lstrip" ? lstrip(s, chars) : m == "rstrip" ? rstrip(s, chars) : lstrip(rstrip(s, chars), chars);
         return Value::of(r);
       }
@@ -698,6 +750,7 @@ private:
         List opts = a.v[0].kind == K::List ? *a.v[0].list : List{a.v[0]};
         for (const Value &o : opts) {
           const std::string &p = asStr(o, e.line, (m + "'s argument").c_str());
+          charge(p.size());
           if (p.size() <= s.size() && (m == "startswith" ? s.compare(0, p.size(), p) == 0
                                                           : s.compare(s.size() - p.size(), p.size(), p) == 0))
             return Value::of(true);
@@ -717,13 +770,13 @@ private:
         Args a = bind(e, 1, {"sub"}, {});
         const std::string &sub = asStr(a.v[0], e.line, (m + "'s argument").c_str());
         if (m == "find") {
-          size_t f = s.find(sub);
-          return Value::of(f == std::string::npos ? int64_t(-1) : static_cast<int64_t>(chars(s.substr(0, f)).size()));
+          size_t f = findIn(s, sub);
+          return Value::of(f == std::string::npos ? int64_t(-1) : static_cast<int64_t>(codePoints(s.substr(0, f))));
         }
         if (sub.empty())
-          return Value::of(static_cast<int64_t>(chars(s).size() + 1));
+          return Value::of(static_cast<int64_t>(codePoints(s) + 1));
         int64_t n = 0;
-        for (size_t p = s.find(sub); p != std::string::npos; p = s.find(sub, p + sub.size()))
+        for (size_t p = findIn(s, sub); p != std::string::npos; p = findIn(s, sub, p + sub.size()))
           ++n;
         return Value::of(n);
       }
@@ -732,7 +785,7 @@ private:
         std::string out;
         List items = iterate(a.v[0], e.line);
         for (size_t i = 0; i < items.size(); ++i)
-          out += (i ? s : "") + pyStr(items[i]);
+          append(out, (i ? s : "") + pyStr(items[i]));
         return Value::of(out);
       }
       if (m == "isdigit" || m == "isspace" || m == "isalpha" || m == "isalnum") {
@@ -756,7 +809,7 @@ private:
       }
       if (m == "get") {
         Args a = bind(e, 1, {"key", "default"}, {Value(), Value::none()});
-        const Value *v = a.v[0].kind == K::String ? obj.get(a.v[0].string) : nullptr;
+        const Value *v = a.v[0].kind == K::String ? obj.get(a.v[0].str()) : nullptr;
         return v ? *v : a.v[1];
       }
     } else if (obj.kind == K::List) {
@@ -834,9 +887,9 @@ private:
     if (name == "callable")
       return false;
     if (name == "lower")
-      return v.kind == K::String && lower(v.string) == v.string;
+      return v.kind == K::String && lower(v.str()) == v.str();
     if (name == "upper")
-      return v.kind == K::String && upper(v.string) == v.string;
+      return v.kind == K::String && upper(v.str()) == v.str();
     if (name == "odd" || name == "even") {
       int64_t i = asInt(v, line, "odd/even's value");
       return (((i % 2) + 2) % 2 == 1) == (name == "odd");
@@ -874,7 +927,7 @@ private:
       return v;
     if (f == "trim") {
       Args a = bind(e, 1, {"chars"}, {});
-      std::string chars = a.v[0].kind == K::String ? a.v[0].string : "";
+      std::string chars = a.v[0].kind == K::String ? a.v[0].str() : "";
       return Value::of(lstrip(rstrip(pyStr(v), chars), chars));
     }
     if (f == "tojson") {
@@ -898,7 +951,7 @@ private:
     }
     if (f == "length" || f == "count") {
       switch (v.kind) {
-      case K::String: return Value::of(static_cast<int64_t>(chars(v.string).size()));
+      case K::String: return Value::of(static_cast<int64_t>(codePoints(v.str())));
       case K::List: return Value::of(static_cast<int64_t>(v.list->size()));
       case K::Dict: return Value::of(static_cast<int64_t>(v.dict->size()));
       case K::Undefined: return Value::of(int64_t(0));
@@ -912,12 +965,14 @@ private:
     if (f == "title") {
       // Jinja's own: each piece after a run of '-', whitespace or an opening
       // bracket starts upper, the rest lower.
-      std::vector<std::string> cs = chars(pyStr(v));
+      std::string t = pyStr(v);
+      std::vector<size_t> at = codePointStarts(t);
       bool start = true;
       std::string out;
-      for (const std::string &c : cs) {
+      for (size_t i = 0; i + 1 < at.size(); ++i) {
+        std::string c = t.substr(at[i], at[i + 1] - at[i]);
         bool delim = c.size() == 1 && (c[0] == '-' || isSpace(c[0]) || std::strchr("({[<", c[0]));
-        out += delim ? c : encode(otherCase(decode(c), start));
+        append(out, delim ? c : encode(otherCase(decode(c), start)));
         start = delim;
       }
       return Value::of(out);
@@ -956,7 +1011,7 @@ private:
         return Value::of(static_cast<int64_t>(v.number));
       if (v.kind == K::String) {
         char *end = nullptr;
-        std::string t = lstrip(rstrip(v.string));
+        std::string t = lstrip(rstrip(v.str()));
         long long i = std::strtoll(t.c_str(), &end, 10);
         if (!t.empty() && *end == 0)
           return Value::of(static_cast<int64_t>(i));
@@ -969,7 +1024,7 @@ private:
         return Value::of(num(v));
       if (v.kind == K::String) {
         char *end = nullptr;
-        std::string t = lstrip(rstrip(v.string));
+        std::string t = lstrip(rstrip(v.str()));
         double d = std::strtod(t.c_str(), &end);
         if (!t.empty() && *end == 0)
           return Value::of(d);
@@ -997,11 +1052,13 @@ private:
     }
     if (f == "reverse") {
       if (v.kind == K::String) {
-        std::vector<std::string> cs = chars(v.string);
+        const std::string &t = v.str();
+        std::vector<size_t> at = codePointStarts(t);
         std::string out;
-        for (auto it = cs.rbegin(); it != cs.rend(); ++it)
-          out += *it;
-        return Value::of(out);
+        out.reserve(t.size());
+        for (size_t i = at.size() - 1; i > 0; --i)
+          out.append(t, at[i - 1], at[i] - at[i - 1]);
+        return Value::of(std::move(out));
       }
       List items = iterate(v, e.line);
       std::reverse(items.begin(), items.end());
@@ -1012,12 +1069,12 @@ private:
       std::string sep = pyStr(a.v[0]), out;
       List items = iterate(v, e.line);
       for (size_t i = 0; i < items.size(); ++i)
-        out += (i ? sep : "") + pyStr(a.v[1].kind == K::None ? items[i] : attrPath(items[i], a.v[1], e.line));
+        append(out, (i ? sep : "") + pyStr(a.v[1].kind == K::None ? items[i] : attrPath(items[i], a.v[1], e.line)));
       return Value::of(out);
     }
     if (f == "indent") {
       Args a = bind(e, 1, {"width", "first", "blank"}, {Value::of(int64_t(4)), Value::of(false), Value::of(false)});
-      std::string pad = a.v[0].kind == K::String ? a.v[0].string
+      std::string pad = a.v[0].kind == K::String ? a.v[0].str()
                                                  : std::string(static_cast<size_t>(std::clamp<int64_t>(
                                                                    asInt(a.v[0], e.line, "indent's width"), 0, 256)),
                                                                ' ');
@@ -1025,20 +1082,23 @@ private:
       bool first = truthy(a.v[1]), blank = truthy(a.v[2]);
       size_t p = 0;
       bool firstLine = true;
+      charge(s.size());
       for (;;) {
-        size_t nl = s.find('\n', p);
-        std::string ln = s.substr(p, nl == std::string::npos ? std::string::npos : nl - p);
-        bool isBlank = std::all_of(ln.begin(), ln.end(), [](char c) { return isSpace(c); });
+        size_t nl = s.find('\n', p), end = nl == std::string::npos ? s.size() : nl;
+        bool isBlank = std::all_of(s.begin() + static_cast<std::ptrdiff_t>(p), s.begin() + static_cast<std::ptrdiff_t>(end),
+                                   [](char c) { return isSpace(c); });
         if ((firstLine ? first : true) && (blank || !isBlank))
-          out += pad;
-        out += ln;
+          append(out, pad);
+        if (out.size() + (end - p) + 1 > kMaxOutput)
+          append(out, s.substr(p)); // fails
+        out.append(s, p, end - p);
         if (nl == std::string::npos)
           break;
         out += '\n';
         p = nl + 1;
         firstLine = false;
       }
-      return Value::of(out);
+      return Value::of(std::move(out));
     }
     if (f == "map") {
       List items = iterate(v, e.line);
@@ -1109,14 +1169,17 @@ private:
         for (const auto &kv : *v.dict)
           out.push_back(tupleOf(List{Value::of(kv.first), kv.second}));
         std::stable_sort(out.begin(), out.end(), [](const Value &a, const Value &b) {
-          return lower((*a.list)[0].string) < lower((*b.list)[0].string);
+          return lower((*a.list)[0].str()) < lower((*b.list)[0].str());
         });
         return Value::of(std::move(out));
       }
       Args a = bind(e, 1, {"attribute"}, {Value::none()});
       List items = iterate(v, e.line);
       auto key = [&](const Value &x) { return a.v[0].kind == K::None ? x : attrPath(x, a.v[0], e.line); };
-      auto less = [&](const Value &x, const Value &y) { return truthy(binary("<", key(x), key(y), e.line)); };
+      auto less = [&](const Value &x, const Value &y) {
+        charge(sizeof(Value));
+        return truthy(binary("<", key(x), key(y), e.line));
+      };
       if (f == "sum") {
         Value s = Value::of(int64_t(0));
         for (const Value &x : items)
@@ -1161,6 +1224,8 @@ private:
   }
 
   std::vector<std::map<std::string, Value>> scopes_;
+  std::vector<std::shared_ptr<Dict>> namespaces_;
+  Meter meter_;
   std::string &out_;
   size_t steps_ = 0;
 };

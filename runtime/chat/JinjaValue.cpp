@@ -7,7 +7,80 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace kiln::jinja::detail {
+namespace kiln::jinja {
+
+namespace {
+// The work of the render running on this thread (Meter), or not counted.
+thread_local bool tMetered = false;
+thread_local size_t tWork = 0;
+uint32_t depthOf(const Value &v) { return v.ns ? 1 : v.depth; }
+} // namespace
+
+const std::string &Value::str() const {
+  static const std::string empty;
+  return kind == Kind::String && text ? *text : empty;
+}
+
+Value Value::of(std::string s) {
+  detail::charge(sizeof(Value) + s.size());
+  Value v = of(Kind::String);
+  v.text = std::make_shared<const std::string>(std::move(s));
+  return v;
+}
+
+Value Value::of(List l) {
+  detail::charge(l.size() * sizeof(Value));
+  Value v = of(Kind::List);
+  for (const Value &x : l)
+    v.depth = std::max(v.depth, depthOf(x));
+  ++v.depth;
+  v.list = std::make_shared<List>(std::move(l));
+  return v;
+}
+
+Value Value::of(Dict d) {
+  detail::charge(d.size() * sizeof(Dict::value_type));
+  Value v = of(Kind::Dict);
+  for (const auto &kv : d)
+    v.depth = std::max(v.depth, depthOf(kv.second));
+  ++v.depth;
+  v.dict = std::make_shared<Dict>(std::move(d));
+  return v;
+}
+
+namespace detail {
+
+Meter::Meter() {
+  tMetered = true;
+  tWork = 0;
+}
+Meter::~Meter() { tMetered = false; }
+
+void charge(size_t bytes) {
+  if (!tMetered)
+    return;
+  tWork += bytes;
+  if (tWork > kMaxWork)
+    throw Failure("the template worked through over " + std::to_string(kMaxWork >> 20) +
+                  " MB of values (made, copied or scanned)");
+}
+
+void append(std::string &out, const std::string &s) {
+  if (out.size() + s.size() > kMaxOutput)
+    throw Failure("a string over the template's size limit (" + std::to_string(kMaxOutput >> 20) + " MB)");
+  out += s;
+}
+void append(std::string &out, const char *s) {
+  size_t n = std::strlen(s);
+  if (out.size() + n > kMaxOutput)
+    append(out, std::string(s)); // fails
+  out.append(s, n);
+}
+void append(std::string &out, char c) {
+  if (out.size() + 1 > kMaxOutput)
+    append(out, std::string(1, c)); // fails
+  out += c;
+}
 
 const char *kindName(Value::Kind k) {
   switch (k) {
@@ -30,7 +103,7 @@ bool truthy(const Value &v) {
   case Value::Kind::Bool: return v.boolean;
   case Value::Kind::Int: return v.integer != 0;
   case Value::Kind::Float: return v.number != 0;
-  case Value::Kind::String: return !v.string.empty();
+  case Value::Kind::String: return !v.str().empty();
   case Value::Kind::List: return !v.list->empty();
   case Value::Kind::Dict: return v.ns || !v.dict->empty();
   }
@@ -95,120 +168,170 @@ std::string pyFloat(double d) {
   return neg ? "-" + out : out;
 }
 
-std::string pyRepr(const Value &v);
+namespace {
 
-std::string pyStr(const Value &v) {
+void writeRepr(const Value &v, std::string &out, uint32_t level);
+
+// str(v) appended to out; level counts the lists and dicts it is inside.
+void writeStr(const Value &v, std::string &out, uint32_t level) {
+  if (level > static_cast<uint32_t>(kMaxDepth))
+    throw Failure("a value nested over " + std::to_string(kMaxDepth) + " deep");
   switch (v.kind) {
-  case Value::Kind::Undefined: return "";
-  case Value::Kind::None: return "None";
-  case Value::Kind::Bool: return v.boolean ? "True" : "False";
-  case Value::Kind::Int: return std::to_string(v.integer);
-  case Value::Kind::Float: return pyFloat(v.number);
-  case Value::Kind::String: return v.string;
+  case Value::Kind::Undefined: return;
+  case Value::Kind::None: append(out, "None"); return;
+  case Value::Kind::Bool: append(out, v.boolean ? "True" : "False"); return;
+  case Value::Kind::Int: append(out, std::to_string(v.integer)); return;
+  case Value::Kind::Float: append(out, pyFloat(v.number)); return;
+  case Value::Kind::String: append(out, v.str()); return;
   case Value::Kind::List: {
-    std::string s = v.tuple ? "(" : "[";
-    for (size_t i = 0; i < v.list->size(); ++i)
-      s += (i ? ", " : "") + pyRepr((*v.list)[i]);
+    append(out, v.tuple ? '(' : '[');
+    for (size_t i = 0; i < v.list->size(); ++i) {
+      if (i)
+        append(out, ", ");
+      writeRepr((*v.list)[i], out, level + 1);
+    }
     if (v.tuple && v.list->size() == 1)
-      s += ",";
-    return s + (v.tuple ? ")" : "]");
+      append(out, ',');
+    append(out, v.tuple ? ')' : ']');
+    return;
   }
   case Value::Kind::Dict: {
-    if (v.ns)
-      return "<Namespace>";
-    std::string s = "{";
-    for (size_t i = 0; i < v.dict->size(); ++i)
-      s += (i ? ", " : "") + pyRepr(Value::of((*v.dict)[i].first)) + ": " + pyRepr((*v.dict)[i].second);
-    return s + "}";
+    if (v.ns) {
+      append(out, "<Namespace>");
+      return;
+    }
+    append(out, '{');
+    for (size_t i = 0; i < v.dict->size(); ++i) {
+      if (i)
+        append(out, ", ");
+      writeRepr(Value::of((*v.dict)[i].first), out, level + 1);
+      append(out, ": ");
+      writeRepr((*v.dict)[i].second, out, level + 1);
+    }
+    append(out, '}');
+    return;
   }
   }
-  return "";
 }
 
-std::string pyRepr(const Value &v) {
-  if (v.kind != Value::Kind::String)
-    return pyStr(v);
-  const std::string &s = v.string;
+void writeRepr(const Value &v, std::string &out, uint32_t level) {
+  if (v.kind != Value::Kind::String) {
+    writeStr(v, out, level);
+    return;
+  }
+  const std::string &s = v.str();
   char q = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
-  std::string out(1, q);
+  std::string r(1, q);
   for (unsigned char c : s) {
     if (c == '\\')
-      out += "\\\\";
+      r += "\\\\";
     else if (c == static_cast<unsigned char>(q))
-      out += std::string("\\") + q;
+      r += std::string("\\") + q;
     else if (c == '\n')
-      out += "\\n";
+      r += "\\n";
     else if (c == '\r')
-      out += "\\r";
+      r += "\\r";
     else if (c == '\t')
-      out += "\\t";
+      r += "\\t";
     else if (c < 0x20 || c == 0x7f) {
       char b[8];
       std::snprintf(b, sizeof b, "\\x%02x", c);
-      out += b;
+      r += b;
     } else
-      out += static_cast<char>(c);
+      r += static_cast<char>(c);
+    if (r.size() > kMaxOutput)
+      break; // append below fails
   }
-  return out + q;
+  r += q;
+  append(out, r);
+}
+
+} // namespace
+
+std::string pyStr(const Value &v) {
+  if (v.kind == Value::Kind::String)
+    return v.str();
+  std::string out;
+  writeStr(v, out, 0);
+  charge(out.size());
+  return out;
+}
+
+std::string pyRepr(const Value &v) {
+  std::string out;
+  writeRepr(v, out, 0);
+  charge(out.size());
+  return out;
 }
 
 // Python's json.dumps(ensure_ascii=False, indent, separators, sort_keys).
 void toJson(const Value &v, std::string &out, int indent, const std::string &item, const std::string &key,
             bool sortKeys, int level) {
+  if (level > kMaxDepth)
+    throw Failure("tojson: a value nested over " + std::to_string(kMaxDepth) + " deep");
   auto newline = [&](int lvl) {
-    if (indent >= 0)
-      out += "\n" + std::string(static_cast<size_t>(indent * lvl), ' ');
+    if (indent >= 0) {
+      append(out, '\n');
+      append(out, std::string(static_cast<size_t>(indent) * static_cast<size_t>(lvl), ' '));
+    }
   };
   switch (v.kind) {
   case Value::Kind::Undefined: throw Failure("tojson: an undefined value");
-  case Value::Kind::None: out += "null"; return;
-  case Value::Kind::Bool: out += v.boolean ? "true" : "false"; return;
-  case Value::Kind::Int: out += std::to_string(v.integer); return;
+  case Value::Kind::None: append(out, "null"); return;
+  case Value::Kind::Bool: append(out, v.boolean ? "true" : "false"); return;
+  case Value::Kind::Int: append(out, std::to_string(v.integer)); return;
   case Value::Kind::Float:
-    out += std::isnan(v.number) ? "NaN" : std::isinf(v.number) ? (v.number < 0 ? "-Infinity" : "Infinity")
-                                                                  : pyFloat(v.number);
+    append(out, std::isnan(v.number) ? "NaN"
+                : std::isinf(v.number) ? (v.number < 0 ? "-Infinity" : "Infinity")
+                                       : pyFloat(v.number));
     return;
-  case Value::Kind::String:
-    out += '"';
-    for (unsigned char c : v.string) {
+  case Value::Kind::String: {
+    std::string r = "\"";
+    for (unsigned char c : v.str()) {
       switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"': r += "\\\""; break;
+      case '\\': r += "\\\\"; break;
+      case '\n': r += "\\n"; break;
+      case '\r': r += "\\r"; break;
+      case '\t': r += "\\t"; break;
+      case '\b': r += "\\b"; break;
+      case '\f': r += "\\f"; break;
       default:
         if (c < 0x20) {
           char b[8];
           std::snprintf(b, sizeof b, "\\u%04x", c);
-          out += b;
+          r += b;
         } else {
-          out += static_cast<char>(c);
+          r += static_cast<char>(c);
         }
       }
+      if (r.size() > kMaxOutput)
+        break; // append below fails
     }
-    out += '"';
+    r += '"';
+    append(out, r);
     return;
+  }
   case Value::Kind::List:
     if (v.list->empty()) {
-      out += "[]";
+      append(out, "[]");
       return;
     }
-    out += '[';
+    append(out, '[');
     for (size_t i = 0; i < v.list->size(); ++i) {
       if (i)
-        out += item;
+        append(out, item);
       newline(level + 1);
       toJson((*v.list)[i], out, indent, item, key, sortKeys, level + 1);
     }
     newline(level);
-    out += ']';
+    append(out, ']');
     return;
   case Value::Kind::Dict: {
+    if (v.ns)
+      throw Failure("tojson: a namespace is not JSON serializable");
     if (v.dict->empty()) {
-      out += "{}";
+      append(out, "{}");
       return;
     }
     std::vector<const std::pair<std::string, Value> *> items;
@@ -216,23 +339,24 @@ void toJson(const Value &v, std::string &out, int indent, const std::string &ite
       items.push_back(&kv);
     if (sortKeys)
       std::stable_sort(items.begin(), items.end(), [](auto *a, auto *b) { return a->first < b->first; });
-    out += '{';
+    append(out, '{');
     for (size_t i = 0; i < items.size(); ++i) {
       if (i)
-        out += item;
+        append(out, item);
       newline(level + 1);
       toJson(Value::of(items[i]->first), out, indent, item, key, sortKeys, level + 1);
-      out += key;
+      append(out, key);
       toJson(items[i]->second, out, indent, item, key, sortKeys, level + 1);
     }
     newline(level);
-    out += '}';
+    append(out, '}');
     return;
   }
   }
 }
 
 bool equal(const Value &a, const Value &b) {
+  charge(sizeof(Value));
   if (isNumber(a) && isNumber(b))
     return num(a) == num(b);
   if (a.kind != b.kind)
@@ -240,8 +364,14 @@ bool equal(const Value &a, const Value &b) {
   switch (a.kind) {
   case Value::Kind::Undefined:
   case Value::Kind::None: return true;
-  case Value::Kind::String: return a.string == b.string;
+  case Value::Kind::String:
+    if (a.text == b.text)
+      return true;
+    charge(std::min(a.str().size(), b.str().size()));
+    return a.str() == b.str();
   case Value::Kind::List:
+    if (a.list == b.list)
+      return true;
     if (a.list->size() != b.list->size())
       return false;
     for (size_t i = 0; i < a.list->size(); ++i)
@@ -251,7 +381,7 @@ bool equal(const Value &a, const Value &b) {
   case Value::Kind::Dict:
     if (a.dict == b.dict)
       return true;
-    if (a.dict->size() != b.dict->size())
+    if (a.ns || b.ns || a.dict->size() != b.dict->size())
       return false;
     for (const auto &kv : *a.dict) {
       const Value *o = b.get(kv.first);
@@ -263,17 +393,55 @@ bool equal(const Value &a, const Value &b) {
   }
 }
 
+namespace {
+size_t codePointLength(const std::string &s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  return std::min(n, s.size() - i);
+}
+} // namespace
+
+size_t codePoints(const std::string &s) {
+  charge(s.size());
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); i += codePointLength(s, i))
+    ++n;
+  return n;
+}
+
+std::string codePointAt(const std::string &s, size_t index) {
+  size_t i = 0;
+  for (size_t k = 0; k < index && i < s.size(); ++k)
+    i += codePointLength(s, i);
+  charge(i);
+  return i < s.size() ? s.substr(i, codePointLength(s, i)) : std::string();
+}
+
+std::vector<size_t> codePointStarts(const std::string &s) {
+  charge(s.size() * sizeof(size_t));
+  std::vector<size_t> at;
+  for (size_t i = 0; i < s.size(); i += codePointLength(s, i))
+    at.push_back(i);
+  at.push_back(s.size());
+  return at;
+}
+
 // Code points of UTF-8 text, as Python iterates a str.
 std::vector<std::string> chars(const std::string &s) {
+  size_t n = codePoints(s);
+  if (n > kMaxItems)
+    throw Failure("a string of " + std::to_string(n) + " characters made into a list (the limit is " +
+                  std::to_string(kMaxItems) + " items)");
+  charge(n * sizeof(std::string));
   std::vector<std::string> out;
+  out.reserve(n);
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    n = std::min(n, s.size() - i);
-    out.push_back(s.substr(i, n));
-    i += n;
+    size_t k = codePointLength(s, i);
+    out.push_back(s.substr(i, k));
+    i += k;
   }
   return out;
 }
 
-} // namespace kiln::jinja::detail
+} // namespace detail
+} // namespace kiln::jinja

@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <string>
+#include <unordered_set>
 
 namespace kiln::format {
 
@@ -109,13 +111,20 @@ private:
       ++pos_;
       return Status::ok();
     }
+    // Keys seen, hashed once an object is past a few (a request's object of
+    // many keys would otherwise be a quadratic search).
+    std::unordered_set<std::string> seen;
     while (true) {
       skipSpace();
       if (pos_ >= text_.size() || text_[pos_] != '"')
         return error("expected a string key");
       std::string key;
       KILN_RETURN_IF_ERROR(parseString(key));
-      if (v.find(key))
+      if (v.object_.size() == 16)
+        for (const auto &m : v.object_)
+          seen.insert(m.first);
+      bool repeated = v.object_.size() < 16 ? v.find(key) != nullptr : !seen.insert(key).second;
+      if (repeated)
         return error("duplicate key \"" + key + "\"");
       skipSpace();
       if (pos_ >= text_.size() || text_[pos_] != ':')

@@ -46,6 +46,21 @@ TEST(Json, RejectsMalformedInputWithAPosition) {
     ASSERT_FALSE(s.isOk()) << text;
     EXPECT_NE(s.message().find(want), std::string::npos) << text << " -> " << s.message();
   }
+  // A key repeated far into a long object is found too (hashed past 16 keys),
+  // and an object of 200,000 keys parses in linear time.
+  std::string many = "{", repeated;
+  for (int i = 0; i < 200000; ++i)
+    many += (i ? ", \"k" : "\"k") + std::to_string(i) + "\": " + std::to_string(i);
+  repeated = many + ", \"k123\": 0}";
+  many += "}";
+  {
+    JsonValue big;
+    ASSERT_TRUE(parseJson(many, big).isOk());
+    EXPECT_EQ(big.asObject().size(), 200000u);
+    auto s = parseJson(repeated, big);
+    ASSERT_FALSE(s.isOk());
+    EXPECT_NE(s.message().find("duplicate key \"k123\""), std::string::npos) << s.message();
+  }
   // Deep nesting is an error, not a stack overflow.
   JsonValue v;
   auto s = parseJson(std::string(100000, '['), v);
