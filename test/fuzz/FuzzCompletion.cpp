@@ -25,7 +25,7 @@ void chatChecks(const kiln::serve::CompletionRequest &r) {
     __builtin_trap();
   for (const Value &m : *r.messages.list) {
     const Value *role = m.get("role"), *content = m.get("content");
-    if (!role || role->kind != Value::Kind::String || role->string.empty() ||
+    if (!role || role->kind != Value::Kind::String || role->str().empty() ||
         (content && content->kind != Value::Kind::String && content->kind != Value::Kind::None))
       __builtin_trap();
   }
