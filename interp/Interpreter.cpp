@@ -304,6 +304,12 @@ WeightProvider withDequantWeights(const WeightProvider &weights, Operation *op) 
       auto a = d.getAs<IntegerAttr>(key);
       return a ? a.getInt() : int64_t(0);
     };
+    if (auto rtn = d.getAs<StringAttr>("packing"); rtn && rtn.getValue() == "rtn") { // kiln-quantize-weights
+      Tensor src(DType::F32, out.shape());
+      KILN_RETURN_IF_ERROR(weights(str("source"), src));
+      return host::quantizeRoundTrip(src, integer("bits"), integer("group_size"), "weight " + name.str(), out,
+                                     static_cast<int>(integer("k_axis")));
+    }
     auto packing = d.getAs<QuantPackingAttr>("packing");
     host::DequantParams p;
     p.bits = integer("bits");

@@ -175,6 +175,43 @@ def DequantAtLoad : Pass<"kiln-dequant-at-load", "mlir::ModuleOp"> {
   let dependentDialects = ["kiln::KilnDialect"];
 }
 
+def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::ModuleOp"> {
+  let summary = "Have the loader round float projection weights to an int8 or int4 grid (kiln compile --quantize)";
+  let description = [{
+    Every plain float `kiln.weight` of rank 2 whose every use is the right
+    operand of a `kiln.matmul` (a projection: attention, MLP, and the LM head
+    with `lm-head`) gets an entry in the module's `kiln.dequant_weights`:
+    `packing = "rtn"`, its own name as `source`, `bits`, `group_size` and
+    `k_axis` (the stored input-feature axis: 1 for `[N, K]` with
+    `transpose_b`, 0 for `[K, N]`). The loader then reads the stored float
+    tensor and rounds it to nearest on the grid a gptq_v2 checkpoint of those
+    bits and groups would hold -- asymmetric, per output and group of K, f16
+    scales (host::quantizeRoundTrip) -- so one float checkpoint serves
+    float and quantized engines. Embeddings (used by a gather, tied heads
+    too) stay float; the LM head (a matmul whose columns are the returned
+    logits') stays float unless `lm-head`. The graph is not changed: the
+    kernels read the rounded weights in the compute dtype (the packed
+    4-bit kernels are issue 19's next step).
+
+    ```mlir
+    %w = kiln.weight "mlp.up_proj.weight" : tensor<172x64xbf16>
+    %y = kiln.matmul %x, %w {transpose_b} : ...
+    // module attributes {kiln.dequant_weights = {"mlp.up_proj.weight" =
+    //   {bits = 4 : i64, group_size = 32 : i64, k_axis = 1 : i64, packing = "rtn", source = "mlp.up_proj.weight"}}}
+    ```
+
+    Refused, naming what: a group size that does not divide a weight's
+    input features, a model already quantized (GPTQ/AWQ), bits other than
+    4 and 8, and a module with no projection to quantize.
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", "8", "bits per value: 4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", "128",
+           "input features per scale (-1: each output's whole row)">,
+    Option<"lmHead", "lm-head", "bool", "false", "quantize the LM head too">
+  ];
+}
+
 def ShareRopeTables : Pass<"kiln-share-rope-tables", "mlir::ModuleOp"> {
   let summary = "Compute each step's RoPE cosines and sines once, in a kiln.rope_cos_sin every rotation reads";
   let description = [{

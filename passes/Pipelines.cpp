@@ -10,6 +10,8 @@ namespace kiln {
 
 void buildGraphPipeline(mlir::OpPassManager &pm, const GraphPipelineOptions &o) {
   pm.addPass(createDequantAtLoad());
+  if (o.quantizeBits != 0)
+    pm.addPass(createQuantizeWeights(QuantizeWeightsOptions{o.quantizeBits, o.groupSize, o.quantizeLmHead}));
   pm.addPass(createRaisePatterns());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(createInsertKvCache(InsertKvCacheOptions{o.pageSize, "forward", "last"}));

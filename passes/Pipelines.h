@@ -34,6 +34,14 @@ struct GraphPipelineOptions : mlir::PassPipelineOptions<GraphPipelineOptions> {
   Option<bool> epilogueWarps{*this, "epilogue-warps",
                              llvm::cl::desc("GEMM tiles may run their epilogue in warps of their own"),
                              llvm::cl::init(true)};
+  Option<int64_t> quantizeBits{*this, "quantize-bits",
+                               llvm::cl::desc("float projections rounded by the loader to 4 or 8 bits "
+                                              "(kiln-quantize-weights); 0: kept"),
+                               llvm::cl::init(0)};
+  Option<int64_t> groupSize{*this, "group-size", llvm::cl::desc("input features per quantization scale"),
+                            llvm::cl::init(128)};
+  Option<bool> quantizeLmHead{*this, "quantize-lm-head", llvm::cl::desc("quantize the LM head too"),
+                              llvm::cl::init(false)};
 };
 
 struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> {
@@ -47,7 +55,8 @@ struct MemoryPipelineOptions : mlir::PassPipelineOptions<MemoryPipelineOptions> 
 /// launches over planned arenas.
 void buildMemoryPipeline(mlir::OpPassManager &pm, const MemoryPipelineOptions &options);
 
-/// raise-patterns, canonicalize, insert-kv-cache, canonicalize,
+/// dequant-at-load, quantize-weights (with quantize-bits), raise-patterns,
+/// canonicalize, insert-kv-cache, canonicalize,
 /// decode-buckets (with decode-buckets), share-rope-tables (with
 /// rope-tables), fuse, choose-tiling: from
 /// an imported @forward to tiled prefill and decode kernels.

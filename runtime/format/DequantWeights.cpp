@@ -40,9 +40,17 @@ Status readStored(const SafetensorsIndex &index, const std::string &name, const 
 
 Status readDequantWeight(const SafetensorsIndex &index, const DequantWeightDesc &d, host::DType dtype,
                          host::Tensor &out) {
+  if (d.packing == "rtn") {
+    host::Tensor w;
+    KILN_RETURN_IF_ERROR(readStored(index, d.source, d.name, w));
+    if (w.rank() != 2)
+      return Status::error("weight " + d.name + ": '" + d.source + "' is not 2-D, so not quantized");
+    out = host::Tensor(dtype, w.shape());
+    return host::quantizeRoundTrip(w, d.bits, d.groupSize, "weight " + d.name, out, static_cast<int>(d.kAxis));
+  }
   host::DequantParams p;
   if (!host::parseQuantPacking(d.packing, p.packing))
-    return Status::error("weight " + d.name + ": packing '" + d.packing + "' is not gptq, gptq_v2 or awq");
+    return Status::error("weight " + d.name + ": packing '" + d.packing + "' is not gptq, gptq_v2, awq or rtn");
   if (d.bits != 4 && d.bits != 8)
     return Status::error("weight " + d.name + ": " + std::to_string(d.bits) + "-bit values are not 4 or 8");
   p.bits = d.bits;

@@ -484,17 +484,23 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
       std::string p = "dequant_weights[" + std::to_string(i) + "]";
       DequantWeightDesc d;
       KILN_RETURN_IF_ERROR(r.string(w, p, "name", d.name));
-      KILN_RETURN_IF_ERROR(r.string(w, p, "qweight", d.qweight));
-      KILN_RETURN_IF_ERROR(r.string(w, p, "scales", d.scales));
-      if (w.find("zeros"))
-        KILN_RETURN_IF_ERROR(r.string(w, p, "zeros", d.zeros));
-      if (w.find("g_idx"))
-        KILN_RETURN_IF_ERROR(r.string(w, p, "g_idx", d.gIdx));
       KILN_RETURN_IF_ERROR(r.string(w, p, "packing", d.packing));
+      if (d.packing == "rtn") { // a float weight quantized at load
+        KILN_RETURN_IF_ERROR(r.string(w, p, "source", d.source));
+        if (w.find("k_axis"))
+          KILN_RETURN_IF_ERROR(r.integer(w, p, "k_axis", 0, 1, d.kAxis));
+      } else {
+        KILN_RETURN_IF_ERROR(r.string(w, p, "qweight", d.qweight));
+        KILN_RETURN_IF_ERROR(r.string(w, p, "scales", d.scales));
+        if (w.find("zeros"))
+          KILN_RETURN_IF_ERROR(r.string(w, p, "zeros", d.zeros));
+        if (w.find("g_idx"))
+          KILN_RETURN_IF_ERROR(r.string(w, p, "g_idx", d.gIdx));
+      }
       KILN_RETURN_IF_ERROR(r.integer(w, p, "bits", 4, 8, d.bits));
       KILN_RETURN_IF_ERROR(r.integer(w, p, "group_size", -1, kMax, d.groupSize));
-      if (d.packing != "gptq" && d.packing != "gptq_v2" && d.packing != "awq")
-        return r.error(p + ".packing", "is '" + d.packing + "', not gptq, gptq_v2 or awq");
+      if (d.packing != "gptq" && d.packing != "gptq_v2" && d.packing != "awq" && d.packing != "rtn")
+        return r.error(p + ".packing", "is '" + d.packing + "', not gptq, gptq_v2, awq or rtn");
       if (d.bits != 4 && d.bits != 8)
         return r.error(p + ".bits", "must be 4 or 8");
       if (d.groupSize == 0)

@@ -12,7 +12,11 @@
 //   evaluated by the interpreter gives the reference's logits, and its
 //   greedy tokens.
 //
-// The known-answer tests of the unpacking itself are DequantTest.cpp's.
+// And for kiln compile --quantize, the loader's rounding of rtn-float's
+// projections against the rounded references (QuantizeAtLoad).
+//
+// The known-answer tests of the unpacking and the rounding themselves are
+// DequantTest.cpp's.
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/hf/HFImporter.h"
@@ -20,6 +24,7 @@
 #include "ir/Kiln/KilnOps.h"
 #include "runtime/format/DequantWeights.h"
 #include "runtime/format/Safetensors.h"
+#include "runtime/kernels/host/HostKernels.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -143,6 +148,85 @@ INSTANTIATE_TEST_SUITE_P(Tiny, QuantModel,
                                            "awq-4bit-g128"),
                          [](const ::testing::TestParamInfo<const char *> &i) {
                            std::string s = i.param;
+                           for (char &c : s)
+                             if (!std::isalnum(static_cast<unsigned char>(c)))
+                               c = '_';
+                           return s;
+                         });
+
+// kiln compile --quantize: the loader's round-to-nearest of each float
+// projection of rtn-float (format::readDequantWeight of an rtn entry, what
+// the runtime binds) is make_quant_models.py's rtn_round_trip, bit for bit,
+// in both stored layouts ([N, K] as nn.Linear stores it, and [K, N]); the
+// embeddings and norms are not touched.
+struct RtnCase {
+  const char *ref;
+  int64_t bits, groupSize;
+  bool lmHead;
+};
+
+void PrintTo(const RtnCase &c, std::ostream *os) { *os << c.ref; }
+
+class QuantizeAtLoad : public ::testing::TestWithParam<RtnCase> {};
+
+TEST_P(QuantizeAtLoad, LoaderRoundsEachProjectionAsTheReference) {
+  const RtnCase c = GetParam();
+  const std::string models = KILN_QUANT_MODELS;
+  kiln::format::SafetensorsIndex flt, ref;
+  ASSERT_TRUE(kiln::format::readSafetensorsDir(models + "/rtn-float", flt).isOk());
+  ASSERT_TRUE(kiln::format::readSafetensorsDir(models + "/" + c.ref, ref).isOk());
+  int rounded = 0;
+  for (const kiln::format::SafetensorsTensor &t : ref.tensors) {
+    const std::string &name = t.name;
+    const bool projection = name.find("_proj.weight") != std::string::npos || (c.lmHead && name == "lm_head.weight");
+    if (!projection) {
+      EXPECT_NE(t.dtype, "F32") << name << " should be the float model's own";
+      continue;
+    }
+    ASSERT_EQ(t.dtype, "F32") << name;
+    std::vector<float> want(static_cast<size_t>(t.shape[0] * t.shape[1]));
+    ASSERT_TRUE(kiln::format::readTensorData(t, reinterpret_cast<char *>(want.data())).isOk());
+    kiln::format::DequantWeightDesc desc;
+    desc.name = desc.source = name;
+    desc.packing = "rtn";
+    desc.bits = c.bits;
+    desc.groupSize = c.groupSize;
+    Tensor got;
+    kiln::Status s = kiln::format::readDequantWeight(flt, desc, DType::F32, got);
+    ASSERT_TRUE(s.isOk()) << s.message();
+    ASSERT_EQ(got.shape(), (kiln::host::Shape{t.shape[0], t.shape[1]})) << name;
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0) << name;
+    // The same weight stored [K, N] (k_axis 0) rounds to the same values.
+    Tensor src;
+    {
+      const kiln::format::SafetensorsTensor *f = flt.find(name);
+      ASSERT_TRUE(f);
+      src = Tensor(DType::BF16, {f->shape[0], f->shape[1]});
+      ASSERT_TRUE(kiln::format::readTensorData(*f, src.data()).isOk());
+    }
+    const int64_t N = t.shape[0], K = t.shape[1];
+    Tensor srcT(DType::BF16, {K, N}), gotT(DType::F32, {K, N});
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        std::memcpy(static_cast<char *>(srcT.data()) + 2 * (k * N + n), static_cast<char *>(src.data()) + 2 * (n * K + k),
+                    2);
+    ASSERT_TRUE(kiln::host::quantizeRoundTrip(srcT, c.bits, c.groupSize, name, gotT, 0).isOk());
+    int64_t differ = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        differ += gotT.as<float>()[k * N + n] != want[static_cast<size_t>(n * K + k)];
+    EXPECT_EQ(differ, 0) << name << " stored [K, N]";
+    ++rounded;
+  }
+  EXPECT_EQ(rounded, 14 + (c.lmHead ? 1 : 0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, QuantizeAtLoad,
+                         ::testing::Values(RtnCase{"rtn-int4-g32-ref", 4, 32, false},
+                                           RtnCase{"rtn-int8-g64-ref", 8, 64, false},
+                                           RtnCase{"rtn-int4-perrow-lmhead-ref", 4, -1, true}),
+                         [](const ::testing::TestParamInfo<RtnCase> &i) {
+                           std::string s = std::string(i.param.ref).substr(4);
                            for (char &c : s)
                              if (!std::isalnum(static_cast<unsigned char>(c)))
                                c = '_';

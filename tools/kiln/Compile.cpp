@@ -407,20 +407,20 @@ int compile(const CompileOptions &o) {
       if (!d || !used.count(e.getName().str()))
         continue;
       llvm::json::Object o{{"name", e.getName().str()}};
-      for (const char *key : {"qweight", "scales", "zeros", "g_idx"})
-        if (auto str = d.getAs<StringAttr>(key))
+      for (const char *key : {"qweight", "scales", "zeros", "g_idx", "source", "packing"})
+        if (auto str = d.getAs<StringAttr>(key)) // (rtn's packing is a string)
           o[key] = str.getValue().str();
       if (auto packing = d.getAs<kiln::QuantPackingAttr>("packing"))
         o["packing"] = kiln::stringifyQuantPacking(packing.getValue()).str();
-      for (const char *key : {"bits", "group_size"})
+      for (const char *key : {"bits", "group_size", "k_axis"})
         if (auto i = d.getAs<IntegerAttr>(key))
           o[key] = i.getInt();
       dequantWeights.push_back(std::move(o));
     }
   }
   if (o.embedWeights && !dequantWeights.empty())
-    return fail("--embed-weights does not dequantize GPTQ/AWQ weights yet; compile without it and let the runtime "
-                "bind the weights");
+    return fail("--embed-weights does not embed quantized (--quantize, GPTQ, AWQ) weights yet; compile without it "
+                "and let the runtime bind the weights");
   if (o.embedWeights) {
     progress("embedding the weights");
     llvm::json::Array ranges;

@@ -210,6 +210,9 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
   g.appendInAttention = o.appendInAttention;
   g.epilogueWarps = o.epilogueWarpgroup != 0;
   g.ropeTables = o.ropeTables;
+  g.quantizeBits = o.quantizeBits;
+  g.groupSize = o.groupSize;
+  g.quantizeLmHead = o.quantizeLmHead;
   buildGraphPipeline(pm, g);
   if (stage == Stage::Exec) {
     MemoryPipelineOptions mem;

@@ -42,6 +42,11 @@ struct BuildOptions {
   /// maxBatch (--decode-buckets none: @decode alone).
   std::vector<int64_t> decodeBuckets;
   bool noDecodeBuckets = false;
+  /// --quantize int8|int4: float projections rounded by the loader to 8 or
+  /// 4 bits in groups of --group-size input features (kiln-quantize-weights);
+  /// 0: kept as they are.
+  int64_t quantizeBits = 0, groupSize = 128;
+  bool groupSizeGiven = false, quantizeLmHead = false;
 };
 
 /// The decode functions' batch sizes, ascending, the last maxBatch.

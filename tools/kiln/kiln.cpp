@@ -4,7 +4,8 @@
 //                [--emit graph|fused|exec|cuda|engine] [--max-batch B] [--max-seq S]
 //                [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none] [--threads N] [--embed-weights]
 //                [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--[no-]warp-specialize]
-//                [--exact-attention] [--[no-]attention-ws[=pingpong]] [--attention-block-kv N] [--quiet]
+//                [--exact-attention] [--[no-]attention-ws[=pingpong]] [--attention-block-kv N]
+//                [--quantize int8|int4 [--group-size G] [--quantize-lm-head]] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
 //   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
 //   kiln serve ENGINE|MODEL [--host H] [--port P] [--api-key KEY] [--device ...]  (kiln-serve)
@@ -58,10 +59,11 @@ const std::pair<const char *, const char *> kUsage[] = {
                 "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention] [--no-rope-tables]\n"
                 "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
                 "                    [--decode-gemm-stages N]\n"
+                "                    [--quantize int8|int4 [--group-size 128|-1] [--quantize-lm-head]]\n"
                 "                    [--quiet]\n"},
     {"run", "kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
             "                [--temperature T --top-k K --top-p P --seed S] [--device auto|cuda|host]\n"
-            "                [--max-seq S --max-batch B --dtype D (when compiling a MODEL)]\n"},
+            "                [--max-seq S --max-batch B --dtype D --quantize int8|int4 (when compiling a MODEL)]\n"},
     {"bench", "kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device auto|cuda|host]\n"},
     {"serve", "kiln serve ENGINE|MODEL [--host 127.0.0.1] [--port 8000] [--api-key KEY] [--model-name NAME]\n"
               "                  [--chat-template FILE] [--max-waiting N]\n"
@@ -421,6 +423,14 @@ int main(int argc, char **argv) {
           ok &= !parts.empty();
         }
       }
+      else if (a == "--quantize") {
+        std::string q;
+        ok = text(q) && (q == "int8" || q == "int4");
+        b.quantizeBits = q == "int4" ? 4 : 8;
+      } else if (a == "--group-size")
+        ok = number(b.groupSize) && (b.groupSize == -1 || b.groupSize > 0), b.groupSizeGiven = true;
+      else if (a == "--quantize-lm-head")
+        b.quantizeLmHead = true;
       else if (cmd == "plan" && a == "--json")
         po.json = true;
       else if (cmd == "plan" && a == "--svg")
@@ -485,6 +495,10 @@ int main(int argc, char **argv) {
     }
     if (b.model.empty())
       return usage();
+    if ((b.groupSizeGiven || b.quantizeLmHead) && b.quantizeBits == 0) {
+      llvm::errs() << "kiln " << cmd << ": --group-size and --quantize-lm-head go with --quantize int8|int4\n";
+      return 2;
+    }
     kiln::tool::defaultMaxSeq(b);
     return cmd == "plan" ? kiln::tool::plan(po) : kiln::tool::compile(co);
   }
@@ -514,6 +528,16 @@ int main(int argc, char **argv) {
         maxBatchGiven |= a == "--max-batch";
       } else if (a == "--dtype" && i + 1 < argc) {
         co.build.dtype = argv[++i];
+      } else if (a == "--quantize" && i + 1 < argc) {
+        std::string q = argv[++i];
+        if (q != "int8" && q != "int4")
+          return usage();
+        co.build.quantizeBits = q == "int4" ? 4 : 8;
+      } else if (a == "--group-size" && i + 1 < argc) {
+        co.build.groupSize = std::strtoll(argv[++i], nullptr, 10);
+        co.build.groupSizeGiven = true;
+      } else if (a == "--quantize-lm-head") {
+        co.build.quantizeLmHead = true;
       } else if (a == "--batch" && cmd == "bench") {
         // Passed on; a model compiled here gets room for the batch.
         if (!number(benchBatch))
@@ -523,6 +547,10 @@ int main(int argc, char **argv) {
       } else {
         rest.push_back(a);
       }
+    }
+    if ((co.build.groupSizeGiven || co.build.quantizeLmHead) && co.build.quantizeBits == 0) {
+      llvm::errs() << "kiln " << cmd << ": --group-size and --quantize-lm-head go with --quantize int8|int4\n";
+      return 2;
     }
     if (!maxBatchGiven && benchBatch > co.build.maxBatch)
       co.build.maxBatch = benchBatch;

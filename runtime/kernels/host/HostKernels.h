@@ -125,6 +125,18 @@ bool parseQuantPacking(const std::string &name, QuantPacking &out);
 /// kiln.dequant defines it. Shapes, packings and g_idx's range are checked.
 Status dequant(const Tensor &qweight, const Tensor &scales, const Tensor *zeros, const Tensor *gIdx,
                const DequantParams &p, Tensor &out);
+/// `kiln compile --quantize`: w [N, K] (a float projection as stored, one
+/// row an output) rounded to nearest on the grid a gptq_v2 checkpoint of
+/// `bits` bits (4 or 8) and groups of `groupSize` along K (-1: all of K)
+/// would hold -- per row and group, lo = min(w, 0), hi = max(w, 0), an f16
+/// scale s = (hi - lo) / (2^bits - 1) (1 where that is 0), the zero point
+/// z = clamp(round(-lo / s), 0, 2^bits - 1) and q = clamp(round(w / s) + z,
+/// 0, 2^bits - 1), all in f32, halves to even -- then given back as
+/// (q - z) * s in out's dtype and w's shape. With kAxis 0, w is [K, N]
+/// (GPT-2's Conv1D weights). `what` names the weight in errors (a group size
+/// that does not divide K, a scale past f16's range).
+Status quantizeRoundTrip(const Tensor &w, int64_t bits, int64_t groupSize, const std::string &what, Tensor &out,
+                         int kAxis = 1);
 
 //===--- Attention ------------------------------------------------------------===//
 

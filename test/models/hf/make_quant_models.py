@@ -19,6 +19,13 @@ Variants: every packing kiln reads (gptq with its zeros stored minus one,
 gptq_v2, awq's GEMM order), 4 and 8 bits, groups of 32, 64, 128 and -1,
 act order (desc_act, g_idx a permutation's groups), symmetric and not.
 
+And for `kiln compile --quantize` (the loader's round-to-nearest of float
+projections, host::quantizeRoundTrip):
+
+  OUT/rtn-float/         the model with bf16 projections (nn.Linear's [N, K])
+  OUT/rtn-VARIANT-ref/   its projections (and LM head where the variant says)
+                         rounded by rtn_round_trip below, stored float32
+
   python3 make_quant_models.py --out DIR [--golden-prompt]
 """
 import argparse, json, os, struct
@@ -38,6 +45,12 @@ VARIANTS = {
     "gptq-8bit-g32-actorder-sym": ("gptq", 8, 32, True, True, "gptq"),
     "awq-4bit-g64": ("awq", 4, 64, False, False, None),
     "awq-4bit-g128": ("awq", 4, 128, False, False, None),
+}
+# --quantize variants: name: (bits, group, lm_head)
+RTN_VARIANTS = {
+    "int4-g32": (4, 32, False),
+    "int8-g64": (8, 64, False),
+    "int4-perrow-lmhead": (4, -1, True),
 }
 AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]  # nibble i holds column AWQ_ORDER[i] of its eight
 PROMPT = [1, 17, 300, 42, 7, 511, 128, 64, 3, 99, 250, 12, 480, 33, 5, 200]
@@ -237,6 +250,56 @@ def make(out, name, spec, golden_prompt):
                 json.dump({"prompt": PROMPT}, f)
 
 
+def rtn_round_trip(w_nk, bits, group):
+    """What `kiln compile --quantize` has the loader do to a float projection
+    w [N, K] (float32): per output and group of K inputs, lo = min(w, 0),
+    hi = max(w, 0), an f16 scale s = (hi - lo) / (2^bits - 1) (1 where 0),
+    z = clip(round(-lo / s)), q = clip(round(w / s) + z), back as (q - z) * s;
+    float32 throughout, halves to even -- written from its description, not
+    from the C++."""
+    N, K = w_nk.shape
+    G = K if group == -1 else group
+    maxq = np.float32((1 << bits) - 1)
+    x = w_nk.astype(np.float32).reshape(N, K // G, G)
+    lo = np.minimum(x.min(2), np.float32(0))
+    hi = np.maximum(x.max(2), np.float32(0))
+    s = ((hi - lo) / maxq).astype(np.float16).astype(np.float32)
+    s = np.where(s == 0, np.float32(1), s)
+    z = np.clip(np.round(-lo / s), np.float32(0), maxq)
+    q = np.clip(np.round(x / s[..., None]) + z[..., None], np.float32(0), maxq)
+    out = ((q - z[..., None]) * s[..., None]).astype(np.float32).reshape(N, K)
+    assert out.dtype == np.float32
+    return out
+
+
+def make_rtn(out):
+    bf16 = lambda a: ("BF16", to_bf16_bits(a))
+    base = {"model.embed_tokens.weight": bf16(hashed(1, (VOCAB, HIDDEN), 1.0)),
+            "lm_head.weight": bf16(hashed(2, (VOCAB, HIDDEN), 0.2)),
+            "model.norm.weight": bf16(1 + hashed(3, (HIDDEN,), 0.2))}
+    proj = {}
+    for layer in range(LAYERS):
+        pre = f"model.layers.{layer}."
+        for i, n in enumerate(["input_layernorm", "post_attention_layernorm"]):
+            base[pre + n + ".weight"] = bf16(1 + hashed(10 + 2 * layer + i, (HIDDEN,), 0.2))
+        for pi, (p, n_out, k_in) in enumerate(PROJ):
+            proj[pre + p + ".weight"] = bf16(hashed(500 + 10 * layer + pi, (n_out, k_in), 1.7 / np.sqrt(k_in)))
+    dirs = {"rtn-float": {**base, **proj}}
+    for name, (bits, group, lm_head) in RTN_VARIANTS.items():
+        ref = dict(base)
+        for k, (_, bits16) in proj.items():
+            ref[k] = ("F32", rtn_round_trip(from_bf16_bits(bits16), bits, group))
+        if lm_head:
+            ref["lm_head.weight"] = ("F32", rtn_round_trip(from_bf16_bits(base["lm_head.weight"][1]), bits, group))
+        dirs[f"rtn-{name}-ref"] = ref
+    for d, tensors in dirs.items():
+        path = os.path.join(out, d)
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(base_config(), f, indent=2)
+        write_safetensors(os.path.join(path, "model.safetensors"), tensors)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -247,7 +310,9 @@ def main():
     args = ap.parse_args()
     for name in args.only:
         make(args.out, name, VARIANTS[name], args.golden_prompt)
-    print(f"wrote {len(args.only)} quantised models and their references to {args.out}")
+    make_rtn(args.out)
+    print(f"wrote {len(args.only)} quantised models and their references, and rtn-float with "
+          f"{len(RTN_VARIANTS)} rounded references, to {args.out}")
 
 
 if __name__ == "__main__":

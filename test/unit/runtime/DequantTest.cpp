@@ -7,6 +7,8 @@
 
 #include "runtime/kernels/host/HostKernels.h"
 
+#include <cmath>
+
 using namespace kiln;
 using namespace kiln::test;
 using host::DequantParams;
@@ -155,4 +157,56 @@ TEST(Dequant, LargeMatricesSplitOverThreadsGiveEveryValue) {
       wrong += w[static_cast<size_t>(k * N + n)] != want;
     }
   EXPECT_EQ(wrong, 0);
+}
+
+// kiln compile --quantize's rounding (host::quantizeRoundTrip), worked by
+// hand from its description. Row 0, one group of 4 at 4 bits: lo = -1,
+// hi = 2, s = f16(3 / 15) = 0.199951171875, z = round(1 / s = 5.0012) = 5;
+// 0.5 / s = 2.5006 -> 3, 2 / s = 10.0024 -> 10, 0.25 / s = 1.2503 -> 1, so
+// (q - z) * s = -5s, 3s, 10s, s. Row 1 in groups of 2: [-3, -1] has hi = 0,
+// s = f16(0.2) again, z = round(15.0037) = 15: -15s and -5s; [0, 0] has a
+// zero scale, taken as 1: zeros.
+TEST(Dequant, QuantizeRoundTripKnownAnswers) {
+  const float s = 0.199951171875f;
+  Tensor w = f32({1, 4}, {-1.0f, 0.5f, 2.0f, 0.25f}), out(DType::F32, {1, 4});
+  ASSERT_TRUE(host::quantizeRoundTrip(w, 4, 4, "w", out).isOk());
+  EXPECT_EQ(out.toF32(), (std::vector<float>{-5 * s, 3 * s, 10 * s, s}));
+  Tensor w2 = f32({1, 4}, {-3.0f, -1.0f, 0.0f, 0.0f}), out2(DType::F32, {1, 4});
+  ASSERT_TRUE(host::quantizeRoundTrip(w2, 4, 2, "w", out2).isOk());
+  EXPECT_EQ(out2.toF32(), (std::vector<float>{-15 * s, -5 * s, 0.0f, 0.0f}));
+  // The same rows stored [K, N] (k_axis 0), side by side as two columns.
+  Tensor wt = f32({4, 2}, {-1.0f, -3.0f, 0.5f, -1.0f, 2.0f, 0.0f, 0.25f, 0.0f}), outT(DType::F32, {4, 2});
+  ASSERT_TRUE(host::quantizeRoundTrip(wt, 4, 2, "w", outT, 0).isOk());
+  Tensor rowwise(DType::F32, {1, 4});
+  ASSERT_TRUE(host::quantizeRoundTrip(w, 4, 2, "w", rowwise).isOk());
+  std::vector<float> t = outT.toF32(), r = rowwise.toF32();
+  EXPECT_EQ((std::vector<float>{t[0], t[2], t[4], t[6]}), r);
+  EXPECT_EQ((std::vector<float>{t[1], t[3], t[5], t[7]}), out2.toF32());
+  // Eight bits: 255 levels of the same range are finer than 15.
+  Tensor out8(DType::F32, {1, 4});
+  ASSERT_TRUE(host::quantizeRoundTrip(w, 8, -1, "w", out8).isOk());
+  std::vector<float> e8 = out8.toF32(), e4 = out.toF32(), x = w.toF32();
+  double err8 = 0, err4 = 0;
+  for (int i = 0; i < 4; ++i)
+    err8 += std::fabs(e8[i] - x[i]), err4 += std::fabs(e4[i] - x[i]);
+  EXPECT_LT(err8, err4 / 4);
+  // bf16 out: the f32 values rounded once.
+  Tensor outB(DType::BF16, {1, 4});
+  ASSERT_TRUE(host::quantizeRoundTrip(w, 4, 4, "w", outB).isOk());
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(outB.toF32()[i], host::bf16ToFloat(host::floatToBF16(e4[i])));
+}
+
+TEST(Dequant, QuantizeRoundTripRefusesWhatItCannotDo) {
+  Tensor w = f32({2, 6}, std::vector<float>(12, 0.5f)), out(DType::F32, {2, 6});
+  auto says = [](Status s, const char *what) {
+    EXPECT_FALSE(s.isOk());
+    EXPECT_NE(s.message().find(what), std::string::npos) << s.message();
+  };
+  says(host::quantizeRoundTrip(w, 4, 4, "proj.weight", out), "proj.weight: a group size of 4 does not divide its 6");
+  says(host::quantizeRoundTrip(w, 3, 2, "proj.weight", out), "3 bits");
+  Tensor big = f32({1, 2}, {-1e6f, 1e6f}), outBig(DType::F32, {1, 2});
+  says(host::quantizeRoundTrip(big, 4, -1, "proj.weight", outBig), "too large for a quantization scale in f16");
+  Tensor ints(DType::I32, {2, 6});
+  says(host::quantizeRoundTrip(ints, 4, 2, "proj.weight", out), "f32, f16 or bf16");
 }
