@@ -273,3 +273,37 @@ TEST(Manifest, EvaluatesGridsOfWholeTiles) {
   r.max = 60;
   EXPECT_EQ(r.eval(200, 1, 0, 0), 60);
 }
+
+// kiln compile --quantize's entries: a float tensor the loader rounds
+// (packing rtn, its source, bits, group size, the stored input-feature
+// axis); one missing its source, or with another axis or packing, is refused
+// by field.
+TEST(Manifest, ReadsQuantizeAtLoadEntriesAndRefusesBadOnes) {
+  auto with = [](const std::string &entry) {
+    return replaced(seed(), "\"weights\":[", "\"dequant_weights\":[" + entry + "],\"weights\":[");
+  };
+  EngineManifest m;
+  Status s = readManifest(engineWith(with(R"({"name":"w.weight","source":"w.weight","packing":"rtn","bits":4,)"
+                                          R"("group_size":32,"k_axis":0})")),
+                          "t.engine", m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  ASSERT_EQ(m.dequantWeights.size(), 1u);
+  EXPECT_EQ(m.dequantWeights[0].source, "w.weight");
+  EXPECT_EQ(m.dequantWeights[0].packing, "rtn");
+  EXPECT_EQ(m.dequantWeights[0].kAxis, 0);
+  EXPECT_EQ(m.dequantWeights[0].groupSize, 32);
+  EXPECT_TRUE(m.dequantWeights[0].qweight.empty());
+  const std::pair<const char *, const char *> bad[] = {
+      {R"({"name":"w.weight","packing":"rtn","bits":4,"group_size":32})", "dequant_weights[0].source"},
+      {R"({"name":"w.weight","source":"w.weight","packing":"rtn","bits":4,"group_size":32,"k_axis":2})",
+       "dequant_weights[0].k_axis"},
+      {R"({"name":"w.weight","source":"w.weight","packing":"rtn","bits":3,"group_size":32})",
+       "dequant_weights[0].bits"},
+      {R"({"name":"w.weight","source":"w.weight","packing":"nf4","bits":4,"group_size":32})",
+       "dequant_weights[0]"},
+  };
+  for (const auto &[entry, field] : bad) {
+    std::string e = errorOf(engineWith(with(entry)));
+    EXPECT_NE(e.find(field), std::string::npos) << entry << " -> " << e;
+  }
+}
