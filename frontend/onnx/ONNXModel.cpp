@@ -1,6 +1,8 @@
 //===- ONNXModel.cpp - reading .onnx files (no MLIR) ----------------------===//
 #include "frontend/onnx/ONNXModel.h"
 
+#include <onnx/defs/schema.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -34,15 +36,51 @@ Status parseModel(std::string_view bytes, const std::string &path, onnx::ModelPr
   if (!model.has_graph())
     return Status::error(path + ": the model has no graph");
   int64_t opset = -1;
-  for (const auto &o : model.opset_import())
+  onnx::OperatorSetIdProto *defaultSet = nullptr;
+  for (auto &o : *model.mutable_opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx")
-      opset = o.version();
+      opset = o.version(), defaultSet = &o;
   // 13 to the newest the onnx package defines (1.23: 28). From 22 on the
   // operators kiln imports changed only in the types they allow (and Range's
   // stash_type, checked where it is read).
-  if (opset < 13 || opset > 28)
+  if (opset > 28 || opset < 1)
     return Status::error(path + ": default-domain opset " + std::to_string(opset) +
                          " is not supported (kiln imports opsets 13 to 28)");
+  if (opset < 13) {
+    // An older model whose every operator is defined in its opset as in 13
+    // (ONNX's own schemas say so) is imported as an opset-13 model; one
+    // using an operator that changed since is refused, naming it.
+    std::string changed;
+    std::vector<const onnx::GraphProto *> graphs{&model.graph()};
+    while (!graphs.empty() && changed.empty()) {
+      const onnx::GraphProto *g = graphs.back();
+      graphs.pop_back();
+      for (const onnx::NodeProto &n : g->node()) {
+        for (const onnx::AttributeProto &a : n.attribute()) {
+          if (a.has_g())
+            graphs.push_back(&a.g());
+          for (const onnx::GraphProto &sub : a.graphs())
+            graphs.push_back(&sub);
+        }
+        if (!n.domain().empty() && n.domain() != "ai.onnx")
+          continue;
+        const onnx::OpSchema *then = onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(opset), "");
+        const onnx::OpSchema *at13 = onnx::OpSchemaRegistry::Schema(n.op_type(), 13, "");
+        if (!then || !at13 || then->SinceVersion() != at13->SinceVersion()) {
+          changed = n.op_type() + (then && at13 ? " (its opset-" + std::to_string(opset) + " form is version " +
+                                                      std::to_string(then->SinceVersion()) + ", opset 13's " +
+                                                      std::to_string(at13->SinceVersion()) + ")"
+                                                : std::string(" (not defined there)"));
+          break;
+        }
+      }
+    }
+    if (!changed.empty())
+      return Status::error(path + ": default-domain opset " + std::to_string(opset) +
+                           " is not supported for " + changed +
+                           "; kiln imports opsets 13 to 28, and older ones whose operators are as in 13");
+    defaultSet->set_version(13);
+  }
   return Status::ok();
 }
 

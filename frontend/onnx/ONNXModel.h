@@ -21,7 +21,9 @@
 namespace kiln::onnx_frontend {
 
 /// Parses a model (from a file or bytes) and checks it has a graph and a
-/// default-domain opset in [13, 21]. `path` names the model in errors.
+/// default-domain opset in [13, 28], or an older one whose every operator
+/// ONNX defines there as in opset 13 (the model is then marked opset 13).
+/// `path` names the model in errors.
 Status loadModel(const std::string &path, onnx::ModelProto &model);
 Status parseModel(std::string_view bytes, const std::string &path, onnx::ModelProto &model);
 

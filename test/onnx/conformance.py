@@ -7,7 +7,8 @@ all operators docs/onnx-ops.md claims, and whose tensors use dtypes kiln
 computes (f32, f16, bf16, f64, i64, i32, i8, bool): the model is imported
 with `kiln-translate --import-onnx`, evaluated with `kiln-interp` on the
 case's inputs and compared with its expected outputs (the case's own rtol
-and atol; integers and booleans exactly). Each case ends one of three ways:
+and atol; a bf16 value off by more, within two bf16 steps of the case
+evaluated in float64 by onnx's reference; integers and booleans exactly). Each case ends one of three ways:
 
   pass     the outputs match;
   refused  the importer or interpreter refused it, with a message (the
@@ -103,6 +104,37 @@ def with_constant_ints(model, inputs):
     return m, rest
 
 
+def as_array(v):
+    """A case's input or output as numpy: a TensorProto (how the cases give
+    dtypes numpy lacks, bf16 among them) through onnx's own reader; bf16 as
+    float32, which holds it exactly (kiln-interp casts a float input to its
+    argument's dtype, and writes bf16 results as float32)."""
+    if isinstance(v, onnx.TensorProto):
+        v = onnx.numpy_helper.to_array(v)
+    a = np.asarray(v)
+    if a.dtype.name == "bfloat16":
+        a = a.astype(np.float32)
+    return a
+
+
+def float64_reference(model, inputs):
+    """The model's outputs by onnx's reference evaluator with every bf16
+    tensor made float64 (inputs, outputs, value infos, Cast targets)."""
+    from onnx.reference import ReferenceEvaluator
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for vi in list(m.graph.input) + list(m.graph.output) + list(m.graph.value_info):
+        if vi.type.tensor_type.elem_type == T.BFLOAT16:
+            vi.type.tensor_type.elem_type = T.DOUBLE
+    for n in m.graph.node:
+        for a in n.attribute:
+            if a.name in ("to", "softmax_precision") and a.i == T.BFLOAT16:
+                a.i = T.DOUBLE
+    names = [i.name for i in m.graph.input if i.name not in {t.name for t in m.graph.initializer}]
+    feeds = {n: (v.astype(np.float64) if v.dtype.kind == "f" else v) for n, v in zip(names, inputs)}
+    return ReferenceEvaluator(m).run(None, feeds)
+
+
 def run_case(case, inputs, outputs, binary, tmp, model=None):
     """pass, or (refused|wrong, reason)."""
     model = model or case.model
@@ -136,12 +168,26 @@ def run_case(case, inputs, outputs, binary, tmp, model=None):
                 return "wrong", f"output {i} differs"
         else:
             g, w = got.astype(np.float64), want.astype(np.float64)
+            rtol, tol = case.rtol, case.atol + case.rtol * np.abs(w)
             same_nan = np.isnan(g) == np.isnan(w)
-            ok = same_nan & (np.isnan(w) | (np.abs(g - w) <= case.atol + case.rtol * np.abs(w)) | (g == w))
+            ok = same_nan & (np.isnan(w) | (np.abs(g - w) <= tol) | (g == w))
+            if not ok.all() and i < len(model.graph.output) and \
+                    model.graph.output[i].type.tensor_type.elem_type == T.BFLOAT16:
+                # bf16 keeps 8 significant bits, and the reference rounds to
+                # bf16 after every numpy step (its softmax sums in bf16): a
+                # value off the case's by more than its tolerance passes if
+                # it is within two bf16 steps (the last rounding and those
+                # before it) of the same case evaluated in float64, the
+                # exact result. (test_attention_4d_causal_bf16: kiln's worst
+                # is 1.53 steps from it, the expected output's own 1.65.)
+                exact = np.asarray(float64_reference(model, inputs)[i], np.float64)
+                step = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64) * 65536
+                ok = ok | (same_nan & (np.abs(g - exact) <= case.atol + 2 * step))
+                rtol = "two bf16 steps of the float64 evaluation"
             if not ok.all():
                 k = int(np.argmin(ok.reshape(-1)))
                 return "wrong", (f"output {i} element {k}: {g.reshape(-1)[k]!r}, expected {w.reshape(-1)[k]!r} "
-                                 f"(rtol {case.rtol}, atol {case.atol})")
+                                 f"(rtol {rtol}, atol {case.atol})")
     return "pass", ""
 
 
@@ -173,6 +219,7 @@ def main():
             if a.op and op not in a.op:
                 continue
             for k, (inputs, outputs) in enumerate(case.data_sets):
+                inputs, outputs = [as_array(v) for v in inputs], [as_array(v) for v in outputs]
                 try:
                     result, why = run_case(case, inputs, outputs, a.bin, tmp)
                     if result == "refused" and "must be known when importing" in why:
