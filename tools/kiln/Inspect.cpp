@@ -76,6 +76,15 @@ int inspectEngine(const std::string &path, bool json, const std::string &arch) {
   for (const format::WeightDesc &w : m.weights)
     wbytes += w.bytes;
   os << "weights       " << m.weights.size() << " slots, " << wbytes << " bytes\n";
+  // Weights the loader computes: rounded from float ones (--quantize), or
+  // dequantized from GPTQ/AWQ-packed ones; by packing, bits and group size.
+  std::map<std::string, int64_t> quantized;
+  for (const format::DequantWeightDesc &d : m.dequantWeights)
+    ++quantized[(d.packing == "rtn" ? "rounded at load (--quantize) to int" : d.packing + " int") +
+                std::to_string(d.bits) +
+                (d.groupSize == -1 ? std::string(", a group per row") : ", groups of " + std::to_string(d.groupSize))];
+  for (const auto &[what, n] : quantized)
+    os << "quantized     " << n << " weights " << what << "; the kernels read them in the compute dtype\n";
   os << "sections     ";
   for (const format::EngineSection &s : engine.sections)
     os << " " << s.name << " (" << s.size << ")";

@@ -1,8 +1,9 @@
 #!/bin/sh
-# kiln compile --quantize refuses, naming what: a group size that does not
-# divide a projection's input features, an already-quantized checkpoint,
+# kiln compile --quantize on the command line: kiln inspect names what an
+# engine quantizes; refused, naming what: a group size that does not divide
+# a projection's input features, an already-quantized checkpoint,
 # --group-size without --quantize, bits it does not have, --embed-weights.
-#   quantize_refusals.sh KILN QUANT_MODELS_DIR
+#   quantize_cli.sh KILN QUANT_MODELS_DIR
 kiln=$1 models=$2 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 refused() { # MESSAGE ARGS...: kiln compile ARGS fails and says MESSAGE
@@ -22,3 +23,10 @@ refused "already quantized" "$models/gptq-4bit-g32-sym" --quantize int8
 refused "--group-size and --quantize-lm-head go with --quantize" "$models/rtn-float" --group-size 64
 refused "bad argument '--quantize'" "$models/rtn-float" --quantize int3
 refused "does not embed quantized" "$models/rtn-float" --quantize int8 --embed-weights
+"$kiln" compile "$models/rtn-float" --quantize int4 --group-size 32 --quiet -o "$out/q.engine" || exit 1
+"$kiln" inspect "$out/q.engine" > "$out/inspect" || exit 1
+grep -F "quantized     14 weights rounded at load (--quantize) to int4, groups of 32" "$out/inspect" || {
+  echo "FAIL: kiln inspect does not name the 14 quantized projections"; cat "$out/inspect"; exit 1; }
+"$kiln" compile "$models/rtn-float" --quantize int8 --group-size -1 --quantize-lm-head --quiet -o "$out/q8.engine" || exit 1
+"$kiln" inspect "$out/q8.engine" | grep -F "quantized     15 weights rounded at load (--quantize) to int8, a group per row" || {
+  echo "FAIL: kiln inspect does not name the 15 quantized weights (with the LM head)"; exit 1; }
