@@ -13,6 +13,7 @@
 #include "runtime/format/Json.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,16 +22,32 @@
 namespace kiln::jinja {
 namespace detail {
 
+namespace {
+// The bytes strip removes: whitespace, or those of `chars` (a table, so a
+// long `chars` costs its length once, not once a byte of the text).
+std::array<bool, 256> stripped(const std::string &chars) {
+  std::array<bool, 256> t{};
+  if (chars.empty())
+    for (int c = 0; c < 256; ++c)
+      t[static_cast<size_t>(c)] = isSpace(static_cast<char>(c));
+  for (unsigned char c : chars)
+    t[c] = true;
+  return t;
+}
+} // namespace
+
 std::string lstrip(const std::string &s, const std::string &chars) {
+  const std::array<bool, 256> t = stripped(chars);
   size_t i = 0;
-  while (i < s.size() && (chars.empty() ? isSpace(s[i]) : chars.find(s[i]) != std::string::npos))
+  while (i < s.size() && t[static_cast<unsigned char>(s[i])])
     ++i;
   return s.substr(i);
 }
 
 std::string rstrip(const std::string &s, const std::string &chars) {
+  const std::array<bool, 256> t = stripped(chars);
   size_t n = s.size();
-  while (n > 0 && (chars.empty() ? isSpace(s[n - 1]) : chars.find(s[n - 1]) != std::string::npos))
+  while (n > 0 && t[static_cast<unsigned char>(s[n - 1])])
     --n;
   return s.substr(0, n);
 }

@@ -75,6 +75,9 @@ TEST(Jinja, RunawayTemplatesStopWithTheirReason) {
       {"{% set s = 'x' * 60000000 %}{% for i in range(1000) %}{{ s|length }}{% endfor %}", "worked through over"},
       {"{% for i in range(5000000) %}{% endfor %}", "ran too long"},
       {"{% for i in range(1000000) %}{% endfor %}", "worked through over"}, // its loop variables
+      // strip with a long set of characters over a long text: each byte
+      // looked up in a table (it was a search of the set a byte: 10^15 steps)
+      {"{{ ('a' * 60000000).strip('b' * 60000000 ~ 'a')|length }}{{ 'x' * 70000000 }}", "over the output limit"},
       // a namespace has no JSON form (Python's json.dumps refuses it too)
       {"{% set ns = namespace(a=1) %}{% set ns.me = ns %}{{ ns|tojson }}", "not JSON serializable"},
   };
