@@ -10,14 +10,12 @@
 #include "runtime/chat/Jinja.h"
 
 #include "runtime/chat/JinjaDetail.h"
-#include "runtime/format/Json.h"
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <unordered_map>
 
 namespace kiln::jinja {
 namespace detail {
@@ -857,60 +855,6 @@ NodeP parse(const std::string &source) {
 } // namespace detail
 
 // ---- the API ----------------------------------------------------------------------
-
-const Value *Value::get(const std::string &key) const {
-  if (kind != Kind::Dict)
-    return nullptr;
-  detail::charge(dict->size() * sizeof(void *));
-  for (const auto &kv : *dict)
-    if (kv.first == key)
-      return &kv.second;
-  return nullptr;
-}
-
-void Value::set(const std::string &key, Value v) {
-  if (!ns)
-    depth = std::max(depth, (v.ns ? 1u : v.depth) + 1);
-  detail::charge(dict->size() * sizeof(void *));
-  for (auto &kv : *dict)
-    if (kv.first == key) {
-      kv.second = std::move(v);
-      return;
-    }
-  detail::charge(sizeof(Dict::value_type));
-  dict->emplace_back(key, std::move(v));
-}
-
-Value Value::fromJson(const format::JsonValue &j) {
-  switch (j.kind()) {
-  case format::JsonValue::Kind::Null: return none();
-  case format::JsonValue::Kind::Bool: return of(j.asBool());
-  case format::JsonValue::Kind::Number: return j.isInteger() ? of(static_cast<int64_t>(j.asInt())) : of(j.asNumber());
-  case format::JsonValue::Kind::String: return of(j.asString());
-  case format::JsonValue::Kind::Array: {
-    List l;
-    l.reserve(j.asArray().size());
-    for (const format::JsonValue &x : j.asArray())
-      l.push_back(fromJson(x));
-    return of(std::move(l));
-  }
-  case format::JsonValue::Kind::Object: {
-    // Built at once (set() would look each key up: quadratic in a request's
-    // object of many keys).
-    Dict d;
-    std::unordered_map<std::string, size_t> at;
-    for (const auto &m : j.asObject()) {
-      auto [it, fresh] = at.emplace(m.first, d.size());
-      if (fresh)
-        d.emplace_back(m.first, fromJson(m.second));
-      else
-        d[it->second].second = fromJson(m.second);
-    }
-    return of(std::move(d));
-  }
-  }
-  return Value();
-}
 
 Status toJson(const Value &v, std::string &out) {
   out.clear();

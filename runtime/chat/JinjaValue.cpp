@@ -1,11 +1,13 @@
 //===- JinjaValue.cpp - template values as Python prints and compares them -===//
 #include "runtime/chat/JinjaDetail.h"
+#include "runtime/format/Json.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 namespace kiln::jinja {
 
@@ -46,6 +48,60 @@ Value Value::of(Dict d) {
   ++v.depth;
   v.dict = std::make_shared<Dict>(std::move(d));
   return v;
+}
+
+const Value *Value::get(const std::string &key) const {
+  if (kind != Kind::Dict)
+    return nullptr;
+  detail::charge(dict->size() * sizeof(void *));
+  for (const auto &kv : *dict)
+    if (kv.first == key)
+      return &kv.second;
+  return nullptr;
+}
+
+void Value::set(const std::string &key, Value v) {
+  if (!ns)
+    depth = std::max(depth, depthOf(v) + 1);
+  detail::charge(dict->size() * sizeof(void *));
+  for (auto &kv : *dict)
+    if (kv.first == key) {
+      kv.second = std::move(v);
+      return;
+    }
+  detail::charge(sizeof(Dict::value_type));
+  dict->emplace_back(key, std::move(v));
+}
+
+Value Value::fromJson(const format::JsonValue &j) {
+  switch (j.kind()) {
+  case format::JsonValue::Kind::Null: return none();
+  case format::JsonValue::Kind::Bool: return of(j.asBool());
+  case format::JsonValue::Kind::Number: return j.isInteger() ? of(static_cast<int64_t>(j.asInt())) : of(j.asNumber());
+  case format::JsonValue::Kind::String: return of(j.asString());
+  case format::JsonValue::Kind::Array: {
+    List l;
+    l.reserve(j.asArray().size());
+    for (const format::JsonValue &x : j.asArray())
+      l.push_back(fromJson(x));
+    return of(std::move(l));
+  }
+  case format::JsonValue::Kind::Object: {
+    // Built at once (set() would look each key up: quadratic in a request's
+    // object of many keys).
+    Dict d;
+    std::unordered_map<std::string, size_t> at;
+    for (const auto &m : j.asObject()) {
+      auto [it, fresh] = at.emplace(m.first, d.size());
+      if (fresh)
+        d.emplace_back(m.first, fromJson(m.second));
+      else
+        d[it->second].second = fromJson(m.second);
+    }
+    return of(std::move(d));
+  }
+  }
+  return Value();
 }
 
 namespace detail {
