@@ -185,7 +185,8 @@ private:
   /// The launch of an attention kernel: decode (families/AttentionDecode.cpp)
   /// or prefill (families/AttentionPrefill.cpp).
   void attentionDecodeSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H, int64_t hkv, int64_t D,
-                               int64_t splits, int64_t chunk, int64_t maxRows, Type cacheType, bool tableRope);
+                               int64_t splits, int64_t chunk, int64_t maxRows, Type cacheType, bool tableRope,
+                               bool queriesInCacheType);
   void attentionPrefillSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t H, int64_t hkv, int64_t D,
                                 Type cacheType);
   LogicalResult emitNorm(Operation *norm, EmittedKernel &out);           // families/Norm.cpp

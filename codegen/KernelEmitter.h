@@ -117,6 +117,19 @@ struct EmitOptions {
   /// instead of choose-tiling's (`--decode-gemm-stages N`, 2 to 8, as far
   /// as shared memory holds them; 0: choose-tiling's). For A/B runs.
   int64_t decodeGemmStages = 0;
+  /// Decode attention on tensor cores (attentionDecodeMma) where it applies:
+  /// a 16-bit cache, queries in its dtype, D a multiple of 16 up to 128, up
+  /// to 16 query heads a kv head; off (`kiln compile --decode-attention=tiled`):
+  /// attentionDecodeTiled, CUDA cores, wherever that applies.
+  bool decodeAttentionMma = true;
+  /// Decode's plain GEMMs (TMA-fed gemmWs) in 64 x 128 tiles whose K splits
+  /// over a cluster of up to 8 blocks, reduced through distributed shared
+  /// memory (gemm_ws.cuh's CSPLIT), as many parts as keep the step's tiles
+  /// within one wave of `sms`; off (`kiln compile --no-decode-cluster-split`):
+  /// choose-tiling's tile with split-K through the workspace.
+  bool decodeClusterSplit = true;
+  /// The target's SM count (its description's sm_count).
+  int64_t sms = 132;
 };
 
 /// A rule's value for the given step sizes.

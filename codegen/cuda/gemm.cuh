@@ -173,7 +173,8 @@ __device__ __forceinline__ void gemmTileCorner(i64 tile, i64 tilesM, i64 tilesN,
 /// pieces of accumulators (the pm loop steps by PM_STEP), piece (pm, pn)
 /// at tile row and column `corner` gives, its four values at acc[at..]: the
 /// q-th holds row (lane / 4) + 8 * (q / 2) and column 2 * (lane % 4) + q % 2.
-/// S::epi (or S::value then S::put/put2 with S::SPLIT) per output; with
+/// S::epi (or S::value then S::put/put2 with S::SPLIT) per output, for the
+/// pieces pn that `keepPiece(pn)` keeps (all by default); with
 /// S::ARGMAX each row's best candidate goes to best[row]. Gated pairs
 /// (S::GATE): with HALVES = 0 an item's two products are adjacent columns
 /// (the q = 0 and 1 values of a piece); otherwise they are columns j and
@@ -187,9 +188,15 @@ __device__ __forceinline__ void gemmTileCorner(i64 tile, i64 tilesM, i64 tilesN,
 /// once (a store could alias a later load: the residual is updated in
 /// place); one that does not stores each pair as it is computed, which
 /// keeps the store and arithmetic pipes busy together.
-template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int HALVES, int ACC, class Corner>
+/// Every piece of a tile (gemmStoreTile's default `keepPiece`).
+struct AllPieces {
+  __device__ __forceinline__ constexpr bool operator()(int) const { return true; }
+};
+template <class S, int PIECES_M, int PIECES_N, int PM_STEP, int HALVES, int ACC, class Corner,
+          class KeepPiece = AllPieces>
 __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], const Corner &corner, i64 m0, i64 c0,
-                                              i64 rows, int lane, u64 *best) {
+                                              i64 rows, int lane, u64 *best,
+                                              const KeepPiece &keepPiece = KeepPiece()) {
   constexpr bool ADJACENT = S::GATE && HALVES == 0;
   constexpr int PARTNER = HALVES ? HALVES : 1; // a gated item's second product, accumulators further
 #pragma unroll
@@ -202,6 +209,8 @@ __device__ __forceinline__ void gemmStoreTile(const Args &a, float (&acc)[ACC], 
     auto outputs = [&](int h, auto &&f) {
 #pragma unroll
       for (int pn = 0; pn < PIECES_N; ++pn) {
+        if (!keepPiece(pn))
+          continue;
         int rr, cc, at;
         corner(pm, pn, rr, cc, at);
         int col = cc + 2 * (lane & 3);

@@ -132,8 +132,20 @@ __device__ __forceinline__ void gemmStoreStaged(const Args &a, const T *sE, i64 
 // adjacent pairs of a row a warp at a time, coalesced) and arrive on
 // `drained`, which a consumer waits on before it stages its next tile.
 
+//
+// CSPLIT > 1 (decode: 64-row tiles, lone consumer warpgroup): each tile's K
+// in CSPLIT parts taken by the CSPLIT blocks of one cluster
+// (__cluster_dims__), so that a step of few tiles still streams weights on
+// every SM, without split-K's global partials and the serial tail of its
+// last part: each block stages its f32 products in its own (drained) ring,
+// the cluster synchronises, and block `part` sums the parts of its 1/CSPLIT
+// of the tile's columns from the peers' shared memory (in part order, the
+// same sum on any block) and runs their epilogue; a second cluster barrier
+// keeps every block's staging until its peers have read it. The producer
+// warp takes part in both barriers of every tile.
+
 template <class S, int BM, int BN, int STAGES, bool PINGPONG = false, int CLUSTER = 1, bool EPIWG = false,
-          int SPLITK = 1>
+          int SPLITK = 1, int CSPLIT = 1>
 __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef typename S::TA T;
@@ -142,6 +154,10 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
   static_assert(CLUSTER == 1 || (CLUSTER == 2 && !PINGPONG && BM >= 128), "pairs of cooperative blocks");
   static_assert(!EPIWG || (!PINGPONG && BM <= 128), "an epilogue warpgroup beside one or two cooperative ones");
   static_assert(SPLITK == 1 || (!PINGPONG && CLUSTER == 1 && !EPIWG), "split-K: cooperative lone blocks");
+  static_assert(CSPLIT == 1 || (BM == 64 && !PINGPONG && CLUSTER == 1 && !EPIWG && SPLITK == 1 && CSPLIT <= 8),
+                "cluster split-K: one consumer warpgroup a block, up to 8 blocks a cluster");
+  static_assert(CSPLIT == 1 || STAGES * (BM + BN) * 64 * 2 >= BN / 2 * 128 * 4,
+                "cluster split-K: the ring holds a block's f32 products");
   // CW consumer warpgroups, each MB m64 blocks of a tile.
   constexpr int BK = 64, CW = PINGPONG ? 2 : BM / 64, MB = PINGPONG ? BM / 64 : 1;
   constexpr int NOUT = S::GATE ? BN / 2 : BN;
@@ -195,7 +211,16 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       c0 += static_cast<i64>(rank) * NOUT;
     }
   };
-  const i64 firstUnit = blockIdx.x / CLUSTER, unitStride = gridDim.x / CLUSTER;
+  const i64 firstUnit = blockIdx.x / (CLUSTER * CSPLIT), unitStride = gridDim.x / (CLUSTER * CSPLIT);
+  // Cluster split-K: this block's part of each tile's K.
+  const int part = CSPLIT > 1 ? static_cast<int>(clusterRank()) : 0;
+  auto partRange = [&](int &kt0, int &kt1) {
+    if constexpr (CSPLIT > 1) {
+      const int per = (kTiles + CSPLIT - 1) / CSPLIT;
+      kt0 = part * per < kTiles ? part * per : kTiles;
+      kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
+    }
+  };
   unsigned it = 0; // k-tiles through the ring so far (stage it % STAGES)
   // With EPIWG the producer's warpgroup is whole: its first warp moves the
   // tiles, the other three run the epilogue (384 threads for 128-row
@@ -216,6 +241,34 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
         if (lane == 0)
           mbarArrive(&drained);
       }
+    }
+  } else if (warp == producerWarp && CSPLIT > 1) {
+    // The whole warp goes through each tile's two cluster barriers; its
+    // first lane moves the tiles.
+    if (lane == 0) {
+      tmaPrefetch(maps.map[0]);
+      tmaPrefetch(maps.map[1]);
+    }
+    for (i64 unit = firstUnit; unit < units; unit += unitStride) {
+      if (lane == 0) {
+        int kt0 = 0, kt1 = kTiles;
+        partRange(kt0, kt1);
+        i64 m0, c0;
+        tileCorner(unit, m0, c0);
+        for (int kt = kt0; kt < kt1; ++kt, ++it) {
+          const int s = it % STAGES;
+          mbarWait(&empty[s], ((it / STAGES) & 1) ^ 1);
+          mbarArriveExpectTx(&full[s], STAGE_BYTES);
+          T *dA = sA + s * BM * BK, *dB = sB + s * BN * BK;
+          tmaLoad2d(dA, maps.map[0], kt * BK, static_cast<int>(m0), &full[s]);
+          tmaLoad2d(dB, maps.map[1], kt * BK, static_cast<int>(c0), &full[s]);
+          if constexpr (S::GATE)
+            tmaLoad2d(dB + (BN / 2) * BK, maps.map[1], kt * BK, static_cast<int>(c0 + S::N), &full[s]);
+        }
+      }
+      __syncwarp();
+      clusterSync(); // the products staged
+      clusterSync(); // and read
     }
   } else if (warp == producerWarp) {
     if (lane == 0) {
@@ -285,6 +338,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       int split = 0, kt0 = 0, kt1 = kTiles;
       if constexpr (SPLITK > 1)
         splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
+      partRange(kt0, kt1);
       i64 m0, c0;
       tileCorner(tile, m0, c0);
       if constexpr (PINGPONG) {
@@ -357,6 +411,39 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
           if (!splitKReduce<BM, BN, SPLITK, MB * 4, BN / 8, 4>(a, acc, corner, tile, tilesM * tilesN, split, lane,
                                                                tid == 0, sync, &lastPart))
             continue; // another part of the tile finishes it
+        }
+        if constexpr (CSPLIT > 1) {
+          // Stage this part's products (the ring is drained: every stage
+          // of the tile landed and its MMAs retired), then sum the parts of
+          // this block's pieces from every block of the cluster.
+          constexpr int HV = S::GATE ? (BN / 16) * 4 : 0, PNS = PIECES_N / CSPLIT;
+          static_assert(PIECES_N % CSPLIT == 0, "whole pieces a part");
+          float *staged = reinterpret_cast<float *>(sA); // [BN / 2][128]
+#pragma unroll
+          for (int i = 0; i < BN / 2; ++i)
+            staged[i * 128 + tid] = acc[i];
+          fenceProxyAsync(); // the stores before the copies that refill the ring for a next tile
+          clusterSync();
+#pragma unroll
+          for (int pn = 0; pn < PIECES_N; ++pn)
+            if (pn / PNS == part)
+#pragma unroll
+              for (int q = 0; q < (S::GATE ? 8 : 4); ++q) {
+                const int i = pn * 4 + (q & 3) + (q >> 2) * HV;
+                float v[CSPLIT];
+#pragma unroll
+                for (int p = 0; p < CSPLIT; ++p)
+                  v[p] = p == part ? acc[i] : ldClusterF32(staged + i * 128 + tid, static_cast<unsigned>(p));
+                float sum = 0.0f;
+#pragma unroll
+                for (int p = 0; p < CSPLIT; ++p)
+                  sum += v[p];
+                acc[i] = sum;
+              }
+          gemmStoreTile<S, MB * 4, PIECES_N, 4, HV>(a, acc, corner, m0, c0, rows, lane, nullptr,
+                                                    [&](int pn) { return pn / PNS == part; });
+          clusterSync(); // every block has read this one's products
+          continue;
         }
         gemmStoreTile<S, MB * 4, PIECES_N, 4, S::GATE ? (BN / 16) * 4 : 0>(a, acc, corner, m0, c0, rows, lane,
                                                                            nullptr);

@@ -147,6 +147,16 @@ __device__ __forceinline__ void mbarArriveCluster(u64 *bar, unsigned rank) {
 __device__ __forceinline__ void clusterSync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 }
+/// The f32 at `p` in the shared memory of block `rank` of the cluster.
+__device__ __forceinline__ float ldClusterF32(const float *p, unsigned rank) {
+  float v;
+  asm volatile("{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %1, %2;\n"
+               "ld.shared::cluster.f32 %0, [remote];\n}\n"
+               : "=f"(v)
+               : "r"(smemAddr(p)), "r"(rank)
+               : "memory");
+  return v;
+}
 __device__ __forceinline__ unsigned clusterRank() {
   unsigned r;
   asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));

@@ -132,7 +132,8 @@ LogicalResult Emitter::emitAttention(PagedAttentionOp pa, EmittedKernel &out) {
   out.threads = 128;
   out.smem = 0;
   if (decode)
-    attentionDecodeSkeleton(os, out, H, hkv, D, splits, chunk, maxRows, ct.getElementType(), tableRope);
+    attentionDecodeSkeleton(os, out, H, hkv, D, splits, chunk, maxRows, ct.getElementType(), tableRope,
+                            (tableRope ? elemOf(qRope) : elemOf(pa.getQuery())) == ct.getElementType());
   else
     attentionPrefillSkeleton(os, out, H, hkv, D, ct.getElementType());
   out.specialisation = globals_ + s;

@@ -40,7 +40,7 @@ target::GemmTileShape gemmTile(ex::KernelOp kernel) {
 void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate,
                            bool plain, const Shape &lead, const GemmOperands &g) {
   out.family = "gemm";
-  int64_t bm, bn, split = 1;
+  int64_t bm, bn, split = 1, clusterParts = 1; // clusterParts: gemmWs's CSPLIT, a block each
   if (K % 8 == 0) {
     // Pipelined tensor cores (gemmMma) with choose-tiling's tile (cp.async
     // moves 16-byte pieces of rows of K).
@@ -71,20 +71,47 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       // stages as shared memory holds (up to 8).
       target::GemmTileShape w = t;
       bool pingpong = options_.warpSpecialize == 2;
+      // Decode (rows of sequences in 64-row tiles) with fewer tiles than
+      // half the SMs: each tile's K over a cluster of `csplit` blocks (2 or
+      // 4, each part at least four k-tiles) reduced through distributed
+      // shared memory, 64 x 128 tiles where their parts fill 3/4 of the SMs,
+      // else 64 x 64. Clusters of 8 are not taken: the H100 runs 15 at once
+      // (its GPCs' SMs), so 16 tiles' parts took two rounds (2026-12-07).
+      int64_t csplit = 1;
+      if (!tokens && !pingpong && options_.decodeClusterSplit && t.bm == 64) {
+        const int64_t rowTiles = (maxProduct(lead, options_) + 63) / 64, kTiles = (K + 63) / 64;
+        auto parts = [&](int64_t bn, int64_t &units) {
+          units = (N + (gate ? bn / 2 : bn) - 1) / (gate ? bn / 2 : bn) * rowTiles;
+          int64_t c = 1;
+          while (c < 4 && units * c * 2 <= options_.sms && kTiles >= c * 8)
+            c *= 2;
+          return c;
+        };
+        int64_t units128, units64;
+        int64_t c128 = parts(128, units128), c64 = parts(64, units64);
+        if (c128 > 1 && units128 * c128 * 4 >= options_.sms * 3)
+          csplit = c128, w.bn = 128;
+        else if (c64 > 1 && units64 * c64 > units128 * c128)
+          csplit = c64, w.bn = 64;
+        else if (c128 > 1)
+          csplit = c128, w.bn = 128;
+        if (csplit > 1)
+          w.bk = 64, w.stages = 4, split = 1;
+      }
       if (pingpong) {
         w.bm = t.bn == 256 ? 64 : 128;
         w.stages = std::min<int64_t>(8, kPingpongStageSmem / ((w.bm + w.bn) * w.bk * 2));
       }
       // Cooperative blocks go in pairs that share one operand's tiles by
       // multicast (the maps' boxes then half a tile's rows).
-      int cluster = options_.cluster && !pingpong && w.bm >= 128 && split == 1 ? 2 : 1;
+      int cluster = options_.cluster && !pingpong && w.bm >= 128 && split == 1 && csplit == 1 ? 2 : 1;
       // The epilogue in warps of its own (cooperative, up to 128 rows,
       // products in A's dtype, N a multiple of 8), where choose-tiling
       // chose it: the products' staging (BM rows of BN + 8) takes shared
       // memory from the ring, down to the stages that still fit.
       bool epiwg = (options_.epilogueWarpgroup == 2 ||
                     (options_.epilogueWarpgroup == 1 && tileInt(kernel_, "epilogue_warps", 0) == 1)) &&
-                   !pingpong && w.bm <= 128 && g.stageable && N % 8 == 0 && split == 1;
+                   !pingpong && w.bm <= 128 && g.stageable && N % 8 == 0 && split == 1 && csplit == 1;
       int64_t staging = epiwg ? w.stagingBytes() : 0;
       while (epiwg && w.stages > 2 && w.smemBytes() + staging + 1024 > kPingpongStageSmem)
         --w.stages;
@@ -98,12 +125,19 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       out.tensorMaps = {TensorMapSpec{g.aSlot, ruleOf(lead), K, w.bm / cluster, 64, g.dtype},
                         TensorMapSpec{g.wSlot, SizeRule{g.wRows, {}, 1, 0}, K,
                                       gate || cluster > 1 ? w.bn / 2 : w.bn, 64, g.dtype}};
+      std::string extra = epiwg        ? ", true"
+                          : split > 1  ? ", false, " + std::to_string(split)
+                          : csplit > 1 ? ", false, 1, " + std::to_string(csplit)
+                                       : "";
+      std::string dims = cluster > 1 ? "KILN_CLUSTER_DIMS(2) "
+                         : csplit > 1 ? "KILN_CLUSTER_DIMS(" + std::to_string(csplit) + ") "
+                                      : "";
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {6}{1}(kiln::Args a, "
                           "const __grid_constant__ kiln::TensorMaps<2> maps) {{ "
                           "kiln::gemmWs<S, {2}, {3}, {4}, {5}, {7}{8}>(a, maps); }\n",
                           out.threads, kernel_.getSymName(), w.bm, w.bn, w.stages, pingpong ? "true" : "false",
-                          cluster > 1 ? "KILN_CLUSTER_DIMS(2) " : "", cluster,
-                          epiwg ? ", true" : split > 1 ? ", false, " + std::to_string(split) : "");
+                          dims, cluster, extra);
+      clusterParts = csplit;
     } else {
       os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
                           "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}{9}>(a); }\n",
@@ -132,7 +166,7 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
   }
   out.grid = ruleOf(lead);
   out.grid.tiles = out.grid.factor == 1; // tilesN * ceil(rows / BM) where rows are the step's alone
-  out.grid.factor *= tilesN * split;
+  out.grid.factor *= tilesN * split * clusterParts;
   out.grid.divisor = bm; // else about that: the kernel strides
 }
 

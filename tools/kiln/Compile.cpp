@@ -296,6 +296,9 @@ int compile(const CompileOptions &o) {
   eo.attentionWs = o.build.attentionWs;
   eo.attentionBlockKv = o.build.attentionBlockKv;
   eo.decodeGemmStages = o.build.decodeGemmStages;
+  eo.decodeAttentionMma = o.build.decodeAttentionMma;
+  eo.decodeClusterSplit = o.build.decodeClusterSplit;
+  eo.sms = gpu.smCount;
   eo.cluster = o.build.cluster;
   eo.epilogueWarpgroup = o.build.epilogueWarpgroup;
   std::vector<codegen::EmittedKernel> kernels;

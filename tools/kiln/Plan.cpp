@@ -300,6 +300,9 @@ int plan(const PlanOptions &po) {
   eo.attentionWs = o.attentionWs;
   eo.attentionBlockKv = o.attentionBlockKv;
   eo.decodeGemmStages = o.decodeGemmStages;
+  eo.decodeAttentionMma = o.decodeAttentionMma;
+  eo.decodeClusterSplit = o.decodeClusterSplit;
+  eo.sms = gpu.smCount;
   eo.cluster = o.cluster;
   eo.epilogueWarpgroup = o.epilogueWarpgroup;
   if (failed(codegen::emitKernels(*module, eo, kernels)))

@@ -32,6 +32,8 @@ struct BuildOptions {
                                   // (--attention-ws[=pingpong] | --no-attention-ws)
   int64_t attentionBlockKv = 0;   // the prefill attention's key tile (--attention-block-kv N; 0: the cost model's)
   int64_t decodeGemmStages = 0;   // decode GEMMs' ring depth (--decode-gemm-stages N, 2-8; 0: the cost model's)
+  bool decodeAttentionMma = true; // decode attention on tensor cores where it applies (--decode-attention=mma|tiled)
+  bool decodeClusterSplit = true; // decode GEMMs' K over a cluster (--no-decode-cluster-split: split-K in memory)
   bool ropeTables = true;         // one table of RoPE cosines and sines per step (--no-rope-tables: each
                                   // rotation computes its own angles)
   bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)

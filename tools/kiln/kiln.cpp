@@ -5,6 +5,7 @@
 //                [--max-num-tokens N] [--page-size P] [--decode-buckets 1,8,64|none] [--threads N] [--embed-weights]
 //                [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--[no-]warp-specialize]
 //                [--exact-attention] [--[no-]attention-ws[=pingpong]] [--attention-block-kv N]
+//                [--decode-gemm-stages N] [--decode-attention=mma|tiled] [--no-decode-cluster-split]
 //                [--quantize int8|int4 [--group-size G] [--quantize-lm-head]] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
 //   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
@@ -58,7 +59,8 @@ const std::pair<const char *, const char *> kUsage[] = {
                 "                    [--warp-specialize[=cooperative|pingpong] | --no-warp-specialize]\n"
                 "                    [--cluster] [--[no-]epilogue-warpgroup] [--exact-attention] [--no-rope-tables]\n"
                 "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
-                "                    [--decode-gemm-stages N]\n"
+                "                    [--decode-gemm-stages N] [--decode-attention=mma|tiled]\n"
+                "                    [--no-decode-cluster-split]\n"
                 "                    [--quantize int8|int4 [--group-size 128|-1] [--quantize-lm-head]]\n"
                 "                    [--quiet]\n"},
     {"run", "kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
@@ -465,6 +467,12 @@ int main(int argc, char **argv) {
         ok = number(b.attentionBlockKv) && (b.attentionBlockKv == 64 || b.attentionBlockKv == 128);
       else if (cmd == "compile" && a == "--decode-gemm-stages")
         ok = number(b.decodeGemmStages) && b.decodeGemmStages >= 2 && b.decodeGemmStages <= 8;
+      else if (cmd == "compile" && a == "--decode-attention=mma")
+        b.decodeAttentionMma = true;
+      else if (cmd == "compile" && a == "--decode-attention=tiled")
+        b.decodeAttentionMma = false;
+      else if (cmd == "compile" && a == "--no-decode-cluster-split")
+        b.decodeClusterSplit = false;
       else if (cmd == "compile" && a == "--cluster")
         b.cluster = true;
       else if (cmd == "compile" && a == "--no-rope-tables")

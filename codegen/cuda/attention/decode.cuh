@@ -411,4 +411,240 @@ __device__ void attentionDecodeTiled(const Args &a) {
   }
 }
 
+/// Decode on tensor cores: block (b, t, kv head, split) of WARPS warps; the
+/// group's G <= 16 query heads are the rows of one m16 tile (rows from G on
+/// are zero). Warp w owns tiles w, w + WARPS, ... of 16 keys of the split's
+/// range and streams them through a ring of its own (STAGES tiles of K and
+/// V, rows padded to D + 8 elements so that ldmatrix phases take distinct
+/// banks) by cp.async, STAGES - 1 tiles ahead; no barrier of the block in
+/// the loop, the warps run apart. Per tile S = Q K^T (m16n8k16, f32),
+/// scale, softcap and the mask of keys past the split or on unmapped pages,
+/// an online softmax per row in the exp2 domain (a thread holds rows lane/4
+/// and lane/4 + 8), then P V with P as its rounded value plus the rounded
+/// remainder (P to f32 precision: the f32 kernels' weights, for PV work the
+/// bandwidth hides). The warps' (max, sum, acc) merge through shared memory
+/// (each warp's own ring); the output, or the split's partial for
+/// combineSplits, as attentionDecodeTiled writes them. The emitter takes it
+/// where queries are in the 16-bit cache dtype (Q in bf16/f16 is exact).
+/// Dynamic shared memory: DecodeMma<...>::SMEM.
+template <class S, int WARPS, int STAGES> struct DecodeMma {
+  static constexpr int LD = S::D + 8, TILE = 16 * LD;
+  static constexpr int SMEM = (WARPS * STAGES * 2 * TILE + 16 * LD) * 2;
+};
+template <class S, int SPLITS, int CHUNK, int WARPS, int STAGES> __device__ void attentionDecodeMma(const Args &a) {
+  typedef typename S::TC T;
+  typedef DecodeMma<S, WARPS, STAGES> M;
+  constexpr int D = S::D, G = S::H / S::HKV, LD = M::LD, TILE = M::TILE, CH = D / 8, DK = D / 16, NO = D / 8;
+  constexpr int THREADS = WARPS * 32, COPIES = 16 * CH / 32, STRIDE = D + 2;
+  constexpr float LOG2E = 1.4426950408889634f;
+  static_assert(sizeof(T) == 2 && D % 16 == 0 && G >= 1 && G <= 16 && S::H % S::HKV == 0,
+                "tensor-core decode: a 16-bit cache, D a multiple of 16, up to 16 query heads a kv head");
+  static_assert(STAGES >= 2 && STAGES <= 4, "a ring of 2 to 4 tiles (16 bits of each in `have`)");
+  static_assert(STAGES * 2 * TILE * 2 >= 16 * D * 4, "a warp's ring holds its 16 x D f32 sums for the merge");
+  constexpr i64 V_OFFSET = static_cast<i64>(S::PAGE) * S::HKV * D; // K to V within a page
+  extern __shared__ __align__(128) unsigned char smemRaw[];
+  T *ring = reinterpret_cast<T *>(smemRaw); // [WARPS][STAGES][K, V][16][LD]
+  T *sQ = ring + WARPS * STAGES * 2 * TILE; // [16][LD]
+  __shared__ float sM[WARPS][16], sL[WARPS][16];
+  __shared__ float sRope[S::ROPE != 0 ? S::ROT : 1];
+  dependOnPrevious();
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
+  float *part = static_cast<float *>(a.ws);
+  unsigned *counters = reinterpret_cast<unsigned *>(part + static_cast<i64>(S::MAX_ROWS) * S::H * SPLITS * STRIDE);
+  const T *cache = S::cache(a);
+  T *wRing = ring + warp * STAGES * 2 * TILE;
+  float *wSum = reinterpret_cast<float *>(wRing); // after the loop: [16][D]
+  for (i64 u = blockIdx.x; u < units * SPLITS; u += gridDim.x) {
+    SplitUnit w = splitUnit<S, SPLITS, CHUNK>(a, u);
+    if (!w.live)
+      continue;
+    const i64 kvh = w.kvh, t = w.t, b = w.b, qpos = w.qpos, kBegin = w.kBegin, kEnd = w.kEnd;
+    if constexpr (S::ROPE != 0)
+      if (qpos >= 0)
+        ropeTable<S>(qpos, sRope);
+    appendKV<S>(a, w, S::ROPE != 0 ? sRope : nullptr);
+    for (int e = tid; e < 16 * D; e += THREADS) {
+      const int r = e / D, d = e % D;
+      float v = 0.0f;
+      if (r < G && qpos >= 0) {
+        const i64 h = kvh * G + r;
+        if constexpr (S::ROPE != 0)
+          v = S::roundQ(rotated<S>([&](int j) { return S::qIn(a, b, t, h, j); }, d, sRope));
+        else
+          v = S::q(a, b, t, h, d);
+      }
+      sQ[r * LD + d] = static_cast<T>(v);
+    }
+    __syncthreads();
+    unsigned qf[DK][4];
+#pragma unroll
+    for (int kd = 0; kd < DK; ++kd)
+      ldmatrix4(qf[kd], sQ + (lane & 15) * LD + kd * 16 + (lane >> 4) * 8);
+    const int *table = S::blockTables(a) + b * a.max_blocks;
+    const int tiles = qpos >= 0 && kEnd > kBegin ? static_cast<int>((kEnd - kBegin + 15) / 16) : 0;
+    const int mine = tiles > warp ? (tiles - warp + WARPS - 1) / WARPS : 0;
+    // Bits st * 16 + r: key r of the tile in stage st is in range on a mapped page.
+    unsigned long long have = 0;
+    auto issue = [&](int c) {
+      const int st = c % STAGES;
+      unsigned rows = 0;
+      if (c < mine) {
+        const i64 s0 = kBegin + static_cast<i64>(warp + c * WARPS) * 16;
+        T *dK = wRing + st * 2 * TILE, *dV = dK + TILE;
+#pragma unroll
+        for (int i = 0; i < COPIES; ++i) {
+          const int e = lane + 32 * i, r = e / CH, col = e % CH;
+          const i64 s = s0 + r;
+          const i64 at = s < kEnd ? pageIndex<S::PAGE, S::HKV, D>(a, table[s / S::PAGE], s, 0, kvh, col * 8) : -1;
+          const bool ok = at >= 0;
+          cpAsync16(dK + r * LD + col * 8, ok ? cache + at : cache, ok ? 16 : 0);
+          cpAsync16(dV + r * LD + col * 8, ok ? cache + at + V_OFFSET : cache, ok ? 16 : 0);
+          // Which rows exist: the lanes that copy a row's first piece say.
+          const unsigned vote = __ballot_sync(0xffffffffu, ok && col == 0);
+#pragma unroll
+          for (int l = 0; l < 32; ++l)
+            if ((l + 32 * i) % CH == 0 && ((vote >> l) & 1u))
+              rows |= 1u << ((l + 32 * i) / CH);
+        }
+      }
+      have = (have & ~(0xffffull << (st * 16))) | (static_cast<unsigned long long>(rows) << (st * 16));
+      cpAsyncCommit();
+    };
+    float o[NO][4], mRow[2] = {-kiln::inf(), -kiln::inf()}, lRow[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        o[n][q] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < STAGES - 1; ++c)
+      issue(c);
+    for (int c = 0; c < mine; ++c) {
+      issue(c + STAGES - 1);
+      cpAsyncWait<STAGES - 1>();
+      __syncwarp();
+      const int st = c % STAGES;
+      const T *tK = wRing + st * 2 * TILE, *tV = tK + TILE;
+      const unsigned rows = static_cast<unsigned>(have >> (st * 16)) & 0xffffu;
+      float sc[2][4];
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int q = 0; q < 4; ++q)
+          sc[n][q] = 0.0f;
+#pragma unroll
+      for (int kd = 0; kd < DK; ++kd) {
+        unsigned r[4];
+        ldmatrix4(r, tK + ((lane & 7) + ((lane >> 4) << 3)) * LD + kd * 16 + ((lane >> 3) & 1) * 8);
+        mma16816<T>(sc[0], qf[kd], r[0], r[1]);
+        mma16816<T>(sc[1], qf[kd], r[2], r[3]);
+      }
+      float mx[2] = {-kiln::inf(), -kiln::inf()};
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          float x = sc[n][q] * S::SCALE;
+          if constexpr (S::SOFTCAP > 0.0f)
+            x = S::SOFTCAP * tanhf(x / S::SOFTCAP);
+          const int key = n * 8 + 2 * (lane & 3) + (q & 1);
+          x = (rows >> key) & 1u ? x * LOG2E : -kiln::inf();
+          sc[n][q] = x;
+          mx[q >> 1] = fmaxf(mx[q >> 1], x);
+        }
+      float corr[2];
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 1));
+        mx[hr] = fmaxf(mx[hr], __shfl_xor_sync(0xffffffffu, mx[hr], 2));
+        const float mNew = fmaxf(mRow[hr], mx[hr]);
+        corr[hr] = mRow[hr] == -kiln::inf() ? 0.0f : fastExp2(mRow[hr] - mNew);
+        mRow[hr] = mNew;
+        lRow[hr] *= corr[hr];
+      }
+#pragma unroll
+      for (int n = 0; n < NO; ++n)
+#pragma unroll
+        for (int q = 0; q < 4; ++q)
+          o[n][q] *= corr[q >> 1];
+      // P as A fragments (16 keys): its rounded value and the remainder.
+      unsigned pf[4], pl[4];
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        float e[4], h[4];
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          e[q] = mRow[q >> 1] == -kiln::inf() ? 0.0f : fastExp2(sc[n][q] - mRow[q >> 1]);
+          lRow[q >> 1] += e[q];
+          h[q] = static_cast<float>(static_cast<T>(e[q]));
+        }
+        pf[n * 2] = pack2<T>(e[0], e[1]);
+        pf[n * 2 + 1] = pack2<T>(e[2], e[3]);
+        pl[n * 2] = pack2<T>(e[0] - h[0], e[1] - h[1]);
+        pl[n * 2 + 1] = pack2<T>(e[2] - h[2], e[3] - h[3]);
+      }
+#pragma unroll
+      for (int n = 0; n < NO; n += 2) {
+        unsigned r[4];
+        ldmatrix4Trans(r, tV + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + n * 8 + (lane >> 4) * 8);
+        mma16816<T>(o[n], pf, r[0], r[1]);
+        mma16816<T>(o[n + 1], pf, r[2], r[3]);
+        mma16816<T>(o[n], pl, r[0], r[1]);
+        mma16816<T>(o[n + 1], pl, r[2], r[3]);
+      }
+      __syncwarp(); // every lane is done with stage st before it is refilled
+    }
+    cpAsyncWait<0>();
+    __syncwarp();
+    // The warp's rows into its own ring: sums, then max and sum per row.
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      lRow[hr] += __shfl_xor_sync(0xffffffffu, lRow[hr], 1);
+      lRow[hr] += __shfl_xor_sync(0xffffffffu, lRow[hr], 2);
+    }
+#pragma unroll
+    for (int n = 0; n < NO; ++n)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr)
+        *reinterpret_cast<float2 *>(wSum + ((lane >> 2) + hr * 8) * D + n * 8 + 2 * (lane & 3)) =
+            make_float2(o[n][hr * 2], o[n][hr * 2 + 1]);
+    if ((lane & 3) == 0)
+#pragma unroll
+      for (int hr = 0; hr < 2; ++hr) {
+        sM[warp][(lane >> 2) + hr * 8] = mRow[hr];
+        sL[warp][(lane >> 2) + hr * 8] = lRow[hr];
+      }
+    __syncthreads();
+    for (int e = tid; e < G * D; e += THREADS) {
+      const int g = e / D, d = e % D;
+      float mx = -kiln::inf();
+#pragma unroll
+      for (int v = 0; v < WARPS; ++v)
+        mx = fmaxf(mx, sM[v][g]);
+      float acc = 0.0f, l = 0.0f;
+#pragma unroll
+      for (int v = 0; v < WARPS; ++v) {
+        const float f = sM[v][g] == -kiln::inf() ? 0.0f : fastExp2(sM[v][g] - mx);
+        acc += reinterpret_cast<const float *>(ring + v * STAGES * 2 * TILE)[g * D + d] * f;
+        l += sL[v][g] * f;
+      }
+      const i64 h = kvh * G + g;
+      if (w.nsplit == 1) {
+        S::store(a, b, t, h, d, l > 0.0f ? acc / l : 0.0f);
+      } else {
+        float *p = part + ((w.bt * S::H + h) * SPLITS + w.split) * STRIDE;
+        p[d] = acc;
+        if (d == 0) {
+          p[S::D] = mx == -kiln::inf() ? mx : mx / LOG2E; // the natural max, as combineSplits reads it
+          p[S::D + 1] = l;
+        }
+      }
+    }
+    if (w.nsplit > 1)
+      combineSplits<S, SPLITS>(a, part, counters, w);
+    __syncthreads();
+  }
+}
+
 } // namespace kiln

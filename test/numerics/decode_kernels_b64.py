@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Batched decode's kernel choices at the Llama-3.2-1B and Llama-3.1-8B shapes, built with NVRTC.
+
+Writes each shape with one layer (header-only weights,
+scripts/make_shape_model.py), compiles a `--max-batch 64` engine (every
+kernel through NVRTC: the instantiations below must compile) and its CUDA
+source, and checks the batch-64 step's kernels on the H100 description:
+
+- decode attention on tensor cores, attentionDecodeMma: four warps and four
+  blocks an SM at head dim 64, two warps at 128; `--decode-attention=tiled`
+  gives attentionDecodeTiled back;
+- the O and down projections (64-row tiles, K of 2048 to 14336) split K
+  over clusters of four blocks reduced through distributed shared memory
+  (gemmWs's CSPLIT, KILN_CLUSTER_DIMS(4)): 64 x 64 tiles on the 1B (16
+  tiles of 128 columns would leave half the SMs idle), 64 x 128 on the 8B;
+  `--no-decode-cluster-split` gives split-K through the workspace back;
+- the gate/up projection, with enough tiles for every SM, takes neither.
+"""
+import argparse, os, re, subprocess, sys, tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from make_shape_model import config_for, write_model  # noqa: E402
+
+
+def kernels(source):
+    """{kernel name: (launch bounds, cluster dims or None, skeleton call)} of the decode function."""
+    out = {}
+    pat = (r'extern "C" __global__ void __launch_bounds__\(([^)]*)\) (?:KILN_CLUSTER_DIMS\((\d+)\) )?'
+           r'(decode_\d+_\w+)\(kiln::Args a[^{]*\{ (kiln::\w+<[^;]*>)\(a')
+    for m in re.finditer(pat, source):
+        out[m.group(3)] = (m.group(1), m.group(2), m.group(4))
+    return out
+
+
+def by_suffix(ks, suffix):
+    found = [v for k, v in ks.items() if k.endswith(suffix)]
+    if len(found) != 1:
+        raise SystemExit(f"expected one decode kernel *{suffix}, found {len(found)}: {sorted(ks)}")
+    return found[0]
+
+
+def matmuls(ks):
+    """The decode function's matmul kernels in order: QKV, O, gate/up, down, LM head."""
+    names = sorted((k for k in ks if k.endswith("_matmul")), key=lambda k: int(k.split("_")[1]))
+    return [ks[k] for k in names]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", required=True, help="directory with kiln")
+    a = ap.parse_args()
+    kiln = os.path.join(a.bin, "kiln")
+    failures = []
+
+    def expect(what, cond, got):
+        print(f"{'ok  ' if cond else 'FAIL'} {what}: {got}")
+        if not cond:
+            failures.append(what)
+
+    with tempfile.TemporaryDirectory() as d:
+        for shape, name, D in (("llama-3.2-1b", "1B", 64), ("llama-3.1-8b", "8B", 128)):
+            c = config_for(shape, 1)
+            c.pop("rope_scaling", None)
+            model = os.path.join(d, name)
+            write_model(model, c)
+            base = [kiln, "compile", model, "--max-batch", "64", "--max-seq", "640", "--quiet"]
+            subprocess.run(base + ["-o", os.path.join(d, name + ".engine")], check=True)
+            src = {}
+            for variant, flags in (("default", []), ("tiled", ["--decode-attention=tiled"]),
+                                   ("memory", ["--no-decode-cluster-split"])):
+                path = os.path.join(d, f"{name}-{variant}.cu")
+                subprocess.run(base + flags + ["--emit", "cuda", "-o", path], check=True)
+                src[variant] = kernels(open(path).read())
+            ks = src["default"]
+            bounds, _, att = by_suffix(ks, "_paged_attention")
+            warps = 4 if D == 64 else 2
+            expect(f"{name} decode attention", att.startswith(f"kiln::attentionDecodeMma<S, 1, ") and
+                   att.endswith(f", {warps}, 2>") and bounds == f"{warps * 32}, {4 if warps == 4 else 5}",
+                   f"__launch_bounds__({bounds}) {att}")
+            att_t = by_suffix(src["tiled"], "_paged_attention")[2]
+            expect(f"{name} decode attention, --decode-attention=tiled", att_t.startswith("kiln::attentionDecodeTiled<"),
+                   att_t)
+            mm = matmuls(ks)
+            if len(mm) != 5:
+                raise SystemExit(f"{name}: expected 5 decode matmul kernels, found {len(mm)}")
+            bn = 64 if name == "1B" else 128
+            for label, k in (("O", mm[1]), ("down", mm[3])):
+                expect(f"{name} {label} projection", k[1] == "4" and k[2] == f"kiln::gemmWs<S, 64, {bn}, 4, false, 1, false, 1, 4>",
+                       f"cluster {k[1]} {k[2]}")
+            expect(f"{name} gate/up projection", mm[2][1] is None, f"cluster {mm[2][1]} {mm[2][2]}")
+            mem = matmuls(src["memory"])
+            for label, k in (("O", mem[1]), ("down", mem[3])):
+                expect(f"{name} {label} projection, --no-decode-cluster-split",
+                       k[1] is None and re.fullmatch(r"kiln::gemmWs<S, 64, 64, \d, false, 1, false, [248]>", k[2]) is not None,
+                       f"cluster {k[1]} {k[2]}")
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
