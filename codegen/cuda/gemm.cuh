@@ -370,7 +370,24 @@ template <int BK, int WM, int WN, bool WGMMA> struct UseWgmma {
 #endif
 };
 
-template <class S, int BM, int BN, int BK, int STAGES, int WM, int WN, bool WGMMA = false, int SPLITK = 1>
+/// Cluster split-K's parts where sm90.cuh's cluster machinery is compiled
+/// (sm_90a); compiled for another GPU (the runtime re-compiling an
+/// engine's sources) a kernel asked for CSPLIT parts runs whole tiles, one
+/// a block, the extra blocks idle.
+template <int CSPLIT> struct ClusterParts {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static constexpr int value = CSPLIT;
+#else
+  static constexpr int value = 1;
+#endif
+};
+
+/// CSPLIT > 1 (decode, sm_90): each tile's K in CSPLIT parts taken by the
+/// blocks of one cluster (KILN_CLUSTER_DIMS), summed through distributed
+/// shared memory (clusterSplitSum), each block the epilogue of its share
+/// of the pieces; as gemmWs's CSPLIT.
+template <class S, int BM, int BN, int BK, int STAGES, int WM, int WN, bool WGMMA = false, int SPLITK = 1,
+          int CSPLIT = 1>
 __device__ void gemmMma(const Args &a) {
   typedef typename S::TA T;
   static_assert(sizeof(T) == 2, "tensor-core tiles of 16-bit elements");
@@ -385,6 +402,8 @@ __device__ void gemmMma(const Args &a) {
   static_assert(WTM % 16 == 0 && WTN % 16 == 0, "warp tiles are whole m16 x n16 pieces");
   static_assert((BM * CH) % THREADS == 0 && (BN * CH) % THREADS == 0, "stage copies divide evenly");
   static_assert(SPLITK == 1 || !S::ARGMAX, "split-K tiles end in one block's epilogue, an argmax in every");
+  constexpr int CS = ClusterParts<CSPLIT>::value;
+  static_assert(CSPLIT == 1 || (SPLITK == 1 && !S::ARGMAX && !S::NORM), "cluster split-K: plain parts");
   constexpr int NOUT = S::GATE ? BN / 2 : BN; // output items per tile
   constexpr int A_CP = BM * CH / THREADS, B_CP = BN * CH / THREADS;
   // wgmma with three or more stages keeps one k-tile's MMAs in flight while
@@ -412,11 +431,21 @@ __device__ void gemmMma(const Args &a) {
   const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
   __shared__ int lastPart;
-  for (i64 unit = blockIdx.x; unit < tilesM * tilesN * SPLITK; unit += gridDim.x) {
+  int part = 0;
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (CS > 1)
+    part = static_cast<int>(clusterRank());
+#endif
+  for (i64 unit = blockIdx.x / CS; unit < tilesM * tilesN * SPLITK; unit += gridDim.x / CS) {
     i64 tile = unit;
     int split = 0, kt0 = 0, kt1 = kTiles;
     if constexpr (SPLITK > 1)
       splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
+    if constexpr (CS > 1) {
+      const int per = (kTiles + CS - 1) / CS;
+      kt0 = part * per < kTiles ? part * per : kTiles;
+      kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
+    }
     const int kCount = kt1 - kt0;
     i64 m0, c0;
     gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
@@ -582,6 +611,19 @@ __device__ void gemmMma(const Args &a) {
       if (!splitKReduce<BM, BN, SPLITK, PIECES_M, PIECES_N, WG ? 4 : 1>(
               a, acc, corner, tile, tilesM * tilesN, split, lane, tid == 0, [] { __syncthreads(); }, &lastPart))
         continue; // another part of the tile finishes it
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if constexpr (CS > 1) {
+      // The ring is drained (the barrier above): it stages the products.
+      static_assert(ACC * THREADS * 4 <= STAGES * (BM + BN) * BK * 2, "the ring holds the block's products");
+      auto owns = [&](int pn) { return pn * CS / PIECES_N == part; };
+      clusterSplitSum<CS, THREADS>(acc, reinterpret_cast<float *>(sA), tid, part, [&](int i) {
+        return owns(WG ? (i % (NW / 2)) / 4 : (i / 4) % NI);
+      });
+      gemmStoreTile<S, PIECES_M, PIECES_N, WG ? 4 : 1, 0>(a, acc, corner, m0, c0, rows, lane, best, owns);
+      clusterSync(); // every block has read this one's products
+      continue;
+    }
+#endif
     gemmStoreTile<S, PIECES_M, PIECES_N, WG ? 4 : 1, 0>(a, acc, corner, m0, c0, rows, lane, best);
     if constexpr (S::ARGMAX) {
       __syncthreads();

@@ -182,6 +182,35 @@ template <int N> __device__ __forceinline__ void fenceOperands(float (&acc)[N]) 
 /// Orders this thread's generic-proxy shared-memory writes (cp.async, stores)
 /// before the tensor cores' (async proxy) reads that follow a barrier.
 __device__ __forceinline__ void fenceProxyAsync() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+/// Cluster split-K's sum (gemmMma's and gemmWs's CSPLIT, sm_90): each of
+/// the block's THREADS threads stages its ACC f32 products in `staged`
+/// ([ACC][THREADS] in shared memory that nothing else writes now), the
+/// cluster synchronises, and every accumulator i this block finishes
+/// (`mine(i)`) becomes the sum of the CS parts' in part order -- the same
+/// sum on any block -- the peers' read from their shared memory. The
+/// caller runs those accumulators' epilogue, then clusterSync() before
+/// `staged` is written again or the block leaves (its peers read it).
+template <int CS, int THREADS, int ACC, class Mine>
+__device__ __forceinline__ void clusterSplitSum(float (&acc)[ACC], float *staged, int tid, int part, const Mine &mine) {
+#pragma unroll
+  for (int i = 0; i < ACC; ++i)
+    staged[i * THREADS + tid] = acc[i];
+  fenceProxyAsync(); // the stores before any copy engine write that refills this memory for a next tile
+  clusterSync();
+#pragma unroll
+  for (int i = 0; i < ACC; ++i)
+    if (mine(i)) {
+      float v[CS];
+#pragma unroll
+      for (int p = 0; p < CS; ++p)
+        v[p] = p == part ? acc[i] : ldClusterF32(staged + i * THREADS + tid, static_cast<unsigned>(p));
+      float sum = 0.0f;
+#pragma unroll
+      for (int p = 0; p < CS; ++p)
+        sum += v[p];
+      acc[i] = sum;
+    }
+}
 /// The descriptor of a K-major tile of 128-byte rows (64 16-bit elements)
 /// with the 128-byte swizzle, 8-row groups 1024 bytes apart; `p` 1024-byte
 /// aligned, or advanced by k * 32 bytes within a row for k-step k.

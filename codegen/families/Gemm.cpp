@@ -139,10 +139,26 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
                           dims, cluster, extra);
       clusterParts = csplit;
     } else {
-      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {1}(kiln::Args a) {{ "
+      // Decode's wgmma GEMMs with no prologue (the RoPE-paired QKV
+      // projection): split-K's parts in clusters instead, as gemmWs's
+      // CSPLIT, as many as two blocks an SM hold (64 x 64 tiles, 65 KB).
+      int64_t csplit = 1;
+      if (!tokens && wg && plain && options_.decodeClusterSplit && t.bm == 64 && t.bn == 64 && t.bk == 64) {
+        const int64_t units = (N + (gate ? 32 : 64) - 1) / (gate ? 32 : 64) * ((maxProduct(lead, options_) + 63) / 64);
+        const int64_t kTiles = (K + 63) / 64;
+        while (csplit < 4 && units * csplit * 2 <= 2 * options_.sms && kTiles >= csplit * 8)
+          csplit *= 2;
+        if (csplit > 1)
+          split = 1, clusterParts = csplit;
+      }
+      std::string extra = split > 1    ? ", " + std::to_string(split)
+                          : csplit > 1 ? ", 1, " + std::to_string(csplit)
+                                       : "";
+      os << llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0}, 1) {10}{1}(kiln::Args a) {{ "
                           "kiln::gemmMma<S, {2}, {3}, {4}, {5}, {6}, {7}, {8}{9}>(a); }\n",
                           out.threads, kernel_.getSymName(), t.bm, t.bn, t.bk, t.stages, t.wm(), t.wn(),
-                          wg ? "true" : "false", split > 1 ? ", " + std::to_string(split) : "");
+                          wg ? "true" : "false", extra,
+                          csplit > 1 ? "KILN_CLUSTER_DIMS(" + std::to_string(csplit) + ") " : "");
     }
   } else {
     // WMMA without cp.async.

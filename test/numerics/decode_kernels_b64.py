@@ -9,6 +9,8 @@ source, and checks the batch-64 step's kernels on the H100 description:
 - decode attention on tensor cores, attentionDecodeMma: four warps and four
   blocks an SM at head dim 64, two warps at 128; `--decode-attention=tiled`
   gives attentionDecodeTiled back;
+- the QKV projection (RoPE pairs, gemmMma) splits K over clusters of four
+  blocks on the 1B and two on the 8B (as many as two blocks an SM hold);
 - the O and down projections (64-row tiles, K of 2048 to 14336) split K
   over clusters of four blocks reduced through distributed shared memory
   (gemmWs's CSPLIT, KILN_CLUSTER_DIMS(4)): 64 x 64 tiles on the 1B (16
@@ -88,7 +90,13 @@ def main():
                 expect(f"{name} {label} projection", k[1] == "4" and k[2] == f"kiln::gemmWs<S, 64, {bn}, 4, false, 1, false, 1, 4>",
                        f"cluster {k[1]} {k[2]}")
             expect(f"{name} gate/up projection", mm[2][1] is None, f"cluster {mm[2][1]} {mm[2][2]}")
+            parts = "4" if name == "1B" else "2"
+            expect(f"{name} QKV projection (RoPE pairs)", mm[0][1] == parts and
+                   mm[0][2] == f"kiln::gemmMma<S, 64, 64, 64, 4, 2, 2, true, 1, {parts}>", f"cluster {mm[0][1]} {mm[0][2]}")
             mem = matmuls(src["memory"])
+            expect(f"{name} QKV projection, --no-decode-cluster-split",
+                   mem[0][1] is None and re.fullmatch(r"kiln::gemmMma<S, 64, 64, 64, \d, 2, 2, true, [248]>", mem[0][2]) is not None,
+                   f"cluster {mem[0][1]} {mem[0][2]}")
             for label, k in (("O", mem[1]), ("down", mem[3])):
                 expect(f"{name} {label} projection, --no-decode-cluster-split",
                        k[1] is None and re.fullmatch(r"kiln::gemmWs<S, 64, 64, \d, false, 1, false, [248]>", k[2]) is not None,
