@@ -18,7 +18,9 @@ memory. For each engine, `kiln inspect --json` must show:
     widen them as they load, holding the same weight bytes), and the KV
     layer of each cache kernel in range;
   - the manifest's memory figures adding up;
-  - at the 1B's batch-32 tiles (default, ping-pong, --cluster), each
+  - at the 1B's batch-32 tiles (default, ping-pong, --cluster), some decode
+    gemmWs splits its tiles' K over a cluster of 2 or 4 blocks (CSPLIT, no
+    workspace), and each
     gemmWs's TMA boxes its tile's rows, halved where its blocks run in
     pairs that share an operand (KILN_CLUSTER_DIMS): some cooperative one
     with --cluster, none without; with --epilogue-warpgroup, some gemmWs
@@ -125,7 +127,7 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
         # gemmWs kernels: two TMA maps each, A's rows the step's, W's fixed.
         if not maps:
             errors.append("no kernel takes TMA tensor maps")
-        clustered = epiwg = splits = 0
+        clustered = epiwg = splits = csplits = 0
         for k in maps:
             a, w = (k["tensor_maps"] + [None, None])[:2]
             if len(k["tensor_maps"]) != 2 or not a["rows"]["symbols"] or w["rows"]["symbols"]:
@@ -134,13 +136,22 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
             # The boxes are the tile's rows, halved where a block pair shares
             # an operand by multicast (gemmWs's CLUSTER, __cluster_dims__).
             src = (sources or {}).get(k["name"], "")
-            t = re.search(r"gemmWs<S, (\d+), (\d+), (\d+), (true|false), (\d+)(?:, (true|false)(?:, (\d+))?)?>", src)
+            t = re.search(r"gemmWs<S, (\d+), (\d+), (\d+), (true|false), (\d+)(?:, (true|false)(?:, (\d+)(?:, (\d+))?)?)?>",
+                          src)
             if not t:
                 errors.append(f"{k['name']}: takes tensor maps but is no gemmWs")
                 continue
             bm, bn, stages, cl, ew = int(t[1]), int(t[2]), int(t[3]), int(t[5]), t[6] == "true"
-            split = int(t[7] or 1)
+            split, csplit = int(t[7] or 1), int(t[8] or 1)
             splits += split > 1
+            csplits += csplit > 1
+            # Cluster split-K (CSPLIT): decode's lone 64-row tiles, cooperative
+            # blocks in clusters of 2 or 4 (KILN_CLUSTER_DIMS), no workspace.
+            if csplit > 1 and (csplit not in (2, 4) or bm != 64 or cl > 1 or ew or split > 1 or
+                               t[4] == "true" or not k["name"].startswith("decode") or
+                               f"KILN_CLUSTER_DIMS({csplit})" not in src or k["workspace"]["factor"] != 0):
+                errors.append(f"{k['name']}: cluster split-K {csplit} of a {bm} x {bn} tile, "
+                              f"workspace {k['workspace']}")
             # Split-K: decode's lone row tiles, cooperative blocks without
             # block pairs or epilogue warps; its workspace holds a ticket and
             # the split partial tiles for each tile of the largest batch.
@@ -158,15 +169,16 @@ def check(name, m, targets, layers_per_step=None, rope_in_projection=False, sour
                         k["smem"] != smem or smem > 227 * 1024:
                     errors.append(f"{k['name']}: epilogue warps beside a {bm} x {bn} tile, {stages} stages: "
                                   f"{k['threads']} threads, {k['smem']} bytes of shared memory")
-            if (cl > 1) != ("KILN_CLUSTER_DIMS(2)" in src) or a["box"][0] != bm // cl or \
+            if (cl > 1) != ("KILN_CLUSTER_DIMS(2)" in src and csplit == 1) or a["box"][0] != bm // cl or \
                     w["box"][0] != (bn // 2 if cl > 1 or gated else bn):
                 errors.append(f"{k['name']}: a {bm} x {bn} tile in clusters of {cl}, boxes "
                               f"{a['box']} and {w['box']}")
         if (name == "1b-ew") != (epiwg > 0):
             errors.append(f"{epiwg} gemmWs kernels run their epilogue in warps of their own (EPIWG): those are "
                           "--epilogue-warpgroup's")
-        if name == "1b-b32" and not splits:
-            errors.append("no decode GEMM splits K at 32 rows (64-row tiles: 32 to 128 of them on 132 SMs)")
+        if name == "1b-b32" and not csplits:
+            errors.append("no decode GEMM splits K over a cluster at 32 rows (64-row tiles: 32 to 128 of them "
+                          "on 132 SMs)")
         if (name == "1b-cl") != (clustered > 0):
             errors.append(f"{clustered} gemmWs kernels run in block pairs (KILN_CLUSTER_DIMS): pairs are "
                           "--cluster's, at the 1B's 512-token prefill")
