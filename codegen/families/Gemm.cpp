@@ -35,6 +35,16 @@ target::GemmTileShape gemmTile(ex::KernelOp kernel) {
   return t;
 }
 
+/// Cluster split-K's parts for `units` tiles of K in `kTiles` 64-wide
+/// k-tiles: the largest of 2 and 4 (else 1) whose blocks fit `slots`
+/// (SMs x blocks an SM holds), each part at least four k-tiles.
+int64_t clusterSplitParts(int64_t units, int64_t kTiles, int64_t slots) {
+  int64_t c = 1;
+  while (c < 4 && units * c * 2 <= slots && kTiles >= c * 8)
+    c *= 2;
+  return c;
+}
+
 } // namespace
 
 void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K, int64_t N, int gate,
@@ -82,10 +92,7 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
         const int64_t rowTiles = (maxProduct(lead, options_) + 63) / 64, kTiles = (K + 63) / 64;
         auto parts = [&](int64_t bn, int64_t &units) {
           units = (N + (gate ? bn / 2 : bn) - 1) / (gate ? bn / 2 : bn) * rowTiles;
-          int64_t c = 1;
-          while (c < 4 && units * c * 2 <= options_.sms && kTiles >= c * 8)
-            c *= 2;
-          return c;
+          return clusterSplitParts(units, kTiles, options_.sms);
         };
         int64_t units128, units64;
         int64_t c128 = parts(128, units128), c64 = parts(64, units64);
@@ -145,9 +152,7 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
       int64_t csplit = 1;
       if (!tokens && wg && plain && options_.decodeClusterSplit && t.bm == 64 && t.bn == 64 && t.bk == 64) {
         const int64_t units = (N + (gate ? 32 : 64) - 1) / (gate ? 32 : 64) * ((maxProduct(lead, options_) + 63) / 64);
-        const int64_t kTiles = (K + 63) / 64;
-        while (csplit < 4 && units * csplit * 2 <= 2 * options_.sms && kTiles >= csplit * 8)
-          csplit *= 2;
+        csplit = clusterSplitParts(units, (K + 63) / 64, 2 * options_.sms);
         if (csplit > 1)
           split = 1, clusterParts = csplit;
       }
