@@ -12,8 +12,13 @@
 #                                    BATCHES="1 8 32 64 128 256", PEERS=0:
 #                                    kiln alone, PROFILE="8 64": kiln-run
 #                                    --profile at those batches, NCU="64":
-#                                    ncu's per-kernel times of one step);
+#                                    ncu's per-kernel times of one step,
+#                                    EXTRA="g64:8,32 g128:64": engines
+#                                    .batch/engines/SHAPE-g64.engine ... at
+#                                    those batches too, for A/B rows);
 #                                    raw output and the table under $OUT
+#   bench/batch.sh --table DIR       the table of a results folder (shapes
+#                                    measured in separate calls, joined)
 #
 # kiln's figures are `kiln-run --bench --batch B --prompt-len 512 --gen 128`:
 # every prompt prefilled before the batch decodes (as llama-batched-bench
@@ -26,6 +31,45 @@
 # batch costs a small one and what the step's RoPE table buys.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+table() {
+  python3 - "$1" <<'PY'
+import json, os, re, sys
+out = sys.argv[1]
+names = {"256": "256", "256nb": "256, no buckets", "256nt": "256, no RoPE tables", "1": "1"}
+print("| shape | batch | engine max-batch | kiln tok/s | ms/step | MB/step | % of bytes bound | llama.cpp tok/s | kiln / llama.cpp |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for s in os.environ.get("SHAPES", "l1b l8b").split():
+    if not any(f.startswith(s + "-") for f in os.listdir(out)):
+        continue
+    peer = {}
+    try:
+        for line in open(f"{out}/{s}-llamacpp.jsonl"):
+            if line.startswith("{"):
+                j = json.loads(line)
+                peer[j["pl"]] = j["speed_tg"]
+    except OSError:
+        pass
+    rows = []
+    extra = sorted(f[len(s) + 2:-9] for f in os.listdir(out) if f.startswith(s + "-b") and f.endswith("-kiln.txt"))
+    for e in ["256", "256nb", "256nt", "1"] + [x for x in extra if x not in names]:
+        f = f"{out}/{s}-b{e}-kiln.txt"
+        if not os.path.exists(f):
+            continue
+        for line in open(f):
+            m = re.search(r"(?:batch (\d+), )?prompt \d+, .*decode ([\d.]+) tok/s.*?, ([\d.]+) ms/(?:step|token), "
+                          r"(\d+) bytes.* = ([\d.]+)% of the measured copy", line)
+            if m:
+                rows.append((int(m[1] or 1), names.get(e, f"256, {e}"), float(m[2]), float(m[3]), int(m[4]), float(m[5])))
+    for b, e, tps, ms, by, pct in sorted(rows):
+        p = peer.get(b)
+        print(f"| {s} | {b} | {e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | "
+              f"{p:.1f} | {tps / p:.2f} |" if p else f"| {s} | {b} | {e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | - | - |")
+PY
+}
+if [ "${1:-}" = "--table" ]; then
+  table "${2:?results folder}"
+  exit 0
+fi
 if [ "${1:-}" = "--prepare" ]; then
   set -e
   BIN=${2:-build/bin}
@@ -84,12 +128,28 @@ for s in ${SHAPES:-l1b l8b}; do
   W=/tmp/w-$s
   [ -f $W/config.json ] || python3 .batch/peer_decode.py --shape $shape --save $W --no-time > "$OUT/$s-save.log" 2>&1 \
     || tail -5 "$OUT/$s-save.log"
+  # llama.cpp's GGUF of the same weights, written on the CPU while kiln runs.
+  gguf=
+  if [ "${PEERS:-1}" != 0 ] && [ ! -f /tmp/$s.gguf ]; then
+    (LLAMACPP_DIR=$PWD/.batch/peers bash .batch/peers/llamacpp.sh gguf $W /tmp/$s.gguf.part > "$OUT/$s-gguf.log" 2>&1 \
+      && mv /tmp/$s.gguf.part /tmp/$s.gguf || tail -5 "$OUT/$s-gguf.log") &
+    gguf=$!
+  fi
   for b in $BATCHES; do
     for e in 256 256nb 256nt 1; do
       # max-batch 256: every batch; without buckets or RoPE tables: batch 1 and 64; max-batch 1: batch 1.
       case $e in 256) ;; 256nb|256nt) [ $b = 1 ] || [ $b = 64 ] || continue;; 1) [ $b = 1 ] || continue;; esac
       [ -f .batch/engines/$s-b$e.engine ] || continue
       build-gpu/bin/kiln-run .batch/engines/$s-b$e.engine --weights $W --bench --batch $b --prompt-len 512 --gen 128 \
+        >> "$OUT/$s-b$e-kiln.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
+    done
+  done
+  # A/B engines (EXTRA="NAME:B,B ..."): .batch/engines/$s-NAME.engine at those batches.
+  for x in ${EXTRA-}; do
+    e=${x%%:*}
+    [ -f .batch/engines/$s-$e.engine ] || continue
+    for b in $(echo ${x#*:} | tr , ' '); do
+      build-gpu/bin/kiln-run .batch/engines/$s-$e.engine --weights $W --bench --batch $b --prompt-len 512 --gen 128 \
         >> "$OUT/$s-b$e-kiln.txt" 2>> "$OUT/$s-kiln.log" || tail -3 "$OUT/$s-kiln.log"
     done
   done
@@ -112,40 +172,10 @@ for s in ${SHAPES:-l1b l8b}; do
   done
   [ "${PEERS:-1}" = 0 ] && continue
   # llama.cpp on the same weights: the KV of every batch size's sequences.
-  [ -f /tmp/$s.gguf ] || LLAMACPP_DIR=$PWD/.batch/peers bash .batch/peers/llamacpp.sh gguf $W /tmp/$s.gguf \
-    > "$OUT/$s-gguf.log" 2>&1 || tail -5 "$OUT/$s-gguf.log"
+  [ -z "$gguf" ] || wait $gguf
   maxb=$(echo $BATCHES | tr ' ' '\n' | sort -n | tail -1)
   $LL/bin/llama-batched-bench -m /tmp/$s.gguf -ngl 99 -fa on -c $((maxb * 640)) -b 2048 -ub 512 \
     -npp 512 -ntg 128 -npl $npl --output-format jsonl > "$OUT/$s-llamacpp.jsonl" 2> "$OUT/$s-llamacpp.log" \
     || tail -5 "$OUT/$s-llamacpp.log"
 done
-python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
-import json, os, re, sys
-out = sys.argv[1]
-names = {"256": "256", "256nb": "256, no buckets", "256nt": "256, no RoPE tables", "1": "1"}
-print("| shape | batch | engine max-batch | kiln tok/s | ms/step | MB/step | % of bytes bound | llama.cpp tok/s | kiln / llama.cpp |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for s in os.environ.get("SHAPES", "l1b l8b").split():
-    peer = {}
-    try:
-        for line in open(f"{out}/{s}-llamacpp.jsonl"):
-            if line.startswith("{"):
-                j = json.loads(line)
-                peer[j["pl"]] = j["speed_tg"]
-    except OSError:
-        pass
-    rows = []
-    for e in ("256", "256nb", "256nt", "1"):
-        f = f"{out}/{s}-b{e}-kiln.txt"
-        if not os.path.exists(f):
-            continue
-        for line in open(f):
-            m = re.search(r"(?:batch (\d+), )?prompt \d+, .*decode ([\d.]+) tok/s.*?, ([\d.]+) ms/(?:step|token), "
-                          r"(\d+) bytes.* = ([\d.]+)% of the measured copy", line)
-            if m:
-                rows.append((int(m[1] or 1), names[e], float(m[2]), float(m[3]), int(m[4]), float(m[5])))
-    for b, e, tps, ms, by, pct in sorted(rows):
-        p = peer.get(b)
-        print(f"| {s} | {b} | {e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | "
-              f"{p:.1f} | {tps / p:.2f} |" if p else f"| {s} | {b} | {e} | {tps:.1f} | {ms:.3f} | {by / 1e6:.1f} | {pct:.1f}% | - | - |")
-PY
+table "$OUT" | tee "$OUT/table.md"

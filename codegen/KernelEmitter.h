@@ -122,12 +122,17 @@ struct EmitOptions {
   /// to 16 query heads a kv head; off (`kiln compile --decode-attention=tiled`):
   /// attentionDecodeTiled, CUDA cores, wherever that applies.
   bool decodeAttentionMma = true;
-  /// Decode's plain GEMMs (TMA-fed gemmWs) in 64 x 128 tiles whose K splits
-  /// over a cluster of up to 8 blocks, reduced through distributed shared
-  /// memory (gemm_ws.cuh's CSPLIT), as many parts as keep the step's tiles
-  /// within one wave of `sms`; off (`kiln compile --no-decode-cluster-split`):
-  /// choose-tiling's tile with split-K through the workspace.
+  /// Decode's plain GEMMs (TMA-fed gemmWs) whose 64-row tiles are fewer
+  /// than half of `sms`: each tile's K over a cluster of 2 or 4 blocks,
+  /// reduced through distributed shared memory (gemm_ws.cuh's CSPLIT); off
+  /// (`kiln compile --no-decode-cluster-split`): choose-tiling's tile with
+  /// split-K through the workspace.
   bool decodeClusterSplit = true;
+  /// The column tile of decode's gated GEMMs (gate/up, gemmWs, 64-row tiles
+  /// not split over clusters): 0 chooses (128 where a step has at most 32
+  /// rows or the 128-wide tiles fill a wave of `sms`, else choose-tiling's),
+  /// 64 or 128 force it (`kiln compile --decode-gate-tile N`). For A/B runs.
+  int64_t decodeGateTileN = 0;
   /// The target's SM count (its description's sm_count).
   int64_t sms = 132;
 };

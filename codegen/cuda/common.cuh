@@ -332,6 +332,13 @@ __device__ __forceinline__ float normValue(const Args &a, float x, i64 k, float 
     v += S::beta(a, k);
   return roundTo<typename S::TA>(v);
 }
+/// The same with the column's gamma and beta already loaded.
+template <class S> __device__ __forceinline__ float normWith(float x, float g, float b, float mean, float rs) {
+  float v = (x - mean) * rs * g;
+  if (S::NORM == 2)
+    v += b;
+  return roundTo<typename S::TA>(v);
+}
 /// Row `m`, element `k` after the norm.
 template <class S>
 __device__ __forceinline__ float normed(const Args &a, i64 m, i64 k, float mean, float rs) {

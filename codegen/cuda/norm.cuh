@@ -16,7 +16,19 @@ namespace kiln {
 template <class S, int THREADS> __device__ void normRows(const Args &a) {
   constexpr int PER = static_cast<int>((S::K + THREADS - 1) / THREADS);
   __shared__ float red[33];
+  // A thread's gamma (and beta) load beside its first row's elements, not
+  // after the row's statistics: one round trip to memory, not two. After
+  // the wait: the kernel's operands need not be weights.
   dependOnPrevious();
+  float gw[PER <= 32 ? PER : 1], bw[PER <= 32 ? PER : 1];
+  if constexpr (PER <= 32) {
+#pragma unroll
+    for (int i = 0; i < PER; ++i) {
+      i64 k = threadIdx.x + static_cast<i64>(i) * THREADS;
+      gw[i] = k < S::K ? S::gamma(a, k) : 0.0f;
+      bw[i] = S::NORM == 2 && k < S::K ? S::beta(a, k) : 0.0f;
+    }
+  }
   i64 rows = S::rows(a);
   for (i64 m = blockIdx.x; m < rows; m += gridDim.x) {
     if constexpr (PER <= 32) {
@@ -45,7 +57,7 @@ template <class S, int THREADS> __device__ void normRows(const Args &a) {
       for (int i = 0; i < PER; ++i) {
         i64 k = threadIdx.x + static_cast<i64>(i) * THREADS;
         if (k < S::K)
-          S::store(a, m, k, normValue<S>(a, v[i], k, mean, rs));
+          S::store(a, m, k, normWith<S>(v[i], gw[i], bw[i], mean, rs));
       }
     } else {
       float mean, rs;

@@ -316,6 +316,11 @@ std::vector<Tiling> gemmCandidates(const KernelShape &s, const target::TargetDes
                        {"smem", smem}};
           if (split > 1)
             tl.params.push_back({"split_k", split});
+          // A decode step's rows (a bucket's batch): the emitter's cluster
+          // split and gate/up column tile follow them, and kernels of
+          // buckets with other rows are not merged into one.
+          if (s.decode)
+            tl.params.push_back({"decode_rows", s.m});
           out.push_back(tl);
           // The epilogue in warps of its own (gemmWs's EPIWG: sm_90a, BK =
           // 64, up to 128 rows, one block an SM), offered beside each

@@ -16,7 +16,13 @@ source, and checks the batch-64 step's kernels on the H100 description:
   (gemmWs's CSPLIT, KILN_CLUSTER_DIMS(4)): 64 x 64 tiles on the 1B (16
   tiles of 128 columns would leave half the SMs idle), 64 x 128 on the 8B;
   `--no-decode-cluster-split` gives split-K through the workspace back;
-- the gate/up projection, with enough tiles for every SM, takes neither.
+- the gate/up projection, with enough tiles for every SM, takes neither; its
+  column tile is 128 where the 128-wide tiles fill a wave (the 8B's 224) or
+  a step has at most 32 rows (a `--max-batch 8` engine), 64 on the 1B at
+  batch 64 (128 wide tiles for 132 SMs); `--decode-gate-tile 64` keeps 64;
+- a `--max-batch 256` engine's batch-64 bucket takes the kernels of a
+  `--max-batch 64` engine's step (each bucket's GEMMs are chosen for its own
+  rows, not the engine's largest).
 """
 import argparse, os, re, subprocess, sys, tempfile
 
@@ -25,25 +31,28 @@ from make_shape_model import config_for, write_model  # noqa: E402
 
 
 def kernels(source):
-    """{kernel name: (launch bounds, cluster dims or None, skeleton call)} of the decode function."""
+    """{kernel name: (launch bounds, cluster dims or None, skeleton call)} of the decode function
+    (decode_N_*) and of its batch buckets' (decode_bB_N_*)."""
     out = {}
     pat = (r'extern "C" __global__ void __launch_bounds__\(([^)]*)\) (?:KILN_CLUSTER_DIMS\((\d+)\) )?'
-           r'(decode_\d+_\w+)\(kiln::Args a[^{]*\{ (kiln::\w+<[^;]*>)\(a')
+           r'(decode_(?:b\d+_)?\d+_\w+)\(kiln::Args a[^{]*\{ (kiln::\w+<[^;]*>)\(a')
     for m in re.finditer(pat, source):
         out[m.group(3)] = (m.group(1), m.group(2), m.group(4))
     return out
 
 
 def by_suffix(ks, suffix):
-    found = [v for k, v in ks.items() if k.endswith(suffix)]
+    found = [v for k, v in ks.items() if k.endswith(suffix) and re.match(r"decode_\d+_", k)]
     if len(found) != 1:
         raise SystemExit(f"expected one decode kernel *{suffix}, found {len(found)}: {sorted(ks)}")
     return found[0]
 
 
-def matmuls(ks):
-    """The decode function's matmul kernels in order: QKV, O, gate/up, down, LM head."""
-    names = sorted((k for k in ks if k.endswith("_matmul")), key=lambda k: int(k.split("_")[1]))
+def matmuls(ks, bucket=None):
+    """The matmul kernels in order (QKV, O, gate/up, down, LM head) of the decode function, or
+    of its bucket `bucket` (decode_bB_*)."""
+    prefix = re.compile(rf"decode_b{bucket}_\d+_matmul$" if bucket else r"decode_\d+_matmul$")
+    names = sorted((k for k in ks if prefix.match(k)), key=lambda k: int(k.split("_")[-2]))
     return [ks[k] for k in names]
 
 
@@ -69,7 +78,9 @@ def main():
             subprocess.run(base + ["-o", os.path.join(d, name + ".engine")], check=True)
             src = {}
             for variant, flags in (("default", []), ("tiled", ["--decode-attention=tiled"]),
-                                   ("memory", ["--no-decode-cluster-split"])):
+                                   ("memory", ["--no-decode-cluster-split"]),
+                                   ("b8", ["--max-batch", "8"]), ("b8-g64", ["--max-batch", "8", "--decode-gate-tile", "64"]),
+                                   ("b256", ["--max-batch", "256"])):
                 path = os.path.join(d, f"{name}-{variant}.cu")
                 subprocess.run(base + flags + ["--emit", "cuda", "-o", path], check=True)
                 src[variant] = kernels(open(path).read())
@@ -89,10 +100,24 @@ def main():
             for label, k in (("O", mm[1]), ("down", mm[3])):
                 expect(f"{name} {label} projection", k[1] == "4" and k[2] == f"kiln::gemmWs<S, 64, {bn}, 4, false, 1, false, 1, 4>",
                        f"cluster {k[1]} {k[2]}")
-            expect(f"{name} gate/up projection", mm[2][1] is None, f"cluster {mm[2][1]} {mm[2][2]}")
+            gate_bn = 64 if name == "1B" else 128
+            expect(f"{name} gate/up projection", mm[2][1] is None and
+                   re.fullmatch(rf"kiln::gemmWs<S, 64, {gate_bn}, \d, false, 1>", mm[2][2]) is not None,
+                   f"cluster {mm[2][1]} {mm[2][2]}")
+            for variant, want in (("b8", 128), ("b8-g64", 64)):
+                g = matmuls(src[variant])[2]
+                expect(f"{name} gate/up projection at batch 8 ({variant})", g[1] is None and
+                       re.fullmatch(rf"kiln::gemmWs<S, 64, {want}, \d, false, 1>", g[2]) is not None,
+                       f"cluster {g[1]} {g[2]}")
             parts = "4" if name == "1B" else "2"
             expect(f"{name} QKV projection (RoPE pairs)", mm[0][1] == parts and
                    mm[0][2] == f"kiln::gemmMma<S, 64, 64, 64, 4, 2, 2, true, 1, {parts}>", f"cluster {mm[0][1]} {mm[0][2]}")
+            # The batch-64 bucket of a max-batch-256 engine (decode_b64_*):
+            # the max-batch-64 step's kernels, skeleton for skeleton.
+            mine = [(v[1], v[2]) for v in matmuls(src["b256"], 64)]
+            want = [(v[1], v[2]) for v in mm]
+            expect(f"{name} max-batch-256 engine's batch-64 bucket", mine == want,
+                   "; ".join(f"cluster {c} {k}" for c, k in mine) or "no decode_b64_* kernels")
             mem = matmuls(src["memory"])
             expect(f"{name} QKV projection, --no-decode-cluster-split",
                    mem[0][1] is None and re.fullmatch(r"kiln::gemmMma<S, 64, 64, 64, \d, 2, 2, true, [248]>", mem[0][2]) is not None,

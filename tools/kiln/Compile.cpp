@@ -298,6 +298,7 @@ int compile(const CompileOptions &o) {
   eo.decodeGemmStages = o.build.decodeGemmStages;
   eo.decodeAttentionMma = o.build.decodeAttentionMma;
   eo.decodeClusterSplit = o.build.decodeClusterSplit;
+  eo.decodeGateTileN = o.build.decodeGateTileN;
   eo.sms = gpu.smCount;
   eo.cluster = o.build.cluster;
   eo.epilogueWarpgroup = o.build.epilogueWarpgroup;

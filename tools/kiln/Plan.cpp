@@ -302,6 +302,7 @@ int plan(const PlanOptions &po) {
   eo.decodeGemmStages = o.decodeGemmStages;
   eo.decodeAttentionMma = o.decodeAttentionMma;
   eo.decodeClusterSplit = o.decodeClusterSplit;
+  eo.decodeGateTileN = o.decodeGateTileN;
   eo.sms = gpu.smCount;
   eo.cluster = o.cluster;
   eo.epilogueWarpgroup = o.epilogueWarpgroup;

@@ -34,6 +34,7 @@ struct BuildOptions {
   int64_t decodeGemmStages = 0;   // decode GEMMs' ring depth (--decode-gemm-stages N, 2-8; 0: the cost model's)
   bool decodeAttentionMma = true; // decode attention on tensor cores where it applies (--decode-attention=mma|tiled)
   bool decodeClusterSplit = true; // decode GEMMs' K over a cluster (--no-decode-cluster-split: split-K in memory)
+  int64_t decodeGateTileN = 0;    // decode's gate/up column tile (--decode-gate-tile 64|128; 0: chosen)
   bool ropeTables = true;         // one table of RoPE cosines and sines per step (--no-rope-tables: each
                                   // rotation computes its own angles)
   bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)

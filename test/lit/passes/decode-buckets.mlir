@@ -19,13 +19,15 @@
 // CHECK-NOT: kiln.decode_batch
 // Each copy is tiled for its own batch: one row through the GEMV; 8 and
 // 64 rows on tensor cores, in one 64-row tile whose 96 column tiles leave
-// SMs idle, so each tile's K goes in two parts (split-K).
+// SMs idle, so each tile's K goes in two parts (split-K). A GEMM's tile
+// names its step's rows (decode_rows), which the emitter's choices follow:
+// the buckets' kernels are never merged into one.
 // TILE-LABEL: func.func @decode(
-// TILE: kiln.tile = {block_k = 64 : i64, block_m = 64 : i64, block_n = 64 : i64, family = "gemm", grid = 192 : i64, smem = 66560 : i64, split_k = 2 : i64
+// TILE: kiln.tile = {block_k = 64 : i64, block_m = 64 : i64, block_n = 64 : i64, decode_rows = 64 : i64, family = "gemm", grid = 192 : i64, smem = 66560 : i64, split_k = 2 : i64
 // TILE-LABEL: func.func @decode_b1(
 // TILE: kiln.tile = {family = "gemv", grid = 768 : i64, rows = 1 : i64
 // TILE-LABEL: func.func @decode_b8(
-// TILE: kiln.tile = {block_k = 64 : i64, block_m = 64 : i64, block_n = 64 : i64, family = "gemm", grid = 192 : i64, smem = 66560 : i64, split_k = 2 : i64
+// TILE: kiln.tile = {block_k = 64 : i64, block_m = 64 : i64, block_n = 64 : i64, decode_rows = 8 : i64, family = "gemm", grid = 192 : i64, smem = 66560 : i64, split_k = 2 : i64
 // Lowered, a bucket's buffers hold its own batch of rows (64 x 6144 bf16
 // for @decode, 1 x 6144 for @decode_b1) and the attribute stays.
 // EXEC-LABEL: func.func @decode(
@@ -38,11 +40,13 @@
 // EXEC: kiln_exec.launch @decode_b1_1_matmul
 // EXEC-LABEL: func.func @decode_b8(
 // EXEC: kiln_exec.alloc : !kiln_exec.buffer<tensor<8x1x6144xbf16>>
-// @decode_b8 launches @decode's kernel: the same tiling (only the grid,
-// which is the launch's, differs); @decode_b1 has a GEMV of its own.
-// EXEC: kiln_exec.launch @decode_0_matmul
-// EXEC: kiln_exec.kernel @decode_0_matmul family("gemm")
+// Each bucket launches a kernel of its own: @decode_b8's tile is @decode's
+// but for its rows (decode_rows, which the emitter's choices follow);
+// @decode_b1 has a GEMV.
+// EXEC: kiln_exec.launch @decode_b8_2_matmul
+// EXEC: kiln_exec.kernel @decode_0_matmul family("gemm") {{.*}} decode_rows = 64 : i64
 // EXEC: kiln_exec.kernel @decode_b1_1_matmul family("gemv") {{.*}} rows = 1 : i64
+// EXEC: kiln_exec.kernel @decode_b8_2_matmul family("gemm") {{.*}} decode_rows = 8 : i64
 // EXEC-NOT: kiln_exec.kernel
 // With no buckets the module is left as it is.
 // NONE-LABEL: func.func @decode(
