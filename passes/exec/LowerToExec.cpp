@@ -266,12 +266,19 @@ LogicalResult Lowering::lower(func::FuncOp f) {
       auto tile = fused->getAttrOfType<DictionaryAttr>("kiln.tile");
       int64_t grid = std::max<int64_t>(1, intIn(tile, "grid", 1));
       int64_t threads = std::min<int64_t>(1024, std::max<int64_t>(32, intIn(tile, "threads", 128)));
-      ex::LaunchOp::create(b, fused.getLoc(), *kernel, operands,
-                           b.getDenseI64ArrayAttr({grid, 1, 1}),
-                           b.getDenseI64ArrayAttr({threads, 1, 1}),
-                           b.getI64IntegerAttr(intIn(tile, "smem", 0)),
-                           b.getI64IntegerAttr(fused.getNumResults()),
-                           b.getI64IntegerAttr(kvLayer));
+      auto launch = ex::LaunchOp::create(b, fused.getLoc(), *kernel, operands,
+                                         b.getDenseI64ArrayAttr({grid, 1, 1}),
+                                         b.getDenseI64ArrayAttr({threads, 1, 1}),
+                                         b.getI64IntegerAttr(intIn(tile, "smem", 0)),
+                                         b.getI64IntegerAttr(fused.getNumResults()),
+                                         b.getI64IntegerAttr(kvLayer));
+      // The launch's own planned bytes and FLOPs: a kernel that serves
+      // several decode buckets (the attention, the norms) moves each
+      // bucket's rows, not the first bucket's (kiln-run --profile).
+      if (auto cost = fused->getAttrOfType<DictionaryAttr>("kiln.cost")) {
+        launch->setAttr("kiln.bytes", b.getI64IntegerAttr(intIn(cost, "bytes", 0)));
+        launch->setAttr("kiln.flops", b.getI64IntegerAttr(intIn(cost, "flops", 0)));
+      }
     } else if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       SmallVector<Value> results;
       for (Value v : ret.getOperands())

@@ -366,6 +366,8 @@ Status Model::launchAll(const format::FunctionDesc &f, int64_t B, int64_t T, int
       KernelTime &t = profile_[static_cast<size_t>(l.kernel)];
       ++t.calls;
       t.us += us;
+      t.bytes += static_cast<double>(l.bytes >= 0 ? l.bytes : k.bytes);
+      t.flops += static_cast<double>(l.flops >= 0 ? l.flops : k.flops);
     } else {
       KILN_RETURN_IF_ERROR(device_->launch(static_cast<size_t>(l.kernel), a, c));
     }

@@ -47,7 +47,8 @@ struct LoadOptions {
 /// A kernel's launches while profiling.
 struct KernelTime {
   int64_t calls = 0;
-  double us = 0; // device time, all calls
+  double us = 0;            // device time, all calls
+  double bytes = 0, flops = 0; // planned, all calls (each launch's own plan)
 };
 
 /// One step's inputs: `batch` sequences of `tokens` tokens, row-major.

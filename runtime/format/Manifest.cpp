@@ -595,6 +595,10 @@ Status readManifest(const EngineFile &engine, std::string_view source, EngineMan
       LaunchDesc d;
       KILN_RETURN_IF_ERROR(r.integer(lv, lp, "kernel", 0, static_cast<int64_t>(m.kernels.size()) - 1, d.kernel));
       KILN_RETURN_IF_ERROR(r.integer(lv, lp, "kv_layer", 0, m.kv.layers - 1, d.kvLayer));
+      if (lv.find("bytes"))
+        KILN_RETURN_IF_ERROR(r.integer(lv, lp, "bytes", 0, kMax, d.bytes));
+      if (lv.find("flops"))
+        KILN_RETURN_IF_ERROR(r.integer(lv, lp, "flops", 0, kMax, d.flops));
       const std::vector<JsonValue> *ops;
       KILN_RETURN_IF_ERROR(r.array(lv, lp, "operands", ops));
       if (ops->size() > 16)

@@ -110,6 +110,7 @@ struct OperandDesc {
 
 struct LaunchDesc {
   int64_t kernel = 0, outputs = 0, kvLayer = 0;
+  int64_t bytes = -1, flops = -1; // planned for this launch's step; -1: the kernel's
   std::vector<OperandDesc> operands;
 };
 

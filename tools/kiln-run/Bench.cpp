@@ -73,13 +73,15 @@ void printProfile(rt::Model &model, double steps, double copy, const std::string
               "us/step", "share", "bytes", "flops", "GB/s", "TFLOP/s", "%roof");
   for (size_t i : order) {
     const auto &k = kernels[i];
-    double perCall = prof[i].us / static_cast<double>(prof[i].calls);
-    double floorUs = std::max(copy > 0 ? static_cast<double>(k.bytes) / copy * 1e6 : 0.0,
-                              peak > 0 ? static_cast<double>(k.flops) / peak * 1e6 : 0.0);
+    double calls = static_cast<double>(prof[i].calls), perCall = prof[i].us / calls;
+    // Each launch's planned bytes and FLOPs (a kernel serving several
+    // decode buckets moves the rows of the one that ran), per call.
+    double bytes = prof[i].bytes / calls, flops = prof[i].flops / calls;
+    double floorUs = std::max(copy > 0 ? bytes / copy * 1e6 : 0.0, peak > 0 ? flops / peak * 1e6 : 0.0);
     std::printf("  %-28s %-17s %5lld %9.2f %9.2f %5.1f%% %12lld %14lld %8.1f %8.1f %6.1f%%\n", k.name.c_str(),
                 k.family.c_str(), static_cast<long long>(prof[i].calls), perCall, prof[i].us / steps,
-                100.0 * prof[i].us / total, static_cast<long long>(k.bytes), static_cast<long long>(k.flops),
-                static_cast<double>(k.bytes) / perCall * 1e-3, static_cast<double>(k.flops) / perCall * 1e-6,
+                100.0 * prof[i].us / total, static_cast<long long>(bytes), static_cast<long long>(flops),
+                bytes / perCall * 1e-3, flops / perCall * 1e-6,
                 100.0 * floorUs / perCall);
   }
 }

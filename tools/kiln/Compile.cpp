@@ -159,10 +159,15 @@ Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIn
         llvm::json::Array operands;
         for (Value b : l.getBuffers())
           operands.push_back(ref(b));
-        launches.push_back(llvm::json::Object{{"kernel", it->second},
-                                              {"operands", std::move(operands)},
-                                              {"outputs", static_cast<int64_t>(l.getNumOutputs())},
-                                              {"kv_layer", static_cast<int64_t>(l.getKvLayer())}});
+        llvm::json::Object launch{{"kernel", it->second},
+                                  {"operands", std::move(operands)},
+                                  {"outputs", static_cast<int64_t>(l.getNumOutputs())},
+                                  {"kv_layer", static_cast<int64_t>(l.getKvLayer())}};
+        // The launch's planned bytes and FLOPs (its step's rows).
+        for (const char *key : {"bytes", "flops"})
+          if (auto v = l->getAttrOfType<IntegerAttr>(std::string("kiln.") + key))
+            launch[key] = v.getInt();
+        launches.push_back(std::move(launch));
       } else if (auto r = dyn_cast<func::ReturnOp>(op)) {
         // @prefill and @decode return (logits, kv_cache, next_tokens).
         static const char *kNames[] = {"logits", "kv_cache", "next_tokens"};

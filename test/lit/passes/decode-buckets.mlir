@@ -43,7 +43,9 @@
 // Each bucket launches a kernel of its own: @decode_b8's tile is @decode's
 // but for its rows (decode_rows, which the emitter's choices follow);
 // @decode_b1 has a GEMV.
-// EXEC: kiln_exec.launch @decode_b8_2_matmul
+// A launch carries its own step's planned bytes and FLOPs (8 rows: 8 x 2048
+// + 6144 x 2048 + 8 x 6144 bf16; 2 x 8 x 2048 x 6144).
+// EXEC: kiln_exec.launch @decode_b8_2_matmul{{.*}}kiln.bytes = 25296896 : i64, kiln.flops = 201326592 : i64
 // EXEC: kiln_exec.kernel @decode_0_matmul family("gemm") {{.*}} decode_rows = 64 : i64
 // EXEC: kiln_exec.kernel @decode_b1_1_matmul family("gemv") {{.*}} rows = 1 : i64
 // EXEC: kiln_exec.kernel @decode_b8_2_matmul family("gemm") {{.*}} decode_rows = 8 : i64

@@ -7,7 +7,7 @@
 // CHECK-SAME: (%[[IDS:.*]]: !kiln_exec.buffer<tensor<?x1xi64>>, %[[X:.*]]: !kiln_exec.buffer<tensor<?x1x64xf32>>) -> !kiln_exec.buffer<tensor<4x1x4x16xf32>>
 // CHECK: %[[W1:.*]] = kiln_exec.weight_slot "w1" layout(transpose) : !kiln_exec.buffer<tensor<64x64xf32>>
 // CHECK: %[[Y1:.*]] = kiln_exec.alloc : !kiln_exec.buffer<tensor<4x1x64xf32>>
-// CHECK: kiln_exec.launch @decode_0_matmul(%[[X]], %[[W1]], %[[Y1]]) grid [16, 1, 1] block [64, 1, 1] smem 0 {num_outputs = 1 : i64}
+// CHECK: kiln_exec.launch @decode_0_matmul(%[[X]], %[[W1]], %[[Y1]]) grid [16, 1, 1] block [64, 1, 1] smem 0 {kiln.bytes = 100 : i64, kiln.flops = 16384 : i64, num_outputs = 1 : i64}
 // CHECK: %[[W2:.*]] = kiln_exec.weight_slot "w2" layout(identity)
 // CHECK: %[[Y2:.*]] = kiln_exec.alloc : !kiln_exec.buffer<tensor<4x1x64xf32>>
 // CHECK: kiln_exec.launch @decode_0_matmul(%[[Y1]], %[[W2]], %[[Y2]])

@@ -258,6 +258,24 @@ TEST(Manifest, ReadsDecodeBucketsAndRefusesBadOnes) {
   EXPECT_NE(e.find("batch"), std::string::npos) << e;
 }
 
+// A launch's own planned bytes and FLOPs (a kernel shared by decode buckets
+// moves each bucket's rows): read where given, -1 (the kernel's) where not,
+// a negative figure refused by field.
+TEST(Manifest, ReadsALaunchsPlannedBytes) {
+  const std::string first = "\"launches\":[{\"kernel\":0,\"kv_layer\":0,";
+  EngineManifest m;
+  Status s = readManifest(
+      bucketsEngine(replaced(bucketsSeed(), first, "\"launches\":[{\"bytes\":4096,\"flops\":512,\"kernel\":0,\"kv_layer\":0,")),
+      "t.engine", m);
+  ASSERT_TRUE(s.isOk()) << s.message();
+  const LaunchDesc &l = m.functions[0].launches[0];
+  EXPECT_EQ(l.bytes, 4096);
+  EXPECT_EQ(l.flops, 512);
+  EXPECT_EQ(m.functions[0].launches[1].bytes, -1);
+  std::string e = errorOf(bucketsEngine(replaced(bucketsSeed(), first, "\"launches\":[{\"bytes\":-4,\"kernel\":0,\"kv_layer\":0,")));
+  EXPECT_NE(e.find("launches[0].bytes' is -4, outside [0, inf]"), std::string::npos) << e;
+}
+
 // A GEMM's grid: with `tiles`, its 48 column tiles times the row tiles of
 // 64 the step's rows make (a 32-row step still has 48 tiles, not 24).
 TEST(Manifest, EvaluatesGridsOfWholeTiles) {
