@@ -323,21 +323,19 @@ __device__ __forceinline__ void rowStats(const Args &a, i64 m, float *red, float
   rowStatsBy<S>(a, m, threadIdx.x, blockDim.x, [red](float v) { return blockSum(v, red); }, mean, rs);
 }
 
-/// Input value `x` of column `k` after the norm, rounded to the activation
-/// dtype as the unfused norm would store it.
-template <class S>
-__device__ __forceinline__ float normValue(const Args &a, float x, i64 k, float mean, float rs) {
-  float v = (x - mean) * rs * S::gamma(a, k);
-  if (S::NORM == 2)
-    v += S::beta(a, k);
-  return roundTo<typename S::TA>(v);
-}
-/// The same with the column's gamma and beta already loaded.
+/// Input value `x` after the norm with its column's gamma and beta (layer
+/// norm only), rounded to the activation dtype as the unfused norm would
+/// store it.
 template <class S> __device__ __forceinline__ float normWith(float x, float g, float b, float mean, float rs) {
   float v = (x - mean) * rs * g;
   if (S::NORM == 2)
     v += b;
   return roundTo<typename S::TA>(v);
+}
+/// The same for column `k`, its gamma and beta loaded here.
+template <class S>
+__device__ __forceinline__ float normValue(const Args &a, float x, i64 k, float mean, float rs) {
+  return normWith<S>(x, S::gamma(a, k), S::NORM == 2 ? S::beta(a, k) : 0.0f, mean, rs);
 }
 /// Row `m`, element `k` after the norm.
 template <class S>

@@ -108,15 +108,16 @@ void Emitter::gemmSkeleton(llvm::raw_ostream &os, EmittedKernel &out, int64_t K,
         if (csplit > 1)
           w.bk = 64, w.stages = 4, split = 1;
       }
-      // Decode's gated GEMM (gate/up) in 64 x 128 tiles, where it is not
-      // split over a cluster: where a step has at most 32 rows, or where the
-      // wide tiles still fill a wave. H100, run 10 (2026-12-07): the 1B's
-      // batch-8 step 1.705 -> 1.604 ms and the 8B's batch 64 faster, the 1B's
-      // batch 64 (128 wide tiles on 132 SMs) 1.962 -> 1.985.
+      // Decode's gated GEMM (gate/up) in 64 x 128 tiles (64 items each),
+      // where it is not split over a cluster: where a step has at most 32
+      // rows, or where the wide tiles still fill a wave. H100 (bench/NOTES.md
+      // item 29), 64- against 128-wide: the 1B's batch 8 1.680 -> 1.580 ms,
+      // the 8B's batch 8/32/64 5.5/4.5/3.0% faster; the 1B's batch 64 (128
+      // wide tiles on 132 SMs) 1.967 against 1.986, so it keeps 64.
       if (!tokens && !pingpong && gate && csplit == 1 && split == 1 && t.bm == 64 && w.bn == 64 &&
           options_.decodeGateTileN != 64) {
-        const int64_t rows = stepRows, units128 = (N + 63) / 64 * ((rows + 63) / 64);
-        if (options_.decodeGateTileN == 128 || rows <= 32 || units128 >= options_.sms) {
+        const int64_t units128 = (N + 63) / 64 * ((stepRows + 63) / 64);
+        if (options_.decodeGateTileN == 128 || stepRows <= 32 || units128 >= options_.sms) {
           w.bn = 128;
           while (w.stages > 2 && w.smemBytes() + 1024 > kPingpongStageSmem)
             --w.stages;
