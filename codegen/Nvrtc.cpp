@@ -115,6 +115,8 @@ Status compileCuda(const std::string &source, const std::string &name, const std
     opts.push_back("-I" + d);
   if (options.fastMath)
     opts.push_back("--use_fast_math");
+  for (const std::string &d : options.defines)
+    opts.push_back("-D" + d);
   std::vector<const char *> argv;
   for (const std::string &o : opts)
     argv.push_back(o.c_str());

@@ -26,6 +26,10 @@ struct CompiledKernel {
 struct NvrtcOptions {
   std::vector<std::string> includeDirs = {"/usr/local/cuda/include"};
   bool fastMath = false;
+  /// Preprocessor definitions ("NAME=VALUE") for the whole source, the
+  /// device library included (A/B knobs of the library: `kiln compile
+  /// --pdl-prefetch`, `--pdl-trigger`). A re-JIT at load does not see them.
+  std::vector<std::string> defines;
 };
 
 /// Compiles `source` (named `name` in diagnostics) for `arch` ("sm_90a",

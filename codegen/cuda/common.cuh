@@ -61,9 +61,9 @@ template <int N> struct TensorMaps {
 // On sm_90 the runtime launches a kernel while the previous one finishes.
 // Every skeleton calls dependOnPrevious() before it touches any buffer but
 // the weights: it returns once the previous kernel has completed and its
-// writes are visible. No kernel triggers its dependents early
-// (griddepcontrol.launch_dependents): the next kernel launches as the
-// blocks of this one exit. Measured on the H100 (1B shape, bench/NOTES.md
+// writes are visible. By default no kernel triggers its dependents early
+// (griddepcontrol.launch_dependents, KILN_PDL_TRIGGER below): the next
+// kernel launches as the blocks of this one exit. Measured on the H100 (1B shape, bench/NOTES.md
 // item 14): a trigger right after the wait made the step 3% slower than
 // no overlap at all (the waiting blocks of the next kernel sit on the SMs
 // the GEMV streams with), a trigger after each GEMV's main loop was even
@@ -74,6 +74,62 @@ __device__ __forceinline__ void dependOnPrevious() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+}
+
+// An A/B knob (`kiln compile --pdl-trigger 1`, NVRTC's -D): the kernels
+// whose successor has something to do before its wait let it launch early
+// (griddepcontrol.launch_dependents), each at the point where its own
+// demand on memory falls: the norm once its wait returns, a decode GEMM
+// once its producer has issued its last load, the decode attention after
+// its keys' loop. The successor's blocks then sit beside this kernel's and
+// prefetch their weights into L2 (KILN_PDL_PREFETCH) while its tail runs.
+// A block triggers once; the grid's successor launches when every block
+// has triggered or exited, and its dependOnPrevious still waits for this
+// kernel to complete, so where the trigger sits never changes a result.
+#ifndef KILN_PDL_TRIGGER
+#define KILN_PDL_TRIGGER 0
+#endif
+// Bytes of its weight tile's K a GEMM block prefetches into L2 before its
+// wait (`kiln compile --pdl-prefetch BYTES`; 0: none). Weights are written
+// by no kernel, so they may be read before the previous kernel completes.
+#ifndef KILN_PDL_PREFETCH
+#define KILN_PDL_PREFETCH 0
+#endif
+
+__device__ __forceinline__ void triggerDependents() {
+#if KILN_PDL_TRIGGER && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/// `bytes` (a multiple of 16, from a 16-byte aligned `p`) into L2, no
+/// registers or shared memory held (sm_90's bulk prefetch; elsewhere a
+/// no-op).
+__device__ __forceinline__ void prefetchBulkL2(const void *p, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (bytes)
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
+/// The weight rows `row(0) .. row(n - 1)`, K elements of T each, columns
+/// k0 .. k1 - 1, into L2 before the wait: KILN_PDL_PREFETCH bytes in all
+/// for the block, spread over its threads a row each, every piece 16-byte
+/// aligned (K % 8 == 0, k0 % 8 == 0 for 16-bit T).
+template <class T, class Row>
+__device__ __forceinline__ void prefetchWeightRows(const T *W, i64 K, int n, Row row, i64 k0, i64 k1) {
+  if constexpr (KILN_PDL_PREFETCH > 0) {
+    if (k1 <= k0 || n <= 0)
+      return;
+    i64 per = static_cast<i64>(KILN_PDL_PREFETCH) / n / 16 * 16;
+    i64 bytes = (k1 - k0) * static_cast<i64>(sizeof(T));
+    bytes = (bytes < per ? bytes : per) / 16 * 16;
+    for (int r = threadIdx.x; r < n; r += blockDim.x) {
+      i64 wr = row(r);
+      if (wr >= 0)
+        prefetchBulkL2(W + wr * K + k0, static_cast<unsigned>(bytes));
+    }
+  }
 }
 
 /// rem % d, leaving rem / d in rem (an index over a dimension of runtime

@@ -422,7 +422,6 @@ __device__ void gemmMma(const Args &a) {
   T *sB = sA + STAGES * BM * BK;       // [STAGES][BN * BK]
   __shared__ float sMean[S::NORM ? BM : 1], sRs[S::NORM ? BM : 1];
   __shared__ u64 best[S::ARGMAX ? BM : 1];
-  dependOnPrevious();
   const T *A = S::A(a);
   const T *W = S::W(a);
   const i64 rows = S::rows(a);
@@ -436,6 +435,30 @@ __device__ void gemmMma(const Args &a) {
   if constexpr (CS > 1)
     part = static_cast<int>(clusterRank());
 #endif
+  // Before the wait (KILN_PDL_PREFETCH): the W rows of this block's first
+  // unit, its part of K, into L2 (the rows bRow reads).
+  if (KILN_PDL_PREFETCH > 0 && blockIdx.x / CS < tilesM * tilesN * SPLITK) {
+    i64 tile = blockIdx.x / CS;
+    int split = 0, kt0 = 0, kt1 = kTiles;
+    if constexpr (SPLITK > 1)
+      splitKRange<SPLITK>(tile, kTiles, tile, split, kt0, kt1);
+    if constexpr (CS > 1) {
+      const int per = (kTiles + CS - 1) / CS;
+      kt0 = part * per < kTiles ? part * per : kTiles;
+      kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
+    }
+    i64 m0, c0;
+    gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
+    const i64 k1 = static_cast<i64>(kt1) * BK < S::K ? static_cast<i64>(kt1) * BK : S::K;
+    prefetchWeightRows(
+        W, S::K, BN,
+        [&](int r) -> i64 {
+          const i64 item = S::GATE ? c0 + r / 2 : c0 + r;
+          return item < S::N ? S::row(item, S::GATE ? r % 2 : 0) : -1;
+        },
+        static_cast<i64>(kt0) * BK, k1);
+  }
+  dependOnPrevious();
   for (i64 unit = blockIdx.x / CS; unit < tilesM * tilesN * SPLITK; unit += gridDim.x / CS) {
     i64 tile = unit;
     int split = 0, kt0 = 0, kt1 = kTiles;
@@ -517,6 +540,8 @@ __device__ void gemmMma(const Args &a) {
       __syncthreads(); // stage kt landed for every thread; the stage refilled next is free
       if (kt + AHEAD < kCount)
         load((kt + AHEAD) % STAGES, kt0 + kt + AHEAD);
+      if (kt + AHEAD == kCount || (kt == 0 && AHEAD > kCount))
+        triggerDependents(); // every load issued
       cpAsyncCommit();
       const T *tA = sA + (kt % STAGES) * BM * BK;
       const T *tB = sB + (kt % STAGES) * BN * BK;

@@ -190,7 +190,6 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
     clusterSync();
   else
     __syncthreads();
-  dependOnPrevious();
   const i64 rows = S::rows(a);
   const i64 tilesM = (rows + BM - 1) / BM, tilesN = (S::N + NOUT - 1) / NOUT;
   const int kTiles = static_cast<int>((S::K + BK - 1) / BK);
@@ -221,6 +220,26 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
     }
   };
+  // Before the wait (KILN_PDL_PREFETCH): the W rows of this block's first
+  // unit, its part of K, into L2.
+  if (KILN_PDL_PREFETCH > 0 && firstUnit < units) {
+    i64 tile = firstUnit;
+    int split = 0, kt0 = 0, kt1 = kTiles;
+    if constexpr (SPLITK > 1)
+      splitKRange<SPLITK>(firstUnit, kTiles, tile, split, kt0, kt1);
+    partRange(kt0, kt1);
+    i64 m0, c0;
+    tileCorner(tile, m0, c0);
+    const i64 k1 = static_cast<i64>(kt1) * BK < S::K ? static_cast<i64>(kt1) * BK : S::K;
+    prefetchWeightRows(
+        S::W(a), S::K, BN,
+        [&](int r) -> i64 {
+          const i64 item = c0 + (S::GATE ? r % NOUT : r);
+          return item < S::N ? S::row(item, S::GATE ? r / NOUT : 0) : -1;
+        },
+        static_cast<i64>(kt0) * BK, k1);
+  }
+  dependOnPrevious();
   unsigned it = 0; // k-tiles through the ring so far (stage it % STAGES)
   // With EPIWG the producer's warpgroup is whole: its first warp moves the
   // tiles, the other three run the epilogue (384 threads for 128-row
@@ -265,6 +284,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
           if constexpr (S::GATE)
             tmaLoad2d(dB + (BN / 2) * BK, maps.map[1], kt * BK, static_cast<int>(c0 + S::N), &full[s]);
         }
+        triggerDependents(); // its loads issued: the products and their reduction are left
       }
       __syncwarp();
       clusterSync(); // the products staged
@@ -313,6 +333,7 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
           }
         }
       }
+      triggerDependents(); // every load issued
     }
   } else {
     // Consumer warpgroup wg: rows wg * 64 .. wg * 64 + 63 of each tile, or

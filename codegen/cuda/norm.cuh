@@ -20,6 +20,7 @@ template <class S, int THREADS> __device__ void normRows(const Args &a) {
   // after the row's statistics: one round trip to memory, not two. After
   // the wait: the kernel's operands need not be weights.
   dependOnPrevious();
+  triggerDependents(); // a row is a few microseconds: the next kernel's prefetch covers it
   float gw[PER <= 32 ? PER : 1], bw[PER <= 32 ? PER : 1];
   if constexpr (PER <= 32) {
 #pragma unroll

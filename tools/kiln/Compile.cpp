@@ -356,6 +356,10 @@ int compile(const CompileOptions &o) {
   std::vector<std::vector<codegen::CompiledKernel>> compiled;
   size_t unique = 0;
   codegen::NvrtcOptions no;
+  if (o.build.pdlPrefetch >= 0)
+    no.defines.push_back("KILN_PDL_PREFETCH=" + std::to_string(o.build.pdlPrefetch));
+  if (o.build.pdlTrigger >= 0)
+    no.defines.push_back("KILN_PDL_TRIGGER=" + std::to_string(o.build.pdlTrigger));
   if (Status s = codegen::compileAll(sources, archs, no, threads, compiled, unique); !s)
     return fail(s.message());
   progress(llvm::formatv("compiled {0} distinct kernels in {1:f1} s", unique, secondsSince(nvrtcStart)).str());

@@ -35,6 +35,10 @@ struct BuildOptions {
   bool decodeAttentionMma = true; // decode attention on tensor cores where it applies (--decode-attention=mma|tiled)
   bool decodeClusterSplit = true; // decode GEMMs' K over a cluster (--no-decode-cluster-split: split-K in memory)
   int64_t decodeGateTileN = 0;    // decode's gate/up column tile (--decode-gate-tile 64|128; 0: chosen)
+  int64_t pdlPrefetch = -1;       // bytes of W a GEMM block prefetches into L2 before it waits on the
+                                  // previous kernel (--pdl-prefetch BYTES; -1: the library's default)
+  int64_t pdlTrigger = -1;        // kernels let the next one launch before they end (--pdl-trigger 0|1;
+                                  // -1: the library's default)
   bool ropeTables = true;         // one table of RoPE cosines and sines per step (--no-rope-tables: each
                                   // rotation computes its own angles)
   bool cluster = false;           // cooperative gemmWs in block pairs sharing an operand (--cluster)

@@ -595,6 +595,7 @@ template <class S, int SPLITS, int CHUNK, int WARPS, int STAGES> __device__ void
       }
       __syncwarp(); // every lane is done with stage st before it is refilled
     }
+    triggerDependents(); // the keys read: the merge and the stores are left
     cpAsyncWait<0>();
     __syncwarp();
     // The warp's rows into its own ring: sums, then max and sum per row.

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 using namespace kiln;
 
 namespace {
@@ -49,6 +52,35 @@ TEST(Nvrtc, ErrorsQuoteTheOffendingLine) {
   EXPECT_NE(s.message().find("undefined_name"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("2 |   y[0] = undefined_name * 2.0f;"), std::string::npos)
       << s.message();
+}
+
+// NvrtcOptions::defines reach the device library (`kiln compile
+// --pdl-trigger 1 --pdl-prefetch BYTES`): with them the kernel triggers its
+// dependents and prefetches its weight rows into L2; without, neither.
+TEST(Nvrtc, DefinesReachTheDeviceLibrary) {
+  std::ifstream in(std::string(KILN_SOURCE_DIR) + "/codegen/cuda/common.cuh");
+  ASSERT_TRUE(in.good());
+  std::stringstream common;
+  common << in.rdbuf();
+  const std::string src = common.str() + R"cuda(
+extern "C" __global__ void k(const __nv_bfloat16 *w, float *y, int rows) {
+  kiln::prefetchWeightRows(w, 256, rows, [](int r) -> kiln::i64 { return r; }, 64, 256);
+  kiln::dependOnPrevious();
+  kiln::triggerDependents();
+  y[threadIdx.x] = 1.0f;
+}
+)cuda";
+  for (bool on : {false, true}) {
+    codegen::NvrtcOptions o;
+    if (on)
+      o.defines = {"KILN_PDL_TRIGGER=1", "KILN_PDL_PREFETCH=4096"};
+    codegen::CompiledKernel ptx;
+    Status s = codegen::compileCuda(src, "pdl.cu", "compute_90", o, ptx);
+    ASSERT_TRUE(s.isOk()) << s.message();
+    EXPECT_NE(ptx.ptx.find("griddepcontrol.wait"), std::string::npos);
+    EXPECT_EQ(ptx.ptx.find("griddepcontrol.launch_dependents") != std::string::npos, on) << on;
+    EXPECT_EQ(ptx.ptx.find("cp.async.bulk.prefetch.L2.global") != std::string::npos, on) << on;
+  }
 }
 
 // A layer's kernels repeat in every layer: identical sources compile once,
