@@ -265,6 +265,42 @@ int64_t totalWorkspace(const std::vector<EmittedKernel> &kernels, const EmitOpti
   return w;
 }
 
+std::map<std::string, std::string> mergeIdenticalKernels(std::vector<EmittedKernel> &kernels) {
+  // Everything the engine records of a kernel but its name and the bytes
+  // and FLOPs it was planned for (each launch carries its own).
+  auto identity = [](const EmittedKernel &k) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    auto rule = [&](const SizeRule &r) {
+      os << r.factor << '/' << r.divisor << '/' << r.max << '/' << r.tiles;
+      for (Sym s : r.symbols)
+        os << ',' << symName(s);
+      os << ';';
+    };
+    os << k.family << ';' << k.threads << ';' << k.smem << ';' << k.dependentLaunch << ';';
+    rule(k.grid);
+    rule(k.workspace);
+    for (const TensorMapSpec &t : k.tensorMaps) {
+      os << t.operand << ',' << t.cols << ',' << t.boxRows << ',' << t.boxCols << ',' << t.dtype << ',';
+      rule(t.rows);
+    }
+    os << k.hostProgram << '\n' << llvm::join(llvm::split(k.specialisation, k.name), "\x01");
+    return text;
+  };
+  std::map<std::string, std::string> folded;
+  std::map<std::string, size_t> first;
+  std::vector<EmittedKernel> kept;
+  for (EmittedKernel &k : kernels) {
+    auto [it, fresh] = first.try_emplace(identity(k), kept.size());
+    if (fresh)
+      kept.push_back(std::move(k));
+    else
+      folded[k.name] = kept[it->second].name;
+  }
+  kernels = std::move(kept);
+  return folded;
+}
+
 LogicalResult emitKernels(ModuleOp module, const EmitOptions &options, std::vector<EmittedKernel> &out) {
   DenseMap<Operation *, ex::LaunchOp> firstLaunch;
   module.walk([&](ex::LaunchOp l) {

@@ -18,6 +18,7 @@
 #include "mlir/Support/LLVM.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,12 @@ struct EmitOptions {
   /// The target's SM count (its description's sm_count).
   int64_t sms = 132;
 };
+
+/// Folds kernels that came out identical but for their names (a decode
+/// bucket's GEMM whose rows chose the same tile as another bucket's: the
+/// 1B's buckets 8, 16 and 32) into the first of them, in place. Returns
+/// each folded kernel's name -> the name of the kernel its launches call.
+std::map<std::string, std::string> mergeIdenticalKernels(std::vector<EmittedKernel> &kernels);
 
 /// A rule's value for the given step sizes.
 int64_t evalSize(const SizeRule &rule, int64_t batch, int64_t tokens, int64_t pages,

@@ -24,7 +24,7 @@ source, and checks the batch-64 step's kernels on the H100 description:
   `--max-batch 64` engine's step (each bucket's GEMMs are chosen for its own
   rows, not the engine's largest).
 """
-import argparse, os, re, subprocess, sys, tempfile
+import argparse, json, os, re, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from make_shape_model import config_for, write_model  # noqa: E402
@@ -54,6 +54,41 @@ def matmuls(ks, bucket=None):
     prefix = re.compile(rf"decode_b{bucket}_\d+_matmul$" if bucket else r"decode_\d+_matmul$")
     names = sorted((k for k in ks if prefix.match(k)), key=lambda k: int(k.split("_")[-2]))
     return [ks[k] for k in names]
+
+
+def shared_kernels(d, base, expect):
+    """A max-batch-256 engine stores each kernel once: buckets whose rows chose the same kernel (the
+    1B's buckets 8, 16 and 32 take one tile) share it, and every launch of every function calls a
+    kernel with the text of the one emitted for it."""
+    flags = ["--max-batch", "256"]
+    cu, ir, eng = (os.path.join(d, "shared" + x) for x in (".cu", ".mlir", ".engine"))
+    subprocess.run(base + flags + ["--emit", "cuda", "-o", cu], check=True)
+    subprocess.run(base + flags + ["--emit", "exec", "-o", ir], check=True)
+    subprocess.run(base + flags + ["-o", eng], check=True)
+    texts = {}
+    for part in re.split(r"\n(?=// ---- )", open(cu).read())[1:]:
+        n = re.match(r"// ---- (\w+)", part).group(1)
+        texts[n] = part.replace(n, "@")
+    first = {}
+    canon = {n: first.setdefault(t, n) for n, t in texts.items()}
+    folded = sum(1 for n, c in canon.items() if n != c)
+    info = json.loads(subprocess.run(base[:1] + ["inspect", eng, "--json"], check=True, capture_output=True,
+                                     text=True).stdout)
+    stored = [k["name"] for k in info["kernels"]]
+    expect("1B max-batch-256 engine: each kernel text stored once", folded > 0 and
+           sorted(stored) == sorted(set(canon.values())), f"{len(texts)} emitted, {folded} shared, {len(stored)} stored")
+    calls = {}
+    fn = None
+    for line in open(ir):
+        m = re.match(r"\s*func\.func @(\w+)", line)
+        if m:
+            fn = m.group(1)
+        m = re.search(r"kiln_exec\.launch @(\w+)\(", line)
+        if m:
+            calls.setdefault(fn, []).append(canon[m.group(1)])
+    got = {f["name"]: [stored[l["kernel"]] for l in f["launches"]] for f in info["functions"]}
+    expect("1B max-batch-256 engine: every launch calls its own kernel's text",
+           got == calls and "decode_b64" in got, f"{len(got)} functions, {sum(map(len, got.values()))} launches")
 
 
 def main():
@@ -118,6 +153,8 @@ def main():
             want = [(v[1], v[2]) for v in mm]
             expect(f"{name} max-batch-256 engine's batch-64 bucket", mine == want,
                    "; ".join(f"cluster {c} {k}" for c, k in mine) or "no decode_b64_* kernels")
+            if name == "1B":
+                shared_kernels(d, base, expect)
             mem = matmuls(src["memory"])
             expect(f"{name} QKV projection, --no-decode-cluster-split",
                    mem[0][1] is None and re.fullmatch(r"kiln::gemmMma<S, 64, 64, 64, \d, 2, 2, true, [248]>", mem[0][2]) is not None,

@@ -336,6 +336,12 @@ int compile(const CompileOptions &o) {
     return writeText(text);
   }
 
+  // Buckets whose rows chose the same kernels share them (one binary, one
+  // workspace region: buckets never run at once).
+  const std::map<std::string, std::string> folded = codegen::mergeIdenticalKernels(kernels);
+  if (!folded.empty())
+    progress(llvm::formatv("{0} kernels identical to another bucket's are shared", folded.size()).str());
+
   MemoryPlan memory;
   int64_t workspace = codegen::totalWorkspace(kernels, eo);
   if (Status s = planMemory(*module, o.build, gpu, weightBytes, workspace, memory); !s)
@@ -403,6 +409,8 @@ int compile(const CompileOptions &o) {
     }
     kernelList.push_back(std::move(entry));
   }
+  for (const auto &[from, to] : folded)
+    kernelIndex[from] = kernelIndex.at(to);
   std::map<std::string, int64_t> weightIndex;
   llvm::json::Array weights, functions;
   if (Status s = schedules(*module, kernelIndex, weightIndex, weights, functions); !s)

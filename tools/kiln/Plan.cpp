@@ -308,6 +308,7 @@ int plan(const PlanOptions &po) {
   eo.epilogueWarpgroup = o.epilogueWarpgroup;
   if (failed(codegen::emitKernels(*module, eo, kernels)))
     return fail("generating the kernels of " + o.model + " failed (see the diagnostics above)");
+  codegen::mergeIdenticalKernels(kernels); // as kiln compile shares them (their workspace once)
   MemoryPlan m;
   if (Status s = planMemory(*module, o, gpu, weightBytes, codegen::totalWorkspace(kernels, eo), m); !s)
     return fail(s.message());
