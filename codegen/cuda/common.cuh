@@ -96,6 +96,16 @@ __device__ __forceinline__ void dependOnPrevious() {
 #define KILN_PDL_PREFETCH 0
 #endif
 
+// Keys whose K and V rows the tensor-core decode attention prefetches into
+// L2 before its wait, from the first of its unit's keys (`kiln compile
+// --pdl-prefetch-keys N`; 0: none). The positions, block tables and context
+// lengths it reads for them are the step's inputs, written before the
+// step's first kernel; the cache rows may be the ones this kernel appends
+// to (a prefetch moves nothing into the kernel, and L2 is coherent).
+#ifndef KILN_PDL_PREFETCH_KEYS
+#define KILN_PDL_PREFETCH_KEYS 0
+#endif
+
 __device__ __forceinline__ void triggerDependents() {
 #if KILN_PDL_TRIGGER && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");

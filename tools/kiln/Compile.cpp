@@ -364,6 +364,8 @@ int compile(const CompileOptions &o) {
   codegen::NvrtcOptions no;
   if (o.build.pdlPrefetch >= 0)
     no.defines.push_back("KILN_PDL_PREFETCH=" + std::to_string(o.build.pdlPrefetch));
+  if (o.build.pdlPrefetchKeys >= 0)
+    no.defines.push_back("KILN_PDL_PREFETCH_KEYS=" + std::to_string(o.build.pdlPrefetchKeys));
   if (o.build.pdlTrigger >= 0)
     no.defines.push_back("KILN_PDL_TRIGGER=" + std::to_string(o.build.pdlTrigger));
   if (Status s = codegen::compileAll(sources, archs, no, threads, compiled, unique); !s)

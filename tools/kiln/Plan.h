@@ -37,6 +37,8 @@ struct BuildOptions {
   int64_t decodeGateTileN = 0;    // decode's gate/up column tile (--decode-gate-tile 64|128; 0: chosen)
   int64_t pdlPrefetch = -1;       // bytes of W a GEMM block prefetches into L2 before it waits on the
                                   // previous kernel (--pdl-prefetch BYTES; -1: the library's default)
+  int64_t pdlPrefetchKeys = -1;   // keys' K/V rows the decode attention prefetches into L2 before its
+                                  // wait (--pdl-prefetch-keys N; -1: the library's default)
   int64_t pdlTrigger = -1;        // kernels let the next one launch before they end (--pdl-trigger 0|1;
                                   // -1: the library's default)
   bool ropeTables = true;         // one table of RoPE cosines and sines per step (--no-rope-tables: each

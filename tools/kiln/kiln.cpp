@@ -6,7 +6,8 @@
 //                [--dtype f32|bf16|f16] [--append-in-attention] [--no-wgmma] [--[no-]warp-specialize]
 //                [--exact-attention] [--[no-]attention-ws[=pingpong]] [--attention-block-kv N]
 //                [--decode-gemm-stages N] [--decode-attention=mma|tiled] [--no-decode-cluster-split]
-//                [--decode-gate-tile 64|128] [--pdl-prefetch BYTES] [--pdl-trigger 0|1]
+//                [--decode-gate-tile 64|128] [--pdl-prefetch BYTES] [--pdl-prefetch-keys N]
+//                [--pdl-trigger 0|1]
 //                [--quantize int8|int4 [--group-size G] [--quantize-lm-head]] [--quiet]
 //   kiln run ENGINE|MODEL [kiln-run options]      (a MODEL is compiled first)
 //   kiln bench ENGINE|MODEL [--prompt-len N] [--gen M] [--batch B] [--profile] [--device ...]
@@ -62,7 +63,7 @@ const std::pair<const char *, const char *> kUsage[] = {
                 "                    [--attention-ws[=pingpong] | --no-attention-ws] [--attention-block-kv 64|128]\n"
                 "                    [--decode-gemm-stages N] [--decode-attention=mma|tiled]\n"
                 "                    [--no-decode-cluster-split] [--decode-gate-tile 64|128]\n"
-                "                    [--pdl-prefetch BYTES] [--pdl-trigger 0|1]\n"
+                "                    [--pdl-prefetch BYTES] [--pdl-prefetch-keys N] [--pdl-trigger 0|1]\n"
                 "                    [--quantize int8|int4 [--group-size 128|-1] [--quantize-lm-head]]\n"
                 "                    [--quiet]\n"},
     {"run", "kiln run ENGINE|MODEL [--prompt TEXT | --prompt-ids 1,2] [--max-tokens N]\n"
@@ -479,6 +480,8 @@ int main(int argc, char **argv) {
         ok = number(b.decodeGateTileN) && (b.decodeGateTileN == 64 || b.decodeGateTileN == 128);
       else if (cmd == "compile" && a == "--pdl-prefetch")
         ok = number(b.pdlPrefetch) && b.pdlPrefetch >= 0 && b.pdlPrefetch <= (1 << 20);
+      else if (cmd == "compile" && a == "--pdl-prefetch-keys")
+        ok = number(b.pdlPrefetchKeys) && b.pdlPrefetchKeys >= 0 && b.pdlPrefetchKeys <= 4096;
       else if (cmd == "compile" && a == "--pdl-trigger")
         ok = number(b.pdlTrigger) && (b.pdlTrigger == 0 || b.pdlTrigger == 1);
       else if (cmd == "compile" && a == "--cluster")

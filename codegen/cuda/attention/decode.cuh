@@ -447,9 +447,25 @@ template <class S, int SPLITS, int CHUNK, int WARPS, int STAGES> __device__ void
   T *sQ = ring + WARPS * STAGES * 2 * TILE; // [16][LD]
   __shared__ float sM[WARPS][16], sL[WARPS][16];
   __shared__ float sRope[S::ROPE != 0 ? S::ROT : 1];
-  dependOnPrevious();
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const i64 units = static_cast<i64>(a.batch) * a.tokens * S::HKV;
+  if constexpr (KILN_PDL_PREFETCH_KEYS > 0) {
+    // Before the wait: the first unit's first keys' K and V rows into L2.
+    if (static_cast<i64>(blockIdx.x) < units * SPLITS) {
+      SplitUnit w = splitUnit<S, SPLITS, CHUNK>(a, blockIdx.x);
+      const i64 end = w.kBegin + KILN_PDL_PREFETCH_KEYS < w.kEnd ? w.kBegin + KILN_PDL_PREFETCH_KEYS : w.kEnd;
+      const int *table = S::blockTables(a) + w.b * a.max_blocks;
+      if (w.live && w.qpos >= 0)
+        for (i64 s = w.kBegin + tid; s < end; s += THREADS) {
+          const i64 at = pageIndex<S::PAGE, S::HKV, D>(a, table[s / S::PAGE], s, 0, w.kvh, 0);
+          if (at >= 0) {
+            prefetchBulkL2(S::cache(a) + at, D * sizeof(T));
+            prefetchBulkL2(S::cache(a) + at + V_OFFSET, D * sizeof(T));
+          }
+        }
+    }
+  }
+  dependOnPrevious();
   float *part = static_cast<float *>(a.ws);
   unsigned *counters = reinterpret_cast<unsigned *>(part + static_cast<i64>(S::MAX_ROWS) * S::H * SPLITS * STRIDE);
   const T *cache = S::cache(a);
