@@ -8,6 +8,14 @@
 
 namespace kiln {
 
+/// The most rows of A a decode matmul takes through the GEMV (each weight
+/// read once, A's rows staged); from one more, the tensor cores. H100
+/// (bench/NOTES.md item 30): the 4-row GEMV made the 1B's batch-4 step 1.90
+/// ms (its down projection 47 us, A's 4 x 8192 rows past the staging)
+/// where the batch-8 step on tensor cores took 1.57, and the 8B's 10.15
+/// against 7.25.
+constexpr int64_t kGemvMaxRows = 2;
+
 /// A decode function's batch: set by kiln-decode-buckets on @decode and on
 /// each of its copies, read as the step's batch by stepShapeOf.
 inline constexpr llvm::StringLiteral kDecodeBatchAttr = "kiln.decode_batch";

@@ -280,10 +280,10 @@ def Fuse : Pass<"kiln-fuse", "mlir::ModuleOp"> {
     An elementwise epilogue costs nothing. A norm prologue is recomputed by
     each of the consumer's column tiles (estimated `ceil(N / 128)`), each
     rereading the activation mostly from L2, costing `(tiles - 1) |x| /
-    l2-ratio`. Fuse iff saved > cost, and only for steps of at most 4 rows
-    (the GEMV's: a tensor-core tile's norm prologue is serialised with its
-    copies and MMAs). With `decode-tokens` tokens (one token per sequence:
-    decode) at up to 4 sequences the norm fuses; with `prefill-tokens` it
+    l2-ratio`. Fuse iff saved > cost, and only for steps of at most 2 rows
+    (the GEMV's, `kGemvMaxRows`: a tensor-core tile's norm prologue is
+    serialised with its copies and MMAs). With `decode-tokens` tokens (one
+    token per sequence: decode) at up to 2 sequences the norm fuses; with `prefill-tokens` it
     does not. Epilogues stop at `max-epilogue-ops` ops (registers).
 
     Before:

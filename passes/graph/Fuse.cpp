@@ -367,14 +367,14 @@ bool Grouper::join(Operation *anchor, Operation *op) {
 
 /// The cost rule for a norm prologue (Passes.td).
 bool Grouper::normPrologueFits(Operation *norm, MatmulOp m) {
-  // Past the GEMV's rows (choose-tiling: at most 4) the matmul runs on
+  // Past the GEMV's rows (kGemvMaxRows) the matmul runs on
   // tensor cores, whose norm prologue normalises each landed k-tile in
   // place between its copy and its MMAs, serialised with both (gemm.cuh):
   // on the H100 the 8B shape's batch-8 QKV took 122 us that way against
   // 50 us at batch 64 with the norm a kernel of its own.
   auto xt = cast<RankedTensorType>(norm->getOperand(0).getType());
   int64_t width = xt.getShape().back();
-  if (!ShapedType::isDynamic(width) && width > 0 && stepElements(xt, step_) / width > 4)
+  if (!ShapedType::isDynamic(width) && width > 0 && stepElements(xt, step_) / width > kGemvMaxRows)
     return false;
   int64_t x = stepBytes(xt, step_);
   int64_t n = cast<RankedTensorType>(m.getType()).getShape().back();

@@ -124,11 +124,13 @@ KernelShape describe(Operation *kernel, const StepShape &step) {
         stored = c.getInput();
       s.elementBytes = elemBytes(stored.getType());
       s.flops += 2 * s.m * s.n * s.k;
-      // Up to 4 rows the GEMV (each weight read once, A's rows staged);
-      // from 8 the tensor cores, split over K where the tiles are few (H100
-      // 2026-12-06: the 8B shape's batch-8 step took 18.3 ms through
-      // 8-row GEMVs, its batch-32 step 12.5 ms through split-K tiles).
-      s.family = s.m <= 4 ? "gemv" : "gemm";
+      // Up to kGemvMaxRows rows the GEMV (each weight read once, A's rows
+      // staged); past them the tensor cores, split over K where the tiles
+      // are few (H100 2026-12-06: the 8B shape's batch-8 step took 18.3 ms
+      // through 8-row GEMVs, its batch-32 step 12.5 ms through split-K
+      // tiles; 2026-12-07: batch 4 10.15 ms through 4-row GEMVs, batch 8
+      // 7.25 through tiles).
+      s.family = s.m <= kGemvMaxRows ? "gemv" : "gemm";
       // The product's input, and any other activation the epilogue reads.
       s.epilogueLoads = activations > 1;
     } else if (auto p = dyn_cast<PagedAttentionOp>(op)) {
