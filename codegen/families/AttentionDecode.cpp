@@ -22,8 +22,13 @@ void Emitter::attentionDecodeSkeleton(llvm::raw_ostream &os, EmittedKernel &out,
   // Tensor cores (attentionDecodeMma): the group's query heads as the rows
   // of an m16 tile, warps of tiles of 16 keys. Four warps, two stages, up to
   // D = 64 (four to five blocks an SM); two warps beyond (D + 8 padded rows
-  // of 16 keys, K and V, 8.7 KB a stage at D = 128).
-  if (options_.decodeAttentionMma && cbytes == 2 && (cacheType.isBF16() || cacheType.isF16()) &&
+  // of 16 keys, K and V, 8.7 KB a stage at D = 128). Not for steps of one or
+  // two sequences at D > 64, where the tiled kernel measured faster (H100,
+  // the 8B's step at batch 1 5.80 against 5.92-5.95 ms, batch 2 7.09
+  // against 7.15; from batch 8 the tensor cores: 7.25 against 7.38, and
+  // the 1B's at every batch: bench/NOTES.md item 30).
+  const int64_t stepRows = tileInt(kernel_, "decode_rows", maxRows);
+  if (options_.decodeAttentionMma && !(D > 64 && stepRows <= 2) && cbytes == 2 && (cacheType.isBF16() || cacheType.isF16()) &&
       queriesInCacheType && D % 16 == 0 && D <= 128 && H % hkv == 0 && H / hkv <= 16) {
     const int64_t warps = D <= 64 ? 4 : 2, stages = 2;
     out.threads = warps * 32;

@@ -376,6 +376,8 @@ std::vector<Tiling> pagedAttentionCandidates(const KernelShape &s, const target:
     tl.timeUs = (static_cast<double>(s.bytes) / eff + partial) / t.streamBytesPerSecond() * 1e6 +
                 launchUs(t) * (splits > 1 ? 2 : 1);
     tl.params = {{"kv_chunk", chunk}, {"splits", splits}, {"threads", threads}};
+    // The step's sequences: the emitter's kernel choice follows them.
+    tl.params.push_back({"decode_rows", std::max<int64_t>(1, s.sequences)});
     out.push_back(std::move(tl));
   }
   return out;

@@ -153,6 +153,20 @@ def main():
             want = [(v[1], v[2]) for v in mm]
             expect(f"{name} max-batch-256 engine's batch-64 bucket", mine == want,
                    "; ".join(f"cluster {c} {k}" for c, k in mine) or "no decode_b64_* kernels")
+            # Steps of one or two sequences at head dim 128 take the tiled
+            # decode attention; at 64, and from batch 4, the tensor cores.
+            for bucket, want in ((1, "attentionDecodeTiled" if D == 128 else "attentionDecodeMma"),
+                                 (2, "attentionDecodeTiled" if D == 128 else "attentionDecodeMma"),
+                                 (4, "attentionDecodeMma")):
+                att_b = [v[2] for k, v in src["b8"].items() if re.fullmatch(rf"decode_b{bucket}_\d+_paged_attention", k)]
+                expect(f"{name} decode attention at batch {bucket}", len(att_b) == 1 and
+                       att_b[0].startswith(f"kiln::{want}<"), att_b)
+            # Past two rows the matmuls run on tensor cores: the batch-4
+            # bucket takes the batch-8 bucket's kernels.
+            b4, b8 = matmuls(src["b8"], 4), matmuls(src["b8"], 8) or matmuls(src["b8"])
+            expect(f"{name} batch-4 bucket's matmuls on tensor cores", len(b4) == 5 and
+                   [k[1:] for k in b4] == [k[1:] for k in b8] and all("gemv" not in k[2] for k in b4),
+                   "; ".join(k[2] for k in b4))
             if name == "1B":
                 shared_kernels(d, base, expect)
             mem = matmuls(src["memory"])

@@ -98,7 +98,7 @@ func.func @prefill_residual(%ids: tensor<?x?xi64>, %x: tensor<?x?x4096xbf16>, %r
 // 1024 x 2 x 8 x 64 x 2 = 2097152 cache bytes, split into chunks so that
 // the blocks cover the SMs.
 // CHECK-LABEL: func.func @attention
-// CHECK: kiln.tile = {family = "paged_attention", grid = {{[0-9]+}} : i64, kv_chunk = {{[0-9]+}} : i64, splits = {{[0-9]+}} : i64, threads = 128 : i64}
+// CHECK: kiln.tile = {decode_rows = 1 : i64, family = "paged_attention", grid = {{[0-9]+}} : i64, kv_chunk = {{[0-9]+}} : i64, splits = {{[0-9]+}} : i64, threads = 128 : i64}
 // COST-LABEL: @attention on h100-sxm-80gb: 1 x 1 tokens, context 1024
 // COST: 0 paged_attention paged_attention 2105360 0
 func.func @attention(%ids: tensor<?x1xi64>, %q: tensor<?x1x32x64xbf16>, %c: tensor<16x?x2x16x8x64xbf16>, %bt: tensor<?x?xi32>, %ctx: tensor<?xi32>, %pos: tensor<?x1xi64>) -> tensor<?x1x32x64xbf16> {
