@@ -9,7 +9,7 @@
 #                                    (llama.cpp prebuilt, its gguf-py,
 #                                    peer_decode.py) into .batch/; carry .batch
 #   bench/batch.sh                   on the GPU machine (SHAPES="l1b l8b",
-#                                    BATCHES="1 8 32 64 128 256", PEERS=0:
+#                                    BATCHES="1 4 8 32 64 128 256", PEERS=0:
 #                                    kiln alone, PROFILE="8 64": kiln-run
 #                                    --profile at those batches, NCU="64":
 #                                    ncu's per-kernel times of one step,
@@ -108,7 +108,7 @@ PY
 fi
 
 OUT=${OUT:-/tmp/kiln-batch}
-BATCHES=${BATCHES:-1 8 32 64 128 256}
+BATCHES=${BATCHES:-1 4 8 32 64 128 256}
 mkdir -p "$OUT"
 [ -d .batch/engines ] || tar xzf .batch/engines.tgz -C .batch
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
