@@ -435,18 +435,24 @@ __device__ void gemmMma(const Args &a) {
   if constexpr (CS > 1)
     part = static_cast<int>(clusterRank());
 #endif
-  // Before the wait (KILN_PDL_PREFETCH): the W rows of this block's first
-  // unit, its part of K, into L2 (the rows bRow reads).
-  if (KILN_PDL_PREFETCH > 0 && blockIdx.x / CS < tilesM * tilesN * SPLITK) {
-    i64 tile = blockIdx.x / CS;
-    int split = 0, kt0 = 0, kt1 = kTiles;
+  // A unit's tile, its split-K part and its k-tiles kt0 .. kt1 - 1 (with
+  // CS, this block's part of them).
+  auto unitWork = [&](i64 unit, i64 &tile, int &split, int &kt0, int &kt1) {
+    tile = unit, split = 0, kt0 = 0, kt1 = kTiles;
     if constexpr (SPLITK > 1)
-      splitKRange<SPLITK>(tile, kTiles, tile, split, kt0, kt1);
+      splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
     if constexpr (CS > 1) {
       const int per = (kTiles + CS - 1) / CS;
       kt0 = part * per < kTiles ? part * per : kTiles;
       kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
     }
+  };
+  // Before the wait (KILN_PDL_PREFETCH): the W rows of this block's first
+  // unit, its part of K, into L2 (the rows bRow reads).
+  if (KILN_PDL_PREFETCH > 0 && blockIdx.x / CS < tilesM * tilesN * SPLITK) {
+    i64 tile;
+    int split, kt0, kt1;
+    unitWork(blockIdx.x / CS, tile, split, kt0, kt1);
     i64 m0, c0;
     gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);
     const i64 k1 = static_cast<i64>(kt1) * BK < S::K ? static_cast<i64>(kt1) * BK : S::K;
@@ -460,15 +466,9 @@ __device__ void gemmMma(const Args &a) {
   }
   dependOnPrevious();
   for (i64 unit = blockIdx.x / CS; unit < tilesM * tilesN * SPLITK; unit += gridDim.x / CS) {
-    i64 tile = unit;
-    int split = 0, kt0 = 0, kt1 = kTiles;
-    if constexpr (SPLITK > 1)
-      splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
-    if constexpr (CS > 1) {
-      const int per = (kTiles + CS - 1) / CS;
-      kt0 = part * per < kTiles ? part * per : kTiles;
-      kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
-    }
+    i64 tile;
+    int split, kt0, kt1;
+    unitWork(unit, tile, split, kt0, kt1);
     const int kCount = kt1 - kt0;
     i64 m0, c0;
     gemmTileCorner<BM, NOUT>(tile, tilesM, tilesN, m0, c0);

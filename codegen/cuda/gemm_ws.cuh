@@ -220,14 +220,19 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       kt1 = kt0 + per < kTiles ? kt0 + per : kTiles;
     }
   };
+  // A unit's tile, its split-K part and its k-tiles kt0 .. kt1 - 1.
+  auto unitWork = [&](i64 unit, i64 &tile, int &split, int &kt0, int &kt1) {
+    tile = unit, split = 0, kt0 = 0, kt1 = kTiles;
+    if constexpr (SPLITK > 1)
+      splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
+    partRange(kt0, kt1);
+  };
   // Before the wait (KILN_PDL_PREFETCH): the W rows of this block's first
   // unit, its part of K, into L2.
   if (KILN_PDL_PREFETCH > 0 && firstUnit < units) {
-    i64 tile = firstUnit;
-    int split = 0, kt0 = 0, kt1 = kTiles;
-    if constexpr (SPLITK > 1)
-      splitKRange<SPLITK>(firstUnit, kTiles, tile, split, kt0, kt1);
-    partRange(kt0, kt1);
+    i64 tile;
+    int split, kt0, kt1;
+    unitWork(firstUnit, tile, split, kt0, kt1);
     i64 m0, c0;
     tileCorner(tile, m0, c0);
     const i64 k1 = static_cast<i64>(kt1) * BK < S::K ? static_cast<i64>(kt1) * BK : S::K;
@@ -295,10 +300,9 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
       tmaPrefetch(maps.map[0]);
       tmaPrefetch(maps.map[1]);
       for (i64 unit = firstUnit; unit < units; unit += unitStride) {
-        i64 tile = unit;
-        int split = 0, kt0 = 0, kt1 = kTiles;
-        if constexpr (SPLITK > 1)
-          splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
+        i64 tile;
+        int split, kt0, kt1;
+        unitWork(unit, tile, split, kt0, kt1);
         i64 m0, c0;
         tileCorner(tile, m0, c0);
         for (int kt = kt0; kt < kt1; ++kt, ++it) {
@@ -355,11 +359,9 @@ __device__ void gemmWs(const Args &a, const TensorMaps<2> &maps) {
     };
     unsigned mine = 0; // this warpgroup's tiles so far
     for (i64 unit = first; unit < units; unit += stride, ++mine) {
-      i64 tile = unit;
-      int split = 0, kt0 = 0, kt1 = kTiles;
-      if constexpr (SPLITK > 1)
-        splitKRange<SPLITK>(unit, kTiles, tile, split, kt0, kt1);
-      partRange(kt0, kt1);
+      i64 tile;
+      int split, kt0, kt1;
+      unitWork(unit, tile, split, kt0, kt1);
       i64 m0, c0;
       tileCorner(tile, m0, c0);
       if constexpr (PINGPONG) {
