@@ -204,18 +204,27 @@ bool mergeProjectionsOf(Value x) {
   if (mms.size() < 2)
     return false;
   llvm::sort(mms, [](MatmulOp a, MatmulOp b) { return a->isBeforeInBlock(b); });
-  // Biases merge when every projection's only user adds a 1-D weight to it.
+  // Biases merge when every projection's only user adds a 1-D weight to it,
+  // or every one a 1-D constant (an ONNX export's small initializers).
   SmallVector<AddOp> biases;
+  SmallVector<Value> biasValues;
+  int weightBiases = 0;
   for (MatmulOp m : mms) {
     AddOp add = m->hasOneUse() ? dyn_cast<AddOp>(*m->getUsers().begin()) : AddOp();
     Value other = add ? (add.getLhs() == m.getResult() ? add.getRhs() : add.getLhs()) : Value();
     WeightOp bias = other ? plainWeight(other, 1) : WeightOp();
-    if (!bias || add.getType() != m.getType() ||
-        bias.getType().getDimSize(0) != cast<RankedTensorType>(m.getRhs().getType()).getDimSize(0))
+    auto constant = other ? other.getDefiningOp<ConstantOp>() : ConstantOp();
+    auto ct = constant ? dyn_cast<RankedTensorType>(constant.getType()) : RankedTensorType();
+    int64_t n = cast<RankedTensorType>(m.getRhs().getType()).getDimSize(0);
+    bool isConstant = ct && ct.getRank() == 1 && ct.getDimSize(0) == n && isa<DenseElementsAttr>(constant.getValue()) &&
+                      ct.getElementType() == getElementTypeOrSelf(m.getType());
+    if ((!bias && !isConstant) || add.getType() != m.getType() || (bias && bias.getType().getDimSize(0) != n))
       break;
     biases.push_back(add);
+    biasValues.push_back(other);
+    weightBiases += bias ? 1 : 0;
   }
-  if (biases.size() != mms.size())
+  if (biases.size() != mms.size() || (weightBiases != 0 && weightBiases != static_cast<int>(mms.size())))
     biases.clear();
 
   MatmulOp first = mms.front();
@@ -226,16 +235,22 @@ bool mergeProjectionsOf(Value x) {
     weights.push_back(plainWeight(m.getRhs(), 2));
   WeightOp w = concatWeights(b, loc, weights);
   Value merged = MatmulOp::create(b, loc, x, castLike(b, loc, w, first.getRhs()), /*transpose_b=*/true);
-  if (!biases.empty()) {
+  if (!biases.empty() && weightBiases) {
     SmallVector<WeightOp> parts;
-    Value bias0;
-    for (AddOp add : biases) {
-      Value bv = add.getLhs().getDefiningOp<MatmulOp>() ? add.getRhs() : add.getLhs();
-      bias0 = bias0 ? bias0 : bv;
+    for (Value bv : biasValues)
       parts.push_back(plainWeight(bv, 1));
-    }
     WeightOp bias = concatWeights(b, loc, parts);
-    merged = AddOp::create(b, loc, merged, castLike(b, loc, bias, bias0));
+    merged = AddOp::create(b, loc, merged, castLike(b, loc, bias, biasValues[0]));
+  } else if (!biases.empty()) {
+    SmallVector<Attribute> values;
+    for (Value bv : biasValues) {
+      auto attr = cast<DenseElementsAttr>(bv.getDefiningOp<ConstantOp>().getValue());
+      llvm::append_range(values, attr.getValues<Attribute>());
+    }
+    Type et = getElementTypeOrSelf(merged.getType());
+    auto type = RankedTensorType::get({static_cast<int64_t>(values.size())}, et);
+    Value bias = ConstantOp::create(b, loc, type, DenseElementsAttr::get(type, values));
+    merged = AddOp::create(b, loc, merged, bias);
   }
   auto rt = cast<RankedTensorType>(merged.getType());
   int64_t rank = rt.getRank(), offset = 0;

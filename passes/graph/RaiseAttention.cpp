@@ -11,7 +11,10 @@
 // exporter version, so the mask is checked by what it computes: its backward
 // slice may read the inputs only through their shapes, and evaluated for
 // several lengths it must be exactly the causal mask (0 on and below the
-// diagonal, below -1e4 above) or all zeros.
+// diagonal, below -1e4 above) or all zeros. The same holds for the other
+// run-time spellings of current exports (torch.onnx's dynamo exporter):
+// k^T through reshapes to [B * H, S, D] and back, and transformers'
+// where(isnan(p), 0, p) around the probabilities.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/graph/RaisePatterns.h"
@@ -23,6 +26,8 @@
 #include "llvm/ADT/DenseSet.h"
 
 #include <cmath>
+#include <limits>
+#include <set>
 
 using namespace mlir;
 using namespace kiln;
@@ -86,47 +91,169 @@ Value peelRepeat(Value v) {
   return r1.getInput();
 }
 
+/// transformers' guard around the probabilities, where(isnan(p), 0, p)
+/// (IsNaN imported as p != p), peeled to p; `v` itself when not guarded.
+/// With the causal mask or none every row keeps a finite score, so p has no
+/// NaN to replace: the raise checks the mask before it drops the guard.
+Value peelNanGuard(Value v, bool &guarded) {
+  guarded = false;
+  auto w = v.getDefiningOp<WhereOp>();
+  if (!w || w.getType() != w.getOnFalse().getType())
+    return v;
+  auto c = w.getCondition().getDefiningOp<CompareOp>();
+  std::optional<double> zero = scalarOf(w.getOnTrue());
+  Value p = w.getOnFalse();
+  if (!c || c.getPredicate() != ComparePredicate::ne || c.getLhs() != p || c.getRhs() != p || !zero || *zero != 0)
+    return v;
+  guarded = true;
+  return p;
+}
+
+/// k^T as transpose(k, [0, 1, 3, 2]), or as SDPA's decomposition spells it,
+/// reshape(transpose(reshape(k, [B * H, S, D]), [0, 2, 1]), [B, H, D, S])
+/// with either reshape's target computed from shapes at run time. The
+/// spelled chain is checked by what it computes: evaluated on distinct
+/// values of k's shape for several lengths, it must give k's transpose.
+bool peelKeyTranspose(Value kt, Value &k) {
+  if (isPerm(kt, {0, 1, 3, 2}, k))
+    return true;
+  Operation *r2 = kt.getDefiningOp();
+  if (!r2 || !isa<ReshapeOp, ReshapeToOp>(r2))
+    return false;
+  Value mid;
+  if (!isPerm(r2->getOperand(0), {0, 2, 1}, mid))
+    return false;
+  Operation *r1 = mid.getDefiningOp();
+  if (!r1 || !isa<ReshapeOp, ReshapeToOp>(r1))
+    return false;
+  Value x = r1->getOperand(0);
+  auto xt = cast<RankedTensorType>(x.getType());
+  if (xt.getRank() != 4 || !xt.getElementType().isIntOrFloat())
+    return false;
+  for (auto [length, batch] : {std::pair<int64_t, int64_t>(2, 1), {3, 2}, {7, 1}}) {
+    host::Shape dims;
+    for (int64_t i = 0; i < 4; ++i)
+      dims.push_back(xt.isDynamicDim(i) ? (i == 0 ? batch : length) : xt.getDimSize(i));
+    Tensor in(DType::F32, dims);
+    for (int64_t i = 0; i < in.numel(); ++i)
+      in.set(i, static_cast<double>(i));
+    SliceEvaluator ev;
+    ev.bind(x, in);
+    if (!ev.collect(kt))
+      return false;
+    FailureOr<Tensor> out = ev.evaluate(kt, length, batch);
+    if (failed(out) || out->rank() != 4 || out->dim(0) != dims[0] || out->dim(1) != dims[1] ||
+        out->dim(2) != dims[3] || out->dim(3) != dims[2])
+      return false;
+    for (int64_t b = 0; b < dims[0] * dims[1]; ++b)
+      for (int64_t d = 0; d < dims[3]; ++d)
+        for (int64_t t = 0; t < dims[2]; ++t)
+          if (out->get((b * dims[3] + d) * dims[2] + t) != in.get((b * dims[2] + t) * dims[3] + d))
+            return false;
+  }
+  k = x;
+  return true;
+}
+
 //===--- The mask, by evaluation ---------------------------------------------===//
 
-enum class MaskKind { Causal, None };
+/// What a mask computes: nothing (all zeros), or the causal mask, with a
+/// sliding window when `window` > 0 (query i sees key j iff
+/// i - window < j <= i, kiln.attention's sliding_window).
+struct MaskKind {
+  bool causal = false;
+  int64_t window = 0;
+};
 
-/// Whether `m` (broadcastable to [.., t, t]) is the causal mask or all zeros.
+/// The lengths past which a window is looked for: a window is a constant of
+/// the mask's slice, so the mask is evaluated past each integer constant
+/// there too. Constants up to this; a larger one (beyond what evaluating a
+/// [t, t] mask affords) leaves the mask unclassified, and the attention is
+/// not raised rather than raised without its window.
+constexpr int64_t kMaxWindowProbe = 4096;
+
+/// The mask `m` (broadcastable to [.., t, t]) classified: all zeros, or
+/// causal, where a row i whose first visible key j0 > 0 shows a window of
+/// i - j0 + 1 (every such row must show the same one); `window` stays 0
+/// when no row of this length shows it. nullopt: anything else.
 std::optional<MaskKind> classify(const Tensor &m, int64_t t) {
   if (m.rank() < 2 || m.dim(m.rank() - 1) != t || m.dim(m.rank() - 2) != t ||
       m.numel() != t * t || !host::isFloat(m.dtype()))
     return std::nullopt;
-  bool causal = true, zero = true;
-  for (int64_t i = 0; i < t; ++i)
+  bool zero = true;
+  MaskKind k{true, 0};
+  for (int64_t i = 0; i < t; ++i) {
+    int64_t first = -1; // the row's first visible key
     for (int64_t j = 0; j < t; ++j) {
       double x = m.get(i * t + j);
       bool masked = x < -1e4;
       if (!(x == 0 || masked))
         return std::nullopt;
-      causal &= masked == (j > i);
       zero &= !masked;
+      if (!masked && first < 0)
+        first = j;
+      // Visible keys: first .. i, one run ending on the diagonal.
+      if (masked != (j > i || (first < 0 || j < first)))
+        k.causal = false;
     }
-  if (causal && t > 1)
-    return MaskKind::Causal;
+    if (first < 0)
+      k.causal = false;
+    else if (first > 0 && k.causal) {
+      if (k.window && k.window != i - first + 1)
+        k.causal = false;
+      k.window = i - first + 1;
+    }
+  }
+  if (k.causal && t > 1)
+    return k;
   if (zero)
-    return MaskKind::None;
+    return MaskKind{};
   return std::nullopt;
 }
 
-/// The mask's kind over lengths 1, 2, 3 and 7; nullopt if it is anything
-/// else or cannot be evaluated from shapes alone.
+/// The mask's kind over lengths 2, 3 and 7 and past each integer constant
+/// of its slice (where a window would show); nullopt if it is anything else,
+/// differs between lengths, or cannot be evaluated from shapes alone.
 std::optional<MaskKind> maskKind(Value mask) {
   SliceEvaluator ev;
   if (!ev.collect(mask))
     return std::nullopt;
+  std::set<int64_t> lengths = {2, 3, 7};
+  for (Value c : ev.constants()) {
+    auto attr = dyn_cast<DenseElementsAttr>(c.getDefiningOp<ConstantOp>().getValue());
+    if (!attr || !attr.getElementType().isInteger() || attr.getElementType().isInteger(1) ||
+        attr.getNumElements() != 1)
+      continue;
+    int64_t v = (*attr.getValues<APInt>().begin()).getSExtValue();
+    // INT64_MIN/MAX are a slice's open ends, not a size.
+    if (v <= 2 || v == std::numeric_limits<int64_t>::max() || v == std::numeric_limits<int64_t>::min())
+      continue;
+    if (v > kMaxWindowProbe)
+      return std::nullopt;
+    lengths.insert(v + 2); // a window of v - 1, v or v + 1 shows from row v + 1 on
+  }
   std::optional<MaskKind> kind;
-  for (int64_t t : {2, 3, 7}) {
+  int64_t unwindowed = 0; // the longest length that showed no window
+  for (int64_t t : lengths) { // increasing
     FailureOr<Tensor> m = ev.evaluate(mask, t);
     if (failed(m))
       return std::nullopt;
     std::optional<MaskKind> k = classify(*m, t);
-    if (!k || (kind && *k != *kind))
+    if (!k || (kind && k->causal != kind->causal))
       return std::nullopt;
-    kind = k;
+    // One window for every length: shorter lengths than it show none,
+    // longer ones show it.
+    if (k->window) {
+      if ((kind && kind->window && kind->window != k->window) || unwindowed > k->window)
+        return std::nullopt;
+      kind = k;
+    } else {
+      if (kind && kind->window)
+        return std::nullopt;
+      unwindowed = t;
+      if (!kind)
+        kind = k;
+    }
   }
   return kind;
 }
@@ -142,8 +269,17 @@ struct RaiseAttention : OpRewritePattern<TransposeOp> {
     auto pv = root.getInput().getDefiningOp<MatmulOp>();
     if (!pv || pv.getTransposeB() || !pv->hasOneUse())
       return failure();
-    auto sm = pv.getLhs().getDefiningOp<SoftmaxOp>();
-    if (!sm || !sm->hasOneUse() || (static_cast<int64_t>(sm.getAxis()) != 3 && static_cast<int64_t>(sm.getAxis()) != -1))
+    bool guarded;
+    auto sm = peelNanGuard(pv.getLhs(), guarded).getDefiningOp<SoftmaxOp>();
+    if (!sm || (static_cast<int64_t>(sm.getAxis()) != 3 && static_cast<int64_t>(sm.getAxis()) != -1))
+      return failure();
+    // The probabilities feed the product alone (through the guard, whose
+    // compare reads them twice).
+    for (Operation *u : sm->getUsers())
+      if (u != pv && !(guarded && (u == pv.getLhs().getDefiningOp() ||
+                                   u == cast<WhereOp>(pv.getLhs().getDefiningOp()).getCondition().getDefiningOp())))
+        return failure();
+    if (guarded && !pv.getLhs().hasOneUse())
       return failure();
     // Scores: (q k^T) * scale, optionally + mask (either order).
     Value scores = sm.getInput(), mask;
@@ -172,7 +308,7 @@ struct RaiseAttention : OpRewritePattern<TransposeOp> {
     } else {
       auto [kt, s] = peelScale(kRepT);
       ks = s;
-      if (!isPerm(kt, {0, 1, 3, 2}, kRep))
+      if (!peelKeyTranspose(kt, kRep))
         return failure();
       std::tie(kRep, s) = peelScale(kRep);
       ks *= s;
@@ -184,13 +320,19 @@ struct RaiseAttention : OpRewritePattern<TransposeOp> {
     if (qt.getRank() != 4 || kt.getRank() != 4 || vt.getRank() != 4 ||
         qt.getElementType() != kt.getElementType() || kt.getElementType() != vt.getElementType())
       return failure();
-    bool causal = false;
+    MaskKind kind;
     if (mask) {
-      std::optional<MaskKind> kind = maskKind(mask);
-      if (!kind)
+      // Every layer adds the same mask: classified once (it outlives the
+      // raise of every attention that reads it).
+      auto [it, fresh] = masks_.try_emplace(mask);
+      if (fresh)
+        it->second = maskKind(mask);
+      std::optional<MaskKind> k = it->second;
+      if (!k)
         return failure();
-      causal = *kind == MaskKind::Causal;
+      kind = *k;
     }
+    bool causal = kind.causal;
     // Token-major operands (the transposes cancel with the exporter's).
     Location loc = root.getLoc();
     auto toTokens = [&](Value x) {
@@ -202,11 +344,19 @@ struct RaiseAttention : OpRewritePattern<TransposeOp> {
     FloatAttr scaleAttr;
     if (ShapedType::isDynamic(d) || std::fabs(s * std::sqrt(static_cast<double>(d)) - 1.0) > 1e-6)
       scaleAttr = rewriter.getF64FloatAttr(s);
-    rewriter.replaceOpWithNewOp<AttentionOp>(
-        root, root.getType(), qT, kT, vT, causal ? rewriter.getUnitAttr() : UnitAttr(), scaleAttr,
-        IntegerAttr(), FloatAttr());
+    // The result's type is what attention infers from q, k and v, which may
+    // know more than the exporter's transpose said (a batch of 1): the pass
+    // refines its users' types after.
+    auto att = AttentionOp::create(rewriter, loc, qT, kT, vT, causal ? rewriter.getUnitAttr() : UnitAttr(),
+                                   scaleAttr,
+                                   kind.window ? rewriter.getI64IntegerAttr(kind.window) : IntegerAttr(),
+                                   FloatAttr());
+    rewriter.replaceOp(root, att.getResult());
     return success();
   }
+
+private:
+  mutable llvm::DenseMap<Value, std::optional<MaskKind>> masks_;
 };
 
 } // namespace

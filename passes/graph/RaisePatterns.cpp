@@ -5,11 +5,13 @@
 // accepting either operand order where the primitive commutes.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/PassUtils.h"
 #include "passes/Passes.h"
 #include "passes/graph/RaisePatterns.h"
 
 #include "ir/Kiln/KilnOps.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -346,7 +348,11 @@ struct RaisePatternsPass : kiln::impl::RaisePatternsBase<RaisePatternsPass> {
     populateRaiseAttentionPatterns(patterns);
     populateRaiseRopePatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
-      signalPassFailure();
+      return signalPassFailure();
+    // A composite's result may be more static than what it replaced.
+    for (auto f : getOperation().getOps<func::FuncOp>())
+      if (failed(refineTypes(f)))
+        return signalPassFailure();
   }
 };
 

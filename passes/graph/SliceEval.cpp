@@ -26,6 +26,13 @@ bool SliceEvaluator::collect(Value v, size_t maxOps) {
     ops_.insert(d);
     return true;
   }
+  if (auto a = dyn_cast<ArangeOp>(d)) {
+    // So does an arange over a dimension of something outside it.
+    if (!collectQuietly(a.getReference(), maxOps))
+      shapeLeaves_.insert(d);
+    ops_.insert(d);
+    return true;
+  }
   for (Value o : d->getOperands())
     if (!collect(o, maxOps))
       return false;
@@ -45,6 +52,14 @@ bool SliceEvaluator::collectQuietly(Value v, size_t maxOps) {
   return false;
 }
 
+SmallVector<Value> SliceEvaluator::constants() const {
+  SmallVector<Value> out;
+  for (Operation *op : ops_)
+    if (auto c = dyn_cast<ConstantOp>(op))
+      out.push_back(c.getResult());
+  return out;
+}
+
 FailureOr<Tensor> SliceEvaluator::evaluate(Value v, int64_t length, int64_t batch) {
   if (auto it = bound_.find(v); it != bound_.end())
     return it->second;
@@ -54,9 +69,20 @@ FailureOr<Tensor> SliceEvaluator::evaluate(Value v, int64_t length, int64_t batc
   for (Operation *op : order) {
     if (shapeLeaves_.contains(op)) {
       auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+      auto dim = [&](int64_t i) { return type.isDynamicDim(i) ? (i == 0 ? batch : length) : type.getDimSize(i); };
+      if (auto a = dyn_cast<ArangeOp>(op)) {
+        int64_t axis = static_cast<int64_t>(a.getAxis());
+        if (axis < 0 || axis >= type.getRank())
+          return failure();
+        Tensor seq(DType::I64, {dim(axis)});
+        for (int64_t i = 0; i < dim(axis); ++i)
+          seq.setInt(i, static_cast<int64_t>(a.getStart()) + i);
+        values[op->getResult(0)] = std::move(seq);
+        continue;
+      }
       Tensor shape(DType::I64, {type.getRank()});
       for (int64_t i = 0; i < type.getRank(); ++i)
-        shape.setInt(i, type.isDynamicDim(i) ? (i == 0 ? batch : length) : type.getDimSize(i));
+        shape.setInt(i, dim(i));
       values[op->getResult(0)] = std::move(shape);
       continue;
     }

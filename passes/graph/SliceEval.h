@@ -16,6 +16,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallVector.h"
 
 namespace kiln {
 
@@ -24,12 +25,14 @@ public:
   /// `v` takes `t` instead of being computed (and is not collected through).
   void bind(mlir::Value v, host::Tensor t);
   /// Collects the backward slice of `v`; false when it reads an argument, a
-  /// weight or an op with regions other than through a shape, or exceeds
-  /// `maxOps`.
+  /// weight or an op with regions other than through a shape (kiln.shape_of,
+  /// or kiln.arange over one of its dimensions), or exceeds `maxOps`.
   bool collect(mlir::Value v, size_t maxOps = 400);
+  /// The constants of the slices collected so far.
+  llvm::SmallVector<mlir::Value> constants() const;
   /// Evaluates `v` (collected before). A shape of a value outside the slice
-  /// comes from its type: dynamic dimension 0 is `batch`, any other dynamic
-  /// dimension `length`.
+  /// (and an arange over one of its dimensions) comes from its type: dynamic
+  /// dimension 0 is `batch`, any other dynamic dimension `length`.
   mlir::FailureOr<host::Tensor> evaluate(mlir::Value v, int64_t length, int64_t batch = 1);
 
 private:

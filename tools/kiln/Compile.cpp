@@ -30,6 +30,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -196,9 +197,14 @@ Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIn
   return Status::ok();
 }
 
-/// The model's config.json as JSON, or null (ONNX models).
+/// The model's config.json as JSON, or null. An ONNX file's is the one
+/// beside it, where exporters (optimum) write it; the runtime reads its
+/// end-of-sequence ids.
 llvm::json::Value configOf(const std::string &model) {
-  auto buf = llvm::MemoryBuffer::getFile(model + "/config.json");
+  std::string dir = model;
+  if (llvm::StringRef(model).ends_with(".onnx"))
+    dir = llvm::sys::path::parent_path(model).empty() ? "." : llvm::sys::path::parent_path(model).str();
+  auto buf = llvm::MemoryBuffer::getFile(dir + "/config.json");
   if (!buf)
     return nullptr;
   llvm::Expected<llvm::json::Value> v = llvm::json::parse((*buf)->getBuffer());
