@@ -172,39 +172,43 @@ struct MaskKind {
 /// not raised rather than raised without its window.
 constexpr int64_t kMaxWindowProbe = 4096;
 
-/// The mask `m` (broadcastable to [.., t, t]) classified: all zeros, or
-/// causal, where a row i whose first visible key j0 > 0 shows a window of
-/// i - j0 + 1 (every such row must show the same one); `window` stays 0
-/// when no row of this length shows it. nullopt: anything else.
-std::optional<MaskKind> classify(const Tensor &m, int64_t t) {
-  if (m.rank() < 2 || m.dim(m.rank() - 1) != t || m.dim(m.rank() - 2) != t ||
-      m.numel() != t * t || !host::isFloat(m.dtype()))
+/// The mask `m` ([.., T, S]: T queries, the last T of S positions, as
+/// kiln.attention's causal reads them) classified: all zeros, or causal --
+/// query i sees keys up to i + S - T -- where a row whose first visible key
+/// j0 > 0 shows a window of i + S - T - j0 + 1 (every such row must show the
+/// same one); `window` stays 0 when no row shows it. nullopt: anything else.
+std::optional<MaskKind> classify(const Tensor &m) {
+  if (m.rank() < 2 || !host::isFloat(m.dtype()))
+    return std::nullopt;
+  const int64_t t = m.dim(m.rank() - 2), s = m.dim(m.rank() - 1);
+  if (m.numel() != t * s || t > s)
     return std::nullopt;
   bool zero = true;
   MaskKind k{true, 0};
   for (int64_t i = 0; i < t; ++i) {
-    int64_t first = -1; // the row's first visible key
-    for (int64_t j = 0; j < t; ++j) {
-      double x = m.get(i * t + j);
+    const int64_t q = i + s - t; // the query's position
+    int64_t first = -1;          // the row's first visible key
+    for (int64_t j = 0; j < s; ++j) {
+      double x = m.get(i * s + j);
       bool masked = x < -1e4;
       if (!(x == 0 || masked))
         return std::nullopt;
       zero &= !masked;
       if (!masked && first < 0)
         first = j;
-      // Visible keys: first .. i, one run ending on the diagonal.
-      if (masked != (j > i || (first < 0 || j < first)))
+      // Visible keys: first .. q, one run ending on the query's position.
+      if (masked != (j > q || first < 0 || j < first))
         k.causal = false;
     }
     if (first < 0)
       k.causal = false;
     else if (first > 0 && k.causal) {
-      if (k.window && k.window != i - first + 1)
+      if (k.window && k.window != q - first + 1)
         k.causal = false;
-      k.window = i - first + 1;
+      k.window = q - first + 1;
     }
   }
-  if (k.causal && t > 1)
+  if (k.causal && s > 1)
     return k;
   if (zero)
     return MaskKind{};
@@ -238,7 +242,7 @@ std::optional<MaskKind> maskKind(Value mask) {
     FailureOr<Tensor> m = ev.evaluate(mask, t);
     if (failed(m))
       return std::nullopt;
-    std::optional<MaskKind> k = classify(*m, t);
+    std::optional<MaskKind> k = classify(*m);
     if (!k || (kind && k->causal != kind->causal))
       return std::nullopt;
     // One window for every length: shorter lengths than it show none,

@@ -312,6 +312,81 @@ struct RaiseGelu : OpRewritePattern<MulOp> {
 };
 
 
+/// reshape(matmul(reshape(x, [-1, K]), W) + b..., [B, -1, N]) ->
+/// matmul(x', W) + b... with x' = x as [B, T, K]: a projection over the
+/// batch's tokens flattened to rows and back (torch's Conv1D/addmm, GPT-2's
+/// every projection), kept in tokens. Exact: x is [B, T, ...] with B static
+/// and the rows B x T in order, so the final reshape's -1 is T. Later passes
+/// (the KV cache's decode step, the memory plan's rows of a step) see the
+/// batch and token dimensions they expect.
+struct KeepTokensThroughMatmul : OpRewritePattern<ReshapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(ReshapeOp r2, PatternRewriter &rewriter) const override {
+    auto out = cast<RankedTensorType>(r2.getType());
+    if (out.getRank() != 3 || out.isDynamicDim(0) || !out.isDynamicDim(1) || out.isDynamicDim(2))
+      return failure();
+    // Bias adds between the product and the reshape (a 1-D operand of N).
+    SmallVector<std::pair<AddOp, Value>> biases;
+    Value v = r2.getInput();
+    while (auto add = v.getDefiningOp<AddOp>()) {
+      if (!add->hasOneUse())
+        return failure();
+      Value bias;
+      for (auto [a, b] : {std::pair(add.getLhs(), add.getRhs()), std::pair(add.getRhs(), add.getLhs())})
+        if (auto bt = cast<RankedTensorType>(b.getType()); bt.getRank() == 1 && bt.getDimSize(0) == out.getDimSize(2) &&
+                                                           a.getType() == add.getType()) {
+          bias = b;
+          v = a;
+          break;
+        }
+      if (!bias)
+        return failure();
+      biases.push_back({add, bias});
+    }
+    auto m = v.getDefiningOp<MatmulOp>();
+    if (!m || !m->hasOneUse())
+      return failure();
+    auto r1 = m.getLhs().getDefiningOp<ReshapeOp>();
+    if (!r1 || !r1->hasOneUse() || cast<RankedTensorType>(r1.getType()).getRank() != 2)
+      return failure();
+    Value x = r1.getInput();
+    auto xt = cast<RankedTensorType>(x.getType());
+    int64_t k = cast<RankedTensorType>(r1.getType()).getDimSize(1);
+    if (xt.getRank() < 3 || xt.getDimSize(0) != out.getDimSize(0) || !xt.isDynamicDim(1) || ShapedType::isDynamic(k))
+      return failure();
+    int64_t inner = 1;
+    for (int64_t i = 2; i < xt.getRank(); ++i)
+      inner = xt.isDynamicDim(i) ? ShapedType::kDynamic : inner * xt.getDimSize(i);
+    auto mt = cast<RankedTensorType>(m.getType());
+    if (inner != k || mt.getDimSize(1) != out.getDimSize(2) || mt.getElementType() != out.getElementType())
+      return failure();
+    Location loc = r2.getLoc();
+    Value rows = xt.getRank() == 3 ? x
+                                   : ReshapeOp::create(rewriter, loc, x, ArrayRef<int64_t>{out.getDimSize(0), -1, k})
+                                         .getResult();
+    Value y = MatmulOp::create(rewriter, m.getLoc(), rows, m.getRhs(), m.getTransposeBAttr()).getResult();
+    for (auto it = biases.rbegin(); it != biases.rend(); ++it)
+      y = AddOp::create(rewriter, it->first.getLoc(), y, it->second).getResult();
+    rewriter.replaceOp(r2, y);
+    return success();
+  }
+};
+
+/// matmul(x, transpose(w, [1, 0])) -> matmul(x, w, transpose_b): a tied
+/// embedding read as the LM head (the export transposes the shared table).
+struct FoldTransposedRhs : OpRewritePattern<MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(MatmulOp m, PatternRewriter &rewriter) const override {
+    auto t = m.getRhs().getDefiningOp<TransposeOp>();
+    if (m.getTransposeB() || !t || t.getPermutation() != ArrayRef<int64_t>{1, 0})
+      return failure();
+    rewriter.replaceOpWithNewOp<MatmulOp>(m, m.getType(), m.getLhs(), t.getInput(), rewriter.getUnitAttr());
+    return success();
+  }
+};
+
 /// range(0, shape_of(x)[a], 1) -> arange(x, axis a): the sequence positions
 /// as exporters compute them, in the form insert-kv-cache replaces.
 struct RaiseArange : OpRewritePattern<RangeOp> {
@@ -344,7 +419,7 @@ struct RaisePatternsPass : kiln::impl::RaisePatternsBase<RaisePatternsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<RaiseSilu, RaiseSwiglu, RaiseRmsNorm, RaiseLayerNorm, RaiseLayerNormBias, RaiseGelu,
-                 RaiseArange>(&getContext());
+                 RaiseArange, KeepTokensThroughMatmul, FoldTransposedRhs>(&getContext());
     populateRaiseAttentionPatterns(patterns);
     populateRaiseRopePatterns(patterns);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))

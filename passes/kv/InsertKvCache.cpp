@@ -156,7 +156,9 @@ LogicalResult buildEntry(func::FuncOp f, const CacheShape &c, int64_t pageSize,
   }
   ids.setType(RankedTensorType::get({idsType.getDimSize(0), tokens}, i64));
 
-  auto posType = RankedTensorType::get({kDyn, tokens}, i64);
+  // The positions' rows are input_ids' (an export that fixed its batch at 1
+  // takes one sequence's positions).
+  auto posType = RankedTensorType::get({idsType.getDimSize(0), tokens}, i64);
   Value positions = body.addArgument(posType, loc);
   Value blockTables = body.addArgument(RankedTensorType::get({kDyn, kDyn}, i32), loc);
   Value contextLens = body.addArgument(RankedTensorType::get({kDyn}, i32), loc);

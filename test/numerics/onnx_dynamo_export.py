@@ -10,18 +10,24 @@ model itself, on the host device:
   end-of-sequence id the golden masks);
 - its decode step launches exactly as many kernels as the engine compiled
   from the Hugging Face directory (nothing of the export's spelling is
-  left as kernels of its own).
+  left as kernels of its own);
+- the export fixed its batch at 1 (input_ids [1, T]): `--max-batch 4` is
+  refused, naming why.
 
-  onnx_dynamo_export.py --bin build/bin --arch llama
+With --kv, the export with past/present keys and values (optimum's form,
+ARCH-kv): its past inputs and present outputs become the paged cache.
+
+  onnx_dynamo_export.py --bin build/bin --arch llama [--kv]
 """
 import argparse, os, re, subprocess, sys, tempfile
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--bin", required=True)
 ap.add_argument("--arch", required=True)
+ap.add_argument("--kv", action="store_true", help="the export with past/present keys and values (ARCH-kv)")
 a = ap.parse_args()
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
-onnx_model = os.path.join(root, "onnx", "dynamo", a.arch, "model.onnx")
+onnx_model = os.path.join(root, "onnx", "dynamo", a.arch + ("-kv" if a.kv else ""), "model.onnx")
 hf_model = os.path.join(root, "hf", a.arch)
 tmp = tempfile.mkdtemp(prefix="kiln-dynamo-")
 kiln = os.path.join(a.bin, "kiln")
@@ -51,4 +57,10 @@ got, want = decode_launches(onnx_model), decode_launches(hf_model, "--dtype", "f
 print(f"decode launches: export {got}, Hugging Face directory {want}")
 if got != want:
     sys.exit("FAIL the export's decode step launches a different number of kernels")
+# The export fixed its batch at 1: more sequences a step are refused by name.
+r = subprocess.run([kiln, "compile", onnx_model, "--max-seq", "64", "--max-batch", "4", "--quiet", "-o",
+                    os.path.join(tmp, "b4.engine")], capture_output=True, text=True)
+if r.returncode == 0 or "fixes the batch of its input at 1" not in r.stderr:
+    sys.exit(f"FAIL --max-batch 4 of a batch-1 export: rc {r.returncode}, {r.stderr.strip()}")
+print("refused: " + r.stderr.strip().splitlines()[-1])
 print("PASS")

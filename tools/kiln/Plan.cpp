@@ -182,6 +182,18 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
   }
   if (!module)
     return status;
+  // An export that fixed its batch (input_ids [1, T], torch.onnx's default
+  // without a dynamic batch dimension) takes that many sequences a step.
+  for (auto f : module->getOps<func::FuncOp>()) {
+    auto ids = f.getNumArguments() ? dyn_cast<RankedTensorType>(f.getArgumentTypes()[0]) : RankedTensorType();
+    if (ids && ids.getRank() == 2 && !ids.isDynamicDim(0) && o.maxBatch > ids.getDimSize(0))
+      return Status::error(o.model + " fixes the batch of its input at " + std::to_string(ids.getDimSize(0)) +
+                           " sequence(s) (exported without a dynamic batch dimension), so --max-batch " +
+                           std::to_string(o.maxBatch) + " cannot be compiled: use --max-batch " +
+                           std::to_string(ids.getDimSize(0)) +
+                           ", or export with dimension 0 of input_ids dynamic");
+    break; // the model's function; the entry points come later
+  }
 
   // Weights the engine binds, each tensor once (graph level: before merges).
   std::set<std::string> seen;
