@@ -26,6 +26,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
@@ -102,6 +103,7 @@ int main(int argc, char **argv) {
   kiln::registerKilnPipelines();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "kiln-interp " KILN_VERSION_STRING " (LLVM/MLIR " LLVM_VERSION_STRING ")\n"; });
   cl::HideUnrelatedOptions(kilnOptions);
   cl::ParseCommandLineOptions(argc, argv, "kiln IR interpreter\n");
 

@@ -8,6 +8,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 
 int main(int argc, char **argv) {
@@ -15,6 +16,7 @@ int main(int argc, char **argv) {
   // instrumentation, ...): hidden (all but --help and --version, which
   // HideUnrelatedOptions keeps), so --help shows MlirOptMain's, registered as
   // it starts, and kiln's passes and pipelines.
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "kiln-opt " KILN_VERSION_STRING " (LLVM/MLIR " LLVM_VERSION_STRING ")\n"; });
   static llvm::cl::OptionCategory none("none");
   llvm::cl::HideUnrelatedOptions(none);
   mlir::DialectRegistry registry;

@@ -106,6 +106,10 @@ int main(int argc, char **argv) {
   }
   if (argc < 2)
     return usage();
+  if (argv[1][0] == '-') {
+    std::fprintf(stderr, "kiln-run: unknown option '%s' before the engine (kiln-run --help lists them)\n", argv[1]);
+    return 2;
+  }
   std::string engine = argv[1], device = "auto", golden, prompt, text, tokenizerPath;
   rt::LoadOptions lo;
   rt::GenerateOptions go;

@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -34,6 +35,7 @@ static cl::opt<std::string> output("o", cl::desc("output file"), cl::init("-"), 
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) { os << "kiln-translate " KILN_VERSION_STRING " (LLVM/MLIR " LLVM_VERSION_STRING ")\n"; });
   cl::HideUnrelatedOptions(kilnOptions);
   cl::ParseCommandLineOptions(argc, argv, "kiln model importer\n");
   if (importHF.empty() == importONNX.empty()) {
