@@ -172,17 +172,26 @@ struct MaskKind {
 /// not raised rather than raised without its window.
 constexpr int64_t kMaxWindowProbe = 4096;
 
-/// The mask `m` ([.., T, S]: T queries, the last T of S positions, as
-/// kiln.attention's causal reads them) classified: all zeros, or causal --
-/// query i sees keys up to i + S - T -- where a row whose first visible key
-/// j0 > 0 shows a window of i + S - T - j0 + 1 (every such row must show the
-/// same one); `window` stays 0 when no row shows it. nullopt: anything else.
-std::optional<MaskKind> classify(const Tensor &m) {
+/// The mask `m` evaluated at `length` ([.., T, S]: T = length queries, the
+/// last T of S = length or 2 x length positions -- an export with past keys,
+/// whose past takes the length too -- as kiln.attention's causal reads them)
+/// classified: all zeros, or causal -- query i sees keys up to i + S - T --
+/// where a row whose first visible key j0 > 0 shows a window of
+/// i + S - T - j0 + 1 (every such row must show the same one); `window` stays
+/// 0 when no row shows it. A mask broadcast over the queries or the keys is
+/// known only when all zeros. nullopt: anything else.
+std::optional<MaskKind> classify(const Tensor &m, int64_t length) {
   if (m.rank() < 2 || !host::isFloat(m.dtype()))
     return std::nullopt;
   const int64_t t = m.dim(m.rank() - 2), s = m.dim(m.rank() - 1);
-  if (m.numel() != t * s || t > s)
+  if (m.numel() != t * s)
     return std::nullopt;
+  if (t != length || (s != length && s != 2 * length)) {
+    for (int64_t i = 0; i < m.numel(); ++i)
+      if (m.get(i) != 0)
+        return std::nullopt;
+    return MaskKind{};
+  }
   bool zero = true;
   MaskKind k{true, 0};
   for (int64_t i = 0; i < t; ++i) {
@@ -242,7 +251,7 @@ std::optional<MaskKind> maskKind(Value mask) {
     FailureOr<Tensor> m = ev.evaluate(mask, t);
     if (failed(m))
       return std::nullopt;
-    std::optional<MaskKind> k = classify(*m);
+    std::optional<MaskKind> k = classify(*m, t);
     if (!k || (kind && k->causal != kind->causal))
       return std::nullopt;
     // One window for every length: shorter lengths than it show none,
