@@ -476,19 +476,12 @@ int compile(const CompileOptions &o) {
       llvm::sys::fs::exists(o.build.model + "/tokenizer.json"))
     tokenizer = "tokenizer.json";
   auto arch = (*module)->getAttrOfType<StringAttr>("kiln.architecture");
-  // The model's path as an absolute one: the runtime finds the weights from
-  // any working directory.
-  llvm::SmallString<256> source(o.build.model);
-  if (!llvm::sys::fs::make_absolute(source))
-    llvm::sys::path::remove_dots(source, /*remove_dot_dot=*/true);
-  else
-    source = o.build.model;
   llvm::json::Object manifest{
       {"kiln_manifest", int64_t(format::kManifestVersion)},
       {"compiler", std::string("kiln ") + KILN_VERSION_STRING},
       {"nvrtc", nvrtc},
       {"model",
-       llvm::json::Object{{"source", std::string(source)},
+       llvm::json::Object{{"source", o.build.model},
                           {"architecture", arch ? arch.getValue().str() : std::string("")},
                           {"config", configOf(o.build.model)},
                           {"tokenizer", tokenizer.empty() ? llvm::json::Value(nullptr) : llvm::json::Value(tokenizer)},
