@@ -12,7 +12,8 @@ model itself, on the host device:
   from the Hugging Face directory (nothing of the export's spelling is
   left as kernels of its own);
 - the export fixed its batch at 1 (input_ids [1, T]): `--max-batch 4` is
-  refused, naming why.
+  refused, naming why; and it holds f32: `--dtype bf16` is refused, not
+  ignored.
 
 With --kv, the export with past/present keys and values (optimum's form,
 ARCH-kv): its past inputs and present outputs become the paged cache.
@@ -62,5 +63,11 @@ r = subprocess.run([kiln, "compile", onnx_model, "--max-seq", "64", "--max-batch
                     os.path.join(tmp, "b4.engine")], capture_output=True, text=True)
 if r.returncode == 0 or "fixes the batch of its input at 1" not in r.stderr:
     sys.exit(f"FAIL --max-batch 4 of a batch-1 export: rc {r.returncode}, {r.stderr.strip()}")
+print("refused: " + r.stderr.strip().splitlines()[-1])
+# The export holds f32: a --dtype asking for bf16 is refused, not ignored.
+r = subprocess.run([kiln, "compile", onnx_model, "--max-seq", "64", "--dtype", "bf16", "--quiet", "-o",
+                    os.path.join(tmp, "bf16.engine")], capture_output=True, text=True)
+if r.returncode == 0 or "holds f32 weights" not in r.stderr:
+    sys.exit(f"FAIL --dtype bf16 of an f32 export: rc {r.returncode}, {r.stderr.strip()}")
 print("refused: " + r.stderr.strip().splitlines()[-1])
 print("PASS")

@@ -165,6 +165,23 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
   Status status = Status::ok();
   if (llvm::StringRef(o.model).ends_with(".onnx")) {
     module = onnx_frontend::importONNXModel(ctx, o.model, status);
+    // An ONNX model computes in the dtypes its export holds: a --dtype that
+    // asks for another is refused, not ignored.
+    if (module && !o.dtype.empty()) {
+      std::string held; // the largest float weight's dtype (norms may stay f32 in a bf16 export)
+      int64_t largest = 0;
+      module->walk([&](WeightOp w) {
+        Type et = w.getType().getElementType();
+        if (isa<FloatType>(et) && w.getType().hasStaticShape() && w.getType().getNumElements() > largest) {
+          largest = w.getType().getNumElements();
+          held = et.isF32() ? "f32" : et.isBF16() ? "bf16" : et.isF16() ? "f16" : "another float type";
+        }
+      });
+      if (!held.empty() && held != o.dtype)
+        return Status::error("--dtype " + o.dtype + ": " + o.model + " holds " + held +
+                             " weights, and an ONNX model computes in the dtypes of its export; export it in " +
+                             o.dtype + ", or drop --dtype");
+    }
   } else {
     hf::ModelConfig config;
     KILN_RETURN_IF_ERROR(hf::parseConfig(o.model + "/config.json", config));
