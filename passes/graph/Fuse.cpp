@@ -208,23 +208,24 @@ bool mergeProjectionsOf(Value x) {
   // or every one a 1-D constant (an ONNX export's small initializers).
   SmallVector<AddOp> biases;
   SmallVector<Value> biasValues;
-  int weightBiases = 0;
   for (MatmulOp m : mms) {
     AddOp add = m->hasOneUse() ? dyn_cast<AddOp>(*m->getUsers().begin()) : AddOp();
     Value other = add ? (add.getLhs() == m.getResult() ? add.getRhs() : add.getLhs()) : Value();
-    WeightOp bias = other ? plainWeight(other, 1) : WeightOp();
-    auto constant = other ? other.getDefiningOp<ConstantOp>() : ConstantOp();
-    auto ct = constant ? dyn_cast<RankedTensorType>(constant.getType()) : RankedTensorType();
-    int64_t n = cast<RankedTensorType>(m.getRhs().getType()).getDimSize(0);
-    bool isConstant = ct && ct.getRank() == 1 && ct.getDimSize(0) == n && isa<DenseElementsAttr>(constant.getValue()) &&
-                      ct.getElementType() == getElementTypeOrSelf(m.getType());
-    if ((!bias && !isConstant) || add.getType() != m.getType() || (bias && bias.getType().getDimSize(0) != n))
+    auto bt = other ? cast<RankedTensorType>(other.getType()) : RankedTensorType();
+    bool stored = other && (plainWeight(other, 1) ||
+                            (other.getDefiningOp<ConstantOp>() &&
+                             isa<DenseElementsAttr>(other.getDefiningOp<ConstantOp>().getValue()) &&
+                             bt.getRank() == 1 && bt.getElementType() == getElementTypeOrSelf(m.getType())));
+    if (!stored || add.getType() != m.getType() ||
+        bt.getDimSize(bt.getRank() - 1) != cast<RankedTensorType>(m.getRhs().getType()).getDimSize(0))
       break;
     biases.push_back(add);
     biasValues.push_back(other);
-    weightBiases += bias ? 1 : 0;
   }
-  if (biases.size() != mms.size() || (weightBiases != 0 && weightBiases != static_cast<int>(mms.size())))
+  // All weights (merged into one) or all constants (concatenated).
+  const bool weightBiases = !biasValues.empty() && plainWeight(biasValues[0], 1);
+  if (biases.size() != mms.size() ||
+      !llvm::all_of(biasValues, [&](Value v) { return static_cast<bool>(plainWeight(v, 1)) == weightBiases; }))
     biases.clear();
 
   MatmulOp first = mms.front();

@@ -92,11 +92,11 @@ Value peelRepeat(Value v) {
 }
 
 /// transformers' guard around the probabilities, where(isnan(p), 0, p)
-/// (IsNaN imported as p != p), peeled to p; `v` itself when not guarded.
-/// With the causal mask or none every row keeps a finite score, so p has no
-/// NaN to replace: the raise checks the mask before it drops the guard.
-Value peelNanGuard(Value v, bool &guarded) {
-  guarded = false;
+/// (IsNaN imported as p != p), peeled to p, its where and compare in
+/// `guard`; `v` itself when not guarded. With the causal mask or none every
+/// row keeps a finite score, so p has no NaN to replace: the raise checks
+/// the mask before it drops the guard.
+Value peelNanGuard(Value v, SmallVectorImpl<Operation *> &guard) {
   auto w = v.getDefiningOp<WhereOp>();
   if (!w || w.getType() != w.getOnFalse().getType())
     return v;
@@ -105,7 +105,7 @@ Value peelNanGuard(Value v, bool &guarded) {
   Value p = w.getOnFalse();
   if (!c || c.getPredicate() != ComparePredicate::ne || c.getLhs() != p || c.getRhs() != p || !zero || *zero != 0)
     return v;
-  guarded = true;
+  guard.assign({w.getOperation(), c.getOperation()});
   return p;
 }
 
@@ -282,17 +282,15 @@ struct RaiseAttention : OpRewritePattern<TransposeOp> {
     auto pv = root.getInput().getDefiningOp<MatmulOp>();
     if (!pv || pv.getTransposeB() || !pv->hasOneUse())
       return failure();
-    bool guarded;
-    auto sm = peelNanGuard(pv.getLhs(), guarded).getDefiningOp<SoftmaxOp>();
+    SmallVector<Operation *, 2> guard;
+    auto sm = peelNanGuard(pv.getLhs(), guard).getDefiningOp<SoftmaxOp>();
     if (!sm || (static_cast<int64_t>(sm.getAxis()) != 3 && static_cast<int64_t>(sm.getAxis()) != -1))
       return failure();
-    // The probabilities feed the product alone (through the guard, whose
-    // compare reads them twice).
+    // The probabilities feed the product alone, or its guard alone.
     for (Operation *u : sm->getUsers())
-      if (u != pv && !(guarded && (u == pv.getLhs().getDefiningOp() ||
-                                   u == cast<WhereOp>(pv.getLhs().getDefiningOp()).getCondition().getDefiningOp())))
+      if (u != pv && !llvm::is_contained(guard, u))
         return failure();
-    if (guarded && !pv.getLhs().hasOneUse())
+    if (!llvm::all_of(guard, [](Operation *g) { return g->hasOneUse(); }))
       return failure();
     // Scores: (q k^T) * scale, optionally + mask (either order).
     Value scores = sm.getInput(), mask;

@@ -201,10 +201,11 @@ Status schedules(ModuleOp module, const std::map<std::string, int64_t> &kernelIn
 /// beside it, where exporters (optimum) write it; the runtime reads its
 /// end-of-sequence ids.
 llvm::json::Value configOf(const std::string &model) {
-  std::string dir = model;
+  llvm::SmallString<256> path(model);
   if (llvm::StringRef(model).ends_with(".onnx"))
-    dir = llvm::sys::path::parent_path(model).empty() ? "." : llvm::sys::path::parent_path(model).str();
-  auto buf = llvm::MemoryBuffer::getFile(dir + "/config.json");
+    llvm::sys::path::remove_filename(path);
+  llvm::sys::path::append(path, "config.json");
+  auto buf = llvm::MemoryBuffer::getFile(path);
   if (!buf)
     return nullptr;
   llvm::Expected<llvm::json::Value> v = llvm::json::parse((*buf)->getBuffer());

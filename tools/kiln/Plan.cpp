@@ -174,7 +174,8 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
         Type et = w.getType().getElementType();
         if (isa<FloatType>(et) && w.getType().hasStaticShape() && w.getType().getNumElements() > largest) {
           largest = w.getType().getNumElements();
-          held = et.isF32() ? "f32" : et.isBF16() ? "bf16" : et.isF16() ? "f16" : "another float type";
+          held.clear();
+          llvm::raw_string_ostream(held) << et; // f32, bf16, f16: --dtype's spelling
         }
       });
       if (!held.empty() && held != o.dtype)
@@ -201,15 +202,16 @@ Status buildModule(MLIRContext &ctx, const BuildOptions &o, Stage stage,
     return status;
   // An export that fixed its batch (input_ids [1, T], torch.onnx's default
   // without a dynamic batch dimension) takes that many sequences a step.
-  for (auto f : module->getOps<func::FuncOp>()) {
-    auto ids = f.getNumArguments() ? dyn_cast<RankedTensorType>(f.getArgumentTypes()[0]) : RankedTensorType();
+  // (The model's function, the first: the entry points come later.)
+  auto funcs = module->getOps<func::FuncOp>();
+  if (!funcs.empty() && (*funcs.begin()).getNumArguments()) {
+    auto ids = dyn_cast<RankedTensorType>((*funcs.begin()).getArgumentTypes()[0]);
     if (ids && ids.getRank() == 2 && !ids.isDynamicDim(0) && o.maxBatch > ids.getDimSize(0))
       return Status::error(o.model + " fixes the batch of its input at " + std::to_string(ids.getDimSize(0)) +
                            " sequence(s) (exported without a dynamic batch dimension), so --max-batch " +
                            std::to_string(o.maxBatch) + " cannot be compiled: use --max-batch " +
                            std::to_string(ids.getDimSize(0)) +
                            ", or export with dimension 0 of input_ids dynamic");
-    break; // the model's function; the entry points come later
   }
 
   // Weights the engine binds, each tensor once (graph level: before merges).
